@@ -1,0 +1,30 @@
+"""``portalloc cleanup``: release allocations whose app directory is gone."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import click
+
+from portalloc.commands.options import MODEL, Settings, pass_settings
+
+
+@click.command()
+@click.option(
+    "--apps-dir",
+    required=True,
+    envvar="PORTALLOC_APPS_DIR",
+    type=click.Path(file_okay=False, path_type=Path),
+    help="Directory holding <model>/app<N> folders [env: PORTALLOC_APPS_DIR].",
+)
+@click.option("--model", type=MODEL, default=None, help="Only this model's apps.")
+@click.option("--dry-run", is_flag=True, help="Show what would be released; change nothing.")
+@pass_settings
+def cleanup(settings: Settings, apps_dir: Path, model: str | None, dry_run: bool) -> int:
+    """Release allocations whose app directory APPS_DIR/<model>/app<N> no longer exists."""
+    orphans = settings.service().cleanup_orphaned_allocations(apps_dir, model, dry_run=dry_run)
+    verb = "would release" if dry_run else "released"
+    for a in orphans:
+        click.echo(f"{verb} {a.label()} ({a.backend}/{a.frontend})")
+    click.echo(f"{verb.capitalize()} {len(orphans)} allocation{'' if len(orphans) == 1 else 's'}.")
+    return 0

@@ -1,0 +1,28 @@
+"""``portalloc list``: every allocation, as a table or JSON."""
+
+from __future__ import annotations
+
+import click
+
+from portalloc.commands.options import MODEL, Settings, echo_json, json_option, pair_json, pass_settings
+
+
+@click.command(name="list")
+@click.option("--model", type=MODEL, default=None, help="Only this model's apps.")
+@json_option
+@pass_settings
+def list_allocations(settings: Settings, model: str | None, as_json: bool) -> int:
+    """List allocations sorted by model and app number."""
+    rows = [a for a in settings.service().get_all_allocations() if model is None or a.model == model]
+    if as_json:
+        echo_json([pair_json(a.model, a.app_num, a.backend, a.frontend) for a in rows])
+        return 0
+    if not rows:
+        click.echo(f"No allocations in {settings.ledger_path}.")
+        return 0
+    table = [("MODEL", "APP", "BACKEND", "FRONTEND")]
+    table += [(a.model, str(a.app_num), str(a.backend), str(a.frontend)) for a in rows]
+    widths = [max(len(row[i]) for row in table) for i in range(4)]
+    for row in table:
+        click.echo(f"{row[0]:<{widths[0]}}  {row[1]:>{widths[1]}}  {row[2]:>{widths[2]}}  {row[3]:>{widths[3]}}")
+    return 0

@@ -1,0 +1,150 @@
+"""The data: port policy, one allocation, the ledger. Pydantic v2 models, no I/O."""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from functools import cached_property
+from typing import Annotated
+
+from pydantic import AfterValidator, BaseModel, ConfigDict, Field, ValidationError, model_validator
+
+from portalloc.keys import check_app_num, check_model_name
+from portalloc.limits import LEDGER_VERSION, MAX_PORT, MIN_PORT
+
+Port = Annotated[int, Field(ge=MIN_PORT, le=MAX_PORT)]
+ModelName = Annotated[str, AfterValidator(check_model_name)]
+AppNum = Annotated[int, AfterValidator(check_app_num)]
+
+_FROZEN_STRICT = ConfigDict(strict=True, frozen=True, extra="forbid")
+
+
+class PortPolicy(BaseModel):
+    """Where pairs come from: pair ``k`` is ``(backend_start + k*step, frontend_start + k*step)``.
+
+    Backends stay below ``frontend_start`` and frontends at most ``max_port``, so a port
+    can never serve in both roles. The defaults hold 1,500 pairs (5001/8001 … 7999/10999).
+    ``skip_bad_ports`` skips pairs that touch a port browsers refuse to connect to.
+    """
+
+    model_config = _FROZEN_STRICT
+
+    backend_start: Port = 5001
+    frontend_start: Port = 8001
+    step: int = Field(default=2, ge=1)
+    max_port: Port = MAX_PORT
+    skip_bad_ports: bool = True
+
+    @model_validator(mode="after")
+    def _holds_a_pair(self) -> PortPolicy:
+        if self.frontend_start <= self.backend_start:
+            raise ValueError(
+                f"frontend_start ({self.frontend_start}) must be above backend_start ({self.backend_start})"
+            )
+        if self.frontend_start > self.max_port:
+            raise ValueError(f"frontend_start ({self.frontend_start}) is above max_port ({self.max_port})")
+        return self
+
+    @property
+    def pair_count(self) -> int:
+        """How many pairs lie in range (before skipping browsers' bad ports)."""
+        backend_room = -(-(self.frontend_start - self.backend_start) // self.step)
+        frontend_room = (self.max_port - self.frontend_start) // self.step + 1
+        return min(backend_room, frontend_room)
+
+    def pair(self, k: int) -> tuple[int, int]:
+        """The ``k``-th pair of the sequence (``0 <= k < pair_count``)."""
+        offset = k * self.step
+        return self.backend_start + offset, self.frontend_start + offset
+
+    def describe(self) -> str:
+        """One line naming the policy, for error messages."""
+        return f"backend {self.backend_start}+, frontend {self.frontend_start}+, step {self.step}, max {self.max_port}"
+
+
+class Allocation(BaseModel):
+    """One ledger row: the pair of ports held by ``(model, app_num)``."""
+
+    model_config = _FROZEN_STRICT
+
+    model: ModelName
+    app_num: AppNum
+    backend: Port
+    frontend: Port
+
+    @model_validator(mode="after")
+    def _two_ports(self) -> Allocation:
+        if self.backend == self.frontend:
+            raise ValueError(f"backend and frontend are both {self.backend}")
+        return self
+
+    @property
+    def key(self) -> tuple[str, int]:
+        """``(model, app_num)``: what the allocation is for."""
+        return self.model, self.app_num
+
+    @property
+    def ports(self) -> tuple[int, int]:
+        """``(backend, frontend)``."""
+        return self.backend, self.frontend
+
+    def label(self) -> str:
+        """``model/app_num``, the way messages name an allocation."""
+        return f"{self.model}/{self.app_num}"
+
+
+#: The seed API's name for an allocation: ``PortPair(model, app_num, backend, frontend)``.
+PortPair = Allocation
+
+
+class Ledger(BaseModel):
+    """The whole file: a version, the policy, and allocations sorted by ``(model, app_num)``.
+
+    A ledger may hold conflicts (two keys on one port, or one key twice) so that
+    ``check`` can report what a careless merge produced; writes never add one.
+    """
+
+    model_config = ConfigDict(strict=True, frozen=True, extra="forbid")
+
+    version: int = LEDGER_VERSION
+    policy: PortPolicy = PortPolicy()
+    allocations: list[Allocation] = Field(default_factory=list)
+
+    @model_validator(mode="after")
+    def _known_version(self) -> Ledger:
+        if self.version != LEDGER_VERSION:
+            raise ValueError(
+                f"ledger version {self.version} is not supported (this portalloc reads version {LEDGER_VERSION})"
+            )
+        return self
+
+    def with_allocations(self, allocations: Iterable[Allocation]) -> Ledger:
+        """A ledger with the same policy and these (already validated) allocations, sorted."""
+        ordered = sorted(allocations, key=lambda a: a.key)
+        return Ledger.model_construct(version=self.version, policy=self.policy, allocations=ordered)
+
+    @cached_property
+    def _index(self) -> dict[tuple[str, int], Allocation]:
+        # First occurrence wins, matching the order a reader of the file sees.
+        index: dict[tuple[str, int], Allocation] = {}
+        for allocation in self.allocations:
+            index.setdefault(allocation.key, allocation)
+        return index
+
+    def find(self, model: str, app_num: int) -> Allocation | None:
+        """The allocation of ``(model, app_num)``, or ``None``."""
+        return self._index.get((model, app_num))
+
+    @cached_property
+    def used_ports(self) -> frozenset[int]:
+        """Every port any allocation holds, in either role."""
+        return frozenset(port for allocation in self.allocations for port in allocation.ports)
+
+
+def describe_validation_error(error: ValidationError) -> str:
+    """The first problem pydantic found, as ``where: what`` on one line."""
+    first = error.errors()[0]
+    where = ".".join(str(part) for part in first["loc"])
+    message = first["msg"].removeprefix("Value error, ")
+    more = error.error_count() - 1
+    suffix = f" (and {more} more problem{'s' if more > 1 else ''})" if more else ""
+    return f"{where}: {message}{suffix}" if where else f"{message}{suffix}"

@@ -1,0 +1,149 @@
+"""``PortAllocationService``: the ledger file + the pure allocator + pre-configured ports.
+
+This is the API the platform's scaffolding code calls. It never prints or exits;
+failures are ``PortallocError`` subclasses, and a pre-configured pair that could not
+be honoured is reported on the ``portalloc`` logger as a warning.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Iterable
+from pathlib import Path
+
+from portalloc import allocator
+from portalloc.allocator import Conflict, Usage
+from portalloc.errors import LedgerUnavailable, PortallocError
+from portalloc.keys import app_dir, check_key
+from portalloc.ledger import DEFAULT_LOCK_TIMEOUT, LedgerFile
+from portalloc.models import Allocation, Ledger, PortPair, PortPolicy
+from portalloc.paths import find_ledger
+from portalloc.preconfig import load_preconfig
+
+logger = logging.getLogger("portalloc")
+
+
+class PortAllocationService:
+    """Allocate, look up and release port pairs in one ledger file.
+
+    ``ledger_path`` defaults to the ledger found from the current directory (see
+    ``portalloc.paths.find_ledger``). ``config_file`` is an optional
+    ``port_config.json``. ``policy`` is used when the ledger does not exist yet; an
+    existing ledger keeps its own, and a different explicit one is an error on write.
+    """
+
+    def __init__(
+        self,
+        ledger_path: str | Path | None = None,
+        config_file: str | Path | None = None,
+        *,
+        policy: PortPolicy | None = None,
+        lock_timeout: float = DEFAULT_LOCK_TIMEOUT,
+    ) -> None:
+        self.ledger_path = Path(ledger_path) if ledger_path is not None else find_ledger(Path.cwd())
+        self.config_file = Path(config_file) if config_file is not None else None
+        self.policy = policy
+        self._file = LedgerFile(self.ledger_path, lock_timeout, Ledger(policy=policy) if policy else None)
+        self._preconfig: dict[tuple[str, int], tuple[int, int]] | None = None
+
+    # --- reading ---------------------------------------------------------------------
+
+    def ledger(self) -> Ledger:
+        """The ledger as it is now (lock-free; re-parsed only when the file changed)."""
+        return self._file.read()
+
+    def get_ports(self, model_name: str, app_num: int) -> PortPair | None:
+        """The pair of ``(model_name, app_num)`` if it has one; never allocates."""
+        check_key(model_name, app_num)
+        return self._file.read().find(model_name, app_num)
+
+    def get_all_allocations(self) -> list[PortPair]:
+        """Every allocation, sorted by ``(model, app_num)``."""
+        return list(self._file.read().allocations)
+
+    def check_port_conflicts(self) -> list[Conflict]:
+        """Ports held more than once and keys that appear more than once (empty when clean)."""
+        return allocator.find_conflicts(self._file.read().allocations)
+
+    def stats(self) -> Usage:
+        """Counts of allocations, models, capacity and free pairs."""
+        return allocator.usage(self._file.read())
+
+    # --- writing ---------------------------------------------------------------------
+
+    def get_or_allocate_ports(self, model_name: str, app_num: int) -> PortPair:
+        """The pair of ``(model_name, app_num)``, allocating the lowest free one if it has none."""
+        existing = self.get_ports(model_name, app_num)
+        if existing is not None:
+            return existing
+        return self.allocate_many([(model_name, app_num)])[0]
+
+    def allocate_many(self, keys: Iterable[tuple[str, int]]) -> list[PortPair]:
+        """``get_or_allocate_ports`` for many keys under one lock and one write, in order."""
+        wanted = [check_key(model, app_num) for model, app_num in keys]
+        preconfig = self._load_preconfig()
+
+        def change(ledger: Ledger) -> tuple[Ledger, list[allocator.Assignment]]:
+            self._check_policy(ledger)
+            return allocator.assign_many(ledger, wanted, preferred=preconfig)
+
+        assignments = self._file.update(change)
+        for assignment in assignments:
+            if assignment.note:
+                logger.warning(assignment.note)
+        return [assignment.allocation for assignment in assignments]
+
+    def release_ports(self, model_name: str, app_num: int) -> bool:
+        """Free the pair of ``(model_name, app_num)``; ``False`` if it had none."""
+        check_key(model_name, app_num)
+        return bool(self._file.update(lambda ledger: allocator.release(ledger, model_name, app_num)))
+
+    def cleanup_orphaned_allocations(
+        self, apps_dir: str | Path, model_name: str | None = None, *, dry_run: bool = False
+    ) -> list[PortPair]:
+        """Release allocations whose app directory ``<apps_dir>/<model>/app<N>`` no longer exists.
+
+        Model names map to directories by ``portalloc.keys.model_dir_name``. Only
+        ``model_name``'s apps are considered if it is given. Returns what was (or, with
+        ``dry_run``, would be) released. A missing ``apps_dir`` is an error, not "every
+        app is gone".
+        """
+        root = Path(apps_dir)
+        if not root.is_dir():
+            raise LedgerUnavailable(f"apps directory {root} does not exist")
+
+        def orphans(ledger: Ledger) -> list[Allocation]:
+            return [
+                a
+                for a in ledger.allocations
+                if (model_name is None or a.model == model_name) and not app_dir(root, a.model, a.app_num).is_dir()
+            ]
+
+        if dry_run:
+            return orphans(self._file.read())
+
+        def change(ledger: Ledger) -> tuple[Ledger, list[Allocation]]:
+            return allocator.release_many(ledger, [a.key for a in orphans(ledger)])
+
+        return self._file.update(change)
+
+    # --- helpers ---------------------------------------------------------------------
+
+    def _load_preconfig(self) -> dict[tuple[str, int], tuple[int, int]]:
+        if self._preconfig is None:
+            self._preconfig = load_preconfig(self.config_file) if self.config_file else {}
+        return self._preconfig
+
+    def _check_policy(self, ledger: Ledger) -> None:
+        if self.policy is not None and ledger.policy != self.policy:
+            raise PortallocError(
+                f"{self.ledger_path} already has the policy ({ledger.policy.describe()}), "
+                f"not the one asked for ({self.policy.describe()})"
+            )
+
+
+def get_or_allocate_ports(
+    model_name: str, app_num: int, ledger_path: str | Path | None = None, config_file: str | Path | None = None
+) -> PortPair:
+    """One-call form of ``PortAllocationService(ledger_path, config_file).get_or_allocate_ports``."""
+    return PortAllocationService(ledger_path, config_file).get_or_allocate_ports(model_name, app_num)
