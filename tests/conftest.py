@@ -1,0 +1,66 @@
+"""Shared fixtures: a ledger path in a temp dir and a CLI runner bound to it."""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import sys
+from collections.abc import Callable
+from pathlib import Path
+
+import pytest
+from click.testing import CliRunner, Result
+
+from portalloc.cli import cli
+
+#: Environment variables that would leak the developer's own set-up into a test.
+_PORTALLOC_ENV = ("PORTALLOC_LEDGER", "PORTALLOC_CONFIG", "PORTALLOC_LOCK_TIMEOUT", "PORTALLOC_APPS_DIR")
+
+
+@pytest.fixture(autouse=True)
+def _clean_env(monkeypatch: pytest.MonkeyPatch) -> None:
+    for name in _PORTALLOC_ENV:
+        monkeypatch.delenv(name, raising=False)
+
+
+@pytest.fixture
+def ledger_path(tmp_path: Path) -> Path:
+    """Where a test's ledger lives (not created)."""
+    return tmp_path / "portalloc.json"
+
+
+RunCli = Callable[..., Result]
+
+
+@pytest.fixture
+def run_cli(ledger_path: Path) -> RunCli:
+    """Run ``portalloc --ledger <ledger_path> ARGS…`` in-process; stdout and stderr kept apart."""
+
+    def run(*args: str, input: str | None = None, env: dict[str, str] | None = None) -> Result:
+        return CliRunner().invoke(cli, ["--ledger", str(ledger_path), *args], input=input, env=env)
+
+    return run
+
+
+def portalloc_script() -> str:
+    """The installed ``portalloc`` console script (next to this interpreter)."""
+    script = Path(sys.executable).with_name("portalloc")
+    if script.exists():
+        return str(script)
+    found = shutil.which("portalloc")
+    if found is None:
+        raise RuntimeError("the portalloc console script is not installed; run `pip install -e .[test]`")
+    return found
+
+
+def read_json(path: Path) -> object:
+    """The parsed contents of a JSON file."""
+    return json.loads(path.read_text(encoding="utf-8"))
+
+
+def subprocess_env(**extra: str) -> dict[str, str]:
+    """The current environment without portalloc's variables, plus ``extra``."""
+    env = {k: v for k, v in os.environ.items() if k not in _PORTALLOC_ENV}
+    env.update(extra)
+    return env
