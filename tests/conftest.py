@@ -64,3 +64,21 @@ def subprocess_env(**extra: str) -> dict[str, str]:
     env = {k: v for k, v in os.environ.items() if k not in _PORTALLOC_ENV}
     env.update(extra)
     return env
+
+
+def drop_root_file_access() -> None:
+    """``preexec_fn`` that makes a root child obey file permission bits (no-op for other users).
+
+    Root reads a mode-000 file anyway through CAP_DAC_OVERRIDE and CAP_DAC_READ_SEARCH;
+    dropping both from the bounding set before ``exec`` takes them away from the child,
+    so "unreadable ledger" can be tested honestly when the suite runs as root.
+    """
+    if os.geteuid() != 0:
+        return
+    import ctypes
+
+    libc = ctypes.CDLL(None, use_errno=True)
+    pr_capbset_drop, cap_dac_override, cap_dac_read_search = 24, 1, 2
+    for cap in (cap_dac_override, cap_dac_read_search):
+        if libc.prctl(pr_capbset_drop, cap, 0, 0, 0) != 0:
+            raise OSError(ctypes.get_errno(), "prctl(PR_CAPBSET_DROP) failed")

@@ -1,0 +1,241 @@
+"""The pure allocator: the sequence, gap filling, bad ports, pre-configured pairs, conflicts, capacity."""
+
+from __future__ import annotations
+
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+from hypothesis.stateful import RuleBasedStateMachine, invariant, rule
+
+from portalloc import allocator
+from portalloc.allocator import BAD_PORTS, assign, assign_many, find_conflicts, release, usable_pairs, usage
+from portalloc.errors import InvalidKey, NoFreePair
+from portalloc.models import Allocation, Ledger, PortPolicy
+
+
+def ports_of(ledger: Ledger) -> list[int]:
+    return [port for a in ledger.allocations for port in a.ports]
+
+
+def test_seed_story_three_models_get_three_pairs() -> None:
+    ledger, assignments = assign_many(Ledger(), [("model_a", 1), ("model_b", 1), ("model_c", 1)])
+    assert [a.allocation.ports for a in assignments] == [(5001, 8001), (5003, 8003), (5005, 8005)]
+    assert all(a.created for a in assignments)
+    assert find_conflicts(ledger.allocations) == []
+
+
+def test_existing_key_gets_the_same_pair_and_no_new_ledger() -> None:
+    ledger, first = assign(Ledger(), "model_a", 1)
+    again, second = assign(ledger, "model_a", 1)
+    assert again is ledger
+    assert second.allocation == first.allocation
+    assert not second.created
+
+
+def test_released_pair_is_reused_lowest_first() -> None:
+    ledger, _ = assign_many(Ledger(), [("m", n) for n in range(1, 5)])
+    ledger, removed = release(ledger, "m", 2)
+    assert [a.ports for a in removed] == [(5003, 8003)]
+    ledger, _ = release(ledger, "m", 3)
+    ledger, assignment = assign(ledger, "n", 1)
+    assert assignment.allocation.ports == (5003, 8003)
+    ledger, assignment = assign(ledger, "n", 2)
+    assert assignment.allocation.ports == (5005, 8005)
+
+
+def test_release_of_unknown_key_returns_the_same_ledger() -> None:
+    ledger, _ = assign(Ledger(), "m", 1)
+    same, removed = release(ledger, "m", 2)
+    assert same is ledger and removed == []
+
+
+def test_default_sequence_skips_exactly_the_browsers_bad_backend_ports() -> None:
+    policy = PortPolicy()
+    skipped = [policy.pair(k)[0] for k in range(policy.pair_count) if set(policy.pair(k)) & BAD_PORTS]
+    assert skipped == [5061, 6665, 6667, 6669, 6679, 6697]
+    _ledger, assignments = assign_many(Ledger(), [("m", n) for n in range(1, 41)])
+    backends = [a.allocation.backend for a in assignments]
+    assert 5061 not in backends
+    assert backends[29:31] == [5059, 5063]
+
+
+def test_bad_port_skip_is_a_policy_setting() -> None:
+    ledger = Ledger(policy=PortPolicy(backend_start=5061, frontend_start=8001, skip_bad_ports=False))
+    _, assignment = assign(ledger, "m", 1)
+    assert assignment.allocation.ports == (5061, 8001)
+    ledger = Ledger(policy=PortPolicy(backend_start=5061, frontend_start=8001))
+    _, assignment = assign(ledger, "m", 1)
+    assert assignment.allocation.ports == (5063, 8003)
+
+
+def test_default_policy_holds_1500_pairs_of_which_1494_usable() -> None:
+    policy = PortPolicy()
+    assert policy.pair_count == 1500
+    assert policy.pair(1499) == (7999, 10999)
+    assert usable_pairs(policy) == 1494
+
+
+def test_beyond_capacity_raises_and_never_reuses_a_frontend_port() -> None:
+    """The old design's fault: past 1,500 apps the backend sequence reached 8001 and double-booked."""
+    ledger = Ledger()
+    ledger, _ = assign_many(ledger, [("model", n) for n in range(1, 1495)])
+    assert len(ledger.allocations) == 1494
+    ports = ports_of(ledger)
+    assert len(ports) == len(set(ports))
+    assert max(a.backend for a in ledger.allocations) < 8001
+    for n in range(1495, 1600):
+        with pytest.raises(NoFreePair, match=r"holds 1,494 pairs"):
+            assign(ledger, "model", n)
+    with pytest.raises(NoFreePair, match="backend 5001"):
+        assign(ledger, "other", 1)
+
+
+def test_batch_that_overflows_changes_nothing() -> None:
+    ledger = Ledger(policy=PortPolicy(backend_start=5001, frontend_start=5005, max_port=5010))
+    with pytest.raises(NoFreePair):
+        assign_many(ledger, [("m", 1), ("m", 2), ("m", 3)])
+    assert ledger.allocations == []
+
+
+def test_taken_ports_are_skipped() -> None:
+    _, assignment = assign(Ledger(), "m", 1, taken={5001})
+    assert assignment.allocation.ports == (5003, 8003)
+    _, assignment = assign(Ledger(), "m", 1, taken={8003, 8001})
+    assert assignment.allocation.ports == (5005, 8005)
+
+
+def test_a_port_held_in_the_other_role_is_skipped() -> None:
+    # A pre-configured frontend on 5003 blocks the backend sequence there too.
+    odd = Allocation(model="pre", app_num=1, backend=9500, frontend=5003)
+    ledger = Ledger().with_allocations([odd])
+    _, assignments = assign_many(ledger, [("m", 1), ("m", 2)])
+    assert [a.allocation.ports for a in assignments] == [(5001, 8001), (5005, 8005)]
+
+
+def test_preferred_pair_wins_when_free() -> None:
+    preferred = {("m", 3): (6001, 9001)}
+    _ledger, assignments = assign_many(Ledger(), [("m", 3)], preferred=preferred)
+    assert assignments[0].allocation.ports == (6001, 9001)
+    assert assignments[0].note is None
+
+
+def test_preferred_pair_is_reserved_from_other_keys_until_used() -> None:
+    preferred = {("m", 2): (5001, 8001)}
+    _ledger, assignments = assign_many(Ledger(), [("m", 1), ("m", 2)], preferred=preferred)
+    assert [a.allocation.ports for a in assignments] == [(5003, 8003), (5001, 8001)]
+
+
+def test_preferred_pair_that_is_taken_falls_back_with_a_note() -> None:
+    ledger, _ = assign(Ledger(), "x", 1)  # holds 5001/8001
+    ledger, assignment = assign(ledger, "m", 1, preferred=(5001, 9001))
+    assert assignment.allocation.ports == (5003, 8003)
+    assert assignment.note is not None
+    assert "5001/9001" in assignment.note and "5001" in assignment.note and "5003/8003" in assignment.note
+
+
+def test_invalid_keys_are_rejected() -> None:
+    for model, app_num in [("", 1), ("   ", 1), ("m\n", 1), ("m", 0), ("m", -1), ("x" * 201, 1)]:
+        with pytest.raises(InvalidKey):
+            assign(Ledger(), model, app_num)
+
+
+def test_find_conflicts_reports_shared_ports_in_any_role_and_duplicate_keys() -> None:
+    rows = [
+        Allocation(model="a", app_num=1, backend=5001, frontend=8001),
+        Allocation(model="b", app_num=1, backend=8001, frontend=8003),
+        Allocation(model="a", app_num=1, backend=5005, frontend=8005),
+    ]
+    conflicts = find_conflicts(rows)
+    described = [c.describe() for c in conflicts]
+    assert described == [
+        "a/1 is allocated 2 times",
+        "port 8001 is used by a/1 (frontend) and b/1 (backend)",
+    ]
+
+
+def test_usage_counts() -> None:
+    ledger, _ = assign_many(Ledger(), [("a", 1), ("a", 2), ("b", 1)])
+    ledger = ledger.with_allocations(
+        [*ledger.allocations, Allocation(model="c", app_num=1, backend=6002, frontend=9002)]
+    )
+    result = usage(ledger)
+    assert result == allocator.Usage(
+        allocations=4, models=3, capacity=1494, free_pairs=1491, bad_port_pairs=6, off_sequence=1
+    )
+
+
+# --- properties --------------------------------------------------------------------------
+
+SMALL_POLICY = PortPolicy(backend_start=6001, frontend_start=6041, step=2, max_port=6100)  # 20 pairs incl. bad ones
+keys = st.tuples(st.sampled_from(["a", "b", "c", "model/x", "ü"]), st.integers(min_value=1, max_value=6))
+
+
+def lowest_free(ledger: Ledger, taken: frozenset[int] = frozenset()) -> tuple[int, int] | None:
+    """The rule of DESIGN.md, written the slow obvious way."""
+    used = {p for a in ledger.allocations for p in a.ports} | taken
+    policy = ledger.policy
+    for k in range(policy.pair_count):
+        pair = policy.pair(k)
+        if not (set(pair) & used) and not (policy.skip_bad_ports and set(pair) & BAD_PORTS):
+            return pair
+    return None
+
+
+class AllocatorMachine(RuleBasedStateMachine):
+    """Any sequence of get/release keeps ports unique, keys stable, ports in policy, lowest pair chosen."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.ledger = Ledger(policy=SMALL_POLICY)
+        self.known: dict[tuple[str, int], tuple[int, int]] = {}
+
+    @rule(key=keys, taken=st.frozensets(st.integers(min_value=6001, max_value=6100), max_size=4))
+    def get(self, key: tuple[str, int], taken: frozenset[int]) -> None:
+        expected = self.known.get(key) or lowest_free(self.ledger, taken)
+        if expected is None:
+            with pytest.raises(NoFreePair):
+                assign(self.ledger, *key, taken=taken)
+            return
+        self.ledger, assignment = assign(self.ledger, *key, taken=taken)
+        assert assignment.allocation.ports == expected
+        self.known[key] = expected
+
+    @rule(key=keys)
+    def release(self, key: tuple[str, int]) -> None:
+        self.ledger, removed = release(self.ledger, *key)
+        assert [a.ports for a in removed] == ([self.known.pop(key)] if key in self.known else [])
+
+    @invariant()
+    def ports_unique_in_policy_and_stable(self) -> None:
+        ports = ports_of(self.ledger)
+        assert len(ports) == len(set(ports))
+        policy = self.ledger.policy
+        for a in self.ledger.allocations:
+            assert policy.backend_start <= a.backend < policy.frontend_start <= a.frontend <= policy.max_port
+            assert (a.backend - policy.backend_start) % policy.step == 0
+            assert a.frontend - a.backend == policy.frontend_start - policy.backend_start
+            assert not set(a.ports) & BAD_PORTS
+        assert {a.key: a.ports for a in self.ledger.allocations} == self.known
+        assert [a.key for a in self.ledger.allocations] == sorted(self.known)
+
+
+TestAllocatorMachine = AllocatorMachine.TestCase
+TestAllocatorMachine.settings = settings(max_examples=150, stateful_step_count=40, deadline=None)
+
+
+@settings(max_examples=100, deadline=None)
+@given(st.lists(keys, max_size=30))
+def test_batch_equals_one_at_a_time(batch: list[tuple[str, int]]) -> None:
+    one_by_one = Ledger(policy=SMALL_POLICY)
+    singles = []
+    for key in batch:
+        try:
+            one_by_one, assignment = assign(one_by_one, *key)
+        except NoFreePair:
+            with pytest.raises(NoFreePair):
+                assign_many(Ledger(policy=SMALL_POLICY), batch)
+            return
+        singles.append(assignment.allocation)
+    batched, assignments = assign_many(Ledger(policy=SMALL_POLICY), batch)
+    assert [a.allocation for a in assignments] == singles
+    assert batched.allocations == one_by_one.allocations

@@ -1,0 +1,281 @@
+"""The command line: output formats, the Error-line contract, the installed script, concurrent writers."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from portalloc.ledger import parse_ledger
+from tests.conftest import RunCli, drop_root_file_access, portalloc_script, read_json, subprocess_env
+
+
+def assert_one_error_line(stderr: str) -> None:
+    lines = stderr.splitlines()
+    assert len(lines) == 1, stderr
+    assert lines[0].startswith("Error: ")
+    assert "Traceback" not in stderr
+
+
+def test_get_seed_story(run_cli: RunCli) -> None:
+    outputs = [run_cli("get", model, "1").stdout for model in ("model_a", "model_b", "model_c")]
+    assert outputs == [
+        "model_a/1: backend 5001, frontend 8001\n",
+        "model_b/1: backend 5003, frontend 8003\n",
+        "model_c/1: backend 5005, frontend 8005\n",
+    ]
+
+
+def test_get_json_keys(run_cli: RunCli) -> None:
+    result = run_cli("get", "model_a", "3", "--json")
+    assert result.exit_code == 0
+    assert json.loads(result.stdout) == {"model": "model_a", "app_num": 3, "backend": 5001, "frontend": 8001}
+    # The fast lookup path (existing key) prints the same thing.
+    assert run_cli("get", "model_a", "3", "--json").stdout == result.stdout
+
+
+def test_list_table_and_json(run_cli: RunCli) -> None:
+    assert run_cli("list").stdout.startswith("No allocations in ")
+    assert json.loads(run_cli("list", "--json").stdout) == []
+    run_cli("get", "model_b", "12")
+    run_cli("get", "a-much-longer-model-name", "1")
+    assert run_cli("list").stdout.splitlines() == [
+        "MODEL                     APP  BACKEND  FRONTEND",
+        "a-much-longer-model-name    1     5003      8003",
+        "model_b                    12     5001      8001",
+    ]
+    only_b = json.loads(run_cli("list", "--json", "--model", "model_b").stdout)
+    assert only_b == [{"model": "model_b", "app_num": 12, "backend": 5001, "frontend": 8001}]
+
+
+def test_check_clean_and_with_conflicts(run_cli: RunCli, ledger_path: Path) -> None:
+    run_cli("get", "a", "1")
+    result = run_cli("check")
+    assert (result.exit_code, result.stdout) == (0, f"OK: 1 allocation, no conflicts ({ledger_path})\n")
+    data = read_json(ledger_path)
+    assert isinstance(data, dict)
+    data["allocations"].append({"model": "b", "app_num": 1, "backend": 5003, "frontend": 8001})
+    ledger_path.write_text(json.dumps(data))
+    result = run_cli("check")
+    assert result.exit_code == 1
+    assert result.stdout.splitlines() == [
+        "conflict: port 8001 is used by a/1 (frontend) and b/1 (frontend)",
+        f"1 conflict in {ledger_path}",
+    ]
+
+
+def test_check_on_a_corrupt_ledger_exits_1_with_the_position(run_cli: RunCli, ledger_path: Path) -> None:
+    ledger_path.write_text('{"version": 1,\n  "allocations": [,]}')
+    result = run_cli("check")
+    assert result.exit_code == 1
+    assert_one_error_line(result.stderr)
+    assert "line 2 column 19" in result.stderr
+
+
+def test_stats_text_and_json(run_cli: RunCli, ledger_path: Path) -> None:
+    run_cli("get", "a", "1")
+    run_cli("get", "b", "1")
+    stats = json.loads(run_cli("stats", "--json").stdout)
+    assert stats["allocations"] == 2 and stats["models"] == 2
+    assert stats["capacity"] == 1494 and stats["free_pairs"] == 1492
+    assert stats["policy"]["backend_start"] == 5001
+    text = run_cli("stats").stdout
+    assert "Free pairs:     1,492 of 1,494" in text
+    assert "backend 5001-7999, frontend 8001-10999, step 2" in text
+
+
+def test_release(run_cli: RunCli) -> None:
+    run_cli("get", "a", "1")
+    assert run_cli("release", "a", "1").stdout == "Released a/1.\n"
+    again = run_cli("release", "a", "1")
+    assert again.exit_code == 1
+    assert_one_error_line(again.stderr)
+    assert "a/1 has no allocation" in again.stderr
+
+
+def test_cleanup(run_cli: RunCli, tmp_path: Path) -> None:
+    (tmp_path / "apps" / "model_a" / "app1").mkdir(parents=True)
+    run_cli("get", "model_a", "1")
+    run_cli("get", "model_a", "2")
+    dry = run_cli("cleanup", "--apps-dir", str(tmp_path / "apps"), "--dry-run")
+    assert dry.stdout == "would release model_a/2 (5003/8003)\nWould release 1 allocation.\n"
+    real = run_cli("cleanup", "--apps-dir", str(tmp_path / "apps"))
+    assert real.stdout == "released model_a/2 (5003/8003)\nReleased 1 allocation.\n"
+    assert json.loads(run_cli("list", "--json").stdout)[0]["app_num"] == 1
+
+
+@pytest.mark.parametrize(
+    ("args", "code", "fragment"),
+    [
+        (["get", "m", "0"], 2, "app_num must be a whole number from 1 to 1,000,000, not '0'"),
+        (["get", "m", "-1"], 2, "No such option '-1'"),
+        (["get", "m", "abc"], 2, "not 'abc'"),
+        (["get", "m", "1e3"], 2, "not '1e3'"),
+        (["get", "m", "99999999999999999999"], 2, "from 1 to 1,000,000"),
+        (["get", "", "1"], 2, "model must not be empty"),
+        (["get", "   ", "1"], 2, "model must not be empty"),
+        (["get", "a\x1bb", "1"], 2, "control character"),
+        (["get", "x" * 201, "1"], 2, "the limit is 200"),
+        (["get", "m"], 2, "Missing argument 'APP_NUM'"),
+        (["release", "m", "0"], 2, "not '0'"),
+        (["frobnicate"], 2, "No such command 'frobnicate'"),
+        (["cleanup"], 2, "Missing option '--apps-dir'"),
+        (["--lock-timeout", "-1", "get", "m", "1"], 2, "--lock-timeout"),
+    ],
+)
+def test_bad_input_is_one_error_line_and_writes_nothing(
+    run_cli: RunCli, ledger_path: Path, args: list[str], code: int, fragment: str
+) -> None:
+    result = run_cli(*args)
+    assert result.exit_code == code
+    assert_one_error_line(result.stderr)
+    assert fragment in result.stderr
+    assert result.stdout == ""
+    assert not ledger_path.exists()
+
+
+def test_missing_ledger_directory(tmp_path: Path) -> None:
+    from click.testing import CliRunner
+
+    from portalloc.cli import cli
+
+    result = CliRunner().invoke(cli, ["--ledger", str(tmp_path / "no" / "such" / "l.json"), "get", "m", "1"])
+    assert result.exit_code == 1
+    assert_one_error_line(result.stderr)
+    assert "does not exist" in result.stderr
+    assert not (tmp_path / "no").exists()
+
+
+def test_ledger_that_is_a_directory(run_cli: RunCli, ledger_path: Path) -> None:
+    ledger_path.mkdir()
+    for args in (["get", "m", "1"], ["list"], ["check"]):
+        result = run_cli(*args)
+        assert result.exit_code == 1
+        assert_one_error_line(result.stderr)
+        assert "is a directory" in result.stderr
+
+
+def test_corrupt_ledger_is_left_byte_for_byte(run_cli: RunCli, ledger_path: Path) -> None:
+    content = b'{"version": 1, "allocations": [{"model": "m", "app_num": 1, "backend": 5001}]}'
+    ledger_path.write_bytes(content)
+    for args in (["get", "n", "1"], ["get", "m", "1"], ["release", "m", "1"], ["list"], ["stats"]):
+        result = run_cli(*args)
+        assert result.exit_code == 1
+        assert_one_error_line(result.stderr)
+        assert str(ledger_path) in result.stderr
+    assert ledger_path.read_bytes() == content
+
+
+def test_unreadable_ledger(ledger_path: Path) -> None:
+    content = b'{"version": 1}'
+    ledger_path.write_bytes(content)
+    os.chmod(ledger_path, 0)
+    result = subprocess.run(
+        [sys.executable, "-m", "portalloc", "--ledger", str(ledger_path), "get", "m", "1"],
+        capture_output=True,
+        text=True,
+        env=subprocess_env(),
+        preexec_fn=drop_root_file_access,
+    )
+    assert result.returncode == 1
+    assert_one_error_line(result.stderr)
+    assert "Permission denied" in result.stderr
+    os.chmod(ledger_path, 0o644)
+    assert ledger_path.read_bytes() == content
+
+
+def test_preconfig_fallback_warns_on_stderr(run_cli: RunCli, tmp_path: Path) -> None:
+    run_cli("get", "first", "1")
+    (tmp_path / "port_config.json").write_text(
+        '[{"model": "m", "app_number": 1, "backend_port": 5001, "frontend_port": 9001}]'
+    )
+    result = run_cli("get", "m", "1")  # port_config.json beside the ledger is found by default
+    assert result.stdout == "m/1: backend 5003, frontend 8003\n"
+    assert result.stderr.startswith("Warning: pre-configured ports 5001/9001 for m/1 are not free")
+
+
+def test_explicit_config_and_env_vars(tmp_path: Path) -> None:
+    from click.testing import CliRunner
+
+    from portalloc.cli import cli
+
+    config = tmp_path / "elsewhere.json"
+    config.write_text('[{"model": "m", "app_number": 1, "backend_port": 6001, "frontend_port": 9001}]')
+    ledger = tmp_path / "env-ledger.json"
+    env = {"PORTALLOC_LEDGER": str(ledger), "PORTALLOC_CONFIG": str(config)}
+    result = CliRunner().invoke(cli, ["get", "m", "1"], env=env)
+    assert result.stdout == "m/1: backend 6001, frontend 9001\n"
+    assert ledger.exists()
+
+
+def test_help_and_version(run_cli: RunCli) -> None:
+    from portalloc import __version__
+
+    assert run_cli("--version").stdout == f"portalloc, version {__version__}\n"
+    help_text = run_cli("--help").stdout
+    for command in ("get", "list", "check", "stats", "release", "cleanup"):
+        assert f"  {command} " in help_text
+
+
+# --- the installed script, real processes -------------------------------------------------------
+
+
+def test_installed_script_and_python_dash_m(tmp_path: Path) -> None:
+    ledger = tmp_path / "portalloc.json"
+    script = subprocess.run(
+        [portalloc_script(), "--ledger", str(ledger), "get", "model_a", "1", "--json"],
+        capture_output=True,
+        text=True,
+        env=subprocess_env(),
+        check=True,
+    )
+    assert json.loads(script.stdout)["backend"] == 5001
+    module = subprocess.run(
+        [sys.executable, "-m", "portalloc", "--ledger", str(ledger), "get", "model_b", "1"],
+        capture_output=True,
+        text=True,
+        env=subprocess_env(),
+        check=True,
+    )
+    assert module.stdout == "model_b/1: backend 5003, frontend 8003\n"
+    bad = subprocess.run(
+        [portalloc_script(), "--ledger", str(ledger), "get", "model_b", "x"],
+        capture_output=True,
+        text=True,
+        env=subprocess_env(),
+    )
+    assert bad.returncode == 2
+    assert_one_error_line(bad.stderr)
+
+
+def test_concurrent_cli_writers_lose_nothing(tmp_path: Path) -> None:
+    """8 processes × 3 keys started at once, all through the installed script, on one ledger."""
+    ledger = tmp_path / "portalloc.json"
+    keys = [(f"model_{p}", app) for p in range(8) for app in range(1, 4)]
+    procs = [
+        subprocess.Popen(
+            [portalloc_script(), "--ledger", str(ledger), "get", model, str(app), "--json"],
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+            text=True,
+            env=subprocess_env(),
+        )
+        for model, app in keys
+    ]
+    answers = {}
+    for proc in procs:
+        out, err = proc.communicate(timeout=120)
+        assert proc.returncode == 0, err
+        row = json.loads(out)
+        answers[(row["model"], row["app_num"])] = (row["backend"], row["frontend"])
+    stored = parse_ledger(ledger.read_bytes(), ledger)
+    assert {a.key: a.ports for a in stored.allocations} == answers
+    assert set(answers) == set(keys)
+    ports = [p for pair in answers.values() for p in pair]
+    assert len(ports) == len(set(ports)) == 48
+    # Lowest pairs first: 24 keys take exactly the first 24 pairs of the sequence.
+    assert sorted(b for b, _ in answers.values()) == list(range(5001, 5049, 2))
