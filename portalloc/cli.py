@@ -7,7 +7,6 @@ usage error (click's convention), 1 for anything else. No traceback reaches the 
 from __future__ import annotations
 
 import errno
-import logging
 import sys
 from collections.abc import Sequence
 from pathlib import Path
@@ -16,13 +15,8 @@ from typing import Any
 import click
 
 from portalloc import __version__
-from portalloc.commands.check import check
-from portalloc.commands.cleanup import cleanup
-from portalloc.commands.get import get
-from portalloc.commands.list import list_allocations
+from portalloc.commands.lazy import LazyCommands
 from portalloc.commands.options import Settings
-from portalloc.commands.release import release
-from portalloc.commands.stats import stats
 from portalloc.errors import PortallocError
 from portalloc.paths import find_config, find_ledger
 
@@ -63,32 +57,17 @@ def _fail(message: str, code: int) -> None:
     sys.exit(code)
 
 
-class _WarningHandler(logging.Handler):
-    """Shows the service's warnings as ``Warning: …`` lines on the current stderr."""
-
-    def emit(self, record: logging.LogRecord) -> None:
-        click.echo(f"Warning: {record.getMessage()}", err=True)
-
-
-def _show_warnings() -> None:
-    logger = logging.getLogger("portalloc")
-    if not any(isinstance(handler, _WarningHandler) for handler in logger.handlers):
-        logger.addHandler(_WarningHandler())
-        logger.setLevel(logging.WARNING)
-        logger.propagate = False
-
-
 @click.group(cls=_Group, context_settings={"help_option_names": ["-h", "--help"]})
 @click.version_option(__version__, prog_name="portalloc")
 @click.option(
     "--ledger",
-    type=click.Path(dir_okay=False, path_type=Path),
+    type=click.Path(readable=False, path_type=Path),  # checked by the storage layer, one way
     envvar="PORTALLOC_LEDGER",
     help="Ledger file [env: PORTALLOC_LEDGER; default: the nearest portalloc.json up to the git root].",
 )
 @click.option(
     "--config",
-    type=click.Path(dir_okay=False, path_type=Path),
+    type=click.Path(readable=False, path_type=Path),  # checked by the storage layer, one way
     envvar="PORTALLOC_CONFIG",
     help="Pre-configured ports [env: PORTALLOC_CONFIG; default: port_config.json or misc/port_config.json "
     "beside the ledger].",
@@ -102,17 +81,46 @@ def _show_warnings() -> None:
     show_default=True,
     help="Seconds to wait for the ledger lock [env: PORTALLOC_LOCK_TIMEOUT].",
 )
+@click.option(
+    "--probe/--no-probe",
+    envvar="PORTALLOC_PROBE",
+    default=True,
+    show_default=True,
+    help="Let new allocations skip ports this machine holds, and warn when an allocation's port is held "
+    "[env: PORTALLOC_PROBE=0 to turn off].",
+)
 @click.pass_context
-def cli(ctx: click.Context, ledger: Path | None, config: Path | None, lock_timeout: float) -> None:
+def cli(ctx: click.Context, ledger: Path | None, config: Path | None, lock_timeout: float, probe: bool) -> None:
     """Give every (model, app) its own backend/frontend port pair, kept in a JSON ledger."""
-    _show_warnings()
+    # The service's warnings become ``Warning:`` lines: set up by ``Settings.service()``,
+    # so a lookup never imports logging.
     ledger_path = ledger if ledger is not None else find_ledger(Path.cwd())
     config_path = config if config is not None else find_config(ledger_path)
-    ctx.obj = Settings(ledger_path, config_path, lock_timeout)
+    ctx.obj = Settings(ledger_path, config_path, lock_timeout, probe)
 
 
-for _command in (get, list_allocations, check, stats, release, cleanup):
-    cli.add_command(_command)
+#: Every command: its name and where it lives (``module:function``). A command's module is
+#: imported only when that command runs or ``--help`` lists it, so ``portalloc get`` pays
+#: for itself alone. To add a command, add its line here.
+cli.commands = LazyCommands(
+    {
+        "get": "portalloc.commands.get:get",
+        "list": "portalloc.commands.list:list_allocations",
+        "check": "portalloc.commands.check:check",
+        "stats": "portalloc.commands.stats:stats",
+        "release": "portalloc.commands.release:release",
+        "cleanup": "portalloc.commands.cleanup:cleanup",
+        "merge-driver": "portalloc.commands.merge_driver:merge_driver",
+        "git-setup": "portalloc.commands.git_setup:git_setup",
+        "repair": "portalloc.commands.repair:repair",
+        "fmt": "portalloc.commands.fmt:fmt",
+        "env": "portalloc.commands.env:env",
+        "run": "portalloc.commands.run:run",
+        "dotenv": "portalloc.commands.dotenv:dotenv",
+        "status": "portalloc.commands.status:status",
+        "compose-check": "portalloc.commands.compose_check:compose_check",
+    }
+)
 
 
 def main() -> None:

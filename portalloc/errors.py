@@ -31,3 +31,35 @@ class NoFreePair(PortallocError):
 
 class ConfigError(PortallocError):
     """The pre-configuration file (``port_config.json``) is missing or malformed."""
+
+
+class PolicyMismatch(PortallocError):
+    """Two ledgers that must share a policy (the sides of a merge) do not."""
+
+
+class GitError(PortallocError):
+    """git is missing, failed, or the directory is not inside a git repository."""
+
+
+class InvalidVariableName(PortallocError, ValueError):
+    """An environment variable name (or ``--prefix``) that a shell or a ``.env`` file cannot hold."""
+
+
+class EnvFileError(PortallocError):
+    """A ``.env`` file whose portalloc block is damaged (unterminated, or more than one). It is not written."""
+
+
+class ComposeFileError(PortallocError):
+    """A docker-compose file that cannot be read or is not a compose file."""
+
+
+class CommandNotFound(PortallocError):
+    """``portalloc run`` was given a command that is not on PATH (exit 127, as a shell would)."""
+
+    exit_code = 127
+
+
+class CommandNotExecutable(PortallocError):
+    """``portalloc run`` found the command but cannot execute it (exit 126, as a shell would)."""
+
+    exit_code = 126

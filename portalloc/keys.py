@@ -14,13 +14,15 @@ from portalloc.errors import InvalidKey
 from portalloc.limits import MAX_APP_NUM, MAX_MODEL_LENGTH
 
 _UNSAFE_DIR_CHARS = re.compile(r"[^A-Za-z0-9._-]")
+_PATH_SEPARATORS = re.compile(r"[/\\]")
 
 
 def check_model_name(model: str) -> str:
     """Return ``model`` unchanged if it can be a ledger key, else raise ``InvalidKey``.
 
-    A model name is 1 to 200 characters, has no control characters and does not start
-    or end with whitespace (``"model_a "`` would silently be a second key).
+    A model name is 1 to 200 characters, has no control characters, does not start
+    or end with whitespace (``"model_a "`` would silently be a second key) and has no
+    ``.`` or ``..`` path segment (``"openai/gpt-4o"`` is fine, ``"../x"`` is not).
     """
     if not isinstance(model, str):
         raise InvalidKey(f"model must be a string, not {type(model).__name__}")
@@ -33,6 +35,9 @@ def check_model_name(model: str) -> str:
     for char in model:
         if unicodedata.category(char) in ("Cc", "Cf", "Zl", "Zp"):
             raise InvalidKey(f"model {model!r} contains the control character {char!r}")
+    if any(part in (".", "..") for part in _PATH_SEPARATORS.split(model)):
+        # Scaffolding scripts build paths from model names; "../x" is a traversal, not a model.
+        raise InvalidKey(f"model {model!r} contains a '.' or '..' path segment")
     return model
 
 

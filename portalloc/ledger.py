@@ -2,10 +2,13 @@
 
 * Reads take no lock: every write replaces the file by ``os.replace``, so a reader sees
   the old file or the new one, never half of one.
-* Every read-modify-write holds ``<ledger>.lock`` (``filelock``), re-reads the file under
-  the lock, and writes a temp file in the same directory (write, flush, fsync), renames
-  it over the ledger and fsyncs the directory.
+* Every read-modify-write holds ``<ledger>.lock`` (``flock``, the lock ``filelock`` takes
+  on POSIX; ``filelock`` itself where flock is missing), re-reads the file under the
+  lock, and writes a temp file in the same directory (write, flush, fsync), renames it
+  over the ledger and fsyncs the directory.
 * A file that is not a valid ledger is never overwritten.
+* A temp file left by a writer that was killed mid-write is removed by the next write
+  once its pid is gone (``remove_stale_temps``); the ledger itself is never half-written.
 """
 
 from __future__ import annotations
@@ -14,10 +17,17 @@ import errno
 import json
 import os
 import stat
+import time
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager, suppress
+from json.encoder import encode_basestring
 from pathlib import Path
-from typing import Any, NamedTuple, TypeVar
+from typing import Any, NamedTuple, TypeVar, cast
+
+try:
+    import fcntl
+except ImportError:  # Windows: filelock's msvcrt lock instead
+    fcntl = None  # type: ignore[assignment]
 
 from pydantic import ValidationError
 
@@ -33,15 +43,54 @@ DEFAULT_LOCK_TIMEOUT = 10.0
 
 
 def _allocation_line(allocation: Allocation) -> str:
-    return json.dumps(
-        {
-            "model": allocation.model,
-            "app_num": allocation.app_num,
-            "backend": allocation.backend,
-            "frontend": allocation.frontend,
-        },
-        ensure_ascii=False,
+    # Exactly what ``json.dumps({...}, ensure_ascii=False)`` gives, at a fifth of the
+    # cost: the same string encoder, and ``:d`` spells an int the way json does.
+    return (
+        f'    {{"model": {encode_basestring(allocation.model)}, "app_num": {allocation.app_num:d}, '
+        f'"backend": {allocation.backend:d}, "frontend": {allocation.frontend:d}}}'
     )
+
+
+class _LineCache:
+    """The canonical lines of the allocations one ``LedgerFile`` has read or written.
+
+    Allocations are immutable and successive ledgers of a file share them, so a write
+    after one allocation formats one new line instead of n. Lines are found by
+    ``id(row)``; every cached row is held, so no id can be reused while it is cached
+    and a line is never stale. The cache grows by the rows it has not seen and starts
+    over from the current rows once it holds twice as many. Growing only appends and
+    starting over swaps in new containers, so a reader in another thread is never
+    confused by a writer.
+    """
+
+    def __init__(self) -> None:
+        self._state: tuple[list[Allocation], dict[int, str]] = ([], {})
+
+    def lines_of(self, rows: list[Allocation]) -> list[str]:
+        """The canonical line of each row, in order."""
+        held, known = self._state
+        # map/list/index run at C speed: ~30 µs for 1,000 cached rows, where formatting them is ~300.
+        found: list[str | None] = list(map(known.get, map(id, rows)))
+        miss = -1
+        with suppress(ValueError):
+            while True:
+                miss = found.index(None, miss + 1)
+                row = rows[miss]
+                found[miss] = line = _allocation_line(row)
+                held.append(row)  # held before its id goes in
+                known[id(row)] = line
+        lines = cast("list[str]", found)
+        if len(held) > 2 * len(rows) + 64:
+            self._state = (list(rows), dict(zip(map(id, rows), lines, strict=True)))
+        return lines
+
+
+_FOOTER = "\n  ]\n}\n"
+
+
+def _header(ledger: Ledger) -> str:
+    policy = json.dumps(ledger.policy.model_dump())
+    return f'{{\n  "version": {ledger.version},\n  "policy": {policy},\n  "allocations": '
 
 
 def dump_ledger(ledger: Ledger) -> bytes:
@@ -50,19 +99,22 @@ def dump_ledger(ledger: Ledger) -> bytes:
     The same ledger always gives the same bytes, so an allocation is one line of a git
     diff and two branches that allocate different apps touch different lines.
     """
-    policy = json.dumps(ledger.policy.model_dump())
-    rows = sorted(ledger.allocations, key=lambda a: a.key)
-    body = "[\n" + ",\n".join(f"    {_allocation_line(a)}" for a in rows) + "\n  ]" if rows else "[]"
-    text = f'{{\n  "version": {ledger.version},\n  "policy": {policy},\n  "allocations": {body}\n}}\n'
-    return text.encode("utf-8")
+    return _canonical(ledger, list(map(_allocation_line, ledger.in_key_order())))
+
+
+def _canonical(ledger: Ledger, lines: list[str]) -> bytes:
+    if not lines:
+        return (_header(ledger) + "[]\n}\n").encode("utf-8")
+    return (_header(ledger) + "[\n" + ",\n".join(lines) + _FOOTER).encode("utf-8")
 
 
 def _reject_duplicate_names(pairs: list[tuple[str, Any]]) -> dict[str, Any]:
-    names = [name for name, _ in pairs]
-    for name in names:
-        if names.count(name) > 1:
-            raise ValueError(f"the name {name!r} appears twice in one JSON object")
-    return dict(pairs)
+    result = dict(pairs)
+    if len(result) != len(pairs):
+        names = [name for name, _ in pairs]
+        duplicate = next(name for name in names if names.count(name) > 1)
+        raise ValueError(f"the name {duplicate!r} appears twice in one JSON object")
+    return result
 
 
 def parse_ledger(data: bytes, path: Path | str) -> Ledger:
@@ -81,6 +133,9 @@ def parse_ledger(data: bytes, path: Path | str) -> Ledger:
         ) from None
     except ValueError as error:
         raise LedgerCorrupt(f"{path} is not a valid ledger: {error}") from None
+    except RecursionError:
+        # A hostile file of 100,000 nested brackets would otherwise end in a traceback.
+        raise LedgerCorrupt(f"{path} is not a valid ledger: JSON nested too deeply") from None
     if not isinstance(raw, dict):
         raise LedgerCorrupt(f"{path} is not a valid ledger: expected a JSON object, found {type(raw).__name__}")
     try:
@@ -89,12 +144,52 @@ def parse_ledger(data: bytes, path: Path | str) -> Ledger:
         raise LedgerCorrupt(f"{path} is not a valid ledger: {describe_validation_error(error)}") from None
 
 
+def _parse_known_rows(data: bytes, known: Ledger, lines: _LineCache) -> Ledger | None:
+    """``parse_ledger(data)`` for a file in the canonical layout, validating only rows ``known`` lacks.
+
+    Under the lock a writer re-reads a file that another writer has just changed by a
+    row or two. A row whose line is byte for byte the canonical line of one of
+    ``known``'s allocations parses to exactly that (already validated) allocation, so
+    only the other lines are parsed and validated, one by one; the ledger itself is
+    validated as usual. Returns ``None`` for anything else (another layout, a bad row),
+    and the caller does the full parse, which also reports what is wrong.
+    """
+    try:
+        text = data.decode("utf-8")
+    except UnicodeDecodeError:
+        return None
+    header = _header(known) + "[\n"
+    if not (text.startswith(header) and text.endswith(_FOOTER)) or len(text) < len(header) + len(_FOOTER):
+        return None
+    rows = known.in_key_order()
+    by_line = dict(zip(lines.lines_of(rows), rows, strict=True))
+    allocations: list[Any] = []
+    # No raw newline can sit inside a JSON string, and each piece must parse to exactly one
+    # object, so splitting at ",\n" cuts the array where a JSON parser would.
+    for line in text[len(header) : -len(_FOOTER)].split(",\n"):
+        allocation = by_line.get(line)
+        if allocation is None:
+            try:
+                allocation = Allocation.model_validate(json.loads(line, object_pairs_hook=_reject_duplicate_names))
+            except (ValueError, RecursionError):  # bad JSON, a repeated name, or an invalid row
+                return None
+        allocations.append(allocation)
+    try:
+        # Instances pass strict validation as they are; the ledger's own checks still run.
+        return Ledger.model_validate({"version": known.version, "policy": known.policy, "allocations": allocations})
+    except ValidationError:
+        return None
+
+
 # --- files ------------------------------------------------------------------------------
 
 
 def _unavailable(action: str, path: Path | str, error: OSError) -> LedgerUnavailable:
     if error.errno == errno.ENOENT:
-        return LedgerUnavailable(f"cannot {action} {path}: the directory {Path(path).parent} does not exist")
+        # Name the directory that is really missing: through a symlink it is the target's.
+        directory = Path(os.path.realpath(path)).parent
+        via = f" (a symlink to {os.path.realpath(path)})" if os.path.islink(path) else ""
+        return LedgerUnavailable(f"cannot {action} {path}{via}: the directory {directory} does not exist")
     if error.errno == errno.EISDIR:
         return LedgerUnavailable(f"cannot {action} {path}: it is a directory")
     return LedgerUnavailable(f"cannot {action} {path}: {error.strerror or error}")
@@ -105,7 +200,8 @@ def read_bytes(path: Path) -> bytes | None:
     try:
         return path.read_bytes()
     except FileNotFoundError:
-        if path.parent.is_dir() and not path.is_symlink():
+        # A missing file is a new ledger (also through a dangling symlink); a missing directory is a mistake.
+        if Path(os.path.realpath(path)).parent.is_dir():
             return None
         raise _unavailable("read", path, FileNotFoundError(errno.ENOENT, "not found")) from None
     except OSError as error:
@@ -150,7 +246,46 @@ def atomic_write(path: Path, data: bytes) -> None:
         if isinstance(error, OSError):
             raise _unavailable("write", path, error) from None
         raise
+    remove_stale_temps(target)
     _fsync_directory(target.parent)
+
+
+def remove_stale_temps(target: Path) -> int:
+    """Delete temp files that writers killed mid-write left beside ``target``; return how many.
+
+    A writer killed by SIGKILL (or a power cut) between creating its temp file and the
+    rename leaves ``.<name>.<pid>.<random>.tmp`` behind; the ledger itself is intact.
+    Such a file is removed once its pid is no longer a live process, so a temp file of
+    a writer that is still running is never touched.
+    """
+    prefix, removed = f".{target.name}.", 0
+    try:
+        entries = list(os.scandir(target.parent))
+    except OSError:
+        return 0
+    for entry in entries:
+        name = entry.name
+        if not (name.startswith(prefix) and name.endswith(".tmp")):
+            continue
+        pid_text = name[len(prefix) : -len(".tmp")].partition(".")[0]
+        if not (pid_text.isascii() and pid_text.isdigit()) or _pid_alive(int(pid_text)):
+            continue
+        with suppress(OSError):
+            os.unlink(entry.path)
+            removed += 1
+    return removed
+
+
+def _pid_alive(pid: int) -> bool:
+    if pid <= 0:
+        return True  # not a pid we wrote; leave the file alone
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except OSError:
+        return True  # e.g. another user's live process
+    return True
 
 
 def _fsync_directory(directory: Path) -> None:
@@ -167,26 +302,98 @@ def lock_path(path: Path) -> Path:
     return target.with_name(target.name + ".lock")
 
 
+#: How often a writer waiting for the lock tries again. A write holds it ~1 ms.
+_POLL_INTERVAL = 0.001
+#: flock says "held by someone else" with one of these.
+_BUSY = frozenset({errno.EWOULDBLOCK, errno.EAGAIN, errno.EACCES})
+#: flock says "not on this filesystem" with one of these; filelock then takes over.
+_NO_FLOCK = frozenset({errno.ENOSYS, errno.ENOLCK, errno.EOPNOTSUPP, errno.EINVAL})
+
+
 @contextmanager
 def locked(path: Path, timeout: float = DEFAULT_LOCK_TIMEOUT) -> Iterator[None]:
-    """Hold the ledger's cross-process lock; raise ``LedgerLocked`` after ``timeout`` seconds."""
+    """Hold the ledger's cross-process lock; raise ``LedgerLocked`` after ``timeout`` seconds.
+
+    The lock is an exclusive ``flock`` on the sidecar ``<ledger>.lock``: the very lock
+    ``filelock.FileLock`` takes on POSIX (so the two exclude each other), taken here with
+    two system calls because filelock's bookkeeping costs ~0.15 ms of Python per write,
+    a sixth of an allocation. Where ``flock`` is missing (Windows, or a filesystem
+    without it) ``filelock.FileLock`` is used, with its soft-lock fallback. The kernel
+    drops the lock of a process that dies, so a crash never leaves the ledger locked.
+    """
+    lock_file = lock_path(path)
+    if not lock_file.parent.is_dir():
+        # filelock would create missing directories; a ledger in a mistyped directory is an error instead.
+        raise _unavailable("lock", path, FileNotFoundError(errno.ENOENT, "not found"))
+    fd = _open_for_flock(lock_file)
+    if fd is not None:
+        try:
+            if _flock_within(fd, lock_file, timeout):
+                yield
+                return
+        finally:
+            os.close(fd)  # closing the only descriptor releases the lock
+    with _filelock(lock_file, timeout):
+        yield
+
+
+def _open_for_flock(lock_file: Path) -> int | None:
+    """A descriptor of the lock file to flock, or ``None`` where flock is not available."""
+    if fcntl is None:
+        return None
+    try:
+        # 0o666: the umask decides, as filelock does; flock works on a read-only descriptor
+        # too, which is all a lock file created by another user may allow.
+        return os.open(lock_file, os.O_RDWR | os.O_CREAT, 0o666)
+    except PermissionError:
+        try:
+            return os.open(lock_file, os.O_RDONLY)
+        except OSError as error:
+            raise _unavailable("lock", lock_file, error) from None
+    except OSError as error:
+        raise _unavailable("lock", lock_file, error) from None
+
+
+def _flock_within(fd: int, lock_file: Path, timeout: float) -> bool:
+    """Lock ``fd`` within ``timeout`` seconds (``True``), or ``False`` if its filesystem has no flock."""
+    assert fcntl is not None
+    deadline = time.monotonic() + timeout
+    while True:
+        try:
+            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+            return True
+        except OSError as error:
+            if error.errno in _NO_FLOCK:
+                return False
+            if error.errno not in _BUSY:
+                raise _unavailable("lock", lock_file, error) from None
+        if time.monotonic() >= deadline:
+            raise _lock_timeout(lock_file, timeout)
+        time.sleep(_POLL_INTERVAL)
+
+
+@contextmanager
+def _filelock(lock_file: Path, timeout: float) -> Iterator[None]:
     from filelock import FileLock, Timeout
 
-    lock_file = lock_path(path)
     lock = FileLock(lock_file, timeout=timeout, poll_interval=0.002)
     try:
         lock.acquire()
     except Timeout:
-        raise LedgerLocked(
-            f"could not lock {lock_file} within {timeout:g}s: another portalloc is writing the ledger; "
-            "try again, or raise --lock-timeout"
-        ) from None
+        raise _lock_timeout(lock_file, timeout) from None
     except OSError as error:
         raise _unavailable("lock", lock_file, error) from None
     try:
         yield
     finally:
         lock.release()
+
+
+def _lock_timeout(lock_file: Path, timeout: float) -> LedgerLocked:
+    return LedgerLocked(
+        f"could not lock {lock_file} within {timeout:g}s: another portalloc is writing the ledger; "
+        "try again, or raise --lock-timeout"
+    )
 
 
 class _Snapshot(NamedTuple):
@@ -208,6 +415,7 @@ class LedgerFile:
         #: What a missing file reads as (its policy is the one a new ledger gets).
         self.new_ledger = new_ledger or Ledger()
         self._snapshot: _Snapshot | None = None
+        self._lines = _LineCache()
 
     def _signature(self) -> tuple[int, ...]:
         try:
@@ -222,7 +430,14 @@ class LedgerFile:
         snapshot = self._snapshot
         if snapshot is not None and snapshot.data == data:
             return snapshot.ledger
-        return self.new_ledger if data is None else parse_ledger(data, self.path)
+        if data is None:
+            return self.new_ledger
+        if snapshot is not None:
+            # Usually another writer added a row or two: validate just those.
+            ledger = _parse_known_rows(data, snapshot.ledger, self._lines)
+            if ledger is not None:
+                return ledger
+        return parse_ledger(data, self.path)
 
     def read(self) -> Ledger:
         """The ledger as it is now (an empty one with the new-ledger policy if there is no file)."""
@@ -246,7 +461,7 @@ class LedgerFile:
             current = self._load(data)
             new, result = change(current)
             if new is not current:
-                new_data = dump_ledger(new)
+                new_data = _canonical(new, self._lines.lines_of(new.in_key_order()))  # = dump_ledger(new)
                 if new_data != data:
                     atomic_write(self.path, new_data)
                     data = new_data

@@ -20,7 +20,7 @@ def find_pair(path: Path, model: str, app_num: int) -> tuple[int, int] | None:
     """``(backend, frontend)`` of ``(model, app_num)`` in the ledger at ``path``, or ``None``."""
     try:
         raw = json.loads(path.read_bytes())
-    except (OSError, ValueError):
+    except (OSError, ValueError, RecursionError):
         return None
     if not isinstance(raw, dict) or raw.get("version") != LEDGER_VERSION:
         return None

@@ -2,11 +2,23 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+import bisect
+import operator
+from collections.abc import Iterable, Sequence
 from functools import cached_property
+from itertools import chain
 from typing import Annotated
 
-from pydantic import AfterValidator, BaseModel, ConfigDict, Field, ValidationError, model_validator
+from pydantic import (
+    AfterValidator,
+    BaseModel,
+    ConfigDict,
+    Field,
+    SerializerFunctionWrapHandler,
+    ValidationError,
+    model_serializer,
+    model_validator,
+)
 
 from portalloc.keys import check_app_num, check_model_name
 from portalloc.limits import LEDGER_VERSION, MAX_PORT, MIN_PORT
@@ -24,6 +36,8 @@ class PortPolicy(BaseModel):
     Backends stay below ``frontend_start`` and frontends at most ``max_port``, so a port
     can never serve in both roles. The defaults hold 1,500 pairs (5001/8001 … 7999/10999).
     ``skip_bad_ports`` skips pairs that touch a port browsers refuse to connect to.
+    ``probe`` lets a new allocation skip ports this machine's OS holds (``portalloc.probe``);
+    turn it off for a ledger that must be a pure function of its own contents.
     """
 
     model_config = _FROZEN_STRICT
@@ -33,6 +47,7 @@ class PortPolicy(BaseModel):
     step: int = Field(default=2, ge=1)
     max_port: Port = MAX_PORT
     skip_bad_ports: bool = True
+    probe: bool = True
 
     @model_validator(mode="after")
     def _holds_a_pair(self) -> PortPolicy:
@@ -43,6 +58,15 @@ class PortPolicy(BaseModel):
         if self.frontend_start > self.max_port:
             raise ValueError(f"frontend_start ({self.frontend_start}) is above max_port ({self.max_port})")
         return self
+
+    @model_serializer(mode="wrap")
+    def _omit_default_probe(self, handler: SerializerFunctionWrapHandler) -> dict[str, object]:
+        # ``probe`` is written only when it is off: ledgers that keep the default stay
+        # byte-for-byte what they were, and readable by a portalloc that predates it.
+        data: dict[str, object] = handler(self)
+        if self.probe:
+            data.pop("probe", None)
+        return data
 
     @property
     def pair_count(self) -> int:
@@ -96,6 +120,13 @@ class Allocation(BaseModel):
 PortPair = Allocation
 
 
+_KEY = operator.attrgetter("model", "app_num")
+_BACKEND = operator.attrgetter("backend")
+_FRONTEND = operator.attrgetter("frontend")
+#: Up to this many new rows are inserted one by one (O(n) each); more are merged by one sort.
+_INSERT_LIMIT = 8
+
+
 class Ledger(BaseModel):
     """The whole file: a version, the policy, and allocations sorted by ``(model, app_num)``.
 
@@ -119,8 +150,49 @@ class Ledger(BaseModel):
 
     def with_allocations(self, allocations: Iterable[Allocation]) -> Ledger:
         """A ledger with the same policy and these (already validated) allocations, sorted."""
-        ordered = sorted(allocations, key=lambda a: a.key)
-        return Ledger.model_construct(version=self.version, policy=self.policy, allocations=ordered)
+        return self._sorted_ledger(sorted(allocations, key=_KEY))
+
+    def with_added(self, added: Sequence[Allocation]) -> Ledger:
+        """This ledger plus ``added``, allocations of keys it does not hold yet (one each), sorted.
+
+        What ``with_allocations`` gives, for less: a few new rows are inserted in place,
+        and a lookup index or used-port set this ledger already built is extended rather
+        than rebuilt, so a write after one allocation stays cheap at any ledger size.
+        """
+        if not added:
+            return self
+        if self.in_key_order() is self.allocations and len(added) <= _INSERT_LIMIT:
+            ordered = list(self.allocations)
+            for allocation in added:
+                bisect.insort(ordered, allocation, key=_KEY)
+        else:
+            ordered = sorted([*self.allocations, *added], key=_KEY)
+        ledger = self._sorted_ledger(ordered)
+        built, derived = self.__dict__, ledger.__dict__
+        # cached_property keeps its value in the instance __dict__; seeding it is how a derived one is carried over.
+        if "_index" in built:
+            index = dict(built["_index"])
+            for allocation in added:
+                index.setdefault(allocation.key, allocation)
+            derived["_index"] = index
+        if "used_ports" in built:
+            derived["used_ports"] = built["used_ports"].union(*(allocation.ports for allocation in added))
+        return ledger
+
+    def _sorted_ledger(self, ordered: list[Allocation]) -> Ledger:
+        ledger = Ledger.model_construct(version=self.version, policy=self.policy, allocations=ordered)
+        ledger.__dict__["_is_sorted"] = True
+        return ledger
+
+    @cached_property
+    def _is_sorted(self) -> bool:
+        keys = list(map(_KEY, self.allocations))
+        return all(map(operator.le, keys, keys[1:]))
+
+    def in_key_order(self) -> list[Allocation]:
+        """The allocations sorted by ``(model, app_num)``: the list itself when it already is (as it
+        is in every ledger portalloc builds), else a sorted copy (a hand-edited file may not be)."""
+        return self.allocations if self._is_sorted else sorted(self.allocations, key=_KEY)
 
     @cached_property
     def _index(self) -> dict[tuple[str, int], Allocation]:
@@ -137,7 +209,7 @@ class Ledger(BaseModel):
     @cached_property
     def used_ports(self) -> frozenset[int]:
         """Every port any allocation holds, in either role."""
-        return frozenset(port for allocation in self.allocations for port in allocation.ports)
+        return frozenset(chain(map(_BACKEND, self.allocations), map(_FRONTEND, self.allocations)))
 
 
 def describe_validation_error(error: ValidationError) -> str:

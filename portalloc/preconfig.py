@@ -52,6 +52,8 @@ def load_preconfig(path: Path) -> dict[Key, tuple[int, int]]:
         raise ConfigError(
             f"{path} is not valid JSON: {error.msg} at line {error.lineno} column {error.colno}"
         ) from None
+    except RecursionError:
+        raise ConfigError(f"{path} is not a valid port configuration: JSON nested too deeply") from None
     try:
         entries = _ENTRIES.validate_python(raw)
     except ValidationError as error:

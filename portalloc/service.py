@@ -3,17 +3,23 @@
 This is the API the platform's scaffolding code calls. It never prints or exits;
 failures are ``PortallocError`` subclasses, and a pre-configured pair that could not
 be honoured is reported on the ``portalloc`` logger as a warning.
+
+New allocations are OS-aware unless probing is off (``probe=False`` or the ledger
+policy's ``probe``): under the ledger lock, between reading and writing, the pairs the
+pure allocator proposes are bind-tested (``portalloc.probe``) and any port the machine
+holds is passed back to the allocator as taken, until every proposed pair is free.
+Ports in the OS ephemeral range are taken from the start.
 """
 
 from __future__ import annotations
 
 import logging
-from collections.abc import Iterable
+from collections.abc import Iterable, Mapping
 from pathlib import Path
 
-from portalloc import allocator
+from portalloc import allocator, live, probe
 from portalloc.allocator import Conflict, Usage
-from portalloc.errors import LedgerUnavailable, PortallocError
+from portalloc.errors import LedgerUnavailable, NoFreePair, PortallocError
 from portalloc.keys import app_dir, check_key
 from portalloc.ledger import DEFAULT_LOCK_TIMEOUT, LedgerFile
 from portalloc.models import Allocation, Ledger, PortPair, PortPolicy
@@ -30,6 +36,8 @@ class PortAllocationService:
     ``portalloc.paths.find_ledger``). ``config_file`` is an optional
     ``port_config.json``. ``policy`` is used when the ledger does not exist yet; an
     existing ledger keeps its own, and a different explicit one is an error on write.
+    ``probe=False`` makes new allocations ignore what the OS holds (as the policy's
+    ``probe: false`` does), so the ledger stays a pure function of its contents.
     """
 
     def __init__(
@@ -39,10 +47,14 @@ class PortAllocationService:
         *,
         policy: PortPolicy | None = None,
         lock_timeout: float = DEFAULT_LOCK_TIMEOUT,
+        probe: bool = True,
     ) -> None:
+        _check_lock_timeout(lock_timeout)
         self.ledger_path = Path(ledger_path) if ledger_path is not None else find_ledger(Path.cwd())
         self.config_file = Path(config_file) if config_file is not None else None
         self.policy = policy
+        #: ``False`` turns OS probing off for this service whatever the ledger's policy says.
+        self.probe = probe
         self._file = LedgerFile(self.ledger_path, lock_timeout, Ledger(policy=policy) if policy else None)
         self._preconfig: dict[tuple[str, int], tuple[int, int]] | None = None
 
@@ -85,7 +97,10 @@ class PortAllocationService:
 
         def change(ledger: Ledger) -> tuple[Ledger, list[allocator.Assignment]]:
             self._check_policy(ledger)
-            return allocator.assign_many(ledger, wanted, preferred=preconfig)
+            if not (self.probe and ledger.policy.probe):
+                _warn_if_ephemeral(ledger.policy, probing=False)
+                return allocator.assign_many(ledger, wanted, preferred=preconfig)
+            return _assign_free_on_this_machine(ledger, wanted, preconfig)
 
         assignments = self._file.update(change)
         for assignment in assignments:
@@ -127,6 +142,16 @@ class PortAllocationService:
 
         return self._file.update(change)
 
+    # --- this machine ----------------------------------------------------------------
+
+    def live_status(self, model_name: str | None = None) -> list[live.PortReport]:
+        """Every allocation's backend and frontend as this machine sees them now (``portalloc.live``)."""
+        return live.inspect(
+            (a.model, a.app_num, a.backend, a.frontend)
+            for a in self._file.read().allocations
+            if model_name is None or a.model == model_name
+        )
+
     # --- helpers ---------------------------------------------------------------------
 
     def _load_preconfig(self) -> dict[tuple[str, int], tuple[int, int]]:
@@ -140,6 +165,74 @@ class PortAllocationService:
                 f"{self.ledger_path} already has the policy ({ledger.policy.describe()}), "
                 f"not the one asked for ({self.policy.describe()})"
             )
+
+
+def _assign_free_on_this_machine(
+    ledger: Ledger, keys: list[tuple[str, int]], preferred: Mapping[tuple[str, int], tuple[int, int]]
+) -> tuple[Ledger, list[allocator.Assignment]]:
+    """``allocator.assign_many`` with the ports this machine holds passed in as taken.
+
+    Probing is lazy: only pairs the allocator actually proposes are bind-tested. A busy
+    port joins ``taken`` and the pure allocator runs again; this ends because ``taken``
+    grows every round and the policy is finite (``NoFreePair`` when nothing is left).
+    Each round's answer is ``assign_many(ledger, keys, taken)``, a pure function of
+    data, so the allocator never sees a socket.
+    """
+    ephemeral = _ephemeral_ports(ledger.policy)
+    busy: set[int] = set()
+    tested: set[int] = set()
+    while True:
+        try:
+            new_ledger, assignments = allocator.assign_many(ledger, keys, ephemeral | busy, preferred)
+        except NoFreePair as error:
+            if not (ephemeral or busy):
+                raise
+            raise NoFreePair(
+                f"{error}; on this machine {len(busy)} of its ports are in use and {len(ephemeral)} lie in "
+                "the OS ephemeral range, and portalloc skips both (--no-probe turns that off)"
+            ) from None
+        proposed = {port for a in assignments if a.created for port in a.allocation.ports} - tested
+        newly_busy = {port for port in sorted(proposed) if not probe.is_free(port)}
+        tested |= proposed
+        if not newly_busy:
+            return new_ledger, assignments
+        busy |= newly_busy
+
+
+def _policy_span(policy: PortPolicy) -> tuple[int, int]:
+    return policy.backend_start, policy.pair(policy.pair_count - 1)[1]
+
+
+def _ephemeral_ports(policy: PortPolicy) -> set[int]:
+    """The policy's ports that lie in the OS ephemeral range (warned about), which are never handed out."""
+    overlap = _warn_if_ephemeral(policy, probing=True)
+    return set(range(overlap[0], overlap[1] + 1)) if overlap else set()
+
+
+def _warn_if_ephemeral(policy: PortPolicy, *, probing: bool) -> tuple[int, int] | None:
+    ephemeral = probe.ephemeral_range()
+    if ephemeral is None:
+        return None
+    low, high = _policy_span(policy)
+    overlap = max(low, ephemeral[0]), min(high, ephemeral[1])
+    if overlap[0] > overlap[1]:
+        return None
+    consequence = (
+        "ports in it are never handed out"
+        if probing
+        else "probing is off, so ports in it may be handed out and then taken by outgoing connections"
+    )
+    logger.warning(
+        f"the policy ({policy.describe()}) overlaps the OS ephemeral port range "
+        f"{ephemeral[0]}-{ephemeral[1]} at {overlap[0]}-{overlap[1]}; {consequence}"
+    )
+    return overlap
+
+
+def _check_lock_timeout(seconds: float) -> None:
+    # NaN slips through every comparison and a negative means "wait forever" to filelock.
+    if isinstance(seconds, bool) or not isinstance(seconds, (int, float)) or not seconds >= 0:
+        raise PortallocError(f"the lock timeout must be a number of seconds, 0 or more, not {seconds!r}")
 
 
 def get_or_allocate_ports(

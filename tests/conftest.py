@@ -15,7 +15,13 @@ from click.testing import CliRunner, Result
 from portalloc.cli import cli
 
 #: Environment variables that would leak the developer's own set-up into a test.
-_PORTALLOC_ENV = ("PORTALLOC_LEDGER", "PORTALLOC_CONFIG", "PORTALLOC_LOCK_TIMEOUT", "PORTALLOC_APPS_DIR")
+_PORTALLOC_ENV = (
+    "PORTALLOC_LEDGER",
+    "PORTALLOC_CONFIG",
+    "PORTALLOC_LOCK_TIMEOUT",
+    "PORTALLOC_APPS_DIR",
+    "PORTALLOC_PROBE",
+)
 
 
 @pytest.fixture(autouse=True)

@@ -69,9 +69,10 @@ def test_invalid_keys_raise_invalid_key_and_write_nothing(ledger_path: Path) -> 
 
 
 def test_policy_for_a_new_ledger_and_mismatch_error(ledger_path: Path) -> None:
-    wide = PortPolicy(backend_start=20001, frontend_start=40001)
-    assert PortAllocationService(ledger_path, policy=wide).get_or_allocate_ports("m", 1).ports == (20001, 40001)
-    assert PortAllocationService(ledger_path).get_or_allocate_ports("m", 2).ports == (20003, 40003)
+    # Below Linux's default ephemeral range (32768-60999), which new allocations avoid.
+    wide = PortPolicy(backend_start=20001, frontend_start=25001)
+    assert PortAllocationService(ledger_path, policy=wide).get_or_allocate_ports("m", 1).ports == (20001, 25001)
+    assert PortAllocationService(ledger_path).get_or_allocate_ports("m", 2).ports == (20003, 25003)
     with pytest.raises(PortallocError, match="already has the policy"):
         PortAllocationService(ledger_path, policy=PortPolicy()).get_or_allocate_ports("m", 3)
 
@@ -189,14 +190,15 @@ def test_cleanup_releases_allocations_whose_app_dir_is_gone(ledger_path: Path, t
     assert [a.label() for a in service.get_all_allocations()] == ["model_a/1", "openai/gpt-4o/2"]
 
 
-def test_cleanup_never_looks_outside_apps_dir(ledger_path: Path, tmp_path: Path) -> None:
-    # "../outside" must not resolve to tmp_path/outside/app1, which exists.
-    apps = make_apps(tmp_path / "apps", "placeholder")
-    (tmp_path / "outside" / "app1").mkdir(parents=True)
+def test_cleanup_maps_a_model_to_one_directory_level(ledger_path: Path, tmp_path: Path) -> None:
+    # "team/app" lives in apps/team_app, never in apps/team/app: a "/" cannot descend or climb.
+    apps = make_apps(tmp_path / "apps", "team/app/app1", "team_app/app2")
     service = PortAllocationService(ledger_path)
-    service.allocate_many([("../outside", 1), ("..", 1)])
+    service.allocate_many([("team/app", 1), ("team/app", 2)])
     released = service.cleanup_orphaned_allocations(apps)
-    assert sorted(a.model for a in released) == ["..", "../outside"]
+    assert [a.label() for a in released] == ["team/app/1"]
+    with pytest.raises(InvalidKey, match="path segment"):
+        service.get_or_allocate_ports("../outside", 1)
 
 
 def test_cleanup_with_missing_apps_dir_releases_nothing(ledger_path: Path, tmp_path: Path) -> None:

@@ -1,6 +1,9 @@
-"""``portalloc check``: exit 0 when the ledger is valid and conflict-free, 1 otherwise."""
+"""``portalloc check [LEDGER…]``: exit 0 when the ledger is valid and conflict-free, 1 otherwise."""
 
 from __future__ import annotations
+
+import dataclasses
+from pathlib import Path
 
 import click
 
@@ -8,16 +11,37 @@ from portalloc.commands.options import Settings, pass_settings
 
 
 @click.command()
+@click.argument(
+    "ledgers", nargs=-1, metavar="[LEDGER]...", type=click.Path(exists=True, dir_okay=False, path_type=Path)
+)
+@click.option(
+    "--live",
+    is_flag=True,
+    help="Also check this machine: ledger ports held by something else, reserved, or in the ephemeral range.",
+)
 @pass_settings
-def check(settings: Settings) -> int:
-    """Validate the ledger and report every port or key used twice (exit 1 if any)."""
-    service = settings.service()
-    conflicts = service.check_port_conflicts()
-    for conflict in conflicts:
-        click.echo(f"conflict: {conflict.describe()}")
-    count = len(service.get_all_allocations())
-    if conflicts:
-        click.echo(f"{len(conflicts)} conflict{'s' if len(conflicts) > 1 else ''} in {settings.ledger_path}")
-        return 1
-    click.echo(f"OK: {count} allocation{'' if count == 1 else 's'}, no conflicts ({settings.ledger_path})")
-    return 0
+def check(settings: Settings, ledgers: tuple[Path, ...], live: bool) -> int:
+    """Validate the ledger (or each LEDGER given) and report every port or key used twice (exit 1 if any).
+
+    Made for CI and pre-commit: exit 1 on a conflict or an invalid ledger, one line per problem.
+    """
+    status = 0
+    for path in ledgers or (settings.ledger_path,):
+        service = dataclasses.replace(settings, ledger_path=path).service()
+        conflicts = service.check_port_conflicts()
+        for conflict in conflicts:
+            click.echo(f"conflict: {conflict.describe()}")
+        count = len(service.get_all_allocations())
+        problems = [problem for report in service.live_status() for problem in report.problems()] if live else []
+        for problem in problems:
+            click.echo(f"live: {problem}")
+        if conflicts:
+            click.echo(f"{len(conflicts)} conflict{'s' if len(conflicts) > 1 else ''} in {path}")
+            status = 1
+        elif problems:
+            click.echo(f"{len(problems)} live problem{'s' if len(problems) > 1 else ''} on this machine ({path})")
+            status = 1
+        else:
+            machine = ", no live problems on this machine" if live else ""
+            click.echo(f"OK: {count} allocation{'' if count == 1 else 's'}, no conflicts{machine} ({path})")
+    return status

@@ -4,8 +4,15 @@ from __future__ import annotations
 
 import click
 
-from portalloc.commands.options import Settings, echo_json, json_option, key_arguments, pair_json, pass_settings
-from portalloc.lookup import find_pair
+from portalloc.commands.options import (
+    Settings,
+    echo_json,
+    json_option,
+    key_arguments,
+    pair_for,
+    pair_json,
+    pass_settings,
+)
 
 
 @click.command()
@@ -14,11 +21,7 @@ from portalloc.lookup import find_pair
 @pass_settings
 def get(settings: Settings, model: str, app_num: int, as_json: bool) -> int:
     """Print the port pair of MODEL's app APP_NUM, allocating the lowest free pair if it has none."""
-    pair = find_pair(settings.ledger_path, model, app_num)
-    if pair is None:
-        allocation = settings.service().get_or_allocate_ports(model, app_num)
-        pair = allocation.ports
-    backend, frontend = pair
+    backend, frontend = pair_for(settings, model, app_num)
     if as_json:
         echo_json(pair_json(model, app_num, backend, frontend))
     else:

@@ -22,20 +22,48 @@ F = TypeVar("F", bound=Callable[..., Any])
 
 @dataclass(frozen=True)
 class Settings:
-    """The global options, resolved: which ledger, which pre-configuration, how long to wait for the lock."""
+    """The global options, resolved: which ledger, which pre-configuration, how long to wait for the lock.
+
+    ``probe`` is ``False`` under ``--no-probe``: new allocations ignore what the OS holds
+    and ``get``/``run`` do not look at the machine.
+    """
 
     ledger_path: Path
     config_path: Path | None
     lock_timeout: float
+    probe: bool = True
 
     def service(self) -> PortAllocationService:
-        """A service over this ledger (imports pydantic and filelock on first use)."""
+        """A service over this ledger (imports pydantic and filelock on first use).
+
+        Its warnings are shown as ``Warning: …`` lines on stderr from then on.
+        """
         from portalloc.service import PortAllocationService
 
-        return PortAllocationService(self.ledger_path, self.config_path, lock_timeout=self.lock_timeout)
+        show_warnings()
+        return PortAllocationService(
+            self.ledger_path, self.config_path, lock_timeout=self.lock_timeout, probe=self.probe
+        )
 
 
 pass_settings = click.make_pass_decorator(Settings)
+
+
+def show_warnings() -> None:
+    """Show what the ``portalloc`` logger warns about as ``Warning: …`` lines on the current stderr."""
+    import logging  # here, not at the top: a lookup never needs it
+
+    class WarningLines(logging.Handler):
+        portalloc_cli = True
+
+        def emit(self, record: logging.LogRecord) -> None:
+            click.echo(f"Warning: {record.getMessage()}", err=True)
+
+    logger = logging.getLogger("portalloc")
+    if not any(getattr(handler, "portalloc_cli", False) for handler in logger.handlers):
+        logger.addHandler(WarningLines())
+        logger.setLevel(logging.WARNING)
+        logger.propagate = False
 
 
 class _ModelName(click.ParamType):  # type: ignore[type-arg]
@@ -79,3 +107,55 @@ def pair_json(model: str, app_num: int, backend: int, frontend: int) -> dict[str
 def echo_json(value: Any) -> None:
     """Print ``value`` as JSON on stdout."""
     click.echo(json.dumps(value, ensure_ascii=False, indent=2))
+
+
+def pair_for(settings: Settings, model: str, app_num: int) -> tuple[int, int]:
+    """``(backend, frontend)`` of the key, allocated if new; an existing pair is looked up without pydantic.
+
+    For an existing pair the machine is looked at too (unless ``--no-probe``): a port
+    that something else holds now is warned about on stderr, and the pair is kept.
+    """
+    from portalloc.lookup import find_pair
+
+    pair = find_pair(settings.ledger_path, model, app_num)
+    if pair is None:
+        return settings.service().get_or_allocate_ports(model, app_num).ports
+    if settings.probe:
+        warn_if_held(model, app_num, *pair)
+    return pair
+
+
+def warn_if_held(model: str, app_num: int, backend: int, frontend: int) -> None:
+    """Warn on stderr for each port of an existing allocation that something else holds now.
+
+    The allocation is never moved: a port held by a stranger is the user's call.
+    """
+    from portalloc.probe import is_free
+
+    if is_free(backend) and is_free(frontend):
+        return  # the common case, decided by bind tests alone: nothing more is imported or read
+    from portalloc.live import held_warnings
+
+    for warning in held_warnings(model, app_num, backend, frontend):
+        click.echo(f"Warning: {warning}", err=True)
+
+
+def prefix_option(function: F) -> F:
+    """``--prefix``: put before ``BACKEND_PORT``/``FRONTEND_PORT``, validated as part of a variable name."""
+
+    def check(ctx: click.Context, param: click.Parameter, value: str) -> str:
+        from portalloc.envvars import check_prefix
+        from portalloc.errors import InvalidVariableName
+
+        try:
+            return check_prefix(value)
+        except InvalidVariableName as error:
+            raise click.BadParameter(str(error)) from None
+
+    return click.option(
+        "--prefix",
+        default="",
+        metavar="PREFIX",
+        callback=check,
+        help="Put PREFIX before the variable names (--prefix APP_ gives APP_BACKEND_PORT).",
+    )(function)

@@ -1,0 +1,65 @@
+"""How each contender is run from the command line, and what its output means."""
+
+from __future__ import annotations
+
+import os
+import shutil
+import sys
+from pathlib import Path
+
+from stores import Key, port_for_name
+
+HERE = Path(__file__).resolve().parent
+_PORTALLOC_ENV = ("PORTALLOC_LEDGER", "PORTALLOC_CONFIG", "PORTALLOC_LOCK_TIMEOUT", "PORTALLOC_APPS_DIR")
+
+
+def console_script(name: str) -> str:
+    """An installed console script, preferring the one beside this interpreter."""
+    beside = Path(sys.executable).with_name(name)
+    if beside.exists():
+        return str(beside)
+    found = shutil.which(name)
+    if found is None:
+        raise SystemExit(f"the {name!r} command is not installed: pip install -e '.[bench]'")
+    return found
+
+
+def environment(**extra: str) -> dict[str, str]:
+    """The current environment without portalloc's own variables, plus ``extra``."""
+    env = {k: v for k, v in os.environ.items() if k not in _PORTALLOC_ENV}
+    env.update(extra)
+    return env
+
+
+def floor_command() -> list[str]:
+    """``python -c pass``: what starting any Python command costs at least."""
+    return [sys.executable, "-c", "pass"]
+
+
+def help_command(store: str) -> list[str]:
+    """``--help`` of a contender's command."""
+    if store == "portalloc":
+        return [console_script("portalloc"), "--help"]
+    if store == "port-for":
+        return [console_script("port-for"), "--help"]
+    return [sys.executable, str(HERE / "sqlite_cli.py"), "--help"]
+
+
+def get_command(store: str, path: Path, key: Key) -> tuple[list[str], dict[str, str]]:
+    """The command line that prints ``key``'s port(s), allocating if new, and its environment."""
+    if store == "portalloc":
+        return [console_script("portalloc"), "--ledger", str(path), "get", "--json", key[0], str(key[1])], environment()
+    if store == "port-for":
+        argv = [sys.executable, str(HERE / "port_for_cli.py"), port_for_name(key)]
+        return argv, environment(PORT_FOR_CONFIG=str(path))
+    return [sys.executable, str(HERE / "sqlite_cli.py"), str(path), key[0], str(key[1])], environment()
+
+
+def parse_output(store: str, output: str) -> tuple[int, ...]:
+    """The port(s) a contender's ``get`` printed."""
+    if store == "portalloc":
+        import json
+
+        data = json.loads(output)
+        return data["backend"], data["frontend"]
+    return tuple(int(word) for word in output.split())

@@ -1,0 +1,555 @@
+"""Benchmark portalloc against port-for and an SQLite baseline, on this machine, in one run.
+
+    pip install -e '.[bench]'            # port-for (and matplotlib via '.[bench-plot]' for a PNG)
+    python tests/benchmarks/run.py       # the full run, a few minutes
+    python tests/benchmarks/run.py --quick
+
+Every operation is measured on every contender once per round, and the rounds repeat,
+so the contenders take turns (interleaved) and a burst of load from elsewhere on the
+machine lands on all of them. The table shows the median and the min–max of the
+rounds, and ratios of medians from this same run. ``python -c pass`` is the floor of
+any command-line figure: starting an interpreter.
+"""
+
+from __future__ import annotations
+
+import argparse
+import gc
+import json
+import os
+import random
+import shutil
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+
+HERE = Path(__file__).resolve().parent
+sys.path.insert(0, str(HERE))
+
+from clis import console_script, environment, floor_command, get_command, help_command, parse_output  # noqa: E402
+from stores import STORES, Key, Store, keys_for, open_store, store_file  # noqa: E402
+
+CONTENDERS = ("portalloc", "sqlite", "port-for")
+TITLES = {"portalloc": "portalloc", "sqlite": "SQLite baseline", "port-for": "port-for", "floor": "floor"}
+
+
+@dataclass
+class Row:
+    """One line of the table: an operation, its samples per contender, and lost/duplicate counts."""
+
+    label: str
+    contenders: tuple[str, ...]
+    samples: dict[str, list[float]] = field(default_factory=dict)
+    lost: dict[str, list[int]] = field(default_factory=dict)
+    duplicates: dict[str, list[int]] = field(default_factory=dict)
+    max_samples: dict[str, int] = field(default_factory=dict)
+    cli: bool = False
+    #: A variant row: this contender fills the portalloc column, and ratios use ``versus``'s peers.
+    stand_in: str | None = None
+    versus: Row | None = None
+
+    def add(self, contender: str, seconds: float) -> None:
+        self.samples.setdefault(contender, []).append(seconds)
+
+    def wants(self, contender: str) -> bool:
+        limit = self.max_samples.get(contender)
+        return limit is None or len(self.samples.get(contender, [])) < limit
+
+    def median(self, contender: str) -> float | None:
+        values = self.samples.get(contender)
+        return statistics.median(values) if values else None
+
+
+# --- timing --------------------------------------------------------------------------------
+
+
+def run_timed(argv: list[str], env: dict[str, str] | None = None) -> tuple[float, str]:
+    """Wall time of one command, and its stdout; a failure stops the benchmark."""
+    start = time.perf_counter()
+    done = subprocess.run(argv, env=env, capture_output=True, text=True)
+    elapsed = time.perf_counter() - start
+    if done.returncode != 0:
+        raise SystemExit(f"benchmark command failed ({done.returncode}): {' '.join(argv)}\n{done.stderr}")
+    return elapsed, done.stdout
+
+
+def per_call(function: Callable[[], object], budget: float) -> Callable[[], float]:
+    """A sampler that runs ``function`` enough times to fill ``budget`` seconds; one sample is the mean."""
+    start = time.perf_counter()
+    function()
+    calls = max(1, int(budget / max(time.perf_counter() - start, 1e-7)))
+
+    def sample() -> float:
+        gc.collect()
+        begin = time.perf_counter()
+        for _ in range(calls):
+            function()
+        return (time.perf_counter() - begin) / calls
+
+    # Calibrate once more on a warm path (the first call may have paid for a parse).
+    warm = sample()
+    calls = max(1, min(200_000, int(budget / max(warm, 1e-7))))
+    return sample
+
+
+class Counter:
+    """Fresh key numbers, so every "new key" really is new."""
+
+    def __init__(self) -> None:
+        self.value = 0
+
+    def next(self) -> int:
+        self.value += 1
+        return self.value
+
+
+# --- the benchmark ---------------------------------------------------------------------------
+
+
+class Benchmark:
+    """Builds the stores, runs the rounds, prints the table."""
+
+    def __init__(self, workdir: Path, quick: bool, rounds: int, concurrent_rounds: int) -> None:
+        self.workdir = workdir
+        self.quick = quick
+        self.rounds = rounds
+        self.concurrent_rounds = concurrent_rounds
+        self.sizes = (100, 1000, 10000)
+        self.budget = 0.01 if quick else 0.03
+        self.allocations_per_sample = 3 if quick else 5
+        self.processes, self.per_process = 8, 25
+        self.counter = Counter()
+        self.stores: dict[tuple[str, str], Store] = {}
+        self.rows: list[Row] = []
+        self.floor = Row("`python -c pass` (floor)", ("floor",), cli=True)
+
+    # setup ------------------------------------------------------------------------------------
+
+    def store(self, contender: str, label: str, n: int) -> Store:
+        """The driver's own (warm, long-lived) store object for a scenario, created on first use."""
+        if (contender, label) not in self.stores:
+            path = store_file(self.workdir, contender, label)
+            STORES[contender].create(path, n)
+            self.stores[(contender, label)] = open_store(contender, path)
+        return self.stores[(contender, label)]
+
+    def path(self, contender: str, label: str) -> Path:
+        return store_file(self.workdir, contender, label)
+
+    # samplers ---------------------------------------------------------------------------------
+
+    def cli_help(self, contender: str) -> float:
+        return run_timed(help_command(contender), environment())[0]
+
+    def cli_get_existing(self, contender: str) -> float:
+        self.store(contender, "cli", 1000)
+        argv, env = get_command(contender, self.path(contender, "cli"), ("model_3", 42))
+        elapsed, output = run_timed(argv, env)
+        assert parse_output(contender, output), output
+        return elapsed
+
+    def cli_get_new(self, contender: str) -> float:
+        store = self.store(contender, "cli", 1000)
+        key = ("cli_new", self.counter.next())
+        argv, env = get_command(contender, self.path(contender, "cli"), key)
+        elapsed, _ = run_timed(argv, env)
+        store.release([key])
+        return elapsed
+
+    def api_lookup(self, contender: str, n: int, samplers: dict[tuple[str, int], Callable[[], float]]) -> float:
+        if (contender, n) not in samplers:
+            store = self.store(contender, f"n{n}", n)
+            keys = random.Random(n).sample(keys_for(n), min(n, 64))
+            position = [0]
+
+            def lookup() -> object:
+                position[0] = (position[0] + 1) % len(keys)
+                return store.lookup(keys[position[0]])
+
+            samplers[(contender, n)] = per_call(lookup, self.budget)
+        return samplers[(contender, n)]()
+
+    def api_allocate(self, contender: str, n: int) -> float:
+        store = self.store(contender, f"n{n}", n)
+        total = 0.0
+        for _ in range(self.allocations_per_sample):
+            key = ("api_new", self.counter.next())
+            gc.collect()
+            start = time.perf_counter()
+            store.allocate(key)
+            total += time.perf_counter() - start
+            store.release([key])  # back to n rows, untimed
+        return total / self.allocations_per_sample
+
+    def allocate_many(self, contender: str) -> float:
+        store = self.store(contender, "many", 1000)
+        keys = [(f"batch_{self.counter.next()}", j) for j in range(1, 1001)]
+        gc.collect()
+        start = time.perf_counter()
+        pairs = store.allocate_many(keys)
+        elapsed = time.perf_counter() - start
+        assert len(pairs) == len(keys)
+        store.release(keys)
+        return elapsed
+
+    def concurrent(self, row: Row, mode: str, contender: str) -> float:
+        """P processes × K new keys at once; records lost and duplicated allocations on ``row``."""
+        label = f"conc-{mode}-{self.counter.next()}"
+        path = self.path(contender, label)
+        STORES[contender].create(path, 0)
+        workers = [
+            subprocess.Popen(
+                [sys.executable, str(HERE / "worker.py"), mode, contender, str(path), str(i), str(self.per_process)],
+                stdin=subprocess.PIPE,
+                stdout=subprocess.PIPE,
+                text=True,
+                cwd=HERE,
+                env=environment(),
+            )
+            for i in range(self.processes)
+        ]
+        for worker in workers:
+            if worker.stdout is None or worker.stdout.readline().strip() != "ready":
+                raise SystemExit(f"a {contender} worker failed to start")
+        start = time.perf_counter()
+        for worker in workers:
+            assert worker.stdin is not None
+            worker.stdin.write("go\n")
+            worker.stdin.flush()
+        reports = []
+        for worker in workers:
+            assert worker.stdout is not None
+            reports.append(json.loads(worker.stdout.readline()))
+            worker.wait()
+        elapsed = max(report["end"] for report in reports) - start
+        final = open_store(contender, path).snapshot()
+        lost = sum(len(report["errors"]) for report in reports)
+        holders: dict[int, set[Key]] = {}
+        for report in reports:
+            for model, app_num, ports in report["results"]:
+                stored = final.get((model, app_num))
+                stored_ports = list(stored) if isinstance(stored, tuple) else [stored]
+                if stored is None or stored_ports != ports:
+                    lost += 1
+                for port in ports:
+                    holders.setdefault(port, set()).add((model, app_num))
+        row.lost.setdefault(contender, []).append(lost)
+        row.duplicates.setdefault(contender, []).append(sum(1 for keys in holders.values() if len(keys) > 1))
+        return elapsed
+
+    # rounds -----------------------------------------------------------------------------------
+
+    def plan(self) -> list[tuple[Row, Callable[[str], float], int]]:
+        """Every row with its sampler and how many rounds it takes part in."""
+        lookups: dict[tuple[str, int], Callable[[], float]] = {}
+        rounds, few = self.rounds, self.concurrent_rounds
+        plan: list[tuple[Row, Callable[[str], float], int]] = [
+            (self.floor, lambda _c: run_timed(floor_command(), environment())[0], rounds),
+            (Row("CLI `--help`", ("portalloc", "port-for"), cli=True), self.cli_help, rounds),
+            (Row("CLI `get`, existing key (n=1,000)", CONTENDERS, cli=True), self.cli_get_existing, rounds),
+            (Row("CLI `get`, new key (n=1,000)", CONTENDERS, cli=True), self.cli_get_new, rounds),
+        ]
+        for n in self.sizes:
+            plan.append(
+                (
+                    Row(f"API lookup, existing key (n={n:,})", CONTENDERS),
+                    lambda c, n=n: self.api_lookup(c, n, lookups),
+                    rounds,
+                )
+            )
+        allocation_rows = {}
+        for n in self.sizes:
+            allocation_rows[n] = Row(f"API new allocation (n={n:,})", CONTENDERS)
+            plan.append((allocation_rows[n], lambda c, n=n: self.api_allocate(c, n), rounds))
+        # port-for has no batch call: 1,000 binds of ~10 ms each, so it gets fewer rounds.
+        many = Row("API `allocate_many`, 1,000 new keys (n=1,000)", CONTENDERS, max_samples={"port-for": few})
+        plan.append((many, self.allocate_many, rounds))
+        # What the OS probe costs: the same calls with probe=False (SQLite never probes).
+        off = ("portalloc-noprobe",)
+        plan.append(
+            (
+                Row("… new allocation (n=1,000), probe off", off, stand_in=off[0], versus=allocation_rows[1000]),
+                lambda c: self.api_allocate(c, 1000),
+                rounds,
+            )
+        )
+        many_off = Row("… `allocate_many`, probe off", off, stand_in=off[0], versus=many)
+        plan.append((many_off, self.allocate_many, rounds))
+        conc_api = Row(f"{self.processes} processes × {self.per_process} new keys, API", CONTENDERS)
+        conc_cli = Row(f"{self.processes} processes × {self.per_process} new keys, CLI", CONTENDERS, cli=True)
+        plan.append((conc_api, lambda c, r=conc_api: self.concurrent(r, "api", c), few))
+        plan.append((conc_cli, lambda c, r=conc_cli: self.concurrent(r, "cli", c), few))
+        return plan
+
+    def run(self, only: str | None = None) -> list[Row]:
+        plan = self.plan()
+        if only:
+            # Iterating on one figure: keep the floor and the rows whose label mentions ``only``.
+            plan = [entry for entry in plan if entry[0] is self.floor or only.lower() in entry[0].label.lower()]
+        self.rows = [row for row, _, _ in plan]
+        total = max(rounds for _, _, rounds in plan)
+        for round_number in range(total):
+            started = time.perf_counter()
+            for row, sampler, rounds in plan:
+                if round_number >= rounds:
+                    continue
+                # Rotate who goes first, so no contender always follows the same neighbour.
+                shift = round_number % len(row.contenders)
+                for contender in row.contenders[shift:] + row.contenders[:shift]:
+                    if row.wants(contender):
+                        row.add(contender, sampler(contender))
+            print(
+                f"round {round_number + 1}/{total} done in {time.perf_counter() - started:.1f} s "
+                f"(load {os.getloadavg()[0]:.2f})",
+                file=sys.stderr,
+                flush=True,
+            )
+        return self.rows
+
+
+# --- reporting -------------------------------------------------------------------------------
+
+
+def fmt_time(seconds: float) -> str:
+    """A duration in the unit that keeps three significant digits readable."""
+    if seconds < 1e-3:
+        return f"{seconds * 1e6:.3g} µs"
+    if seconds < 1:
+        return f"{seconds * 1e3:.3g} ms"
+    return f"{seconds:.3g} s"
+
+
+def fmt_cell(row: Row, contender: str) -> str:
+    values = row.samples.get(contender)
+    if not values:
+        return "–"
+    median, low, high = statistics.median(values), min(values), max(values)
+    unit_scale, unit = (1e6, "µs") if median < 1e-3 else (1e3, "ms") if median < 1 else (1, "s")
+    text = f"{fmt_time(median)} ({low * unit_scale:.3g}–{high * unit_scale:.3g})"
+    if unit == "s":
+        text = f"{median:.3g} s ({low:.3g}–{high:.3g})"
+    if contender in row.lost:
+        lost, dup = row.lost[contender], row.duplicates[contender]
+        text += f", lost {_span(lost)}, dup {_span(dup)}"
+    if len(values) != max(len(v) for v in row.samples.values()):
+        text += f" [{len(values)} runs]"
+    return text
+
+
+def _span(values: list[int]) -> str:
+    return str(values[0]) if min(values) == max(values) else f"{min(values)}–{max(values)}"
+
+
+def ratio(a: float | None, b: float | None) -> str:
+    return f"{a / b:.2f}×" if a is not None and b else "–"
+
+
+def table(rows: list[Row], floor: Row) -> str:
+    """The Markdown table: medians (min–max) per contender and same-run ratios of medians."""
+    floor_median = floor.median("floor")
+    header = [
+        "operation",
+        "portalloc",
+        "SQLite baseline",
+        "port-for",
+        "portalloc ÷ SQLite",
+        "portalloc ÷ port-for",
+        "portalloc ÷ floor",
+    ]
+    lines = [header]
+    for row in rows:
+        if row is floor:
+            lines.append([row.label, fmt_cell(row, "floor"), "", "", "", "", ""])
+            continue
+        ours = row.median(row.stand_in or "portalloc")
+        peers = row.versus or row
+        lines.append(
+            [
+                row.label,
+                fmt_cell(row, row.stand_in or "portalloc"),
+                fmt_cell(row, "sqlite") if "sqlite" in row.contenders else "–",
+                fmt_cell(row, "port-for"),
+                ratio(ours, peers.median("sqlite")),
+                ratio(ours, peers.median("port-for")),
+                ratio(ours, floor_median) if row.cli else "",
+            ]
+        )
+    widths = [max(len(line[i]) for line in lines) for i in range(len(header))]
+    out = []
+    for index, line in enumerate(lines):
+        out.append("| " + " | ".join(cell.ljust(width) for cell, width in zip(line, widths, strict=True)) + " |")
+        if index == 0:
+            out.append("|" + "|".join("-" * (width + 2) for width in widths) + "|")
+    return "\n".join(out)
+
+
+def find(rows: list[Row], prefix: str) -> Row:
+    return next(row for row in rows if row.label.startswith(prefix))
+
+
+def targets(rows: list[Row], imports: dict[str, list[str]]) -> list[tuple[str, str, bool]]:
+    """Each target of issue 6: what it asks, what this run measured, and whether it is met."""
+
+    def med(prefix: str, contender: str) -> float:
+        value = find(rows, prefix).median(contender)
+        assert value is not None
+        return value
+
+    results: list[tuple[str, str, bool]] = []
+
+    def check(what: str, value: float, limit: float, note: str = "", sound: bool = True) -> None:
+        results.append((what, f"{value:.2f}× (limit {limit:g}×){note}", sound and value <= limit))
+
+    check(
+        "API lookup, existing key, n=1,000 vs SQLite indexed lookup",
+        med("API lookup, existing key (n=1,000)", "portalloc") / med("API lookup, existing key (n=1,000)", "sqlite"),
+        1.0,
+    )
+    sqlite_new = med("API new allocation (n=1,000)", "sqlite")
+    new_off = med("… new allocation (n=1,000), probe off", "portalloc-noprobe")
+    check(
+        "API new allocation, n=1,000 vs SQLite",
+        med("API new allocation (n=1,000)", "portalloc") / sqlite_new,
+        1.0,
+        note=f"; with probe=False {new_off / sqlite_new:.2f}×",
+    )
+    check(
+        "growth: new allocation at n=10,000 vs n=1,000",
+        med("API new allocation (n=10,000)", "portalloc") / med("API new allocation (n=1,000)", "portalloc"),
+        12.0,
+    )
+    many_off = med("… `allocate_many`, probe off", "portalloc-noprobe")
+    check(
+        "allocate_many(1,000) vs one new allocation (n=1,000)",
+        med("API `allocate_many`", "portalloc") / med("API new allocation (n=1,000)", "portalloc"),
+        10.0,
+        note=f"; with probe=False {many_off / new_off:.2f}×",
+    )
+    conc = find(rows, "8 processes × 25 new keys, API")
+    faults = max(conc.lost["portalloc"]) + max(conc.duplicates["portalloc"])
+    check(
+        "8 × 25 concurrent API allocations vs SQLite, 0 lost and 0 duplicates",
+        med("8 processes × 25 new keys, API", "portalloc") / med("8 processes × 25 new keys, API", "sqlite"),
+        1.0,
+        sound=faults == 0,
+        note=f"; lost {max(conc.lost['portalloc'])}, dup {max(conc.duplicates['portalloc'])}",
+    )
+    check(
+        "CLI get existing key vs port-for's lookup of an existing name",
+        med("CLI `get`, existing key", "portalloc") / med("CLI `get`, existing key", "port-for"),
+        1.5,
+    )
+    for command, heavy in imports.items():
+        results.append((f"`{command}` imports neither pydantic nor filelock", ", ".join(heavy) or "none", not heavy))
+    return results
+
+
+def heavy_imports(argv: list[str]) -> list[str]:
+    """Top-level packages among {pydantic, filelock} that ``python -X importtime`` shows ``argv`` importing."""
+    script, *args = argv
+    done = subprocess.run(
+        [sys.executable, "-X", "importtime", script, *args], capture_output=True, text=True, env=environment()
+    )
+    found = set()
+    for line in done.stderr.splitlines():
+        if line.startswith("import time:") and "|" in line:
+            module = line.rsplit("|", 1)[1].strip()
+            top = module.split(".")[0]
+            if top in ("pydantic", "pydantic_core", "filelock"):
+                found.add(top)
+    return sorted(found)
+
+
+def write_png(rows: list[Row], path: Path) -> bool:
+    """Per-operation time against ledger size, if matplotlib is installed."""
+    try:
+        import matplotlib
+
+        matplotlib.use("Agg")
+        import matplotlib.pyplot as plt
+    except ImportError:
+        return False
+    figure, axes = plt.subplots(1, 2, figsize=(11, 4.2))
+    for axis, prefix, title in (
+        (axes[0], "API lookup, existing key", "lookup of an existing key"),
+        (axes[1], "API new allocation", "allocation of a new key"),
+    ):
+        for contender in CONTENDERS:
+            sizes, medians = [], []
+            for row in rows:
+                if row.label.startswith(prefix) and row.median(contender) is not None:
+                    sizes.append(int(row.label.rsplit("n=", 1)[1].rstrip(")").replace(",", "")))
+                    medians.append(row.median(contender) * 1e3)  # type: ignore[operator]
+            axis.plot(sizes, medians, marker="o", label=TITLES[contender])
+        axis.set(xscale="log", yscale="log", xlabel="allocations in the store", ylabel="ms per call (median)")
+        axis.set_title(title)
+        axis.grid(True, which="both", alpha=0.3)
+        axis.legend()
+    figure.tight_layout()
+    figure.savefig(path, dpi=110)
+    return True
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--quick", action="store_true", help="fewer rounds and shorter samples, for iterating")
+    parser.add_argument("--rounds", type=int, help="rounds of every single-process operation (default 9, quick 3)")
+    parser.add_argument("--concurrent-rounds", type=int, help="rounds of the P-process runs (default 5, quick 1)")
+    parser.add_argument("--png", type=Path, help="also draw time against ledger size here (needs matplotlib)")
+    parser.add_argument("--keep", action="store_true", help="keep the temporary stores for inspection")
+    parser.add_argument("--only", metavar="TEXT", help="run only the rows whose label contains TEXT (no target check)")
+    args = parser.parse_args(argv)
+    try:
+        import port_for  # noqa: F401
+    except ImportError:
+        print("port-for is not installed: pip install -e '.[bench]'", file=sys.stderr)
+        return 2
+    rounds = args.rounds or (3 if args.quick else 9)
+    concurrent_rounds = args.concurrent_rounds or (1 if args.quick else 5)
+    workdir = Path(tempfile.mkdtemp(prefix="portalloc-bench-"))
+    print(
+        f"python {sys.version.split()[0]}, {os.cpu_count()} cpus, load {os.getloadavg()[0]:.2f}; "
+        f"{rounds} rounds (P-process rows: {concurrent_rounds}); stores in {workdir}",
+        file=sys.stderr,
+    )
+    try:
+        bench = Benchmark(workdir, args.quick, rounds, concurrent_rounds)
+        rows = bench.run(args.only)
+        ledger = store_file(workdir, "portalloc", "cli")
+        imports = {
+            "portalloc --help": heavy_imports([console_script("portalloc"), "--help"]),
+            "portalloc get (existing key)": heavy_imports(
+                [console_script("portalloc"), "--ledger", str(ledger), "get", "model_3", "42"]
+            ),
+        }
+    finally:
+        if not args.keep:
+            shutil.rmtree(workdir, ignore_errors=True)
+    print()
+    print(table(rows, bench.floor))
+    print()
+    if args.png:
+        if write_png(rows, args.png):
+            print(f"wrote {args.png}")
+        else:
+            print("matplotlib is not installed; no PNG (pip install -e '.[bench-plot]')")
+    if args.only:
+        return 0
+    print("Targets (issue 6), as ratios of medians from this run:")
+    all_met = True
+    for what, value, met in targets(rows, imports):
+        all_met &= met
+        print(f"  [{'met' if met else 'NOT met'}] {what}: {value}")
+    print(f"\n(load average at the end: {os.getloadavg()[0]:.2f})")
+    if not all_met:
+        print("some targets are not met in this run (see above)")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

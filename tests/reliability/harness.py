@@ -1,0 +1,207 @@
+"""Prove portalloc loses nothing: run every reliability part and print the figures.
+
+    python -m tests.reliability.harness                # the published run: P=16, M=50, 200 kills
+    python -m tests.reliability.harness -p 4 -m 5 -k 10 --lock-trials 3   # a quick one
+
+Parts: (a) contention through the real CLI, the API, and both at once; (b) crash
+injection by SIGKILL; (c) death of a process holding the lock; (d) the bad-input
+matrix. Exit status 0 only when every part reports zero lost, zero duplicates, zero
+corrupt ledgers, zero errors and a clean failure for every hostile input.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import platform
+import statistics
+import sys
+import tempfile
+import time
+from collections import defaultdict
+from collections.abc import Sequence
+from pathlib import Path
+
+from tests.reliability.bad_input import Outcome, run_matrix
+from tests.reliability.contention import ContentionResult, run_contention
+from tests.reliability.crash import CrashResult, LockDeathResult, run_crash_injection, run_lock_holder_death
+
+
+def table(header: Sequence[str], rows: Sequence[Sequence[object]]) -> str:
+    """A plain-text table, numbers right-aligned, as a Markdown-compatible pipe table."""
+    cells = [[str(c) for c in header], *[[_cell(c) for c in row] for row in rows]]
+    widths = [max(len(row[i]) for row in cells) for i in range(len(header))]
+    numeric = [all(_is_number(row[i]) for row in cells[1:]) for i in range(len(header))]
+
+    def line(row: Sequence[str]) -> str:
+        parts = [c.rjust(w) if num else c.ljust(w) for c, w, num in zip(row, widths, numeric, strict=True)]
+        return "| " + " | ".join(parts) + " |"
+
+    rule = "|" + "|".join(
+        ("-" * (w + 1) + ":") if num else ("-" * (w + 2)) for w, num in zip(widths, numeric, strict=True)
+    )
+    return "\n".join([line(cells[0]), rule + "|", *(line(row) for row in cells[1:])])
+
+
+def _cell(value: object) -> str:
+    return f"{value:.1f}" if isinstance(value, float) else str(value)
+
+
+def _is_number(text: str) -> bool:
+    try:
+        float(text)
+    except ValueError:
+        return False
+    return True
+
+
+def contention_table(results: Sequence[ContentionResult]) -> str:
+    """Part (a)."""
+    header = ("front end", "processes", "requested", "present", "duplicates", "lost", "errors", "wall s")
+    rows = [
+        (r.front_end, r.processes, r.requested, r.present, r.duplicates, r.lost, r.errors, r.wall_seconds)
+        for r in results
+    ]
+    return table(header, rows)
+
+
+def crash_table(result: CrashResult) -> str:
+    """Part (b)."""
+    header: tuple[str, ...] = ("trials", "calls returned", "corrupt", "conflicted", "lost", "unexpected")
+    header += ("writer errors", "kills leaving a temp file", "temp files after next write")
+    row = (
+        result.trials,
+        result.calls_returned,
+        result.corrupt,
+        result.conflicted,
+        result.lost,
+        result.unexpected,
+        result.writer_errors,
+        result.kills_leaving_temp,
+        result.temps_after_next_write,
+    )
+    return table(header, [row])
+
+
+def lock_death_table(result: LockDeathResult) -> str:
+    """Part (c)."""
+    header: tuple[str, ...] = ("trials", "timed out while held", "error named the lock file", "next writer ok")
+    header += ("ms to lock after death (median / max)", "ms to lock, uncontended (median / max)")
+    row = (
+        result.trials,
+        result.timed_out_while_held,
+        result.named_lock_file,
+        min(result.acquired_after_death, result.cli_ok_after_death),
+        _spread(result.wait_after_death_ms),
+        _spread(result.wait_uncontended_ms),
+    )
+    return table(header, [row])
+
+
+def _spread(values: Sequence[float]) -> str:
+    return f"{statistics.median(values):.2f} / {max(values):.2f}" if values else "-"
+
+
+def matrix_table(outcomes: Sequence[Outcome]) -> str:
+    """Part (d): one line per hostile input, one column per command; a cell is the exit code(s), ✗ a failure."""
+    commands = sorted({o.case.command for o in outcomes if o.case.front_end == "cli"})
+    grid: dict[str, dict[str, list[Outcome]]] = defaultdict(lambda: defaultdict(list))
+    for outcome in outcomes:
+        column = outcome.case.command if outcome.case.front_end == "cli" else "API"
+        grid[outcome.case.hostile][column].append(outcome)
+    rows = []
+    for hostile, by_column in grid.items():
+        row: list[object] = [hostile]
+        for column in [*commands, "API"]:
+            cell = by_column.get(column, [])
+            if not cell:
+                row.append("")
+            elif not all(o.passed for o in cell):
+                row.append("✗")
+            elif column == "API":
+                row.append(f"ok×{len(cell)}")
+            else:
+                row.append("/".join(sorted({str(o.exit_code) for o in cell})))
+        rows.append(row)
+    return table(("hostile input", *commands, "API"), rows)
+
+
+def _parse(argv: Sequence[str] | None) -> argparse.Namespace:
+    parser = argparse.ArgumentParser(prog="python -m tests.reliability.harness", description=__doc__.split("\n")[0])
+    parser.add_argument("-p", "--processes", type=int, default=16, help="contention: processes (default 16)")
+    parser.add_argument("-m", "--allocations", type=int, default=50, help="contention: new keys each (default 50)")
+    parser.add_argument("-k", "--kills", type=int, default=200, help="crash injection: SIGKILLs (default 200)")
+    parser.add_argument("--lock-trials", type=int, default=20, help="lock-holder deaths (default 20)")
+    parser.add_argument("--seed", type=int, default=3, help="random seed of the kill moments (default 3)")
+    parser.add_argument(
+        "--parts", default="abcd", help="which parts to run: a contention, b crash, c lock death, d bad input"
+    )
+    return parser.parse_args(argv)
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """Run the selected parts, print their tables, and return 0 if nothing was lost or mishandled."""
+    args = _parse(argv)
+    failures: list[str] = []
+    print(f"portalloc reliability harness: {platform.python_implementation()} {platform.python_version()}, ", end="")
+    print(f"{platform.system()} {platform.release()}, {os.cpu_count()} CPUs, seed {args.seed}")
+    with tempfile.TemporaryDirectory(prefix="portalloc-reliability-") as scratch:
+        root = Path(scratch)
+        if "a" in args.parts:
+            p, m = args.processes, args.allocations
+            results = [
+                run_contention(root / "cli.json", cli_workers=p, api_workers=0, per_worker=m, label="cli"),
+                run_contention(root / "api.json", cli_workers=0, api_workers=p, per_worker=m, label="api"),
+                run_contention(
+                    root / "mixed.json", cli_workers=p // 2, api_workers=p - p // 2, per_worker=m, label="cli+api"
+                ),
+            ]
+            _section(f"(a) contention: P={p} processes x M={m} new allocations each, one ledger per row")
+            print(contention_table(results))
+            for r in results:
+                if r.duplicates or r.lost or r.errors or r.present != r.requested:
+                    failures.append(f"contention {r.front_end}: {r} {list(r.error_samples)}")
+        if "b" in args.parts:
+            started = time.perf_counter()
+            crash = run_crash_injection(root / "crash.json", kills=args.kills, seed=args.seed)
+            _section(f"(b) crash injection: {args.kills} SIGKILLs of a writer ({time.perf_counter() - started:.0f} s)")
+            print(crash_table(crash))
+            if crash.corrupt or crash.conflicted or crash.lost or crash.unexpected or crash.writer_errors:
+                failures.append(f"crash injection: {crash.samples[:5]}")
+            if crash.temps_after_next_write:
+                failures.append(f"crash injection: {crash.temps_after_next_write} temp files were not swept")
+        if "c" in args.parts:
+            death = run_lock_holder_death(root / "lock.json", trials=args.lock_trials)
+            _section(f"(c) lock-holder death: {args.lock_trials} writers SIGKILLed while holding the lock")
+            print(lock_death_table(death))
+            ok = death.trials == death.timed_out_while_held == death.named_lock_file
+            if not ok or not death.trials == death.acquired_after_death == death.cli_ok_after_death:
+                failures.append(f"lock-holder death: {death.samples[:5]}")
+        if "d" in args.parts:
+            started = time.perf_counter()
+            outcomes = run_matrix()
+            passed = sum(o.passed for o in outcomes)
+            _section(
+                f"(d) bad input: {len(outcomes)} cases, {passed} refused cleanly with every file unchanged "
+                f"({time.perf_counter() - started:.0f} s)"
+            )
+            print(matrix_table(outcomes))
+            failures += [
+                f"bad input: {o.case.label}: {o.problem}: {list(o.error_lines[:3])}" for o in outcomes if not o.passed
+            ]
+    if failures:
+        _section(f"FAILED ({len(failures)})")
+        for failure in failures:
+            print(f"- {failure}")
+        return 1
+    print("\nAll parts passed: nothing lost, nothing duplicated, no corrupt ledger, every bad input refused.")
+    return 0
+
+
+def _section(title: str) -> None:
+    print(f"\n{title}\n")
+    sys.stdout.flush()
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,126 @@
+"""``portalloc dotenv`` and the ``.env`` block editing behind it (``portalloc.envfile``)."""
+
+from __future__ import annotations
+
+import json
+import os
+from pathlib import Path
+
+import pytest
+
+from portalloc.envfile import assignments, block_label, update_block
+from portalloc.errors import EnvFileError
+from tests.conftest import RunCli
+
+VARS = {"BACKEND_PORT": "5001", "FRONTEND_PORT": "8001"}
+BLOCK = b"# >>> portalloc: model_a/1 >>>\nBACKEND_PORT=5001\nFRONTEND_PORT=8001\n# <<< portalloc <<<\n"
+
+# Lines a user may have: comments, blanks, quotes, spaces, CRLF, a non-UTF-8 byte, no final newline.
+UNRELATED = [
+    b"# my settings\n",
+    b"\n",
+    b"DATABASE_URL='postgres://u:p@h/db'  \n",
+    b'export SECRET="a b c" # note\r\n',
+    b"   INDENTED = yes\n",
+    b"LATIN1=caf\xe9\n",
+]
+
+
+def test_new_block_is_appended_and_every_other_byte_kept() -> None:
+    original = b"".join(UNRELATED) + b"LAST=1"  # no final newline
+    updated = update_block(original, "model_a/1", VARS)
+    assert updated == original + b"\n" + BLOCK
+
+
+def test_block_is_replaced_in_place_and_other_lines_kept_byte_for_byte() -> None:
+    before, after = b"".join(UNRELATED[:3]), b"".join(UNRELATED[3:]) + b"TAIL=x"
+    old_block = b"# >>> portalloc: model_a/1 >>>\nBACKEND_PORT=1\nSTALE=2\n# <<< portalloc <<<\n"
+    updated = update_block(before + old_block + after, "model_b/2", {"BACKEND_PORT": "5003", "FRONTEND_PORT": "8003"})
+    new_block = b"# >>> portalloc: model_b/2 >>>\nBACKEND_PORT=5003\nFRONTEND_PORT=8003\n# <<< portalloc <<<\n"
+    assert updated == before + new_block + after
+    assert update_block(updated, "model_b/2", {"BACKEND_PORT": "5003", "FRONTEND_PORT": "8003"}) == updated
+
+
+def test_crlf_file_gets_a_crlf_block() -> None:
+    updated = update_block(b"A=1\r\nB=2\r\n", "m/1", VARS)
+    assert updated == b"A=1\r\nB=2\r\n" + BLOCK.replace(b"\n", b"\r\n").replace(b"model_a/1", b"m/1")
+
+
+def test_empty_file() -> None:
+    assert update_block(b"", "model_a/1", VARS) == BLOCK
+
+
+@pytest.mark.parametrize(
+    "damaged",
+    [
+        b"# >>> portalloc: m/1 >>>\nBACKEND_PORT=1\n",  # no end
+        b"BACKEND_PORT=1\n# <<< portalloc <<<\n",  # no begin
+        b"# <<< portalloc <<<\n# >>> portalloc: m/1 >>>\n",  # wrong order
+        BLOCK + b"X=1\n" + BLOCK,  # two blocks
+    ],
+)
+def test_damaged_block_is_an_error(damaged: bytes) -> None:
+    with pytest.raises(EnvFileError, match="portalloc block"):
+        update_block(damaged, "m/1", VARS, where="app/.env")
+
+
+def test_block_label_and_assignments() -> None:
+    data = b"".join(UNRELATED) + BLOCK + b"BACKEND_PORT=3000\n"
+    assert block_label(data) == "model_a/1"
+    assert block_label(b"A=1\n") is None
+    found = assignments(data)
+    assert found["DATABASE_URL"] == (3, "postgres://u:p@h/db")
+    assert found["SECRET"] == (4, "a b c")
+    assert found["INDENTED"] == (5, "yes")
+    assert found["BACKEND_PORT"] == (11, "3000")  # the last one wins, as loaders do
+    assert assignments(data, outside_block=True)["BACKEND_PORT"] == (11, "3000")
+    assert "FRONTEND_PORT" not in assignments(data, outside_block=True)
+
+
+def test_dotenv_command_creates_then_updates(run_cli: RunCli, ledger_path: Path, tmp_path: Path) -> None:
+    env_file = tmp_path / ".env"
+    created = run_cli("dotenv", "model_a", "1", str(env_file))
+    assert created.exit_code == 0, created.stderr
+    pair = json.loads(run_cli("get", "--json", "model_a", "1").stdout)
+    assert created.stdout.startswith(f"Created {env_file}: BACKEND_PORT={pair['backend']} ")
+    user_lines = b"# mine\r\nKEEP=\xff\n"
+    env_file.write_bytes(user_lines + env_file.read_bytes() + b"AFTER=1")
+    os.chmod(env_file, 0o600)
+    again = run_cli("dotenv", "model_a", "1", str(env_file))
+    assert again.stdout.endswith("unchanged.\n")
+    updated = run_cli("dotenv", "model_b", "1", str(env_file), "--prefix", "API_")
+    assert updated.exit_code == 0 and updated.stdout.startswith(f"Updated {env_file}: API_BACKEND_PORT=")
+    data = env_file.read_bytes()
+    # The block keeps the line ending it was written with; the user's lines keep theirs.
+    assert data.startswith(user_lines + b"# >>> portalloc: model_b/1 >>>\nAPI_BACKEND_PORT=")
+    assert data.endswith(b"# <<< portalloc <<<\nAFTER=1")
+    assert os.stat(env_file).st_mode & 0o777 == 0o600  # atomic replace keeps the permission bits
+
+
+def test_dotenv_warns_about_the_same_variable_outside_the_block(run_cli: RunCli, tmp_path: Path) -> None:
+    env_file = tmp_path / ".env"
+    env_file.write_text("BACKEND_PORT=3000\n")
+    result = run_cli("dotenv", "model_a", "1", str(env_file))
+    assert result.exit_code == 0
+    assert result.stderr.startswith(f"Warning: {env_file} also sets BACKEND_PORT=3000 on line 1, outside")
+
+
+def test_damaged_file_is_not_written_and_nothing_allocated(run_cli: RunCli, ledger_path: Path, tmp_path: Path) -> None:
+    env_file = tmp_path / ".env"
+    damaged = b"A=1\n# >>> portalloc: m/1 >>>\nB=2\n"
+    env_file.write_bytes(damaged)
+    run_cli("get", "model_a", "1")
+    ledger_before = ledger_path.read_bytes()
+    result = run_cli("dotenv", "model_a", "1", str(env_file))
+    assert result.exit_code == 1
+    assert result.stderr == f"Error: {env_file} has a damaged portalloc block at line 2 " + (
+        "(expected one '# >>> portalloc: … >>>' line followed by one '# <<< portalloc <<<' line)\n"
+    )
+    assert env_file.read_bytes() == damaged
+    assert ledger_path.read_bytes() == ledger_before
+
+
+def test_missing_directory_is_an_error_before_allocating(run_cli: RunCli, ledger_path: Path, tmp_path: Path) -> None:
+    result = run_cli("dotenv", "model_a", "1", str(tmp_path / "nope" / ".env"))
+    assert result.exit_code == 1 and result.stderr.startswith("Error: cannot read ")
+    assert not ledger_path.exists()

@@ -1,0 +1,216 @@
+"""The pure three-way merge and repair (``portalloc.merge``)."""
+
+from __future__ import annotations
+
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from portalloc.allocator import assign_many, find_conflicts, release_many
+from portalloc.errors import NoFreePair, PolicyMismatch
+from portalloc.merge import merge_ledgers, repair_ledger
+from portalloc.models import Allocation, Ledger, PortPolicy
+
+
+def row(model: str, app_num: int, backend: int, frontend: int) -> Allocation:
+    return Allocation(model=model, app_num=app_num, backend=backend, frontend=frontend)
+
+
+def ledger(*rows: Allocation, policy: PortPolicy | None = None) -> Ledger:
+    # Built the way parse_ledger builds it: rows in the given (file) order, not sorted.
+    return Ledger(policy=policy or PortPolicy(), allocations=list(rows))
+
+
+def pairs(result: Ledger) -> dict[tuple[str, int], tuple[int, int]]:
+    return {a.key: a.ports for a in result.allocations}
+
+
+def allocate(base: Ledger, *keys: tuple[str, int]) -> Ledger:
+    return assign_many(base, keys)[0]
+
+
+BASE = allocate(Ledger(), ("a", 1), ("b", 1))  # a/1 5001/8001, b/1 5003/8003
+
+
+def test_different_apps_on_each_side_are_both_kept_and_the_clash_moves_theirs() -> None:
+    ours = allocate(BASE, ("c", 1))  # 5005/8005
+    theirs = allocate(BASE, ("d", 1))  # 5005/8005 as well
+    result, moves = merge_ledgers(BASE, ours, theirs)
+    assert pairs(result) == {
+        ("a", 1): (5001, 8001),
+        ("b", 1): (5003, 8003),
+        ("c", 1): (5005, 8005),
+        ("d", 1): (5007, 8007),
+    }
+    assert [m.describe() for m in moves] == ["d/1 from 5005/8005 to 5007/8007 (port 5005 is held by c/1)"]
+    assert find_conflicts(result.allocations) == []
+
+
+def test_same_key_allocated_differently_keeps_ours() -> None:
+    ours = allocate(allocate(BASE, ("x", 1)), ("c", 1))  # x/1 5005, c/1 5007
+    theirs = allocate(BASE, ("c", 1))  # c/1 5005
+    result, moves = merge_ledgers(BASE, ours, theirs)
+    assert pairs(result)[("c", 1)] == (5007, 8007)
+    assert pairs(result)[("x", 1)] == (5005, 8005)
+    assert [m.describe() for m in moves] == ["c/1 from 5005/8005 to 5007/8007 (both sides allocated it; ours is kept)"]
+
+
+def test_released_on_one_side_and_untouched_on_the_other_stays_released() -> None:
+    for ours, theirs in [
+        (release_many(BASE, [("a", 1)])[0], BASE),
+        (BASE, release_many(BASE, [("a", 1)])[0]),
+    ]:
+        result, moves = merge_ledgers(BASE, ours, theirs)
+        assert pairs(result) == {("b", 1): (5003, 8003)}
+        assert moves == []
+
+
+def test_released_on_one_side_but_changed_on_the_other_is_kept() -> None:
+    changed = ledger(row("a", 1, 5009, 8009), row("b", 1, 5003, 8003))
+    released = release_many(BASE, [("a", 1)])[0]
+    assert pairs(merge_ledgers(BASE, released, changed).ledger)[("a", 1)] == (5009, 8009)
+    assert pairs(merge_ledgers(BASE, changed, released).ledger)[("a", 1)] == (5009, 8009)
+
+
+def test_released_on_one_side_and_reallocated_to_another_key_on_the_other() -> None:
+    # Theirs released a/1 and gave its ports to z/1; ours kept a/1 unchanged: a/1 goes, z/1 keeps 5001.
+    theirs = allocate(release_many(BASE, [("a", 1)])[0], ("z", 1))
+    result, moves = merge_ledgers(BASE, BASE, theirs)
+    assert pairs(result) == {("b", 1): (5003, 8003), ("z", 1): (5001, 8001)}
+    assert moves == []
+
+
+def test_no_base_means_nothing_was_released() -> None:
+    ours = ledger(row("a", 1, 5001, 8001))
+    theirs = ledger(row("b", 1, 5001, 8001))
+    result, moves = merge_ledgers(None, ours, theirs)
+    assert pairs(result) == {("a", 1): (5001, 8001), ("b", 1): (5003, 8003)}
+    assert len(moves) == 1
+
+
+def test_different_policies_are_refused() -> None:
+    other = Ledger(policy=PortPolicy(backend_start=20001, frontend_start=30001))
+    with pytest.raises(PolicyMismatch, match="different policies"):
+        merge_ledgers(BASE, BASE, other)
+
+
+def test_merge_that_does_not_fit_the_policy_raises() -> None:
+    tiny = PortPolicy(backend_start=20000, frontend_start=20002, max_port=20003, step=1)  # 2 pairs
+    base = Ledger(policy=tiny)
+    ours = ledger(row("a", 1, 20000, 20002), row("b", 1, 20001, 20003), policy=tiny)
+    theirs = ledger(row("c", 1, 20000, 20002), policy=tiny)
+    with pytest.raises(NoFreePair):
+        merge_ledgers(base, ours, theirs)
+
+
+def test_a_side_with_conflicts_still_merges_clean() -> None:
+    ours = ledger(row("a", 1, 5001, 8001), row("b", 1, 5001, 8003), row("a", 1, 5009, 8009))
+    result, moves = merge_ledgers(None, ours, Ledger())
+    assert pairs(result) == {("a", 1): (5001, 8001), ("b", 1): (5003, 8003)}
+    assert find_conflicts(result.allocations) == []
+    assert {m.before.ports for m in moves} == {(5009, 8009), (5001, 8003)}
+
+
+def test_repair_keeps_the_earliest_row_and_never_drops_a_key() -> None:
+    # The order of a plain textual merge: not sorted, b before a.
+    broken = ledger(
+        row("b", 1, 5005, 8005),
+        row("a", 1, 5005, 8005),
+        row("c", 1, 5001, 8005),  # shares only a frontend
+        row("d", 1, 5003, 8003),
+        row("b", 1, 5011, 8011),  # b/1 listed twice
+    )
+    result, moves = repair_ledger(broken)
+    assert pairs(result) == {
+        ("a", 1): (5001, 8001),
+        ("b", 1): (5005, 8005),
+        ("c", 1): (5007, 8007),
+        ("d", 1): (5003, 8003),
+    }
+    assert [m.describe() for m in moves] == [
+        "b/1 from 5011/8011 to 5005/8005 (b/1 is listed twice; its first row is kept)",
+        "a/1 from 5005/8005 to 5001/8001 (port 5005 is held by b/1)",
+        "c/1 from 5001/8005 to 5007/8007 (port 8005 is held by b/1)",
+    ]
+    assert find_conflicts(result.allocations) == []
+
+
+def test_repair_of_a_clean_ledger_is_the_same_object() -> None:
+    assert repair_ledger(BASE) == (BASE, [])
+    assert repair_ledger(BASE).ledger is BASE
+
+
+# --- property ---------------------------------------------------------------------------
+
+# 100 pairs on ports that hold no browser "bad port", so every key fits and none is skipped.
+POLICY = PortPolicy(backend_start=20000, frontend_start=20100, max_port=20199, step=1)
+KEYS = [(model, app_num) for model in ("a", "b", "c") for app_num in (1, 2, 3, 4)]
+backend_ports = st.integers(20000, 20099)
+frontend_ports = st.integers(20100, 20199)
+
+
+@st.composite
+def rows_for(draw: st.DrawFn, keys: list[tuple[str, int]]) -> list[Allocation]:
+    # Any ports at all, so sides can clash with each other and with themselves.
+    return [Allocation(model=m, app_num=n, backend=draw(backend_ports), frontend=draw(frontend_ports)) for m, n in keys]
+
+
+@st.composite
+def side_of(draw: st.DrawFn, base: list[Allocation]) -> list[Allocation]:
+    """A branch's ledger: each base row kept, released or re-paired, plus new keys."""
+    rows = []
+    for allocation in base:
+        fate = draw(st.sampled_from(["keep", "release", "change"]))
+        if fate == "keep":
+            rows.append(allocation)
+        elif fate == "change":
+            rows.extend(draw(rows_for([allocation.key])))
+    taken = {a.key for a in base}
+    new_keys = draw(st.lists(st.sampled_from([k for k in KEYS if k not in taken] or KEYS), unique=True))
+    rows.extend(draw(rows_for([k for k in new_keys if k not in taken])))
+    return draw(st.permutations(rows))
+
+
+@st.composite
+def three_ledgers(draw: st.DrawFn) -> tuple[Ledger, Ledger, Ledger]:
+    base = draw(rows_for(draw(st.lists(st.sampled_from(KEYS), unique=True, max_size=8))))
+    ours, theirs = draw(side_of(base)), draw(side_of(base))
+    return tuple(Ledger(policy=POLICY, allocations=rows) for rows in (base, ours, theirs))  # type: ignore[return-value]
+
+
+@settings(max_examples=300, deadline=None)
+@given(three_ledgers())
+def test_merge_is_conflict_free_and_keeps_every_key_not_cleanly_released(
+    ledgers: tuple[Ledger, Ledger, Ledger],
+) -> None:
+    base, ours, theirs = ledgers
+    result, _ = merge_ledgers(base, ours, theirs)
+    assert find_conflicts(result.allocations) == []
+    ours_rows, theirs_rows = pairs(ours), pairs(theirs)
+    base_rows = pairs(base)
+    expected = set()
+    for key in ours_rows.keys() | theirs_rows.keys():
+        only = ours_rows if key not in theirs_rows else theirs_rows if key not in ours_rows else None
+        if only is not None and base_rows.get(key) == only[key]:
+            continue  # released on one side, untouched on the other
+        expected.add(key)
+    assert {a.key for a in result.allocations} == expected
+    # Random ports can clash within one side too; when ours has no clash of its own,
+    # each of its surviving rows keeps its pair.
+    if not find_conflicts(ours.allocations):
+        for key, ports in pairs(result).items():
+            if key in ours_rows:
+                assert ports == ours_rows[key]
+
+
+@settings(max_examples=200, deadline=None)
+@given(st.lists(st.sampled_from(KEYS), max_size=16).flatmap(rows_for))
+def test_repair_is_conflict_free_and_keeps_every_key(rows: list[Allocation]) -> None:
+    broken = Ledger(policy=POLICY, allocations=rows)
+    result, moves = repair_ledger(broken)
+    assert find_conflicts(result.allocations) == []
+    assert {a.key for a in result.allocations} == {a.key for a in rows}
+    assert bool(moves) == bool(find_conflicts(rows))
+    # The earliest row always keeps its pair.
+    if rows:
+        assert pairs(result)[rows[0].key] == rows[0].ports
