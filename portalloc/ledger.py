@@ -2,9 +2,8 @@
 
 * Reads take no lock: every write replaces the file by ``os.replace``, so a reader sees
   the old file or the new one, never half of one.
-* Every read-modify-write holds ``<ledger>.lock`` (``flock``, the lock ``filelock`` takes
-  on POSIX; ``filelock`` itself where flock is missing), re-reads the file under the
-  lock, and writes a temp file in the same directory (write, flush, fsync), renames it
+* Every read-modify-write holds ``<ledger>.lock`` (a ``filelock.FileLock``), re-reads
+  the file under the lock, and writes a temp file in the same directory (write, flush, fsync), renames it
   over the ledger and fsyncs the directory.
 * A file that is not a valid ledger is never overwritten.
 * A temp file left by a writer that was killed mid-write is removed by the next write
@@ -17,17 +16,11 @@ import errno
 import json
 import os
 import stat
-import time
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager, suppress
 from json.encoder import encode_basestring
 from pathlib import Path
 from typing import Any, NamedTuple, TypeVar, cast
-
-try:
-    import fcntl
-except ImportError:  # Windows: filelock's msvcrt lock instead
-    fcntl = None  # type: ignore[assignment]
 
 from pydantic import ValidationError
 
@@ -302,81 +295,26 @@ def lock_path(path: Path) -> Path:
     return target.with_name(target.name + ".lock")
 
 
-#: How often a writer waiting for the lock tries again. A write holds it ~1 ms.
+#: How often a writer waiting for the lock tries again. A write holds it about 1 ms,
+#: so filelock's default of 50 ms would leave the ledger idle most of the time.
 _POLL_INTERVAL = 0.001
-#: flock says "held by someone else" with one of these.
-_BUSY = frozenset({errno.EWOULDBLOCK, errno.EAGAIN, errno.EACCES})
-#: flock says "not on this filesystem" with one of these; filelock then takes over.
-_NO_FLOCK = frozenset({errno.ENOSYS, errno.ENOLCK, errno.EOPNOTSUPP, errno.EINVAL})
 
 
 @contextmanager
 def locked(path: Path, timeout: float = DEFAULT_LOCK_TIMEOUT) -> Iterator[None]:
     """Hold the ledger's cross-process lock; raise ``LedgerLocked`` after ``timeout`` seconds.
 
-    The lock is an exclusive ``flock`` on the sidecar ``<ledger>.lock``: the very lock
-    ``filelock.FileLock`` takes on POSIX (so the two exclude each other), taken here with
-    two system calls because filelock's bookkeeping costs ~0.15 ms of Python per write,
-    a sixth of an allocation. Where ``flock`` is missing (Windows, or a filesystem
-    without it) ``filelock.FileLock`` is used, with its soft-lock fallback. The kernel
-    drops the lock of a process that dies, so a crash never leaves the ledger locked.
+    The lock is a ``filelock.FileLock`` on the sidecar ``<ledger>.lock`` (``flock`` on
+    POSIX). The kernel drops the lock of a process that dies, so a crash never leaves
+    the ledger locked.
     """
+    from filelock import FileLock, Timeout
+
     lock_file = lock_path(path)
     if not lock_file.parent.is_dir():
         # filelock would create missing directories; a ledger in a mistyped directory is an error instead.
         raise _unavailable("lock", path, FileNotFoundError(errno.ENOENT, "not found"))
-    fd = _open_for_flock(lock_file)
-    if fd is not None:
-        try:
-            if _flock_within(fd, lock_file, timeout):
-                yield
-                return
-        finally:
-            os.close(fd)  # closing the only descriptor releases the lock
-    with _filelock(lock_file, timeout):
-        yield
-
-
-def _open_for_flock(lock_file: Path) -> int | None:
-    """A descriptor of the lock file to flock, or ``None`` where flock is not available."""
-    if fcntl is None:
-        return None
-    try:
-        # 0o666: the umask decides, as filelock does; flock works on a read-only descriptor
-        # too, which is all a lock file created by another user may allow.
-        return os.open(lock_file, os.O_RDWR | os.O_CREAT, 0o666)
-    except PermissionError:
-        try:
-            return os.open(lock_file, os.O_RDONLY)
-        except OSError as error:
-            raise _unavailable("lock", lock_file, error) from None
-    except OSError as error:
-        raise _unavailable("lock", lock_file, error) from None
-
-
-def _flock_within(fd: int, lock_file: Path, timeout: float) -> bool:
-    """Lock ``fd`` within ``timeout`` seconds (``True``), or ``False`` if its filesystem has no flock."""
-    assert fcntl is not None
-    deadline = time.monotonic() + timeout
-    while True:
-        try:
-            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
-            return True
-        except OSError as error:
-            if error.errno in _NO_FLOCK:
-                return False
-            if error.errno not in _BUSY:
-                raise _unavailable("lock", lock_file, error) from None
-        if time.monotonic() >= deadline:
-            raise _lock_timeout(lock_file, timeout)
-        time.sleep(_POLL_INTERVAL)
-
-
-@contextmanager
-def _filelock(lock_file: Path, timeout: float) -> Iterator[None]:
-    from filelock import FileLock, Timeout
-
-    lock = FileLock(lock_file, timeout=timeout, poll_interval=0.002)
+    lock = FileLock(lock_file, timeout=timeout, poll_interval=_POLL_INTERVAL)
     try:
         lock.acquire()
     except Timeout:

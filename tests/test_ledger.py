@@ -195,3 +195,25 @@ def test_lock_held_by_another_process_times_out_naming_the_lock_file(ledger_path
         holder.communicate("")
     LedgerFile(ledger_path, lock_timeout=5).update(lambda ledger: assign_many(ledger, [("m", 1)]))
     assert ledger_path.exists()
+
+
+def test_a_killed_lock_holder_frees_the_lock(ledger_path: Path) -> None:
+    holder = subprocess.Popen(
+        [
+            sys.executable,
+            "-c",
+            "import sys; from pathlib import Path; from portalloc.ledger import locked\n"
+            "held = locked(Path(sys.argv[1])); held.__enter__(); print('held', flush=True); sys.stdin.read()",
+            str(ledger_path),
+        ],
+        stdin=subprocess.PIPE,
+        stdout=subprocess.PIPE,
+        text=True,
+    )
+    assert holder.stdout is not None and holder.stdout.readline() == "held\n"
+    with pytest.raises(LedgerLocked):
+        LedgerFile(ledger_path, lock_timeout=0.1).update(lambda ledger: assign_many(ledger, [("m", 1)]))
+    holder.kill()
+    holder.wait()
+    LedgerFile(ledger_path, lock_timeout=1).update(lambda ledger: assign_many(ledger, [("m", 1)]))
+    assert ledger_path.exists()

@@ -7,25 +7,20 @@
 * ``Ledger.with_added`` carries the lookup index and used ports over: they are what
   a fresh ledger computes.
 * The allocator's C-speed scan hands out the pair a plain scan from pair 0 would.
-* ``locked`` takes the same ``flock`` as ``filelock.FileLock``: each excludes the
-  other, across processes.
 """
 
 from __future__ import annotations
 
 import json
-import subprocess
-import sys
 from pathlib import Path
 
 import pytest
-from filelock import FileLock, Timeout
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from portalloc import allocator
-from portalloc.errors import LedgerCorrupt, LedgerLocked
-from portalloc.ledger import LedgerFile, atomic_write, dump_ledger, lock_path, locked, parse_ledger
+from portalloc.errors import LedgerCorrupt
+from portalloc.ledger import LedgerFile, atomic_write, dump_ledger, parse_ledger
 from portalloc.models import Allocation, Ledger, PortPolicy
 
 MODELS = ["model_a", "model_b", 'quote"d', "back\\slash", "modèle", "emoji 😀", "openai/gpt-4o"]
@@ -205,65 +200,3 @@ def test_scan_hands_out_what_a_scan_from_pair_0_would(pairs: list, strays: list,
     keys = [("new", j + 1) for j in range(len(expected))]
     _, assignments = allocator.assign_many(ledger, keys, taken)
     assert [a.allocation.ports for a in assignments] == expected
-
-
-# --- the lock -------------------------------------------------------------------------------
-
-HOLD = """
-import sys, time
-from pathlib import Path
-kind, ledger = sys.argv[1], Path(sys.argv[2])
-if kind == "filelock":
-    from filelock import FileLock
-    from portalloc.ledger import lock_path
-    lock = FileLock(lock_path(ledger)); lock.acquire()
-else:
-    from portalloc.ledger import locked
-    held = locked(ledger)  # kept referenced: a collected context manager would release
-    held.__enter__()
-print("held", flush=True)
-sys.stdin.readline()
-"""
-
-
-def hold_in_another_process(kind: str, ledger: Path) -> subprocess.Popen[str]:
-    process = subprocess.Popen(
-        [sys.executable, "-c", HOLD, kind, str(ledger)], stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True
-    )
-    assert process.stdout is not None and process.stdout.readline() == "held\n"
-    return process
-
-
-def test_a_filelock_holder_keeps_portalloc_out(ledger_path: Path) -> None:
-    holder = hold_in_another_process("filelock", ledger_path)
-    try:
-        with pytest.raises(LedgerLocked, match="could not lock"), locked(ledger_path, timeout=0.2):
-            pass
-    finally:
-        holder.communicate("done\n")
-    with locked(ledger_path, timeout=1):
-        pass
-
-
-def test_a_portalloc_holder_keeps_filelock_out_and_a_killed_holder_frees_the_lock(ledger_path: Path) -> None:
-    holder = hold_in_another_process("portalloc", ledger_path)
-    with pytest.raises(Timeout):
-        FileLock(lock_path(ledger_path), timeout=0.2).acquire()
-    holder.kill()
-    holder.wait()
-    with locked(ledger_path, timeout=1):
-        pass
-
-
-def test_without_flock_filelock_takes_over(ledger_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
-    import portalloc.ledger
-
-    monkeypatch.setattr(portalloc.ledger, "fcntl", None)  # as on Windows
-    holder = hold_in_another_process("portalloc", ledger_path)
-    try:
-        with pytest.raises(LedgerLocked), locked(ledger_path, timeout=0.2):
-            pass
-    finally:
-        holder.communicate("done\n")
-    with locked(ledger_path, timeout=1):
-        pass
