@@ -112,8 +112,8 @@ class _PairFinder:
                 return backend, frontend
         self.cursor = policy.pair_count
         raise NoFreePair(
-            f"no free port pair left: the policy ({policy.describe()}) holds "
-            f"{usable_pairs(policy):,} pairs and all are in use; widen the policy or release some"
+            f"no free port pair left: none of the {usable_pairs(policy):,} pairs of the policy "
+            f"({policy.describe()}) is free; release some or widen the policy"
         )
 
 

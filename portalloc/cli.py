@@ -18,6 +18,7 @@ from portalloc import __version__
 from portalloc.commands.lazy import LazyCommands
 from portalloc.commands.options import Settings
 from portalloc.errors import PortallocError
+from portalloc.limits import DEFAULT_LOCK_TIMEOUT
 from portalloc.paths import find_config, find_ledger
 
 
@@ -77,7 +78,7 @@ def _fail(message: str, code: int) -> None:
     type=click.FloatRange(min=0),
     metavar="SECONDS",
     envvar="PORTALLOC_LOCK_TIMEOUT",
-    default=10.0,
+    default=DEFAULT_LOCK_TIMEOUT,
     show_default=True,
     help="Seconds to wait for the ledger lock [env: PORTALLOC_LOCK_TIMEOUT].",
 )

@@ -28,7 +28,7 @@ Entry = tuple[str, int, int, int]
 
 _NAME = re.compile(r"[A-Za-z_][A-Za-z0-9_]*")
 _BRACED = re.compile(r"(?P<name>[A-Za-z_][A-Za-z0-9_]*)(?:(?P<op>:?[-?+])(?P<arg>.*))?\Z", re.DOTALL)
-_PORTS = re.compile(r"(?P<low>\d+)(?:-(?P<high>\d+))?\Z")
+_PORTS = re.compile(r"(?P<low>[0-9]{1,5})(?:-(?P<high>[0-9]{1,5}))?\Z")
 
 
 class Unresolved(Exception):

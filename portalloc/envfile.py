@@ -48,6 +48,11 @@ def _block_span(lines: list[bytes], where: str) -> tuple[int, int] | None:
     return begins[0], ends[0]
 
 
+def check_block(data: bytes, where: str = ".env") -> None:
+    """Raise ``EnvFileError`` if ``data`` has a damaged or doubled portalloc block."""
+    _block_span(data.splitlines(keepends=True), where)
+
+
 def _line_list(indexes: list[int]) -> str:
     return ", ".join(str(i + 1) for i in sorted(indexes))
 

@@ -25,11 +25,11 @@ from typing import Any, NamedTuple, TypeVar, cast
 from pydantic import ValidationError
 
 from portalloc.errors import LedgerCorrupt, LedgerLocked, LedgerUnavailable
+from portalloc.limits import DEFAULT_LOCK_TIMEOUT
 from portalloc.models import Allocation, Ledger, describe_validation_error
+from portalloc.strictjson import parse_json, reject_duplicate_names
 
 T = TypeVar("T")
-
-DEFAULT_LOCK_TIMEOUT = 10.0
 
 
 # --- bytes <-> Ledger -------------------------------------------------------------------
@@ -101,15 +101,6 @@ def _canonical(ledger: Ledger, lines: list[str]) -> bytes:
     return (_header(ledger) + "[\n" + ",\n".join(lines) + _FOOTER).encode("utf-8")
 
 
-def _reject_duplicate_names(pairs: list[tuple[str, Any]]) -> dict[str, Any]:
-    result = dict(pairs)
-    if len(result) != len(pairs):
-        names = [name for name, _ in pairs]
-        duplicate = next(name for name in names if names.count(name) > 1)
-        raise ValueError(f"the name {duplicate!r} appears twice in one JSON object")
-    return result
-
-
 def parse_ledger(data: bytes, path: Path | str) -> Ledger:
     """Parse and fully validate ledger bytes; raise ``LedgerCorrupt`` naming ``path`` if they are not a ledger."""
     try:
@@ -119,16 +110,9 @@ def parse_ledger(data: bytes, path: Path | str) -> Ledger:
     if not text.strip():
         raise LedgerCorrupt(f"{path} is not a valid ledger: the file is empty")
     try:
-        raw = json.loads(text, object_pairs_hook=_reject_duplicate_names)
-    except json.JSONDecodeError as error:
-        raise LedgerCorrupt(
-            f"{path} is not valid JSON: {error.msg} at line {error.lineno} column {error.colno}"
-        ) from None
+        raw = parse_json(text)
     except ValueError as error:
-        raise LedgerCorrupt(f"{path} is not a valid ledger: {error}") from None
-    except RecursionError:
-        # A hostile file of 100,000 nested brackets would otherwise end in a traceback.
-        raise LedgerCorrupt(f"{path} is not a valid ledger: JSON nested too deeply") from None
+        raise LedgerCorrupt(f"{path} is {error}") from None
     if not isinstance(raw, dict):
         raise LedgerCorrupt(f"{path} is not a valid ledger: expected a JSON object, found {type(raw).__name__}")
     try:
@@ -163,7 +147,7 @@ def _parse_known_rows(data: bytes, known: Ledger, lines: _LineCache) -> Ledger |
         allocation = by_line.get(line)
         if allocation is None:
             try:
-                allocation = Allocation.model_validate(json.loads(line, object_pairs_hook=_reject_duplicate_names))
+                allocation = Allocation.model_validate(json.loads(line, object_pairs_hook=reject_duplicate_names))
             except (ValueError, RecursionError):  # bad JSON, a repeated name, or an invalid row
                 return None
         allocations.append(allocation)
@@ -282,11 +266,14 @@ def _pid_alive(pid: int) -> bool:
 
 
 def _fsync_directory(directory: Path) -> None:
-    fd = os.open(directory, os.O_RDONLY)
-    try:
-        os.fsync(fd)
-    finally:
-        os.close(fd)
+    # Makes the rename durable. Some platforms cannot open or fsync a directory (Windows,
+    # some network filesystems); the write itself has succeeded by then, so that is no error.
+    with suppress(OSError):
+        fd = os.open(directory, os.O_RDONLY)
+        try:
+            os.fsync(fd)
+        finally:
+            os.close(fd)
 
 
 def lock_path(path: Path) -> Path:

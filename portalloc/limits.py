@@ -9,3 +9,5 @@ MIN_PORT = 1024
 MAX_PORT = 65535
 MAX_MODEL_LENGTH = 200
 MAX_APP_NUM = 1_000_000
+#: Seconds a writer waits for the ledger lock before giving up.
+DEFAULT_LOCK_TIMEOUT = 10.0

@@ -12,12 +12,26 @@ from __future__ import annotations
 
 import json
 from pathlib import Path
+from typing import NamedTuple
 
 from portalloc.limits import LEDGER_VERSION, MAX_PORT, MIN_PORT
 
 
-def find_pair(path: Path, model: str, app_num: int) -> tuple[int, int] | None:
-    """``(backend, frontend)`` of ``(model, app_num)`` in the ledger at ``path``, or ``None``."""
+class Hit(NamedTuple):
+    """A pair found by ``find_pair``, and whether the ledger's policy lets this machine be probed."""
+
+    backend: int
+    frontend: int
+    probe: bool
+
+    @property
+    def ports(self) -> tuple[int, int]:
+        """``(backend, frontend)``."""
+        return self.backend, self.frontend
+
+
+def find_pair(path: Path, model: str, app_num: int) -> Hit | None:
+    """The pair of ``(model, app_num)`` in the ledger at ``path``, or ``None``."""
     try:
         raw = json.loads(path.read_bytes())
     except (OSError, ValueError, RecursionError):
@@ -31,9 +45,14 @@ def find_pair(path: Path, model: str, app_num: int) -> tuple[int, int] | None:
         if isinstance(row, dict) and row.get("model") == model and _same_int(row.get("app_num"), app_num):
             backend, frontend = row.get("backend"), row.get("frontend")
             if isinstance(backend, int) and isinstance(frontend, int) and _is_port(backend) and _is_port(frontend):
-                return (backend, frontend) if backend != frontend else None
+                return Hit(backend, frontend, _probe_allowed(raw)) if backend != frontend else None
             return None
     return None
+
+
+def _probe_allowed(raw: dict[str, object]) -> bool:
+    policy = raw.get("policy")
+    return not (isinstance(policy, dict) and policy.get("probe") is False)
 
 
 def _same_int(value: object, expected: int) -> bool:

@@ -7,13 +7,13 @@ ports are free; until its key is allocated, no other key is given those ports.
 
 from __future__ import annotations
 
-import json
 from pathlib import Path
 
 from pydantic import BaseModel, ConfigDict, TypeAdapter, ValidationError
 
 from portalloc.errors import ConfigError
 from portalloc.models import AppNum, ModelName, Port, describe_validation_error
+from portalloc.strictjson import parse_json
 
 Key = tuple[str, int]
 
@@ -47,13 +47,9 @@ def load_preconfig(path: Path) -> dict[Key, tuple[int, int]]:
             f"cannot read pre-configuration file {path}: {getattr(error, 'strerror', None) or error}"
         ) from None
     try:
-        raw = json.loads(text)
-    except json.JSONDecodeError as error:
-        raise ConfigError(
-            f"{path} is not valid JSON: {error.msg} at line {error.lineno} column {error.colno}"
-        ) from None
-    except RecursionError:
-        raise ConfigError(f"{path} is not a valid port configuration: JSON nested too deeply") from None
+        raw = parse_json(text)
+    except ValueError as error:
+        raise ConfigError(f"{path} is {error}") from None
     try:
         entries = _ENTRIES.validate_python(raw)
     except ValidationError as error:

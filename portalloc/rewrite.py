@@ -11,7 +11,8 @@ from __future__ import annotations
 from pathlib import Path
 
 from portalloc.errors import LedgerUnavailable
-from portalloc.ledger import DEFAULT_LOCK_TIMEOUT, atomic_write, dump_ledger, locked, parse_ledger, read_bytes
+from portalloc.ledger import atomic_write, dump_ledger, locked, parse_ledger, read_bytes
+from portalloc.limits import DEFAULT_LOCK_TIMEOUT
 from portalloc.merge import Move, merge_ledgers, repair_ledger
 from portalloc.models import Ledger
 

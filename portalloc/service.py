@@ -21,7 +21,8 @@ from portalloc import allocator, live, probe
 from portalloc.allocator import Conflict, Usage
 from portalloc.errors import LedgerUnavailable, NoFreePair, PortallocError
 from portalloc.keys import app_dir, check_key
-from portalloc.ledger import DEFAULT_LOCK_TIMEOUT, LedgerFile
+from portalloc.ledger import LedgerFile
+from portalloc.limits import DEFAULT_LOCK_TIMEOUT
 from portalloc.models import Allocation, Ledger, PortPair, PortPolicy
 from portalloc.paths import find_ledger
 from portalloc.preconfig import load_preconfig
@@ -111,17 +112,20 @@ class PortAllocationService:
     def release_ports(self, model_name: str, app_num: int) -> bool:
         """Free the pair of ``(model_name, app_num)``; ``False`` if it had none."""
         check_key(model_name, app_num)
+        if self._file.read().find(model_name, app_num) is None:
+            return False  # nothing to release: no lock taken, no lock file left beside a missing ledger
         return bool(self._file.update(lambda ledger: allocator.release(ledger, model_name, app_num)))
 
     def cleanup_orphaned_allocations(
-        self, apps_dir: str | Path, model_name: str | None = None, *, dry_run: bool = False
+        self, apps_dir: str | Path, model_name: str | None = None, *, dry_run: bool = False, allow_all: bool = False
     ) -> list[PortPair]:
         """Release allocations whose app directory ``<apps_dir>/<model>/app<N>`` no longer exists.
 
         Model names map to directories by ``portalloc.keys.model_dir_name``. Only
         ``model_name``'s apps are considered if it is given. Returns what was (or, with
         ``dry_run``, would be) released. A missing ``apps_dir`` is an error, not "every
-        app is gone".
+        app is gone"; so is an ``apps_dir`` under which no app of the ledger has a
+        directory (a mistyped path), unless ``allow_all`` says every app really is gone.
         """
         root = Path(apps_dir)
         if not root.is_dir():
@@ -138,7 +142,13 @@ class PortAllocationService:
             return orphans(self._file.read())
 
         def change(ledger: Ledger) -> tuple[Ledger, list[Allocation]]:
-            return allocator.release_many(ledger, [a.key for a in orphans(ledger)])
+            doomed = orphans(ledger)
+            if model_name is None and doomed and len(doomed) == len(ledger.allocations) and not allow_all:
+                raise PortallocError(
+                    f"none of the {len(doomed)} apps in the ledger has a directory under {root}; "
+                    "check the apps directory, or say that every app is gone (--all-gone)"
+                )
+            return allocator.release_many(ledger, [a.key for a in doomed])
 
         return self._file.update(change)
 

@@ -30,6 +30,24 @@ def _clean_env(monkeypatch: pytest.MonkeyPatch) -> None:
         monkeypatch.delenv(name, raising=False)
 
 
+def pytest_configure(config: pytest.Config) -> None:
+    config.addinivalue_line("markers", "machine: the test looks at this machine's real ports (no stand-in probe)")
+
+
+@pytest.fixture(autouse=True)
+def _ports_of_this_machine_do_not_matter(request: pytest.FixtureRequest, monkeypatch: pytest.MonkeyPatch) -> None:
+    """In-process, every port counts as free unless a test is marked ``machine``.
+
+    Tests of the allocation rule expect exact pairs (5001/8001, 5003/8003, …); a developer's
+    own server on one of those ports must not fail them. The probe itself is tested with
+    real sockets in ``tests/test_probe.py`` (marked ``machine``).
+    """
+    if request.node.get_closest_marker("machine") is None:
+        import portalloc.probe
+
+        monkeypatch.setattr(portalloc.probe, "is_free", lambda port: True)
+
+
 @pytest.fixture
 def ledger_path(tmp_path: Path) -> Path:
     """Where a test's ledger lives (not created)."""

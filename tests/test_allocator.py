@@ -84,7 +84,7 @@ def test_beyond_capacity_raises_and_never_reuses_a_frontend_port() -> None:
     assert len(ports) == len(set(ports))
     assert max(a.backend for a in ledger.allocations) < 8001
     for n in range(1495, 1600):
-        with pytest.raises(NoFreePair, match=r"holds 1,494 pairs"):
+        with pytest.raises(NoFreePair, match=r"none of the 1,494 pairs"):
             assign(ledger, "model", n)
     with pytest.raises(NoFreePair, match="backend 5001"):
         assign(ledger, "other", 1)

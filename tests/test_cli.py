@@ -216,9 +216,11 @@ def test_help_and_version(run_cli: RunCli) -> None:
     from portalloc import __version__
 
     assert run_cli("--version").stdout == f"portalloc, version {__version__}\n"
+    from portalloc.cli import cli
+
     help_text = run_cli("--help").stdout
-    for command in ("get", "list", "check", "stats", "release", "cleanup"):
-        assert f"  {command} " in help_text
+    listed = {line.split()[0] for line in help_text.split("Commands:\n", 1)[1].splitlines() if line.strip()}
+    assert listed == set(cli.commands) >= {"get", "list", "check", "stats", "release", "cleanup"}
 
 
 # --- the installed script, real processes -------------------------------------------------------
@@ -279,3 +281,21 @@ def test_concurrent_cli_writers_lose_nothing(tmp_path: Path) -> None:
     assert len(ports) == len(set(ports)) == 48
     # Lowest pairs first: 24 keys take exactly the first 24 pairs of the sequence.
     assert sorted(b for b, _ in answers.values()) == list(range(5001, 5049, 2))
+
+
+def test_check_of_a_missing_ledger_fails(run_cli: RunCli, ledger_path: Path, tmp_path: Path) -> None:
+    result = run_cli("check")
+    assert result.exit_code == 1
+    assert_one_error_line(result.stderr)
+    assert f"there is no ledger at {ledger_path}" in result.stderr
+
+
+def test_check_reports_every_ledger_given_even_after_a_bad_one(run_cli: RunCli, tmp_path: Path) -> None:
+    bad, good = tmp_path / "bad.json", tmp_path / "good.json"
+    bad.write_text("{")
+    run_cli("get", "m", "1")
+    good.write_bytes((tmp_path / "portalloc.json").read_bytes())
+    result = run_cli("check", str(bad), str(good))
+    assert result.exit_code == 1
+    assert_one_error_line(result.stderr)
+    assert result.stdout == f"OK: 1 allocation, no conflicts ({good})\n"

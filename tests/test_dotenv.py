@@ -111,6 +111,7 @@ def test_damaged_file_is_not_written_and_nothing_allocated(run_cli: RunCli, ledg
     env_file.write_bytes(damaged)
     run_cli("get", "model_a", "1")
     ledger_before = ledger_path.read_bytes()
+    assert run_cli("dotenv", "model_b", "1", str(env_file)).exit_code == 1  # a new key is not allocated either
     result = run_cli("dotenv", "model_a", "1", str(env_file))
     assert result.exit_code == 1
     assert result.stderr == f"Error: {env_file} has a damaged portalloc block at line 2 " + (

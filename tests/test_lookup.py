@@ -13,7 +13,8 @@ from portalloc.service import PortAllocationService
 
 def test_finds_an_existing_pair(ledger_path: Path) -> None:
     PortAllocationService(ledger_path).allocate_many([("a", 1), ("b", 2)])
-    assert find_pair(ledger_path, "b", 2) == (5003, 8003)
+    hit = find_pair(ledger_path, "b", 2)
+    assert hit is not None and hit.ports == (5003, 8003) and hit.probe
     assert find_pair(ledger_path, "b", 1) is None
     assert find_pair(ledger_path, "B", 2) is None
 
@@ -50,4 +51,12 @@ def test_agrees_with_the_service_on_the_first_of_duplicate_rows(ledger_path: Pat
     ledger_path.write_text(json.dumps({"version": 1, "allocations": rows}))
     found = PortAllocationService(ledger_path).get_ports("a", 1)
     assert found is not None
-    assert find_pair(ledger_path, "a", 1) == found.ports == (5001, 8001)
+    hit = find_pair(ledger_path, "a", 1)
+    assert hit is not None and hit.ports == found.ports == (5001, 8001)
+
+
+def test_reports_a_policy_that_turns_probing_off(ledger_path: Path) -> None:
+    row = {"model": "a", "app_num": 1, "backend": 5001, "frontend": 8001}
+    ledger_path.write_text(json.dumps({"version": 1, "policy": {"probe": False}, "allocations": [row]}))
+    hit = find_pair(ledger_path, "a", 1)
+    assert hit is not None and not hit.probe

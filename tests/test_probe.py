@@ -28,6 +28,8 @@ from portalloc.models import Ledger, PortPolicy
 from portalloc.probe import PortState
 from tests.conftest import RunCli, portalloc_script, subprocess_env
 
+pytestmark = pytest.mark.machine
+
 BLOCK = 20  # 10 pairs: backends base..base+9, frontends base+10..base+19
 
 

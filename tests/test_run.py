@@ -128,6 +128,7 @@ def test_missing_command_is_a_clear_error_with_exit_127(ledger_path: Path) -> No
     assert result.returncode == 127
     assert result.stderr == "Error: command not found: no-such-command-xyz (not on PATH)\n"
     assert run(ledger_path, "m", "1", "--", "./nope/x").returncode == 127
+    assert not ledger_path.exists()  # a mistyped command allocates nothing
 
 
 def test_file_that_cannot_be_executed_is_exit_126(ledger_path: Path, tmp_path: Path) -> None:

@@ -235,3 +235,20 @@ def test_threads_in_one_process_lose_nothing(ledger_path: Path) -> None:
     assert len(stored) == 80
     ports = [p for pair in stored.values() for p in pair]
     assert len(ports) == len(set(ports))
+
+
+def test_cleanup_refuses_an_apps_dir_where_no_app_exists(ledger_path: Path, tmp_path: Path) -> None:
+    wrong = make_apps(tmp_path / "wrong", "unrelated")
+    service = PortAllocationService(ledger_path)
+    service.allocate_many([("m", 1), ("m", 2)])
+    assert len(service.cleanup_orphaned_allocations(wrong, dry_run=True)) == 2  # a dry run only shows
+    with pytest.raises(PortallocError, match="none of the 2 apps in the ledger has a directory under"):
+        service.cleanup_orphaned_allocations(wrong)
+    assert len(service.get_all_allocations()) == 2
+    assert len(service.cleanup_orphaned_allocations(wrong, allow_all=True)) == 2
+    assert service.get_all_allocations() == []
+
+
+def test_release_of_nothing_takes_no_lock(ledger_path: Path) -> None:
+    assert PortAllocationService(ledger_path).release_ports("m", 1) is False
+    assert list(ledger_path.parent.iterdir()) == []

@@ -19,10 +19,15 @@ from portalloc.commands.options import MODEL, Settings, pass_settings
 )
 @click.option("--model", type=MODEL, default=None, help="Only this model's apps.")
 @click.option("--dry-run", is_flag=True, help="Show what would be released; change nothing.")
+@click.option(
+    "--all-gone",
+    is_flag=True,
+    help="Release every app if none has a directory (else that is an error: a mistyped APPS_DIR).",
+)
 @pass_settings
-def cleanup(settings: Settings, apps_dir: Path, model: str | None, dry_run: bool) -> int:
+def cleanup(settings: Settings, apps_dir: Path, model: str | None, dry_run: bool, all_gone: bool) -> int:
     """Release allocations whose app directory APPS_DIR/<model>/app<N> no longer exists."""
-    orphans = settings.service().cleanup_orphaned_allocations(apps_dir, model, dry_run=dry_run)
+    orphans = settings.service().cleanup_orphaned_allocations(apps_dir, model, dry_run=dry_run, allow_all=all_gone)
     verb = "would release" if dry_run else "released"
     for a in orphans:
         click.echo(f"{verb} {a.label()} ({a.backend}/{a.frontend})")

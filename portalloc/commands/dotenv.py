@@ -21,11 +21,12 @@ def dotenv(settings: Settings, model: str, app_num: int, path: Path, prefix: str
     '# <<< portalloc <<<', which is replaced on the next run; every other line of
     PATH is kept byte for byte. PATH is created if missing and replaced atomically.
     """
-    from portalloc.envfile import assignments, update_block
+    from portalloc.envfile import assignments, check_block, update_block
     from portalloc.envvars import port_variables
     from portalloc.ledger import atomic_write, read_bytes
 
     old = read_bytes(path)  # fails on a missing directory before anything is allocated
+    check_block(old or b"", where=str(path))  # and on a damaged block
     backend, frontend = pair_for(settings, model, app_num)
     variables = port_variables(backend, frontend, prefix)
     data = old or b""

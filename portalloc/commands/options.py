@@ -81,7 +81,13 @@ class _AppNum(click.ParamType):  # type: ignore[type-arg]
 
     def convert(self, value: Any, param: click.Parameter | None, ctx: click.Context | None) -> int:
         try:
-            return check_app_num(value if isinstance(value, int) else int(str(value), 10))
+            if isinstance(value, int):
+                return check_app_num(value)
+            text = str(value)
+            # int() would also take "1_0", " 1" and non-ASCII digits; an app number is plain digits.
+            if not (text.isascii() and text.isdigit()):
+                raise ValueError(text)
+            return check_app_num(int(text))
         except (ValueError, InvalidKey):
             self.fail(f"app_num must be a whole number from 1 to {MAX_APP_NUM:,}, not {value!r}", param, ctx)
 
@@ -112,17 +118,18 @@ def echo_json(value: Any) -> None:
 def pair_for(settings: Settings, model: str, app_num: int) -> tuple[int, int]:
     """``(backend, frontend)`` of the key, allocated if new; an existing pair is looked up without pydantic.
 
-    For an existing pair the machine is looked at too (unless ``--no-probe``): a port
-    that something else holds now is warned about on stderr, and the pair is kept.
+    For an existing pair the machine is looked at too (unless ``--no-probe`` or the
+    ledger's policy says ``"probe": false``): a port that something else holds now is
+    warned about on stderr, and the pair is kept.
     """
     from portalloc.lookup import find_pair
 
-    pair = find_pair(settings.ledger_path, model, app_num)
-    if pair is None:
+    hit = find_pair(settings.ledger_path, model, app_num)
+    if hit is None:
         return settings.service().get_or_allocate_ports(model, app_num).ports
-    if settings.probe:
-        warn_if_held(model, app_num, *pair)
-    return pair
+    if settings.probe and hit.probe:
+        warn_if_held(model, app_num, hit.backend, hit.frontend)
+    return hit.ports
 
 
 def warn_if_held(model: str, app_num: int, backend: int, frontend: int) -> None:

@@ -30,7 +30,7 @@ def run(settings: Settings, model: str, app_num: int, command: tuple[str, ...], 
     from portalloc.envvars import port_variables
     from portalloc.launch import exec_program, find_program
 
+    program = find_program(command[0], os.environ.get("PATH"))  # before allocating: a typo writes nothing
     backend, frontend = pair_for(settings, model, app_num)
     environment = {**os.environ, **port_variables(backend, frontend, prefix, port_var=not no_port_var)}
-    program = find_program(command[0], environment.get("PATH"))
     exec_program(program, command, environment)
