@@ -82,7 +82,12 @@ _FOOTER = "\n  ]\n}\n"
 
 
 def _header(ledger: Ledger) -> str:
-    policy = json.dumps(ledger.policy.model_dump())
+    fields = ledger.policy.model_dump()
+    if fields["probe"]:
+        # ``probe`` is written only when it is off: ledgers that keep the default stay
+        # byte-for-byte what they were, and readable by a portalloc that predates it.
+        del fields["probe"]
+    policy = json.dumps(fields)
     return f'{{\n  "version": {ledger.version},\n  "policy": {policy},\n  "allocations": '
 
 

@@ -14,9 +14,7 @@ from pydantic import (
     BaseModel,
     ConfigDict,
     Field,
-    SerializerFunctionWrapHandler,
     ValidationError,
-    model_serializer,
     model_validator,
 )
 
@@ -58,15 +56,6 @@ class PortPolicy(BaseModel):
         if self.frontend_start > self.max_port:
             raise ValueError(f"frontend_start ({self.frontend_start}) is above max_port ({self.max_port})")
         return self
-
-    @model_serializer(mode="wrap")
-    def _omit_default_probe(self, handler: SerializerFunctionWrapHandler) -> dict[str, object]:
-        # ``probe`` is written only when it is off: ledgers that keep the default stay
-        # byte-for-byte what they were, and readable by a portalloc that predates it.
-        data: dict[str, object] = handler(self)
-        if self.probe:
-            data.pop("probe", None)
-        return data
 
     @property
     def pair_count(self) -> int:
