@@ -3,9 +3,6 @@
 from __future__ import annotations
 
 import json
-import os
-import shutil
-import sys
 from collections.abc import Callable
 from pathlib import Path
 
@@ -13,20 +10,14 @@ import pytest
 from click.testing import CliRunner, Result
 
 from portalloc.cli import cli
+from tests.reliability.processes import PORTALLOC_ENV, child_env, obey_file_permissions, portalloc_script
 
-#: Environment variables that would leak the developer's own set-up into a test.
-_PORTALLOC_ENV = (
-    "PORTALLOC_LEDGER",
-    "PORTALLOC_CONFIG",
-    "PORTALLOC_LOCK_TIMEOUT",
-    "PORTALLOC_APPS_DIR",
-    "PORTALLOC_PROBE",
-)
+__all__ = ["obey_file_permissions", "portalloc_script"]  # shared with the reliability harness
 
 
 @pytest.fixture(autouse=True)
 def _clean_env(monkeypatch: pytest.MonkeyPatch) -> None:
-    for name in _PORTALLOC_ENV:
+    for name in PORTALLOC_ENV:
         monkeypatch.delenv(name, raising=False)
 
 
@@ -67,17 +58,6 @@ def run_cli(ledger_path: Path) -> RunCli:
     return run
 
 
-def portalloc_script() -> str:
-    """The installed ``portalloc`` console script (next to this interpreter)."""
-    script = Path(sys.executable).with_name("portalloc")
-    if script.exists():
-        return str(script)
-    found = shutil.which("portalloc")
-    if found is None:
-        raise RuntimeError("the portalloc console script is not installed; run `pip install -e .[test]`")
-    return found
-
-
 def read_json(path: Path) -> object:
     """The parsed contents of a JSON file."""
     return json.loads(path.read_text(encoding="utf-8"))
@@ -85,24 +65,4 @@ def read_json(path: Path) -> object:
 
 def subprocess_env(**extra: str) -> dict[str, str]:
     """The current environment without portalloc's variables, plus ``extra``."""
-    env = {k: v for k, v in os.environ.items() if k not in _PORTALLOC_ENV}
-    env.update(extra)
-    return env
-
-
-def drop_root_file_access() -> None:
-    """``preexec_fn`` that makes a root child obey file permission bits (no-op for other users).
-
-    Root reads a mode-000 file anyway through CAP_DAC_OVERRIDE and CAP_DAC_READ_SEARCH;
-    dropping both from the bounding set before ``exec`` takes them away from the child,
-    so "unreadable ledger" can be tested honestly when the suite runs as root.
-    """
-    if os.geteuid() != 0:
-        return
-    import ctypes
-
-    libc = ctypes.CDLL(None, use_errno=True)
-    pr_capbset_drop, cap_dac_override, cap_dac_read_search = 24, 1, 2
-    for cap in (cap_dac_override, cap_dac_read_search):
-        if libc.prctl(pr_capbset_drop, cap, 0, 0, 0) != 0:
-            raise OSError(ctypes.get_errno(), "prctl(PR_CAPBSET_DROP) failed")
+    return {**child_env(), **extra}

@@ -11,7 +11,7 @@ from pathlib import Path
 import pytest
 
 from portalloc.ledger import parse_ledger
-from tests.conftest import RunCli, drop_root_file_access, portalloc_script, read_json, subprocess_env
+from tests.conftest import RunCli, obey_file_permissions, portalloc_script, read_json, subprocess_env
 
 
 def assert_one_error_line(stderr: str) -> None:
@@ -179,7 +179,7 @@ def test_unreadable_ledger(ledger_path: Path) -> None:
         capture_output=True,
         text=True,
         env=subprocess_env(),
-        preexec_fn=drop_root_file_access,
+        preexec_fn=obey_file_permissions,
     )
     assert result.returncode == 1
     assert_one_error_line(result.stderr)

@@ -12,7 +12,13 @@ from pathlib import Path
 from typing import Any
 
 #: Environment variables that would leak the developer's own set-up into a run.
-PORTALLOC_ENV = ("PORTALLOC_LEDGER", "PORTALLOC_CONFIG", "PORTALLOC_LOCK_TIMEOUT", "PORTALLOC_APPS_DIR")
+PORTALLOC_ENV = (
+    "PORTALLOC_LEDGER",
+    "PORTALLOC_CONFIG",
+    "PORTALLOC_LOCK_TIMEOUT",
+    "PORTALLOC_APPS_DIR",
+    "PORTALLOC_PROBE",
+)
 _PR_CAPBSET_DROP = 24
 _LINUX_CAPABILITY_VERSION_3 = 0x20080522
 #: CAP_DAC_OVERRIDE and CAP_DAC_READ_SEARCH: what lets root ignore permission bits.
