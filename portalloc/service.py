@@ -145,7 +145,7 @@ class PortAllocationService:
             doomed = orphans(ledger)
             if model_name is None and doomed and len(doomed) == len(ledger.allocations) and not allow_all:
                 raise PortallocError(
-                    f"none of the {len(doomed)} apps in the ledger has a directory under {root}; "
+                    f"no app in the ledger has a directory under {root} (all {len(doomed)} would be released); "
                     "check the apps directory, or say that every app is gone (--all-gone)"
                 )
             return allocator.release_many(ledger, [a.key for a in doomed])
