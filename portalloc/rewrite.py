@@ -3,7 +3,8 @@
 Storage (``ledger.py``) plus the pure merge (``merge.py``); no printing or exiting.
 Every function parses every input fully before writing anything, so a file that is
 not a valid ledger is never written, and every write is ``ledger.atomic_write`` of the
-canonical bytes (``ledger.dump_ledger``).
+canonical bytes (``ledger.dump_ledger``); ``repair`` and ``fmt`` go through
+``LedgerFile.update``, the one locked read-modify-write path.
 """
 
 from __future__ import annotations
@@ -11,7 +12,7 @@ from __future__ import annotations
 from pathlib import Path
 
 from portalloc.errors import LedgerUnavailable
-from portalloc.ledger import atomic_write, dump_ledger, locked, parse_ledger, read_bytes
+from portalloc.ledger import LedgerFile, atomic_write, dump_ledger, parse_ledger, read_bytes
 from portalloc.limits import DEFAULT_LOCK_TIMEOUT
 from portalloc.merge import Move, merge_ledgers, repair_ledger
 from portalloc.models import Ledger
@@ -54,13 +55,13 @@ def repair_file(path: Path, *, dry_run: bool = False, lock_timeout: float = DEFA
     """
     if dry_run:
         return repair_ledger(_read_existing(path)[1]).moves
-    _existing_bytes(path)  # fail before the lock creates a sidecar for a ledger that is not there
-    with locked(path, lock_timeout):
-        _, ledger = _read_existing(path)
-        resolution = repair_ledger(ledger)
-        if resolution.moves:
-            atomic_write(path, dump_ledger(resolution.ledger))
-    return resolution.moves
+    _existing_bytes(path)  # a missing ledger is an error here, not a new empty one
+
+    def change(ledger: Ledger) -> tuple[Ledger, list[Move]]:
+        resolution = repair_ledger(ledger)  # the same object back when there is nothing to repair
+        return resolution.ledger, resolution.moves
+
+    return LedgerFile(path, lock_timeout).update(change)
 
 
 def format_file(path: Path, *, check: bool = False, lock_timeout: float = DEFAULT_LOCK_TIMEOUT) -> bool:
@@ -73,10 +74,11 @@ def format_file(path: Path, *, check: bool = False, lock_timeout: float = DEFAUL
         data, ledger = _read_existing(path)
         return dump_ledger(ledger) != data
     _existing_bytes(path)
-    with locked(path, lock_timeout):
-        data, ledger = _read_existing(path)
-        canonical = dump_ledger(ledger)
-        if canonical == data:
-            return False
-        atomic_write(path, canonical)
-    return True
+
+    def change(ledger: Ledger) -> tuple[Ledger, bool]:
+        # Under the lock the file cannot change, so these are the bytes ``ledger`` came from.
+        was_canonical = dump_ledger(ledger) == read_bytes(path)
+        # A new (equal) ledger object makes ``update`` write its canonical bytes if they differ.
+        return ledger.with_allocations(ledger.allocations), not was_canonical
+
+    return LedgerFile(path, lock_timeout).update(change)
