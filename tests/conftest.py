@@ -64,5 +64,9 @@ def read_json(path: Path) -> object:
 
 
 def subprocess_env(**extra: str) -> dict[str, str]:
-    """The current environment without portalloc's variables, plus ``extra``."""
-    return {**child_env(), **extra}
+    """The current environment without portalloc's variables, with probing off, plus ``extra``.
+
+    Like the in-process stand-in above: a child ``portalloc`` must not skip 5003 because
+    the developer's own server listens there. Pass ``PORTALLOC_PROBE="1"`` to look.
+    """
+    return {**child_env(), "PORTALLOC_PROBE": "0", **extra}
