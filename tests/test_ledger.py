@@ -173,21 +173,27 @@ def test_cached_read_sees_a_write_by_another_writer(ledger_path: Path) -> None:
     assert found is not None and found.ports == (5001, 8001)
 
 
-def test_lock_held_by_another_process_times_out_naming_the_lock_file(ledger_path: Path) -> None:
+def hold_lock_in_another_process(ledger: Path) -> subprocess.Popen[str]:
+    """A child process that holds the ledger's lock until its stdin closes."""
     holder = subprocess.Popen(
         [
             sys.executable,
             "-c",
-            "import sys, filelock; lock = filelock.FileLock(sys.argv[1]); lock.acquire();"
-            "print('held', flush=True); sys.stdin.read()",
-            str(lock_path(ledger_path)),
+            "import sys; from pathlib import Path; from portalloc.ledger import locked\n"
+            "held = locked(Path(sys.argv[1])); held.__enter__(); print('held', flush=True); sys.stdin.read()",
+            str(ledger),
         ],
         stdin=subprocess.PIPE,
         stdout=subprocess.PIPE,
         text=True,
     )
+    assert holder.stdout is not None and holder.stdout.readline() == "held\n"
+    return holder
+
+
+def test_lock_held_by_another_process_times_out_naming_the_lock_file(ledger_path: Path) -> None:
+    holder = hold_lock_in_another_process(ledger_path)
     try:
-        assert holder.stdout is not None and holder.stdout.readline() == "held\n"
         with pytest.raises(LedgerLocked, match=r"portalloc\.json\.lock within 0\.2s"):
             LedgerFile(ledger_path, lock_timeout=0.2).update(lambda ledger: assign_many(ledger, [("m", 1)]))
         assert not ledger_path.exists()
@@ -198,19 +204,7 @@ def test_lock_held_by_another_process_times_out_naming_the_lock_file(ledger_path
 
 
 def test_a_killed_lock_holder_frees_the_lock(ledger_path: Path) -> None:
-    holder = subprocess.Popen(
-        [
-            sys.executable,
-            "-c",
-            "import sys; from pathlib import Path; from portalloc.ledger import locked\n"
-            "held = locked(Path(sys.argv[1])); held.__enter__(); print('held', flush=True); sys.stdin.read()",
-            str(ledger_path),
-        ],
-        stdin=subprocess.PIPE,
-        stdout=subprocess.PIPE,
-        text=True,
-    )
-    assert holder.stdout is not None and holder.stdout.readline() == "held\n"
+    holder = hold_lock_in_another_process(ledger_path)
     with pytest.raises(LedgerLocked):
         LedgerFile(ledger_path, lock_timeout=0.1).update(lambda ledger: assign_many(ledger, [("m", 1)]))
     holder.kill()

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import click
 
-from portalloc.commands.options import MODEL, Settings, echo_json, json_option, pair_json, pass_settings
+from portalloc.commands.options import MODEL, Settings, echo_json, echo_table, json_option, pair_json, pass_settings
 
 
 @click.command(name="list")
@@ -22,7 +22,5 @@ def list_allocations(settings: Settings, model: str | None, as_json: bool) -> in
         return 0
     table = [("MODEL", "APP", "BACKEND", "FRONTEND")]
     table += [(a.model, str(a.app_num), str(a.backend), str(a.frontend)) for a in rows]
-    widths = [max(len(row[i]) for row in table) for i in range(4)]
-    for row in table:
-        click.echo(f"{row[0]:<{widths[0]}}  {row[1]:>{widths[1]}}  {row[2]:>{widths[2]}}  {row[3]:>{widths[3]}}")
+    echo_table(table, "<>>>")
     return 0

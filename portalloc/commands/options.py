@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import json
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, TypeVar
@@ -108,6 +108,15 @@ json_option = click.option("--json", "as_json", is_flag=True, help="Print JSON i
 def pair_json(model: str, app_num: int, backend: int, frontend: int) -> dict[str, Any]:
     """The JSON object that names one allocation (``get --json``, ``list --json``)."""
     return {"model": model, "app_num": app_num, "backend": backend, "frontend": frontend}
+
+
+def echo_table(rows: Sequence[Sequence[str]], align: str) -> None:
+    """Print ``rows`` (the first is the header) as columns two spaces apart; ``align`` is ``<`` or ``>`` per column."""
+    widths = [max(len(row[column]) for row in rows) for column in range(len(align))]
+    for row in rows:
+        click.echo(
+            "  ".join(f"{cell:{side}{width}}" for cell, side, width in zip(row, align, widths, strict=True)).rstrip()
+        )
 
 
 def echo_json(value: Any) -> None:

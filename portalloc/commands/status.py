@@ -6,7 +6,7 @@ from typing import TYPE_CHECKING, Any
 
 import click
 
-from portalloc.commands.options import MODEL, Settings, echo_json, json_option, pair_json, pass_settings
+from portalloc.commands.options import MODEL, Settings, echo_json, echo_table, json_option, pair_json, pass_settings
 
 if TYPE_CHECKING:
     from portalloc.live import PortReport
@@ -23,9 +23,12 @@ def status(settings: Settings, model: str | None, as_json: bool) -> int:
     environment (portalloc run / env) or runs in a directory whose .env has this
     allocation's portalloc block (portalloc dotenv); see check --live to fail on findings.
     """
+    from portalloc.probe import PortState
+
     reports = settings.service().live_status(model)
     pairs = list(zip(reports[::2], reports[1::2], strict=True))
-    problems = [problem for report in reports for problem in report.problems()]
+    findings = [(report, problem) for report in reports for problem in report.problems()]
+    problems = [problem for _, problem in findings]
     if as_json:
         echo_json(
             {
@@ -37,9 +40,7 @@ def status(settings: Settings, model: str | None, as_json: bool) -> int:
                     }
                     for backend, frontend in pairs
                 ],
-                "findings": [
-                    {**_where_json(report), "message": problem} for report in reports for problem in report.problems()
-                ],
+                "findings": [{**_where_json(report), "message": problem} for report, problem in findings],
             }
         )
         return 0
@@ -48,10 +49,8 @@ def status(settings: Settings, model: str | None, as_json: bool) -> int:
         return 0
     table = [("MODEL", "APP", "BACKEND", "FRONTEND")]
     table += [(b.model, str(b.app_num), _cell(b), _cell(f)) for b, f in pairs]
-    widths = [max(len(row[i]) for row in table) for i in range(4)]
-    for row in table:
-        click.echo(f"{row[0]:<{widths[0]}}  {row[1]:>{widths[1]}}  {row[2]:<{widths[2]}}  {row[3]}".rstrip())
-    listening = sum(1 for report in reports if report.state.value == "listening")
+    echo_table(table, "<><<")
+    listening = sum(1 for report in reports if report.state is PortState.LISTENING)
     click.echo(
         f"\n{listening} of {len(reports)} ports listening; {len(problems)} problem{'' if len(problems) == 1 else 's'}"
     )
