@@ -25,6 +25,10 @@ class LedgerLocked(PortallocError):
     """The ledger's lock file could not be acquired within the timeout."""
 
 
+class UnsafeFile(PortallocError):
+    """A file portalloc was asked to read that is not a regular file (a FIFO, a device…) or is too large."""
+
+
 class NoFreePair(PortallocError):
     """Every pair the policy holds is in use."""
 

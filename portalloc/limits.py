@@ -11,3 +11,9 @@ MAX_MODEL_LENGTH = 200
 MAX_APP_NUM = 1_000_000
 #: Seconds a writer waits for the ledger lock before giving up.
 DEFAULT_LOCK_TIMEOUT = 10.0
+#: The most portalloc reads of one file of each kind before refusing it as too large.
+#: A ledger at the widest policy (32,000 pairs, 200-character names) is under 10 MB.
+MAX_LEDGER_BYTES = 32 * 1024 * 1024
+MAX_CONFIG_BYTES = 32 * 1024 * 1024
+MAX_COMPOSE_BYTES = 4 * 1024 * 1024
+MAX_ENV_BYTES = 1024 * 1024
