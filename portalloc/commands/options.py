@@ -111,6 +111,24 @@ def pair_json(model: str, app_num: int, backend: int, frontend: int) -> dict[str
     return {"model": model, "app_num": app_num, "backend": backend, "frontend": frontend}
 
 
+def conflict_json(port: int | None, holders: Sequence[str]) -> dict[str, Any]:
+    """The JSON object of one conflict: ``{"port", "holders": [{"model", "app_num", "role"}…]}``.
+
+    ``holders`` are ``allocator.Conflict.holders``: ``model/N (role)``, or ``model/N`` for
+    a key that appears twice (role ``null``). The app number is digits, so the last
+    ``/`` splits it off even when the model name holds one.
+    """
+    entries = []
+    for holder in holders:
+        role = None
+        for candidate in ("backend", "frontend"):
+            if holder.endswith(f" ({candidate})"):
+                role, holder = candidate, holder.removesuffix(f" ({candidate})")
+        model, _, app_num = holder.rpartition("/")
+        entries.append({"model": model, "app_num": int(app_num), "role": role})
+    return {"port": port, "holders": entries}
+
+
 def batch_arguments(function: F) -> F:
     """``[FILE|-]`` and ``--format``: where a batch of keys comes from and how it is written (``portalloc.keylist``)."""
     function = click.option(
