@@ -95,7 +95,7 @@ def test_history_json_since_and_model(three_weeks: Path, portalloc: Run) -> None
     # From 2026-01-10 00:00 (nothing of model_b yet) to 2026-01-19 12:00: +2 in 9.5 days.
     assert report["net_growth"] == 2
     assert report["per_week"] == pytest.approx(2 / (9.5 / 7))
-    assert report["weeks_left"] == pytest.approx(1488 / (2 / (9 / 7)))
+    assert report["weeks_left"] == pytest.approx(1488 / (2 / (9.5 / 7)))
     assert len(report["versions"][0]["commit"]) == 40
 
 
