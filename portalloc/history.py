@@ -85,7 +85,7 @@ def _run_git(root: Path, args: Sequence[str], stdin: bytes | None = None) -> byt
     return done.stdout
 
 
-def _locate(ledger_path: Path) -> tuple[Path, str]:
+def locate_in_repository(ledger_path: Path) -> tuple[Path, str]:
     """The repository root and the ledger's path inside it, as git names it."""
     directory = Path(ledger_path).absolute().parent
     if not directory.is_dir():
@@ -110,7 +110,7 @@ def ledger_at(ledger_path: Path, revision: str) -> Ledger | None:
     Raises ``GitError`` for an unknown revision or outside a repository, ``LedgerCorrupt``
     when the committed file is not a ledger.
     """
-    root, relative = _locate(ledger_path)
+    root, relative = locate_in_repository(ledger_path)
     try:
         commit = _run_git(root, ["rev-parse", "--verify", "--quiet", "--end-of-options", f"{revision}^{{commit}}"])
     except GitError:
@@ -128,7 +128,7 @@ def ledger_at(ledger_path: Path, revision: str) -> Ledger | None:
 
 def ledger_versions(ledger_path: Path) -> list[Version]:
     """Every commit of the current branch (first parent) that changed the ledger, oldest first."""
-    root, relative = _locate(ledger_path)
+    root, relative = locate_in_repository(ledger_path)
     try:
         _run_git(root, ["rev-parse", "--verify", "--quiet", "HEAD"])
     except GitError:

@@ -104,7 +104,7 @@ def diff(settings: Settings, revisions: tuple[str, ...], fmt: str, as_json: bool
     Two: the first against the second (for a pull request, the merge base and the head).
     Exit 1 when the change leaves a new conflict or an allocation the policy refuses.
     """
-    from portalloc.history import ledger_at
+    from portalloc.history import ledger_at, locate_in_repository
     from portalloc.models import Ledger
     from portalloc.review import compare
 
@@ -122,7 +122,8 @@ def diff(settings: Settings, revisions: tuple[str, ...], fmt: str, as_json: bool
     if as_json or fmt == "json":
         echo_json(_as_json(change, old_rev, after_name))
     elif fmt == "markdown":
-        click.echo("\n".join(_markdown(change, old_rev, after_name, str(settings.ledger_path))).rstrip("\n"))
+        name = locate_in_repository(settings.ledger_path)[1]  # as the pull request shows it
+        click.echo("\n".join(_markdown(change, old_rev, after_name, name)).rstrip("\n"))
     else:
         click.echo("\n".join(_text(change, old_rev, after_name)))
     return 1 if change.new_conflicts or change.off_policy else 0
