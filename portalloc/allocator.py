@@ -248,7 +248,8 @@ def pair_refusal(ledger: Ledger, key: Key, pair: tuple[int, int]) -> str | None:
     if backend == frontend:
         return f"backend and frontend are both {backend}"
     if not policy.backend_start <= backend < policy.frontend_start:
-        return f"backend {backend} is outside the policy's backend range {policy.backend_start}-{policy.frontend_start - 1}"
+        highest = policy.frontend_start - 1
+        return f"backend {backend} is outside the policy's backend range {policy.backend_start}-{highest}"
     if not policy.frontend_start <= frontend <= policy.max_port:
         return f"frontend {frontend} is outside the policy's frontend range {policy.frontend_start}-{policy.max_port}"
     if _is_bad(policy, backend, frontend):

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from pathlib import Path
+from typing import Any
 
 from portalloc.errors import PortallocError
 from portalloc.history import HistoryReport
@@ -19,7 +20,8 @@ def draw_history(report: HistoryReport, path: Path) -> None:
         raise PortallocError("--png needs matplotlib: pip install 'portalloc[plot]'") from None
     figure, axes = plt.subplots(figsize=(8, 4))
     try:
-        dates = [point.version.when for point in report.points]
+        # matplotlib converts datetimes itself; its stubs only know arrays.
+        dates: list[Any] = [point.version.when for point in report.points]
         axes.step(dates, [point.allocations for point in report.points], where="post", label="allocations")
         axes.set_ylabel("allocations")
         title = "portalloc ledger history"

@@ -8,7 +8,11 @@ from pathlib import Path
 from portalloc.ledger import dump_ledger, parse_ledger
 from portalloc.models import Allocation, Ledger, PortPolicy
 from portalloc.review import compare
-from tests.test_git import Run, commit, env, git, portalloc, repo  # noqa: F401  (fixtures)
+from tests import test_git
+from tests.test_git import Run, commit
+
+# The real-git fixtures of tests/test_git.py: a temp repository, git and the installed script in it.
+env, repo, git, portalloc = test_git.env, test_git.repo, test_git.git, test_git.portalloc
 
 
 def _ledger(*rows: tuple[str, int, int, int], policy: PortPolicy | None = None) -> Ledger:

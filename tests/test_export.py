@@ -13,7 +13,7 @@ from tests.test_cli import assert_one_error_line
 
 
 def _seed(run_cli: RunCli) -> None:
-    assert run_cli("get-many", input="model_b 1\nmodel_a 2\nmodel, \"quoted\" 3\n").exit_code == 0
+    assert run_cli("get-many", input='model_b 1\nmodel_a 2\nmodel, "quoted" 3\n').exit_code == 0
 
 
 def test_formats(run_cli: RunCli) -> None:
@@ -43,7 +43,11 @@ def test_port_config_round_trips(run_cli: RunCli, tmp_path: Path, ledger_path: P
     assert result.exit_code == 0, result.stderr
     assert result.stdout == "" and result.stderr == f"Wrote 3 allocations to {out}.\n"
     assert os.stat(out).st_mode & 0o777 == 0o640  # replaced atomically, mode kept
-    assert load_preconfig(out) == {("model, \"quoted\"", 3): (5005, 8005), ("model_a", 2): (5003, 8003), ("model_b", 1): (5001, 8001)}
+    assert load_preconfig(out) == {
+        ('model, "quoted"', 3): (5005, 8005),
+        ("model_a", 2): (5003, 8003),
+        ("model_b", 1): (5001, 8001),
+    }
 
     fresh = tmp_path / "fresh.json"
     imported = run_cli("--ledger", str(fresh), "import", str(out), "--json")

@@ -96,7 +96,9 @@ def test_allocate_many_is_what_get_many_runs(tmp_path: Path, run_cli: RunCli, le
 
 def test_release_many_and_release_model(run_cli: RunCli, ledger_path: Path) -> None:
     run_cli("get-many", input="model_a 1\nmodel_a 2\nmodel_b 1\nmodel_c 1\n")
-    result = run_cli("release-many", "--json", input='{"model": "model_a", "app_num": 1}\n{"model": "zz", "app_num": 9}\n')
+    result = run_cli(
+        "release-many", "--json", input='{"model": "model_a", "app_num": 1}\n{"model": "zz", "app_num": 9}\n'
+    )
     assert result.exit_code == 0, result.stderr
     assert json.loads(result.stdout) == [{"model": "model_a", "app_num": 1, "backend": 5001, "frontend": 8001}]
     assert result.stderr == "Note: zz/9 had no allocation\n"

@@ -11,8 +11,12 @@ import pytest
 
 from portalloc.history import Version, ledger_versions, summarize
 from portalloc.models import Allocation, Ledger
+from tests import test_git
 from tests.conftest import portalloc_script
-from tests.test_git import Run, env, git, portalloc, repo  # noqa: F401  (fixtures)
+from tests.test_git import Run
+
+# The real-git fixtures of tests/test_git.py: a temp repository, git and the installed script in it.
+env, repo, git, portalloc = test_git.env, test_git.repo, test_git.git, test_git.portalloc
 
 
 @pytest.fixture

@@ -65,7 +65,8 @@ def _markdown(diff: LedgerDiff, before: str, after: str, ledger: str) -> list[st
     rows = [f"| added | `{a.label()}` | {a.backend} | {a.frontend} |" for a in diff.added]
     rows += [f"| released | `{a.label()}` | ~~{a.backend}~~ | ~~{a.frontend}~~ |" for a in diff.released]
     rows += [
-        f"| moved | `{m.after.label()}` | {m.before.backend} → {m.after.backend} | {m.before.frontend} → {m.after.frontend} |"
+        f"| moved | `{m.after.label()}` | {m.before.backend} → {m.after.backend} "
+        f"| {m.before.frontend} → {m.after.frontend} |"
         for m in diff.moved
     ]
     if rows:
@@ -113,10 +114,8 @@ def diff(settings: Settings, revisions: tuple[str, ...], fmt: str, as_json: bool
     old_rev, new_rev = (*revisions, None, None)[:2] if revisions else ("HEAD", None)
     assert old_rev is not None
     before = ledger_at(settings.ledger_path, old_rev) or Ledger()
-    if new_rev is None:
-        after = settings.service().ledger()
-    else:
-        after = ledger_at(settings.ledger_path, new_rev) or Ledger()
+    # No second revision: the working tree, read as every other command reads the ledger.
+    after = settings.service().ledger() if new_rev is None else ledger_at(settings.ledger_path, new_rev) or Ledger()
     change = compare(before, after)
     after_name = new_rev or WORK_TREE
     if as_json or fmt == "json":

@@ -11,7 +11,7 @@ import click
 from portalloc.commands.options import MODEL, Settings, echo_json, echo_table, json_option, pass_settings
 
 
-class _Date(click.ParamType):
+class _Date(click.ParamType):  # type: ignore[type-arg]
     name = "date"
 
     def convert(self, value: Any, param: click.Parameter | None, ctx: click.Context | None) -> datetime:
@@ -30,7 +30,9 @@ def _forecast(report: Any, model: str | None) -> str:
     if report.per_week is None:
         return "Not enough history to tell a growth rate (one version, or all on one day)."
     if report.weeks_left is None:
-        return f"At {whose}{report.per_week:.1f} new apps a week, allocations are not growing; the range does not run out."
+        return (
+            f"At {whose}{report.per_week:.1f} new apps a week, allocations are not growing; the range does not run out."
+        )
     return (
         f"At {whose}{report.per_week:.1f} new apps a week, the range ({report.free_pairs:,} free pairs) "
         f"is full in about {report.weeks_left:,.0f} weeks."
@@ -40,7 +42,9 @@ def _forecast(report: Any, model: str | None) -> str:
 @click.command()
 @click.option("--model", type=MODEL, default=None, help="Only this model's apps.")
 @click.option("--since", type=_Date(), default=None, help="Start the window at this date (UTC unless it says).")
-@click.option("--png", type=click.Path(path_type=Path, dir_okay=False), default=None, help="Also draw it (needs portalloc[plot]).")
+@click.option(
+    "--png", type=click.Path(path_type=Path, dir_okay=False), default=None, help="Also draw it (needs portalloc[plot])."
+)
 @json_option
 @pass_settings
 def history(settings: Settings, model: str | None, since: datetime | None, png: Path | None, as_json: bool) -> int:
