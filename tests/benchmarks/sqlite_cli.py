@@ -17,7 +17,8 @@ if sys.argv[1] == "--many":
         (model, int(app_num)) for model, app_num in (line.rsplit(None, 1) for line in batch.read_text().splitlines())
     ]
     pairs = SqliteStore(Path(database)).allocate_many(keys)
-    print("\n".join(f"{model} {app_num} {pair[0]} {pair[1]}" for (model, app_num), pair in zip(keys, pairs)))  # type: ignore[index]
+    for (model, app_num), pair in zip(keys, pairs, strict=True):
+        print(model, app_num, *pair)  # type: ignore[misc]
 else:
     database, model, app_num = sys.argv[1], sys.argv[2], int(sys.argv[3])
     backend, frontend = SqliteStore(Path(database)).allocate((model, app_num))  # type: ignore[misc]
