@@ -173,19 +173,18 @@ def summarize(versions: Sequence[Version], *, since: datetime | None = None, mod
             return ledger
         return ledger.with_allocations(a for a in ledger.allocations if a.model == model)
 
-    readable = [v for v in versions if v.ledger is not None]
+    readable = [(v, v.ledger) for v in versions if v.ledger is not None]
     unreadable = [v for v in versions if v.ledger is None and v.problem != REMOVED]
-    before = [v for v in readable if since is not None and v.when < since]
-    window = [v for v in readable if since is None or v.when >= since]
-    previous = selected(before[-1].ledger) if before and before[-1].ledger else Ledger()
+    before = [ledger for v, ledger in readable if since is not None and v.when < since]
+    window = [(v, ledger) for v, ledger in readable if since is None or v.when >= since]
+    previous = selected(before[-1]) if before else Ledger()
     baseline = len(previous.allocations)
-    start = since if since is not None else (window[0].when if window else None)
+    start = since if since is not None else (window[0][0].when if window else None)
     points: list[Point] = []
     added: dict[str, int] = {}
     released: dict[str, int] = {}
-    for version in window:
-        assert version.ledger is not None  # readable versions only
-        current = selected(version.ledger)
+    for version, ledger in window:
+        current = selected(ledger)
         change = compare(previous, current)
         for allocation in change.added:
             added[allocation.model] = added.get(allocation.model, 0) + 1
@@ -199,14 +198,13 @@ def summarize(versions: Sequence[Version], *, since: datetime | None = None, mod
         counts[allocation.model] = counts.get(allocation.model, 0) + 1
     names = sorted({*counts, *added, *released})
     models = [ModelGrowth(name, counts.get(name, 0), added.get(name, 0), released.get(name, 0)) for name in names]
-    end = window[-1].when if window else None
+    end = window[-1][0].when if window else None
     # Without --since the window opens at the first version, so its rows are the start, not growth.
     if since is None and points:
         baseline = points[0].allocations
     net = len(final.allocations) - baseline
     seconds = (end - start).total_seconds() if start is not None and end is not None else 0.0
     per_week = net / (seconds / _WEEK) if seconds > 0 else None
-    last = readable[-1].ledger if readable else None
-    free = usage(last).free_pairs if last is not None else 0
+    free = usage(readable[-1][1]).free_pairs if readable else 0
     weeks_left = free / per_week if per_week is not None and per_week > 0 else None
     return HistoryReport(start, end, points, models, net, per_week, free, weeks_left, unreadable)

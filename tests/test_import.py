@@ -7,8 +7,11 @@ import sqlite3
 from pathlib import Path
 
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
-from portalloc.allocator import pair_refusal
+from portalloc.allocator import assign_many, find_conflicts, pair_refusal
+from portalloc.importers import ImportRow, plan_import
 from portalloc.ledger import dump_ledger, parse_ledger
 from portalloc.models import Allocation, Ledger
 from tests.conftest import RunCli
@@ -183,3 +186,35 @@ def test_pair_refusal_rules() -> None:
     assert "browsers" in (pair_refusal(ledger, ("b", 1), (6000, 9000)) or "")
     lenient = Ledger(policy=ledger.policy.model_copy(update={"skip_bad_ports": False}))
     assert pair_refusal(lenient, ("b", 1), (6000, 9000)) is None
+
+
+_ROW = st.tuples(
+    st.sampled_from(["a", "b", "c", "d"]),
+    st.integers(min_value=0, max_value=4),
+    st.integers(min_value=4990, max_value=5070),
+    st.integers(min_value=7990, max_value=8070),
+)
+
+
+@settings(max_examples=100, deadline=None)
+@given(
+    existing=st.lists(st.tuples(st.sampled_from(["a", "x"]), st.integers(1, 4)), max_size=6),
+    rows=st.lists(_ROW, max_size=25),
+)
+def test_plan_import_never_adds_a_conflict_or_touches_an_allocation(
+    existing: list[tuple[str, int]], rows: list[tuple[str, int, int, int]]
+) -> None:
+    ledger, _ = assign_many(Ledger(), existing)
+    source = [ImportRow(f"row {n}", *row) for n, row in enumerate(rows, start=1)]
+    result, report = plan_import(ledger, source)
+    assert find_conflicts(result.allocations) == []
+    for allocation in ledger.allocations:
+        assert result.find(*allocation.key) == allocation
+    assert len(report.outcomes) == len(rows)
+    imported = [o.row for o in report.outcomes if o.status == "imported"]
+    assert len(result.allocations) == len(ledger.allocations) + len(imported)
+    for row in imported:
+        found = result.find(row.model, row.app_num)
+        assert found is not None and found.ports == (row.backend, row.frontend)
+        assert pair_refusal(ledger, found.key, found.ports) is None
+    assert sum(report.skipped_by_reason().values()) == report.count("skipped")

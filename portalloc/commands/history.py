@@ -4,11 +4,14 @@ from __future__ import annotations
 
 from datetime import datetime, timezone
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import click
 
 from portalloc.commands.options import MODEL, Settings, echo_json, echo_table, json_option, pass_settings
+
+if TYPE_CHECKING:
+    from portalloc.history import HistoryReport
 
 
 class _Date(click.ParamType):  # type: ignore[type-arg]
@@ -25,7 +28,7 @@ class _Date(click.ParamType):  # type: ignore[type-arg]
         return parsed if parsed.tzinfo else parsed.replace(tzinfo=timezone.utc)
 
 
-def _forecast(report: Any, model: str | None) -> str:
+def _forecast(report: HistoryReport, model: str | None) -> str:
     whose = f"{model}'s " if model else ""
     if report.per_week is None:
         return "Not enough history to tell a growth rate (one version, or all on one day)."
