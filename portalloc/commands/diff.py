@@ -2,13 +2,15 @@
 
 from __future__ import annotations
 
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import click
 
 from portalloc.commands.options import Settings, conflict_json, echo_json, pair_json, pass_settings
-from portalloc.models import Allocation
-from portalloc.review import LedgerDiff
+
+if TYPE_CHECKING:  # `portalloc --help` imports every command module, and must not import pydantic
+    from portalloc.models import Allocation
+    from portalloc.review import LedgerDiff
 
 WORK_TREE = "the working tree"
 

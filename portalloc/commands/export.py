@@ -7,11 +7,14 @@ import io
 import json
 from collections.abc import Sequence
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import click
 
 from portalloc.commands.options import MODEL, Settings, pair_json, pass_settings
-from portalloc.models import Allocation
+
+if TYPE_CHECKING:  # `portalloc --help` imports every command module, and must not import pydantic
+    from portalloc.models import Allocation
 
 
 def render(allocations: Sequence[Allocation], fmt: str) -> str:
