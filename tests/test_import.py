@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import os
 import sqlite3
 from pathlib import Path
 
@@ -218,3 +219,13 @@ def test_plan_import_never_adds_a_conflict_or_touches_an_allocation(
         assert found is not None and found.ports == (row.backend, row.frontend)
         assert pair_refusal(ledger, found.key, found.ports) is None
     assert sum(report.skipped_by_reason().values()) == report.count("skipped")
+
+
+def test_a_fifo_is_refused_without_blocking(run_cli: RunCli, tmp_path: Path, ledger_path: Path) -> None:
+    fifo = tmp_path / "old.db"
+    os.mkfifo(fifo)
+    result = run_cli("import", str(fifo))
+    assert result.exit_code == 1
+    assert_one_error_line(result.stderr)
+    assert "is not a regular file (a FIFO)" in result.stderr
+    assert not ledger_path.exists()

@@ -21,9 +21,11 @@ def get_many(settings: Settings, source: str, fmt: str, as_json: bool) -> int:
     from portalloc.keylist import read_keys
 
     keys = read_keys(source, fmt)
-    pairs = settings.service().allocate_many(keys)
+    # An empty batch (a generator that made no apps today) is not an error, and takes no lock.
+    pairs = settings.service().allocate_many(keys) if keys else []
     if as_json:
         echo_json([pair_json(p.model, p.app_num, p.backend, p.frontend) for p in pairs])
-    else:
-        click.echo("\n".join(f"{p.model}/{p.app_num}: backend {p.backend}, frontend {p.frontend}" for p in pairs))
+        return 0
+    for p in pairs:
+        click.echo(f"{p.model}/{p.app_num}: backend {p.backend}, frontend {p.frontend}")
     return 0

@@ -16,11 +16,15 @@ def release_many(settings: Settings, source: str, fmt: str, as_json: bool) -> in
     """Release every key in FILE (default: standard input), in the formats get-many reads.
 
     Keys that hold nothing are named on stderr; the exit is 1 only when none of the
-    keys held anything. A bad line anywhere means nothing is released.
+    keys held anything (an empty FILE is fine). A bad line anywhere means nothing is
+    released.
     """
     from portalloc.keylist import read_keys
 
     keys = read_keys(source, fmt)
+    if not keys:
+        echo_released([], as_json)  # an empty batch has nothing to release, and that is not an error
+        return 0
     released = settings.service().release_many(keys)
     freed = {a.key for a in released}
     idle = sorted({key for key in keys if key not in freed})
