@@ -232,3 +232,37 @@ def usage(ledger: Ledger) -> Usage:
         bad_port_pairs=bad,
         off_sequence=sum(1 for a in ledger.allocations if a.ports not in on_sequence),
     )
+
+
+def pair_refusal(ledger: Ledger, key: Key, pair: tuple[int, int]) -> str | None:
+    """Why ``key`` may not hold ``pair`` in ``ledger``, or ``None`` when it may.
+
+    The one rule for a pair that comes from outside the allocator (an import): it must
+    lie in the policy's ranges (backend below ``frontend_start``, frontend up to
+    ``max_port``), avoid the browsers' bad ports when the policy skips them, and use no
+    port another key of the ledger holds, in either role. The key's own row does not
+    count against it, so a row that is already there is not refused.
+    """
+    policy = ledger.policy
+    backend, frontend = pair
+    if backend == frontend:
+        return f"backend and frontend are both {backend}"
+    if not policy.backend_start <= backend < policy.frontend_start:
+        highest = policy.frontend_start - 1
+        return f"backend {backend} is outside the policy's backend range {policy.backend_start}-{highest}"
+    if not policy.frontend_start <= frontend <= policy.max_port:
+        return f"frontend {frontend} is outside the policy's frontend range {policy.frontend_start}-{policy.max_port}"
+    if _is_bad(policy, backend, frontend):
+        bad = " and ".join(str(port) for port in pair if port in BAD_PORTS)
+        return f"{bad} is a port browsers refuse to connect to (the policy skips them)"
+    if backend not in ledger.used_ports and frontend not in ledger.used_ports:
+        return None
+    held = [
+        f"port {port} is held by {allocation.label()} ({role})"
+        for port in pair
+        for allocation in ledger.allocations
+        if allocation.key != key
+        for role, own in (("backend", allocation.backend), ("frontend", allocation.frontend))
+        if own == port
+    ]
+    return "; ".join(held) or None

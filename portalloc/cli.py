@@ -120,6 +120,12 @@ cli.commands = LazyCommands(
         "dotenv": "portalloc.commands.dotenv:dotenv",
         "status": "portalloc.commands.status:status",
         "compose-check": "portalloc.commands.compose_check:compose_check",
+        "get-many": "portalloc.commands.get_many:get_many",
+        "release-many": "portalloc.commands.release_many:release_many",
+        "import": "portalloc.commands.import_:import_allocations",
+        "export": "portalloc.commands.export:export",
+        "history": "portalloc.commands.history:history",
+        "diff": "portalloc.commands.diff:diff",
     }
 )
 

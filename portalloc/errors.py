@@ -37,6 +37,14 @@ class ConfigError(PortallocError):
     """The pre-configuration file (``port_config.json``) is missing or malformed."""
 
 
+class ImportSourceError(PortallocError):
+    """A file given to ``portalloc import`` that cannot be read as any format it imports."""
+
+
+class BatchInputError(PortallocError):
+    """A batch of keys (``get-many``, ``release-many``) with lines that are not keys; every bad line is named."""
+
+
 class PolicyMismatch(PortallocError):
     """Two ledgers that must share a policy (the sides of a merge) do not."""
 

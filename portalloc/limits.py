@@ -17,3 +17,6 @@ MAX_LEDGER_BYTES = 32 * 1024 * 1024
 MAX_CONFIG_BYTES = 32 * 1024 * 1024
 MAX_COMPOSE_BYTES = 4 * 1024 * 1024
 MAX_ENV_BYTES = 1024 * 1024
+#: A batch of keys (``get-many``) and a file to import (an old SQLite database, say).
+MAX_BATCH_BYTES = 32 * 1024 * 1024
+MAX_IMPORT_BYTES = 256 * 1024 * 1024

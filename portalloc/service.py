@@ -14,18 +14,22 @@ Ports in the OS ephemeral range are taken from the start.
 from __future__ import annotations
 
 import logging
-from collections.abc import Iterable, Mapping
+from collections.abc import Iterable, Mapping, Sequence
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from portalloc import allocator, live, probe
 from portalloc.allocator import Conflict, Usage
 from portalloc.errors import LedgerUnavailable, NoFreePair, PortallocError
-from portalloc.keys import app_dir, check_key
+from portalloc.keys import app_dir, check_key, check_model_name
 from portalloc.ledger import LedgerFile
 from portalloc.limits import DEFAULT_LOCK_TIMEOUT
 from portalloc.models import Allocation, Ledger, PortPair, PortPolicy
 from portalloc.paths import find_ledger
 from portalloc.preconfig import load_preconfig
+
+if TYPE_CHECKING:
+    from portalloc.importers import ImportReport, ImportRow
 
 logger = logging.getLogger("portalloc")
 
@@ -115,6 +119,49 @@ class PortAllocationService:
         if self._file.read().find(model_name, app_num) is None:
             return False  # nothing to release: no lock taken, no lock file left beside a missing ledger
         return bool(self._file.update(lambda ledger: allocator.release(ledger, model_name, app_num)))
+
+    def release_many(self, keys: Iterable[tuple[str, int]]) -> list[PortPair]:
+        """``release_ports`` for many keys under one lock and one write; returns what was released.
+
+        Keys that hold nothing are simply not in the result. Every key is validated
+        first, so one bad key releases nothing.
+        """
+        doomed = [check_key(model, app_num) for model, app_num in keys]
+        current = self._file.read()
+        if all(current.find(*key) is None for key in doomed):
+            return []  # nothing to release: no lock taken, as in release_ports
+        return self._file.update(lambda ledger: allocator.release_many(ledger, doomed))
+
+    def release_model(self, model_name: str) -> list[PortPair]:
+        """Release every app of ``model_name`` under one lock and one write; returns what was released."""
+        check_model_name(model_name)
+
+        def change(ledger: Ledger) -> tuple[Ledger, list[Allocation]]:
+            return allocator.release_many(ledger, [a.key for a in ledger.allocations if a.model == model_name])
+
+        if not any(a.model == model_name for a in self._file.read().allocations):
+            return []  # nothing to release: no lock taken, as in release_ports
+        return self._file.update(change)
+
+    def import_allocations(self, rows: Sequence[ImportRow], *, dry_run: bool = False) -> ImportReport:
+        """Add ``rows`` (read by ``portalloc.importers``) to the ledger, each keeping its own ports.
+
+        A row whose pair ``allocator.pair_refusal`` refuses, that clashes with an earlier
+        row, or whose key already holds a different pair is skipped with its reason; an
+        existing allocation is never overwritten. All of it happens under one lock with
+        one write; ``dry_run`` decides the same report and writes nothing.
+        """
+
+        from portalloc.importers import plan_import  # here: a plain get never pays for it
+
+        def change(ledger: Ledger) -> tuple[Ledger, ImportReport]:
+            self._check_policy(ledger)
+            new_ledger, report = plan_import(ledger, rows)
+            return (ledger if dry_run else new_ledger), report
+
+        if dry_run:
+            return change(self._file.read())[1]
+        return self._file.update(change)
 
     def cleanup_orphaned_allocations(
         self, apps_dir: str | Path, model_name: str | None = None, *, dry_run: bool = False, allow_all: bool = False

@@ -15,6 +15,7 @@ from portalloc.keys import check_app_num, check_model_name
 from portalloc.limits import MAX_APP_NUM
 
 if TYPE_CHECKING:
+    from portalloc.models import Allocation
     from portalloc.service import PortAllocationService
 
 F = TypeVar("F", bound=Callable[..., Any])
@@ -108,6 +109,46 @@ json_option = click.option("--json", "as_json", is_flag=True, help="Print JSON i
 def pair_json(model: str, app_num: int, backend: int, frontend: int) -> dict[str, Any]:
     """The JSON object that names one allocation (``get --json``, ``list --json``)."""
     return {"model": model, "app_num": app_num, "backend": backend, "frontend": frontend}
+
+
+def conflict_json(port: int | None, holders: Sequence[str]) -> dict[str, Any]:
+    """The JSON object of one conflict: ``{"port", "holders": [{"model", "app_num", "role"}…]}``.
+
+    ``holders`` are ``allocator.Conflict.holders``: ``model/N (role)``, or ``model/N`` for
+    a key that appears twice (role ``null``). The app number is digits, so the last
+    ``/`` splits it off even when the model name holds one.
+    """
+    entries = []
+    for holder in holders:
+        role = None
+        for candidate in ("backend", "frontend"):
+            if holder.endswith(f" ({candidate})"):
+                role, holder = candidate, holder.removesuffix(f" ({candidate})")
+        model, _, app_num = holder.rpartition("/")
+        entries.append({"model": model, "app_num": int(app_num), "role": role})
+    return {"port": port, "holders": entries}
+
+
+def batch_arguments(function: F) -> F:
+    """``[FILE|-]`` and ``--format``: where a batch of keys comes from and how it is written (``portalloc.keylist``)."""
+    function = click.option(
+        "--format",
+        "fmt",
+        type=click.Choice(["auto", "lines", "jsonl", "json"]),
+        default="auto",
+        show_default=True,
+        help="How FILE is written: MODEL APP_NUM lines, JSON lines, a JSON array, or detected.",
+    )(function)
+    return click.argument("source", metavar="[FILE|-]", default="-")(function)
+
+
+def echo_released(released: Sequence[Allocation], as_json: bool) -> None:
+    """Print released allocations: ``Released model/N (backend/frontend).`` lines, or a JSON array."""
+    if as_json:
+        echo_json([pair_json(a.model, a.app_num, a.backend, a.frontend) for a in released])
+        return
+    for a in released:
+        click.echo(f"Released {a.label()} ({a.backend}/{a.frontend}).")
 
 
 def echo_table(rows: Sequence[Sequence[str]], align: str) -> None:

@@ -55,6 +55,13 @@ def get_command(store: str, path: Path, key: Key) -> tuple[list[str], dict[str, 
     return [sys.executable, str(HERE / "sqlite_cli.py"), str(path), key[0], str(key[1])], environment()
 
 
+def get_many_command(store: str, path: Path, batch: Path) -> list[str]:
+    """The one command that allocates every ``MODEL APP_NUM`` line of ``batch`` (portalloc or SQLite)."""
+    if store == "portalloc":
+        return [console_script("portalloc"), "--ledger", str(path), "get-many", "--json", str(batch)]
+    return [sys.executable, str(HERE / "sqlite_cli.py"), "--many", str(path), str(batch)]
+
+
 def parse_output(store: str, output: str) -> tuple[int, ...]:
     """The port(s) a contender's ``get`` printed."""
     if store == "portalloc":

@@ -134,6 +134,35 @@ CREATE TABLE IF NOT EXISTS port_configurations (
 """
 
 
+#: The table exactly as the old allocator created it (``is_available`` included), for ``portalloc import``.
+ORIGINAL_SCHEMA = """
+CREATE TABLE port_configurations (
+    id INTEGER PRIMARY KEY AUTOINCREMENT,
+    model VARCHAR(100) NOT NULL,
+    app_num INTEGER NOT NULL,
+    backend_port INTEGER NOT NULL,
+    frontend_port INTEGER NOT NULL,
+    is_available BOOLEAN DEFAULT 0
+)
+"""
+
+
+def create_original_table(path: Path, n: int) -> None:
+    """An old database of ``n`` in-use rows, on the same sequence as the other stores."""
+    connection = sqlite3.connect(path)
+    connection.execute(ORIGINAL_SCHEMA)
+    connection.executemany(
+        "INSERT INTO port_configurations (model, app_num, backend_port, frontend_port, is_available) "
+        "VALUES (?, ?, ?, ?, 0)",
+        [
+            (model, app_num, BACKEND_START + k * STEP, FRONTEND_START + k * STEP)
+            for k, (model, app_num) in enumerate(keys_for(n))
+        ],
+    )
+    connection.commit()
+    connection.close()
+
+
 class SqliteStore:
     """The old design: look, pick the lowest free pair, INSERT; on a UNIQUE violation sleep and retry."""
 
