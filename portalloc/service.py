@@ -67,8 +67,7 @@ class PortAllocationService:
 
     def get_ports(self, model_name: str, app_num: int) -> PortPair | None:
         """The pair of ``(model_name, app_num)`` if it has one; never allocates."""
-        check_key(model_name, app_num)
-        return self._file.read().find(model_name, app_num)
+        return self._file.read().find(*check_key(model_name, app_num))
 
     def get_all_allocations(self) -> list[PortPair]:
         """Every allocation, sorted by ``(model, app_num)``."""
@@ -111,7 +110,7 @@ class PortAllocationService:
 
     def release_ports(self, model_name: str, app_num: int) -> bool:
         """Free the pair of ``(model_name, app_num)``; ``False`` if it had none."""
-        check_key(model_name, app_num)
+        model_name, app_num = check_key(model_name, app_num)
         if self._file.read().find(model_name, app_num) is None:
             return False  # nothing to release: no lock taken, no lock file left beside a missing ledger
         return bool(self._file.update(lambda ledger: allocator.release(ledger, model_name, app_num)))
