@@ -421,3 +421,15 @@ def test_ctrl_c_exits_130_without_a_traceback(ledger_path: Path) -> None:
 def _voluntary_switches(pid: int) -> int:
     with open(f"/proc/{pid}/status") as status:
         return next(int(line.split()[1]) for line in status if line.startswith("voluntary_ctxt_switches"))
+
+
+def test_a_name_the_output_encoding_cannot_show_is_one_error_line(ledger_path: Path) -> None:
+    done = subprocess.run(
+        [portalloc_script(), "--ledger", str(ledger_path), "get", "\u30e2\u30c7\u30eb", "1"],
+        capture_output=True,
+        env=subprocess_env(PYTHONIOENCODING="latin-1"),
+    )
+    assert done.returncode == 1 and b"Traceback" not in done.stderr
+    assert done.stderr == (
+        b"Error: cannot write to standard output: its encoding (latin-1) cannot show '\\u30e2\\u30c7\\u30eb'\n"
+    )
