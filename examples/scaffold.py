@@ -1,8 +1,12 @@
 """Scaffold an app directory the way the platform's scaffolding service does.
 
-Asks portalloc for the app's ports, then fills ``{{backend_port}}``,
-``{{frontend_port}}``, ``{{model}}`` and ``{{app_num}}`` into a docker-compose
-template and writes ``<apps-dir>/<model>/app<N>/docker-compose.yml``.
+Creates the app's directory and asks portalloc for its ports in one call
+(``allocate_app_dir``: directory first, so a ``portalloc cleanup`` running at the same
+moment can never release the new app), then fills ``{{backend_port}}``,
+``{{frontend_port}}``, ``{{model}}`` and ``{{app_num}}`` into a docker-compose template
+and writes ``<apps-dir>/<model dir>/app<N>/docker-compose.yml``. The model's directory
+name comes from ``portalloc.keys.model_dir_name`` (``openai/gpt-4o`` → ``openai%2Fgpt-4o``),
+the mapping ``cleanup`` and ``compose-check`` use.
 
     python examples/scaffold.py MODEL APP_NUM --apps-dir generated/apps --ledger portalloc.json
 """
@@ -14,7 +18,6 @@ import sys
 from pathlib import Path
 
 from portalloc import PortAllocationService, PortallocError
-from portalloc.keys import app_dir
 
 TEMPLATE = Path(__file__).with_name("templates") / "docker-compose.yml.tmpl"
 
@@ -31,12 +34,10 @@ def render(template: str, values: dict[str, object]) -> str:
 
 
 def scaffold(service: PortAllocationService, apps_dir: Path, model: str, app_num: int) -> Path:
-    """Allocate (or look up) the app's ports and write its docker-compose.yml; return its path."""
-    pair = service.get_or_allocate_ports(model, app_num)
-    target = app_dir(apps_dir, model, app_num)
-    target.mkdir(parents=True, exist_ok=True)
+    """Create the app's directory, allocate (or look up) its ports, write its docker-compose.yml; return its path."""
+    pair, target = service.allocate_app_dir(apps_dir, model, app_num)
     compose = target / "docker-compose.yml"
-    values = {"backend_port": pair.backend, "frontend_port": pair.frontend, "model": model, "app_num": app_num}
+    values = {"backend_port": pair.backend, "frontend_port": pair.frontend, "model": pair.model, "app_num": app_num}
     compose.write_text(render(TEMPLATE.read_text(), values))
     return compose
 
@@ -48,6 +49,7 @@ def main() -> int:
     parser.add_argument("--apps-dir", type=Path, default=Path("generated/apps"))
     parser.add_argument("--ledger", type=Path, default=None)
     args = parser.parse_args()
+    args.apps_dir.mkdir(parents=True, exist_ok=True)  # this script owns its apps root; the app dirs are portalloc's
     try:
         compose = scaffold(PortAllocationService(args.ledger), args.apps_dir, args.model, args.app_num)
     except PortallocError as error:

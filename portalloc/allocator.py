@@ -137,12 +137,12 @@ def assign_many(
     finder = _PairFinder(ledger, taken, reserved)
     added: dict[Key, Allocation] = {}
     assignments: list[Assignment] = []
-    for model, app_num in keys:
+    for key in keys:
+        model, app_num = check_key(*key)  # NFC: an NFD spelling finds its model's row
         existing = ledger.find(model, app_num) or added.get((model, app_num))
         if existing is not None:
             assignments.append(Assignment(existing, created=False))
             continue
-        check_key(model, app_num)
         note = None
         wanted = preferred.get((model, app_num))
         if wanted is not None and finder.is_free(*wanted):

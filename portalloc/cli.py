@@ -7,8 +7,11 @@ usage error (click's convention), 1 for anything else. No traceback reaches the 
 from __future__ import annotations
 
 import errno
+import os
+import re
 import sys
 from collections.abc import Sequence
+from contextlib import suppress
 from pathlib import Path
 from typing import Any
 
@@ -18,12 +21,25 @@ from portalloc import __version__
 from portalloc.commands.lazy import LazyCommands
 from portalloc.commands.options import Settings
 from portalloc.errors import PortallocError
-from portalloc.limits import DEFAULT_LOCK_TIMEOUT
+from portalloc.limits import DEFAULT_LOCK_TIMEOUT, MAX_APP_NUM
 from portalloc.paths import find_config, find_ledger
+
+
+class _ReaderGone(Exception):
+    """Standard output's reader went away (EPIPE), e.g. ``portalloc list | head -1``."""
 
 
 class _Group(click.Group):
     """A click group that reports every error as a single ``Error:`` line."""
+
+    def invoke(self, ctx: click.Context) -> Any:
+        """Run the command; EPIPE leaves as ``_ReaderGone``, past click's own handler (which exits 1)."""
+        try:
+            return super().invoke(ctx)
+        except OSError as error:
+            if error.errno == errno.EPIPE:
+                raise _ReaderGone from None
+            raise
 
     def main(
         self,
@@ -37,20 +53,96 @@ class _Group(click.Group):
             return super().main(args, prog_name, complete_var, standalone_mode=False, **extra)
         try:
             code = super().main(args, prog_name, complete_var, standalone_mode=False, **extra)
+            sys.stdout.flush()  # a full disk or a closed pipe must be reported here, not at interpreter exit
+        except _ReaderGone:
+            _quiet_exit(_SIGPIPE_STATUS)
+        except click.NoSuchOption as error:
+            _fail(_unknown_option(error, sys.argv[1:] if args is None else list(args)), error.exit_code)
         except click.UsageError as error:
-            hint = f" (see '{error.ctx.command_path} --help')" if error.ctx else ""
-            _fail(f"{error.format_message()}{hint}", error.exit_code)
+            _fail(f"{error.format_message()}{_help_hint(error)}", error.exit_code)
         except click.ClickException as error:
             _fail(error.format_message(), error.exit_code)
-        except click.Abort:
+        except click.Abort as error:
+            if isinstance(error.__cause__, KeyboardInterrupt):
+                _interrupted()
             _fail("aborted", 1)
+        except KeyboardInterrupt:
+            _interrupted()
         except PortallocError as error:
             _fail(str(error), error.exit_code)
         except OSError as error:
-            if error.errno == errno.EPIPE:  # stdout closed early, e.g. `portalloc list | head -1`
-                sys.exit(1)
+            if error.errno == errno.EPIPE:  # met by the final flush
+                _quiet_exit(_SIGPIPE_STATUS)
+            if _raised_writing_stdout(error):
+                _quiet_stdout()
+                _fail(f"cannot write to standard output: {error.strerror or error}", 1)
             _fail(f"{error.strerror or error}: {error.filename}" if error.filename else str(error), 1)
+        except UnicodeEncodeError as error:
+            _quiet_stdout()
+            bad = error.object[error.start : error.end]
+            _fail(f"cannot write to standard output: its encoding ({error.encoding}) cannot show {bad!r}", 1)
         sys.exit(code if isinstance(code, int) else 0)
+
+
+#: What a shell reports for a process that SIGPIPE ended (128 + 13), as ``yes | head -1`` gives.
+_SIGPIPE_STATUS = 141
+#: What a shell reports for a process that Ctrl-C (SIGINT) ended (128 + 2).
+_SIGINT_STATUS = 130
+
+
+def _help_hint(error: click.UsageError) -> str:
+    return f" (see '{error.ctx.command_path} --help')" if error.ctx else ""
+
+
+def _unknown_option(error: click.NoSuchOption, args: Sequence[str]) -> str:
+    """The message for an unknown option; ``get m -1`` is a negative app number, not an option."""
+    command = error.ctx.command if error.ctx else None
+    takes_app_num = command is not None and any(param.name == "app_num" for param in command.params)
+    typed = next((arg for arg in args if arg.startswith(error.option_name)), error.option_name)
+    if takes_app_num and re.fullmatch(r"-[0-9][0-9_.eE+-]*", typed):
+        return f"app_num must be a whole number from 1 to {MAX_APP_NUM:,}, not {typed!r}{_help_hint(error)}"
+    return f"{error.format_message()}{_help_hint(error)}"
+
+
+def _raised_writing_stdout(error: BaseException) -> bool:
+    """Whether ``error`` came from writing or flushing standard output (``click.echo`` or the final flush).
+
+    Told by where it was raised, not by its errno: a full disk is ENOSPC for the ledger
+    too, and a failed flush discards its buffer, so trying stdout again proves nothing.
+    """
+    tb = error.__traceback__
+    while tb is not None and tb.tb_next is not None:
+        tb = tb.tb_next
+    if tb is None:
+        return False
+    code = tb.tb_frame.f_code
+    if code is _Group.main.__code__:
+        return True  # the only OSError raised in main itself is its sys.stdout.flush()
+    if code is click.utils.echo.__code__:
+        stream = tb.tb_frame.f_locals.get("file")
+        try:
+            return stream is sys.stdout or stream.fileno() == sys.stdout.fileno()  # type: ignore[union-attr]
+        except (AttributeError, OSError, ValueError):
+            return False
+    return False
+
+
+def _quiet_stdout() -> None:
+    """Point stdout at /dev/null so that the interpreter's final flush cannot fail a second time."""
+    with suppress(OSError, ValueError, AttributeError):
+        devnull = os.open(os.devnull, os.O_WRONLY)
+        os.dup2(devnull, sys.stdout.fileno())
+        os.close(devnull)
+
+
+def _quiet_exit(code: int) -> None:
+    _quiet_stdout()
+    sys.exit(code)
+
+
+def _interrupted() -> None:
+    # Ctrl-C is the user's own choice, not an error: no message, the status a shell expects.
+    _quiet_exit(_SIGINT_STATUS)
 
 
 def _fail(message: str, code: int) -> None:
@@ -132,4 +224,7 @@ cli.commands = LazyCommands(
 
 def main() -> None:
     """Console-script entry point."""
-    cli.main(prog_name="portalloc")
+    try:
+        cli.main(prog_name="portalloc")
+    except KeyboardInterrupt:  # between click's handlers, e.g. while an error line is printed
+        _interrupted()

@@ -29,6 +29,18 @@ class UnsafeFile(PortallocError):
     """A file portalloc was asked to read that is not a regular file (a FIFO, a device…) or is too large."""
 
 
+class AppsDirMissing(PortallocError):
+    """The apps directory given to ``cleanup`` (or to allocate an app's directory) does not exist."""
+
+
+class AppsDirLooksWrong(PortallocError):
+    """``cleanup`` found no app of the ledger under the apps directory: most likely the wrong directory."""
+
+
+class AppDirUnavailable(PortallocError):
+    """An app's directory cannot be created (permissions, a file in the way, a name too long…)."""
+
+
 class NoFreePair(PortallocError):
     """Every pair the policy holds is in use."""
 

@@ -14,13 +14,15 @@ Ports in the OS ephemeral range are taken from the start.
 from __future__ import annotations
 
 import logging
+import os
+import stat
 from collections.abc import Iterable, Mapping, Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING
 
 from portalloc import allocator, live, probe
 from portalloc.allocator import Conflict, Usage
-from portalloc.errors import LedgerUnavailable, NoFreePair, PortallocError
+from portalloc.errors import AppDirUnavailable, AppsDirLooksWrong, AppsDirMissing, NoFreePair, PortallocError
 from portalloc.keys import app_dir, check_key, check_model_name
 from portalloc.ledger import LedgerFile
 from portalloc.limits import DEFAULT_LOCK_TIMEOUT
@@ -71,8 +73,7 @@ class PortAllocationService:
 
     def get_ports(self, model_name: str, app_num: int) -> PortPair | None:
         """The pair of ``(model_name, app_num)`` if it has one; never allocates."""
-        check_key(model_name, app_num)
-        return self._file.read().find(model_name, app_num)
+        return self._file.read().find(*check_key(model_name, app_num))
 
     def get_all_allocations(self) -> list[PortPair]:
         """Every allocation, sorted by ``(model, app_num)``."""
@@ -100,8 +101,11 @@ class PortAllocationService:
         wanted = [check_key(model, app_num) for model, app_num in keys]
         preconfig = self._load_preconfig()
 
+        shared_ports: list[int] = []
+
         def change(ledger: Ledger) -> tuple[Ledger, list[allocator.Assignment]]:
             self._check_policy(ledger)
+            shared_ports[:] = _shared_ports(ledger)
             if not (self.probe and ledger.policy.probe):
                 _warn_if_ephemeral(ledger.policy, probing=False)
                 return allocator.assign_many(ledger, wanted, preferred=preconfig)
@@ -111,11 +115,19 @@ class PortAllocationService:
         for assignment in assignments:
             if assignment.note:
                 logger.warning(assignment.note)
+        if shared_ports and any(assignment.created for assignment in assignments):
+            # Allocating stays safe (every port the ledger holds is avoided), and refusing would stop
+            # a whole team's scaffolding over one bad merge; but the conflict must not go unnoticed.
+            listed = ", ".join(map(str, shared_ports[:5])) + (", …" if len(shared_ports) > 5 else "")
+            logger.warning(
+                f"{self.ledger_path} has {len(shared_ports)} port{'s' if len(shared_ports) > 1 else ''} held "
+                f"twice ({listed}); new allocations avoid them, but run 'portalloc check' and 'portalloc repair'"
+            )
         return [assignment.allocation for assignment in assignments]
 
     def release_ports(self, model_name: str, app_num: int) -> bool:
         """Free the pair of ``(model_name, app_num)``; ``False`` if it had none."""
-        check_key(model_name, app_num)
+        model_name, app_num = check_key(model_name, app_num)
         if self._file.read().find(model_name, app_num) is None:
             return False  # nothing to release: no lock taken, no lock file left beside a missing ledger
         return bool(self._file.update(lambda ledger: allocator.release(ledger, model_name, app_num)))
@@ -163,41 +175,56 @@ class PortAllocationService:
             return change(self._file.read())[1]
         return self._file.update(change)
 
+    def allocate_app_dir(self, apps_dir: str | Path, model_name: str, app_num: int) -> tuple[PortPair, Path]:
+        """Create the app's directory ``<apps_dir>/<model>/app<N>``, then get or allocate its pair.
+
+        The directory comes first, and that is what makes scaffolding safe beside
+        ``cleanup``: cleanup releases an allocation only when, holding the ledger lock,
+        it finds the directory missing, so there is no moment in which this app is
+        allocated and has no directory. ``apps_dir`` itself must exist
+        (``AppsDirMissing``). Returns the pair and the directory.
+        """
+        model_name, app_num = check_key(model_name, app_num)
+        target = app_dir(_apps_root(apps_dir), model_name, app_num)
+        try:
+            target.mkdir(parents=True, exist_ok=True)
+        except OSError as error:
+            raise AppDirUnavailable(f"cannot create the app directory {target}: {error.strerror or error}") from None
+        return self.get_or_allocate_ports(model_name, app_num), target
+
     def cleanup_orphaned_allocations(
         self, apps_dir: str | Path, model_name: str | None = None, *, dry_run: bool = False, allow_all: bool = False
     ) -> list[PortPair]:
         """Release allocations whose app directory ``<apps_dir>/<model>/app<N>`` no longer exists.
 
         Model names map to directories by ``portalloc.keys.model_dir_name``. Only
-        ``model_name``'s apps are considered if it is given. Returns what was (or, with
-        ``dry_run``, would be) released. A missing ``apps_dir`` is an error, not "every
-        app is gone"; so is an ``apps_dir`` under which no app of the ledger has a
-        directory (a mistyped path), unless ``allow_all`` says every app really is gone.
+        ``model_name``'s apps are released if it is given. Returns what was (or, with
+        ``dry_run``, would be) released. A directory is gone only when the OS says it
+        does not exist: one that cannot be looked at (permissions, a name too long for
+        the file system) keeps its allocation. Two refusals, the same with and without
+        ``dry_run`` and ``model_name``: a missing ``apps_dir`` (``AppsDirMissing``), and
+        an ``apps_dir`` under which no app of the ledger has a directory
+        (``AppsDirLooksWrong``, a mistyped path or the wrong level) unless ``allow_all``
+        says every app really is gone. The real run decides under the ledger lock, so a
+        scaffolder that creates the directory before it allocates
+        (``allocate_app_dir``) is never released.
         """
-        root = Path(apps_dir)
-        if not root.is_dir():
-            raise LedgerUnavailable(f"apps directory {root} does not exist")
+        root = _apps_root(apps_dir)
+        wanted = check_model_name(model_name) if model_name is not None else None
 
         def orphans(ledger: Ledger) -> list[Allocation]:
-            return [
-                a
-                for a in ledger.allocations
-                if (model_name is None or a.model == model_name) and not app_dir(root, a.model, a.app_num).is_dir()
-            ]
+            gone = [a for a in ledger.allocations if _is_gone(app_dir(root, a.model, a.app_num))]
+            doomed = [a for a in gone if wanted is None or a.model == wanted]
+            if doomed and len(gone) == len(ledger.allocations) and not allow_all:
+                raise AppsDirLooksWrong(
+                    f"no app in the ledger has a directory under {root} (all {len(gone)} are missing); "
+                    "check the apps directory, or say that every app is gone (--all-gone)"
+                )
+            return doomed
 
         if dry_run:
             return orphans(self._file.read())
-
-        def change(ledger: Ledger) -> tuple[Ledger, list[Allocation]]:
-            doomed = orphans(ledger)
-            if model_name is None and doomed and len(doomed) == len(ledger.allocations) and not allow_all:
-                raise PortallocError(
-                    f"no app in the ledger has a directory under {root} (all {len(doomed)} would be released); "
-                    "check the apps directory, or say that every app is gone (--all-gone)"
-                )
-            return allocator.release_many(ledger, [a.key for a in doomed])
-
-        return self._file.update(change)
+        return self._file.update(lambda ledger: allocator.release_many(ledger, [a.key for a in orphans(ledger)]))
 
     # --- this machine ----------------------------------------------------------------
 
@@ -254,6 +281,30 @@ def _assign_free_on_this_machine(
         if not newly_busy:
             return new_ledger, assignments
         busy |= newly_busy
+
+
+def _shared_ports(ledger: Ledger) -> list[int]:
+    """Ports two allocations hold (a plain git merge can make them), sorted; cheap when there are none."""
+    if len(ledger.used_ports) == 2 * len(ledger.allocations):
+        return []  # the common case: every port is held once, decided by a set the allocator builds anyway
+    return [conflict.port for conflict in allocator.find_conflicts(ledger.allocations) if conflict.port is not None]
+
+
+def _apps_root(apps_dir: str | Path) -> Path:
+    root = Path(apps_dir)
+    if not root.is_dir():
+        raise AppsDirMissing(f"apps directory {root} does not exist or is not a directory")
+    return root
+
+
+def _is_gone(directory: Path) -> bool:
+    """``True`` when the OS says ``directory`` does not exist (or is not a directory); ``False`` if unsure."""
+    try:
+        return not stat.S_ISDIR(os.stat(directory).st_mode)
+    except (FileNotFoundError, NotADirectoryError):
+        return True
+    except OSError:  # EACCES, ENAMETOOLONG, EIO…: not proof that the app is gone
+        return False
 
 
 def _policy_span(policy: PortPolicy) -> tuple[int, int]:

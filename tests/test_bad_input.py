@@ -60,6 +60,10 @@ _SAMPLE = [
     "ledger symlink into a missing directory | cli --ledger portalloc.json get n 2",
     "config not JSON | cli --ledger portalloc.json --config bad.json get n 2",
     "--lock-timeout 'nan' | cli --ledger portalloc.json --lock-timeout nan get n 2",
+    "model non-UTF-8 byte | cli --ledger portalloc.json get caf\udce9 1",
+    "ledger row with backend twice | cli --ledger portalloc.json get m 1",
+    "ledger version true | cli --ledger portalloc.json env m 1",
+    "--apps-dir with no app of the ledger | cli --ledger portalloc.json cleanup --apps-dir . --model m --dry-run",
 ]
 
 

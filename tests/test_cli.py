@@ -97,22 +97,14 @@ def test_release(run_cli: RunCli) -> None:
     assert "a/1 has no allocation" in again.stderr
 
 
-def test_cleanup(run_cli: RunCli, tmp_path: Path) -> None:
-    (tmp_path / "apps" / "model_a" / "app1").mkdir(parents=True)
-    run_cli("get", "model_a", "1")
-    run_cli("get", "model_a", "2")
-    dry = run_cli("cleanup", "--apps-dir", str(tmp_path / "apps"), "--dry-run")
-    assert dry.stdout == "would release model_a/2 (5003/8003)\nWould release 1 allocation.\n"
-    real = run_cli("cleanup", "--apps-dir", str(tmp_path / "apps"))
-    assert real.stdout == "released model_a/2 (5003/8003)\nReleased 1 allocation.\n"
-    assert json.loads(run_cli("list", "--json").stdout)[0]["app_num"] == 1
-
-
 @pytest.mark.parametrize(
     ("args", "code", "fragment"),
     [
         (["get", "m", "0"], 2, "app_num must be a whole number from 1 to 1,000,000, not '0'"),
-        (["get", "m", "-1"], 2, "No such option '-1'"),
+        (["get", "m", "-1"], 2, "app_num must be a whole number from 1 to 1,000,000, not '-1'"),
+        (["release", "m", "-25"], 2, "app_num must be a whole number from 1 to 1,000,000, not '-25'"),
+        (["list", "-1"], 2, "No such option '-1'"),  # list takes no app number: -1 is just an unknown option
+        (["get", "cafe\u0301\u200b", "1"], 2, "invisible character"),
         (["get", "m", "abc"], 2, "not 'abc'"),
         (["get", "m", "1e3"], 2, "not '1e3'"),
         (["get", "m", "99999999999999999999"], 2, "from 1 to 1,000,000"),
@@ -299,3 +291,145 @@ def test_check_reports_every_ledger_given_even_after_a_bad_one(run_cli: RunCli, 
     assert result.exit_code == 1
     assert_one_error_line(result.stderr)
     assert result.stdout == f"OK: 1 allocation, no conflicts ({good})\n"
+
+
+def test_check_of_a_missing_path_given_exits_1_like_any_failed_check(run_cli: RunCli, tmp_path: Path) -> None:
+    for target in (tmp_path / "MISSING.json", tmp_path):
+        result = run_cli("check", str(target))
+        assert result.exit_code == 1 and result.stdout == ""
+        assert_one_error_line(result.stderr)
+
+
+def _script(*args: str | bytes, stdout: object = subprocess.PIPE) -> subprocess.CompletedProcess[bytes]:
+    """Run the installed script; ``stdout`` may be a real file or pipe end to test what it does with it."""
+    return subprocess.run(
+        [portalloc_script(), *args],
+        stdout=stdout,  # type: ignore[arg-type]
+        stderr=subprocess.PIPE,
+        env=subprocess_env(),
+        check=False,
+    )
+
+
+def test_a_non_utf8_byte_in_an_argument_is_one_error_line(ledger_path: Path) -> None:
+    done = _script("--ledger", str(ledger_path), "get", b"caf\xe9", "1")
+    assert done.returncode == 2 and done.stdout == b""
+    assert done.stderr.startswith(b"Error: Invalid value for 'MODEL': model 'caf\\udce9' is not valid UTF-8 text")
+    assert done.stderr.count(b"\n") == 1 and not ledger_path.exists()
+
+
+def test_a_surrogate_escape_in_a_ledger_row_is_refused_by_every_command(ledger_path: Path) -> None:
+    row = '{"model": "m\\udcff", "app_num": 1, "backend": 5001, "frontend": 8001}'
+    ledger_path.write_text('{"version": 1, "allocations": [' + row + "]}")
+    before = ledger_path.read_bytes()
+    for args in (("check",), ("get", "n", "1"), ("list",), ("release", "n", "1")):
+        done = _script("--ledger", str(ledger_path), *args)
+        assert done.returncode == 1, args
+        assert done.stderr.startswith(b"Error: ") and done.stderr.count(b"\n") == 1, done.stderr
+        assert b"not valid UTF-8 text" in done.stderr
+    assert ledger_path.read_bytes() == before
+
+
+def test_nfc_and_nfd_spellings_get_one_pair(run_cli: RunCli, ledger_path: Path) -> None:
+    nfc = json.loads(run_cli("get", "caf\u00e9", "1", "--json").stdout)
+    nfd = json.loads(run_cli("get", "cafe\u0301", "1", "--json").stdout)
+    assert nfc == nfd == {"model": "caf\u00e9", "app_num": 1, "backend": 5001, "frontend": 8001}
+    assert len(json.loads(run_cli("list", "--json").stdout)) == 1
+    assert "caf\u00e9" in ledger_path.read_text(encoding="utf-8")
+
+
+def test_a_conflicted_ledger_still_allocates_and_says_so(run_cli: RunCli, ledger_path: Path) -> None:
+    rows = [
+        {"model": "a", "app_num": 1, "backend": 5001, "frontend": 8001},
+        {"model": "b", "app_num": 1, "backend": 5001, "frontend": 8003},  # a plain merge's double booking
+    ]
+    ledger_path.write_text(json.dumps({"version": 1, "allocations": rows}))
+    result = run_cli("get", "c", "1")
+    assert result.exit_code == 0 and result.stdout == "c/1: backend 5005, frontend 8005\n"
+    assert result.stderr == (
+        f"Warning: {ledger_path} has 1 port held twice (5001); new allocations avoid them, "
+        "but run 'portalloc check' and 'portalloc repair'\n"
+    )
+    again = run_cli("get", "c", "1")  # an existing key is not a new allocation: nothing to warn about
+    assert again.exit_code == 0 and again.stderr == ""
+
+
+def test_output_that_cannot_be_written_is_one_error_line(ledger_path: Path) -> None:
+    _script("--ledger", str(ledger_path), "get", "m", "1")
+    for args in (("list",), ("list", "--json"), ("get", "m", "1"), ("get", "n", "2")):
+        with open("/dev/full", "wb") as full:
+            done = _script("--ledger", str(ledger_path), *args, stdout=full)
+        assert done.returncode == 1, args
+        assert done.stderr == b"Error: cannot write to standard output: No space left on device\n"
+
+
+def test_a_reader_that_went_away_ends_quietly_with_status_141(ledger_path: Path) -> None:
+    from portalloc import PortAllocationService
+
+    PortAllocationService(ledger_path).allocate_many([(f"model-{'x' * 90}-{n}", 1) for n in range(1000)])
+    read_end, write_end = os.pipe()
+    os.close(read_end)
+    try:
+        closed = _script("--ledger", str(ledger_path), "list", stdout=write_end)
+    finally:
+        os.close(write_end)
+    assert (closed.returncode, closed.stderr) == (141, b"")
+    # And through a real `| head -1`: over 100 KB of table, far more than a pipe holds.
+    head = subprocess.run(
+        f"'{portalloc_script()}' --ledger '{ledger_path}' list | head -1; echo \"status ${{PIPESTATUS[0]}}\"",
+        shell=True,
+        executable="/bin/bash",
+        capture_output=True,
+        text=True,
+        env=subprocess_env(),
+    )
+    assert head.stdout.splitlines()[0].split() == ["MODEL", "APP", "BACKEND", "FRONTEND"]
+    assert head.stdout.splitlines()[1] == "status 141" and head.stderr == ""
+
+
+def test_ctrl_c_exits_130_without_a_traceback(ledger_path: Path) -> None:
+    import fcntl
+    import signal
+    import time
+
+    ledger_path.write_text('{"version": 1, "allocations": []}')
+    with open(f"{ledger_path}.lock", "a") as lock:
+        fcntl.flock(lock, fcntl.LOCK_EX)  # the writer waits for this lock until Ctrl-C
+        writer = subprocess.Popen(
+            [portalloc_script(), "--ledger", str(ledger_path), "--lock-timeout", "60", "get", "m", "1"],
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+            env=subprocess_env(),
+        )
+        # Wait until it is really waiting for the lock, not still importing: filelock retries every
+        # millisecond, each retry a sleep, so its voluntary context switches climb by hundreds a second.
+        deadline = time.monotonic() + 20
+        switches = _voluntary_switches(writer.pid)
+        while time.monotonic() < deadline:
+            time.sleep(0.1)
+            now = _voluntary_switches(writer.pid)
+            if now - switches > 30:
+                break
+            switches = now
+        writer.send_signal(signal.SIGINT)
+        out, err = writer.communicate(timeout=20)
+    assert writer.returncode == 130
+    assert out == b"" and b"Traceback" not in err and b"Error" not in err
+    assert json.loads(ledger_path.read_text()) == {"version": 1, "allocations": []}
+
+
+def _voluntary_switches(pid: int) -> int:
+    with open(f"/proc/{pid}/status") as status:
+        return next(int(line.split()[1]) for line in status if line.startswith("voluntary_ctxt_switches"))
+
+
+def test_a_name_the_output_encoding_cannot_show_is_one_error_line(ledger_path: Path) -> None:
+    done = subprocess.run(
+        [portalloc_script(), "--ledger", str(ledger_path), "get", "\u30e2\u30c7\u30eb", "1"],
+        capture_output=True,
+        env=subprocess_env(PYTHONIOENCODING="latin-1"),
+    )
+    assert done.returncode == 1 and b"Traceback" not in done.stderr
+    assert done.stderr == (
+        b"Error: cannot write to standard output: its encoding (latin-1) cannot show '\\u30e2\\u30c7\\u30eb'\n"
+    )

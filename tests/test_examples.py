@@ -49,7 +49,7 @@ def test_scaffold_fills_the_compose_template(tmp_path: Path) -> None:
             env=subprocess_env(),
         )
         assert result.returncode == 0, result.stderr
-    second = (apps / "openai_gpt-4o" / "app1" / "docker-compose.yml").read_text()
+    second = (apps / "openai%2Fgpt-4o" / "app1" / "docker-compose.yml").read_text()
     assert '"5003:5000"' in second and '"8003:80"' in second
     assert "http://localhost:5003" in second and "{{" not in second
     bad = subprocess.run(

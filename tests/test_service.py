@@ -10,7 +10,7 @@ from pathlib import Path
 import pytest
 
 from portalloc import PortAllocationService, PortPair, get_or_allocate_ports
-from portalloc.errors import ConfigError, InvalidKey, LedgerUnavailable, PortallocError
+from portalloc.errors import ConfigError, InvalidKey, PortallocError
 from portalloc.models import PortPolicy
 
 
@@ -167,48 +167,6 @@ def test_sample_preconfig_in_misc_is_valid(ledger_path: Path) -> None:
     assert pair.ports == (entry["backend_port"], entry["frontend_port"])
 
 
-# --- cleanup --------------------------------------------------------------------------------
-
-
-def make_apps(root: Path, *dirs: str) -> Path:
-    for d in dirs:
-        (root / d).mkdir(parents=True)
-    return root
-
-
-def test_cleanup_releases_allocations_whose_app_dir_is_gone(ledger_path: Path, tmp_path: Path) -> None:
-    apps = make_apps(tmp_path / "apps", "model_a/app1", "openai_gpt-4o/app2")
-    service = PortAllocationService(ledger_path)
-    service.allocate_many([("model_a", 1), ("model_a", 2), ("openai/gpt-4o", 2), ("model_b", 1)])
-    dry = service.cleanup_orphaned_allocations(apps, dry_run=True)
-    assert [a.label() for a in dry] == ["model_a/2", "model_b/1"]
-    assert len(service.get_all_allocations()) == 4
-    only_b = service.cleanup_orphaned_allocations(apps, model_name="model_b")
-    assert [a.label() for a in only_b] == ["model_b/1"]
-    rest = service.cleanup_orphaned_allocations(apps)
-    assert [a.label() for a in rest] == ["model_a/2"]
-    assert [a.label() for a in service.get_all_allocations()] == ["model_a/1", "openai/gpt-4o/2"]
-
-
-def test_cleanup_maps_a_model_to_one_directory_level(ledger_path: Path, tmp_path: Path) -> None:
-    # "team/app" lives in apps/team_app, never in apps/team/app: a "/" cannot descend or climb.
-    apps = make_apps(tmp_path / "apps", "team/app/app1", "team_app/app2")
-    service = PortAllocationService(ledger_path)
-    service.allocate_many([("team/app", 1), ("team/app", 2)])
-    released = service.cleanup_orphaned_allocations(apps)
-    assert [a.label() for a in released] == ["team/app/1"]
-    with pytest.raises(InvalidKey, match="path segment"):
-        service.get_or_allocate_ports("../outside", 1)
-
-
-def test_cleanup_with_missing_apps_dir_releases_nothing(ledger_path: Path, tmp_path: Path) -> None:
-    service = PortAllocationService(ledger_path)
-    service.get_or_allocate_ports("m", 1)
-    with pytest.raises(LedgerUnavailable, match="apps directory"):
-        service.cleanup_orphaned_allocations(tmp_path / "typo")
-    assert len(service.get_all_allocations()) == 1
-
-
 # --- threads --------------------------------------------------------------------------------
 
 
@@ -235,18 +193,6 @@ def test_threads_in_one_process_lose_nothing(ledger_path: Path) -> None:
     assert len(stored) == 80
     ports = [p for pair in stored.values() for p in pair]
     assert len(ports) == len(set(ports))
-
-
-def test_cleanup_refuses_an_apps_dir_where_no_app_exists(ledger_path: Path, tmp_path: Path) -> None:
-    wrong = make_apps(tmp_path / "wrong", "unrelated")
-    service = PortAllocationService(ledger_path)
-    service.allocate_many([("m", 1), ("m", 2)])
-    assert len(service.cleanup_orphaned_allocations(wrong, dry_run=True)) == 2  # a dry run only shows
-    with pytest.raises(PortallocError, match=r"no app in the ledger has a directory .* \(all 2 would be"):
-        service.cleanup_orphaned_allocations(wrong)
-    assert len(service.get_all_allocations()) == 2
-    assert len(service.cleanup_orphaned_allocations(wrong, allow_all=True)) == 2
-    assert service.get_all_allocations() == []
 
 
 def test_release_of_nothing_takes_no_lock(ledger_path: Path) -> None:

@@ -13,7 +13,11 @@ from portalloc.errors import PortallocError
 
 @click.command()
 @click.argument(
-    "ledgers", nargs=-1, metavar="[LEDGER]...", type=click.Path(exists=True, dir_okay=False, path_type=Path)
+    # Not click.Path(exists=True): that exits 2, a usage error, where a missing ledger is a failed check (1).
+    "ledgers",
+    nargs=-1,
+    metavar="[LEDGER]...",
+    type=click.Path(path_type=Path),
 )
 @click.option(
     "--live",
@@ -24,7 +28,8 @@ from portalloc.errors import PortallocError
 def check(settings: Settings, ledgers: tuple[Path, ...], live: bool) -> int:
     """Validate the ledger (or each LEDGER given) and report every port or key used twice (exit 1 if any).
 
-    Made for CI and pre-commit: exit 1 on a conflict or an invalid ledger, one line per problem.
+    Made for CI and pre-commit: exit 1 on a conflict or on a ledger that is missing, unreadable or
+    invalid, one line per problem; exit 2 only for a mistyped command line.
     """
     status = 0
     for path in ledgers or (settings.ledger_path,):

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import unicodedata
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -151,13 +152,39 @@ def echo_released(released: Sequence[Allocation], as_json: bool) -> None:
         click.echo(f"Released {a.label()} ({a.backend}/{a.frontend}).")
 
 
+#: A column is at most this many terminal cells wide; a longer cell (a 200-character model
+#: name) runs past its column on its own row instead of padding every other row.
+MAX_COLUMN_WIDTH = 40
+
+
+def display_width(text: str) -> int:
+    """How many terminal cells ``text`` takes: East Asian wide characters two, combining marks none."""
+    if text.isascii():
+        return len(text)
+    width = 0
+    for char in text:
+        if unicodedata.combining(char) or unicodedata.category(char) in ("Mn", "Me", "Cf"):
+            continue
+        width += 2 if unicodedata.east_asian_width(char) in ("W", "F") else 1
+    return width
+
+
 def echo_table(rows: Sequence[Sequence[str]], align: str) -> None:
-    """Print ``rows`` (the first is the header) as columns two spaces apart; ``align`` is ``<`` or ``>`` per column."""
-    widths = [max(len(row[column]) for row in rows) for column in range(len(align))]
-    for row in rows:
-        click.echo(
-            "  ".join(f"{cell:{side}{width}}" for cell, side, width in zip(row, align, widths, strict=True)).rstrip()
-        )
+    """Print ``rows`` (the first is the header) as columns two spaces apart; ``align`` is ``<`` or ``>`` per column.
+
+    Columns are measured in terminal cells (``display_width``), so ``モデル`` lines up with
+    ``model``; a column is as wide as its widest cell up to ``MAX_COLUMN_WIDTH``.
+    """
+    measured = [[display_width(cell) for cell in row] for row in rows]
+    widths = [
+        max([row[column] for row in measured if row[column] <= MAX_COLUMN_WIDTH] or [0]) for column in range(len(align))
+    ]
+    for row, cells in zip(rows, measured, strict=True):
+        padded = [
+            (cell + " " * (width - used)) if side == "<" else (" " * (width - used) + cell)
+            for cell, used, side, width in zip(row, cells, align, widths, strict=True)
+        ]
+        click.echo("  ".join(padded).rstrip())
 
 
 def echo_json(value: Any) -> None:

@@ -5,7 +5,7 @@
 
 Parts: (a) contention through the real CLI, the API, and both at once; (b) crash
 injection by SIGKILL; (c) death of a process holding the lock; (d) the bad-input
-matrix. Exit status 0 only when every part reports zero lost, zero duplicates, zero
+matrix; (e) scaffolders racing ``cleanup``. Exit status 0 only when every part reports zero lost, zero duplicates, zero
 corrupt ledgers, zero errors and a clean failure for every hostile input.
 """
 
@@ -23,6 +23,7 @@ from collections.abc import Sequence
 from pathlib import Path
 
 from tests.reliability.bad_input import Outcome, run_matrix
+from tests.reliability.cleanup_race import CleanupRaceResult, run_cleanup_race
 from tests.reliability.contention import ContentionResult, run_contention
 from tests.reliability.crash import CrashResult, LockDeathResult, run_crash_injection, run_lock_holder_death
 
@@ -126,6 +127,17 @@ def matrix_table(outcomes: Sequence[Outcome]) -> str:
     return table(("hostile input", *commands, "API"), rows)
 
 
+def cleanup_race_table(results: Sequence[CleanupRaceResult]) -> str:
+    """Part (e)."""
+    header = ("order", "scaffolders", "apps made", "cleanup runs", "live apps released", "pairs reissued")
+    header += ("ports held twice", "errors", "wall s")
+    rows = [
+        (r.order, r.scaffolders, r.apps, r.cleanup_runs, r.released_live, r.reissued, r.duplicates, r.errors, r.wall_s)
+        for r in results
+    ]
+    return table(header, rows)
+
+
 def _parse(argv: Sequence[str] | None) -> argparse.Namespace:
     parser = argparse.ArgumentParser(prog="python -m tests.reliability.harness", description=__doc__.split("\n")[0])
     parser.add_argument("-p", "--processes", type=int, default=16, help="contention: processes (default 16)")
@@ -134,7 +146,9 @@ def _parse(argv: Sequence[str] | None) -> argparse.Namespace:
     parser.add_argument("--lock-trials", type=int, default=20, help="lock-holder deaths (default 20)")
     parser.add_argument("--seed", type=int, default=3, help="random seed of the kill moments (default 3)")
     parser.add_argument(
-        "--parts", default="abcd", help="which parts to run: a contention, b crash, c lock death, d bad input"
+        "--parts",
+        default="abcde",
+        help="which parts to run: a contention, b crash, c lock death, d bad input, e cleanup races",
     )
     return parser.parse_args(argv)
 
@@ -189,6 +203,20 @@ def main(argv: Sequence[str] | None = None) -> int:
             failures += [
                 f"bad input: {o.case.label}: {o.problem}: {list(o.error_lines[:3])}" for o in outcomes if not o.passed
             ]
+        if "e" in args.parts:
+            p, m = max(2, args.processes // 4), args.allocations
+            races = [
+                run_cleanup_race(root / f"race-{order}", scaffolders=p, apps_each=m, order=order)
+                for order in ("allocate-first", "dir-first")
+            ]
+            _section(
+                f"(e) cleanup races: {p} scaffolders x {m} apps against a looping cleanup; "
+                "'allocate-first' is the old way, shown for contrast"
+            )
+            print(cleanup_race_table(races))
+            safe = races[1]
+            if safe.released_live or safe.duplicates or safe.errors or races[0].errors:
+                failures.append(f"cleanup race: {safe}")
     if failures:
         _section(f"FAILED ({len(failures)})")
         for failure in failures:
