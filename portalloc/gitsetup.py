@@ -7,6 +7,7 @@ matches, and every step first asks git whether it is already done (idempotence).
 
 from __future__ import annotations
 
+import json
 import os
 import re
 import shutil
@@ -27,6 +28,8 @@ _GLOB_CHARS = re.compile(r"([\\*?\[])")
 #: for Windows' default) git would otherwise check the ledger out with CRLF line ends.
 ATTRIBUTES = {"merge": DRIVER, "eol": "lf"}
 #: git's own name for the temp files it hands a merge driver (ll-merge.c, since git 1.5).
+#: How much of a replayed commit's subject a merge message quotes.
+_SUBJECT_WIDTH = 50
 _GIT_TEMP_FILE = re.compile(r"\.merge_file_[A-Za-z0-9]{6}")
 
 
@@ -207,9 +210,13 @@ def _rebased_commit(directory: Path) -> str:
     folder = directory / state
     try:
         branch = (folder / "head-name").read_text(encoding="utf-8").strip().removeprefix("refs/heads/")
-        done = (folder / "done").read_text(encoding="utf-8").split()
+        done = (folder / "done").read_text(encoding="utf-8").splitlines()
     except (OSError, UnicodeDecodeError):
         return ""
-    # The last line of "done" is the step being replayed: "pick <sha> <subject>".
-    commit = next((word[:7] for word in reversed(done) if re.fullmatch(r"[0-9a-f]{40,64}", word)), "")
-    return f"{commit} of {branch}" if commit else branch
+    # The last line of "done" is the step being replayed: "pick <sha> <subject>". The
+    # subject, not the sha, is what a user recognises (git's own conflict label has both).
+    step = done[-1].split(maxsplit=2) if done else []
+    if len(step) < 3:
+        return branch
+    subject = step[2] if len(step[2]) <= _SUBJECT_WIDTH else step[2][: _SUBJECT_WIDTH - 1] + "…"
+    return f"commit {json.dumps(subject, ensure_ascii=False)} of {branch}"

@@ -48,9 +48,10 @@ def merge_files(
     sides' policy is used. ``ours`` and ``theirs`` must be valid ledgers with the same
     policy; otherwise this raises and ``ours`` is left as it was. ``sides`` names the
     three versions in messages and errors (under git, whose temp file names mean nothing
-    to a user); without it, errors name the files and moves say "ours" and "theirs". With ``live``, ``ours`` is a ledger that
-    others may be writing: the merge is redone on it under its lock (``LedgerFile.update``),
-    so an allocation made meanwhile is kept. Returns the moves.
+    to a user); without it, errors name the files and moves say "ours" and "theirs".
+    With ``live``, ``ours`` is a ledger that others may be writing: the merge is redone
+    on it under its lock (``LedgerFile.update``), so an allocation made meanwhile is
+    kept. Returns the moves.
     """
     names = sides or Sides(str(ours), str(theirs), str(base))
     sides = sides or PLAIN_SIDES
