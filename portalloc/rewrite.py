@@ -58,10 +58,11 @@ def merge_files(
     theirs_ledger = parse_ledger(_existing_bytes(theirs), names.theirs)
     base_data = read_bytes(base)
     base_ledger = parse_ledger(base_data, names.base) if base_data is not None and base_data.strip() else None
-    # Validated before any lock is made: no lock file beside something that is not a ledger.
     ours_ledger = parse_ledger(_existing_bytes(ours), names.ours)
+    # Merged once before any lock is made, so that a bad side or a policy mismatch never
+    # leaves a lock file beside OURS; with ``live`` it is redone on the file under the lock.
+    resolution = merge_ledgers(base_ledger, ours_ledger, theirs_ledger, sides)
     if not live:
-        resolution = merge_ledgers(base_ledger, ours_ledger, theirs_ledger, sides)
         atomic_write(ours, dump_ledger(resolution.ledger))
         return resolution.moves
 
@@ -72,7 +73,7 @@ def merge_files(
     return LedgerFile(ours, lock_timeout).update(change)
 
 
-def is_canonical(data: bytes, ledger: Ledger) -> bool:
+def _is_canonical(data: bytes, ledger: Ledger) -> bool:
     """Whether ``data`` (the bytes ``ledger`` was parsed from) are its canonical bytes.
 
     CRLF line ends count as LF: with ``core.autocrlf=true`` (Git for Windows' default)
@@ -107,17 +108,17 @@ def format_file(path: Path, *, check: bool = False, lock_timeout: float = DEFAUL
 
     With ``check`` nothing is written. Canonical means ``dump_ledger`` of the parsed
     file (rows sorted by ``(model, app_num)``, one per line, the policy spelled out),
-    with CRLF line ends allowed (``is_canonical``). As with ``repair``, the lock is
+    with CRLF line ends allowed (``_is_canonical``). As with ``repair``, the lock is
     taken only to write, so a canonical ledger never gets a lock file beside it.
     """
     data, ledger = _read_existing(path)
-    if check or is_canonical(data, ledger):
-        return not is_canonical(data, ledger)
+    if check or _is_canonical(data, ledger):
+        return not _is_canonical(data, ledger)
 
     def change(current: Ledger) -> tuple[Ledger, bool]:
         # Under the lock the file cannot change, so these are the bytes ``current`` came from.
         data = read_bytes(path)
-        was_canonical = data is not None and is_canonical(data, current)
+        was_canonical = data is not None and _is_canonical(data, current)
         if was_canonical:
             return current, False  # another fmt got here first
         # A new (equal) ledger object makes ``update`` write its canonical bytes.

@@ -81,6 +81,7 @@ def test_merge_driver_leaves_ours_untouched_on_bad_input(tmp_path: Path, broken:
     assert code == 1
     assert stderr.startswith("Error: ") and expected in stderr and len(stderr.splitlines()) == 1
     assert paths["ours"].read_bytes() == before
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["base", "ours", "theirs"]  # no lock file either
 
 
 # --- repair -----------------------------------------------------------------------------
