@@ -303,6 +303,18 @@ def test_a_rebase_reports_only_what_each_replayed_commit_changed(repo: Path, git
 
 
 @pytest.mark.usefixtures("driver")
+def test_a_cherry_pick_names_the_sides_it_knows(repo: Path, git: Run, portalloc: Run) -> None:
+    branches(
+        git, portalloc, ["a/1"], feature=lambda: allocate(portalloc, "c/1"), main=lambda: allocate(portalloc, "d/1")
+    )
+    pick = git("cherry-pick", "feature")
+    # git leaves no name for the picked commit where a merge driver can read it.
+    assert "portalloc merge-driver: moved c/1 of theirs from 5003/8003 to 5005/8005 " in pick.stderr
+    assert "(port 5003 is held by d/1 of ours (main))" in pick.stderr
+    assert rows(repo) == {"a/1": (5001, 8001), "c/1": (5005, 8005), "d/1": (5003, 8003)}
+
+
+@pytest.mark.usefixtures("driver")
 def test_an_octopus_merge_never_runs_the_driver_so_check_and_repair_guard_it(
     repo: Path, git: Run, portalloc: Run
 ) -> None:

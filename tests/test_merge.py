@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import pytest
-from hypothesis import given, settings
+from hypothesis import assume, given, settings
 from hypothesis import strategies as st
 
 from portalloc.allocator import assign_many, find_conflicts, release_many
@@ -250,6 +250,18 @@ def test_merge_is_conflict_free_and_keeps_every_key_not_cleanly_released(
             theirs_only_changed = key in theirs_rows and base_rows.get(key) == ours_rows.get(key) != theirs_rows[key]
             if key in ours_rows and not theirs_only_changed:
                 assert ports == ours_rows[key]
+
+
+@settings(max_examples=200, deadline=None)
+@given(three_ledgers())
+def test_a_side_that_changed_nothing_takes_the_other_side_as_it_is(ledgers: tuple[Ledger, Ledger, Ledger]) -> None:
+    # The three-way rule: merging with an untouched copy of base is no merge at all.
+    base, changed, _ = ledgers
+    assume(not find_conflicts(changed.allocations))  # a conflicted side is settled, not taken as it is
+    for ours, theirs in ((base, changed), (changed, base)):
+        result, moves = merge_ledgers(base, ours, theirs)
+        assert pairs(result) == pairs(changed)
+        assert moves == []
 
 
 @settings(max_examples=200, deadline=None)
