@@ -7,7 +7,7 @@ a port move, after every keeper is placed, to the lowest free pairs
 by ``settle``; only a release (in a merge) or a second row of the same key removes a row.
 
 * ``merge_ledgers`` (the git merge driver): our side's allocations come first, then
-  the ones only their side has, so ours keep their ports. A key is merged three ways:
+  theirs (keys only they have or only they changed), so ours keep their ports. A key is merged three ways:
   the side that changed it from ``base`` wins, and only a key both sides changed
   differently is "allocated by both" (ours kept).
 * ``repair_ledger``: file order, so the earliest row holding a port keeps it.
