@@ -15,8 +15,9 @@ import subprocess
 from pathlib import Path, PurePosixPath
 from typing import NamedTuple
 
-from portalloc.errors import GitError
-from portalloc.merge import Sides
+from portalloc.errors import GitError, UnsafeFile
+from portalloc.files import read_regular_file
+from portalloc.limits import MAX_GIT_STATE_BYTES
 
 DRIVER = "portalloc"
 DRIVER_NAME = "portalloc ledger merge (union, moves clashing ports)"
@@ -28,9 +29,9 @@ _GLOB_CHARS = re.compile(r"([\\*?\[])")
 #: for Windows' default) git would otherwise check the ledger out with CRLF line ends.
 ATTRIBUTES = {"merge": DRIVER, "eol": "lf"}
 #: git's own name for the temp files it hands a merge driver (ll-merge.c, since git 1.5).
+_GIT_TEMP_FILE = re.compile(r"\.merge_file_[A-Za-z0-9]{6}")
 #: How much of a replayed commit's subject a merge message quotes.
 _SUBJECT_WIDTH = 50
-_GIT_TEMP_FILE = re.compile(r"\.merge_file_[A-Za-z0-9]{6}")
 
 
 class Step(NamedTuple):
@@ -189,8 +190,8 @@ def is_git_temp_file(path: Path) -> bool:
     return _GIT_TEMP_FILE.fullmatch(path.name) is not None
 
 
-def merge_sides(directory: Path) -> Sides:
-    """What the merge git is running in ``directory`` calls its sides: ``ours (main)``, ``theirs (feature)``.
+def merge_sides(directory: Path) -> tuple[str, str]:
+    """What to call the sides of the merge git is running in ``directory``: ``("ours (main)", "theirs (feature)")``.
 
     git 2.39 gives a merge driver no branch names (``%X``/``%Y`` came later), so they
     are read where git leaves them: ``git merge`` exports ``GITHEAD_<sha>=<branch>`` for
@@ -200,7 +201,7 @@ def merge_sides(directory: Path) -> Sides:
     ours = _git(directory, "symbolic-ref", "--short", "-q", "HEAD").stdout.strip() or "HEAD"
     merged = sorted(value for name, value in os.environ.items() if name.startswith("GITHEAD_") and value)
     theirs = ", ".join(merged) or _rebased_commit(directory)
-    return Sides(ours=f"ours ({ours})", theirs=f"theirs ({theirs})" if theirs else "theirs")
+    return f"ours ({ours})", f"theirs ({theirs})" if theirs else "theirs"
 
 
 def _rebased_commit(directory: Path) -> str:
@@ -209,10 +210,11 @@ def _rebased_commit(directory: Path) -> str:
         return ""
     folder = directory / state
     try:
-        branch = (folder / "head-name").read_text(encoding="utf-8").strip().removeprefix("refs/heads/")
-        done = (folder / "done").read_text(encoding="utf-8").splitlines()
-    except (OSError, UnicodeDecodeError):
-        return ""
+        head_name = read_regular_file(folder / "head-name", "rebase state", MAX_GIT_STATE_BYTES).data
+        done = read_regular_file(folder / "done", "rebase state", MAX_GIT_STATE_BYTES).data.decode().splitlines()
+        branch = head_name.decode().strip().removeprefix("refs/heads/")
+    except (OSError, UnicodeDecodeError, UnsafeFile):
+        return ""  # only a label: a merge never fails for want of it
     # The last line of "done" is the step being replayed: "pick <sha> <subject>". The
     # subject, not the sha, is what a user recognises (git's own conflict label has both).
     step = done[-1].split(maxsplit=2) if done else []

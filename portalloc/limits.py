@@ -17,3 +17,5 @@ MAX_LEDGER_BYTES = 32 * 1024 * 1024
 MAX_CONFIG_BYTES = 32 * 1024 * 1024
 MAX_COMPOSE_BYTES = 4 * 1024 * 1024
 MAX_ENV_BYTES = 1024 * 1024
+#: git's rebase state files the merge driver reads for its messages (one line per replayed commit).
+MAX_GIT_STATE_BYTES = 1024 * 1024

@@ -31,11 +31,12 @@ def merge_driver(settings: Settings, base: Path, ours: Path, theirs: Path) -> in
     allocation another process makes meanwhile is kept.
     """
     from portalloc.gitsetup import is_git_temp_file, merge_sides
+    from portalloc.merge import Sides
     from portalloc.rewrite import merge_files
 
     by_git = is_git_temp_file(ours)
     # Under git the file names are its temp files, meaningless to a user: name the branches instead.
-    sides = merge_sides(Path.cwd()) if by_git else None
+    sides = Sides(*merge_sides(Path.cwd())) if by_git else None
     moves = merge_files(base, ours, theirs, sides, live=not by_git, lock_timeout=settings.lock_timeout)
     for move in moves:
         click.echo(f"portalloc merge-driver: moved {move.describe()}", err=True)
