@@ -10,6 +10,7 @@ from __future__ import annotations
 import json
 import os
 import re
+import shutil
 import subprocess
 from collections.abc import Callable
 from pathlib import Path
@@ -159,6 +160,20 @@ def test_git_setup_adds_only_what_is_missing_and_says_it_in_json(repo: Path, git
     assert [step["changed"] for step in again["steps"]] == [False] * 4
     assert git("check-attr", "merge", "text", "--", "portalloc.json").stdout == (
         "portalloc.json: merge: portalloc\nportalloc.json: text: unset\n"
+    )
+
+
+def test_git_setup_notes_on_stderr_when_portalloc_is_not_on_path(repo: Path, git: Run, env: dict[str, str]) -> None:
+    git_dir = Path(shutil.which("git") or "/usr/bin/git").parent
+    bare = {**env, "PATH": str(git_dir)}  # git, but no portalloc
+    done = subprocess.run(
+        [portalloc_script(), "git-setup", "--json"], cwd=repo, env=bare, capture_output=True, text=True
+    )
+    assert done.returncode == 0
+    assert len(json.loads(done.stdout)["steps"]) == 4  # the note is not part of the JSON
+    assert done.stderr == (
+        "note: `portalloc` is not on PATH here; git runs the driver through the shell, "
+        "so it must be on PATH when you merge\n"
     )
 
 
