@@ -20,3 +20,5 @@ MAX_ENV_BYTES = 1024 * 1024
 #: A batch of keys (``get-many``) and a file to import (an old SQLite database, say).
 MAX_BATCH_BYTES = 32 * 1024 * 1024
 MAX_IMPORT_BYTES = 256 * 1024 * 1024
+#: git's rebase state files the merge driver reads for its messages (one line per replayed commit).
+MAX_GIT_STATE_BYTES = 1024 * 1024

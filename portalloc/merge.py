@@ -7,7 +7,9 @@ a port move, after every keeper is placed, to the lowest free pairs
 by ``settle``; only a release (in a merge) or a second row of the same key removes a row.
 
 * ``merge_ledgers`` (the git merge driver): our side's allocations come first, then
-  the ones only their side has, so ours keep their ports.
+  theirs (keys only they have or only they changed), so ours keep their ports. A key is merged three ways:
+  the side that changed it from ``base`` wins, and only a key both sides changed
+  differently is "allocated by both" (ours kept).
 * ``repair_ledger``: file order, so the earliest row holding a port keeps it.
 """
 
@@ -22,18 +24,39 @@ from portalloc.models import Allocation, Ledger
 
 
 class Move(NamedTuple):
-    """One key whose row changed its pair: ``before`` and ``after`` are rows of the same key."""
+    """One key whose row changed its pair: ``before`` and ``after`` are rows of the same key.
+
+    ``side`` names the version ``before`` came from in a merge (``"theirs (feature)"``);
+    it is empty for a repair, where there is one version.
+    """
 
     before: Allocation
     after: Allocation
     reason: str
+    side: str = ""
 
     def describe(self) -> str:
-        """``model/app from B/F to B/F (reason)``, for a user."""
+        """``model/app [of SIDE] from B/F to B/F (reason)``, for a user."""
         return (
-            f"{self.before.label()} from {self.before.backend}/{self.before.frontend} "
+            f"{_named(self.before, self.side)} from {self.before.backend}/{self.before.frontend} "
             f"to {self.after.backend}/{self.after.frontend} ({self.reason})"
         )
+
+
+class Sides(NamedTuple):
+    """What a merge's messages call its versions (a branch name may follow: ``"ours (main)"``)."""
+
+    ours: str = "ours"
+    theirs: str = "theirs"
+    base: str = "base"
+
+
+#: A merge's sides when nobody names them.
+PLAIN_SIDES = Sides()
+
+
+def _named(allocation: Allocation, side: str) -> str:
+    return f"{allocation.label()} of {side}" if side else allocation.label()
 
 
 class Resolution(NamedTuple):
@@ -55,41 +78,43 @@ def _first_rows(allocations: Iterable[Allocation]) -> tuple[dict[Key, Allocation
     return first, later
 
 
-def settle(template: Ledger, ordered: Sequence[Allocation]) -> Resolution:
+def settle(template: Ledger, ordered: Sequence[tuple[Allocation, str]]) -> Resolution:
     """A conflict-free ledger (``template``'s policy) holding every key of ``ordered``.
 
-    ``ordered`` must hold each key once. Walking it in order, an allocation keeps its
-    pair when no earlier keeper holds either port; the others move to the lowest free
+    ``ordered`` holds ``(allocation, side)`` with each key once; ``side`` names where the
+    row came from in messages (``""`` for none). Walking it in order, an allocation keeps
+    its pair when no earlier keeper holds either port; the others move to the lowest free
     pairs, in the same order. Raises ``NoFreePair`` if the policy cannot hold them all.
     """
-    holders: dict[int, Allocation] = {}
+    holders: dict[int, tuple[Allocation, str]] = {}
     kept: list[Allocation] = []
-    displaced: list[tuple[Allocation, int, Allocation]] = []
-    for allocation in ordered:
+    displaced: list[tuple[Allocation, str, int, tuple[Allocation, str]]] = []
+    for allocation, side in ordered:
         busy = next((port for port in allocation.ports if port in holders), None)
         if busy is None:
             kept.append(allocation)
-            holders[allocation.backend] = holders[allocation.frontend] = allocation
+            holders[allocation.backend] = holders[allocation.frontend] = (allocation, side)
         else:
-            displaced.append((allocation, busy, holders[busy]))
+            displaced.append((allocation, side, busy, holders[busy]))
     keepers = template.with_allocations(kept)
     if not displaced:
         return Resolution(keepers, [])
     # Keepers are placed first so that a moved key can never take a keeper's port.
-    ledger, assignments = assign_many(keepers, [allocation.key for allocation, _, _ in displaced])
+    ledger, assignments = assign_many(keepers, [allocation.key for allocation, _, _, _ in displaced])
     moves = [
-        Move(allocation, assignment.allocation, f"port {port} is held by {holder.label()}")
-        for (allocation, port, holder), assignment in zip(displaced, assignments, strict=True)
+        Move(allocation, assignment.allocation, f"port {port} is held by {_named(*holder)}", side)
+        for (allocation, side, port, holder), assignment in zip(displaced, assignments, strict=True)
     ]
     return Resolution(ledger, moves)
 
 
-def _duplicate_moves(duplicates: Iterable[Allocation], result: Ledger, where: str) -> list[Move]:
+def _duplicate_moves(duplicates: Iterable[Allocation], result: Ledger, side: str) -> list[Move]:
+    where = f" in {side}" if side else ""
     moves = []
     for row in duplicates:
         final = result.find(*row.key)
         if final is not None:  # else the key was released, and every row of it with it
-            moves.append(Move(row, final, f"{row.label()} is listed twice{where}; its first row is kept"))
+            moves.append(Move(row, final, f"{row.label()} is listed twice{where}; its first row is kept", side))
     return moves
 
 
@@ -102,7 +127,7 @@ def repair_ledger(ledger: Ledger) -> Resolution:
     ``moves`` is empty.
     """
     first, duplicates = _first_rows(ledger.allocations)
-    settled = settle(ledger, list(first.values()))
+    settled = settle(ledger, [(allocation, "") for allocation in first.values()])
     if not duplicates and not settled.moves:
         return Resolution(ledger, [])
     return Resolution(settled.ledger, _duplicate_moves(duplicates, settled.ledger, "") + settled.moves)
@@ -112,45 +137,59 @@ def _same(a: Allocation | None, b: Allocation) -> bool:
     return a is not None and a.key == b.key and a.ports == b.ports
 
 
-def merge_ledgers(base: Ledger | None, ours: Ledger, theirs: Ledger) -> Resolution:
+def merge_ledgers(base: Ledger | None, ours: Ledger, theirs: Ledger, sides: Sides = PLAIN_SIDES) -> Resolution:
     """The three-way merge of a ledger, as the git merge driver does it.
 
     * The result is the union of both sides' allocations.
     * A key one side released and the other left exactly as in ``base`` stays released.
-    * A key both sides hold keeps our pair (theirs is reported as a move).
+    * A key whose pair only one side changed from ``base`` takes that side's pair: in a
+      rebase, a row the replayed commit did not touch is simply ours.
+    * A key both sides changed to different pairs keeps ours (theirs is reported as a
+      move, "both sides allocated it").
     * When both sides gave different keys a port, our allocation keeps it and theirs
       moves to the lowest free pair.
 
     ``base`` is ``None`` when the sides have no common version (git's add/add case):
     nothing was released then. Its policy is not compared, only the sides' are; they
     must be equal (``PolicyMismatch``). The result is conflict-free even if a side
-    was not (their rows are settled in our order, then theirs). Raises ``NoFreePair``
-    if the merged keys do not fit the policy.
+    was not (our rows are settled first, in our order, then theirs). ``sides`` names the
+    versions in the moves' messages. Raises ``NoFreePair`` if the merged keys do not
+    fit the policy.
     """
     if ours.policy != theirs.policy:
         raise PolicyMismatch(
-            f"the two sides have different policies (ours: {ours.policy.describe()}; "
-            f"theirs: {theirs.policy.describe()}); merge the policy change by hand"
+            f"the two sides have different policies ({sides.ours}: {ours.policy.describe()}; "
+            f"{sides.theirs}: {theirs.policy.describe()}); merge the policy change by hand"
         )
     old = base if base is not None else Ledger(policy=ours.policy)
     our_rows, our_duplicates = _first_rows(ours.allocations)
     their_rows, their_duplicates = _first_rows(theirs.allocations)
-    candidates: list[Allocation] = []
+    kept: list[tuple[Allocation, str]] = []
+    # Their rows come after all of ours (a row of theirs never moves one of ours), in our order.
+    taken: list[tuple[Allocation, str]] = []
+    both_changed: list[Allocation] = []
     for key, allocation in our_rows.items():
-        if key not in their_rows and _same(old.find(*key), allocation):
-            continue  # released on their side, untouched on ours
-        candidates.append(allocation)
+        before, their_row = old.find(*key), their_rows.get(key)
+        if their_row is None:
+            if not _same(before, allocation):  # else released on their side, untouched on ours
+                kept.append((allocation, sides.ours))
+        elif their_row.ports == allocation.ports or _same(before, their_row):
+            kept.append((allocation, sides.ours))  # their side left it alone
+        elif _same(before, allocation):
+            taken.append((their_row, sides.theirs))  # only their side changed it (a repair, say)
+        else:
+            kept.append((allocation, sides.ours))
+            both_changed.append(their_row)
     for key, allocation in their_rows.items():
         if key in our_rows or _same(old.find(*key), allocation):
-            continue  # ours wins a key both hold; the other case was released on our side
-        candidates.append(allocation)
-    settled = settle(ours, candidates)
+            continue  # handled above, or released on our side and untouched on theirs
+        taken.append((allocation, sides.theirs))
+    settled = settle(ours, kept + taken)
     result = settled.ledger
-    moves = _duplicate_moves(our_duplicates, result, " in ours")
-    moves += _duplicate_moves(their_duplicates, result, " in theirs")
-    for key, theirs_row in their_rows.items():
-        ours_row = our_rows.get(key)
-        final = result.find(*key)
-        if ours_row is not None and ours_row.ports != theirs_row.ports and final is not None:
-            moves.append(Move(theirs_row, final, "both sides allocated it; ours is kept"))
+    moves = _duplicate_moves(our_duplicates, result, sides.ours)
+    moves += _duplicate_moves(their_duplicates, result, sides.theirs)
+    for their_row in both_changed:
+        final = result.find(*their_row.key)
+        if final is not None:
+            moves.append(Move(their_row, final, f"both sides allocated it; {sides.ours} is kept", sides.theirs))
     return Resolution(result, moves + settled.moves)

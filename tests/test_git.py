@@ -1,4 +1,5 @@
-"""The ledger in real git repositories: ``git-setup``, the merge driver, ``check`` as a gate, ``repair``.
+"""The ledger in real git repositories: ``git-setup``, the merge driver, ``check`` as a gate, ``repair``,
+and git's corners: octopus merges, rebases, ``core.autocrlf``, lock files.
 
 Every test drives the installed ``portalloc`` script and real ``git`` in a temp
 repository; the script's directory is put first on PATH so git finds the driver.
@@ -6,8 +7,10 @@ repository; the script's directory is put first on PATH so git finds the driver.
 
 from __future__ import annotations
 
+import json
 import os
 import re
+import shutil
 import subprocess
 from collections.abc import Callable
 from pathlib import Path
@@ -100,19 +103,19 @@ def test_git_setup_is_idempotent_and_says_what_it_did(repo: Path, git: Run, port
     first = portalloc("git-setup")
     assert first.returncode == 0, first.stderr
     assert first.stdout.splitlines() == [
-        ".gitattributes: added 'portalloc.json merge=portalloc'",
+        ".gitattributes: added 'portalloc.json merge=portalloc eol=lf'",
         ".gitignore: added 'portalloc.json.lock' (the ledger's lock file)",
         "git config merge.portalloc.name: set to 'portalloc ledger merge (union, moves clashing ports)'",
         "git config merge.portalloc.driver: set to 'portalloc merge-driver %O %A %B'",
     ]
     second = portalloc("git-setup")
     assert second.stdout.splitlines() == [
-        ".gitattributes: portalloc.json already uses merge=portalloc",
+        ".gitattributes: portalloc.json already has merge=portalloc and LF line ends",
         ".gitignore: portalloc.json.lock is already ignored",
         "git config merge.portalloc.name: already 'portalloc ledger merge (union, moves clashing ports)'",
         "git config merge.portalloc.driver: already 'portalloc merge-driver %O %A %B'",
     ]
-    assert (repo / ".gitattributes").read_text() == "portalloc.json merge=portalloc\n"
+    assert (repo / ".gitattributes").read_text() == "portalloc.json merge=portalloc eol=lf\n"
     assert (repo / ".gitignore").read_text() == "portalloc.json.lock\n"
     assert git("config", "merge.portalloc.driver").stdout == "portalloc merge-driver %O %A %B\n"
 
@@ -123,10 +126,55 @@ def test_git_setup_for_a_ledger_in_a_subdirectory_with_a_space(repo: Path, git: 
     ledger = repo / "infra dir" / "ports[1].json"
     done = portalloc("--ledger", str(ledger), "git-setup")
     assert done.returncode == 0, done.stderr
-    assert (repo / ".gitattributes").read_text() == '*.png binary\n"infra dir/ports\\\\[1].json" merge=portalloc\n'
+    assert (
+        repo / ".gitattributes"
+    ).read_text() == '*.png binary\n"infra dir/ports\\\\[1].json" merge=portalloc eol=lf\n'
     attribute = git("check-attr", "merge", "--", "infra dir/ports[1].json").stdout
     assert attribute == "infra dir/ports[1].json: merge: portalloc\n"
     assert git("check-ignore", "--no-index", "--", "infra dir/ports[1].json.lock").returncode == 0
+
+
+def test_git_setup_adds_only_what_is_missing_and_says_it_in_json(repo: Path, git: Run, portalloc: Run) -> None:
+    (repo / ".gitattributes").write_text("portalloc.json -text\n")  # no line-end conversion at all: enough
+    done = portalloc("git-setup", "--json")
+    assert done.returncode == 0, done.stderr
+    assert json.loads(done.stdout) == {
+        "repository": str(repo),
+        "ledger": "portalloc.json",
+        "steps": [
+            {"target": ".gitattributes", "changed": True, "detail": "added 'portalloc.json merge=portalloc'"},
+            {"target": ".gitignore", "changed": True, "detail": "added 'portalloc.json.lock' (the ledger's lock file)"},
+            {
+                "target": "git config merge.portalloc.name",
+                "changed": True,
+                "detail": "set to 'portalloc ledger merge (union, moves clashing ports)'",
+            },
+            {
+                "target": "git config merge.portalloc.driver",
+                "changed": True,
+                "detail": "set to 'portalloc merge-driver %O %A %B'",
+            },
+        ],
+    }
+    again = json.loads(portalloc("git-setup", "--json").stdout)
+    assert [step["changed"] for step in again["steps"]] == [False] * 4
+    assert git("check-attr", "merge", "text", "--", "portalloc.json").stdout == (
+        "portalloc.json: merge: portalloc\nportalloc.json: text: unset\n"
+    )
+
+
+def test_git_setup_notes_on_stderr_when_portalloc_is_not_on_path(repo: Path, git: Run, env: dict[str, str]) -> None:
+    git_dir = Path(shutil.which("git") or "/usr/bin/git").parent
+    bare = {**env, "PATH": str(git_dir)}  # git, but no portalloc
+    done = subprocess.run(
+        [portalloc_script(), "git-setup", "--json"], cwd=repo, env=bare, capture_output=True, text=True
+    )
+    assert done.returncode == 0
+    assert len(json.loads(done.stdout)["steps"]) == 4  # the note is not part of the JSON
+    assert done.stderr == (
+        "note: `portalloc` is not on PATH here; git runs the driver through the shell, "
+        "so it must be on PATH when you merge\n"
+    )
 
 
 def test_git_setup_keeps_a_driver_that_runs_portalloc_by_path(git: Run, portalloc: Run) -> None:
@@ -164,7 +212,10 @@ def test_branches_that_allocate_different_apps_merge_clean(repo: Path, git: Run,
         main=lambda: allocate(portalloc, "d/1"),  # and so does this one on main
     )
     merge = git("merge", "-q", "--no-edit", "feature")
-    assert "moved c/1 from 5005/8005 to 5007/8007 (port 5005 is held by d/1)" in merge.stderr
+    assert merge.stderr.splitlines() == [
+        "portalloc merge-driver: moved c/1 of theirs (feature) from 5005/8005 to 5007/8007 "
+        "(port 5005 is held by d/1 of ours (main))"
+    ]
     assert rows(repo) == {"a/1": (5001, 8001), "b/1": (5003, 8003), "c/1": (5007, 8007), "d/1": (5005, 8005)}
     assert git("status", "--porcelain").stdout == ""  # merged and committed, nothing left over
     check = portalloc("check")
@@ -181,7 +232,10 @@ def test_same_key_allocated_differently_keeps_ours(repo: Path, git: Run, portall
         main=lambda: allocate(portalloc, "x/1", "c/1"),  # x/1 → 5003, c/1 → 5005
     )
     merge = git("merge", "-q", "--no-edit", "feature")
-    assert "moved c/1 from 5003/8003 to 5005/8005 (both sides allocated it; ours is kept)" in merge.stderr
+    assert (
+        "moved c/1 of theirs (feature) from 5003/8003 to 5005/8005 (both sides allocated it; ours (main) is kept)"
+        in merge.stderr
+    )
     assert rows(repo) == {"a/1": (5001, 8001), "c/1": (5005, 8005), "x/1": (5003, 8003)}
     assert portalloc("check").returncode == 0
 
@@ -224,9 +278,114 @@ def test_an_invalid_side_is_left_to_the_user_as_a_conflict(repo: Path, git: Run,
     ours = ledger.read_bytes()
     merge = git("merge", "-q", "--no-edit", "feature", check=False)
     assert merge.returncode != 0
-    assert "Error: " in merge.stderr and "is not a valid ledger" in merge.stderr
+    assert "Error: theirs (feature) is not a valid ledger: " in merge.stderr
+    assert ".merge_file_" not in merge.stderr  # git's temp file names mean nothing to a user
     assert "portalloc.json" in git("diff", "--name-only", "--diff-filter=U").stdout
     assert ledger.read_bytes() == ours
+
+
+@pytest.mark.usefixtures("driver")
+def test_a_rebase_reports_only_what_each_replayed_commit_changed(repo: Path, git: Run, portalloc: Run) -> None:
+    allocate(portalloc, "a/1", "b/1")
+    commit(git, "base")
+    git("checkout", "-q", "-b", "feature")
+    allocate(portalloc, "x/1")  # 5005
+    commit(git, "x/1")
+    allocate(portalloc, "y/1")  # 5007
+    commit(git, "y/1")
+    git("checkout", "-q", "main")
+    allocate(portalloc, "z/1")  # 5005
+    commit(git, "z/1")
+    git("checkout", "-q", "feature")
+    rebase = git("rebase", "main")
+    moves = [line for line in rebase.stderr.splitlines() if line.startswith("portalloc merge-driver:")]
+    # Replaying "y/1", x/1 differs between ours (moved to 5007) and theirs, but that commit never
+    # touched it: no "both sides allocated it".
+    assert moves == [
+        'portalloc merge-driver: moved x/1 of theirs (commit "x/1" of feature) from 5005/8005 to 5007/8007 '
+        "(port 5005 is held by z/1 of ours (HEAD))",
+        'portalloc merge-driver: moved y/1 of theirs (commit "y/1" of feature) from 5007/8007 to 5009/8009 '
+        "(port 5007 is held by x/1 of ours (HEAD))",
+    ]
+    assert rows(repo) == {
+        "a/1": (5001, 8001),
+        "b/1": (5003, 8003),
+        "x/1": (5007, 8007),
+        "y/1": (5009, 8009),
+        "z/1": (5005, 8005),
+    }
+    assert git("status", "--porcelain", "--untracked-files=all").stdout == ""
+
+
+@pytest.mark.usefixtures("driver")
+def test_a_cherry_pick_names_the_sides_it_knows(repo: Path, git: Run, portalloc: Run) -> None:
+    branches(
+        git, portalloc, ["a/1"], feature=lambda: allocate(portalloc, "c/1"), main=lambda: allocate(portalloc, "d/1")
+    )
+    pick = git("cherry-pick", "feature")
+    # git leaves no name for the picked commit where a merge driver can read it.
+    assert "portalloc merge-driver: moved c/1 of theirs from 5003/8003 to 5005/8005 " in pick.stderr
+    assert "(port 5003 is held by d/1 of ours (main))" in pick.stderr
+    assert rows(repo) == {"a/1": (5001, 8001), "c/1": (5005, 8005), "d/1": (5003, 8003)}
+
+
+@pytest.mark.usefixtures("driver")
+def test_an_octopus_merge_never_runs_the_driver_so_check_and_repair_guard_it(
+    repo: Path, git: Run, portalloc: Run
+) -> None:
+    allocate(portalloc, "a/1", "k/1", "m/1", "n/1")
+    commit(git, "base")
+    for branch, key in (("one", "b/1"), ("two", "z/1")):  # b/1 sorts after a/1, z/1 after n/1: far apart
+        git("checkout", "-q", "-b", branch, "main")
+        allocate(portalloc, key)  # both 5009/8009
+        commit(git, key)
+    git("checkout", "-q", "main")
+    octopus = git("merge", "--no-edit", "one", "two")
+    assert "Merge made by the 'octopus' strategy." in octopus.stdout
+    assert "portalloc merge-driver" not in octopus.stdout + octopus.stderr  # git never ran it
+    assert rows(repo)["b/1"] == rows(repo)["z/1"] == (5009, 8009)
+    check = portalloc("check")
+    assert check.returncode == 1 and "conflict: port 5009 is used by b/1 (backend) and z/1 (backend)" in check.stdout
+    repair = portalloc("repair")
+    assert repair.stdout.splitlines()[0] == "moved z/1 from 5009/8009 to 5011/8011 (port 5009 is held by b/1)"
+    assert portalloc("check").returncode == 0
+    assert len(rows(repo)) == 6
+
+
+def test_with_autocrlf_a_checked_out_ledger_passes_fmt_and_check(repo: Path, git: Run, portalloc: Run) -> None:
+    git("config", "core.autocrlf", "true")  # Git for Windows' default
+    allocate(portalloc, "a/1", "b/1")
+    (repo / "portalloc.json.lock").unlink()  # this repository has no git-setup: no ignore rule
+    commit(git, "ledger")
+    ledger = repo / "portalloc.json"
+    ledger.unlink()
+    git("checkout", "--", "portalloc.json")
+    assert b"\r\n" in ledger.read_bytes()  # git really wrote CRLF
+    crlf = ledger.read_bytes()
+    fmt = portalloc("fmt", "--check")
+    assert (fmt.returncode, fmt.stdout) == (0, f"{ledger}: canonical\n")
+    assert portalloc("check").stdout == f"OK: 2 allocations, no conflicts ({ledger})\n"
+    assert portalloc("get", "a", "1").stdout == "a/1: backend 5001, frontend 8001\n"
+    assert ledger.read_bytes() == crlf
+    # git-setup marks the ledger eol=lf: a fresh checkout is LF, whatever autocrlf says.
+    assert portalloc("git-setup").returncode == 0
+    commit(git, "git-setup")
+    ledger.unlink()
+    git("checkout", "--", "portalloc.json")
+    assert b"\r" not in ledger.read_bytes()
+    assert portalloc("fmt", "--check").returncode == 0
+    assert git("status", "--porcelain").stdout == ""
+
+
+def test_reading_commands_leave_no_lock_file_in_a_repository_without_git_setup(
+    repo: Path, git: Run, portalloc: Run
+) -> None:
+    allocate(portalloc, "a/1")
+    (repo / "portalloc.json.lock").unlink()  # the write made it; no rule ignores it here
+    commit(git, "ledger")
+    for command in (["check"], ["fmt"], ["fmt", "--check"], ["repair"], ["repair", "--dry-run"], ["get", "a", "1"]):
+        assert portalloc(*command).returncode == 0, command
+    assert git("status", "--porcelain", "--untracked-files=all").stdout == ""
 
 
 # --- without the driver: check is the guard, repair the fix -----------------------------

@@ -3,12 +3,12 @@
 from __future__ import annotations
 
 import pytest
-from hypothesis import given, settings
+from hypothesis import assume, given, settings
 from hypothesis import strategies as st
 
 from portalloc.allocator import assign_many, find_conflicts, release_many
 from portalloc.errors import NoFreePair, PolicyMismatch
-from portalloc.merge import merge_ledgers, repair_ledger
+from portalloc.merge import Sides, merge_ledgers, repair_ledger
 from portalloc.models import Allocation, Ledger, PortPolicy
 
 
@@ -42,7 +42,9 @@ def test_different_apps_on_each_side_are_both_kept_and_the_clash_moves_theirs() 
         ("c", 1): (5005, 8005),
         ("d", 1): (5007, 8007),
     }
-    assert [m.describe() for m in moves] == ["d/1 from 5005/8005 to 5007/8007 (port 5005 is held by c/1)"]
+    assert [m.describe() for m in moves] == [
+        "d/1 of theirs from 5005/8005 to 5007/8007 (port 5005 is held by c/1 of ours)"
+    ]
     assert find_conflicts(result.allocations) == []
 
 
@@ -52,7 +54,53 @@ def test_same_key_allocated_differently_keeps_ours() -> None:
     result, moves = merge_ledgers(BASE, ours, theirs)
     assert pairs(result)[("c", 1)] == (5007, 8007)
     assert pairs(result)[("x", 1)] == (5005, 8005)
-    assert [m.describe() for m in moves] == ["c/1 from 5005/8005 to 5007/8007 (both sides allocated it; ours is kept)"]
+    assert [m.describe() for m in moves] == [
+        "c/1 of theirs from 5005/8005 to 5007/8007 (both sides allocated it; ours is kept)"
+    ]
+
+
+def test_sides_are_named_in_every_message() -> None:
+    sides = Sides(ours="ours (main)", theirs="theirs (feature)")
+    ours = allocate(BASE, ("c", 1))
+    theirs = ledger(*allocate(BASE, ("d", 1)).allocations, row("d", 1, 5021, 8021))  # d/1 twice
+    assert [m.describe() for m in merge_ledgers(BASE, ours, theirs, sides).moves] == [
+        "d/1 of theirs (feature) from 5021/8021 to 5007/8007 (d/1 is listed twice in theirs (feature); "
+        "its first row is kept)",
+        "d/1 of theirs (feature) from 5005/8005 to 5007/8007 (port 5005 is held by c/1 of ours (main))",
+    ]
+    other = Ledger(policy=PortPolicy(step=4))
+    with pytest.raises(PolicyMismatch, match=r"\(ours \(main\): .*; theirs \(feature\): .*step 4"):
+        merge_ledgers(BASE, BASE, other, sides)
+
+
+def test_a_key_only_one_side_changed_takes_that_sides_pair() -> None:
+    # Theirs moved b/1 (a repair there, say) and ours left it alone: theirs' pair, no message.
+    theirs = ledger(row("a", 1, 5001, 8001), row("b", 1, 5011, 8011))
+    ours = allocate(BASE, ("c", 1))
+    result, moves = merge_ledgers(BASE, ours, theirs)
+    assert pairs(result) == {("a", 1): (5001, 8001), ("b", 1): (5011, 8011), ("c", 1): (5005, 8005)}
+    assert moves == []
+    # ... unless ours took that pair meanwhile: ours keeps it, theirs' row moves.
+    ours = allocate(allocate(BASE, ("c", 1), ("d", 1), ("e", 1)), ("f", 1))  # f/1 5011/8011
+    result, moves = merge_ledgers(BASE, ours, theirs)
+    assert pairs(result)[("f", 1)] == (5011, 8011)
+    assert [m.describe() for m in moves] == [
+        "b/1 of theirs from 5011/8011 to 5003/8003 (port 5011 is held by f/1 of ours)"
+    ]
+
+
+def test_rebase_replay_of_a_second_commit_does_not_report_an_untouched_row() -> None:
+    # Commit 1 allocated x/1 (5005) and was replayed onto a main holding z/1 on 5005, so
+    # x/1 moved to 5007. Commit 2 only added y/1. Replaying it: base = commit 1,
+    # ours = the rebased commit 1, theirs = commit 2; x/1 differs but theirs never touched it.
+    commit1 = allocate(BASE, ("x", 1))
+    commit2 = allocate(commit1, ("y", 1))  # y/1 5007
+    rebased1 = ledger(*allocate(BASE, ("z", 1)).allocations, row("x", 1, 5007, 8007))
+    result, moves = merge_ledgers(commit1, rebased1, commit2)
+    assert pairs(result)[("x", 1)] == (5007, 8007)
+    assert [m.describe() for m in moves] == [
+        "y/1 of theirs from 5007/8007 to 5009/8009 (port 5007 is held by x/1 of ours)"
+    ]
 
 
 def test_released_on_one_side_and_untouched_on_the_other_stays_released() -> None:
@@ -196,11 +244,24 @@ def test_merge_is_conflict_free_and_keeps_every_key_not_cleanly_released(
         expected.add(key)
     assert {a.key for a in result.allocations} == expected
     # Random ports can clash within one side too; when ours has no clash of its own,
-    # each of its surviving rows keeps its pair.
+    # each of its surviving rows keeps its pair, unless only their side changed that key.
     if not find_conflicts(ours.allocations):
         for key, ports in pairs(result).items():
-            if key in ours_rows:
+            theirs_only_changed = key in theirs_rows and base_rows.get(key) == ours_rows.get(key) != theirs_rows[key]
+            if key in ours_rows and not theirs_only_changed:
                 assert ports == ours_rows[key]
+
+
+@settings(max_examples=200, deadline=None)
+@given(three_ledgers())
+def test_a_side_that_changed_nothing_takes_the_other_side_as_it_is(ledgers: tuple[Ledger, Ledger, Ledger]) -> None:
+    # The three-way rule: merging with an untouched copy of base is no merge at all.
+    base, changed, _ = ledgers
+    assume(not find_conflicts(changed.allocations))  # a conflicted side is settled, not taken as it is
+    for ours, theirs in ((base, changed), (changed, base)):
+        result, moves = merge_ledgers(base, ours, theirs)
+        assert pairs(result) == pairs(changed)
+        assert moves == []
 
 
 @settings(max_examples=200, deadline=None)

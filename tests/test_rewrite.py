@@ -3,15 +3,18 @@
 from __future__ import annotations
 
 import json
+import subprocess
+import sys
 from pathlib import Path
 
 import pytest
 from click.testing import CliRunner
 
+from portalloc.allocator import find_conflicts
 from portalloc.cli import cli
 from portalloc.ledger import dump_ledger, parse_ledger
 from portalloc.models import Allocation, Ledger, PortPolicy
-from tests.conftest import RunCli
+from tests.conftest import RunCli, portalloc_script, subprocess_env
 
 POLICY_LINE = json.dumps(PortPolicy().model_dump())
 
@@ -45,7 +48,9 @@ def test_merge_driver_writes_ours_canonically_and_reports_moves(tmp_path: Path) 
     write_rows(theirs, ("a", 1, 5001, 8001), ("b", 1, 5003, 8003))
     code, stdout, stderr = run("merge-driver", str(base), str(ours), str(theirs))
     assert (code, stdout) == (0, "")
-    assert stderr == "portalloc merge-driver: moved b/1 from 5003/8003 to 5005/8005 (port 5003 is held by c/1)\n"
+    assert stderr == (
+        "portalloc merge-driver: moved b/1 of theirs from 5003/8003 to 5005/8005 (port 5003 is held by c/1 of ours)\n"
+    )
     assert rows_of(ours) == [("a", 1, 5001, 8001), ("b", 1, 5005, 8005), ("c", 1, 5003, 8003)]
     assert ours.read_bytes() == dump_ledger(parse_ledger(ours.read_bytes(), ours))
 
@@ -76,6 +81,7 @@ def test_merge_driver_leaves_ours_untouched_on_bad_input(tmp_path: Path, broken:
     assert code == 1
     assert stderr.startswith("Error: ") and expected in stderr and len(stderr.splitlines()) == 1
     assert paths["ours"].read_bytes() == before
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["base", "ours", "theirs"]  # no lock file either
 
 
 # --- repair -----------------------------------------------------------------------------
@@ -149,3 +155,145 @@ def test_invalid_or_missing_ledger_is_never_written(run_cli: RunCli, ledger_path
     assert result.exit_code == 1
     assert result.stderr.startswith(f"Error: {ledger_path} is not a valid ledger: ")
     assert ledger_path.read_bytes() == bad
+
+
+def test_fmt_goes_on_after_a_bad_ledger(tmp_path: Path) -> None:
+    one, bad, two = tmp_path / "one.json", tmp_path / "bad.json", tmp_path / "two.json"
+    write_rows(one, ("b", 1, 5003, 8003), ("a", 1, 5001, 8001))
+    bad.write_text('{"version": 1, "allocations": [\n', encoding="utf-8")
+    write_rows(two, ("d", 1, 5003, 8003), ("c", 1, 5001, 8001))
+    code, stdout, stderr = run("fmt", str(one), str(bad), str(two))
+    assert code == 1
+    assert stdout.splitlines() == [f"{one}: reformatted", f"{two}: reformatted"]
+    assert stderr.startswith(f"Error: {bad} is not valid JSON") and len(stderr.splitlines()) == 1
+    assert rows_of(two) == [("c", 1, 5001, 8001), ("d", 1, 5003, 8003)]
+    assert bad.read_text(encoding="utf-8") == '{"version": 1, "allocations": [\n'
+
+
+def test_fmt_json_reports_every_ledger(tmp_path: Path) -> None:
+    one, two = tmp_path / "one.json", tmp_path / "two.json"
+    write_rows(one, ("b", 1, 5003, 8003), ("a", 1, 5001, 8001))
+    two.write_bytes(dump_ledger(Ledger()))
+    code, stdout, _ = run("fmt", "--check", "--json", str(one), str(two))
+    assert code == 1
+    assert json.loads(stdout) == [
+        {"ledger": str(one), "canonical": False, "reformatted": False},
+        {"ledger": str(two), "canonical": True, "reformatted": False},
+    ]
+    code, stdout, _ = run("fmt", "--json", str(one), str(two))
+    assert code == 0
+    assert json.loads(stdout) == [
+        {"ledger": str(one), "canonical": False, "reformatted": True},
+        {"ledger": str(two), "canonical": True, "reformatted": False},
+    ]
+
+
+def test_repair_json(run_cli: RunCli, ledger_path: Path) -> None:
+    write_rows(ledger_path, ("b", 1, 5001, 8001), ("a", 1, 5001, 8001))
+    moved = [
+        {
+            "model": "a",
+            "app_num": 1,
+            "from": {"backend": 5001, "frontend": 8001},
+            "to": {"backend": 5003, "frontend": 8003},
+            "reason": "port 5001 is held by b/1",
+        }
+    ]
+    dry = run_cli("repair", "--dry-run", "--json")
+    assert (dry.exit_code, json.loads(dry.stdout)) == (0, {"ledger": str(ledger_path), "dry_run": True, "moved": moved})
+    done = run_cli("repair", "--json")
+    assert json.loads(done.stdout) == {"ledger": str(ledger_path), "dry_run": False, "moved": moved}
+    again = run_cli("repair", "--json")
+    assert json.loads(again.stdout) == {"ledger": str(ledger_path), "dry_run": False, "moved": []}
+
+
+# --- no lock file unless a write happens ------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    "command", [["check"], ["fmt"], ["fmt", "--check"], ["repair"], ["repair", "--dry-run"], ["list"]]
+)
+def test_commands_that_do_not_write_leave_no_lock_file(run_cli: RunCli, ledger_path: Path, command: list[str]) -> None:
+    ledger_path.write_bytes(
+        dump_ledger(Ledger(allocations=[Allocation(model="a", app_num=1, backend=5001, frontend=8001)]))
+    )
+    assert run_cli(*command).exit_code == 0
+    assert sorted(p.name for p in ledger_path.parent.iterdir()) == ["portalloc.json"]
+
+
+def test_fmt_and_repair_lock_only_to_write(run_cli: RunCli, ledger_path: Path) -> None:
+    write_rows(ledger_path, ("b", 1, 5001, 8001), ("a", 1, 5001, 8001))
+    assert run_cli("repair").exit_code == 0
+    assert (ledger_path.parent / "portalloc.json.lock").exists()
+
+
+# --- CRLF line ends (git's core.autocrlf=true) ------------------------------------------
+
+
+def test_a_crlf_ledger_is_read_and_counts_as_canonical(run_cli: RunCli, ledger_path: Path) -> None:
+    canonical = dump_ledger(Ledger(allocations=[Allocation(model="a", app_num=1, backend=5001, frontend=8001)]))
+    crlf = canonical.replace(b"\n", b"\r\n")
+    ledger_path.write_bytes(crlf)
+    check = run_cli("fmt", "--check")
+    assert (check.exit_code, check.stdout) == (0, f"{ledger_path}: canonical\n")
+    assert run_cli("fmt").stdout == f"{ledger_path}: already canonical\n"
+    assert ledger_path.read_bytes() == crlf  # not churned: git would convert it back on checkout
+    assert run_cli("check").stdout == f"OK: 1 allocation, no conflicts ({ledger_path})\n"
+    assert run_cli("get", "a", "1").stdout == "a/1: backend 5001, frontend 8001\n"
+    assert ledger_path.read_bytes() == crlf
+    # A CRLF ledger that is not canonical otherwise is rewritten canonically, with LF.
+    write_rows(ledger_path, ("b", 1, 5003, 8003), ("a", 1, 5001, 8001))
+    ledger_path.write_bytes(ledger_path.read_bytes().replace(b"\n", b"\r\n"))
+    assert run_cli("fmt", "--check").exit_code == 1
+    assert run_cli("fmt").stdout == f"{ledger_path}: reformatted\n"
+    assert b"\r" not in ledger_path.read_bytes()
+    assert rows_of(ledger_path) == [("a", 1, 5001, 8001), ("b", 1, 5003, 8003)]
+
+
+# --- merge-driver by hand on a live ledger ----------------------------------------------
+
+#: Allocates g/1..g/N through the API as fast as it can and prints each pair it was given.
+ALLOCATOR = """
+import json, sys
+from portalloc.service import PortAllocationService
+service = PortAllocationService(sys.argv[1], probe=False)
+print("ready", flush=True)
+for app_num in range(1, int(sys.argv[2]) + 1):
+    pair = service.get_or_allocate_ports("g", app_num)
+    print(json.dumps([app_num, pair.backend, pair.frontend]), flush=True)
+"""
+
+
+def test_merge_driver_by_hand_keeps_what_another_process_allocates(tmp_path: Path) -> None:
+    base, live, theirs = tmp_path / "base.json", tmp_path / "portalloc.json", tmp_path / "theirs.json"
+    base.write_bytes(dump_ledger(Ledger()))
+    live.write_bytes(dump_ledger(Ledger()))
+    their_rows = [Allocation(model="t", app_num=n, backend=20000 + 2 * n, frontend=30000 + 2 * n) for n in range(1, 41)]
+    theirs.write_bytes(dump_ledger(Ledger(allocations=their_rows)))
+    allocator = subprocess.Popen(
+        [sys.executable, "-c", ALLOCATOR, str(live), "600"],
+        stdout=subprocess.PIPE,
+        text=True,
+        env=subprocess_env(),
+    )
+    assert allocator.stdout is not None
+    assert allocator.stdout.readline() == "ready\n"
+    merges = 0
+    while allocator.poll() is None and merges < 12:
+        done = subprocess.run(
+            [portalloc_script(), "merge-driver", str(base), str(live), str(theirs)],
+            capture_output=True,
+            text=True,
+            env=subprocess_env(),
+        )
+        assert done.returncode == 0, done.stderr
+        merges += 1
+    handed_out = [json.loads(line) for line in allocator.stdout]
+    assert allocator.wait() == 0
+    assert merges >= 3 and len(handed_out) == 600  # the merges really ran while it allocated
+    final = parse_ledger(live.read_bytes(), live)
+    assert find_conflicts(final.allocations) == []
+    for app_num, backend, frontend in handed_out:
+        row = final.find("g", app_num)
+        assert row is not None and row.ports == (backend, frontend), f"g/{app_num} lost or moved"
+    assert all(final.find("t", n) is not None for n in range(1, 41))

@@ -6,6 +6,8 @@ from pathlib import Path
 
 import click
 
+from portalloc.commands.options import Settings, pass_settings
+
 _LEDGER_FILE = click.Path(dir_okay=False, path_type=Path)
 
 
@@ -13,18 +15,29 @@ _LEDGER_FILE = click.Path(dir_okay=False, path_type=Path)
 @click.argument("base", type=_LEDGER_FILE)
 @click.argument("ours", type=_LEDGER_FILE)
 @click.argument("theirs", type=_LEDGER_FILE)
-def merge_driver(base: Path, ours: Path, theirs: Path) -> int:
+@pass_settings
+def merge_driver(settings: Settings, base: Path, ours: Path, theirs: Path) -> int:
     """Merge three versions of a ledger into OURS (git calls it as `portalloc merge-driver %O %A %B`).
 
     The result is the union of both sides; a key released on one side and untouched
-    on the other stays released; a key both sides hold keeps our pair; when the sides
-    gave different keys one port, ours keeps it and theirs moves to the next free
-    pair. Each move is printed on stderr. Exits 1, leaving OURS as it was, when a side
-    is not a valid ledger or the sides' policies differ. An empty BASE (git's add/add
-    case) counts as a ledger with nothing in it.
+    on the other stays released; a key only one side changed takes that side's pair;
+    a key both sides changed keeps our pair; when the sides gave different keys one
+    port, ours keeps it and theirs moves to the next free pair. Each move is printed
+    on stderr, naming the side (and, under git, the branch) it came from. Exits 1,
+    leaving OURS as it was, when a side is not a valid ledger or the sides' policies
+    differ. An empty BASE (git's add/add case) counts as a ledger with nothing in it.
+
+    Run by hand on a ledger file, OURS is written under the ledger's lock, so an
+    allocation another process makes meanwhile is kept.
     """
+    from portalloc.gitsetup import is_git_temp_file, merge_sides
+    from portalloc.merge import Sides
     from portalloc.rewrite import merge_files
 
-    for move in merge_files(base, ours, theirs):
+    by_git = is_git_temp_file(ours)
+    # Under git the file names are its temp files, meaningless to a user: name the branches instead.
+    sides = Sides(*merge_sides(Path.cwd())) if by_git else None
+    moves = merge_files(base, ours, theirs, sides, live=not by_git, lock_timeout=settings.lock_timeout)
+    for move in moves:
         click.echo(f"portalloc merge-driver: moved {move.describe()}", err=True)
     return 0
