@@ -25,6 +25,11 @@ def check(settings: Settings, ledgers: tuple[Path, ...], live: bool) -> int:
     """Validate the ledger (or each LEDGER given) and report every port or key used twice (exit 1 if any).
 
     Made for CI and pre-commit: exit 1 on a conflict or an invalid ledger, one line per problem.
+
+    \b
+    Examples:
+      portalloc check                    # exit 0: no conflicts
+      portalloc check a.json b.json      # several ledgers, as pre-commit passes them
     """
     status = 0
     for path in ledgers or (settings.ledger_path,):

@@ -26,7 +26,13 @@ from portalloc.commands.options import MODEL, Settings, pass_settings
 )
 @pass_settings
 def cleanup(settings: Settings, apps_dir: Path, model: str | None, dry_run: bool, all_gone: bool) -> int:
-    """Release allocations whose app directory APPS_DIR/<model>/app<N> no longer exists."""
+    """Release allocations whose app directory APPS_DIR/<model>/app<N> no longer exists.
+
+    \b
+    Examples:
+      portalloc cleanup --apps-dir ./apps --dry-run   # show what would go
+      portalloc cleanup --apps-dir ./apps
+    """
     orphans = settings.service().cleanup_orphaned_allocations(apps_dir, model, dry_run=dry_run, allow_all=all_gone)
     verb = "would release" if dry_run else "released"
     for a in orphans:

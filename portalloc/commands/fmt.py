@@ -18,6 +18,11 @@ def fmt(settings: Settings, check_only: bool, ledgers: tuple[Path, ...]) -> int:
 
     With --check nothing is written and the exit status is 1 if any ledger is not
     canonical. A file that is not a valid ledger is an error and is never written.
+
+    \b
+    Examples:
+      portalloc fmt --check    # exit 1 if the ledger is not canonical
+      portalloc fmt
     """
     from portalloc.rewrite import format_file
 

@@ -22,6 +22,10 @@ def merge_driver(base: Path, ours: Path, theirs: Path) -> int:
     pair. Each move is printed on stderr. Exits 1, leaving OURS as it was, when a side
     is not a valid ledger or the sides' policies differ. An empty BASE (git's add/add
     case) counts as a ledger with nothing in it.
+
+    \b
+    Example:
+      portalloc git-setup     # installs it: git then calls merge-driver itself
     """
     from portalloc.rewrite import merge_files
 

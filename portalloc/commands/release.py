@@ -12,7 +12,12 @@ from portalloc.errors import PortallocError
 @key_arguments
 @pass_settings
 def release(settings: Settings, model: str, app_num: int) -> int:
-    """Release the pair of MODEL's app APP_NUM (exit 1 if it has none)."""
+    """Release the pair of MODEL's app APP_NUM (exit 1 if it has none).
+
+    \b
+    Example:
+      portalloc release model_a 1
+    """
     if not settings.service().release_ports(model, app_num):
         raise PortallocError(f"{model}/{app_num} has no allocation in {settings.ledger_path}; nothing to release")
     click.echo(f"Released {model}/{app_num}.")
