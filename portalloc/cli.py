@@ -57,7 +57,7 @@ class _Group(click.Group):
 
     def parse_args(self, ctx: click.Context, args: list[str]) -> list[str]:
         """Bare ``portalloc`` prints the help and exits 0: asking for nothing is not an error."""
-        if not args:
+        if not args and not ctx.resilient_parsing:  # completing the first word parses no args too
             click.echo(ctx.get_help())
             ctx.exit(0)
         return super().parse_args(ctx, args)
