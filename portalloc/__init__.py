@@ -91,7 +91,33 @@ _LAZY = {
     **dict.fromkeys(_ERRORS, "portalloc.errors"),
 }
 
-__all__ = sorted([*_LAZY, "__version__"])
+__all__ = [
+    "Allocation",
+    "CommandNotExecutable",
+    "CommandNotFound",
+    "ComposeFileError",
+    "ConfigError",
+    "Conflict",
+    "EnvFileError",
+    "GitError",
+    "InvalidKey",
+    "InvalidVariableName",
+    "Ledger",
+    "LedgerCorrupt",
+    "LedgerLocked",
+    "LedgerUnavailable",
+    "NoFreePair",
+    "PolicyMismatch",
+    "PortAllocationService",
+    "PortPair",
+    "PortPolicy",
+    "PortReport",
+    "PortallocError",
+    "UnsafeFile",
+    "Usage",
+    "__version__",
+    "get_or_allocate_ports",
+]
 
 
 def __getattr__(name: str) -> Any:

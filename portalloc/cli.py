@@ -52,7 +52,6 @@ class _Group(click.Group):
             _fail(f"{error.strerror or error}: {error.filename}" if error.filename else str(error), 1)
         sys.exit(code if isinstance(code, int) else 0)
 
-
     # --- Help: the commands by job, each summary whole, and bare `portalloc` asking for help. ---
 
     def parse_args(self, ctx: click.Context, args: list[str]) -> list[str]:

@@ -84,15 +84,13 @@ def normalise(text: str, directory: Path) -> str:
 
 def matches(expected: str, actual: str) -> bool:
     """Whether ``actual`` is ``expected``, where an expected line ``...`` stands for any lines."""
-    pattern = "".join(
-        r"(?:.*\n)*?" if line == "..." else re.escape(line) + r"\n" for line in expected.splitlines()
-    )
+    pattern = "".join(r"(?:.*\n)*?" if line == "..." else re.escape(line) + r"\n" for line in expected.splitlines())
     return re.fullmatch(pattern, actual) is not None
 
 
 def run_session(session: list[tuple[str, str]], directory: Path) -> list[str]:
     """Run the commands in one bash in ``directory``; the output of each, in order."""
-    script = "".join(f"printf '%s\\n' '{_MARK.format(index)}'\n{command}\n" for index, (command, _) in enumerate(session))
+    script = "".join(f"printf '%s\\n' '{_MARK.format(i)}'\n{command}\n" for i, (command, _) in enumerate(session))
     bin_dir = str(Path(portalloc_script()).parent)
     env = subprocess_env(
         PATH=f"{bin_dir}{os.pathsep}{os.environ.get('PATH', '')}",
@@ -178,7 +176,7 @@ def test_skip_ellipsis_continuation_and_normalising(tmp_path: Path) -> None:
         "<!-- skip: next -->\n```console\n$ false-command-that-does-not-exist\nnever compared\n```\n\n"
         "```console\n$ portalloc list\nNo allocations in ~/project/portalloc.json.\n"
         "$ printf 'a\\nb\\nc\\npid 42 took 9.5 ms\\n'\n...\nc\npid 1 took 0.1 ms\n"
-        "$ echo one \\\n  two\none two\n$ portalloc check; echo \"exit $?\"\n...\nexit 1\n```\n"
+        '$ echo one \\\n  two\none two\n$ portalloc check; echo "exit $?"\n...\nexit 1\n```\n'
     )
     run_document(doc, tmp_path)  # the skipped block would fail: its command does not exist
 
