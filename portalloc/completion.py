@@ -1,4 +1,4 @@
-"""Shell completion of MODEL and APP_NUM from the ledger: read once, lock-free, never allocating.
+"""Shell completion of MODEL and APP_NUM from the ledger: read lock-free, never allocating.
 
 click completes commands and options by itself (``_PORTALLOC_COMPLETE=bash_source
 portalloc`` prints the script). For the key arguments it asks the parameter types,
@@ -10,7 +10,6 @@ file) and answers nothing rather than an error: a shell has nowhere to show one.
 from __future__ import annotations
 
 import json
-import os
 from pathlib import Path
 
 import click
@@ -42,10 +41,13 @@ def ledger_keys(path: Path) -> list[tuple[str, int]]:
 
 
 def completion_ledger(ctx: click.Context) -> Path:
-    """The ledger a command being completed would use: ``--ledger``, ``PORTALLOC_LEDGER``, or the default."""
+    """The ledger a command being completed would use: ``--ledger``, ``PORTALLOC_LEDGER``, or the default.
+
+    click has parsed the global options (the environment variable included) into the
+    root context by the time a parameter is completed; the group's callback, which
+    resolves the default, has not run.
+    """
     given = ctx.find_root().params.get(_LEDGER_PARAM)
-    if given is None and os.environ.get("PORTALLOC_LEDGER"):
-        given = Path(os.environ["PORTALLOC_LEDGER"])
     return Path(given) if given is not None else find_ledger(Path.cwd())
 
 
