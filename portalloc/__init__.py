@@ -1,7 +1,33 @@
 """portalloc: one backend/frontend port pair per (model, app_num), kept in a git-friendly JSON ledger.
 
-The public API is re-exported here lazily, so that ``import portalloc`` (and the
-command line's fast paths) do not pay for pydantic or filelock until they are used.
+Quick start::
+
+    from portalloc import get_or_allocate_ports
+    pair = get_or_allocate_ports("model_a", 1, ledger_path="portalloc.json")
+    pair.backend, pair.frontend      # (5001, 8001)
+
+The public API (``dir(portalloc)`` lists it):
+
+* ``PortAllocationService(ledger_path, config_path=None)`` — the API over one ledger:
+  ``get_or_allocate_ports``, ``get_ports``, ``get_all_allocations``, ``release_ports``,
+  ``check_port_conflicts``, ``stats``, ``live_status`` …; ``get_or_allocate_ports(model, app_num)`` is
+  the one-call shortcut.
+* Data: ``PortPair`` (an alias of ``Allocation``: ``model``, ``app_num``, ``backend``,
+  ``frontend``), ``Ledger``, ``PortPolicy``; what the service reports: ``Conflict``
+  (``port`` and its ``holders``), ``Usage`` (capacity, for ``stats``), ``PortReport``
+  (one ledger port on this machine now, for ``live_status``).
+* Errors: everything raised on purpose is a ``PortallocError`` whose message is one
+  line for a user. ``InvalidKey``, ``InvalidVariableName``: bad input.
+  ``LedgerCorrupt``: not valid JSON or not a ledger (never overwritten).
+  ``LedgerUnavailable``: cannot be read or written. ``LedgerLocked``: the lock timed
+  out. ``UnsafeFile``: not a regular file, or too large. ``NoFreePair``: the policy is
+  full. ``ConfigError``: a bad ``port_config.json``. ``PolicyMismatch``: two ledgers'
+  policies differ. ``GitError``: git missing or failed. ``EnvFileError``,
+  ``ComposeFileError``: a ``.env`` or compose file portalloc will not touch.
+  ``CommandNotFound`` (exit 127), ``CommandNotExecutable`` (126): ``portalloc run``.
+
+Names are imported on first use, so ``import portalloc`` (and the command line's fast
+paths) do not pay for pydantic or filelock until they are needed.
 """
 
 from __future__ import annotations
@@ -11,18 +37,47 @@ from typing import TYPE_CHECKING, Any
 __version__ = "0.1.0"
 
 if TYPE_CHECKING:
+    from portalloc.allocator import Conflict, Usage
     from portalloc.errors import (
+        CommandNotExecutable,
+        CommandNotFound,
+        ComposeFileError,
         ConfigError,
+        EnvFileError,
+        GitError,
         InvalidKey,
+        InvalidVariableName,
         LedgerCorrupt,
         LedgerLocked,
         LedgerUnavailable,
         NoFreePair,
+        PolicyMismatch,
         PortallocError,
+        UnsafeFile,
     )
+    from portalloc.live import PortReport
     from portalloc.models import Allocation, Ledger, PortPair, PortPolicy
     from portalloc.service import PortAllocationService, get_or_allocate_ports
 
+_ERRORS = (
+    "CommandNotExecutable",
+    "CommandNotFound",
+    "ComposeFileError",
+    "ConfigError",
+    "EnvFileError",
+    "GitError",
+    "InvalidKey",
+    "InvalidVariableName",
+    "LedgerCorrupt",
+    "LedgerLocked",
+    "LedgerUnavailable",
+    "NoFreePair",
+    "PolicyMismatch",
+    "PortallocError",
+    "UnsafeFile",
+)
+
+#: Each public name and the module it lives in, imported on first access.
 _LAZY = {
     "PortAllocationService": "portalloc.service",
     "get_or_allocate_ports": "portalloc.service",
@@ -30,28 +85,36 @@ _LAZY = {
     "Ledger": "portalloc.models",
     "PortPair": "portalloc.models",
     "PortPolicy": "portalloc.models",
-    "ConfigError": "portalloc.errors",
-    "InvalidKey": "portalloc.errors",
-    "LedgerCorrupt": "portalloc.errors",
-    "LedgerLocked": "portalloc.errors",
-    "LedgerUnavailable": "portalloc.errors",
-    "NoFreePair": "portalloc.errors",
-    "PortallocError": "portalloc.errors",
+    "Conflict": "portalloc.allocator",
+    "Usage": "portalloc.allocator",
+    "PortReport": "portalloc.live",
+    **dict.fromkeys(_ERRORS, "portalloc.errors"),
 }
 
 __all__ = [
     "Allocation",
+    "CommandNotExecutable",
+    "CommandNotFound",
+    "ComposeFileError",
     "ConfigError",
+    "Conflict",
+    "EnvFileError",
+    "GitError",
     "InvalidKey",
+    "InvalidVariableName",
     "Ledger",
     "LedgerCorrupt",
     "LedgerLocked",
     "LedgerUnavailable",
     "NoFreePair",
+    "PolicyMismatch",
     "PortAllocationService",
     "PortPair",
     "PortPolicy",
+    "PortReport",
     "PortallocError",
+    "UnsafeFile",
+    "Usage",
     "__version__",
     "get_or_allocate_ports",
 ]
@@ -66,3 +129,8 @@ def __getattr__(name: str) -> Any:
     value = getattr(importlib.import_module(module_name), name)
     globals()[name] = value
     return value
+
+
+def __dir__() -> list[str]:
+    # The public API first of all: dir() of a lazy module would otherwise miss what is not loaded yet.
+    return sorted({*globals(), *__all__})

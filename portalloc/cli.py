@@ -83,6 +83,37 @@ class _Group(click.Group):
             _fail(f"cannot write to standard output: its encoding ({error.encoding}) cannot show {bad!r}", 1)
         sys.exit(code if isinstance(code, int) else 0)
 
+    # --- Help: the commands by job, each summary whole, and bare `portalloc` asking for help. ---
+
+    def parse_args(self, ctx: click.Context, args: list[str]) -> list[str]:
+        """Bare ``portalloc`` prints the help and exits 0: asking for nothing is not an error."""
+        if not args and not ctx.resilient_parsing:  # completing the first word parses no args too
+            click.echo(ctx.get_help())
+            ctx.exit(0)
+        return super().parse_args(ctx, args)
+
+    def get_command(self, ctx: click.Context, cmd_name: str) -> click.Command | None:
+        """The command, with the note on global options as its help's epilog (one place for every command)."""
+        command = super().get_command(ctx, cmd_name)
+        if command is not None and command.epilog is None:
+            command.epilog = GLOBAL_OPTIONS_NOTE
+        return command
+
+    def format_commands(self, ctx: click.Context, formatter: click.HelpFormatter) -> None:
+        """The commands in sections by job (``COMMAND_SECTIONS``), each with its whole first sentence."""
+        listed: set[str] = set()
+        for title, names in (*COMMAND_SECTIONS, ("Other commands", sorted(self.list_commands(ctx)))):
+            rows = []
+            for name in names:
+                command = self.get_command(ctx, name) if name not in listed else None
+                if command is None or command.hidden:
+                    continue
+                listed.add(name)
+                rows.append((name, command.get_short_help_str(limit=200)))  # a sentence, never cut
+            if rows:
+                with formatter.section(title):
+                    formatter.write_dl(rows)
+
 
 #: What a shell reports for a process that SIGPIPE ended (128 + 13), as ``yes | head -1`` gives.
 _SIGPIPE_STATUS = 141
@@ -150,6 +181,24 @@ def _fail(message: str, code: int) -> None:
     sys.exit(code)
 
 
+#: Printed under every command's help: click reads global options only before the command.
+GLOBAL_OPTIONS_NOTE = (
+    "Global options (--ledger, --config, --lock-timeout, --no-probe) go before the command, "
+    "e.g. portalloc --ledger ./portalloc.json get model_a 1."
+)
+
+#: ``portalloc --help`` lists the commands in these sections, in this order; a command in
+#: none of them is listed under "Other commands". Names of commands that are not
+#: installed are skipped, so a section may name a command another branch adds.
+COMMAND_SECTIONS: tuple[tuple[str, tuple[str, ...]], ...] = (
+    ("Daily use", ("get", "run", "env", "dotenv", "list", "status", "release", "cleanup", "get-many")),
+    ("The ledger", ("check", "stats", "repair", "fmt", "compose-check", "import", "export", "history", "diff")),
+    ("Git", ("git-setup", "merge-driver")),
+    ("The platform", ("init", "policy", "reserve", "pool")),
+    ("HTTP API", ("serve",)),
+)
+
+
 @click.group(cls=_Group, context_settings={"help_option_names": ["-h", "--help"]})
 @click.version_option(__version__, prog_name="portalloc")
 @click.option(
@@ -184,7 +233,16 @@ def _fail(message: str, code: int) -> None:
 )
 @click.pass_context
 def cli(ctx: click.Context, ledger: Path | None, config: Path | None, lock_timeout: float, probe: bool) -> None:
-    """Give every (model, app) its own backend/frontend port pair, kept in a JSON ledger."""
+    """Give every (model, app) its own backend/frontend port pair, kept in a JSON ledger.
+
+    \b
+    Examples:
+      portalloc get model_a 1                  # model_a/1: backend 5001, frontend 8001
+      portalloc run model_a 1 -- npm run dev   # with BACKEND_PORT, FRONTEND_PORT and PORT set
+      portalloc --ledger ./portalloc.json list
+
+    Global options go before the command. Run 'portalloc COMMAND --help' for a command's options.
+    """
     # The service's warnings become ``Warning:`` lines: set up by ``Settings.service()``,
     # so a lookup never imports logging.
     ledger_path = ledger if ledger is not None else find_ledger(Path.cwd())

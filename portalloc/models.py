@@ -104,6 +104,11 @@ class Allocation(BaseModel):
         """``model/app_num``, the way messages name an allocation."""
         return f"{self.model}/{self.app_num}"
 
+    def __repr_name__(self) -> str:
+        # Users meet this class as ``PortPair``, the API's name for it (``Allocation`` is the
+        # ledger's): ``PortPair(model='a', app_num=1, backend=5001, frontend=8001)``.
+        return "PortPair"
+
 
 #: The seed API's name for an allocation: ``PortPair(model, app_num, backend, frontend)``.
 PortPair = Allocation

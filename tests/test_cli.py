@@ -211,8 +211,43 @@ def test_help_and_version(run_cli: RunCli) -> None:
     from portalloc.cli import cli
 
     help_text = run_cli("--help").stdout
-    listed = {line.split()[0] for line in help_text.split("Commands:\n", 1)[1].splitlines() if line.strip()}
-    assert listed == set(cli.commands) >= {"get", "list", "check", "stats", "release", "cleanup"}
+    sections = help_text.split("\n\n")
+    listed = [
+        line.split()[0]
+        for section in sections[sections.index(next(s for s in sections if s.startswith("Daily use:"))) :]
+        for line in section.splitlines()[1:]
+        if line.startswith("  ") and not line.startswith("   ")
+    ]
+    # Every command once, each in a section by job.
+    assert sorted(listed) == sorted(cli.commands)
+    assert {"get", "list", "check", "stats", "release", "cleanup"} <= set(listed)
+    assert "Daily use:\n  get " in help_text and "\nGit:\n" in help_text
+    assert "..." not in help_text.split("Daily use:", 1)[1]  # no summary cut mid-sentence
+
+
+def test_bare_portalloc_prints_the_help_without_an_error(ledger_path: Path) -> None:
+    result = subprocess.run([portalloc_script()], capture_output=True, text=True, env=subprocess_env())
+    assert result.returncode == 0 and result.stderr == ""
+    assert result.stdout.startswith("Usage: portalloc [OPTIONS] COMMAND [ARGS]...")
+
+
+def test_every_command_help_has_an_example_and_the_global_options_note(run_cli: RunCli) -> None:
+    from portalloc.cli import cli
+
+    for name in cli.commands:
+        help_text = " ".join(run_cli(name, "--help").stdout.split())
+        assert "Example" in help_text and "portalloc " in help_text.split("Example", 1)[1], name
+        assert "Global options (--ledger, --config, --lock-timeout, --no-probe) go before the command" in help_text
+
+
+def test_get_field_prints_a_bare_port(run_cli: RunCli, ledger_path: Path) -> None:
+    assert run_cli("get", "model_a", "1", "--field", "frontend").stdout == "8001\n"  # allocates
+    assert run_cli("get", "model_a", "1", "--field", "backend").stdout == "5001\n"  # the lookup path
+    both = run_cli("get", "model_a", "1", "--field", "backend", "--json")
+    assert both.exit_code == 2 and both.stderr.startswith("Error: --json and --field cannot be used together")
+    bad = run_cli("get", "model_b", "1", "--field", "port")
+    assert bad.exit_code == 2 and bad.stderr.startswith("Error: Invalid value for '--field'")
+    assert [row["model"] for row in read_json(ledger_path)["allocations"]] == ["model_a"]  # nothing else written
 
 
 # --- the installed script, real processes -------------------------------------------------------

@@ -78,5 +78,5 @@ def test_help_lists_the_commands(name: str) -> None:
         [sys.executable, "-m", "portalloc", "--help"], capture_output=True, text=True, env=subprocess_env()
     )
     assert done.returncode == 0
-    commands = done.stdout.split("Commands:", 1)[1].split()
+    commands = done.stdout.split("Daily use:", 1)[1].split()
     assert name in commands

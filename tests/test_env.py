@@ -78,3 +78,10 @@ def test_shell_output_is_safe_to_eval(ledger_path: Path) -> None:
     )
     pair = json.loads(ledger_path.read_text())["allocations"][0]
     assert result.stdout == f"{pair['backend']} {pair['frontend']}\n"
+
+
+def test_port_var_adds_port_as_run_sets_it(run_cli: RunCli) -> None:
+    assert run_cli("env", "model_a", "1", "--port-var", "--format", "dotenv").stdout == (
+        "BACKEND_PORT=5001\nFRONTEND_PORT=8001\nPORT=5001\n"
+    )
+    assert "PORT" not in run_cli("env", "model_a", "1", "--format", "dotenv").stdout.replace("_PORT", "")

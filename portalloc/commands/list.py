@@ -12,7 +12,13 @@ from portalloc.commands.options import MODEL, Settings, echo_json, echo_table, j
 @json_option
 @pass_settings
 def list_allocations(settings: Settings, model: str | None, as_json: bool) -> int:
-    """List allocations sorted by model and app number."""
+    """List allocations sorted by model and app number.
+
+    \b
+    Examples:
+      portalloc list --model model_a
+      portalloc list --json | jq -r '.[].backend'
+    """
     rows = [a for a in settings.service().get_all_allocations() if model is None or a.model == model]
     if as_json:
         echo_json([pair_json(a.model, a.app_num, a.backend, a.frontend) for a in rows])

@@ -29,6 +29,10 @@ def merge_driver(settings: Settings, base: Path, ours: Path, theirs: Path) -> in
 
     Run by hand on a ledger file, OURS is written under the ledger's lock, so an
     allocation another process makes meanwhile is kept.
+
+    \b
+    Example:
+      portalloc git-setup     # installs it: git then calls merge-driver itself
     """
     from portalloc.gitsetup import is_git_temp_file, merge_sides
     from portalloc.merge import Sides

@@ -16,6 +16,8 @@ from portalloc.keys import check_app_num, check_model_name
 from portalloc.limits import MAX_APP_NUM
 
 if TYPE_CHECKING:
+    from click.shell_completion import CompletionItem
+
     from portalloc.models import Allocation
     from portalloc.service import PortAllocationService
 
@@ -77,6 +79,14 @@ class _ModelName(click.ParamType):  # type: ignore[type-arg]
         except InvalidKey as error:
             self.fail(str(error), param, ctx)
 
+    def shell_complete(self, ctx: click.Context, param: click.Parameter, incomplete: str) -> list[CompletionItem]:
+        """The ledger's model names (read lock-free; nothing is allocated)."""
+        from click.shell_completion import CompletionItem
+
+        from portalloc.completion import complete_models
+
+        return [CompletionItem(model) for model in complete_models(ctx, incomplete)]
+
 
 class _AppNum(click.ParamType):  # type: ignore[type-arg]
     name = "app_num"
@@ -92,6 +102,14 @@ class _AppNum(click.ParamType):  # type: ignore[type-arg]
             return check_app_num(int(text))
         except (ValueError, InvalidKey):
             self.fail(f"app_num must be a whole number from 1 to {MAX_APP_NUM:,}, not {value!r}", param, ctx)
+
+    def shell_complete(self, ctx: click.Context, param: click.Parameter, incomplete: str) -> list[CompletionItem]:
+        """The ledger's app numbers of the model given before (read lock-free; nothing is allocated)."""
+        from click.shell_completion import CompletionItem
+
+        from portalloc.completion import complete_app_nums
+
+        return [CompletionItem(number) for number in complete_app_nums(ctx, incomplete)]
 
 
 MODEL = _ModelName()

@@ -27,6 +27,11 @@ def release(settings: Settings, model: str | None, app_num: int | None, whole_mo
     """Release the pair of MODEL's app APP_NUM, or of every app of --model (exit 1 if there is none).
 
     --json prints the released allocation (an object), or with --model the list of them.
+
+    \b
+    Examples:
+      portalloc release model_a 1
+      portalloc release --model model_a   # every app of model_a
     """
     if whole_model is not None:
         if model is not None:

@@ -19,6 +19,11 @@ def repair(settings: Settings, dry_run: bool, as_json: bool) -> int:
     The earliest row in the file that holds a port keeps it; every later row sharing
     a port moves to the lowest free pair. A key listed twice keeps its first row. No
     key is ever dropped. A ledger without conflicts is left untouched (and unlocked).
+
+    \b
+    Examples:
+      portalloc repair --dry-run   # show the moves
+      portalloc repair
     """
     from portalloc.rewrite import repair_file
 

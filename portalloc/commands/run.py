@@ -24,8 +24,9 @@ def run(settings: Settings, model: str, app_num: int, command: tuple[str, ...], 
     stay its own.
 
     \b
-    portalloc run model_a 1 -- npm run dev
-    portalloc run model_a 1 -- sh -c 'exec python -m http.server "$BACKEND_PORT"'
+    Examples:
+      portalloc run model_a 1 -- npm run dev
+      portalloc run model_a 1 -- sh -c 'exec python -m http.server "$BACKEND_PORT"'
     """
     from portalloc.envvars import port_variables
     from portalloc.launch import exec_program, find_program

@@ -11,7 +11,12 @@ from portalloc.commands.options import Settings, echo_json, json_option, pass_se
 @json_option
 @pass_settings
 def stats(settings: Settings, as_json: bool) -> int:
-    """Show allocations, models, capacity and free pairs."""
+    """Show allocations, models, capacity and free pairs.
+
+    \b
+    Example:
+      portalloc stats --json
+    """
     service = settings.service()
     usage = service.stats()
     policy = service.ledger().policy

@@ -22,6 +22,11 @@ def status(settings: Settings, model: str | None, as_json: bool) -> int:
     A port counts as its app's own when the listening process has the port in its
     environment (portalloc run / env) or runs in a directory whose .env has this
     allocation's portalloc block (portalloc dotenv); see check --live to fail on findings.
+
+    \b
+    Examples:
+      portalloc status --model model_a
+      portalloc status --json
     """
     from portalloc.probe import PortState
 

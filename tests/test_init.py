@@ -1,0 +1,56 @@
+"""The package's public API: what ``import portalloc`` offers, lazily, and what ``help`` and ``dir`` show."""
+
+from __future__ import annotations
+
+import inspect
+import json
+import pydoc
+import subprocess
+import sys
+
+import pytest
+
+import portalloc
+import portalloc.errors
+from tests.conftest import subprocess_env
+
+
+def test_every_public_name_resolves_and_is_listed_by_dir() -> None:
+    assert {"Conflict", "Usage", "PortReport", "PortPair", "PortAllocationService"} <= set(portalloc.__all__)
+    for name in portalloc.__all__:
+        assert getattr(portalloc, name) is not None
+        assert name in dir(portalloc)
+
+
+def test_every_error_class_is_importable_from_portalloc() -> None:
+    errors = {
+        name
+        for name, value in vars(portalloc.errors).items()
+        if inspect.isclass(value) and issubclass(value, portalloc.errors.PortallocError)
+    }
+    assert errors <= set(portalloc.__all__)
+    for name in errors:
+        assert getattr(portalloc, name) is getattr(portalloc.errors, name)
+
+
+def test_help_shows_the_api() -> None:
+    text = pydoc.render_doc(portalloc, renderer=pydoc.plaintext)
+    for name in ("get_or_allocate_ports", "PortAllocationService", "Conflict", "Usage", "PortReport", "NoFreePair"):
+        assert name in text
+
+
+def test_port_pair_reprs_as_a_port_pair() -> None:
+    pair = portalloc.PortPair(model="a", app_num=1, backend=5001, frontend=8001)
+    assert repr(pair) == "PortPair(model='a', app_num=1, backend=5001, frontend=8001)"
+
+
+def test_import_and_dir_stay_light() -> None:
+    probe = "import json, sys, portalloc; dir(portalloc); print(json.dumps(sorted(sys.modules)))"
+    done = subprocess.run([sys.executable, "-c", probe], capture_output=True, text=True, env=subprocess_env())
+    modules = {name.split(".")[0] for name in json.loads(done.stdout)}
+    assert not modules & {"pydantic", "pydantic_core", "filelock", "click"}
+
+
+def test_unknown_names_are_attribute_errors() -> None:
+    with pytest.raises(AttributeError, match="no attribute 'NoSuchThing'"):
+        portalloc.NoSuchThing  # type: ignore[attr-defined]  # noqa: B018
