@@ -87,6 +87,9 @@ def _header(ledger: Ledger) -> str:
         # ``probe`` is written only when it is off: ledgers that keep the default stay
         # byte-for-byte what they were, and readable by a portalloc that predates it.
         del fields["probe"]
+    for name in ("reserved", "pools"):
+        if not fields[name]:
+            del fields[name]  # likewise: written only when there are some
     policy = json.dumps(fields)
     return f'{{\n  "version": {ledger.version},\n  "policy": {policy},\n  "allocations": '
 
