@@ -78,6 +78,20 @@ def _is_usable(policy: PortPolicy, reserved: frozenset[int], k: int) -> bool:
     return not _is_bad(policy, backend, frontend) and backend not in reserved and frontend not in reserved
 
 
+def skipped_pairs(policy: PortPolicy) -> list[tuple[int, int, str]]:
+    """The pairs in range that are never handed out: ``(backend, frontend, why)``, in sequence order."""
+    reserved = policy.reserved_ports()
+    skipped = []
+    for k in range(policy.pair_count):
+        pair = policy.pair(k)
+        bad = [port for port in pair if port in BAD_PORTS] if policy.skip_bad_ports else []
+        held = [port for port in pair if port in reserved]
+        reasons = [f"{port} is a port browsers refuse" for port in bad] + [f"{port} is reserved" for port in held]
+        if reasons:
+            skipped.append((*pair, "; ".join(reasons)))
+    return skipped
+
+
 def shared_segments(policy: PortPolicy) -> list[range]:
     """The pair indices outside every pool (the shared range), as runs of consecutive ``k``."""
     segments, start = [], 0

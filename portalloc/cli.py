@@ -120,6 +120,11 @@ cli.commands = LazyCommands(
         "dotenv": "portalloc.commands.dotenv:dotenv",
         "status": "portalloc.commands.status:status",
         "compose-check": "portalloc.commands.compose_check:compose_check",
+        "init": "portalloc.commands.init:init",
+        "policy": "portalloc.commands.policy:policy",
+        "reserve": "portalloc.commands.reserve:reserve",
+        "unreserve": "portalloc.commands.reserve:unreserve",
+        "pool": "portalloc.commands.pool:pool",
     }
 )
 

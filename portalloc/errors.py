@@ -37,6 +37,14 @@ class ConfigError(PortallocError):
     """The pre-configuration file (``port_config.json``) is missing or malformed."""
 
 
+class LedgerExists(PortallocError):
+    """``init`` was asked to create a ledger where one already exists."""
+
+
+class PolicyRefused(PortallocError):
+    """A policy change (``policy set``, ``pool add``) that some existing allocation would not fit."""
+
+
 class PolicyMismatch(PortallocError):
     """Two ledgers that must share a policy (the sides of a merge) do not."""
 

@@ -130,6 +130,12 @@ class PortPolicy(BaseModel):
         """Every reserved port, one by one."""
         return frozenset(port for low, high in self.reserved for port in range(low, high + 1))
 
+    def pairs_with_backends(self, low: int, high: int) -> range:
+        """The indices ``k`` of the pairs whose backend lies in ``low``..``high`` (possibly none)."""
+        first = max(0, -(-(low - self.backend_start) // self.step))
+        last = min(self.pair_count - 1, (high - self.backend_start) // self.step)
+        return range(first, last + 1)
+
     def index_of(self, backend: int, frontend: int) -> int | None:
         """``k`` if ``(backend, frontend)`` is pair ``k`` of the sequence, else ``None``."""
         offset = backend - self.backend_start

@@ -14,16 +14,18 @@ Ports in the OS ephemeral range are taken from the start.
 from __future__ import annotations
 
 import logging
-from collections.abc import Iterable, Mapping
+from collections.abc import Callable, Iterable, Mapping
 from pathlib import Path
+
+from pydantic import ValidationError
 
 from portalloc import allocator, live, probe
 from portalloc.allocator import Conflict, Usage
-from portalloc.errors import LedgerUnavailable, NoFreePair, PortallocError
+from portalloc.errors import LedgerUnavailable, NoFreePair, PolicyRefused, PortallocError
 from portalloc.keys import app_dir, check_key
-from portalloc.ledger import LedgerFile
+from portalloc.ledger import LedgerFile, read_bytes
 from portalloc.limits import DEFAULT_LOCK_TIMEOUT
-from portalloc.models import Allocation, Ledger, PortPair, PortPolicy
+from portalloc.models import Allocation, Ledger, Pool, PortPair, PortPolicy, describe_validation_error, merge_ranges
 from portalloc.paths import find_ledger
 from portalloc.preconfig import load_preconfig
 
@@ -152,6 +154,88 @@ class PortAllocationService:
 
         return self._file.update(change)
 
+    # --- policy: init, policy set, reserve, pools --------------------------------------
+
+    def create_ledger(self, policy: PortPolicy) -> Ledger:
+        """Create the ledger file with ``policy`` and no allocations; ``LedgerExists`` if there is one."""
+        ledger = Ledger(policy=policy)
+        self._file.create(ledger)
+        return ledger
+
+    def set_policy(self, **changes: object) -> PortPolicy:
+        """Change the named policy fields (``backend_start=6001``…) and return the new policy.
+
+        Refused with ``PolicyRefused``, naming every allocation that would not fit (out
+        of range, on a bad port, shared, in another model's pool), and nothing written.
+        """
+        return self._change_policy(lambda policy: {**policy.model_dump(), **changes})
+
+    def reserve(self, ranges: Iterable[tuple[int, int]]) -> list[tuple[Allocation, int]]:
+        """Reserve port ranges (``(low, high)``, both included) so they are never handed out.
+
+        Allocations already on a newly reserved port stay where they are; they are
+        returned (with the port) for the caller to report.
+        """
+        wanted = list(ranges)
+        before = self.ledger().policy.reserved_ports()
+        policy = self._change_policy(lambda policy: {**policy.model_dump(), "reserved": merge_ranges([*policy.reserved, *wanted])})
+        ledger = self.ledger().model_copy(update={"policy": policy})
+        return [(a, port) for a, port in allocator.reserved_holders(ledger) if port not in before]
+
+    def unreserve(self, ranges: Iterable[tuple[int, int]]) -> PortPolicy:
+        """Stop reserving these ports (ports that were not reserved are ignored)."""
+        doomed = {port for low, high in ranges for port in range(low, high + 1)}
+
+        def without(policy: PortPolicy) -> dict[str, object]:
+            kept = sorted(policy.reserved_ports() - doomed)
+            return {**policy.model_dump(), "reserved": merge_ranges((port, port) for port in kept)}
+
+        return self._change_policy(without)
+
+    def add_pool(self, pool: Pool) -> PortPolicy:
+        """Give ``pool.model`` its own pairs; refused if they overlap a pool or another model holds one."""
+        if self.ledger().policy.pool_of(pool.model) is not None:
+            raise PolicyRefused(f"{pool.model} already has a pool; 'portalloc pool remove {pool.model}' first")
+        return self._change_policy(
+            lambda policy: {
+                **policy.model_dump(),
+                "pools": sorted([*policy.model_dump()["pools"], pool.model_dump()], key=lambda p: p["first"]),
+            }
+        )
+
+    def remove_pool(self, model_name: str) -> Pool:
+        """Remove ``model_name``'s pool (its allocations stay where they are); return it."""
+        pool = self.ledger().policy.pool_of(model_name)
+        if pool is None:
+            raise PolicyRefused(f"{model_name} has no pool")
+        self._change_policy(
+            lambda policy: {**policy.model_dump(), "pools": [p.model_dump() for p in policy.pools if p != pool]}
+        )
+        return pool
+
+    def _change_policy(self, change: Callable[[PortPolicy], dict[str, object]]) -> PortPolicy:
+        """Under the lock: build the new policy from the current one, check every allocation fits, write."""
+        if read_bytes(self.ledger_path) is None:
+            raise LedgerUnavailable(f"there is no ledger at {self.ledger_path}; 'portalloc init' creates one")
+
+        def update(ledger: Ledger) -> tuple[Ledger, PortPolicy]:
+            try:
+                policy = PortPolicy.model_validate(change(ledger.policy))
+            except ValidationError as error:
+                raise PolicyRefused(f"invalid policy: {describe_validation_error(error)}") from None
+            refusals = allocator.policy_refusals(ledger, policy)
+            if refusals:
+                count = len(refusals)
+                raise PolicyRefused(
+                    f"the new policy ({policy.describe()}) does not fit {count} allocation{'s' if count > 1 else ''}, "
+                    f"nothing changed: " + "; ".join(refusals)
+                )
+            if policy == ledger.policy:
+                return ledger, policy
+            return ledger.model_copy(update={"policy": policy}), policy
+
+        return self._file.update(update)
+
     # --- this machine ----------------------------------------------------------------
 
     def live_status(self, model_name: str | None = None) -> list[live.PortReport]:
@@ -188,7 +272,8 @@ def _assign_free_on_this_machine(
     Each round's answer is ``assign_many(ledger, keys, taken)``, a pure function of
     data, so the allocator never sees a socket.
     """
-    ephemeral = _ephemeral_ports(ledger.policy)
+    # The OS keeps its reserved ports for services that bind them on purpose: skip them like held ones.
+    ephemeral = _ephemeral_ports(ledger.policy) | probe.os_reserved_ports()
     busy: set[int] = set()
     tested: set[int] = set()
     while True:
@@ -199,7 +284,7 @@ def _assign_free_on_this_machine(
                 raise
             raise NoFreePair(
                 f"{error}; on this machine {len(busy)} of its ports are in use and {len(ephemeral)} lie in "
-                "the OS ephemeral range, and portalloc skips both (--no-probe turns that off)"
+                "the OS ephemeral range or reserved by the OS, and portalloc skips them (--no-probe turns that off)"
             ) from None
         proposed = {port for a in assignments if a.created for port in a.allocation.ports} - tested
         newly_busy = {port for port in sorted(proposed) if not probe.is_free(port)}

@@ -12,7 +12,7 @@ import click
 
 from portalloc.errors import InvalidKey
 from portalloc.keys import check_app_num, check_model_name
-from portalloc.limits import MAX_APP_NUM
+from portalloc.limits import MAX_APP_NUM, MAX_PORT, MIN_PORT
 
 if TYPE_CHECKING:
     from portalloc.service import PortAllocationService
@@ -94,6 +94,29 @@ class _AppNum(click.ParamType):  # type: ignore[type-arg]
 
 MODEL = _ModelName()
 APP_NUM = _AppNum()
+
+
+class Span(click.ParamType):  # type: ignore[type-arg]
+    """``N`` or ``LOW-HIGH`` (both included), each from ``minimum`` to ``maximum``, as ``(low, high)``."""
+
+    def __init__(self, name: str, minimum: int, maximum: int) -> None:
+        self.name, self.minimum, self.maximum = name, minimum, maximum
+
+    def convert(self, value: Any, param: click.Parameter | None, ctx: click.Context | None) -> tuple[int, int]:
+        if isinstance(value, tuple):
+            return value
+        low, dash, high = str(value).partition("-")
+        ends = (low, high) if dash else (low, low)
+        if not all(end.isascii() and end.isdigit() for end in ends):
+            self.fail(f"{value!r} is not a number or a LOW-HIGH range", param, ctx)
+        first, last = int(ends[0]), int(ends[1])
+        if not self.minimum <= first <= last <= self.maximum:
+            self.fail(f"{value!r}: each end goes from {self.minimum} to {self.maximum:,}, low end first", param, ctx)
+        return first, last
+
+
+#: ``6379`` or ``9229-9240``.
+PORT_RANGE = Span("PORT|LOW-HIGH", MIN_PORT, MAX_PORT)
 
 
 def key_arguments(function: F) -> F:
