@@ -39,17 +39,29 @@ class Assignment(NamedTuple):
     note: str | None = None
 
 
+class Holder(NamedTuple):
+    """One key holding a port in a conflict, and in which role (``None`` for a key listed twice)."""
+
+    model: str
+    app_num: int
+    role: str | None
+
+    def describe(self) -> str:
+        """``model/app (role)``."""
+        return f"{self.model}/{self.app_num}" + (f" ({self.role})" if self.role else "")
+
+
 class Conflict(NamedTuple):
-    """A port held more than once, or a key that appears more than once."""
+    """A port held more than once, or a key that appears more than once (``port`` is ``None``)."""
 
     port: int | None
-    holders: tuple[str, ...]
+    holders: tuple[Holder, ...]
 
     def describe(self) -> str:
         """One line for a user."""
         if self.port is None:
-            return f"{self.holders[0]} is allocated {len(self.holders)} times"
-        return f"port {self.port} is used by " + " and ".join(self.holders)
+            return f"{self.holders[0].describe()} is allocated {len(self.holders)} times"
+        return f"port {self.port} is used by " + " and ".join(holder.describe() for holder in self.holders)
 
 
 class Usage(NamedTuple):
@@ -341,17 +353,27 @@ def release_many(ledger: Ledger, keys: Iterable[Key]) -> tuple[Ledger, list[Allo
     return ledger.with_allocations(a for a in ledger.allocations if a.key not in doomed), removed
 
 
+def policy_warnings(ledger: Ledger) -> list[str]:
+    """What ``check`` warns about (not conflicts): apps outside their model's pool, apps on a reserved port."""
+    policy = ledger.policy
+    warnings = []
+    for a in pool_strays(ledger):
+        pool = policy.pool_of(a.model)
+        assert pool is not None  # a stray is an app of a pooled model
+        warnings.append(f"{a.label()} ({a.backend}/{a.frontend}) lies outside the pool of {pool.describe()}")
+    warnings += [f"{a.label()} holds reserved port {port}" for a, port in reserved_holders(ledger)]
+    return warnings
+
+
 def find_conflicts(allocations: Iterable[Allocation]) -> list[Conflict]:
     """Every port held more than once (in any role) and every key that appears more than once."""
-    holders: dict[int, list[str]] = {}
+    holders: dict[int, list[Holder]] = {}
     seen: dict[Key, int] = {}
-    for allocation in allocations:
-        seen[allocation.key] = seen.get(allocation.key, 0) + 1
-        holders.setdefault(allocation.backend, []).append(f"{allocation.label()} (backend)")
-        holders.setdefault(allocation.frontend, []).append(f"{allocation.label()} (frontend)")
-    conflicts = [
-        Conflict(None, (f"{model}/{app_num}",) * count) for (model, app_num), count in seen.items() if count > 1
-    ]
+    for a in allocations:
+        seen[a.key] = seen.get(a.key, 0) + 1
+        holders.setdefault(a.backend, []).append(Holder(a.model, a.app_num, "backend"))
+        holders.setdefault(a.frontend, []).append(Holder(a.model, a.app_num, "frontend"))
+    conflicts = [Conflict(None, (Holder(*key, None),) * count) for key, count in seen.items() if count > 1]
     conflicts += [Conflict(port, tuple(names)) for port, names in sorted(holders.items()) if len(names) > 1]
     return conflicts
 

@@ -80,6 +80,10 @@ class PortAllocationService:
         """Ports held more than once and keys that appear more than once (empty when clean)."""
         return allocator.find_conflicts(self._file.read().allocations)
 
+    def policy_warnings(self) -> list[str]:
+        """Apps outside their model's pool and apps on a reserved port: they stay, and are reported."""
+        return allocator.policy_warnings(self._file.read())
+
     def stats(self) -> Usage:
         """Counts of allocations, models, capacity and free pairs."""
         return allocator.usage(self._file.read())
@@ -178,7 +182,9 @@ class PortAllocationService:
         """
         wanted = list(ranges)
         before = self.ledger().policy.reserved_ports()
-        policy = self._change_policy(lambda policy: {**policy.model_dump(), "reserved": merge_ranges([*policy.reserved, *wanted])})
+        policy = self._change_policy(
+            lambda policy: {**policy.model_dump(), "reserved": merge_ranges([*policy.reserved, *wanted])}
+        )
         ledger = self.ledger().model_copy(update={"policy": policy})
         return [(a, port) for a, port in allocator.reserved_holders(ledger) if port not in before]
 
