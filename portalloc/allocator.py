@@ -82,10 +82,11 @@ def _is_bad(policy: PortPolicy, backend: int, frontend: int) -> bool:
 def usable_pairs(policy: PortPolicy) -> int:
     """How many pairs the policy can hand out (in range, minus pairs touching a bad or reserved port)."""
     reserved = policy.reserved_ports()
-    return sum(1 for k in range(policy.pair_count) if _is_usable(policy, reserved, k))
+    return sum(1 for k in range(policy.pair_count) if is_usable_pair(policy, reserved, k))
 
 
-def _is_usable(policy: PortPolicy, reserved: frozenset[int], k: int) -> bool:
+def is_usable_pair(policy: PortPolicy, reserved: frozenset[int], k: int) -> bool:
+    """Whether pair ``k`` may be handed out at all: no browsers' bad port (if skipped), no ``reserved`` port."""
     backend, frontend = policy.pair(k)
     return not _is_bad(policy, backend, frontend) and backend not in reserved and frontend not in reserved
 
@@ -384,7 +385,6 @@ def usage(ledger: Ledger) -> Usage:
     used = ledger.used_ports
     reserved = policy.reserved_ports()
     capacity = free = bad = 0
-    on_sequence: set[tuple[int, int]] = set()
     for k in range(policy.pair_count):
         pair = policy.pair(k)
         if _is_bad(policy, *pair):
@@ -393,7 +393,6 @@ def usage(ledger: Ledger) -> Usage:
         if pair[0] in reserved or pair[1] in reserved:
             continue
         capacity += 1
-        on_sequence.add(pair)
         if pair[0] not in used and pair[1] not in used:
             free += 1
     return Usage(
@@ -402,5 +401,5 @@ def usage(ledger: Ledger) -> Usage:
         capacity=capacity,
         free_pairs=free,
         bad_port_pairs=bad,
-        off_sequence=sum(1 for a in ledger.allocations if a.ports not in on_sequence),
+        off_sequence=sum(1 for a in ledger.allocations if policy.index_of(*a.ports) is None),
     )
