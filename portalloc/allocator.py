@@ -294,17 +294,19 @@ def _refusal(ledger: Ledger, key: Key, pair: tuple[int, int], reserved: frozense
 
 
 def policy_refusals(ledger: Ledger, policy: PortPolicy) -> list[str]:
-    """Every allocation of ``ledger`` that would not fit ``policy``: ``model/app: why``, in ledger order.
+    """Every allocation that fits ``ledger``'s policy but would not fit ``policy``: ``model/app (B/F): why``.
 
-    An allocation fits when ``pair_refusal`` has nothing against it under the new
-    policy. Reserved ports are left out: reserving a port an app holds is allowed (and
-    reported), never a reason to refuse. An allocation outside its own model's pool fits.
+    Fitting is ``pair_refusal`` having nothing against it. Reserved ports are left
+    out: reserving a port an app holds is allowed (and reported), never a reason to
+    refuse. An allocation outside its own model's pool fits, and one that already did
+    not fit (a pre-configured pair outside the range, say) is not the change's doing.
     """
     candidate = ledger.model_copy(update={"policy": policy})
     return [
         f"{a.label()} ({a.backend}/{a.frontend}): {why}"
         for a in ledger.allocations
         if (why := _refusal(candidate, a.key, a.ports, frozenset())) is not None
+        and _refusal(ledger, a.key, a.ports, frozenset()) is None
     ]
 
 
