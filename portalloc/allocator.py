@@ -11,7 +11,7 @@ from collections.abc import Iterable, Mapping
 from itertools import filterfalse
 from typing import NamedTuple
 
-from portalloc.errors import NoFreePair
+from portalloc.errors import NoFreePair, PolicyRefused
 from portalloc.keys import check_key
 from portalloc.limits import MAX_PORT, MIN_PORT
 from portalloc.models import Allocation, Ledger, Pool, PortPolicy
@@ -152,6 +152,7 @@ class _PairFinder:
         self.used.update(taken)
         #: Ports kept for pre-configured keys: ``next_pair`` skips them, ``refusal`` does not.
         self.kept = frozenset(kept)
+        self.blocked = self.kept | self.reserved
         #: Per segment (by its first ``k``): the lowest ``k`` that may still be free.
         self.cursors: dict[int, int] = {}
 
@@ -175,7 +176,7 @@ class _PairFinder:
     def next_pair(self, model: str) -> tuple[int, int]:
         policy, used = self.policy, self.used
         start, step = policy.backend_start, policy.step
-        blocked = self.kept | self.reserved
+        blocked = self.blocked
         segments = _segments_for(policy, model)
         for segment in segments:
             first = self.cursors.get(segment.start, segment.start)
@@ -308,6 +309,20 @@ def policy_refusals(ledger: Ledger, policy: PortPolicy) -> list[str]:
         if (why := _refusal(candidate, a.key, a.ports, frozenset())) is not None
         and _refusal(ledger, a.key, a.ports, frozenset()) is None
     ]
+
+
+def change_policy(ledger: Ledger, policy: PortPolicy) -> Ledger:
+    """``ledger`` under ``policy``; ``PolicyRefused`` naming every allocation that would not fit (``policy_refusals``)."""
+    if policy == ledger.policy:
+        return ledger
+    refusals = policy_refusals(ledger, policy)
+    if refusals:
+        count = len(refusals)
+        raise PolicyRefused(
+            f"the new policy ({policy.describe()}) does not fit {count} allocation{'s' if count > 1 else ''}, "
+            "nothing changed: " + "; ".join(refusals)
+        )
+    return ledger.model_copy(update={"policy": policy})
 
 
 def reserved_holders(ledger: Ledger) -> list[tuple[Allocation, int]]:

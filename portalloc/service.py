@@ -229,16 +229,7 @@ class PortAllocationService:
                 policy = PortPolicy.model_validate(change(ledger.policy))
             except ValidationError as error:
                 raise PolicyRefused(f"invalid policy: {describe_validation_error(error)}") from None
-            refusals = allocator.policy_refusals(ledger, policy)
-            if refusals:
-                count = len(refusals)
-                raise PolicyRefused(
-                    f"the new policy ({policy.describe()}) does not fit {count} allocation{'s' if count > 1 else ''}, "
-                    f"nothing changed: " + "; ".join(refusals)
-                )
-            if policy == ledger.policy:
-                return ledger, policy
-            return ledger.model_copy(update={"policy": policy}), policy
+            return allocator.change_policy(ledger, policy), policy
 
         return self._file.update(update)
 
