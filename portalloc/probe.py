@@ -298,13 +298,14 @@ def ephemeral_range(path: Path = EPHEMERAL_RANGE_FILE) -> tuple[int, int] | None
     return (low, high) if low <= high else None
 
 
-def os_reserved_ports(path: Path = RESERVED_PORTS_FILE) -> frozenset[int]:
+def os_reserved_ports(path: Path | None = None) -> frozenset[int]:
     """Ports the OS keeps out of its ephemeral range (Linux ``ip_local_reserved_ports``: ``8080,9000-9010``).
 
-    Empty where the OS does not say (not Linux) or the file is not in that format.
+    ``path`` defaults to ``RESERVED_PORTS_FILE``. Empty where the OS does not say (not
+    Linux) or the file is not in that format.
     """
     try:
-        text = path.read_text(encoding="ascii").strip()
+        text = (path or RESERVED_PORTS_FILE).read_text(encoding="ascii").strip()
     except OSError:
         return frozenset()
     ports: set[int] = set()
