@@ -312,7 +312,7 @@ def policy_refusals(ledger: Ledger, policy: PortPolicy) -> list[str]:
 
 
 def change_policy(ledger: Ledger, policy: PortPolicy) -> Ledger:
-    """``ledger`` under ``policy``; ``PolicyRefused`` naming every allocation that would not fit (``policy_refusals``)."""
+    """``ledger`` under ``policy``; ``PolicyRefused`` naming every allocation that would not fit it."""
     if policy == ledger.policy:
         return ledger
     refusals = policy_refusals(ledger, policy)

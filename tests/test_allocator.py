@@ -355,7 +355,7 @@ port_ranges = st.tuples(st.integers(6001, 6100), st.integers(0, 3)).map(lambda t
 
 
 class PlatformMachine(RuleBasedStateMachine):
-    """get/release/pool/reserve/policy in any order: ports unique, pools and reserved ports honoured, nothing orphaned."""
+    """get/release/pool/reserve/policy in any order: ports unique, pools and reserves honoured, nothing orphaned."""
 
     def __init__(self) -> None:
         super().__init__()
