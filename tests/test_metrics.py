@@ -2,12 +2,17 @@
 
 from __future__ import annotations
 
+import json
+import subprocess
+from pathlib import Path
+
 import pytest
 from prometheus_client.parser import text_string_to_metric_families
 
 from portalloc.allocator import assign_many
 from portalloc.metrics import model_usage, prometheus_text, range_usage, text_bar
 from portalloc.models import Allocation, Ledger, Pool, PortPolicy
+from tests.conftest import RunCli, portalloc_script, subprocess_env
 
 #: 20 pairs (6001/6041 … 6039/6079), no bad port among them.
 POLICY = PortPolicy(backend_start=6001, frontend_start=6041, step=2, max_port=6100)
@@ -95,3 +100,72 @@ def test_an_empty_ledger_has_every_gauge() -> None:
 )
 def test_text_bar(fraction: float, bar: str) -> None:
     assert text_bar(fraction, width=10) == bar
+
+
+# --- portalloc stats ------------------------------------------------------------------------
+
+
+def test_stats_text_has_a_row_per_range_and_per_model(run_cli: RunCli, ledger_path: Path) -> None:
+    run_cli("init")
+    run_cli("pool", "add", "big", "--pairs", "0-9", "--overflow", "fail")
+    for key in (("big", "1"), ("big", "2"), ("a", "1")):
+        run_cli("get", *key)
+    run_cli("reserve", "5025")
+    lines = run_cli("stats").stdout.splitlines()
+    assert lines[:8] == [
+        f"Ledger:         {ledger_path}",
+        "Allocations:    3 (2 models)",
+        "Free pairs:     1,490 of 1,493",
+        "Policy:         backend 5001-7999, frontend 8001-10999, step 2",
+        "Bad-port pairs: 6 skipped",
+        "Reserved ports: 1",
+        "Off-sequence:   0 (pre-configured pairs outside the sequence)",
+        "",
+    ]
+    # The longest free run of the shared range lies between the bad ports 5061 and 6665 (pairs 31-831).
+    assert lines[8:] == [
+        "RANGE     APPS  CAPACITY   FREE  LARGEST RUN   USED",
+        "shared       1     1,483  1,482          801   0.1%  [#...................]",
+        "pool big     2        10      8            8  20.0%  [####................]",
+        "",
+        "MODEL  APPS  CAPACITY   FREE  LARGEST RUN   USED",
+        "a         1     1,483  1,482          801   0.1%  [#...................]",
+        "big       2        10      8            8  20.0%  [####................]",
+    ]
+
+
+def test_stats_json_and_prometheus_from_the_real_command(ledger_path: Path) -> None:
+    def portalloc(*args: str) -> subprocess.CompletedProcess[str]:
+        return subprocess.run(
+            [portalloc_script(), "--ledger", str(ledger_path), *args],
+            env=subprocess_env(),
+            capture_output=True,
+            text=True,
+        )
+
+    portalloc("init")
+    portalloc("pool", "add", "big", "--pairs", "0-9")
+    portalloc("get", "big", "1")
+    report = json.loads(portalloc("stats", "--json").stdout)
+    assert report["allocations"] == 1 and report["reserved_ports"] == 0
+    assert report["ranges"][1] == {
+        "range": "pool",
+        "model": "big",
+        "allocations": 1,
+        "capacity": 10,
+        "free_pairs": 9,
+        "largest_free_run": 9,
+        "utilisation": 0.1,
+    }
+    assert report["per_model"] == [
+        {"model": "big", "pool": True, "allocations": 1, "capacity": 1494, "free_pairs": 1493,
+         "largest_free_run": 801, "utilisation": round(1 / 1494, 4)},
+    ]  # fmt: skip
+    assert json.loads(portalloc("stats", "--format", "json").stdout) == report
+    done = portalloc("stats", "--format", "prometheus")
+    assert done.returncode == 0 and done.stderr == ""
+    found = samples(done.stdout)
+    assert found[("portalloc_range_allocated_pairs", (("model", "big"), ("range", "pool")))] == 1
+    assert found[("portalloc_available_pairs", ())] == 1493
+    clash = portalloc("stats", "--json", "--format", "prometheus")
+    assert clash.returncode == 2 and clash.stderr.startswith("Error: --json and --format prometheus")
