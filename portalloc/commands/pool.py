@@ -17,9 +17,13 @@ from portalloc.commands.options import (
 from portalloc.models import PortPolicy
 
 
-@click.group()
-def pool() -> None:
+@click.group(invoke_without_command=True)
+@click.pass_context
+def pool(ctx: click.Context) -> None:
     """Give a model its own pairs: its new apps take them first, and no other model ever does."""
+    if ctx.invoked_subcommand is None:
+        # click would print the whole help as the error; one line is the contract.
+        raise click.UsageError("say what to do: pool add, pool remove or pool list")
 
 
 @pool.command(name="add")
