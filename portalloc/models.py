@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import bisect
 import operator
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from functools import cached_property
 from itertools import chain
 from typing import Annotated, Literal
@@ -18,6 +18,7 @@ from pydantic import (
     model_validator,
 )
 
+from portalloc.errors import PolicyRefused
 from portalloc.keys import check_app_num, check_model_name
 from portalloc.limits import LEDGER_VERSION, MAX_PORT, MIN_PORT
 
@@ -293,6 +294,14 @@ class Ledger(BaseModel):
     def used_ports(self) -> frozenset[int]:
         """Every port any allocation holds, in either role."""
         return frozenset(chain(map(_BACKEND, self.allocations), map(_FRONTEND, self.allocations)))
+
+
+def build_policy(fields: Mapping[str, object]) -> PortPolicy:
+    """A ``PortPolicy`` from its fields; ``PolicyRefused`` saying what is wrong if they are not one."""
+    try:
+        return PortPolicy.model_validate(dict(fields))
+    except ValidationError as error:
+        raise PolicyRefused(f"invalid policy: {describe_validation_error(error)}") from None
 
 
 def describe_validation_error(error: ValidationError) -> str:

@@ -17,15 +17,13 @@ import logging
 from collections.abc import Callable, Iterable, Mapping
 from pathlib import Path
 
-from pydantic import ValidationError
-
 from portalloc import allocator, live, probe
 from portalloc.allocator import Conflict, Usage
 from portalloc.errors import LedgerUnavailable, NoFreePair, PolicyRefused, PortallocError
 from portalloc.keys import app_dir, check_key
 from portalloc.ledger import LedgerFile, read_bytes
 from portalloc.limits import DEFAULT_LOCK_TIMEOUT
-from portalloc.models import Allocation, Ledger, Pool, PortPair, PortPolicy, describe_validation_error, merge_ranges
+from portalloc.models import Allocation, Ledger, Pool, PortPair, PortPolicy, build_policy, merge_ranges
 from portalloc.paths import find_ledger
 from portalloc.preconfig import load_preconfig
 
@@ -225,10 +223,7 @@ class PortAllocationService:
             raise LedgerUnavailable(f"there is no ledger at {self.ledger_path}; 'portalloc init' creates one")
 
         def update(ledger: Ledger) -> tuple[Ledger, PortPolicy]:
-            try:
-                policy = PortPolicy.model_validate(change(ledger.policy))
-            except ValidationError as error:
-                raise PolicyRefused(f"invalid policy: {describe_validation_error(error)}") from None
+            policy = build_policy(change(ledger.policy))
             return allocator.change_policy(ledger, policy), policy
 
         return self._file.update(update)

@@ -22,15 +22,9 @@ def init(settings: Settings, /, path: Path | None, as_json: bool, **options: Any
 
     Refused if the file exists. Prints the capacity: pairs in range and pairs usable.
     """
-    from pydantic import ValidationError
+    from portalloc.models import build_policy
 
-    from portalloc.errors import PolicyRefused
-    from portalloc.models import PortPolicy, describe_validation_error
-
-    try:
-        policy = PortPolicy(**policy_changes(options))
-    except ValidationError as error:
-        raise PolicyRefused(f"invalid policy: {describe_validation_error(error)}") from None
+    policy = build_policy(policy_changes(options))
     if path is not None:
         settings = dataclasses.replace(settings, ledger_path=path)
     settings.service().create_ledger(policy)

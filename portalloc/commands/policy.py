@@ -3,13 +3,15 @@
 from __future__ import annotations
 
 from collections.abc import Callable
-from typing import Any, TypeVar
+from typing import TYPE_CHECKING, Any, TypeVar
 
 import click
 
 from portalloc.commands.options import Settings, echo_json, json_option, pass_settings
 from portalloc.limits import MAX_PORT, MIN_PORT
-from portalloc.models import PortPolicy, describe_ranges
+
+if TYPE_CHECKING:
+    from portalloc.models import PortPolicy
 
 F = TypeVar("F", bound=Callable[..., Any])
 
@@ -61,6 +63,8 @@ def policy_report(policy: PortPolicy) -> dict[str, Any]:
 
 def echo_policy(policy: PortPolicy, as_json: bool) -> None:
     """Print ``policy_report`` as JSON, or as lines for a person."""
+    from portalloc.models import describe_ranges
+
     report = policy_report(policy)
     if as_json:
         echo_json(report)

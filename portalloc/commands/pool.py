@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING
+
 import click
 
 from portalloc.commands.options import (
@@ -14,7 +16,9 @@ from portalloc.commands.options import (
     json_option,
     pass_settings,
 )
-from portalloc.models import PortPolicy
+
+if TYPE_CHECKING:
+    from portalloc.models import PortPolicy
 
 
 @click.group(invoke_without_command=True)
