@@ -67,8 +67,11 @@ def _scan(ledger: Ledger) -> _Scan:
     policy = ledger.policy
     reserved = policy.reserved_ports()
     used = ledger.used_ports
-    usable = [is_usable_pair(policy, reserved, k) for k in range(policy.pair_count)]
-    free = [ok and not {*policy.pair(k)} & used for k, ok in enumerate(usable)]
+    count, step = policy.pair_count, policy.step
+    backends = range(policy.backend_start, policy.backend_start + count * step, step)
+    frontends = range(policy.frontend_start, policy.frontend_start + count * step, step)
+    usable = [is_usable_pair(policy, reserved, k) for k in range(count)]
+    free = [ok and b not in used and f not in used for ok, b, f in zip(usable, backends, frontends, strict=True)]
     holders = [0] * policy.pair_count
     for a in ledger.allocations:
         k = policy.index_of(*a.ports)
@@ -106,10 +109,10 @@ def range_usage(ledger: Ledger) -> list[RangeUse]:
     return rows
 
 
-def model_usage(ledger: Ledger) -> list[ModelUse]:
-    """One row per model with an allocation or a pool, sorted by name."""
+def model_usage(ledger: Ledger, ranges: list[RangeUse] | None = None) -> list[ModelUse]:
+    """One row per model with an allocation or a pool, sorted by name (``ranges``: ``range_usage``, if known)."""
     policy = ledger.policy
-    ranges = {row.pool.model if row.pool else None: row for row in range_usage(ledger)}
+    by_pool = {row.pool.model if row.pool else None: row for row in ranges or range_usage(ledger)}
     counts: dict[str, int] = {}
     for a in ledger.allocations:
         counts[a.model] = counts.get(a.model, 0) + 1
@@ -118,9 +121,9 @@ def model_usage(ledger: Ledger) -> list[ModelUse]:
     rows = []
     for model in sorted(counts):
         pool = policy.pool_of(model)
-        room = [ranges[model]] if pool is not None else []
+        room = [by_pool[model]] if pool is not None else []
         if pool is None or pool.overflow == "shared":
-            room.append(ranges[None])
+            room.append(by_pool[None])
         free = sum(row.free for row in room)
         rows.append(
             ModelUse(model, pool, counts[model], counts[model] + free, free, max(r.largest_free_run for r in room))
@@ -181,7 +184,7 @@ def prometheus_text(ledger: Ledger) -> str:
         (
             "portalloc_model_allocations",
             "Allocations of one model.",
-            [(f'{{model="{_label(m.model)}"}}', m.allocations) for m in model_usage(ledger)],
+            [(f'{{model="{_label(m.model)}"}}', m.allocations) for m in model_usage(ledger, ranges)],
         ),
     ]
     lines = []

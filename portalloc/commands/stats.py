@@ -33,7 +33,8 @@ def stats(settings: Settings, output: str, as_json: bool) -> int:
         return 0
     usage = service.stats()
     policy = ledger.policy
-    ranges, models = metrics.range_usage(ledger), metrics.model_usage(ledger)
+    ranges = metrics.range_usage(ledger)
+    models = metrics.model_usage(ledger, ranges)
     if as_json or output == "json":
         echo_json(
             {
