@@ -319,7 +319,7 @@ def change_policy(ledger: Ledger, policy: PortPolicy) -> Ledger:
     if refusals:
         count = len(refusals)
         raise PolicyRefused(
-            f"the new policy ({policy.describe()}) does not fit {count} allocation{'s' if count > 1 else ''}, "
+            f"the new policy does not fit {count} allocation{'s' if count > 1 else ''}, "
             "nothing changed: " + "; ".join(refusals)
         )
     return ledger.model_copy(update={"policy": policy})
