@@ -8,7 +8,11 @@ New allocations are OS-aware unless probing is off (``probe=False`` or the ledge
 policy's ``probe``): under the ledger lock, between reading and writing, the pairs the
 pure allocator proposes are bind-tested (``portalloc.probe``) and any port the machine
 holds is passed back to the allocator as taken, until every proposed pair is free.
-Ports in the OS ephemeral range are taken from the start.
+Ports in the OS ephemeral range, and those the OS reserves (Linux
+``ip_local_reserved_ports``), are taken from the start.
+
+The policy (ranges, reserved ports, per-model pools) is changed here too, under the
+lock and only when every allocation still fits (``allocator.change_policy``).
 """
 
 from __future__ import annotations
@@ -179,12 +183,14 @@ class PortAllocationService:
         returned (with the port) for the caller to report.
         """
         wanted = list(ranges)
-        before = self.ledger().policy.reserved_ports()
-        policy = self._change_policy(
-            lambda policy: {**policy.model_dump(), "reserved": merge_ranges([*policy.reserved, *wanted])}
-        )
-        ledger = self.ledger().model_copy(update={"policy": policy})
-        return [(a, port) for a, port in allocator.reserved_holders(ledger) if port not in before]
+        before: set[int] = set()
+
+        def add(policy: PortPolicy) -> dict[str, object]:
+            before.update(policy.reserved_ports())  # as read under the lock: what is newly reserved is ours
+            return {**policy.model_dump(), "reserved": merge_ranges([*policy.reserved, *wanted])}
+
+        self._change_policy(add)
+        return [(a, port) for a, port in allocator.reserved_holders(self.ledger()) if port not in before]
 
     def unreserve(self, ranges: Iterable[tuple[int, int]]) -> PortPolicy:
         """Stop reserving these ports (ports that were not reserved are ignored)."""
