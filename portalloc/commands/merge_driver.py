@@ -19,9 +19,11 @@ def merge_driver(base: Path, ours: Path, theirs: Path) -> int:
     The result is the union of both sides; a key released on one side and untouched
     on the other stays released; a key both sides hold keeps our pair; when the sides
     gave different keys one port, ours keeps it and theirs moves to the next free
-    pair. Each move is printed on stderr. Exits 1, leaving OURS as it was, when a side
-    is not a valid ledger or the sides' policies differ. An empty BASE (git's add/add
-    case) counts as a ledger with nothing in it.
+    pair. Each move is printed on stderr. A policy change (ranges, reserved ports,
+    pools) made on one side is taken. Exits 1, leaving OURS as it was, when a side is
+    not a valid ledger, both sides changed the policy differently, or an allocation
+    does not fit the merged policy. An empty BASE (git's add/add case) counts as a
+    ledger with nothing in it.
     """
     from portalloc.rewrite import merge_files
 
