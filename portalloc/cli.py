@@ -276,6 +276,11 @@ cli.commands = LazyCommands(
         "export": "portalloc.commands.export:export",
         "history": "portalloc.commands.history:history",
         "diff": "portalloc.commands.diff:diff",
+        "init": "portalloc.commands.init:init",
+        "policy": "portalloc.commands.policy:policy",
+        "reserve": "portalloc.commands.reserve:reserve",
+        "unreserve": "portalloc.commands.reserve:unreserve",
+        "pool": "portalloc.commands.pool:pool",
     }
 )
 

@@ -57,6 +57,14 @@ class BatchInputError(PortallocError):
     """A batch of keys (``get-many``, ``release-many``) with lines that are not keys; every bad line is named."""
 
 
+class LedgerExists(PortallocError):
+    """``init`` was asked to create a ledger where one already exists."""
+
+
+class PolicyRefused(PortallocError):
+    """A policy change (``policy set``, ``pool add``) that some existing allocation would not fit."""
+
+
 class PolicyMismatch(PortallocError):
     """Two ledgers that must share a policy (the sides of a merge) do not."""
 

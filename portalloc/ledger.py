@@ -24,7 +24,7 @@ from typing import Any, NamedTuple, TypeVar, cast
 
 from pydantic import ValidationError
 
-from portalloc.errors import LedgerCorrupt, LedgerLocked, LedgerUnavailable
+from portalloc.errors import LedgerCorrupt, LedgerExists, LedgerLocked, LedgerUnavailable
 from portalloc.limits import DEFAULT_LOCK_TIMEOUT
 from portalloc.models import Allocation, Ledger, describe_validation_error
 from portalloc.strictjson import parse_json, reject_duplicate_names
@@ -87,6 +87,9 @@ def _header(ledger: Ledger) -> str:
         # ``probe`` is written only when it is off: ledgers that keep the default stay
         # byte-for-byte what they were, and readable by a portalloc that predates it.
         del fields["probe"]
+    for name in ("reserved", "pools"):
+        if not fields[name]:
+            del fields[name]  # likewise: written only when there are some
     policy = json.dumps(fields)
     return f'{{\n  "version": {ledger.version},\n  "policy": {policy},\n  "allocations": '
 
@@ -379,6 +382,14 @@ class LedgerFile:
         ledger = self._load(data)
         self._snapshot = _Snapshot(signature, data, ledger)
         return ledger
+
+    def create(self, ledger: Ledger) -> None:
+        """Write ``ledger`` as a new file; raise ``LedgerExists`` if the file exists (nothing is written then)."""
+        with locked(self.path, self.lock_timeout):
+            # Every writer holds the lock, so nothing can create the file between this test and the write.
+            if os.path.lexists(self.path):
+                raise LedgerExists(f"{self.path} already exists; 'portalloc policy set' changes its policy")
+            atomic_write(self.path, dump_ledger(ledger))
 
     def update(self, change: Callable[[Ledger], tuple[Ledger, T]]) -> T:
         """Under the lock: re-read, apply ``change``, write the result if it differs.

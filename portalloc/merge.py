@@ -18,9 +18,9 @@ from __future__ import annotations
 from collections.abc import Iterable, Sequence
 from typing import NamedTuple
 
-from portalloc.allocator import Key, assign_many
+from portalloc.allocator import Key, assign_many, policy_refusals
 from portalloc.errors import PolicyMismatch
-from portalloc.models import Allocation, Ledger
+from portalloc.models import Allocation, Ledger, PortPolicy
 
 
 class Move(NamedTuple):
@@ -150,18 +150,15 @@ def merge_ledgers(base: Ledger | None, ours: Ledger, theirs: Ledger, sides: Side
       moves to the lowest free pair.
 
     ``base`` is ``None`` when the sides have no common version (git's add/add case):
-    nothing was released then. Its policy is not compared, only the sides' are; they
-    must be equal (``PolicyMismatch``). The result is conflict-free even if a side
-    was not (our rows are settled first, in our order, then theirs). ``sides`` names the
-    versions in the moves' messages. Raises ``NoFreePair`` if the merged keys do not
-    fit the policy.
+    nothing was released then. The policy is merged by ``merged_policy`` (one side's
+    change is taken; two different changes are ``PolicyMismatch``), and every kept
+    allocation must fit it (``PolicyMismatch`` naming the ones that do not). The result
+    is conflict-free even if a side was not (our rows are settled first, in our order,
+    then theirs). ``sides`` names the versions in the moves' messages. Raises
+    ``NoFreePair`` if the merged keys do not fit the policy.
     """
-    if ours.policy != theirs.policy:
-        raise PolicyMismatch(
-            f"the two sides have different policies ({sides.ours}: {ours.policy.describe()}; "
-            f"{sides.theirs}: {theirs.policy.describe()}); merge the policy change by hand"
-        )
-    old = base if base is not None else Ledger(policy=ours.policy)
+    policy = merged_policy(base, ours, theirs, sides)
+    old = base if base is not None else Ledger(policy=policy)
     our_rows, our_duplicates = _first_rows(ours.allocations)
     their_rows, their_duplicates = _first_rows(theirs.allocations)
     kept: list[tuple[Allocation, str]] = []
@@ -184,8 +181,9 @@ def merge_ledgers(base: Ledger | None, ours: Ledger, theirs: Ledger, sides: Side
         if key in our_rows or _same(old.find(*key), allocation):
             continue  # handled above, or released on our side and untouched on theirs
         taken.append((allocation, sides.theirs))
-    settled = settle(ours, kept + taken)
+    settled = settle(ours.model_copy(update={"policy": policy}), kept + taken)
     result = settled.ledger
+    _check_fits(result, theirs.policy if policy == ours.policy else ours.policy)
     moves = _duplicate_moves(our_duplicates, result, sides.ours)
     moves += _duplicate_moves(their_duplicates, result, sides.theirs)
     for their_row in both_changed:
@@ -193,3 +191,40 @@ def merge_ledgers(base: Ledger | None, ours: Ledger, theirs: Ledger, sides: Side
         if final is not None:
             moves.append(Move(their_row, final, f"both sides allocated it; {sides.ours} is kept", sides.theirs))
     return Resolution(result, moves + settled.moves)
+
+
+# --- the policy: reserved ports and pools are part of it -----------------------------------
+
+
+def merged_policy(base: Ledger | None, ours: Ledger, theirs: Ledger, sides: Sides = PLAIN_SIDES) -> PortPolicy:
+    """The policy of a merge: the sides' if equal, else the one side's that changed it from ``base``.
+
+    Both sides changing it (ranges, reserved ports or pools) in different ways is not
+    guessed at: ``PolicyMismatch`` names both versions.
+    """
+    if ours.policy == theirs.policy:
+        return ours.policy
+    if base is not None and base.policy == ours.policy:
+        return theirs.policy
+    if base is not None and base.policy == theirs.policy:
+        return ours.policy
+    raise PolicyMismatch(
+        f"both sides changed the policy, to different policies ({sides.ours}: {ours.policy.describe()}; "
+        f"{sides.theirs}: {theirs.policy.describe()}); merge the policy change by hand"
+    )
+
+
+def _check_fits(result: Ledger, unchanged: PortPolicy) -> None:
+    """Refuse a merge whose allocations fit the side that kept the policy but not the merged policy.
+
+    That is one side pooling (or moving) pairs that the other side handed out meanwhile.
+    """
+    if unchanged == result.policy:
+        return
+    refusals = policy_refusals(result.model_copy(update={"policy": unchanged}), result.policy)
+    if refusals:
+        raise PolicyMismatch(
+            f"the merged allocations do not fit the merged policy ({result.policy.describe()}): "
+            + "; ".join(refusals)
+            + "; merge by hand"
+        )

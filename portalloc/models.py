@@ -4,10 +4,10 @@ from __future__ import annotations
 
 import bisect
 import operator
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from functools import cached_property
 from itertools import chain
-from typing import Annotated
+from typing import Annotated, Literal
 
 from pydantic import (
     AfterValidator,
@@ -18,6 +18,7 @@ from pydantic import (
     model_validator,
 )
 
+from portalloc.errors import PolicyRefused
 from portalloc.keys import check_app_num, check_model_name
 from portalloc.limits import LEDGER_VERSION, MAX_PORT, MIN_PORT
 
@@ -26,6 +27,55 @@ ModelName = Annotated[str, AfterValidator(check_model_name)]
 AppNum = Annotated[int, AfterValidator(check_app_num)]
 
 _FROZEN_STRICT = ConfigDict(strict=True, frozen=True, extra="forbid")
+
+#: ``[low, high]``, both included: one reserved port is ``[6379, 6379]``.
+PortRange = Annotated[list[Port], Field(min_length=2, max_length=2)]
+
+
+def merge_ranges(ranges: Iterable[Sequence[int]]) -> list[list[int]]:
+    """``ranges`` as the policy stores them: sorted, overlapping or touching ones joined."""
+    merged: list[list[int]] = []
+    for low, high in sorted((min(r), max(r)) for r in ranges):
+        if merged and low <= merged[-1][1] + 1:
+            merged[-1][1] = max(merged[-1][1], high)
+        else:
+            merged.append([low, high])
+    return merged
+
+
+def describe_ranges(ranges: Iterable[Sequence[int]]) -> str:
+    """``5173, 6379, 9229-9240``: ranges the way a user types them."""
+    return ", ".join(str(low) if low == high else f"{low}-{high}" for low, high in ranges) or "none"
+
+
+class Pool(BaseModel):
+    """Pairs ``first``..``last`` (indices into the sequence, both included) that only ``model`` takes.
+
+    When they are all held, ``overflow`` says what the model's next app gets: a pair of
+    the shared range (``shared``) or an error (``fail``).
+    """
+
+    model_config = _FROZEN_STRICT
+
+    model: ModelName
+    first: int = Field(ge=0)
+    last: int = Field(ge=0)
+    overflow: Literal["shared", "fail"] = "shared"
+
+    @model_validator(mode="after")
+    def _not_empty(self) -> Pool:
+        if self.last < self.first:
+            raise ValueError(f"pool of {self.model}: last pair {self.last} is before first pair {self.first}")
+        return self
+
+    @property
+    def size(self) -> int:
+        """How many pairs the pool spans (bad-port pairs included)."""
+        return self.last - self.first + 1
+
+    def describe(self) -> str:
+        """``model_a: pairs 0-99 (overflow shared)``."""
+        return f"{self.model}: pairs {self.first}-{self.last} (overflow {self.overflow})"
 
 
 class PortPolicy(BaseModel):
@@ -36,6 +86,8 @@ class PortPolicy(BaseModel):
     ``skip_bad_ports`` skips pairs that touch a port browsers refuse to connect to.
     ``probe`` lets a new allocation skip ports this machine's OS holds (``portalloc.probe``);
     turn it off for a ledger that must be a pure function of its own contents.
+    ``reserved`` are port ranges never handed out; ``pools`` give models pairs of their
+    own. Both are empty by default and then not written, so older ledgers keep their bytes.
     """
 
     model_config = _FROZEN_STRICT
@@ -46,6 +98,8 @@ class PortPolicy(BaseModel):
     max_port: Port = MAX_PORT
     skip_bad_ports: bool = True
     probe: bool = True
+    reserved: list[PortRange] = Field(default_factory=list)
+    pools: list[Pool] = Field(default_factory=list)
 
     @model_validator(mode="after")
     def _holds_a_pair(self) -> PortPolicy:
@@ -55,7 +109,41 @@ class PortPolicy(BaseModel):
             )
         if self.frontend_start > self.max_port:
             raise ValueError(f"frontend_start ({self.frontend_start}) is above max_port ({self.max_port})")
+        # One spelling per set of ports, so equal policies have equal bytes.
+        if self.reserved != merge_ranges(self.reserved):
+            raise ValueError("reserved port ranges must be [low, high], sorted, apart and not touching")
+        previous: Pool | None = None
+        for pool in self.pools:
+            if pool.last >= self.pair_count:
+                raise ValueError(f"pool of {pool.model} ends at pair {pool.last}; the policy has {self.pair_count}")
+            if previous is not None and pool.first <= previous.last:
+                raise ValueError(f"pools of {previous.model} and {pool.model} overlap or are not sorted by pair")
+            previous = pool
+        if len({pool.model for pool in self.pools}) < len(self.pools):
+            raise ValueError("a model has more than one pool")
         return self
+
+    def pool_of(self, model: str) -> Pool | None:
+        """``model``'s pool, or ``None``."""
+        return next((pool for pool in self.pools if pool.model == model), None)
+
+    def reserved_ports(self) -> frozenset[int]:
+        """Every reserved port, one by one."""
+        return frozenset(port for low, high in self.reserved for port in range(low, high + 1))
+
+    def pairs_with_backends(self, low: int, high: int) -> range:
+        """The indices ``k`` of the pairs whose backend lies in ``low``..``high`` (possibly none)."""
+        first = max(0, -(-(low - self.backend_start) // self.step))
+        last = min(self.pair_count - 1, (high - self.backend_start) // self.step)
+        return range(first, last + 1)
+
+    def index_of(self, backend: int, frontend: int) -> int | None:
+        """``k`` if ``(backend, frontend)`` is pair ``k`` of the sequence, else ``None``."""
+        offset = backend - self.backend_start
+        k, rest = divmod(offset, self.step)
+        if rest or offset < 0 or k >= self.pair_count or frontend - self.frontend_start != offset:
+            return None
+        return k
 
     @property
     def pair_count(self) -> int:
@@ -70,8 +158,15 @@ class PortPolicy(BaseModel):
         return self.backend_start + offset, self.frontend_start + offset
 
     def describe(self) -> str:
-        """One line naming the policy, for error messages."""
-        return f"backend {self.backend_start}+, frontend {self.frontend_start}+, step {self.step}, max {self.max_port}"
+        """One line naming the policy, for error messages (reserved ports and pools too, when there are any)."""
+        text = f"backend {self.backend_start}+, frontend {self.frontend_start}+, step {self.step}, max {self.max_port}"
+        if not self.skip_bad_ports:
+            text += ", bad ports not skipped"
+        if self.reserved:
+            text += f", reserved {describe_ranges(self.reserved)}"
+        if self.pools:
+            text += ", pools " + "; ".join(pool.describe() for pool in self.pools)
+        return text
 
 
 class Allocation(BaseModel):
@@ -204,6 +299,14 @@ class Ledger(BaseModel):
     def used_ports(self) -> frozenset[int]:
         """Every port any allocation holds, in either role."""
         return frozenset(chain(map(_BACKEND, self.allocations), map(_FRONTEND, self.allocations)))
+
+
+def build_policy(fields: Mapping[str, object]) -> PortPolicy:
+    """A ``PortPolicy`` from its fields; ``PolicyRefused`` saying what is wrong if they are not one."""
+    try:
+        return PortPolicy.model_validate(dict(fields))
+    except ValidationError as error:
+        raise PolicyRefused(f"invalid policy: {describe_validation_error(error)}") from None
 
 
 def describe_validation_error(error: ValidationError) -> str:

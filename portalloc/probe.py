@@ -40,6 +40,7 @@ from typing import NamedTuple
 
 #: Where Linux keeps the range it picks outgoing connections' local ports from.
 EPHEMERAL_RANGE_FILE = Path("/proc/sys/net/ipv4/ip_local_port_range")
+RESERVED_PORTS_FILE = Path("/proc/sys/net/ipv4/ip_local_reserved_ports")
 _PROC = Path("/proc")
 _TCP_TABLES = (_PROC / "net" / "tcp", _PROC / "net" / "tcp6")
 _TCP_LISTEN = "0A"
@@ -295,3 +296,24 @@ def ephemeral_range(path: Path = EPHEMERAL_RANGE_FILE) -> tuple[int, int] | None
     except (OSError, ValueError):
         return None
     return (low, high) if low <= high else None
+
+
+def os_reserved_ports(path: Path | None = None) -> frozenset[int]:
+    """Ports the OS keeps out of its ephemeral range (Linux ``ip_local_reserved_ports``: ``8080,9000-9010``).
+
+    ``path`` defaults to ``RESERVED_PORTS_FILE``. Empty where the OS does not say (not
+    Linux) or the file is not in that format.
+    """
+    try:
+        text = (path or RESERVED_PORTS_FILE).read_text(encoding="ascii").strip()
+    except OSError:
+        return frozenset()
+    ports: set[int] = set()
+    for item in filter(None, text.split(",")):
+        low, _, high = item.strip().partition("-")
+        try:
+            first, last = int(low), int(high or low)
+        except ValueError:
+            return frozenset()
+        ports.update(range(first, last + 1))
+    return frozenset(ports)

@@ -8,7 +8,11 @@ New allocations are OS-aware unless probing is off (``probe=False`` or the ledge
 policy's ``probe``): under the ledger lock, between reading and writing, the pairs the
 pure allocator proposes are bind-tested (``portalloc.probe``) and any port the machine
 holds is passed back to the allocator as taken, until every proposed pair is free.
-Ports in the OS ephemeral range are taken from the start.
+Ports in the OS ephemeral range, and those the OS reserves (Linux
+``ip_local_reserved_ports``), are taken from the start.
+
+The policy (ranges, reserved ports, per-model pools) is changed here too, under the
+lock and only when every allocation still fits (``allocator.change_policy``).
 """
 
 from __future__ import annotations
@@ -16,17 +20,25 @@ from __future__ import annotations
 import logging
 import os
 import stat
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING
 
 from portalloc import allocator, live, probe
 from portalloc.allocator import Conflict, Usage
-from portalloc.errors import AppDirUnavailable, AppsDirLooksWrong, AppsDirMissing, NoFreePair, PortallocError
+from portalloc.errors import (
+    AppDirUnavailable,
+    AppsDirLooksWrong,
+    AppsDirMissing,
+    LedgerUnavailable,
+    NoFreePair,
+    PolicyRefused,
+    PortallocError,
+)
 from portalloc.keys import app_dir, check_key, check_model_name
-from portalloc.ledger import LedgerFile
+from portalloc.ledger import LedgerFile, read_bytes
 from portalloc.limits import DEFAULT_LOCK_TIMEOUT
-from portalloc.models import Allocation, Ledger, PortPair, PortPolicy
+from portalloc.models import Allocation, Ledger, Pool, PortPair, PortPolicy, build_policy, merge_ranges
 from portalloc.paths import find_ledger
 from portalloc.preconfig import load_preconfig
 
@@ -82,6 +94,10 @@ class PortAllocationService:
     def check_port_conflicts(self) -> list[Conflict]:
         """Ports held more than once and keys that appear more than once (empty when clean)."""
         return allocator.find_conflicts(self._file.read().allocations)
+
+    def policy_warnings(self) -> list[str]:
+        """Apps outside their model's pool and apps on a reserved port: they stay, and are reported."""
+        return allocator.policy_warnings(self._file.read())
 
     def stats(self) -> Usage:
         """Counts of allocations, models, capacity and free pairs."""
@@ -226,6 +242,80 @@ class PortAllocationService:
             return orphans(self._file.read())
         return self._file.update(lambda ledger: allocator.release_many(ledger, [a.key for a in orphans(ledger)]))
 
+    # --- policy: init, policy set, reserve, pools --------------------------------------
+
+    def create_ledger(self, policy: PortPolicy) -> Ledger:
+        """Create the ledger file with ``policy`` and no allocations; ``LedgerExists`` if there is one."""
+        ledger = Ledger(policy=policy)
+        self._file.create(ledger)
+        return ledger
+
+    def set_policy(self, **changes: object) -> PortPolicy:
+        """Change the named policy fields (``backend_start=6001``…) and return the new policy.
+
+        Refused with ``PolicyRefused``, naming every allocation that would not fit (out
+        of range, on a bad port, shared, in another model's pool), and nothing written.
+        """
+        return self._change_policy(lambda policy: {**policy.model_dump(), **changes})
+
+    def reserve(self, ranges: Iterable[tuple[int, int]]) -> list[tuple[Allocation, int]]:
+        """Reserve port ranges (``(low, high)``, both included) so they are never handed out.
+
+        Allocations already on a newly reserved port stay where they are; they are
+        returned (with the port) for the caller to report.
+        """
+        wanted = list(ranges)
+        before: set[int] = set()
+
+        def add(policy: PortPolicy) -> dict[str, object]:
+            before.update(policy.reserved_ports())  # as read under the lock: what is newly reserved is ours
+            return {**policy.model_dump(), "reserved": merge_ranges([*policy.reserved, *wanted])}
+
+        self._change_policy(add)
+        return [(a, port) for a, port in allocator.reserved_holders(self.ledger()) if port not in before]
+
+    def unreserve(self, ranges: Iterable[tuple[int, int]]) -> PortPolicy:
+        """Stop reserving these ports (ports that were not reserved are ignored)."""
+        doomed = {port for low, high in ranges for port in range(low, high + 1)}
+
+        def without(policy: PortPolicy) -> dict[str, object]:
+            kept = sorted(policy.reserved_ports() - doomed)
+            return {**policy.model_dump(), "reserved": merge_ranges((port, port) for port in kept)}
+
+        return self._change_policy(without)
+
+    def add_pool(self, pool: Pool) -> PortPolicy:
+        """Give ``pool.model`` its own pairs; refused if they overlap a pool or another model holds one."""
+        if self.ledger().policy.pool_of(pool.model) is not None:
+            raise PolicyRefused(f"{pool.model} already has a pool; 'portalloc pool remove {pool.model}' first")
+        return self._change_policy(
+            lambda policy: {
+                **policy.model_dump(),
+                "pools": sorted([*policy.model_dump()["pools"], pool.model_dump()], key=lambda p: p["first"]),
+            }
+        )
+
+    def remove_pool(self, model_name: str) -> Pool:
+        """Remove ``model_name``'s pool (its allocations stay where they are); return it."""
+        pool = self.ledger().policy.pool_of(model_name)
+        if pool is None:
+            raise PolicyRefused(f"{model_name} has no pool")
+        self._change_policy(
+            lambda policy: {**policy.model_dump(), "pools": [p.model_dump() for p in policy.pools if p != pool]}
+        )
+        return pool
+
+    def _change_policy(self, change: Callable[[PortPolicy], dict[str, object]]) -> PortPolicy:
+        """Under the lock: build the new policy from the current one, check every allocation fits, write."""
+        if read_bytes(self.ledger_path) is None:
+            raise LedgerUnavailable(f"there is no ledger at {self.ledger_path}; 'portalloc init' creates one")
+
+        def update(ledger: Ledger) -> tuple[Ledger, PortPolicy]:
+            policy = build_policy(change(ledger.policy))
+            return allocator.change_policy(ledger, policy), policy
+
+        return self._file.update(update)
+
     # --- this machine ----------------------------------------------------------------
 
     def live_status(self, model_name: str | None = None) -> list[live.PortReport]:
@@ -262,7 +352,8 @@ def _assign_free_on_this_machine(
     Each round's answer is ``assign_many(ledger, keys, taken)``, a pure function of
     data, so the allocator never sees a socket.
     """
-    ephemeral = _ephemeral_ports(ledger.policy)
+    # The OS keeps its reserved ports for services that bind them on purpose: skip them like held ones.
+    ephemeral = _ephemeral_ports(ledger.policy) | probe.os_reserved_ports()
     busy: set[int] = set()
     tested: set[int] = set()
     while True:
@@ -273,7 +364,7 @@ def _assign_free_on_this_machine(
                 raise
             raise NoFreePair(
                 f"{error}; on this machine {len(busy)} of its ports are in use and {len(ephemeral)} lie in "
-                "the OS ephemeral range, and portalloc skips both (--no-probe turns that off)"
+                "the OS ephemeral range or reserved by the OS, and portalloc skips them (--no-probe turns that off)"
             ) from None
         proposed = {port for a in assignments if a.created for port in a.allocation.ports} - tested
         newly_busy = {port for port in sorted(proposed) if not probe.is_free(port)}

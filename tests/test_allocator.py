@@ -1,4 +1,4 @@
-"""The pure allocator: the sequence, gap filling, bad ports, pre-configured pairs, conflicts, capacity."""
+"""The pure allocator: the sequence, gap filling, bad ports, pre-configured pairs, reserved ports, pools, conflicts."""
 
 from __future__ import annotations
 
@@ -9,8 +9,8 @@ from hypothesis.stateful import RuleBasedStateMachine, invariant, rule
 
 from portalloc import allocator
 from portalloc.allocator import BAD_PORTS, assign, assign_many, find_conflicts, release, usable_pairs, usage
-from portalloc.errors import InvalidKey, NoFreePair
-from portalloc.models import Allocation, Ledger, PortPolicy
+from portalloc.errors import InvalidKey, NoFreePair, PolicyRefused
+from portalloc.models import Allocation, Ledger, Pool, PortPolicy, merge_ranges
 
 
 def ports_of(ledger: Ledger) -> list[int]:
@@ -239,3 +239,198 @@ def test_batch_equals_one_at_a_time(batch: list[tuple[str, int]]) -> None:
     batched, assignments = assign_many(Ledger(policy=SMALL_POLICY), batch)
     assert [a.allocation for a in assignments] == singles
     assert batched.allocations == one_by_one.allocations
+
+
+# --- reserved ports and pools ------------------------------------------------------------
+
+
+def pooled(*pools: Pool, reserved: list[list[int]] | None = None, **fields: object) -> Ledger:
+    return Ledger(policy=PortPolicy(pools=list(pools), reserved=reserved or [], **fields))  # type: ignore[arg-type]
+
+
+def test_reserved_ports_are_never_handed_out_and_cost_their_pairs() -> None:
+    ledger = pooled(reserved=[[5003, 5003], [8007, 8009]])
+    _ledger, assignments = assign_many(ledger, [("m", n) for n in range(1, 4)])
+    # 5003/8003 (backend reserved), 5007/8007 and 5009/8009 (frontends reserved) are skipped.
+    assert [a.allocation.ports for a in assignments] == [(5001, 8001), (5005, 8005), (5011, 8011)]
+    assert usable_pairs(ledger.policy) == 1494 - 3
+
+
+def test_a_pooled_model_takes_its_pool_first_and_others_never_do() -> None:
+    ledger = pooled(Pool(model="big", first=10, last=11))
+    ledger, assignments = assign_many(ledger, [("small", 1), ("big", 1), ("big", 2), ("big", 3), ("small", 2)])
+    ports = [a.allocation.ports for a in assignments]
+    assert ports == [(5001, 8001), (5021, 8021), (5023, 8023), (5003, 8003), (5005, 8005)]
+    # Releasing a pooled pair does not give it to anyone else.
+    ledger, _ = release(ledger, "big", 1)
+    _ledger, (again,) = assign_many(ledger, [("small", 3)])
+    assert again.allocation.ports == (5007, 8007)
+
+
+def test_a_full_pool_that_must_not_overflow_fails_with_its_name() -> None:
+    ledger = pooled(Pool(model="big", first=0, last=1, overflow="fail"))
+    ledger, _ = assign_many(ledger, [("big", 1), ("big", 2)])
+    with pytest.raises(NoFreePair, match=r"pool of big \(pairs 0-1\).*overflow is 'fail'"):
+        assign(ledger, "big", 3)
+
+
+def test_a_preferred_pair_in_another_models_pool_or_reserved_is_refused_with_the_reason() -> None:
+    ledger = pooled(Pool(model="big", first=0, last=0), reserved=[[5005, 5005]])
+    _l, in_pool = assign(ledger, "m", 1, preferred=(5001, 8001))
+    assert in_pool.allocation.ports == (5003, 8003)
+    assert in_pool.note is not None and "5001 is in the pool of big" in in_pool.note
+    _l, on_reserved = assign(ledger, "m", 1, preferred=(5005, 8005))
+    assert on_reserved.note is not None and "5005 is reserved" in on_reserved.note
+    _l, own = assign(ledger, "big", 1, preferred=(5001, 8001))
+    assert own.allocation.ports == (5001, 8001) and own.note is None
+
+
+@pytest.mark.parametrize(
+    ("key", "pair", "why"),
+    [
+        (("m", 1), (5001, 5001), "backend and frontend are both 5001"),
+        (("m", 1), (80, 8001), "port 80 is not from 1024 to 65535"),
+        (("m", 1), (4999, 8001), "backend 4999 is outside the policy's backends 5001-8000"),
+        (("m", 1), (5001, 7999), "frontend 7999 is outside the policy's frontends 8001-65535"),
+        (("m", 1), (5061, 8061), "port 5061 is one of the ports browsers refuse"),
+        (("m", 1), (6379, 9379), "port 6379 is reserved"),
+        (("m", 1), (5003, 8003), "port 5003 is used by a/1"),
+        (("m", 1), (5005, 8005), "port 5005 is in the pool of big"),
+        (("m", 1), (5001, 11001), None),  # off the sequence but in range: allowed, as pre-configured pairs are
+        (("a", 1), (5003, 8003), None),  # the pair it holds
+        (("big", 1), (5005, 8005), None),  # its own pool
+    ],
+)
+def test_pair_refusal(key: tuple[str, int], pair: tuple[int, int], why: str | None) -> None:
+    ledger = pooled(Pool(model="big", first=2, last=3), reserved=[[6379, 6379]])
+    ledger = ledger.with_allocations([Allocation(model="a", app_num=1, backend=5003, frontend=8003)])
+    assert allocator.pair_refusal(ledger, key, pair) == why
+
+
+def test_policy_refusals_name_every_allocation_that_would_not_fit() -> None:
+    ledger, _ = assign_many(Ledger(), [("a", 1), ("b", 1), ("c", 1)])  # 5001, 5003, 5005
+    narrower = PortPolicy(backend_start=5003)
+    assert allocator.policy_refusals(ledger, narrower) == [
+        "a/1 (5001/8001): backend 5001 is outside the policy's backends 5003-8000"
+    ]
+    pool_over_b = PortPolicy(pools=[Pool(model="a", first=0, last=1)])
+    assert allocator.policy_refusals(ledger, pool_over_b) == ["b/1 (5003/8003): port 5003 is in the pool of a"]
+    # Reserving a held port is no refusal (it is reported instead), nor is an app outside its own pool.
+    assert allocator.policy_refusals(ledger, PortPolicy(reserved=[[5001, 5001]])) == []
+    assert allocator.policy_refusals(ledger, PortPolicy(pools=[Pool(model="c", first=5, last=9)])) == []
+    with pytest.raises(PolicyRefused, match="does not fit 1 allocation, nothing changed: a/1"):
+        allocator.change_policy(ledger, narrower)
+
+
+def test_strays_and_reserved_holders_are_warnings() -> None:
+    ledger, _ = assign_many(Ledger(), [("a", 1), ("b", 1)])
+    ledger = allocator.change_policy(
+        ledger, PortPolicy(pools=[Pool(model="a", first=5, last=9)], reserved=[[8003, 8003]])
+    )
+    assert allocator.pool_strays(ledger) == [ledger.find("a", 1)]
+    assert allocator.policy_warnings(ledger) == [
+        "a/1 (5001/8001) lies outside the pool of a: pairs 5-9 (overflow shared)",
+        "b/1 holds reserved port 8003",
+    ]
+    assert find_conflicts(ledger.allocations) == []
+
+
+def test_skipped_pairs_say_why() -> None:
+    policy = PortPolicy(reserved=[[8005, 8005]])
+    skipped = allocator.skipped_pairs(policy)
+    assert skipped[:2] == [(5005, 8005, "8005 is reserved"), (5061, 8061, "5061 is a port browsers refuse")]
+    assert len(skipped) == 7
+
+
+POOL_POLICY = PortPolicy(backend_start=6001, frontend_start=6041, step=2, max_port=6100)  # 20 pairs
+pools_strategy = st.sampled_from(
+    [
+        [Pool(model="a", first=0, last=3)],
+        [Pool(model="b", first=4, last=6, overflow="fail")],
+        [Pool(model="a", first=2, last=3, overflow="fail"), Pool(model="c", first=10, last=14)],
+        [],
+    ]
+)
+port_ranges = st.tuples(st.integers(6001, 6100), st.integers(0, 3)).map(lambda t: [t[0], min(6100, t[0] + t[1])])
+
+
+class PlatformMachine(RuleBasedStateMachine):
+    """get/release/pool/reserve/policy in any order: ports unique, pools and reserves honoured, nothing orphaned."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.ledger = Ledger(policy=POOL_POLICY)
+        self.known: dict[tuple[str, int], tuple[int, int]] = {}
+
+    def _try_policy(self, **fields: object) -> None:
+        try:
+            policy = PortPolicy.model_validate({**self.ledger.policy.model_dump(), **fields})
+        except ValueError:
+            return  # not a policy at all (a pool past the end, say): the service refuses it the same way
+        before = {a.key: a.ports for a in self.ledger.allocations}
+        try:
+            self.ledger = allocator.change_policy(self.ledger, policy)
+        except PolicyRefused as error:
+            assert allocator.policy_refusals(self.ledger, policy)
+            assert str(error).count("/") >= 1
+            return
+        assert {a.key: a.ports for a in self.ledger.allocations} == before  # nothing moved, nothing dropped
+
+    @rule(key=keys, taken=st.frozensets(st.integers(min_value=6001, max_value=6100), max_size=4))
+    def get(self, key: tuple[str, int], taken: frozenset[int]) -> None:
+        policy = self.ledger.policy
+        try:
+            self.ledger, assignment = assign(self.ledger, *key, taken=taken)
+        except NoFreePair:
+            assert key not in self.known
+            return
+        pair = assignment.allocation.ports
+        if key in self.known:
+            assert pair == self.known[key] and not assignment.created
+            return
+        assert not set(pair) & (taken | policy.reserved_ports() | BAD_PORTS)
+        k = policy.index_of(*pair)
+        assert k is not None
+        pool = next((p for p in policy.pools if p.first <= k <= p.last), None)
+        assert pool is None or pool.model == key[0]  # a pooled pair goes to its model alone
+        own = policy.pool_of(key[0])
+        if own is not None and own.overflow == "fail":
+            assert pool is own
+        self.known[key] = pair
+
+    @rule(key=keys)
+    def release(self, key: tuple[str, int]) -> None:
+        self.ledger, removed = release(self.ledger, *key)
+        assert [a.ports for a in removed] == ([self.known.pop(key)] if key in self.known else [])
+
+    @rule(pools=pools_strategy)
+    def set_pools(self, pools: list[Pool]) -> None:
+        self._try_policy(pools=[p.model_dump() for p in pools])
+
+    @rule(ranges=st.lists(port_ranges, max_size=3))
+    def reserve(self, ranges: list[list[int]]) -> None:
+        self._try_policy(reserved=merge_ranges([*self.ledger.policy.reserved, *ranges]))
+
+    @rule()
+    def unreserve_all(self) -> None:
+        self._try_policy(reserved=[])
+
+    @rule(backend_start=st.sampled_from([6001, 6003, 6011]), max_port=st.sampled_from([6100, 6080, 6060]))
+    def set_range(self, backend_start: int, max_port: int) -> None:
+        self._try_policy(backend_start=backend_start, max_port=max_port)
+
+    @invariant()
+    def unique_stable_and_inside_the_policy(self) -> None:
+        ports = ports_of(self.ledger)
+        assert len(ports) == len(set(ports))
+        assert {a.key: a.ports for a in self.ledger.allocations} == self.known
+        policy = self.ledger.policy
+        for a in self.ledger.allocations:
+            assert policy.backend_start <= a.backend < policy.frontend_start <= a.frontend <= policy.max_port
+            k = policy.index_of(*a.ports)
+            pool = next((p for p in policy.pools if k is not None and p.first <= k <= p.last), None)
+            assert pool is None or pool.model == a.model  # no app ever sits in another model's pool
+
+
+TestPlatformMachine = PlatformMachine.TestCase
+TestPlatformMachine.settings = settings(max_examples=120, stateful_step_count=40, deadline=None)

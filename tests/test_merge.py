@@ -138,8 +138,9 @@ def test_no_base_means_nothing_was_released() -> None:
 
 def test_different_policies_are_refused() -> None:
     other = Ledger(policy=PortPolicy(backend_start=20001, frontend_start=30001))
+    mine = Ledger(policy=PortPolicy(backend_start=20001, frontend_start=40001))
     with pytest.raises(PolicyMismatch, match="different policies"):
-        merge_ledgers(BASE, BASE, other)
+        merge_ledgers(BASE, mine, other)
 
 
 def test_merge_that_does_not_fit_the_policy_raises() -> None:

@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 from pydantic import ValidationError
 
-from portalloc.models import Allocation, Ledger, PortPolicy
+from portalloc.models import Allocation, Ledger, Pool, PortPolicy, describe_ranges, merge_ranges
 
 
 def test_default_policy_pairs() -> None:
@@ -68,3 +68,47 @@ def test_ledger_find_and_used_ports() -> None:
     assert found is not None and found.ports == (5003, 8003)
     assert ledger.find("b", 2) is None
     assert ledger.used_ports == {5001, 8001, 5003, 8003}
+
+
+# --- reserved ports and pools -----------------------------------------------------------
+
+
+def test_merge_ranges_sorts_and_joins_touching_and_overlapping_ranges() -> None:
+    assert merge_ranges([(9229, 9240), (6379, 6379), (9241, 9250), (6378, 6379), (5173, 5173)]) == [
+        [5173, 5173],
+        [6378, 6379],
+        [9229, 9250],
+    ]
+    assert describe_ranges([[5173, 5173], [9229, 9250]]) == "5173, 9229-9250"
+    assert describe_ranges([]) == "none"
+
+
+@pytest.mark.parametrize(
+    ("fields", "message"),
+    [
+        ({"reserved": [[6379, 6378]]}, "sorted, apart"),
+        ({"reserved": [[6379, 6380], [6381, 6390]]}, "sorted, apart"),  # touching: one range
+        ({"reserved": [[6379]]}, "at least 2"),
+        ({"reserved": [[80, 90]]}, "greater than or equal to 1024"),
+        ({"pools": [{"model": "a", "first": 3, "last": 2}]}, "before first pair"),
+        ({"pools": [{"model": "a", "first": 0, "last": 1500}]}, "ends at pair 1500; the policy has 1500"),
+        ({"pools": [{"model": "a", "first": 0, "last": 9}, {"model": "b", "first": 9, "last": 12}]}, "overlap"),
+        ({"pools": [{"model": "a", "first": 0, "last": 1}, {"model": "a", "first": 5, "last": 6}]}, "more than one"),
+        ({"pools": [{"model": "a", "first": 0, "last": 1, "overflow": "spill"}]}, "'shared' or 'fail'"),
+    ],
+)
+def test_invalid_reserved_ports_and_pools(fields: dict[str, object], message: str) -> None:
+    with pytest.raises(ValidationError, match=message):
+        PortPolicy.model_validate(fields)
+
+
+def test_pool_lookups_and_policy_arithmetic() -> None:
+    policy = PortPolicy(pools=[Pool(model="a", first=0, last=9), Pool(model="b", first=10, last=19, overflow="fail")])
+    assert policy.pool_of("b") == Pool(model="b", first=10, last=19, overflow="fail")
+    assert policy.pool_of("c") is None
+    assert policy.pairs_with_backends(5002, 5010) == range(1, 5)  # backends 5003 5005 5007 5009
+    assert policy.pairs_with_backends(1024, 1030) == range(0, 0)
+    assert policy.index_of(5005, 8005) == 2
+    assert policy.index_of(5005, 8007) is None and policy.index_of(5004, 8004) is None
+    assert policy.describe().endswith("pools a: pairs 0-9 (overflow shared); b: pairs 10-19 (overflow fail)")
+    assert PortPolicy(reserved=[[6379, 6380]]).reserved_ports() == {6379, 6380}

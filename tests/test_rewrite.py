@@ -71,7 +71,9 @@ def test_merge_driver_leaves_ours_untouched_on_bad_input(tmp_path: Path, broken:
     for path in paths.values():
         write_rows(path, ("a", 1, 5001, 8001))
     if broken == "policy":
-        write_rows(paths["theirs"], ("a", 1, 5001, 8001), policy='{"backend_start": 6001}')
+        # Both sides changed the policy, each its own way.
+        write_rows(paths["ours"], ("a", 1, 5001, 8001), policy='{"backend_start": 5001, "step": 4}')
+        write_rows(paths["theirs"], ("a", 1, 5001, 8001), policy='{"backend_start": 5001, "step": 6}')
         expected = "different policies"
     else:
         paths[broken].write_text('{"version": 1, "allocations": [\n', encoding="utf-8")

@@ -30,8 +30,8 @@ def _as_json(diff: LedgerDiff, before: str, after: str) -> dict[str, Any]:
             for m in diff.moved
         ],
         "policy": [{"setting": c.setting, "before": c.before, "after": c.after} for c in diff.policy],
-        "conflicts": [conflict_json(c.port, c.holders) for c in diff.conflicts],
-        "new_conflicts": [conflict_json(c.port, c.holders) for c in diff.new_conflicts],
+        "conflicts": [conflict_json(c) for c in diff.conflicts],
+        "new_conflicts": [conflict_json(c) for c in diff.new_conflicts],
         "off_policy": [{**_pair(a), "reason": reason} for a, reason in diff.off_policy],
     }
 

@@ -23,9 +23,11 @@ def merge_driver(settings: Settings, base: Path, ours: Path, theirs: Path) -> in
     on the other stays released; a key only one side changed takes that side's pair;
     a key both sides changed keeps our pair; when the sides gave different keys one
     port, ours keeps it and theirs moves to the next free pair. Each move is printed
-    on stderr, naming the side (and, under git, the branch) it came from. Exits 1,
-    leaving OURS as it was, when a side is not a valid ledger or the sides' policies
-    differ. An empty BASE (git's add/add case) counts as a ledger with nothing in it.
+    on stderr, naming the side (and, under git, the branch) it came from. A policy
+    change (ranges, reserved ports, pools) made on one side is taken. Exits 1, leaving
+    OURS as it was, when a side is not a valid ledger, both sides changed the policy
+    differently, or an allocation does not fit the merged policy. An empty BASE (git's
+    add/add case) counts as a ledger with nothing in it.
 
     Run by hand on a ledger file, OURS is written under the ledger's lock, so an
     allocation another process makes meanwhile is kept.

@@ -13,11 +13,12 @@ import click
 
 from portalloc.errors import InvalidKey
 from portalloc.keys import check_app_num, check_model_name
-from portalloc.limits import MAX_APP_NUM
+from portalloc.limits import MAX_APP_NUM, MAX_PORT, MIN_PORT
 
 if TYPE_CHECKING:
     from click.shell_completion import CompletionItem
 
+    from portalloc.allocator import Conflict
     from portalloc.models import Allocation
     from portalloc.service import PortAllocationService
 
@@ -116,6 +117,29 @@ MODEL = _ModelName()
 APP_NUM = _AppNum()
 
 
+class Span(click.ParamType):  # type: ignore[type-arg]
+    """``N`` or ``LOW-HIGH`` (both included), each from ``minimum`` to ``maximum``, as ``(low, high)``."""
+
+    def __init__(self, name: str, minimum: int, maximum: int) -> None:
+        self.name, self.minimum, self.maximum = name, minimum, maximum
+
+    def convert(self, value: Any, param: click.Parameter | None, ctx: click.Context | None) -> tuple[int, int]:
+        if isinstance(value, tuple):
+            return value
+        low, dash, high = str(value).partition("-")
+        ends = (low, high) if dash else (low, low)
+        if not all(end.isascii() and end.isdigit() for end in ends):
+            self.fail(f"{value!r} is not a number or a LOW-HIGH range", param, ctx)
+        first, last = int(ends[0]), int(ends[1])
+        if not self.minimum <= first <= last <= self.maximum:
+            self.fail(f"{value!r}: each end goes from {self.minimum} to {self.maximum:,}, low end first", param, ctx)
+        return first, last
+
+
+#: ``6379`` or ``9229-9240``.
+PORT_RANGE = Span("PORT|LOW-HIGH", MIN_PORT, MAX_PORT)
+
+
 def key_arguments(function: F) -> F:
     """``MODEL APP_NUM``, validated the way the ledger validates keys."""
     function = click.argument("app_num", type=APP_NUM, metavar="APP_NUM")(function)
@@ -130,22 +154,13 @@ def pair_json(model: str, app_num: int, backend: int, frontend: int) -> dict[str
     return {"model": model, "app_num": app_num, "backend": backend, "frontend": frontend}
 
 
-def conflict_json(port: int | None, holders: Sequence[str]) -> dict[str, Any]:
-    """The JSON object of one conflict: ``{"port", "holders": [{"model", "app_num", "role"}…]}``.
-
-    ``holders`` are ``allocator.Conflict.holders``: ``model/N (role)``, or ``model/N`` for
-    a key that appears twice (role ``null``). The app number is digits, so the last
-    ``/`` splits it off even when the model name holds one.
-    """
-    entries = []
-    for holder in holders:
-        role = None
-        for candidate in ("backend", "frontend"):
-            if holder.endswith(f" ({candidate})"):
-                role, holder = candidate, holder.removesuffix(f" ({candidate})")
-        model, _, app_num = holder.rpartition("/")
-        entries.append({"model": model, "app_num": int(app_num), "role": role})
-    return {"port": port, "holders": entries}
+def conflict_json(conflict: Conflict) -> dict[str, Any]:
+    """The JSON object of one conflict: ``{"port", "holders": [{"model", "app_num", "role"}…]}`` (role ``null``
+    for a key listed twice)."""
+    return {
+        "port": conflict.port,
+        "holders": [{"model": h.model, "app_num": h.app_num, "role": h.role} for h in conflict.holders],
+    }
 
 
 def batch_arguments(function: F) -> F:

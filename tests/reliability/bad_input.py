@@ -259,6 +259,11 @@ LEDGER_COMMANDS: dict[str, tuple[tuple[str, ...], ...]] = {
     "dotenv": (("dotenv", "n", "2", "out.env"),),
     "status": (("status",), ("status", "--json")),
     "compose-check": (("compose-check", COMPOSE),),
+    "init": (("init",),),
+    "policy": (("policy",), ("policy", "set", "--step", "4")),
+    "reserve": (("reserve", "6379"),),
+    "unreserve": (("unreserve", "6379"),),
+    "pool": (("pool", "list"), ("pool", "add", "p", "--pairs", "50-60")),
 }
 #: The invocations that must write (a read-only directory refuses them).
 WRITING_COMMANDS: dict[str, tuple[tuple[str, ...], ...]] = {
@@ -271,6 +276,9 @@ WRITING_COMMANDS: dict[str, tuple[tuple[str, ...], ...]] = {
     "env": (("env", "n", "2"),),
     "run": (("run", "n", "2", "--", "true"),),
     "dotenv": (("dotenv", "n", "2", "out.env"),),
+    "policy": (("policy", "set", "--max-port", "60000"),),
+    "reserve": (("reserve", "6379"),),
+    "pool": (("pool", "add", "p", "--pairs", "50-60"),),
 }
 #: Commands that take ``MODEL APP_NUM`` or ``--model``.
 KEY_COMMANDS: dict[str, Callable[[str, str], tuple[str, ...]]] = {

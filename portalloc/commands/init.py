@@ -1,0 +1,40 @@
+"""``portalloc init [PATH]``: create a ledger with a policy, and say what it holds."""
+
+from __future__ import annotations
+
+import dataclasses
+from pathlib import Path
+from typing import Any
+
+import click
+
+from portalloc.commands.options import Settings, echo_json, json_option, pass_settings
+from portalloc.commands.policy import policy_changes, policy_options, policy_report
+
+
+@click.command()
+@click.argument("path", required=False, type=click.Path(dir_okay=False, path_type=Path))
+@policy_options
+@json_option
+@pass_settings
+def init(settings: Settings, /, path: Path | None, as_json: bool, **options: Any) -> int:
+    """Create the ledger (PATH, else --ledger or the default) with no allocations and this policy.
+
+    Refused if the file exists. Prints the capacity: pairs in range and pairs usable.
+    """
+    from portalloc.models import build_policy
+
+    policy = build_policy(policy_changes(options))
+    if path is not None:
+        settings = dataclasses.replace(settings, ledger_path=path)
+    settings.service().create_ledger(policy)
+    report = policy_report(policy)
+    if as_json:
+        echo_json({"ledger": str(settings.ledger_path), **report})
+        return 0
+    skipped = len(report["skipped"])
+    click.echo(
+        f"Created {settings.ledger_path}: {report['usable_pairs']:,} usable pairs "
+        f"({report['pairs']:,} in range, {skipped} skipped for a bad port), {policy.describe()}"
+    )
+    return 0
