@@ -1,4 +1,4 @@
-"""The host ports a docker-compose file publishes, read as docker compose v2 reads it, and how they square with the ledger.
+"""The host ports a compose file publishes, read as docker compose v2 reads it, and how they square with the ledger.
 
 What compose accepts is accepted, and what compose rejects is a finding (never a
 silent pass): the test suite holds this module to ``docker compose config`` itself.
@@ -33,7 +33,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, NamedTuple
 
-from portalloc.errors import ComposeFileError, EnvFileError, PortallocError
+from portalloc.errors import ComposeFileError, EnvFileError
 from portalloc.files import read_regular_file
 from portalloc.keys import model_dir_name
 from portalloc.limits import MAX_COMPOSE_BYTES, MAX_ENV_BYTES
@@ -179,7 +179,13 @@ def _loader(problems: list[str]) -> type[Any]:
         if suffix == "reset":
             return RESET
         if suffix == "override":
-            return _Override(value) if isinstance(value, list) else _OverrideMap(value) if isinstance(value, dict) else value
+            return (
+                _Override(value)
+                if isinstance(value, list)
+                else _OverrideMap(value)
+                if isinstance(value, dict)
+                else value
+            )
         return value  # any other tag: compose ignores it
 
     resolvers = {key: list(value) for key, value in yaml.SafeLoader.yaml_implicit_resolvers.items()}
@@ -216,7 +222,7 @@ def _bound(text: str, path: Path) -> None:
     total = 0
     for event in yaml.parse(text, Loader=yaml.SafeLoader):
         if isinstance(event, yaml.AliasEvent):
-            size = sizes.get(event.anchor, 1)
+            size = sizes.get(event.anchor or "", 1)
         elif isinstance(event, (yaml.SequenceStartEvent, yaml.MappingStartEvent)):
             stack.append((event.anchor, 1))
             if len(stack) > MAX_DEPTH:
@@ -384,7 +390,7 @@ def _interpolate_tree(value: Any, run: Interpolator, where: str, problems: list[
     if isinstance(value, dict):
         out = type(value)() if isinstance(value, _OverrideMap) else {}
         for key, item in value.items():
-            out[key] = _interpolate_tree(item, run, f"{where}.{key}", problems)
+            out[key] = _interpolate_tree(item, run, f"{where}.{key}" if where else str(key), problems)
         return out
     if isinstance(value, list):
         items = [_interpolate_tree(item, run, f"{where}[{index}]", problems) for index, item in enumerate(value)]
@@ -414,9 +420,7 @@ def read_variables(env_file: Path, *, required: bool, environ: Mapping[str, str]
     return {**{name: item.value for name, item in values.items()}, **environ}
 
 
-def load_project(
-    path: Path, environ: Mapping[str, str] | None = None, env_file: Path | None = None
-) -> Project:
+def load_project(path: Path, environ: Mapping[str, str] | None = None, env_file: Path | None = None) -> Project:
     """Every binding of the compose file at ``path`` (includes and extends followed), and what compose rejects.
 
     ``environ`` defaults to ``os.environ``; ``env_file`` to the ``.env`` beside ``path``.
@@ -461,10 +465,12 @@ def _interpolated(path: Path, variables: Mapping[str, str], project: Project) ->
     project.invalid += [_invalid(f"failed to parse {path}: {problem}") for problem in duplicates]
     run = Interpolator(variables)
     problems: list[str] = []
-    document = _interpolate_tree(document, run, path.name, problems)
-    project.invalid += [_invalid(problem) for problem in problems]
-    project.notes += [f"the {name} variable is not set; it is read as empty (as compose does)" for name in sorted(run.unset)]
-    return document
+    tree: dict[str, Any] = _interpolate_tree(document, run, "", problems)
+    project.invalid += [_invalid(f"{path}: {problem}") for problem in problems]
+    project.notes += [
+        f"the {name} variable is not set; it is read as empty (as compose does)" for name in sorted(run.unset)
+    ]
+    return tree
 
 
 def _includes(path: Path, include: Any, project: Project) -> Iterator[tuple[Path, Path | None]]:
@@ -538,6 +544,8 @@ def _service_bindings(service: str, spec: Any, project: Project) -> None:
             project.invalid.append(_invalid(f"services.{service} must be a mapping"))
         return
     spec = {key: value for key, value in spec.items() if value is not RESET}
+    if spec.get("image") is None and spec.get("build") is None:
+        project.invalid.append(_invalid(f"service {quote(service)} has neither an image nor a build context specified"))
     profiles = spec.get("profiles") or []
     if not isinstance(profiles, list) or not all(isinstance(p, str) for p in profiles):
         project.invalid.append(_invalid(f"services.{service}.profiles must be a list of names"))
@@ -587,7 +595,7 @@ def _entry(entry: object, where: str) -> tuple[str, int, int, str, bool] | None:
 
 def _short(text: str) -> tuple[str, int, int, str, bool] | None:
     """docker's ``nat.ParsePortSpec``, which compose uses for the short syntax."""
-    spec, slash, protocol = text.rpartition("/") if "/" in text else (text, "", "tcp")
+    spec, _, protocol = text.rpartition("/") if "/" in text else (text, "", "tcp")
     protocol = protocol.lower()
     if protocol not in _PROTOCOLS or not spec:
         raise ValueError(f"invalid proto: {quote(protocol)}")
@@ -693,7 +701,9 @@ def check_ports(bindings: Iterable[Binding], entries: Iterable[Entry], app: tupl
     findings: list[Finding] = []
     if app is not None and not own:
         findings.append(
-            Finding("unallocated", None, f"{label} has no allocation in the ledger (run: portalloc get {app[0]} {app[1]})")
+            Finding(
+                "unallocated", None, f"{label} has no allocation in the ledger (run: portalloc get {app[0]} {app[1]})"
+            )
         )
     findings += _collisions(bindings)
     for item in bindings:
@@ -705,7 +715,9 @@ def check_ports(bindings: Iterable[Binding], entries: Iterable[Entry], app: tupl
         if others:
             port = others[0]
             names = ", ".join(f"{h.model}/{h.app_num}'s {h.role}" for h in holders[port])
-            more = f" (and {len(others) - 1} more ledger port{'s' if len(others) > 2 else ''})" if len(others) > 1 else ""
+            more = (
+                f" (and {len(others) - 1} more ledger port{'s' if len(others) > 2 else ''})" if len(others) > 1 else ""
+            )
             hint = "" if app is not None else " (pass --model/--app if this file is that app's)"
             verb = "which may take" if item.any_one else "which includes" if item.low != item.high else "which is"
             what = f"port {port}, {names}" if item.low != item.high else f"{names} port"
@@ -732,7 +744,9 @@ def _collisions(bindings: list[Binding]) -> list[Finding]:
             if _addresses_overlap(earlier.host_ip, item.host_ip) and _can_run_together(earlier, item):
                 port = max(earlier.low, item.low)
                 findings.append(
-                    Finding("twice", port, f"{item.where} publishes host port {port}, already published by {earlier.where}")
+                    Finding(
+                        "twice", port, f"{item.where} publishes host port {port}, already published by {earlier.where}"
+                    )
                 )
                 break
         open_.append(item)

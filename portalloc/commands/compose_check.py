@@ -68,7 +68,7 @@ def compose_check(
     if hidden:
         click.echo(f"… and {hidden} more finding{'' if hidden == 1 else 's'} (fix these first)")
     count = len(project.bindings)
-    checked = f"{count} published port mapping{'' if count == 1 else 's'}"
+    checked = f"{count} published port{'' if count == 1 else 's'}"
     label = f"{app[0]}/{app[1]}" if app else None
     against = f" against {label}'s pair and the ledger" if label else " against the ledger"
     if findings:
