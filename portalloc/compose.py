@@ -595,9 +595,12 @@ def _entry(entry: object, where: str) -> tuple[str, int, int, str, bool] | None:
 
 def _short(text: str) -> tuple[str, int, int, str, bool] | None:
     """docker's ``nat.ParsePortSpec``, which compose uses for the short syntax."""
-    spec, _, protocol = text.rpartition("/") if "/" in text else (text, "", "tcp")
-    protocol = protocol.lower()
-    if protocol not in _PROTOCOLS or not spec:
+    # docker's SplitProtoPort: the part after the first "/" is the protocol, empty means tcp.
+    spec, _, protocol = text.partition("/")
+    protocol = protocol.split("/")[0].lower() or "tcp"
+    if not spec:
+        raise ValueError(f"invalid proto: {quote(protocol if text else '')}")
+    if protocol not in _PROTOCOLS:
         raise ValueError(f"invalid proto: {quote(protocol)}")
     parts = spec.split(":")
     container = parts[-1]
@@ -705,7 +708,6 @@ def check_ports(bindings: Iterable[Binding], entries: Iterable[Entry], app: tupl
                 "unallocated", None, f"{label} has no allocation in the ledger (run: portalloc get {app[0]} {app[1]})"
             )
         )
-    findings += _collisions(bindings)
     for item in bindings:
         if item.protocol != "tcp":
             continue  # ledger ports are TCP; a UDP socket on the same number does not collide
@@ -730,7 +732,7 @@ def check_ports(bindings: Iterable[Binding], entries: Iterable[Entry], app: tupl
                     f"{prefix}, not {label}'s backend {own['backend']} or frontend {own['frontend']}",
                 )
             )
-    return findings
+    return findings + _collisions(bindings)
 
 
 def _collisions(bindings: list[Binding]) -> list[Finding]:

