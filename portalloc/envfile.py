@@ -173,13 +173,11 @@ def parse(data: bytes, environ: Mapping[str, str], *, outside_block: bool = Fals
 
     ``environ`` is consulted first when a value refers to ``${NAME}``, as compose does;
     ``outside_block`` skips the portalloc block. A damaged block is read as ordinary lines.
-    Raises ``EnvFileError`` for a file compose cannot read (not UTF-8, an unclosed quote).
+    Raises ``EnvFileError`` for a file compose cannot read (UTF-16, an unclosed quote).
     """
     refuse_other_encodings(data, ".env")
-    try:
-        text = data.removeprefix(BOM).decode("utf-8")
-    except UnicodeDecodeError as error:
-        raise EnvFileError(f".env is not UTF-8 (byte {error.start + 1})") from None
+    # A stray Latin-1 byte is read, not refused: compose reads such a file too.
+    text = data.removeprefix(BOM).decode("utf-8", "replace")
     lines = text.split("\n")
     skip: range = range(0)
     if outside_block:

@@ -198,7 +198,9 @@ def test_check_ports_rules() -> None:
     (twice,) = check_ports([_binding(5001), _binding(5001, "api")], entries, ("model_a", 1))
     assert twice.kind == "twice" and twice.message.endswith("already published by services.web.ports[0] '5001:80'")
     (unknown,) = check_ports([_binding(8003), _binding(9999)], entries, None)
-    assert unknown.message.endswith("which is model_b/1's frontend port (pass --model/--app if this file is that app's)")
+    assert unknown.message.endswith(
+        "which is model_b/1's frontend port (pass --model/--app if this file is that app's)"
+    )
     (missing,) = check_ports([], entries, ("model_c", 1))
     assert missing.kind == "unallocated" and missing.message.startswith("model_c/1 has no allocation in the ledger")
 
@@ -255,13 +257,22 @@ def test_compose_check_catches_a_wrong_mapping(run_cli: RunCli, ledger_path: Pat
 
 def test_compose_check_json(run_cli: RunCli, ledger_path: Path, tmp_path: Path) -> None:
     allocate(ledger_path)
-    wrong = write(tmp_path / "c.yml", 'services:\n  api:\n    image: x\n    ports: ["127.0.0.1:5003:80", "7000-7009:80"]\n')
+    wrong = write(
+        tmp_path / "c.yml", 'services:\n  api:\n    image: x\n    ports: ["127.0.0.1:5003:80", "7000-7009:80"]\n'
+    )
     result = run_cli("compose-check", str(wrong), "--model", "model_a", "--app", "1", "--json")
     assert result.exit_code == 1 and result.stderr == ""
     report = json.loads(result.stdout)
     assert report["app"] == {"model": "model_a", "app_num": 1}
     assert report["published"] == [
-        {"service": "api", "host_ip": "127.0.0.1", "protocol": "tcp", "port": 5003, "last_port": 5003, "any_one": False},
+        {
+            "service": "api",
+            "host_ip": "127.0.0.1",
+            "protocol": "tcp",
+            "port": 5003,
+            "last_port": 5003,
+            "any_one": False,
+        },
         {"service": "api", "host_ip": "", "protocol": "tcp", "port": 7000, "last_port": 7009, "any_one": True},
     ]
     assert [(f["kind"], f["port"], f["holders"]) for f in report["findings"]] == [
@@ -348,8 +359,10 @@ def test_compose_check_errors(run_cli: RunCli, ledger_path: Path, tmp_path: Path
 def _alias_bomb(levels: int, *, in_ports: bool = False) -> str:
     lines = ['a0: &a0 ["5001:80"]']
     lines += [f"a{i}: &a{i} [{', '.join([f'*a{i - 1}'] * 9)}]" for i in range(1, levels)]
-    return "x-bomb:\n" + "".join(f"  {line}\n" for line in lines) + (
-        f"services:\n  web:\n    image: x\n    ports: *a{levels - 1}\n" if in_ports else ""
+    return (
+        "x-bomb:\n"
+        + "".join(f"  {line}\n" for line in lines)
+        + (f"services:\n  web:\n    image: x\n    ports: *a{levels - 1}\n" if in_ports else "")
     )
 
 
