@@ -113,6 +113,7 @@ BAD_CONFIGS: dict[str, bytes] = {
     "config nested 100,000 deep": b"[" * 100_000 + b"]" * 100_000,
 }
 
+
 def _alias_bomb(levels: int) -> bytes:
     lines = ['  a0: &a0 ["5001:80"]\n']
     lines += [f"  a{i}: &a{i} [{', '.join([f'*a{i - 1}'] * 9)}]\n" for i in range(1, levels)]
