@@ -56,6 +56,8 @@ _NAME = re.compile(r"[A-Za-z_][A-Za-z0-9_]*")
 _BRACED = re.compile(r"(?P<name>[A-Za-z_][A-Za-z0-9_]*)(?:(?P<op>:?[-?+])(?P<arg>.*))?\Z", re.DOTALL)
 _PORTS = re.compile(r"(?P<low>[0-9]+)(?:-(?P<high>[0-9]+))?\Z")
 _PROTOCOLS = ("tcp", "udp", "sctp")
+#: The keys of a long-syntax port (compose-spec's schema; ``x-`` extensions are allowed too).
+_LONG_KEYS = frozenset({"name", "target", "published", "host_ip", "protocol", "app_protocol", "mode"})
 
 
 def quote(value: object) -> str:
@@ -65,6 +67,9 @@ def quote(value: object) -> str:
 
 
 def _short_repr(value: dict[Any, Any] | list[Any]) -> str:
+    items = list(value.items()) if isinstance(value, dict) else [(None, item) for item in value]
+    if len(items) <= 8 and not any(isinstance(item, (dict, list)) for _, item in items):
+        return repr(value)  # small and flat: as written
     # repr() of an aliased structure is as big as its expansion: describe it instead.
     return f"<a mapping of {len(value)} keys>" if isinstance(value, dict) else f"<a list of {len(value)} items>"
 
@@ -268,6 +273,8 @@ def load_documents(path: Path) -> tuple[dict[str, Any], list[str]]:
         where = f" at line {mark.line + 1} column {mark.column + 1}" if mark is not None else ""
         problem = getattr(error, "problem", None) or str(error).splitlines()[0]
         raise ComposeFileError(f"{path} is not valid YAML: {problem}{where}") from None
+    if all(document is None for document in documents):
+        raise ComposeFileError(f"{path} is empty: a compose file needs at least services or include")
     merged: dict[str, Any] = {}
     for document in documents:
         if document is None:
@@ -444,7 +451,7 @@ def _services(
         raise ComposeFileError(f"include cycle or chain longer than {MAX_CHAIN} files at {path}")
     document = _interpolated(path, variables, project)
     services = document.get("services", {})
-    if services is None or services is RESET:
+    if services is RESET:
         services = {}
     if not isinstance(services, dict):
         project.invalid.append(_invalid(f"{path}: services must be a mapping"))
@@ -540,8 +547,7 @@ def _invalid(message: str) -> Finding:
 
 def _service_bindings(service: str, spec: Any, project: Project) -> None:
     if not isinstance(spec, dict):
-        if spec is not None:
-            project.invalid.append(_invalid(f"services.{service} must be a mapping"))
+        project.invalid.append(_invalid(f"services.{service} must be a mapping"))
         return
     spec = {key: value for key, value in spec.items() if value is not RESET}
     if spec.get("image") is None and spec.get("build") is None:
@@ -626,22 +632,30 @@ def _short(text: str) -> tuple[str, int, int, str, bool] | None:
 
 
 def _long(entry: Mapping[Any, Any]) -> tuple[str, int, int, str, bool] | None:
+    unknown = [key for key in entry if key not in _LONG_KEYS and not str(key).startswith("x-")]
+    if unknown:
+        raise ValueError(f"additional property {quote(unknown[0])} is not allowed")
     target = entry.get("target")
     if isinstance(target, str) and target.isdigit():
         target = int(target)
-    if not isinstance(target, int) or isinstance(target, bool) or not 0 < target <= 65535:
+    if not isinstance(target, int) or isinstance(target, bool) or not 0 <= target <= 65535:
         raise ValueError("is missing a target port")
     protocol = str(entry.get("protocol") or "tcp").lower()
     host_ip = str(entry.get("host_ip") or "")
+    if host_ip:
+        try:
+            ipaddress.ip_address(host_ip)
+        except ValueError:
+            raise ValueError(f"invalid IP address: {quote(host_ip)}") from None
     published = entry.get("published")
     if published is None or published == "":
         return None
     if isinstance(published, bool) or not isinstance(published, (int, str)):
         raise ValueError("published must be a number or a string")
-    try:
-        low, high = _port_range(str(published), "published")
-    except ValueError:
+    if not _PORTS.match(str(published)):
         return None  # compose passes any string through ("example.com:8080"): nothing fixed to check
+    # compose config lets "published: 70000" through, but no engine can bind it: a finding.
+    low, high = _port_range(str(published), "published")
     return host_ip, low, high, protocol, low != high
 
 

@@ -17,6 +17,7 @@ from pathlib import Path
 from typing import Any
 
 from portalloc.compose import Binding, load_project
+from portalloc.errors import ComposeFileError
 
 #: ``(service, host_ip, first port, last port, protocol)``: one host-port mapping.
 Published = tuple[str, str, int, int, str]
@@ -94,10 +95,14 @@ def _expand(binding: Binding) -> list[Published]:
 
 
 def verdict(judge: Any, path: Path, env: Mapping[str, str] | None = None) -> set[Published] | str:
-    """``judge(path, env)``'s answer, or ``"rejected"``; so the two sides compare with one ``==``."""
+    """``judge(path, env)``'s answer, or ``"rejected"``; so the two sides compare with one ``==``.
+
+    portalloc refuses a file it cannot read at all (not YAML, a missing include) with
+    ``ComposeFileError``, its ``Error:`` line: a refusal too.
+    """
     try:
         published: set[Published] = judge(path, env)
-    except Rejected:
+    except (Rejected, ComposeFileError):
         return "rejected"
     return published
 

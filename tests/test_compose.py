@@ -107,6 +107,74 @@ def test_short_syntax_entry_as_compose_reads_it(tmp_path: Path, entry: str) -> N
     assert verdict(portalloc_published, path) == verdict(compose_published, path)
 
 
+#: The start of most small files below: one service with an image.
+_W = "services:\n  w:\n    image: x\n"
+#: Whole small files beyond the fixtures: long syntax, odd structure, variables anywhere.
+FILE_CASES = {
+    "long published 0": _W + "    ports:\n      - {target: 80, published: 0}\n",
+    "long target str": _W + "    ports:\n      - {target: '80', published: 5001}\n",
+    "long range": _W + "    ports:\n      - {target: 80, published: '8000-8001'}\n",
+    "long proto xyz": _W + "    ports:\n      - {target: 80, published: 5001, protocol: xyz}\n",
+    "long bad ip": _W + "    ports:\n      - {target: 80, published: 5001, host_ip: nope}\n",
+    "long no target": _W + "    ports:\n      - {published: 5001}\n",
+    "long target 0": _W + "    ports:\n      - {target: 0, published: 5001}\n",
+    "long published neg": _W + "    ports:\n      - {target: 80, published: -1}\n",
+    "long unknown key": _W + "    ports:\n      - {target: 80, published: 5001, foo: 1}\n",
+    "long published float": _W + "    ports:\n      - {target: 80, published: 5001.5}\n",
+    "long published bool": _W + "    ports:\n      - {target: 80, published: true}\n",
+    "int port 0": _W + "    ports: [0]\n",
+    "int port 70000": _W + "    ports: [70000]\n",
+    "ports string": _W + "    ports: '5001:80'\n",
+    "ports map": _W + "    ports: {a: 1}\n",
+    "service null": "services:\n  w:\n",
+    "services null": "services:\n",
+    "services list": "services: [a]\n",
+    "empty file": "",
+    "top list": "- a\n",
+    "x-field required var": "x-a: ${NOPE:?no}\nservices:\n  w:\n    image: x\n",
+    "env required var": _W + "    environment:\n      A: ${NOPE:?no}\n",
+    "key interpolation": _W + "    environment:\n      ${NOPE:?no}: 1\n",
+    "label with dollar": _W + "    labels: ['a=$5']\n",
+    "yes port": _W + "    ports: [yes]\n",
+    "octal port": _W + "    ports: [0o17]\n",
+    "hex port": _W + "    ports: [0x50]\n",
+    "ports with null": _W + "    ports: [null]\n",
+    "duplicate service": _W + "  w:\n    image: y\n",
+    "name field bad": "name: 'UPPER'\nservices:\n  w:\n    image: x\n",
+    "image null": "services:\n  w:\n    image:\n    ports: ['5001:80']\n",
+    "build only str": "services:\n  w:\n    build: .\n    ports: ['5001:80']\n",
+    "ports ipv6 no bracket": _W + "    ports: ['fe80::1:5001:80']\n",
+    "ports bracket range": _W + "    ports: ['[::1]:5001-5002:80-81']\n",
+    "profiles str": _W + "    profiles: dev\n",
+    "extends missing": _W + "    extends: nope\n",
+    "extends file missing": _W + "    extends: {file: nope.yml, service: a}\n",
+    "include missing": "include: [nope.yml]\nservices:\n  w:\n    image: x\n",
+    "dollar alone": _W + "    ports: ['$:80']\n",
+    "dollar brace empty": _W + "    ports: ['${}:80']\n",
+    "dollar digit": _W + "    command: 'echo $1'\n",
+    "nested default": _W + "    ports: ['${A:-${B:-5001}}:80']\n",
+    "plus": _W + "    ports: ['${HOME:+5001}:80']\n",
+    "required with default set": _W + "    ports: ['${HOME:?x}:80']\n",
+}
+
+
+@pytest.mark.compose
+@pytest.mark.parametrize("case", list(FILE_CASES))
+def test_small_file_as_compose_reads_it(tmp_path: Path, case: str) -> None:
+    path = tmp_path / "compose.yaml"
+    path.write_text(FILE_CASES[case])
+    assert verdict(portalloc_published, path) == verdict(compose_published, path)
+
+
+def test_a_published_port_no_engine_can_bind_is_a_finding(tmp_path: Path) -> None:
+    """The one place compose-check is stricter than ``compose config``, which passes it to fail at ``up``."""
+    path = write(
+        tmp_path / "compose.yaml", "services:\n  w:\n    image: x\n    ports:\n      - {target: 80, published: 70000}\n"
+    )
+    (finding,) = load_project(path, environ={}).invalid
+    assert finding.message == "services.w.ports[0] {'target': 80, 'published': 70000}: invalid published: '70000'"
+
+
 #: ``.env`` contents whose variables compose and portalloc must read alike.
 ENV_CASES = {
     "plain": b"A=1\nB=two words\n",
