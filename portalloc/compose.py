@@ -35,6 +35,7 @@ from typing import Any, NamedTuple
 
 from portalloc.errors import ComposeFileError, EnvFileError
 from portalloc.files import read_regular_file
+from portalloc.interpolation import Interpolator, Unresolved
 from portalloc.keys import model_dir_name
 from portalloc.limits import MAX_COMPOSE_BYTES, MAX_ENV_BYTES
 
@@ -45,15 +46,11 @@ Entry = tuple[str, int, int, int]
 MAX_DEPTH = 64
 #: The most YAML nodes a file may expand to, aliases counted at their full size.
 MAX_NODES = 200_000
-#: ``${A:-${B:-…}}`` nested deeper than this is a finding, not a recursion.
-MAX_NESTING = 32
 #: ``extends``/``include`` chains longer than this are refused (compose refuses cycles).
 MAX_CHAIN = 32
 #: Quoted input in a message is cut to this many characters.
 QUOTE_LIMIT = 60
 
-_NAME = re.compile(r"[A-Za-z_][A-Za-z0-9_]*")
-_BRACED = re.compile(r"(?P<name>[A-Za-z_][A-Za-z0-9_]*)(?:(?P<op>:?[-?+])(?P<arg>.*))?\Z", re.DOTALL)
 _PORTS = re.compile(r"(?P<low>[0-9]+)(?:-(?P<high>[0-9]+))?\Z")
 _PROTOCOLS = ("tcp", "udp", "sctp")
 #: The keys of a long-syntax port (compose-spec's schema; ``x-`` extensions are allowed too).
@@ -72,10 +69,6 @@ def _short_repr(value: dict[Any, Any] | list[Any]) -> str:
         return repr(value)  # small and flat: as written
     # repr() of an aliased structure is as big as its expansion: describe it instead.
     return f"<a mapping of {len(value)} keys>" if isinstance(value, dict) else f"<a list of {len(value)} items>"
-
-
-class Unresolved(Exception):
-    """``${VAR:?message}`` of an unset variable, or ``${`` that is not a valid variable. Compose rejects the file."""
 
 
 class Binding(NamedTuple):
@@ -302,88 +295,6 @@ def _merge(base: Any, override: Any) -> Any:
 
 
 # --- interpolation -----------------------------------------------------------------------
-
-
-class Interpolator:
-    """Compose's ``${…}`` rules over one set of variables; remembers the unset names it met."""
-
-    def __init__(self, variables: Mapping[str, str]) -> None:
-        """Interpolate from ``variables`` (the environment laid over the ``.env`` file)."""
-        self.variables = variables
-        self.unset: set[str] = set()
-
-    def __call__(self, text: str, depth: int = 0) -> str:
-        """``text`` interpolated; raises ``Unresolved`` where compose would refuse the file."""
-        if depth > MAX_NESTING:
-            raise Unresolved(f"${{…}} nested more than {MAX_NESTING} deep")
-        out: list[str] = []
-        i = 0
-        while i < len(text):
-            char = text[i]
-            following = text[i + 1 : i + 2]
-            if char != "$":
-                end = text.find("$", i)
-                end = len(text) if end < 0 else end
-                out.append(text[i:end])
-                i = end
-            elif following == "$":
-                out.append("$")
-                i += 2
-            elif following == "{":
-                end = _closing_brace(text, i + 2)
-                out.append(self._expand(text[i + 2 : end], depth))
-                i = end + 1
-            else:
-                match = _NAME.match(text, i + 1)
-                if match is None:
-                    out.append("$")
-                    i += 1
-                    continue
-                out.append(self._lookup(match.group()))
-                i = match.end()
-        return "".join(out)
-
-    def _lookup(self, name: str) -> str:
-        value = self.variables.get(name)
-        if value is None:
-            self.unset.add(name)  # compose: "The X variable is not set. Defaulting to a blank string."
-            return ""
-        return value
-
-    def _expand(self, inner: str, depth: int) -> str:
-        match = _BRACED.match(inner)
-        if match is None:
-            raise Unresolved(f"invalid interpolation format: ${{{inner}}}")
-        name, op, arg = match.group("name"), match.group("op"), match.group("arg") or ""
-        value = self.variables.get(name)
-        if op is None:
-            return self._lookup(name)
-        is_set = bool(value) if op.startswith(":") else value is not None
-        kind = op[-1]
-        if kind == "-":
-            return value if is_set and value is not None else self(arg, depth + 1)
-        if kind == "+":
-            return self(arg, depth + 1) if is_set else ""
-        if not is_set or value is None:  # "?"
-            raise Unresolved(f"required variable {name} is missing a value" + (f": {arg}" if arg else ""))
-        return value
-
-
-def _closing_brace(text: str, start: int) -> int:
-    depth = 1
-    for index in range(start, len(text)):
-        if text[index] == "{" and text[index - 1] == "$":
-            depth += 1
-        elif text[index] == "}":
-            depth -= 1
-            if depth == 0:
-                return index
-    raise Unresolved(f"invalid interpolation format: {quote(text)} has an unclosed ${{")
-
-
-def interpolate(text: str, variables: Mapping[str, str]) -> str:
-    """``text`` with compose variables substituted (unset ones empty); ``Unresolved`` where compose refuses."""
-    return Interpolator(variables)(text)
 
 
 def _interpolate_tree(value: Any, run: Interpolator, where: str, problems: list[str]) -> Any:

@@ -19,16 +19,19 @@ for ``compose-check``: a UTF-8 BOM is skipped, only ``\\n`` ends a line (a lone 
 is part of the value, as compose reads it), ``export NAME=value`` and ``NAME: value``
 both assign, single quotes are literal, double quotes take ``\\n``-style escapes and
 may span lines, an unquoted value ends at `` #``, and ``${…}`` in unquoted and
-double-quoted values is expanded from the environment first, then from the lines above.
+double-quoted values is expanded by compose's rules (``portalloc.interpolation``) from
+the environment first, then from the lines above.
 """
 
 from __future__ import annotations
 
 import re
+from collections import ChainMap
 from collections.abc import Mapping
 from typing import NamedTuple
 
 from portalloc.errors import EnvFileError
+from portalloc.interpolation import Interpolator, Unresolved
 
 BEGIN = "# >>> portalloc: {label} >>>"
 END = "# <<< portalloc <<<"
@@ -36,9 +39,7 @@ BOM = b"\xef\xbb\xbf"
 _BEGIN = re.compile(rb"# >>> portalloc(?:: (?P<label>.*?))? >>>[ \t]*\Z")
 _END = re.compile(rb"# <<< portalloc <<<[ \t]*\Z")
 _KEY = re.compile(r"[ \t]*(?:export[ \t]+)?(?P<name>[A-Za-z_][A-Za-z0-9_.\-]*)[ \t]*(?P<sep>=|:[ \t])")
-_ESCAPES = {"n": "\n", "r": "\r", "t": "\t", '"': '"', "\\": "\\", "$": "$"}
-#: Expansion depth in a ``.env`` value (``${A:-${B:-…}}``); far past anything written by hand.
-MAX_NESTING = 32
+_ESCAPES = {"n": "\n", "r": "\r", "t": "\t", '"': '"', "\\": "\\"}
 
 
 class EnvValue(NamedTuple):
@@ -187,6 +188,8 @@ def parse(data: bytes, environ: Mapping[str, str], *, outside_block: bool = Fals
             span = None
         skip = range(span[0], span[1] + 1) if span is not None else skip
     found: dict[str, EnvValue] = {}
+    values: dict[str, str] = {}  # found's values, seen live by the interpolator
+    expand = Interpolator(ChainMap(dict(environ), values))
     index = 0
     while index < len(lines):
         start = index
@@ -207,12 +210,13 @@ def parse(data: bytes, environ: Mapping[str, str], *, outside_block: bool = Fals
             if end < 0:
                 raise EnvFileError(f".env line {start + 1}: the {quote} quote is not closed")
             raw = body[:end]
-            value = raw if quote == "'" else _expand(_unescape(raw), environ, found, 0)
+            value = raw if quote == "'" else _expand(_unescape(raw), expand, start)
         else:
             comment = re.search(r"[ \t]#", rest)
             raw = (rest[: comment.start()] if comment else rest).strip()
-            value = _expand(raw, environ, found, 0)
+            value = _expand(raw, expand, start)
         found[match.group("name")] = EnvValue(start + 1, value)
+        values[match.group("name")] = value
     return found
 
 
@@ -237,63 +241,11 @@ def _unescape(raw: str) -> str:
     return re.sub(r"\\(.)", lambda m: _ESCAPES.get(m.group(1), "\\" + m.group(1)), raw)
 
 
-def _expand(value: str, environ: Mapping[str, str], found: Mapping[str, EnvValue], depth: int) -> str:
-    """``${NAME}``, ``$NAME``, ``${NAME:-default}`` and ``${NAME-default}`` expanded; unset names expand empty."""
+def _expand(value: str, expand: Interpolator, index: int) -> str:
+    """``value`` interpolated as compose does in ``.env``: the environment first, then the lines above."""
     if "$" not in value:
         return value
-    if depth > MAX_NESTING:
-        raise EnvFileError(f".env: ${{…}} nested more than {MAX_NESTING} deep")
-
-    def lookup(name: str) -> str | None:
-        if name in environ:
-            return environ[name]
-        item = found.get(name)
-        return item.value if item is not None else None
-
-    out: list[str] = []
-    index = 0
-    while index < len(value):
-        char = value[index]
-        if char == "\\" and value[index + 1 : index + 2] == "$":
-            out.append("$")
-            index += 2
-            continue
-        if char != "$":
-            out.append(char)
-            index += 1
-            continue
-        braced = re.match(r"\$\{(?P<name>[A-Za-z_][A-Za-z0-9_]*)(?P<op>:?-)?", value[index:])
-        bare = re.match(r"\$(?P<name>[A-Za-z_][A-Za-z0-9_]*)", value[index:])
-        if braced is not None:
-            end = _closing_brace(value, index + braced.end())
-            if end < 0:
-                out.append(value[index:])
-                break
-            current = lookup(braced.group("name"))
-            op = braced.group("op")
-            if op is None and value[index + braced.end()] != "}":
-                out.append(value[index : end + 1])  # ${A:?…} and friends stay as written, as compose leaves them
-            elif op is not None and (current is None or (op == ":-" and current == "")):
-                out.append(_expand(value[index + braced.end() : end], environ, found, depth + 1))
-            else:
-                out.append(current or "")
-            index = end + 1
-        elif bare is not None:
-            out.append(lookup(bare.group("name")) or "")
-            index += bare.end()
-        else:
-            out.append(char)
-            index += 1
-    return "".join(out)
-
-
-def _closing_brace(text: str, start: int) -> int:
-    depth = 1
-    for index in range(start, len(text)):
-        if text[index] == "{" and text[index - 1] == "$":
-            depth += 1
-        elif text[index] == "}":
-            depth -= 1
-            if depth == 0:
-                return index
-    return -1
+    try:
+        return expand(value)
+    except Unresolved as error:
+        raise EnvFileError(f".env line {index + 1}: {error}") from None

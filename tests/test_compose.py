@@ -11,7 +11,7 @@ from pathlib import Path
 import pytest
 
 from portalloc import PortAllocationService
-from portalloc.compose import Binding, Unresolved, check_ports, interpolate, load_project, read_variables
+from portalloc.compose import Binding, check_ports, load_project, read_variables
 from portalloc.errors import ComposeFileError, UnsafeFile
 from tests.compose_judge import BINARY, compose_published, judge_env, portalloc_published, verdict
 from tests.conftest import RunCli, subprocess_env
@@ -30,36 +30,6 @@ def write(path: Path, text: str) -> Path:
 
 def allocate(ledger_path: Path, *keys: tuple[str, int]) -> None:
     PortAllocationService(ledger_path, probe=False).allocate_many(list(keys or [("model_a", 1), ("model_b", 1)]))
-
-
-# --- interpolation -----------------------------------------------------------------------
-
-
-@pytest.mark.parametrize(
-    ("text", "expected"),
-    [
-        ("${A}", "1"),
-        ("$A-x", "1-x"),
-        ("$$A", "$A"),
-        ("${UNSET}", ""),  # compose: unset reads as empty, with a warning
-        ("${UNSET:-5001}", "5001"),
-        ("${EMPTY:-5001}", "5001"),
-        ("${EMPTY-5001}", ""),
-        ("${A:-5001}", "1"),
-        ("${UNSET:-${A}0}", "10"),
-        ("${A:+on}|${UNSET:+on}", "on|"),
-        ("${A:?needed}", "1"),
-        ("127.0.0.1:${A}:80", "127.0.0.1:1:80"),
-    ],
-)
-def test_interpolation(text: str, expected: str) -> None:
-    assert interpolate(text, {"A": "1", "EMPTY": ""}) == expected
-
-
-@pytest.mark.parametrize("text", ["${UNSET:?set it}", "${EMPTY:?x}", "${A", "${:80", "${X-${Y:-" * 40 + "}" * 80])
-def test_what_compose_refuses_is_unresolved(text: str) -> None:
-    with pytest.raises(Unresolved):
-        interpolate(text, {"A": "1", "EMPTY": ""})
 
 
 # --- against docker compose itself -------------------------------------------------------
@@ -190,6 +160,7 @@ ENV_CASES = {
     "defaults": b"A=${NONE:-d}\nB=${NONE-e}${EMPTY:-f}\nEMPTY=\n",
     "last wins": b"A=1\nA=2\nB=${A}\n",
     "environment wins": b"ENVVAR=from-file\nA=${ENVVAR}\nB=2\n",
+    "dollars and backslashes": b"A=$$x\\$y\nB=${ENVVAR:+set}${NONE+x}\n",
 }
 
 
@@ -219,6 +190,16 @@ def test_env_file_reads_as_compose_reads_it(tmp_path: Path, case: str) -> None:
     ours = read_variables(tmp_path / ".env", required=True, environ=env)
     names = ["A", "B"]
     assert {name: ours.get(name, "") for name in names} == _compose_environment(tmp_path, names, env)
+
+
+@pytest.mark.compose
+@pytest.mark.parametrize(
+    "data", [b"A=${NOPE:?must be set}\n", b'A="unclosed\nB=2\n'], ids=["required", "unclosed quote"]
+)
+def test_env_file_compose_refuses_is_refused(tmp_path: Path, data: bytes) -> None:
+    (tmp_path / ".env").write_bytes(data)
+    path = write(tmp_path / "compose.yaml", _W)
+    assert verdict(portalloc_published, path) == verdict(compose_published, path) == "rejected"
 
 
 @pytest.mark.parametrize(
