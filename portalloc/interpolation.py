@@ -98,15 +98,9 @@ def _closing_brace(text: str, start: int) -> int:
             depth -= 1
             if depth == 0:
                 return index
-    raise Unresolved(f"invalid interpolation format: {_cut(text)} has an unclosed ${{")
+    raise Unresolved("invalid interpolation format: a ${ is not closed")
 
 
 def interpolate(text: str, variables: Mapping[str, str]) -> str:
     """``text`` with compose variables substituted (unset ones empty); ``Unresolved`` where compose refuses."""
     return Interpolator(variables)(text)
-
-
-def _cut(text: str) -> str:
-    """``text`` quoted, at most 60 characters, for a message."""
-    quoted = repr(text)
-    return quoted if len(quoted) <= 60 else quoted[:59] + "…"
