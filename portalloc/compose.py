@@ -38,6 +38,8 @@ from portalloc.limits import MAX_ENV_BYTES
 #: ``(model, app_num, backend, frontend)``.
 Entry = tuple[str, int, int, int]
 
+#: Pairs of port mappings compared for collisions before the rest are left out (a hostile file).
+MAX_COMPARISONS = 500_000
 #: ``extends``/``include`` chains longer than this are refused (compose refuses cycles).
 MAX_CHAIN = 32
 _PORTS = re.compile(r"(?P<low>[0-9]+)(?:-(?P<high>[0-9]+))?\Z")
@@ -467,20 +469,34 @@ def check_ports(bindings: Iterable[Binding], entries: Iterable[Entry], app: tupl
 
 
 def _collisions(bindings: list[Binding]) -> list[Finding]:
-    """Two bindings of fixed ports that overlap on one address and protocol and can run together."""
+    """Two bindings of fixed ports that overlap on one address and protocol and can run together.
+
+    A sweep in port order. Of the bindings still open on one (protocol, address,
+    profiles), only the one reaching highest matters: it overlaps whatever any of them
+    would. A file crafted to make many such groups meet a comparison budget instead
+    of quadratic time.
+    """
     fixed = sorted((b for b in bindings if not b.any_one), key=lambda b: (b.protocol, b.low, b.high))
     findings: list[Finding] = []
-    open_: list[Binding] = []
+    reach: dict[tuple[str, str, frozenset[str]], Binding] = {}
+    budget = MAX_COMPARISONS
     for item in fixed:
-        open_ = [b for b in open_ if b.protocol == item.protocol and b.high >= item.low]
-        for earlier in open_:
+        budget -= len(reach) + 1  # the work below is two passes over reach
+        if budget < 0:
+            findings.append(
+                Finding("twice", None, f"more than {MAX_COMPARISONS:,} overlapping mappings; the rest not compared")
+            )
+            break
+        for key, earlier in list(reach.items()):
+            if earlier.protocol != item.protocol or earlier.high < item.low:
+                del reach[key]  # closed: every later binding starts above it
+        for earlier in reach.values():
             if _addresses_overlap(earlier.host_ip, item.host_ip) and _can_run_together(earlier, item):
                 port = max(earlier.low, item.low)
-                findings.append(
-                    Finding(
-                        "twice", port, f"{item.where} publishes host port {port}, already published by {earlier.where}"
-                    )
-                )
+                message = f"{item.where} publishes host port {port}, already published by {earlier.where}"
+                findings.append(Finding("twice", port, message))
                 break
-        open_.append(item)
+        key = (item.protocol, item.host_ip, item.profiles)
+        if key not in reach or reach[key].high < item.high:
+            reach[key] = item
     return findings

@@ -271,6 +271,18 @@ def test_profiles_that_exclude_each_other_do_not_collide() -> None:
     assert finding.message.startswith("services.always.ports[0] '3000:80' publishes host port 3000, already published")
 
 
+def test_many_services_in_disjoint_profiles_meet_the_comparison_budget(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Groups that never collide would make the sweep quadratic: a budget bounds it, and says so."""
+    import portalloc.compose
+
+    monkeypatch.setattr(portalloc.compose, "MAX_COMPARISONS", 1_000)
+    bindings = [_binding(5001, f"s{i}", profiles=frozenset({f"p{i}"})) for i in range(100)]
+    (finding,) = check_ports(bindings, [], None)
+    assert (finding.kind, finding.port) == ("twice", None)
+    assert finding.message == "more than 1,000 overlapping mappings; the rest not compared"
+    assert check_ports(bindings[:40], [], None) == []  # under the budget: compared, and none collide
+
+
 def test_a_range_is_one_finding_however_many_ledger_ports_it_spans() -> None:
     entries = [(f"m{i}", 1, 5001 + 2 * i, 8001 + 2 * i) for i in range(500)]
     any_one = _binding(5000, high=9000, any_one=True)
