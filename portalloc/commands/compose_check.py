@@ -2,12 +2,18 @@
 
 from __future__ import annotations
 
-import os
 from pathlib import Path
+from typing import TYPE_CHECKING, Any
 
 import click
 
 from portalloc.commands.options import APP_NUM, MODEL, Settings, echo_json, json_option, pass_settings
+
+if TYPE_CHECKING:
+    from portalloc.compose import Binding, Finding
+
+#: Findings printed (or put in the JSON) before the rest are summarised in one line.
+MAX_SHOWN = 50
 
 
 @click.command(name="compose-check")
@@ -27,8 +33,9 @@ def compose_check(
 ) -> int:
     """Report host ports FILE publishes that another app holds in the ledger, or that are not MODEL/APP's pair.
 
-    Without --model/--app the app is taken from FILE's path (.../<model>/app<N>/...)
-    when it names exactly one allocation. Exit 1 on any finding.
+    Anything docker compose itself would reject in FILE is a finding too. Without
+    --model/--app the app is taken from FILE's path (.../<model>/app<N>/...) when it
+    names exactly one allocation. Exit 1 on any finding.
 
     \b
     Examples:
@@ -36,32 +43,38 @@ def compose_check(
       portalloc compose-check compose.yml --model model_a --app 1
     """
     from portalloc import compose
+    from portalloc.errors import PortallocError
 
     if (model is None) != (app_num is None):
         raise click.UsageError("--model and --app go together")
-    document = compose.load_compose(file)
-    variables = _dotenv_variables(env_file or file.parent / ".env", required=env_file is not None)
-    variables.update(os.environ)
-    published, notes = compose.published_ports(document, variables)
+    if not settings.ledger_path.exists():
+        # Like check: a mistyped ledger path must not pass a CI gate as "checked against the ledger".
+        raise PortallocError(f"there is no ledger at {settings.ledger_path}")
+    project = compose.load_project(file, env_file=env_file)
     entries = [(a.model, a.app_num, a.backend, a.frontend) for a in settings.service().get_all_allocations()]
     app = (model, app_num) if model is not None and app_num is not None else compose.app_from_path(file, entries)
-    findings = compose.check_ports(published, entries, app)
-    for note in notes:
+    findings = project.invalid + compose.check_ports(project.bindings, entries, app)
+    for note in project.notes:
         click.echo(f"Warning: {note}", err=True)
-    label = f"{app[0]}/{app[1]}" if app else None
+    hidden = max(0, len(findings) - MAX_SHOWN)
     if as_json:
         echo_json(
             {
                 "file": str(file),
                 "app": {"model": app[0], "app_num": app[1]} if app else None,
-                "published": [{"service": p.service, "host_ip": p.host_ip, "port": p.port} for p in published],
-                "findings": [{"port": f.port or None, "message": f.message} for f in findings],
+                "published": [_binding_json(b) for b in project.bindings],
+                "findings": [_finding_json(f) for f in findings[:MAX_SHOWN]],
+                "findings_not_shown": hidden,
             }
         )
         return 1 if findings else 0
-    for finding in findings:
+    for finding in findings[:MAX_SHOWN]:
         click.echo(finding.message)
-    checked = f"{len(published)} published port{'' if len(published) == 1 else 's'}"
+    if hidden:
+        click.echo(f"… and {hidden} more finding{'' if hidden == 1 else 's'} (fix these first)")
+    count = len(project.bindings)
+    checked = f"{count} published port{'' if count == 1 else 's'}"
+    label = f"{app[0]}/{app[1]}" if app else None
     against = f" against {label}'s pair and the ledger" if label else " against the ledger"
     if findings:
         click.echo(f"{len(findings)} problem{'' if len(findings) == 1 else 's'} in {file} ({checked}{against})")
@@ -70,16 +83,21 @@ def compose_check(
     return 0
 
 
-def _dotenv_variables(path: Path, *, required: bool) -> dict[str, str]:
-    from portalloc.envfile import assignments
-    from portalloc.errors import ComposeFileError
+def _binding_json(binding: Binding) -> dict[str, Any]:
+    return {
+        "service": binding.service,
+        "host_ip": binding.host_ip,
+        "protocol": binding.protocol,
+        "port": binding.low,
+        "last_port": binding.high,
+        "any_one": binding.any_one,
+    }
 
-    try:
-        data = path.read_bytes()
-    except FileNotFoundError:
-        if required:
-            raise ComposeFileError(f"env file {path} does not exist") from None
-        return {}
-    except OSError as error:
-        raise ComposeFileError(f"cannot read {path}: {error.strerror or error}") from None
-    return {name: value for name, (_, value) in assignments(data).items()}
+
+def _finding_json(finding: Finding) -> dict[str, Any]:
+    return {
+        "kind": finding.kind,
+        "port": finding.port,
+        "holders": [{"model": h.model, "app_num": h.app_num, "role": h.role} for h in finding.holders],
+        "message": finding.message,
+    }

@@ -112,6 +112,32 @@ BAD_CONFIGS: dict[str, bytes] = {
     "config nested 100,000 deep": b"[" * 100_000 + b"]" * 100_000,
 }
 
+
+def _alias_bomb(levels: int) -> bytes:
+    lines = ['  a0: &a0 ["5001:80"]\n']
+    lines += [f"  a{i}: &a{i} [{', '.join([f'*a{i - 1}'] * 9)}]\n" for i in range(1, levels)]
+    return ("x-bomb:\n" + "".join(lines) + "services:\n  web:\n    image: x\n").encode()
+
+
+#: Compose files ``compose-check`` must refuse in one line (findings inside a valid file are stdout, not here).
+HOSTILE_COMPOSE: dict[str, bytes] = {
+    "compose alias bomb (9**9 values)": _alias_bomb(10),
+    "compose nested 1,000 deep": b"services:\n  web:\n    x: " + b"[" * 1000 + b"]" * 1000 + b"\n",
+    "compose nested 50,000 deep (flow)": b"services: " + b"{a: " * 50_000 + b"1" + b"}" * 50_000 + b"\n",
+    "compose over 4 MiB": b"services: {}\n" + b"#" * (4 * 1024 * 1024),
+    "compose not UTF-8": b"services:\n  caf\xe9:\n    image: x\n",
+    "compose not YAML": b"services: [\n",
+    "compose a list, not a mapping": b"- services\n",
+}
+
+#: ``.env`` targets ``dotenv`` must refuse before it allocates (``out.env`` unless a symlink says otherwise).
+HOSTILE_DOTENV: dict[str, bytes] = {
+    "dotenv target UTF-16 (PowerShell 5)": "A=1\r\n".encode("utf-16"),
+    "dotenv target holds another app's block": b"# >>> portalloc: m/1 >>>\nBACKEND_PORT=5001\n# <<< portalloc <<<\n",
+    "dotenv target over 1 MiB": b"A=1\n" + b"#" * (1024 * 1024),
+}
+
+
 #: Model names that must not become keys (the CLI spelling and the API value are the same).
 BAD_MODELS: dict[str, str] = {
     "model empty": "",
@@ -360,6 +386,27 @@ def cli_cases() -> list[Case]:
         add("release a key with no pair", "release", _with_valid_ledger, (*ledger_opt, "release", "n", "2"))
     if "git-setup" in have:
         add("git-setup outside a git repository", "git-setup", _with_valid_ledger, (*ledger_opt, "git-setup"))
+    if "compose-check" in have:
+        for hostile, data in HOSTILE_COMPOSE.items():
+            setup = _files(**{LEDGER: VALID, COMPOSE: data})
+            add(hostile, "compose-check", setup, (*ledger_opt, "compose-check", COMPOSE))
+        to_zero = _chain(_with_valid_ledger, lambda d: (d / "zero.yaml").symlink_to("/dev/zero"))
+        add("compose is /dev/zero", "compose-check", to_zero, (*ledger_opt, "compose-check", "zero.yaml"))
+        no_ledger = _files(**{COMPOSE: _COMPOSE_TEXT})
+        add("compose-check without a ledger", "compose-check", no_ledger, (*ledger_opt, "compose-check", COMPOSE))
+    if "dotenv" in have:
+        for hostile, data in HOSTILE_DOTENV.items():
+            setup = _files(**{LEDGER: VALID, "out.env": data})
+            add(hostile, "dotenv", setup, (*ledger_opt, "dotenv", "n", "2", "out.env"))
+        add("dotenv target /dev/null", "dotenv", _with_valid_ledger, (*ledger_opt, "dotenv", "n", "2", "/dev/null"))
+        read_only = _chain(_with_valid_ledger, lambda d: (d / "ro").mkdir(0o555))
+        add(
+            "dotenv target in a read-only dir",
+            "dotenv",
+            read_only,
+            (*ledger_opt, "dotenv", "n", "2", "ro/out.env"),
+            unprivileged=True,
+        )
     # A command nobody wrote rows for still gets the two rows every command must pass.
     known = {*LEDGER_COMMANDS, "git-setup"}
     for command in sorted(have - known):
