@@ -276,18 +276,20 @@ def _refusal(ledger: Ledger, key: Key, pair: tuple[int, int], reserved: frozense
         if not MIN_PORT <= port <= MAX_PORT:
             return f"port {port} is not from {MIN_PORT} to {MAX_PORT}"
     if not policy.backend_start <= backend < policy.frontend_start:
-        return f"backend {backend} is outside the policy's backends {policy.backend_start}-{policy.frontend_start - 1}"
+        highest = policy.frontend_start - 1
+        return f"backend {backend} is outside the policy's backend range {policy.backend_start}-{highest}"
     if not policy.frontend_start <= frontend <= policy.max_port:
-        return f"frontend {frontend} is outside the policy's frontends {policy.frontend_start}-{policy.max_port}"
+        return f"frontend {frontend} is outside the policy's frontend range {policy.frontend_start}-{policy.max_port}"
     for port in pair:
         if policy.skip_bad_ports and port in BAD_PORTS:
-            return f"port {port} is one of the ports browsers refuse"
+            return f"{port} is a port browsers refuse to connect to (the policy skips them)"
         if port in reserved:
             return f"port {port} is reserved"
         if port in ledger.used_ports:
-            holder = next((a for a in ledger.allocations if a.key != key and port in a.ports), None)
-            if holder is not None:
-                return f"port {port} is used by {holder.label()}"
+            for holder in ledger.allocations:
+                if holder.key != key and port in holder.ports:
+                    role = "backend" if holder.backend == port else "frontend"
+                    return f"port {port} is held by {holder.label()} ({role})"
         pool = pool_holding(policy, port) if policy.pools else None
         if pool is not None and pool.model != key[0]:
             return f"port {port} is in the pool of {pool.model}"

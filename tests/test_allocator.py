@@ -290,11 +290,11 @@ def test_a_preferred_pair_in_another_models_pool_or_reserved_is_refused_with_the
     [
         (("m", 1), (5001, 5001), "backend and frontend are both 5001"),
         (("m", 1), (80, 8001), "port 80 is not from 1024 to 65535"),
-        (("m", 1), (4999, 8001), "backend 4999 is outside the policy's backends 5001-8000"),
-        (("m", 1), (5001, 7999), "frontend 7999 is outside the policy's frontends 8001-65535"),
-        (("m", 1), (5061, 8061), "port 5061 is one of the ports browsers refuse"),
+        (("m", 1), (4999, 8001), "backend 4999 is outside the policy's backend range 5001-8000"),
+        (("m", 1), (5001, 7999), "frontend 7999 is outside the policy's frontend range 8001-65535"),
+        (("m", 1), (5061, 8061), "5061 is a port browsers refuse to connect to (the policy skips them)"),
         (("m", 1), (6379, 9379), "port 6379 is reserved"),
-        (("m", 1), (5003, 8003), "port 5003 is used by a/1"),
+        (("m", 1), (5003, 8003), "port 5003 is held by a/1 (backend)"),
         (("m", 1), (5005, 8005), "port 5005 is in the pool of big"),
         (("m", 1), (5001, 11001), None),  # off the sequence but in range: allowed, as pre-configured pairs are
         (("a", 1), (5003, 8003), None),  # the pair it holds
@@ -311,7 +311,7 @@ def test_policy_refusals_name_every_allocation_that_would_not_fit() -> None:
     ledger, _ = assign_many(Ledger(), [("a", 1), ("b", 1), ("c", 1)])  # 5001, 5003, 5005
     narrower = PortPolicy(backend_start=5003)
     assert allocator.policy_refusals(ledger, narrower) == [
-        "a/1 (5001/8001): backend 5001 is outside the policy's backends 5003-8000"
+        "a/1 (5001/8001): backend 5001 is outside the policy's backend range 5003-8000"
     ]
     pool_over_b = PortPolicy(pools=[Pool(model="a", first=0, last=1)])
     assert allocator.policy_refusals(ledger, pool_over_b) == ["b/1 (5003/8003): port 5003 is in the pool of a"]

@@ -118,7 +118,7 @@ def test_sqlite_import_exact_report(seeded: None, run_cli: RunCli, tmp_path: Pat
         "backend": 5003,
         "frontend": 8005,
         "why": "port already in the ledger",
-        "reason": "port 5003 is held by model_b/1 (backend); port 8005 is held by model_h/1 (frontend)",
+        "reason": "port 5003 is held by model_b/1 (backend)",
     }
 
 

@@ -68,9 +68,9 @@ def test_sides_are_named_in_every_message() -> None:
         "its first row is kept)",
         "d/1 of theirs (feature) from 5005/8005 to 5007/8007 (port 5005 is held by c/1 of ours (main))",
     ]
-    other = Ledger(policy=PortPolicy(step=4))
-    with pytest.raises(PolicyMismatch, match=r"\(ours \(main\): .*; theirs \(feature\): .*step 4"):
-        merge_ledgers(BASE, BASE, other, sides)
+    mine, other = Ledger(policy=PortPolicy(step=3)), Ledger(policy=PortPolicy(step=4))
+    with pytest.raises(PolicyMismatch, match=r"\(ours \(main\): .*step 3.*; theirs \(feature\): .*step 4"):
+        merge_ledgers(BASE, mine, other, sides)
 
 
 def test_a_key_only_one_side_changed_takes_that_sides_pair() -> None:

@@ -118,7 +118,7 @@ def test_policy_set_widens_a_ledger_in_use(run_cli: RunCli, ledger_path: Path) -
     assert report["max_port"] == 20999 and report["pairs"] == 1500  # backends still end at 7999
     wider = run_cli("policy", "set", "--frontend-start", "12001")
     assert wider.exit_code == 1
-    assert "a/1 (5001/8001): frontend 8001 is outside the policy's frontends 12001-20999" in wider.stderr
+    assert "a/1 (5001/8001): frontend 8001 is outside the policy's frontend range 12001-20999" in wider.stderr
     assert parse_ledger(ledger_path.read_bytes(), ledger_path).policy.max_port == 20999
 
 
@@ -131,8 +131,8 @@ def test_policy_set_names_every_allocation_that_would_not_fit_and_writes_nothing
     assert done.returncode == 1
     assert done.stderr == (
         "Error: the new policy does not fit 2 allocations, nothing changed: "
-        "a/1 (5001/8001): backend 5001 is outside the policy's backends 5005-8000; "
-        "b/1 (5003/8003): backend 5003 is outside the policy's backends 5005-8000\n"
+        "a/1 (5001/8001): backend 5001 is outside the policy's backend range 5005-8000; "
+        "b/1 (5003/8003): backend 5003 is outside the policy's backend range 5005-8000\n"
     )
     assert ledger_path.read_bytes() == before
 

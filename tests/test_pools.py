@@ -121,7 +121,7 @@ def test_check_json_reports_conflicts_with_their_holders(run_cli: RunCli, ledger
                                    {"model": "b", "app_num": 1, "role": "backend"}]}
     ]  # fmt: skip
     missing = run_cli("check", "--json", str(ledger_path.with_name("nope.json")))
-    assert missing.exit_code == 2  # click: the path does not exist
+    assert missing.exit_code == 1  # a missing ledger is a failed check, as for any other reason
 
 
 # --- the merge driver with pools, in real git repositories ---------------------------------
@@ -236,8 +236,8 @@ def test_two_different_pool_changes_are_refused_naming_both(repo: Path, git: Run
     assert merge.returncode != 0
     assert (
         "Error: both sides changed the policy, to different policies "
-        "(ours: backend 5001+, frontend 8001+, step 2, max 65535, pools big: pairs 20-29 (overflow fail); "
-        "theirs: backend 5001+, frontend 8001+, step 2, max 65535, pools big: pairs 10-19 (overflow shared)); "
+        "(ours (main): backend 5001+, frontend 8001+, step 2, max 65535, pools big: pairs 20-29 (overflow fail); "
+        "theirs (feature): backend 5001+, frontend 8001+, step 2, max 65535, pools big: pairs 10-19 (overflow shared)); "
         "merge the policy change by hand"
     ) in merge.stderr
     assert "portalloc.json" in git("diff", "--name-only", "--diff-filter=U").stdout
