@@ -120,6 +120,7 @@ cli.commands = LazyCommands(
         "dotenv": "portalloc.commands.dotenv:dotenv",
         "status": "portalloc.commands.status:status",
         "compose-check": "portalloc.commands.compose_check:compose_check",
+        "serve": "portalloc.commands.serve:serve",
     }
 )
 
