@@ -128,8 +128,7 @@ class RequestPolicy:
         """Answer a refused request with its error; pass every other one on unchanged."""
         if scope["type"] == "http":
             # A header sent twice keeps its first value: a second Host cannot override the checked one.
-            #: Extra response headers (``WWW-Authenticate`` for a 401).
-    headers: tuple[tuple[str, str], ...] = ()
+            headers: dict[str, str] = {}
             for name, value in scope["headers"]:
                 headers.setdefault(name.decode("latin-1"), value.decode("latin-1"))
             refusal = self.policy.check(scope["method"], headers)
