@@ -13,13 +13,13 @@ from __future__ import annotations
 
 from typing import Annotated, Any
 
-from fastapi import APIRouter, Query, Response
+from fastapi import APIRouter, Path, Query, Response
 from starlette.convertors import PathConvertor, register_url_convertor
 from starlette.exceptions import HTTPException
 
 from portalloc.errors import InvalidKey
 from portalloc.keys import check_key, check_model_name
-from portalloc.limits import MAX_APP_NUM
+from portalloc.limits import MAX_APP_NUM, MAX_MODEL_LENGTH
 from portalloc.models import Allocation
 from portalloc.server.schemas import BatchRequest, ErrorBody
 from portalloc.server.state import State
@@ -33,6 +33,19 @@ class _ModelConvertor(PathConvertor):
 register_url_convertor("model", _ModelConvertor())
 router = APIRouter(prefix="/v1/allocations", tags=["allocations"])
 _KEY_PATH = "/{model:model}/{app_num}"
+#: The key in the URL. Both are taken as text and checked by ``parse_key`` (the CLI's rules and
+#: messages, a 400 on failure); the OpenAPI document still says what a valid one is.
+ModelSegment = Annotated[
+    str,
+    Path(
+        description="The model name; '/' may be sent as is or as %2F.",
+        json_schema_extra={"minLength": 1, "maxLength": MAX_MODEL_LENGTH},
+    ),
+]
+AppNumSegment = Annotated[
+    str,
+    Path(description="The app number.", json_schema_extra={"type": "integer", "minimum": 1, "maximum": MAX_APP_NUM}),
+]
 _NOT_FOUND: dict[int | str, dict[str, Any]] = {404: {"model": ErrorBody, "description": "The key has no allocation"}}
 
 
@@ -66,7 +79,7 @@ def allocate_batch(state: State, batch: BatchRequest) -> list[Allocation]:
 
 
 @router.get(_KEY_PATH, responses=_NOT_FOUND)
-def get_allocation(state: State, model: str, app_num: str) -> Allocation:
+def get_allocation(state: State, model: ModelSegment, app_num: AppNumSegment) -> Allocation:
     """The pair of ``(model, app_num)``; 404 when it has none. Never allocates."""
     key = parse_key(model, app_num)
     found = state.call(lambda service: service.get_ports(*key))
@@ -76,7 +89,7 @@ def get_allocation(state: State, model: str, app_num: str) -> Allocation:
 
 
 @router.put(_KEY_PATH, status_code=201, responses={200: {"model": Allocation, "description": "The key's pair"}})
-def put_allocation(state: State, model: str, app_num: str, response: Response) -> Allocation:
+def put_allocation(state: State, model: ModelSegment, app_num: AppNumSegment, response: Response) -> Allocation:
     """Get-or-allocate: 200 with the pair the key already had, 201 with a newly allocated one."""
     key = parse_key(model, app_num)
 
@@ -91,7 +104,7 @@ def put_allocation(state: State, model: str, app_num: str, response: Response) -
 
 
 @router.delete(_KEY_PATH, status_code=204, responses=_NOT_FOUND)
-def delete_allocation(state: State, model: str, app_num: str) -> Response:
+def delete_allocation(state: State, model: ModelSegment, app_num: AppNumSegment) -> Response:
     """Release the pair of ``(model, app_num)``: 204, or 404 when it had none."""
     key = parse_key(model, app_num)
     if not state.call(lambda service: service.release_ports(*key)):
