@@ -81,11 +81,19 @@ def is_loopback(host: str) -> bool:
 
 def tcp_socket(host: str, port: int) -> socket.socket:
     """A listening TCP socket on ``host:port`` (``port`` 0: a free one)."""
+    family = socket.AF_INET6 if ":" in host else socket.AF_INET
+    # proto=IPPROTO_TCP, not socket.create_server's 0: asyncio turns Nagle's algorithm off
+    # only on sockets that say they are TCP, and with it on every keep-alive response
+    # waits ~40 ms for a delayed ACK (measured: 44 ms a request instead of 2).
+    listener = socket.socket(family, socket.SOCK_STREAM, socket.IPPROTO_TCP)
     try:
-        family = socket.AF_INET6 if ":" in host else socket.AF_INET
-        return socket.create_server((host, port), family=family, backlog=1024)
+        listener.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        listener.bind((host, port))
+        listener.listen(1024)
     except OSError as error:
+        listener.close()
         raise PortallocError(f"cannot listen on {host}:{port}: {error.strerror or error}") from None
+    return listener
 
 
 def unix_socket(path: Path) -> socket.socket:
