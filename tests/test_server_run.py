@@ -12,8 +12,8 @@ import pytest
 
 pytest.importorskip("uvicorn", reason="the 'serve' extra is not installed (pip install -e '.[test]')")
 
-from portalloc.errors import PortallocError  # noqa: E402
-from portalloc.server.run import is_loopback, load_or_create_token, tcp_socket, unix_socket  # noqa: E402
+from portalloc.errors import PortallocError
+from portalloc.server.run import is_loopback, load_or_create_token, tcp_socket, unix_socket
 
 
 def test_accepted_tcp_connections_have_nagle_off() -> None:
