@@ -16,7 +16,8 @@ import pytest
 pytest.importorskip("fastapi", reason="the 'serve' extra is not installed (pip install -e '.[test]')")
 pytest.importorskip("httpx", reason="httpx is not installed (pip install -e '.[test]')")
 
-from portalloc.ledger import dump_ledger, locked
+from portalloc.ledger import dump_ledger, locked, parse_ledger
+from portalloc.metrics import prometheus_text
 from portalloc.models import Allocation, Ledger, PortPolicy
 from tests.conftest import portalloc_script, subprocess_env
 from tests.serving import ServerProcess, kill_group, start_server
@@ -157,8 +158,9 @@ def test_stats_check_status_metrics_healthz_and_openapi(server: ServerProcess) -
     assert [(a["model"], a["app_num"]) for a in status["allocations"]] == [("report_model", 1)]
     assert status["allocations"][0]["live"]["backend"]["state"] in ("free", "listening", "reserved")
     assert metrics.headers["content-type"].startswith("text/plain")
-    assert f"portalloc_allocated_pairs {len(rows)}\n" in metrics.text
-    assert "portalloc_conflicts 0\n" in metrics.text
+    # Exactly what `stats --format prometheus` prints: the one function both call.
+    assert metrics.text == prometheus_text(parse_ledger(server.ledger.read_bytes(), server.ledger))
+    assert f" {len(rows)}\n" in metrics.text
     assert health == {"status": "ok"}
     assert "/v1/allocations/{model}/{app_num}" in openapi["paths"]
 
@@ -190,7 +192,7 @@ def test_a_conflicted_ledger_is_409_on_check_and_counted_in_metrics(server: Serv
             }
         ],
     }
-    assert "portalloc_conflicts 1\n" in metrics
+    assert metrics == prometheus_text(ledger)
 
 
 # --- errors ----------------------------------------------------------------------------------
