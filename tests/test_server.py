@@ -399,6 +399,24 @@ def test_unsafe_or_contradictory_options_are_refused(tmp_path: Path, args: list[
     assert not (tmp_path / "p.json").exists()
 
 
+def test_a_corrupt_ledger_stops_the_server_before_it_makes_anything(tmp_path: Path) -> None:
+    ledger = tmp_path / "p.json"
+    ledger.write_bytes(b'{"version": 1, "allocations": [')
+    done = subprocess.run(
+        [portalloc_script(), "--ledger", str(ledger), "serve", "--token-file", "new-token", "--uds", "new.sock"],
+        capture_output=True,
+        text=True,
+        cwd=tmp_path,
+        env=subprocess_env(),
+        timeout=20,
+    )
+    assert done.returncode == 1
+    assert done.stderr.startswith(f"Error: {ledger}")
+    assert len(done.stderr.splitlines()) == 1
+    assert sorted(path.name for path in tmp_path.iterdir()) == ["p.json"]
+    assert ledger.read_bytes() == b'{"version": 1, "allocations": ['
+
+
 def test_without_the_extra_help_works_and_serve_says_how_to_install(tmp_path: Path) -> None:
     hide = "import sys; sys.modules['fastapi'] = sys.modules['uvicorn'] = None; from portalloc.cli import main; main()"
     runs = [

@@ -53,11 +53,14 @@ def serve(settings: Settings, host: str | None, port: int | None, uds: Path | No
     loopback = uds is not None or run.is_loopback(host)
     if not loopback and token_file is None:
         raise click.UsageError(f"--host {host} is not a loopback address; name the token with --token-file to allow it")
+    service = settings.service()
+    # A ledger that cannot be read stops the server here, as it stops any command, before
+    # a token file or a socket exists; a missing one is fine (the first write creates it).
+    service.ledger()
     token = None
     if token_file is not None or uds is None:
         token_file = token_file or run.default_token_file()
         token = run.load_or_create_token(token_file)
-    service = settings.service()
     listener = run.unix_socket(uds) if uds is not None else run.tcp_socket(host, DEFAULT_PORT if port is None else port)
     if uds is not None:
         address = f"unix:{uds}"
