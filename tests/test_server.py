@@ -344,6 +344,34 @@ def test_sigterm_stops_with_an_event_stream_open(tmp_path: Path) -> None:
     assert (code, out, err) == (0, "Stopped.\n", "")
 
 
+def test_sigterm_lets_a_write_in_flight_finish(tmp_path: Path) -> None:
+    import threading
+    import time
+
+    server = start_server(tmp_path)
+    answers: list[int] = []
+    try:
+        with locked(server.ledger):  # the server's write waits for this lock: it is surely in flight
+            client = server.client()
+            writer = threading.Thread(
+                target=lambda: answers.append(
+                    client.put("/v1/allocations/in_flight/1", headers=server.write_headers()).status_code
+                )
+            )
+            writer.start()
+            time.sleep(1)
+            server.process.send_signal(signal.SIGTERM)
+            time.sleep(0.3)
+        writer.join(timeout=15)
+        client.close()
+        code, out, err = server.stop()
+    finally:
+        kill_group(server)
+    assert answers == [201]
+    assert (code, out, err) == (0, "Stopped.\n", "")
+    assert [(row["model"], row["app_num"]) for row in _ledger_rows(server.ledger)] == [("in_flight", 1)]
+
+
 def test_token_is_generated_0600_in_the_config_dir(tmp_path: Path) -> None:
     config = tmp_path / "config"
     env = subprocess_env(XDG_CONFIG_HOME=str(config))
