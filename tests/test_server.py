@@ -8,6 +8,8 @@ import signal
 import stat
 import subprocess
 import sys
+import threading
+import time
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -15,6 +17,8 @@ import pytest
 
 pytest.importorskip("fastapi", reason="the 'serve' extra is not installed (pip install -e '.[test]')")
 pytest.importorskip("httpx", reason="httpx is not installed (pip install -e '.[test]')")
+
+import httpx
 
 from portalloc.ledger import dump_ledger, locked, parse_ledger
 from portalloc.metrics import prometheus_text
@@ -328,8 +332,6 @@ def test_unix_socket_is_private_needs_no_token_and_is_removed_on_stop(tmp_path: 
 
 
 def test_sigterm_stops_with_an_event_stream_open(tmp_path: Path) -> None:
-    import httpx
-
     server = start_server(tmp_path)
     try:
         with server.client() as client, client.stream("GET", "/v1/events") as stream:
@@ -345,9 +347,6 @@ def test_sigterm_stops_with_an_event_stream_open(tmp_path: Path) -> None:
 
 
 def test_sigterm_lets_a_write_in_flight_finish(tmp_path: Path) -> None:
-    import threading
-    import time
-
     server = start_server(tmp_path)
     answers: list[int] = []
     try:
