@@ -281,6 +281,7 @@ cli.commands = LazyCommands(
         "reserve": "portalloc.commands.reserve:reserve",
         "unreserve": "portalloc.commands.reserve:unreserve",
         "pool": "portalloc.commands.pool:pool",
+        "serve": "portalloc.commands.serve:serve",
     }
 )
 

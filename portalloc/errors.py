@@ -6,27 +6,39 @@ from __future__ import annotations
 class PortallocError(Exception):
     """Base class of every error portalloc raises on purpose; its message is one line for a user."""
 
+    #: Stable name of the error, the same for the CLI and the HTTP API (``{"error": {"code": …}}``).
+    code = "error"
     exit_code = 1
 
 
 class InvalidKey(PortallocError, ValueError):
     """A model name or app number that cannot be a ledger key."""
 
+    code = "invalid_key"
+
 
 class LedgerCorrupt(PortallocError):
     """The ledger file is not valid JSON or not a valid ledger. It is never overwritten."""
+
+    code = "ledger_corrupt"
 
 
 class LedgerUnavailable(PortallocError):
     """The ledger file or its directory cannot be read or written (missing directory, permissions…)."""
 
+    code = "ledger_unavailable"
+
 
 class LedgerLocked(PortallocError):
     """The ledger's lock file could not be acquired within the timeout."""
 
+    code = "ledger_locked"
+
 
 class UnsafeFile(PortallocError):
     """A file portalloc was asked to read that is not a regular file (a FIFO, a device…) or is too large."""
+
+    code = "unsafe_file"
 
 
 class AppsDirMissing(PortallocError):
@@ -44,9 +56,13 @@ class AppDirUnavailable(PortallocError):
 class NoFreePair(PortallocError):
     """Every pair the policy holds is in use."""
 
+    code = "no_free_pair"
+
 
 class ConfigError(PortallocError):
     """The pre-configuration file (``port_config.json``) is missing or malformed."""
+
+    code = "config_error"
 
 
 class ImportSourceError(PortallocError):
@@ -68,30 +84,42 @@ class PolicyRefused(PortallocError):
 class PolicyMismatch(PortallocError):
     """Two ledgers that must share a policy (the sides of a merge) do not."""
 
+    code = "policy_mismatch"
+
 
 class GitError(PortallocError):
     """git is missing, failed, or the directory is not inside a git repository."""
+
+    code = "git_error"
 
 
 class InvalidVariableName(PortallocError, ValueError):
     """An environment variable name (or ``--prefix``) that a shell or a ``.env`` file cannot hold."""
 
+    code = "invalid_variable_name"
+
 
 class EnvFileError(PortallocError):
     """A ``.env`` file whose portalloc block is damaged (unterminated, or more than one). It is not written."""
+
+    code = "env_file_error"
 
 
 class ComposeFileError(PortallocError):
     """A docker-compose file that cannot be read or is not a compose file."""
 
+    code = "compose_file_error"
+
 
 class CommandNotFound(PortallocError):
     """``portalloc run`` was given a command that is not on PATH (exit 127, as a shell would)."""
 
+    code = "command_not_found"
     exit_code = 127
 
 
 class CommandNotExecutable(PortallocError):
     """``portalloc run`` found the command but cannot execute it (exit 126, as a shell would)."""
 
+    code = "command_not_executable"
     exit_code = 126

@@ -38,6 +38,7 @@ from pathlib import Path
 HERE = Path(__file__).resolve().parent
 sys.path.insert(0, str(HERE))
 
+import http_api  # noqa: E402
 from clis import (  # noqa: E402
     console_script,
     environment,
@@ -142,6 +143,8 @@ class Benchmark:
         self.stores: dict[tuple[str, str], Store] = {}
         self.rows: list[Row] = []
         self.floor = Row("`python -c pass` (floor)", ("floor",), cli=True)
+        #: The ``portalloc serve`` rows' server, started by ``plan`` when the 'serve' extra is installed.
+        self.http: http_api.HttpBench | None = None
 
     # setup ------------------------------------------------------------------------------------
 
@@ -330,6 +333,12 @@ class Benchmark:
         conc_off = Row("… API, probe off", off, stand_in=off[0], versus=conc_api)
         plan.append((conc_off, lambda c, r=conc_off: self.concurrent(r, "api", c), few))
         plan.append((conc_cli, lambda c, r=conc_cli: self.concurrent(r, "cli", c), few))
+        missing = http_api.available()
+        if missing:
+            print(missing, file=sys.stderr)
+        else:
+            self.http = http_api.HttpBench(self.workdir, self.quick)
+            plan += self.http.plan(Row, rounds, few)
         return plan
 
     def run(self, only: str | None = None) -> list[Row]:
@@ -507,6 +516,8 @@ def targets(rows: list[Row], imports: dict[str, list[str]]) -> list[tuple[str, s
             True,
         )
     )
+    if any(row.label.startswith(http_api.PREFIX) for row in rows):
+        results += http_api.targets(rows)
     for command, heavy in imports.items():
         results.append((f"`{command}` imports neither pydantic nor filelock", ", ".join(heavy) or "none", not heavy))
     return results
@@ -580,8 +591,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         f"{rounds} rounds (P-process rows: {concurrent_rounds}); stores in {workdir}",
         file=sys.stderr,
     )
+    bench = Benchmark(workdir, args.quick, rounds, concurrent_rounds)
     try:
-        bench = Benchmark(workdir, args.quick, rounds, concurrent_rounds)
         rows = bench.run(args.only)
         ledger = store_file(workdir, "portalloc", "cli")
         imports = {
@@ -591,6 +602,8 @@ def main(argv: Sequence[str] | None = None) -> int:
             ),
         }
     finally:
+        if bench.http is not None:
+            bench.http.close()
         if not args.keep:
             shutil.rmtree(workdir, ignore_errors=True)
     print()

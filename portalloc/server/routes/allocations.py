@@ -1,0 +1,112 @@
+"""``/v1/allocations``: list, look up, get-or-allocate (``PUT``), release (``DELETE``), batch.
+
+A model name may hold ``/`` (``openai/gpt-4o``). Servers decode ``%2F`` before routing
+(uvicorn puts the decoded path in the ASGI ``path``), so an encoded and a plain ``/``
+arrive the same; the route takes the model as a ``path`` parameter and the app number
+as the last segment, which a model name can never swallow. Starlette's own ``path``
+convertor stops at a newline (its ``.*``), which would turn a model holding a control
+character into a 404; the ``model`` convertor takes every character, so such a name
+gets the CLI's 400 instead.
+"""
+
+from __future__ import annotations
+
+from typing import Annotated, Any
+
+from fastapi import APIRouter, Path, Query, Response
+from starlette.convertors import PathConvertor, register_url_convertor
+from starlette.exceptions import HTTPException
+
+from portalloc.errors import InvalidKey
+from portalloc.keys import check_key, check_model_name
+from portalloc.limits import MAX_APP_NUM, MAX_MODEL_LENGTH
+from portalloc.models import Allocation
+from portalloc.server.schemas import BatchRequest, ErrorBody
+from portalloc.server.state import State
+from portalloc.service import PortAllocationService
+
+
+class _ModelConvertor(PathConvertor):
+    regex = r"[\s\S]*"
+
+
+register_url_convertor("model", _ModelConvertor())
+router = APIRouter(prefix="/v1/allocations", tags=["allocations"])
+_KEY_PATH = "/{model:model}/{app_num}"
+#: The key in the URL. Both are taken as text and checked by ``parse_key`` (the CLI's rules and
+#: messages, a 400 on failure); the OpenAPI document still says what a valid one is.
+ModelSegment = Annotated[
+    str,
+    Path(
+        description="The model name; '/' may be sent as is or as %2F.",
+        json_schema_extra={"minLength": 1, "maxLength": MAX_MODEL_LENGTH},
+    ),
+]
+AppNumSegment = Annotated[
+    str,
+    Path(description="The app number.", json_schema_extra={"type": "integer", "minimum": 1, "maximum": MAX_APP_NUM}),
+]
+_NOT_FOUND: dict[int | str, dict[str, Any]] = {404: {"model": ErrorBody, "description": "The key has no allocation"}}
+
+
+def parse_key(model: str, app_num: str) -> tuple[str, int]:
+    """The key named by a URL's model and app number, validated as the CLI validates its arguments."""
+    # Plain ASCII digits only, as on the command line ("1_0", " 1" and "١" are not app numbers).
+    if not (app_num.isascii() and app_num.isdigit() and len(app_num) <= 10 and 1 <= int(app_num) <= MAX_APP_NUM):
+        raise InvalidKey(f"app_num must be a whole number from 1 to {MAX_APP_NUM:,}, not {app_num!r}")
+    return check_key(model, int(app_num))
+
+
+def _no_allocation(state: State, model: str, app_num: int) -> HTTPException:
+    # Answered as {"error": {"code": "not_found", …}} by the app's handler, in the CLI's words.
+    return HTTPException(404, f"{model}/{app_num} has no allocation in {state.service.ledger_path}")
+
+
+@router.get("")
+def list_allocations(state: State, model: Annotated[str | None, Query()] = None) -> list[Allocation]:
+    """Every allocation sorted by ``(model, app_num)``, or only ``model``'s."""
+    if model is not None:
+        check_model_name(model)
+    allocations = state.call(lambda service: service.get_all_allocations())
+    return [a for a in allocations if model is None or a.model == model]
+
+
+@router.post("/batch")
+def allocate_batch(state: State, batch: BatchRequest) -> list[Allocation]:
+    """Get-or-allocate every key under one lock and one write; the pairs in the order asked."""
+    keys = [(key.model, key.app_num) for key in batch.keys]
+    return state.call(lambda service: service.allocate_many(keys))
+
+
+@router.get(_KEY_PATH, responses=_NOT_FOUND)
+def get_allocation(state: State, model: ModelSegment, app_num: AppNumSegment) -> Allocation:
+    """The pair of ``(model, app_num)``; 404 when it has none. Never allocates."""
+    key = parse_key(model, app_num)
+    found = state.call(lambda service: service.get_ports(*key))
+    if found is None:
+        raise _no_allocation(state, *key)
+    return found
+
+
+@router.put(_KEY_PATH, status_code=201, responses={200: {"model": Allocation, "description": "The key's pair"}})
+def put_allocation(state: State, model: ModelSegment, app_num: AppNumSegment, response: Response) -> Allocation:
+    """Get-or-allocate: 200 with the pair the key already had, 201 with a newly allocated one."""
+    key = parse_key(model, app_num)
+
+    def get_or_allocate(service: PortAllocationService) -> tuple[Allocation, bool]:
+        existing = service.get_ports(*key)
+        return (existing, False) if existing is not None else (service.allocate_many([key])[0], True)
+
+    pair, created = state.call(get_or_allocate)
+    if not created:
+        response.status_code = 200
+    return pair
+
+
+@router.delete(_KEY_PATH, status_code=204, responses=_NOT_FOUND)
+def delete_allocation(state: State, model: ModelSegment, app_num: AppNumSegment) -> Response:
+    """Release the pair of ``(model, app_num)``: 204, or 404 when it had none."""
+    key = parse_key(model, app_num)
+    if not state.call(lambda service: service.release_ports(*key)):
+        raise _no_allocation(state, *key)
+    return Response(status_code=204)

@@ -1,0 +1,93 @@
+"""``portalloc.server.run``: the listening sockets and the token file."""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import socket
+import stat
+from pathlib import Path
+
+import pytest
+
+pytest.importorskip("uvicorn", reason="the 'serve' extra is not installed (pip install -e '.[test]')")
+
+from portalloc.errors import PortallocError
+from portalloc.server.run import is_loopback, load_or_create_token, tcp_socket, unix_socket
+
+
+def test_accepted_tcp_connections_have_nagle_off() -> None:
+    # With Nagle on, each keep-alive response waited ~40 ms for the client's delayed ACK.
+    listener = tcp_socket("127.0.0.1", 0)
+    port = listener.getsockname()[1]
+    seen: list[int] = []
+
+    async def main() -> None:
+        def accepted(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+            seen.append(writer.get_extra_info("socket").getsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY))
+            writer.close()
+
+        server = await asyncio.start_server(accepted, sock=listener)
+        _, writer = await asyncio.open_connection("127.0.0.1", port)
+        for _ in range(100):
+            if seen:
+                break
+            await asyncio.sleep(0.01)
+        writer.close()
+        server.close()
+
+    asyncio.run(main())
+    assert seen == [1]
+
+
+def test_a_busy_port_is_one_error_line() -> None:
+    with tcp_socket("127.0.0.1", 0) as first:
+        port = first.getsockname()[1]
+        with pytest.raises(PortallocError, match=f"^cannot listen on 127.0.0.1:{port}: Address already in use$"):
+            tcp_socket("127.0.0.1", port)
+
+
+def test_a_stale_unix_socket_is_replaced_and_a_live_one_refused(tmp_path: Path) -> None:
+    path = tmp_path / "s.sock"
+    stale = socket.socket(socket.AF_UNIX)
+    stale.bind(str(path))
+    stale.close()  # the file stays, nobody listens: what a killed server leaves
+    with unix_socket(path) as live:
+        assert stat.S_IMODE(os.stat(path).st_mode) == 0o600
+        with pytest.raises(PortallocError, match="another server is listening on"):
+            unix_socket(path)
+        assert live.fileno() >= 0
+
+
+def test_the_token_is_created_once_and_then_reused(tmp_path: Path) -> None:
+    path = tmp_path / "deep" / "token"
+    token = load_or_create_token(path)
+    assert stat.S_IMODE(path.stat().st_mode) == 0o600
+    assert stat.S_IMODE(path.parent.stat().st_mode) == 0o700
+    assert load_or_create_token(path) == token
+    assert path.read_text() == token + "\n"
+
+
+@pytest.mark.parametrize(("content", "why"), [(b"", "one line"), (b"two words\n", "one line"), (b"\xff\n", "one line")])
+def test_a_token_file_must_hold_one_token(tmp_path: Path, content: bytes, why: str) -> None:
+    path = tmp_path / "token"
+    path.write_bytes(content)
+    path.chmod(0o600)
+    with pytest.raises(PortallocError, match=why):
+        load_or_create_token(path)
+
+
+def test_a_token_file_that_is_a_fifo_is_refused(tmp_path: Path) -> None:
+    path = tmp_path / "token"
+    os.mkfifo(path, 0o600)
+    with pytest.raises(PortallocError, match="not a regular file"):
+        load_or_create_token(path)
+
+
+@pytest.mark.parametrize(
+    ("host", "loopback"),
+    [("127.0.0.1", True), ("127.1.2.3", True), ("::1", True), ("localhost", True), ("0.0.0.0", False),
+     ("192.0.2.1", False), ("example.com", False), ("localhost.", False)],
+)  # fmt: skip
+def test_is_loopback(host: str, loopback: bool) -> None:
+    assert is_loopback(host) is loopback
