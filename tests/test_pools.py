@@ -237,7 +237,8 @@ def test_two_different_pool_changes_are_refused_naming_both(repo: Path, git: Run
     assert (
         "Error: both sides changed the policy, to different policies "
         "(ours (main): backend 5001+, frontend 8001+, step 2, max 65535, pools big: pairs 20-29 (overflow fail); "
-        "theirs (feature): backend 5001+, frontend 8001+, step 2, max 65535, pools big: pairs 10-19 (overflow shared)); "
+        "theirs (feature): backend 5001+, frontend 8001+, step 2, max 65535, "
+        "pools big: pairs 10-19 (overflow shared)); "
         "merge the policy change by hand"
     ) in merge.stderr
     assert "portalloc.json" in git("diff", "--name-only", "--diff-filter=U").stdout

@@ -11,7 +11,6 @@ from portalloc import allocator
 from portalloc.keys import check_model_name
 from portalloc.live import PortReport
 from portalloc.metrics import prometheus_text
-from portalloc.models import Ledger
 from portalloc.server.schemas import (
     CheckReport,
     ConflictHolder,
@@ -33,26 +32,14 @@ router = APIRouter(tags=["reports"])
 def check(state: State) -> Any:
     """200 with ``ok: true`` when no port or key is held twice; 409 with every conflict otherwise."""
     ledger = state.call(lambda service: service.ledger())
-    conflicts = [_conflict_report(conflict, ledger) for conflict in allocator.find_conflicts(ledger.allocations)]
+    conflicts = [_conflict_report(conflict) for conflict in allocator.find_conflicts(ledger.allocations)]
     report = CheckReport(ok=not conflicts, allocations=len(ledger.allocations), conflicts=conflicts)
     return JSONResponse(report.model_dump(), status_code=409 if conflicts else 200)
 
 
-def _conflict_report(conflict: allocator.Conflict, ledger: Ledger) -> ConflictReport:
-    """A conflict with its holders as ``{model, app_num, role}`` objects, found in the ledger itself."""
-    if conflict.port is None:  # one key held several times
-        holders = [
-            ConflictHolder(model=a.model, app_num=a.app_num, role=None)
-            for a in ledger.allocations
-            if a.label() == conflict.holders[0]
-        ]
-    else:
-        holders = [
-            ConflictHolder(model=a.model, app_num=a.app_num, role=role)
-            for a in ledger.allocations
-            for role, port in (("backend", a.backend), ("frontend", a.frontend))
-            if port == conflict.port
-        ]
+def _conflict_report(conflict: allocator.Conflict) -> ConflictReport:
+    """A conflict with its holders as ``{model, app_num, role}`` objects, as ``check --json`` prints it."""
+    holders = [ConflictHolder(model=h.model, app_num=h.app_num, role=h.role) for h in conflict.holders]
     return ConflictReport(port=conflict.port, holders=holders)
 
 
