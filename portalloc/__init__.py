@@ -25,6 +25,10 @@ The public API (``dir(portalloc)`` lists it):
   policies differ. ``GitError``: git missing or failed. ``EnvFileError``,
   ``ComposeFileError``: a ``.env`` or compose file portalloc will not touch.
   ``CommandNotFound`` (exit 127), ``CommandNotExecutable`` (126): ``portalloc run``.
+  ``AppsDirMissing``, ``AppsDirLooksWrong``, ``AppDirUnavailable``: ``cleanup``'s apps
+  directory. ``LedgerExists``: ``init`` where a ledger is. ``PolicyRefused``: a policy
+  change an allocation would not fit. ``BatchInputError``, ``ImportSourceError``: a
+  batch or an import file that cannot be read as one.
 
 Names are imported on first use, so ``import portalloc`` (and the command line's fast
 paths) do not pay for pydantic or filelock until they are needed.
@@ -39,19 +43,26 @@ __version__ = "0.1.0"
 if TYPE_CHECKING:
     from portalloc.allocator import Conflict, Usage
     from portalloc.errors import (
+        AppDirUnavailable,
+        AppsDirLooksWrong,
+        AppsDirMissing,
+        BatchInputError,
         CommandNotExecutable,
         CommandNotFound,
         ComposeFileError,
         ConfigError,
         EnvFileError,
         GitError,
+        ImportSourceError,
         InvalidKey,
         InvalidVariableName,
         LedgerCorrupt,
+        LedgerExists,
         LedgerLocked,
         LedgerUnavailable,
         NoFreePair,
         PolicyMismatch,
+        PolicyRefused,
         PortallocError,
         UnsafeFile,
     )
@@ -60,19 +71,26 @@ if TYPE_CHECKING:
     from portalloc.service import PortAllocationService, get_or_allocate_ports
 
 _ERRORS = (
+    "AppDirUnavailable",
+    "AppsDirLooksWrong",
+    "AppsDirMissing",
+    "BatchInputError",
     "CommandNotExecutable",
     "CommandNotFound",
     "ComposeFileError",
     "ConfigError",
     "EnvFileError",
     "GitError",
+    "ImportSourceError",
     "InvalidKey",
     "InvalidVariableName",
     "LedgerCorrupt",
+    "LedgerExists",
     "LedgerLocked",
     "LedgerUnavailable",
     "NoFreePair",
     "PolicyMismatch",
+    "PolicyRefused",
     "PortallocError",
     "UnsafeFile",
 )
@@ -93,6 +111,10 @@ _LAZY = {
 
 __all__ = [
     "Allocation",
+    "AppDirUnavailable",
+    "AppsDirLooksWrong",
+    "AppsDirMissing",
+    "BatchInputError",
     "CommandNotExecutable",
     "CommandNotFound",
     "ComposeFileError",
@@ -100,14 +122,17 @@ __all__ = [
     "Conflict",
     "EnvFileError",
     "GitError",
+    "ImportSourceError",
     "InvalidKey",
     "InvalidVariableName",
     "Ledger",
     "LedgerCorrupt",
+    "LedgerExists",
     "LedgerLocked",
     "LedgerUnavailable",
     "NoFreePair",
     "PolicyMismatch",
+    "PolicyRefused",
     "PortAllocationService",
     "PortPair",
     "PortPolicy",

@@ -97,7 +97,7 @@ SHELLS = [pytest.param(shell, marks=needs(shell)) for shell in ("bash", "zsh", "
 @pytest.mark.parametrize("shell", SHELLS)
 def test_commands_options_models_and_app_numbers(shell: str, project: Path) -> None:
     before = (project / "portalloc.json").read_bytes()
-    assert complete(shell, ["portalloc", "g"], project) == ["get", "git-setup"]
+    assert complete(shell, ["portalloc", "g"], project) == ["get", "get-many", "git-setup"]
     assert {"--ledger", "--lock-timeout"} <= set(complete(shell, ["portalloc", "--l"], project))
     assert set(complete(shell, ["portalloc", "get", "--"], project)) >= {"--json", "--field"}
     assert complete(shell, ["portalloc", "get", ""], project) == ["model_a", "model_b"]

@@ -106,6 +106,11 @@ def diff(settings: Settings, revisions: tuple[str, ...], fmt: str, as_json: bool
     With no REV: HEAD against the working tree. One REV: REV against the working tree.
     Two: the first against the second (for a pull request, the merge base and the head).
     Exit 1 when the change leaves a new conflict or an allocation the policy refuses.
+
+    \b
+    Examples:
+      portalloc diff                      # the work tree against HEAD
+      portalloc diff origin/main HEAD --format markdown
     """
     from portalloc.history import ledger_at, locate_in_repository
     from portalloc.models import Ledger

@@ -55,7 +55,13 @@ def render(allocations: Sequence[Allocation], fmt: str) -> str:
 @click.option("--model", type=MODEL, default=None, help="Only this model's apps.")
 @pass_settings
 def export(settings: Settings, fmt: str, output: Path | None, model: str | None) -> int:
-    """Write every allocation out, sorted by model and app number."""
+    """Write every allocation out, sorted by model and app number.
+
+    \b
+    Examples:
+      portalloc export --format csv -o ports.csv
+      portalloc export --format port-config > port_config.json
+    """
     allocations = [a for a in settings.service().get_all_allocations() if model is None or a.model == model]
     text = render(allocations, fmt)
     if output is None:

@@ -17,6 +17,11 @@ def get_many(settings: Settings, source: str, fmt: str, as_json: bool) -> int:
     FILE holds MODEL APP_NUM lines, JSON lines or a JSON array of {"model", "app_num"}
     objects. All keys are allocated under one lock with one ledger write; a bad line
     anywhere means nothing is allocated.
+
+    \b
+    Examples:
+      printf 'model_a 1\nmodel_a 2\n' | portalloc get-many
+      portalloc get-many keys.txt --json
     """
     from portalloc.keylist import read_keys
 

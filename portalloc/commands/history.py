@@ -55,6 +55,11 @@ def history(settings: Settings, model: str | None, since: datetime | None, png: 
 
     Reads every committed version of the ledger on the current branch (first parent).
     Uncommitted changes are not history yet.
+
+    \b
+    Examples:
+      portalloc history
+      portalloc history --model model_a --since 2026-01-01 --json
     """
     from portalloc.history import ledger_versions, summarize
 

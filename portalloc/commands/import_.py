@@ -28,6 +28,11 @@ def import_allocations(settings: Settings, source: Path, dry_run: bool, as_json:
     that clashes with the ledger, another row or the policy is skipped and reported,
     and an existing allocation is never overwritten. Exit 0 whenever FILE was read,
     however many rows were skipped.
+
+    \b
+    Examples:
+      portalloc import old_ports.db --dry-run
+      portalloc import port_config.json
     """
     from portalloc.importers import read_import_rows
 

@@ -21,6 +21,11 @@ def init(settings: Settings, /, path: Path | None, as_json: bool, **options: Any
     """Create the ledger (PATH, else --ledger or the default) with no allocations and this policy.
 
     Refused if the file exists. Prints the capacity: pairs in range and pairs usable.
+
+    \b
+    Examples:
+      portalloc init
+      portalloc init apps/portalloc.json --backend-start 20001 --frontend-start 30001
     """
     from portalloc.models import build_policy
 

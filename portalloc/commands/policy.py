@@ -91,7 +91,13 @@ def echo_policy(policy: PortPolicy, as_json: bool) -> None:
 @json_option
 @click.pass_context
 def policy(ctx: click.Context, as_json: bool) -> int:
-    """Show the ledger's policy: its ranges, pairs, usable pairs, reserved ports, pools, and what is skipped."""
+    """Show the ledger's policy: its ranges, pairs, usable pairs, reserved ports, pools, and what is skipped.
+
+    \b
+    Examples:
+      portalloc policy
+      portalloc policy set --max-port 20000
+    """
     if ctx.invoked_subcommand is None:
         echo_policy(ctx.find_object(Settings).service().ledger().policy, as_json)  # type: ignore[union-attr]
     return 0
@@ -102,7 +108,12 @@ def policy(ctx: click.Context, as_json: bool) -> int:
 @json_option
 @pass_settings
 def set_policy(settings: Settings, /, as_json: bool, **options: Any) -> int:
-    """Change the policy; refused, naming them, if any existing allocation would not fit or stay unique."""
+    """Change the policy; refused, naming them, if any existing allocation would not fit or stay unique.
+
+    \b
+    Example:
+      portalloc policy set --frontend-start 12001 --max-port 20999
+    """
     changes = policy_changes(options)
     if not changes:
         raise click.UsageError("say what to change (--backend-start, --frontend-start, --step, --max-port, ...)")

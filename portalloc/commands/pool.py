@@ -24,7 +24,13 @@ if TYPE_CHECKING:
 @click.group(invoke_without_command=True)
 @click.pass_context
 def pool(ctx: click.Context) -> None:
-    """Give a model its own pairs: its new apps take them first, and no other model ever does."""
+    """Give a model its own pairs: its new apps take them first, and no other model ever does.
+
+    \b
+    Examples:
+      portalloc pool add model_big --pairs 100-199 --overflow shared
+      portalloc pool list
+    """
     if ctx.invoked_subcommand is None:
         # click would print the whole help as the error; one line is the contract.
         raise click.UsageError("say what to do: pool add, pool remove or pool list")
@@ -55,7 +61,13 @@ def add(
     overflow: str,
     as_json: bool,
 ) -> int:
-    """Give MODEL a pool (--pairs K-L or --ports LOW-HIGH); refused if it overlaps a pool or another model's app."""
+    """Give MODEL a pool (--pairs K-L or --ports LOW-HIGH); refused if it overlaps a pool or another model's app.
+
+    \b
+    Examples:
+      portalloc pool add model_big --pairs 100-199
+      portalloc pool add model_big --ports 6001-6199 --overflow fail
+    """
     from portalloc.models import Pool
 
     if (pairs is None) == (ports is None):
@@ -79,7 +91,12 @@ def add(
 @json_option
 @pass_settings
 def remove(settings: Settings, model: str, as_json: bool) -> int:
-    """Remove MODEL's pool; its apps keep their pairs, and the pairs join the shared range as they free up."""
+    """Remove MODEL's pool; its apps keep their pairs, and the pairs join the shared range as they free up.
+
+    \b
+    Example:
+      portalloc pool remove model_big
+    """
     service = settings.service()
     service.remove_pool(model)
     _echo_pools(service.ledger().policy, as_json)
@@ -90,7 +107,12 @@ def remove(settings: Settings, model: str, as_json: bool) -> int:
 @json_option
 @pass_settings
 def list_pools(settings: Settings, as_json: bool) -> int:
-    """List the pools: model, pairs, ports and overflow rule."""
+    """List the pools: model, pairs, ports and overflow rule.
+
+    \b
+    Example:
+      portalloc pool list --json
+    """
     _echo_pools(settings.service().ledger().policy, as_json)
     return 0
 

@@ -18,6 +18,11 @@ def release_many(settings: Settings, source: str, fmt: str, as_json: bool) -> in
     Keys that hold nothing are named on stderr; the exit is 1 only when none of the
     keys held anything (an empty FILE is fine). A bad line anywhere means nothing is
     released.
+
+    \b
+    Examples:
+      printf 'model_a 1\nmodel_a 2\n' | portalloc release-many
+      portalloc release-many keys.txt --json
     """
     from portalloc.keylist import read_keys
 

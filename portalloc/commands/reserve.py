@@ -12,7 +12,13 @@ from portalloc.commands.options import PORT_RANGE, Settings, echo_json, json_opt
 @json_option
 @pass_settings
 def reserve(settings: Settings, ranges: tuple[tuple[int, int], ...], as_json: bool) -> int:
-    """Never hand out these ports (a team's Redis on 6379, say). Apps already on one keep it and are named."""
+    """Never hand out these ports (a team's Redis on 6379, say). Apps already on one keep it and are named.
+
+    \b
+    Examples:
+      portalloc reserve 6379 9229 5173
+      portalloc reserve 7000-7010
+    """
     service = settings.service()
     holders = service.reserve(ranges)
     for allocation, port in holders:
@@ -26,7 +32,12 @@ def reserve(settings: Settings, ranges: tuple[tuple[int, int], ...], as_json: bo
 @json_option
 @pass_settings
 def unreserve(settings: Settings, ranges: tuple[tuple[int, int], ...], as_json: bool) -> int:
-    """Hand these ports out again (ports that were not reserved are ignored)."""
+    """Hand these ports out again (ports that were not reserved are ignored).
+
+    \b
+    Example:
+      portalloc unreserve 6379
+    """
     _echo_reserved(settings.service().unreserve(ranges).reserved, as_json)
     return 0
 

@@ -40,6 +40,11 @@ def serve(settings: Settings, host: str | None, port: int | None, uds: Path | No
     Writes need 'Authorization: Bearer <token>' and 'Content-Type: application/json';
     the Host header must name this server and a browser's Origin must too. A non-loopback
     --host needs an explicit --token-file.
+
+    \b
+    Examples:
+      portalloc serve                   # http://127.0.0.1:4790, token printed
+      portalloc serve --uds /tmp/portalloc.sock
     """
     try:
         from portalloc.server import run
