@@ -19,7 +19,7 @@ from portalloc.commands.lazy import LazyCommands
 from portalloc.commands.options import Settings
 from portalloc.errors import PortallocError
 from portalloc.limits import DEFAULT_LOCK_TIMEOUT
-from portalloc.paths import find_config, find_ledger
+from portalloc.paths import find_config, find_ledger, ledger_creatable
 
 
 class _Group(click.Group):
@@ -97,7 +97,7 @@ def cli(ctx: click.Context, ledger: Path | None, config: Path | None, lock_timeo
     # so a lookup never imports logging.
     ledger_path = ledger if ledger is not None else find_ledger(Path.cwd())
     config_path = config if config is not None else find_config(ledger_path)
-    ctx.obj = Settings(ledger_path, config_path, lock_timeout, probe)
+    ctx.obj = Settings(ledger_path, config_path, lock_timeout, probe, ledger_creatable(ledger_path, ledger is not None))
 
 
 #: Every command: its name and where it lives (``module:function``). A command's module is
@@ -120,6 +120,7 @@ cli.commands = LazyCommands(
         "dotenv": "portalloc.commands.dotenv:dotenv",
         "status": "portalloc.commands.status:status",
         "compose-check": "portalloc.commands.compose_check:compose_check",
+        "init": "portalloc.commands.init:init",
     }
 )
 

@@ -21,6 +21,14 @@ class LedgerUnavailable(PortallocError):
     """The ledger file or its directory cannot be read or written (missing directory, permissions…)."""
 
 
+class LedgerMissing(LedgerUnavailable):
+    """There is no ledger where a write was asked for, and this write may not create one (see ``portalloc init``)."""
+
+
+class LedgerExists(PortallocError):
+    """``LedgerFile.create`` (``portalloc init``) found a file already at the ledger's path. It is left as it was."""
+
+
 class LedgerLocked(PortallocError):
     """The ledger's lock file could not be acquired within the timeout."""
 

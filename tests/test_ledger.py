@@ -12,8 +12,9 @@ from pathlib import Path
 import pytest
 
 from portalloc.allocator import assign_many
-from portalloc.errors import LedgerCorrupt, LedgerLocked, LedgerUnavailable, NoFreePair
-from portalloc.ledger import LedgerFile, atomic_write, dump_ledger, lock_path, parse_ledger
+from portalloc.errors import LedgerCorrupt, LedgerLocked, LedgerUnavailable, NoFreePair, UnsafeFile
+from portalloc.files import atomic_write
+from portalloc.ledger import LedgerFile, dump_ledger, lock_path, parse_ledger
 from portalloc.models import Allocation, Ledger, PortPolicy
 
 
@@ -115,7 +116,7 @@ def test_missing_directory_is_an_error(tmp_path: Path) -> None:
 
 
 def test_directory_as_ledger_is_an_error(tmp_path: Path) -> None:
-    with pytest.raises(LedgerUnavailable, match="is a directory"):
+    with pytest.raises(UnsafeFile, match=r"is not a regular file \(a directory\)"):
         LedgerFile(tmp_path).read()
 
 

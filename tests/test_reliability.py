@@ -16,7 +16,8 @@ from pathlib import Path
 import pytest
 
 from portalloc.errors import LedgerLocked
-from portalloc.ledger import lock_path, remove_stale_temps
+from portalloc.files import FileDirectory, remove_stale_temps
+from portalloc.ledger import lock_path
 from portalloc.service import PortAllocationService
 from tests.conftest import portalloc_script, read_json, subprocess_env
 from tests.reliability.contention import run_contention
@@ -101,7 +102,8 @@ def test_next_write_sweeps_temp_files_of_dead_writers_only(ledger_path: Path) ->
     service.get_or_allocate_ports("m", 2)
     assert not dead.exists()
     assert alive.exists() and other.exists()  # a live writer's temp file and other files are left alone
-    assert remove_stale_temps(ledger_path) == 0
+    with FileDirectory(ledger_path) as directory:
+        assert remove_stale_temps(directory) == 0
 
 
 # --- symlinks, modes, owners ------------------------------------------------------------
@@ -111,7 +113,8 @@ def test_cli_writes_through_a_symlink_and_the_link_stays(tmp_path: Path) -> None
     target = tmp_path / "shared" / "ledger.json"
     target.parent.mkdir()
     link = tmp_path / "portalloc.json"
-    link.symlink_to(target)  # dangling: the first write creates the target
+    link.symlink_to(target)  # dangling: init creates the target
+    assert _portalloc("init", str(link)).returncode == 0
     assert _portalloc("--ledger", str(link), "get", "m", "1").returncode == 0
     assert _portalloc("--ledger", str(link), "get", "m", "2").returncode == 0
     assert link.is_symlink() and os.readlink(link) == str(target)

@@ -23,7 +23,8 @@ def dotenv(settings: Settings, model: str, app_num: int, path: Path, prefix: str
     """
     from portalloc.envfile import assignments, check_block, update_block
     from portalloc.envvars import port_variables
-    from portalloc.ledger import atomic_write, read_bytes
+    from portalloc.files import atomic_write
+    from portalloc.ledger import read_bytes
 
     old = read_bytes(path)  # fails on a missing directory before anything is allocated
     check_block(old or b"", where=str(path))  # and on a damaged block

@@ -193,6 +193,10 @@ def run_lock_holder_death(ledger: Path, *, trials: int, held_timeout: float = 0.
     from portalloc.ledger import lock_path, locked
     from portalloc.service import PortAllocationService
 
+    from portalloc.ledger import LedgerFile
+    from portalloc.models import Ledger
+
+    LedgerFile(ledger).create(Ledger())  # as `portalloc init` makes it
     result = LockDeathResult()
     lock_file = str(lock_path(ledger))
     for trial in range(trials):
