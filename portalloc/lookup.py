@@ -14,7 +14,9 @@ import json
 from pathlib import Path
 from typing import NamedTuple
 
-from portalloc.limits import LEDGER_VERSION, MAX_PORT, MIN_PORT
+from portalloc.errors import UnsafeFile
+from portalloc.files import read_regular_file
+from portalloc.limits import LEDGER_VERSION, MAX_LEDGER_BYTES, MAX_PORT, MIN_PORT
 
 
 class Hit(NamedTuple):
@@ -33,9 +35,10 @@ class Hit(NamedTuple):
 def find_pair(path: Path, model: str, app_num: int) -> Hit | None:
     """The pair of ``(model, app_num)`` in the ledger at ``path``, or ``None``."""
     try:
-        raw = json.loads(path.read_bytes())
-    except (OSError, ValueError, RecursionError):
-        return None
+        # Bounded and regular only: a FIFO must not hang ``get``, nor /dev/zero fill memory.
+        raw = json.loads(read_regular_file(path, "ledger", MAX_LEDGER_BYTES).data)
+    except (OSError, ValueError, RecursionError, UnsafeFile):
+        return None  # the full path reports what is wrong
     if not isinstance(raw, dict) or raw.get("version") != LEDGER_VERSION:
         return None
     rows = raw.get("allocations")
