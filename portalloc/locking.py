@@ -111,18 +111,19 @@ def _open_lock_file(directory: FileDirectory, name: str) -> int:
 
 
 def _timeout(path: Path, fd: int, timeout: float) -> LedgerLocked:
-    holder = describe_holder(os.fstat(fd))
+    holder = describe_holder(os.fstat(fd), path)
     return LedgerLocked(
         f"could not lock {path} within {timeout:g}s: {holder or 'another portalloc is writing the ledger'}; "
         "try again, or raise --lock-timeout"
     )
 
 
-def describe_holder(lock_file: os.stat_result, proc: Path = Path("/proc")) -> str | None:
-    """Who holds a ``flock`` on ``lock_file``, from ``/proc/locks`` (Linux); ``None`` if it cannot tell.
+def describe_holder(lock_file: os.stat_result, path: Path, proc: Path = Path("/proc")) -> str | None:
+    """Who holds a ``flock`` on ``lock_file`` (at ``path``), from ``/proc/locks`` (Linux); ``None`` if it cannot tell.
 
     Says when the holder is stopped (Ctrl-Z, SIGSTOP: it will never let go by itself)
-    and when its command line does not mention portalloc (something else locked the file).
+    and when its command line does not mention portalloc, apart from the ledger's own
+    paths (something else locked the file: ``flock``, an editor, a backup tool).
     """
     pid = _holder_pid(lock_file, proc)
     if pid is None:
@@ -140,7 +141,8 @@ def describe_holder(lock_file: os.stat_result, proc: Path = Path("/proc")) -> st
     state = status.rpartition(")")[2].split()[:1]
     if state and state[0] in ("T", "t"):
         text += f", which is stopped (resume it with `kill -CONT {pid}`, or end it)"
-    if "portalloc" not in command:
+    ledger = str(path.with_name(path.name.removesuffix(LOCK_SUFFIX)))
+    if "portalloc" not in command.replace(str(path), "").replace(ledger, ""):
         text += ", which does not look like portalloc"
     return text
 
