@@ -225,7 +225,7 @@ def test_a_ledger_that_disappears_after_it_was_read_is_waited_for_then_refused(n
     ledger_file = LedgerFile(new_ledger, lock_timeout=0.3)
     ledger_file.update(_add(("m", 1)))
     new_ledger.unlink()
-    with pytest.raises(LedgerUnavailable, match="disappeared after it was read .* never starts a new ledger"):
+    with pytest.raises(LedgerUnavailable, match=r"disappeared after it was read .* never starts a new ledger"):
         ledger_file.update(_add(("m", 2)))
     assert sorted(p.name for p in new_ledger.parent.iterdir()) == ["portalloc.json.lock"]  # no fresh ledger
 

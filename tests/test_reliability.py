@@ -23,6 +23,7 @@ from tests.conftest import portalloc_script, read_json, subprocess_env
 from tests.reliability.contention import run_contention
 from tests.reliability.crash import fork_lock_holder, run_crash_injection, run_lock_holder_death, temp_files
 from tests.reliability.harness import main as harness_main
+from tests.reliability.storage import run_git_rewrites, run_lock_deletion, run_path_swaps
 
 REPO = Path(__file__).resolve().parent.parent
 
@@ -57,6 +58,24 @@ def test_a_dead_lock_holder_blocks_nobody(tmp_path: Path) -> None:
     assert result.samples == []
     assert result.timed_out_while_held == result.named_lock_file == 2
     assert result.acquired_after_death == result.cli_ok_after_death == 2
+
+
+def test_writers_racing_git_checkout_never_start_a_fresh_ledger(tmp_path: Path) -> None:
+    result = run_git_rewrites(tmp_path, writers=2, gets_each=8)
+    assert result.checkouts > 0 and result.answers > 0
+    assert (result.reused_held, result.unclean_failures) == (0, 0), result.samples
+
+
+def test_a_lock_deleted_by_git_clean_while_held_loses_nothing(tmp_path: Path) -> None:
+    result = run_lock_deletion(tmp_path, trials=2)
+    assert result.samples == []
+    assert (result.both_present, result.redone, result.lost, result.duplicates, result.errors) == (2, 2, 0, 0, 0)
+
+
+def test_a_symlink_swapped_in_under_a_writer_is_never_written_through(tmp_path: Path) -> None:
+    result = run_path_swaps(tmp_path, trials=2)
+    assert result.samples == []
+    assert (result.victim_changed, result.refused) == (0, 2)
 
 
 def test_harness_runs_as_one_command_and_prints_its_tables() -> None:
