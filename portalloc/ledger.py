@@ -290,7 +290,7 @@ class LedgerFile:
             return ()
         except OSError as error:
             raise _unavailable("read", self.path, error) from None
-        return (st.st_dev, st.st_ino, st.st_size, st.st_mtime_ns, st.st_ctime_ns)
+        return (st.st_dev, st.st_ino, st.st_size, st.st_mtime_ns, st.st_ctime_ns, st.st_nlink)
 
     def _load(self, data: bytes | None) -> Ledger:
         snapshot = self._snapshot
@@ -380,8 +380,10 @@ class LedgerFile:
 
     def _fresh(self) -> bool:
         # The file is the one this object last read and validated (one stat): skip the pre-lock read.
+        # A hard-linked one (last field, st_nlink) is refused there, before any lock file is made.
         snapshot = self._snapshot
-        return snapshot is not None and snapshot.data is not None and snapshot.signature == self._signature()
+        signature = self._signature()
+        return snapshot is not None and snapshot.data is not None and snapshot.signature == signature[:-1] + (1,)
 
     def _write(self, directory: FileDirectory, data: bytes, found: RegularFile | None, held: locking.HeldLock) -> None:
         def still_what_was_read() -> None:
