@@ -1,7 +1,7 @@
 """portalloc: one backend/frontend port pair per (model, app_num), kept in a git-friendly JSON ledger.
 
 The public API is re-exported here lazily, so that ``import portalloc`` (and the
-command line's fast paths) do not pay for pydantic or filelock until they are used.
+command line's fast paths) do not pay for pydantic until they are used.
 """
 
 from __future__ import annotations

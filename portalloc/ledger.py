@@ -383,7 +383,8 @@ class LedgerFile:
         # A hard-linked one (last field, st_nlink) is refused there, before any lock file is made.
         snapshot = self._snapshot
         signature = self._signature()
-        return snapshot is not None and snapshot.data is not None and snapshot.signature == signature[:-1] + (1,)
+        fresh = snapshot is not None and snapshot.data is not None and snapshot.signature == signature
+        return fresh and signature[-1] == 1
 
     def _write(self, directory: FileDirectory, data: bytes, found: RegularFile | None, held: locking.HeldLock) -> None:
         def still_what_was_read() -> None:

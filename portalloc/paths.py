@@ -1,6 +1,6 @@
 """Where the ledger and the pre-configuration live when nobody says.
 
-Kept free of pydantic and filelock: the command line resolves paths on every call.
+Kept free of pydantic: the command line resolves paths on every call.
 """
 
 from __future__ import annotations

@@ -248,7 +248,7 @@ def _warn_if_ephemeral(policy: PortPolicy, *, probing: bool) -> tuple[int, int] 
 
 
 def _check_lock_timeout(seconds: float) -> None:
-    # NaN slips through every comparison and a negative means "wait forever" to filelock.
+    # NaN slips through every comparison, and a negative timeout means nothing sensible.
     if isinstance(seconds, bool) or not isinstance(seconds, (int, float)) or not seconds >= 0:
         raise PortallocError(f"the lock timeout must be a number of seconds, 0 or more, not {seconds!r}")
 

@@ -38,7 +38,7 @@ class Settings:
     create_ledger: bool = False
 
     def service(self) -> PortAllocationService:
-        """A service over this ledger (imports pydantic and filelock on first use).
+        """A service over this ledger (imports pydantic on first use).
 
         Its warnings are shown as ``Warning: …`` lines on stderr from then on.
         """
