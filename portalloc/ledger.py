@@ -201,20 +201,21 @@ def open_directory(path: Path | str, action: str) -> FileDirectory:
         raise _unavailable(action, path, error) from None
 
 
-def _read(directory: FileDirectory) -> RegularFile | None:
+def _read(directory: FileDirectory, what: str = "ledger", limit: int = MAX_LEDGER_BYTES) -> RegularFile | None:
     try:
-        return directory.read("ledger", MAX_LEDGER_BYTES)
+        return directory.read(what, limit)
     except OSError as error:
         raise _unavailable("read", directory.path, error) from None
 
 
-def read_bytes(path: Path) -> bytes | None:
-    """The ledger's bytes, or ``None`` if there is no file yet (its directory must exist).
+def read_bytes(path: Path, what: str = "ledger", limit: int = MAX_LEDGER_BYTES) -> bytes | None:
+    """The bytes of the ledger (or of another file portalloc rewrites, named ``what``), ``None`` if there is none.
 
-    Only a regular file of at most ``MAX_LEDGER_BYTES`` is read (``UnsafeFile`` otherwise).
+    Its directory must exist. Only a regular file of at most ``limit`` bytes is read
+    (``UnsafeFile`` otherwise).
     """
     with open_directory(path, "read") as directory:
-        found = _read(directory)
+        found = _read(directory, what, limit)
     return None if found is None else found.data
 
 

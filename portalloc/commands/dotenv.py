@@ -26,7 +26,10 @@ def dotenv(settings: Settings, model: str, app_num: int, path: Path, prefix: str
     from portalloc.files import atomic_write
     from portalloc.ledger import read_bytes
 
-    old = read_bytes(path)  # fails on a missing directory before anything is allocated
+    from portalloc.limits import MAX_ENV_BYTES
+
+    # Fails on a missing directory, a FIFO or a device (/dev/null) before anything is allocated.
+    old = read_bytes(path, ".env file", MAX_ENV_BYTES)
     check_block(old or b"", where=str(path))  # and on a damaged block
     backend, frontend = pair_for(settings, model, app_num)
     variables = port_variables(backend, frontend, prefix)

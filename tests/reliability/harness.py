@@ -240,6 +240,8 @@ def main(argv: Sequence[str] | None = None) -> int:
             swaps = run_path_swaps(root, trials=args.storage_trials)
             _section(f"(e) storage: git rewrites, lock deletion, path swaps ({time.perf_counter() - started:.0f} s)")
             print(storage_table(git, deletion, swaps))
+            for refusal in sorted(set(git.refusals)):
+                print(f"\nrefused during the checkout loop ({git.refusals.count(refusal)}x): {refusal}")
             if git.reused_held or git.unclean_failures:
                 failures.append(f"git rewrites: {git.samples[:5]}")
             if deletion.lost or deletion.duplicates or deletion.errors or deletion.both_present != deletion.trials:

@@ -113,6 +113,8 @@ class GitRewriteResult:
     unclean_failures: int = 0
     git_failures: int = 0
     samples: list[str] = field(default_factory=list)
+    #: The ``Error:`` lines of the clean refusals, so that a report can say what they were.
+    refusals: list[str] = field(default_factory=list)
 
 
 def run_git_rewrites(root: Path, *, writers: int, gets_each: int, base_rows: int = 20) -> GitRewriteResult:
@@ -163,6 +165,7 @@ def run_git_rewrites(root: Path, *, writers: int, gets_each: int, base_rows: int
                         result.samples.append(f"writer-{worker}/{n + 1} got a held pair: {done.stdout.strip()}")
                 elif _clean_error(done.stderr):
                     result.clean_refusals += 1
+                    result.refusals.append(done.stderr.strip())
                 else:
                     result.unclean_failures += 1
                     result.samples.append(f"writer-{worker}/{n + 1}: exit {done.returncode}: {done.stderr[-300:]}")
