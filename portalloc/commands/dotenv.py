@@ -25,7 +25,6 @@ def dotenv(settings: Settings, model: str, app_num: int, path: Path, prefix: str
     from portalloc.envvars import port_variables
     from portalloc.files import atomic_write
     from portalloc.ledger import read_bytes
-
     from portalloc.limits import MAX_ENV_BYTES
 
     # Fails on a missing directory, a FIFO or a device (/dev/null) before anything is allocated.
