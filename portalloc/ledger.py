@@ -307,13 +307,27 @@ class LedgerFile:
         return parse_ledger(data, self.path)
 
     def read(self) -> Ledger:
-        """The ledger as it is now (an empty one with the new-ledger policy if there is no file)."""
+        """The ledger as it is now (an empty one with the new-ledger policy if there is no file).
+
+        An unparseable file is read again, within the lock timeout, while a git
+        operation runs in its repository (git may be writing it); then ``LedgerCorrupt``.
+        """
         signature = self._signature()
         snapshot = self._snapshot
         if snapshot is not None and signature and snapshot.signature == signature:
             return snapshot.ledger
-        data = read_bytes(self.path)
-        ledger = self._load(data)
+        deadline = time.monotonic() + self.lock_timeout
+        while True:
+            data = read_bytes(self.path)
+            try:
+                ledger = self._load(data)
+                break
+            except LedgerCorrupt:
+                # git creates a work-tree file, then writes it: for a moment it is empty or half there.
+                if time.monotonic() >= deadline or git_operation(Path(os.path.realpath(self.path)).parent) is None:
+                    raise
+            time.sleep(_SETTLE_INTERVAL)
+            signature = self._signature()
         self._seen = self._seen or data is not None
         self._snapshot = _Snapshot(signature, data, ledger)
         return ledger

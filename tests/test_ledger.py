@@ -326,3 +326,25 @@ def test_a_writer_who_cannot_keep_the_owner_keeps_the_group() -> None:
     for leftover in shared.iterdir():
         leftover.unlink()
     shared.rmdir()
+
+
+def test_a_half_written_ledger_while_git_runs_is_read_again(tmp_path: Path) -> None:
+    import threading
+
+    subprocess.run(["git", "init", "-q", str(tmp_path)], check=True)
+    ledger = tmp_path / "portalloc.json"
+    LedgerFile(ledger).update(_add(("m", 1)))
+    data = ledger.read_bytes()
+    index_lock = tmp_path / ".git" / "index.lock"
+    index_lock.touch()
+    ledger.write_bytes(data[:10])  # git has created the file and not finished writing it
+
+    def git_finishes() -> None:
+        ledger.write_bytes(data)
+        index_lock.unlink()
+
+    threading.Timer(0.2, git_finishes).start()
+    assert LedgerFile(ledger, lock_timeout=5).read().find("m", 1) is not None
+    ledger.write_bytes(data[:10])  # broken with no git operation running: said at once
+    with pytest.raises(LedgerCorrupt):
+        LedgerFile(ledger, lock_timeout=5).read()
