@@ -72,8 +72,8 @@ def test_a_lock_deleted_by_git_clean_while_held_loses_nothing(tmp_path: Path) ->
     assert (result.both_present, result.redone, result.lost, result.duplicates, result.errors) == (2, 2, 0, 0, 0)
 
 
-def test_a_symlink_swapped_in_under_a_writer_is_never_written_through(tmp_path: Path) -> None:
-    result = run_path_swaps(tmp_path, trials=2)
+def test_a_symlink_swapped_in_under_a_writer_is_never_written_through() -> None:
+    result = run_path_swaps(trials=2)
     assert result.samples == []
     assert (result.victim_changed, result.refused) == (0, 2)
 

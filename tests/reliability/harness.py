@@ -237,7 +237,7 @@ def main(argv: Sequence[str] | None = None) -> int:
             started = time.perf_counter()
             git = run_git_rewrites(root, writers=args.git_writers, gets_each=args.git_gets)
             deletion = run_lock_deletion(root, trials=args.storage_trials)
-            swaps = run_path_swaps(root, trials=args.storage_trials)
+            swaps = run_path_swaps(trials=args.storage_trials)
             _section(f"(e) storage: git rewrites, lock deletion, path swaps ({time.perf_counter() - started:.0f} s)")
             print(storage_table(git, deletion, swaps))
             for refusal in sorted(set(git.refusals)):

@@ -8,17 +8,22 @@
   lock held; ``git clean -fdX`` deletes the ignored ``*.lock``; a second writer (a
   real ``portalloc get``) locks a new file and writes; the first one resumes. Both
   pairs must be in the ledger and distinct.
-* ``run_path_swaps``: a writer is stopped the same way, the ledger's name is swapped
-  for a symlink to a victim file, the writer resumes: the victim must be untouched.
+* ``run_path_swaps``: a writer is stopped the same way, an unprivileged user who owns
+  the ledger's directory swaps the ledger's name for a symlink to a victim file that
+  only root may write, the writer resumes: the victim must be untouched.
 """
 
 from __future__ import annotations
 
+import functools
 import json
 import os
+import shutil
 import subprocess
 import sys
+import tempfile
 import threading
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -253,24 +258,41 @@ class PathSwapResult:
     samples: list[str] = field(default_factory=list)
 
 
-def run_path_swaps(root: Path, *, trials: int) -> PathSwapResult:
-    """Stop a writer after its read, put a symlink to a victim file in the ledger's place, resume it."""
+def run_path_swaps(*, trials: int) -> PathSwapResult:
+    """Stop a writer after its read, put a symlink to a victim file in the ledger's place, resume it.
+
+    Runs under a directory of its own in the system temp directory that anyone may
+    traverse (the attacker is not root; pytest's and the harness's scratch are private
+    to their owner), removed afterwards.
+    """
+    root = Path(tempfile.mkdtemp(prefix="portalloc-swaps-"))
+    try:
+        os.chmod(root, 0o755)
+        return _path_swaps(root, trials)
+    finally:
+        shutil.rmtree(root, ignore_errors=True)
+
+
+def _path_swaps(root: Path, trials: int) -> PathSwapResult:
     from portalloc.ledger import LedgerFile
     from portalloc.models import Ledger
 
     result = PathSwapResult()
     for trial in range(trials):
-        directory = root / f"swap-{trial}"
+        # The attacker owns the ledger's directory (as root, an unprivileged user does);
+        # the victim lives in a directory only root may write.
+        directory, safe = root / f"swap-{trial}", root / f"safe-{trial}"
         directory.mkdir()
-        ledger, victim = directory / "portalloc.json", directory / "victim"
+        safe.mkdir()
+        ledger, victim = directory / "portalloc.json", safe / "victim"
         victim.write_bytes(b"root:x:0:0:root:/root:/bin/bash\n")
         victim.chmod(0o600)
         before = (victim.read_bytes(), victim.stat())
         LedgerFile(ledger).create(Ledger())
+        if os.geteuid() == 0:
+            os.chown(directory, _NOBODY, _NOBODY)
         writer = PausedWriter(ledger, "m", 1)
-        swapped = directory / "swapped"
-        swapped.symlink_to(victim)
-        os.replace(swapped, ledger)  # atomically: the ledger's name now links to the victim
+        _as_attacker(functools.partial(_swap_in_symlink, ledger, victim))
         report = writer.resume()
         result.trials += 1
         after = (victim.read_bytes(), victim.stat())
@@ -281,6 +303,36 @@ def run_path_swaps(root: Path, *, trials: int) -> PathSwapResult:
             result.refused += 1
         else:
             result.samples.append(f"trial {trial}: {report}")
-        if (directory / "victim.lock").exists():
+        if (safe / "victim.lock").exists():
             result.samples.append(f"trial {trial}: a lock file appeared beside the victim")
     return result
+
+
+_NOBODY = 65534
+
+
+def _swap_in_symlink(ledger: Path, victim: Path) -> None:
+    swapped = ledger.with_name("swapped")
+    swapped.symlink_to(victim)
+    os.replace(swapped, ledger)  # atomically: the ledger's name now links to the victim
+
+
+def _as_attacker(work: Callable[[], None]) -> None:
+    """Run ``work`` as an unprivileged user (uid/gid 65534) in a forked child when we are root, else here."""
+    if os.geteuid() != 0:
+        work()
+        return
+    pid = os.fork()
+    if pid == 0:
+        code = 1
+        try:
+            os.setgroups([])
+            os.setgid(_NOBODY)
+            os.setuid(_NOBODY)
+            work()
+            code = 0
+        finally:
+            os._exit(code)
+    _, status = os.waitpid(pid, 0)
+    if os.waitstatus_to_exitcode(status) != 0:
+        raise RuntimeError(f"the unprivileged attacker failed (wait status {status})")
