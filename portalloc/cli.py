@@ -22,7 +22,7 @@ from portalloc.commands.lazy import LazyCommands
 from portalloc.commands.options import Settings
 from portalloc.errors import PortallocError
 from portalloc.limits import DEFAULT_LOCK_TIMEOUT, MAX_APP_NUM
-from portalloc.paths import find_config, find_ledger
+from portalloc.paths import find_config, find_ledger, ledger_creatable
 
 
 class _ReaderGone(Exception):
@@ -247,7 +247,7 @@ def cli(ctx: click.Context, ledger: Path | None, config: Path | None, lock_timeo
     # so a lookup never imports logging.
     ledger_path = ledger if ledger is not None else find_ledger(Path.cwd())
     config_path = config if config is not None else find_config(ledger_path)
-    ctx.obj = Settings(ledger_path, config_path, lock_timeout, probe)
+    ctx.obj = Settings(ledger_path, config_path, lock_timeout, probe, ledger_creatable(ledger_path, ledger is not None))
 
 
 #: Every command: its name and where it lives (``module:function``). A command's module is

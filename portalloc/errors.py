@@ -29,6 +29,14 @@ class LedgerUnavailable(PortallocError):
     code = "ledger_unavailable"
 
 
+class LedgerMissing(LedgerUnavailable):
+    """There is no ledger where a write was asked for, and this write may not create one (see ``portalloc init``)."""
+
+
+class LedgerExists(PortallocError):
+    """``LedgerFile.create`` (``portalloc init``) found a file already at the ledger's path. It is left as it was."""
+
+
 class LedgerLocked(PortallocError):
     """The ledger's lock file could not be acquired within the timeout."""
 
@@ -71,10 +79,6 @@ class ImportSourceError(PortallocError):
 
 class BatchInputError(PortallocError):
     """A batch of keys (``get-many``, ``release-many``) with lines that are not keys; every bad line is named."""
-
-
-class LedgerExists(PortallocError):
-    """``init`` was asked to create a ledger where one already exists."""
 
 
 class PolicyRefused(PortallocError):

@@ -1,13 +1,26 @@
 """How the ledger file is read, locked and written safely. No allocation logic here.
 
-* Reads take no lock: every write replaces the file by ``os.replace``, so a reader sees
-  the old file or the new one, never half of one.
-* Every read-modify-write holds ``<ledger>.lock`` (a ``filelock.FileLock``), re-reads
-  the file under the lock, and writes a temp file in the same directory (write, flush, fsync), renames it
-  over the ledger and fsyncs the directory.
-* A file that is not a valid ledger is never overwritten.
+* Reads take no lock: every write replaces the file by a rename, so a reader sees the
+  old file or the new one, never half of one. Only regular files of bounded size are
+  read (``files.read_regular_file``).
+* Every read-modify-write resolves the path once and works through the open directory
+  (``files.FileDirectory``): it validates the file *before* locking (no ``.lock`` is
+  created beside a file that is not a ledger), holds ``<ledger>.lock``
+  (``locking.acquire``), re-reads the file under the lock, and writes a temp file in
+  that directory (fsync, mode and owner set on the descriptor) that it renames over
+  the ledger. Right before the rename it checks that its lock file and the ledger are
+  still the inodes it locked and read; if either changed (``git clean`` removed the
+  lock, git or a stray writer replaced the ledger) it redoes the whole
+  read-modify-write under a fresh lock.
+* A file that is not a valid ledger is never overwritten, and a ledger is never
+  started afresh where one existed: a ledger missing or unparseable under the lock
+  while git rewrites the work tree, or after this ``LedgerFile`` saw it exist, is
+  waited for (within the lock timeout), then an error.
+* A new ledger is created on purpose (``LedgerFile.create``), or by a write whose
+  ``LedgerFile`` may create (``create_missing``); either way by an exclusive link, so
+  it never replaces a file that appeared meanwhile.
 * A temp file left by a writer that was killed mid-write is removed by the next write
-  once its pid is gone (``remove_stale_temps``); the ledger itself is never half-written.
+  once its pid is gone (``files.remove_stale_temps``).
 """
 
 from __future__ import annotations
@@ -15,7 +28,7 @@ from __future__ import annotations
 import errno
 import json
 import os
-import stat
+import time
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager, suppress
 from json.encoder import encode_basestring
@@ -24,9 +37,12 @@ from typing import Any, NamedTuple, TypeVar, cast
 
 from pydantic import ValidationError
 
-from portalloc.errors import LedgerCorrupt, LedgerExists, LedgerLocked, LedgerUnavailable
-from portalloc.limits import DEFAULT_LOCK_TIMEOUT
+from portalloc import locking
+from portalloc.errors import LedgerCorrupt, LedgerExists, LedgerLocked, LedgerMissing, LedgerUnavailable
+from portalloc.files import FileDirectory, RegularFile, same_file
+from portalloc.limits import DEFAULT_LOCK_TIMEOUT, MAX_LEDGER_BYTES
 from portalloc.models import Allocation, Ledger, describe_validation_error
+from portalloc.paths import git_operation
 from portalloc.strictjson import parse_json, reject_duplicate_names
 
 T = TypeVar("T")
@@ -175,158 +191,56 @@ def _unavailable(action: str, path: Path | str, error: OSError) -> LedgerUnavail
         directory = Path(os.path.realpath(path)).parent
         via = f" (a symlink to {os.path.realpath(path)})" if os.path.islink(path) else ""
         return LedgerUnavailable(f"cannot {action} {path}{via}: the directory {directory} does not exist")
-    if error.errno == errno.EISDIR:
-        return LedgerUnavailable(f"cannot {action} {path}: it is a directory")
+    if error.errno == errno.ENOTDIR:
+        return LedgerUnavailable(f"cannot {action} {path}: {Path(os.path.realpath(path)).parent} is not a directory")
     return LedgerUnavailable(f"cannot {action} {path}: {error.strerror or error}")
 
 
-def read_bytes(path: Path) -> bytes | None:
-    """The file's bytes, or ``None`` if there is no ledger yet (its directory must exist)."""
+def open_directory(path: Path | str, action: str) -> FileDirectory:
+    """The ledger's directory, opened once (``LedgerUnavailable`` naming ``action`` if it cannot be)."""
     try:
-        return path.read_bytes()
-    except FileNotFoundError:
-        # A missing file is a new ledger (also through a dangling symlink); a missing directory is a mistake.
-        if Path(os.path.realpath(path)).parent.is_dir():
-            return None
-        raise _unavailable("read", path, FileNotFoundError(errno.ENOENT, "not found")) from None
+        return FileDirectory(path)
     except OSError as error:
-        raise _unavailable("read", path, error) from None
+        raise _unavailable(action, path, error) from None
 
 
-def atomic_write(path: Path, data: bytes) -> None:
-    """Replace ``path`` with ``data`` so that a reader or a crash sees the old file or the new one.
+def _read(directory: FileDirectory, what: str = "ledger", limit: int = MAX_LEDGER_BYTES) -> RegularFile | None:
+    try:
+        return directory.read(what, limit)
+    except OSError as error:
+        raise _unavailable("read", directory.path, error) from None
 
-    Writes a temp file beside the target, fsyncs it, renames it over the target and
-    fsyncs the directory. A symlink is followed (the link stays a link); the target's
-    permission bits and, where the OS allows, its owner and group are kept.
+
+def read_bytes(path: Path, what: str = "ledger", limit: int = MAX_LEDGER_BYTES) -> bytes | None:
+    """The bytes of the ledger (or of another file portalloc rewrites, named ``what``), ``None`` if there is none.
+
+    Its directory must exist. Only a regular file of at most ``limit`` bytes is read
+    (``UnsafeFile`` otherwise).
     """
-    target = Path(os.path.realpath(path))
-    try:
-        old: os.stat_result | None = os.stat(target)
-    except FileNotFoundError:
-        old = None
-    except OSError as error:
-        raise _unavailable("write", path, error) from None
-    temp = target.with_name(f".{target.name}.{os.getpid()}.{os.urandom(4).hex()}.tmp")
-    try:
-        # 0o666 lets the umask decide a new ledger's mode, as for any file a user creates.
-        fd = os.open(temp, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o666)
-    except OSError as error:
-        raise _unavailable("write", path, error) from None
-    try:
-        with os.fdopen(fd, "wb") as handle:
-            handle.write(data)
-            handle.flush()
-            os.fsync(handle.fileno())
-        if old is not None:
-            os.chmod(temp, stat.S_IMODE(old.st_mode))
-            if (old.st_uid, old.st_gid) != (os.getuid(), os.getgid()):
-                # Only root may give a file away; otherwise the ledger becomes ours.
-                with suppress(PermissionError):
-                    os.chown(temp, old.st_uid, old.st_gid)
-        os.replace(temp, target)
-    except BaseException as error:
-        with suppress(FileNotFoundError):
-            os.unlink(temp)
-        if isinstance(error, OSError):
-            raise _unavailable("write", path, error) from None
-        raise
-    remove_stale_temps(target)
-    _fsync_directory(target.parent)
-
-
-def remove_stale_temps(target: Path) -> int:
-    """Delete temp files that writers killed mid-write left beside ``target``; return how many.
-
-    A writer killed by SIGKILL (or a power cut) between creating its temp file and the
-    rename leaves ``.<name>.<pid>.<random>.tmp`` behind; the ledger itself is intact.
-    Such a file is removed once its pid is no longer a live process, so a temp file of
-    a writer that is still running is never touched.
-    """
-    prefix, removed = f".{target.name}.", 0
-    try:
-        entries = list(os.scandir(target.parent))
-    except OSError:
-        return 0
-    for entry in entries:
-        name = entry.name
-        if not (name.startswith(prefix) and name.endswith(".tmp")):
-            continue
-        pid_text = name[len(prefix) : -len(".tmp")].partition(".")[0]
-        if not (pid_text.isascii() and pid_text.isdigit()) or _pid_alive(int(pid_text)):
-            continue
-        with suppress(OSError):
-            os.unlink(entry.path)
-            removed += 1
-    return removed
-
-
-def _pid_alive(pid: int) -> bool:
-    if pid <= 0:
-        return True  # not a pid we wrote; leave the file alone
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    except OSError:
-        return True  # e.g. another user's live process
-    return True
-
-
-def _fsync_directory(directory: Path) -> None:
-    # Makes the rename durable. Some platforms cannot open or fsync a directory (Windows,
-    # some network filesystems); the write itself has succeeded by then, so that is no error.
-    with suppress(OSError):
-        fd = os.open(directory, os.O_RDONLY)
-        try:
-            os.fsync(fd)
-        finally:
-            os.close(fd)
+    with open_directory(path, "read") as directory:
+        found = _read(directory, what, limit)
+    return None if found is None else found.data
 
 
 def lock_path(path: Path) -> Path:
     """The sidecar lock file: ``<ledger>.lock`` beside the real file (symlinks resolved)."""
     target = Path(os.path.realpath(path))
-    return target.with_name(target.name + ".lock")
-
-
-#: How often a writer waiting for the lock tries again. A write holds it about 1 ms,
-#: so filelock's default of 50 ms would leave the ledger idle most of the time.
-_POLL_INTERVAL = 0.001
+    return target.with_name(target.name + locking.LOCK_SUFFIX)
 
 
 @contextmanager
 def locked(path: Path, timeout: float = DEFAULT_LOCK_TIMEOUT) -> Iterator[None]:
     """Hold the ledger's cross-process lock; raise ``LedgerLocked`` after ``timeout`` seconds.
 
-    The lock is a ``filelock.FileLock`` on the sidecar ``<ledger>.lock`` (``flock`` on
-    POSIX). The kernel drops the lock of a process that dies, so a crash never leaves
-    the ledger locked.
+    ``flock`` on the sidecar ``<ledger>.lock`` (``portalloc.locking``). The kernel drops
+    the lock of a process that dies, so a crash never leaves the ledger locked.
     """
-    from filelock import FileLock, Timeout
-
-    lock_file = lock_path(path)
-    if not lock_file.parent.is_dir():
-        # filelock would create missing directories; a ledger in a mistyped directory is an error instead.
-        raise _unavailable("lock", path, FileNotFoundError(errno.ENOENT, "not found"))
-    lock = FileLock(lock_file, timeout=timeout, poll_interval=_POLL_INTERVAL)
-    try:
-        lock.acquire()
-    except Timeout:
-        raise _lock_timeout(lock_file, timeout) from None
-    except OSError as error:
-        raise _unavailable("lock", lock_file, error) from None
-    try:
-        yield
-    finally:
-        lock.release()
-
-
-def _lock_timeout(lock_file: Path, timeout: float) -> LedgerLocked:
-    return LedgerLocked(
-        f"could not lock {lock_file} within {timeout:g}s: another portalloc is writing the ledger; "
-        "try again, or raise --lock-timeout"
-    )
+    with open_directory(path, "lock") as directory:
+        held = locking.acquire(directory, timeout)
+        try:
+            yield
+        finally:
+            held.release()
 
 
 class _Snapshot(NamedTuple):
@@ -335,20 +249,43 @@ class _Snapshot(NamedTuple):
     ledger: Ledger
 
 
+class _Changed(Exception):
+    """Raised right before the rename when the lock or the ledger is no longer what was locked and read."""
+
+
+#: Read-modify-writes redone under a fresh lock (the lock file was removed, or the
+#: ledger replaced by someone who did not hold the lock) before giving up.
+_REDO_LIMIT = 5
+#: How often a writer looks again at a ledger that git is rewriting.
+_SETTLE_INTERVAL = 0.01
+
+
 class LedgerFile:
     """One ledger on disk: cached lock-free reads and locked read-modify-write updates.
 
     A read re-parses the file only when it changed (by inode, size and mtime), so
     repeated lookups cost a ``stat``. ``update`` always re-reads the bytes under the lock.
+    ``create_missing`` says whether ``update`` may start a new ledger where there is no
+    file (the API's zero-configuration default); if not, it raises ``LedgerMissing``.
     """
 
-    def __init__(self, path: Path | str, lock_timeout: float = DEFAULT_LOCK_TIMEOUT, new_ledger: Ledger | None = None):
+    def __init__(
+        self,
+        path: Path | str,
+        lock_timeout: float = DEFAULT_LOCK_TIMEOUT,
+        new_ledger: Ledger | None = None,
+        *,
+        create_missing: bool = True,
+    ):
         self.path = Path(path)
         self.lock_timeout = lock_timeout
         #: What a missing file reads as (its policy is the one a new ledger gets).
         self.new_ledger = new_ledger or Ledger()
+        self.create_missing = create_missing
         self._snapshot: _Snapshot | None = None
         self._lines = _LineCache()
+        #: Once the ledger has been seen, its absence is never read as "a new ledger".
+        self._seen = False
 
     def _signature(self) -> tuple[int, ...]:
         try:
@@ -357,7 +294,7 @@ class LedgerFile:
             return ()
         except OSError as error:
             raise _unavailable("read", self.path, error) from None
-        return (st.st_dev, st.st_ino, st.st_size, st.st_mtime_ns, st.st_ctime_ns)
+        return (st.st_dev, st.st_ino, st.st_size, st.st_mtime_ns, st.st_ctime_ns, st.st_nlink)
 
     def _load(self, data: bytes | None) -> Ledger:
         snapshot = self._snapshot
@@ -373,38 +310,162 @@ class LedgerFile:
         return parse_ledger(data, self.path)
 
     def read(self) -> Ledger:
-        """The ledger as it is now (an empty one with the new-ledger policy if there is no file)."""
+        """The ledger as it is now (an empty one with the new-ledger policy if there is no file).
+
+        An unparseable file is read again, within the lock timeout, while a git
+        operation runs in its repository (git may be writing it); then ``LedgerCorrupt``.
+        """
         signature = self._signature()
         snapshot = self._snapshot
         if snapshot is not None and signature and snapshot.signature == signature:
             return snapshot.ledger
-        data = read_bytes(self.path)
-        ledger = self._load(data)
+        deadline = time.monotonic() + self.lock_timeout
+        while True:
+            data = read_bytes(self.path)
+            try:
+                ledger = self._load(data)
+                break
+            except LedgerCorrupt:
+                # git creates a work-tree file, then writes it: for a moment it is empty or half there.
+                if time.monotonic() >= deadline or git_operation(Path(os.path.realpath(self.path)).parent) is None:
+                    raise
+            time.sleep(_SETTLE_INTERVAL)
+            signature = self._signature()
+        self._seen = self._seen or data is not None
         self._snapshot = _Snapshot(signature, data, ledger)
         return ledger
 
     def create(self, ledger: Ledger) -> None:
-        """Write ``ledger`` as a new file; raise ``LedgerExists`` if the file exists (nothing is written then)."""
-        with locked(self.path, self.lock_timeout):
-            # Every writer holds the lock, so nothing can create the file between this test and the write.
-            if os.path.lexists(self.path):
-                raise LedgerExists(f"{self.path} already exists; 'portalloc policy set' changes its policy")
-            atomic_write(self.path, dump_ledger(ledger))
+        """Write ``ledger`` as a new file; raise ``LedgerExists`` if there is a file at the path already.
+
+        Atomic and exclusive: the complete file appears under its name by a hard link
+        (``os.link`` fails if the name exists), so a file that appeared meanwhile is never replaced.
+        """
+        with open_directory(self.path, "create") as directory:
+            try:
+                directory.write(dump_ledger(ledger), like=None, exclusive=True)
+            except FileExistsError:
+                raise LedgerExists(
+                    f"{self.path} already exists; it was left as it was ('portalloc policy set' changes its policy)"
+                ) from None
+            except OSError as error:
+                raise _unavailable("create", self.path, error) from None
+        self._seen = True
 
     def update(self, change: Callable[[Ledger], tuple[Ledger, T]]) -> T:
         """Under the lock: re-read, apply ``change``, write the result if it differs.
 
         ``change`` returns ``(new_ledger, result)``; ``result`` is returned. If ``change``
-        raises, nothing is written.
+        raises, nothing is written. ``change`` may run more than once (see below), so it
+        must not act on the world beyond what it returns.
+
+        Why redo rather than trust the lock: a lock is only as good as its file. If
+        ``<ledger>.lock`` was removed while we held it (``git clean -fdX`` removes
+        ignored ``*.lock``), another writer can lock a new file and write meanwhile;
+        and a ledger replaced under our lock (git, a symlink swapped in) is not what we
+        read. Either is seen right before the rename, by inode; the temp file is then
+        dropped and the whole read-modify-write is done again under a fresh lock, at
+        most ``_REDO_LIMIT`` times. The one window left is the few microseconds
+        between that check and the rename, and only when the lock file is deleted
+        then; a second writer that read before our rename sees our rename as a
+        replaced ledger at its own check, and redoes.
         """
-        with locked(self.path, self.lock_timeout):
-            data = read_bytes(self.path)
-            current = self._load(data)
-            new, result = change(current)
-            if new is not current:
-                new_data = _canonical(new, self._lines.lines_of(new.in_key_order()))  # = dump_ledger(new)
-                if new_data != data:
-                    atomic_write(self.path, new_data)
-                    data = new_data
-            self._snapshot = _Snapshot(self._signature(), data, new)
-        return result
+        deadline = time.monotonic() + self.lock_timeout
+        with open_directory(self.path, "write") as directory:
+            if not self._fresh():
+                self._settled(directory, deadline)  # validate before locking: no .lock beside a non-ledger
+            for _ in range(_REDO_LIMIT):
+                held = locking.acquire(directory, self.lock_timeout, deadline=deadline)
+                try:
+                    found, current = self._settled(directory, deadline)
+                    data = None if found is None else found.data
+                    new, result = change(current)
+                    if new is not current:
+                        new_data = _canonical(new, self._lines.lines_of(new.in_key_order()))  # = dump_ledger(new)
+                        if new_data != data:
+                            self._write(directory, new_data, found, held)
+                            data = new_data
+                    self._seen = self._seen or data is not None
+                    self._snapshot = _Snapshot(self._signature(), data, new)
+                    return result
+                except _Changed:
+                    continue
+                finally:
+                    held.release()
+        raise LedgerLocked(
+            f"the lock file {lock_path(self.path)} or the ledger {self.path} was replaced {_REDO_LIMIT} times "
+            "while a write held the lock; nothing was written (is something deleting the lock, "
+            "such as `git clean -X` in a loop?)"
+        )
+
+    def _fresh(self) -> bool:
+        # The file is the one this object last read and validated (one stat): skip the pre-lock read.
+        # A hard-linked one (last field, st_nlink) is refused there, before any lock file is made.
+        snapshot = self._snapshot
+        signature = self._signature()
+        fresh = snapshot is not None and snapshot.data is not None and snapshot.signature == signature
+        return fresh and signature[-1] == 1
+
+    def _write(self, directory: FileDirectory, data: bytes, found: RegularFile | None, held: locking.HeldLock) -> None:
+        def still_what_was_read() -> None:
+            now = directory.lstat()
+            unchanged = now is None if found is None else now is not None and same_file(now, found.stat)
+            if not (unchanged and held.still_current()):
+                raise _Changed
+
+        try:
+            # A new ledger appears by an exclusive link: a file git (or anyone) created meanwhile is kept.
+            directory.write(
+                data,
+                like=None if found is None else found.stat,
+                exclusive=found is None,
+                before_commit=still_what_was_read,
+            )
+        except FileExistsError:
+            raise _Changed from None
+        except OSError as error:
+            raise _unavailable("write", self.path, error) from None
+
+    def _settled(self, directory: FileDirectory, deadline: float) -> tuple[RegularFile | None, Ledger]:
+        """The ledger file and what it holds, once it is there and valid; ``(None, new ledger)`` if it may be created.
+
+        A missing or unparseable file is waited for (until ``deadline``) while a git
+        operation runs in its repository, and a missing one too once this object has
+        seen the ledger exist: git replaces work-tree files by unlink, create, write,
+        and a writer that took that moment for "no ledger" would start over from
+        nothing and hand out ports the ledger holds.
+        """
+        while True:
+            found = _read(directory)
+            if found is not None:
+                if found.stat.st_nlink > 1:
+                    raise LedgerUnavailable(
+                        f"{self.path} has {found.stat.st_nlink} hard links; portalloc does not write a hard-linked "
+                        "ledger, since each name would get its own lock (use a symlink instead)"
+                    )
+                try:
+                    return found, self._load(found.data)
+                except LedgerCorrupt:
+                    if time.monotonic() >= deadline or not (self._seen or self._git_busy(directory)):
+                        raise
+            else:
+                busy = self._git_busy(directory)
+                if busy is None and not self._seen:
+                    if not self.create_missing:
+                        raise LedgerMissing(
+                            f"there is no ledger at {self.path}; create one with `portalloc init {self.path}` "
+                            "(a write starts one by itself only at the root of the git repository)"
+                        )
+                    return None, self.new_ledger
+                if time.monotonic() >= deadline:
+                    why = f"while git runs in its repository ({busy} exists)" if busy else "after it was read"
+                    raise LedgerUnavailable(
+                        f"the ledger {self.path} disappeared {why} and did not come back within "
+                        f"{self.lock_timeout:g}s; nothing was written (portalloc never starts a new ledger "
+                        "where one existed)"
+                    )
+            time.sleep(_SETTLE_INTERVAL)
+
+    @staticmethod
+    def _git_busy(directory: FileDirectory) -> str | None:
+        return git_operation(directory.real.parent)

@@ -1,6 +1,6 @@
 """Where the ledger and the pre-configuration live when nobody says.
 
-Kept free of pydantic and filelock: the command line resolves paths on every call.
+Kept free of pydantic: the command line resolves paths on every call.
 """
 
 from __future__ import annotations
@@ -24,9 +24,21 @@ def find_ledger(start: Path) -> Path:
         candidate = directory / LEDGER_NAME
         if candidate.exists():
             return candidate
-        if (directory / ".git").exists():
+        if is_repository_root(directory):
             return candidate
     return start / LEDGER_NAME
+
+
+def ledger_creatable(ledger: Path, named: bool) -> bool:
+    """Whether a command-line write may create ``ledger`` when it does not exist.
+
+    Only when nobody named the ledger (``named``: ``--ledger`` or ``PORTALLOC_LEDGER``)
+    and discovery put it at the root of a git repository: that is the one place a
+    team's ledger belongs, and anywhere else a missing ledger is far more likely a
+    typo, or the wrong directory, than a wish for a new one (``portalloc init`` makes
+    one on purpose).
+    """
+    return not named and is_repository_root(ledger.parent)
 
 
 def find_config(ledger: Path) -> Path | None:
@@ -36,3 +48,40 @@ def find_config(ledger: Path) -> Path | None:
         if candidate.is_file():
             return candidate
     return None
+
+
+#: What git leaves in its directory while it rewrites work-tree files: the index lock
+#: (checkout, switch, reset, stash, pull), and the state of a merge, cherry-pick,
+#: revert or rebase that stopped half-way.
+GIT_OPERATION_MARKERS = ("index.lock", "MERGE_HEAD", "CHERRY_PICK_HEAD", "REVERT_HEAD", "rebase-merge", "rebase-apply")
+
+
+def is_repository_root(directory: Path) -> bool:
+    """Whether ``directory`` is the top of a git work tree (it holds ``.git``, a directory or a worktree's file)."""
+    return (directory / ".git").exists()
+
+
+def git_dir(start: Path) -> Path | None:
+    """The git directory of the work tree that holds ``start``, or ``None`` outside a repository."""
+    for directory in (start, *start.parents):
+        dot_git = directory / ".git"
+        if dot_git.is_dir():
+            return dot_git
+        if dot_git.is_file():
+            # A linked worktree or a submodule: ".git" is a file saying "gitdir: <path>".
+            try:
+                text = dot_git.read_text(encoding="utf-8", errors="replace")
+            except OSError:
+                return None
+            if text.startswith("gitdir:"):
+                return directory / text[len("gitdir:") :].strip()
+            return None
+    return None
+
+
+def git_operation(start: Path) -> str | None:
+    """The marker of a git operation running in the repository that holds ``start`` (``"index.lock"``…), or ``None``."""
+    found = git_dir(start)
+    if found is None:
+        return None
+    return next((marker for marker in GIT_OPERATION_MARKERS if (found / marker).exists()), None)

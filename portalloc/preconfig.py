@@ -12,6 +12,8 @@ from pathlib import Path
 from pydantic import BaseModel, ConfigDict, TypeAdapter, ValidationError
 
 from portalloc.errors import ConfigError
+from portalloc.files import read_regular_file
+from portalloc.limits import MAX_CONFIG_BYTES
 from portalloc.models import AppNum, ModelName, Port, describe_validation_error
 from portalloc.strictjson import parse_json
 
@@ -36,10 +38,11 @@ def load_preconfig(path: Path) -> dict[Key, tuple[int, int]]:
     """Read ``port_config.json`` into ``{(model, app_num): (backend, frontend)}``.
 
     Raises ``ConfigError`` naming the file for anything that is not a valid list of
-    entries, and for two entries that share a key or a port.
+    entries, and for two entries that share a key or a port; ``UnsafeFile`` for a file
+    that is not a regular file or is larger than ``MAX_CONFIG_BYTES``.
     """
     try:
-        text = path.read_text(encoding="utf-8")
+        text = read_regular_file(path, "pre-configuration file", MAX_CONFIG_BYTES).data.decode("utf-8")
     except FileNotFoundError:
         raise ConfigError(f"pre-configuration file {path} does not exist") from None
     except (OSError, UnicodeDecodeError) as error:

@@ -2,7 +2,7 @@
 
 Storage (``ledger.py``) plus the pure merge (``merge.py``); no printing or exiting.
 Every function parses every input fully before writing anything, so a file that is
-not a valid ledger is never written, and every write is ``ledger.atomic_write`` of the
+not a valid ledger is never written, and every write is ``files.atomic_write`` of the
 canonical bytes (``ledger.dump_ledger``); ``repair`` and ``fmt`` go through
 ``LedgerFile.update``, the one locked read-modify-write path, and take the lock only
 when they write: ``check``, ``fmt --check`` and a ``repair``/``fmt`` with nothing to do
@@ -14,7 +14,8 @@ from __future__ import annotations
 from pathlib import Path
 
 from portalloc.errors import LedgerUnavailable
-from portalloc.ledger import LedgerFile, atomic_write, dump_ledger, parse_ledger, read_bytes
+from portalloc.files import atomic_write
+from portalloc.ledger import LedgerFile, dump_ledger, parse_ledger, read_bytes
 from portalloc.limits import DEFAULT_LOCK_TIMEOUT
 from portalloc.merge import PLAIN_SIDES, Move, Sides, merge_ledgers, repair_ledger
 from portalloc.models import Ledger
@@ -100,7 +101,7 @@ def repair_file(path: Path, *, dry_run: bool = False, lock_timeout: float = DEFA
         resolution = repair_ledger(ledger)  # the same object back when there is nothing to repair
         return resolution.ledger, resolution.moves
 
-    return LedgerFile(path, lock_timeout).update(change)
+    return LedgerFile(path, lock_timeout, create_missing=False).update(change)
 
 
 def format_file(path: Path, *, check: bool = False, lock_timeout: float = DEFAULT_LOCK_TIMEOUT) -> bool:
@@ -124,4 +125,4 @@ def format_file(path: Path, *, check: bool = False, lock_timeout: float = DEFAUL
         # A new (equal) ledger object makes ``update`` write its canonical bytes.
         return current.with_allocations(current.allocations), True
 
-    return LedgerFile(path, lock_timeout).update(change)
+    return LedgerFile(path, lock_timeout, create_missing=False).update(change)

@@ -57,6 +57,11 @@ class PortAllocationService:
     existing ledger keeps its own, and a different explicit one is an error on write.
     ``probe=False`` makes new allocations ignore what the OS holds (as the policy's
     ``probe: false`` does), so the ledger stays a pure function of its contents.
+
+    The API is zero-configuration: the first write creates a missing ledger (its
+    directory must exist). ``create_ledger=False`` makes that write an error instead
+    (``LedgerMissing``), as the command line does away from the repository root.
+    Once the ledger has been seen, a write never creates it again (see ``LedgerFile``).
     """
 
     def __init__(
@@ -67,6 +72,7 @@ class PortAllocationService:
         policy: PortPolicy | None = None,
         lock_timeout: float = DEFAULT_LOCK_TIMEOUT,
         probe: bool = True,
+        create_ledger: bool = True,
     ) -> None:
         _check_lock_timeout(lock_timeout)
         self.ledger_path = Path(ledger_path) if ledger_path is not None else find_ledger(Path.cwd())
@@ -74,7 +80,9 @@ class PortAllocationService:
         self.policy = policy
         #: ``False`` turns OS probing off for this service whatever the ledger's policy says.
         self.probe = probe
-        self._file = LedgerFile(self.ledger_path, lock_timeout, Ledger(policy=policy) if policy else None)
+        self._file = LedgerFile(
+            self.ledger_path, lock_timeout, Ledger(policy=policy) if policy else None, create_missing=create_ledger
+        )
         self._preconfig: dict[tuple[str, int], tuple[int, int]] | None = None
 
     # --- reading ---------------------------------------------------------------------
@@ -429,7 +437,7 @@ def _warn_if_ephemeral(policy: PortPolicy, *, probing: bool) -> tuple[int, int] 
 
 
 def _check_lock_timeout(seconds: float) -> None:
-    # NaN slips through every comparison and a negative means "wait forever" to filelock.
+    # NaN slips through every comparison, and a negative timeout means nothing sensible.
     if isinstance(seconds, bool) or not isinstance(seconds, (int, float)) or not seconds >= 0:
         raise PortallocError(f"the lock timeout must be a number of seconds, 0 or more, not {seconds!r}")
 

@@ -54,8 +54,18 @@ def _ports_of_this_machine_do_not_matter(request: pytest.FixtureRequest, monkeyp
 
 @pytest.fixture
 def ledger_path(tmp_path: Path) -> Path:
-    """Where a test's ledger lives (not created)."""
+    """Where a test's ledger lives (not created: a command-line write there needs ``new_ledger``)."""
     return tmp_path / "portalloc.json"
+
+
+@pytest.fixture
+def new_ledger(ledger_path: Path) -> Path:
+    """``ledger_path``, created empty with the default policy, as ``portalloc init`` makes it."""
+    from portalloc.ledger import LedgerFile
+    from portalloc.models import Ledger
+
+    LedgerFile(ledger_path).create(Ledger())
+    return ledger_path
 
 
 RunCli = Callable[..., Result]

@@ -21,6 +21,7 @@ def assert_one_error_line(stderr: str) -> None:
     assert "Traceback" not in stderr
 
 
+@pytest.mark.usefixtures("new_ledger")
 def test_get_seed_story(run_cli: RunCli) -> None:
     outputs = [run_cli("get", model, "1").stdout for model in ("model_a", "model_b", "model_c")]
     assert outputs == [
@@ -30,6 +31,7 @@ def test_get_seed_story(run_cli: RunCli) -> None:
     ]
 
 
+@pytest.mark.usefixtures("new_ledger")
 def test_get_json_keys(run_cli: RunCli) -> None:
     result = run_cli("get", "model_a", "3", "--json")
     assert result.exit_code == 0
@@ -38,6 +40,7 @@ def test_get_json_keys(run_cli: RunCli) -> None:
     assert run_cli("get", "model_a", "3", "--json").stdout == result.stdout
 
 
+@pytest.mark.usefixtures("new_ledger")
 def test_list_table_and_json(run_cli: RunCli) -> None:
     assert run_cli("list").stdout.startswith("No allocations in ")
     assert json.loads(run_cli("list", "--json").stdout) == []
@@ -52,6 +55,7 @@ def test_list_table_and_json(run_cli: RunCli) -> None:
     assert only_b == [{"model": "model_b", "app_num": 12, "backend": 5001, "frontend": 8001}]
 
 
+@pytest.mark.usefixtures("new_ledger")
 def test_check_clean_and_with_conflicts(run_cli: RunCli, ledger_path: Path) -> None:
     run_cli("get", "a", "1")
     result = run_cli("check")
@@ -76,6 +80,7 @@ def test_check_on_a_corrupt_ledger_exits_1_with_the_position(run_cli: RunCli, le
     assert "line 2 column 19" in result.stderr
 
 
+@pytest.mark.usefixtures("new_ledger")
 def test_stats_text_and_json(run_cli: RunCli, ledger_path: Path) -> None:
     run_cli("get", "a", "1")
     run_cli("get", "b", "1")
@@ -88,6 +93,7 @@ def test_stats_text_and_json(run_cli: RunCli, ledger_path: Path) -> None:
     assert "backend 5001-7999, frontend 8001-10999, step 2" in text
 
 
+@pytest.mark.usefixtures("new_ledger")
 def test_release(run_cli: RunCli) -> None:
     run_cli("get", "a", "1")
     assert run_cli("release", "a", "1").stdout == "Released a/1.\n"
@@ -148,7 +154,7 @@ def test_ledger_that_is_a_directory(run_cli: RunCli, ledger_path: Path) -> None:
         result = run_cli(*args)
         assert result.exit_code == 1
         assert_one_error_line(result.stderr)
-        assert "is a directory" in result.stderr
+        assert "is not a regular file (a directory)" in result.stderr
 
 
 def test_corrupt_ledger_is_left_byte_for_byte(run_cli: RunCli, ledger_path: Path) -> None:
@@ -180,6 +186,7 @@ def test_unreadable_ledger(ledger_path: Path) -> None:
     assert ledger_path.read_bytes() == content
 
 
+@pytest.mark.usefixtures("new_ledger")
 def test_preconfig_fallback_warns_on_stderr(run_cli: RunCli, tmp_path: Path) -> None:
     run_cli("get", "first", "1")
     (tmp_path / "port_config.json").write_text(
@@ -198,6 +205,7 @@ def test_explicit_config_and_env_vars(tmp_path: Path) -> None:
     config = tmp_path / "elsewhere.json"
     config.write_text('[{"model": "m", "app_number": 1, "backend_port": 6001, "frontend_port": 9001}]')
     ledger = tmp_path / "env-ledger.json"
+    assert CliRunner().invoke(cli, ["init", str(ledger)]).exit_code == 0
     env = {"PORTALLOC_LEDGER": str(ledger), "PORTALLOC_CONFIG": str(config)}
     result = CliRunner().invoke(cli, ["get", "m", "1"], env=env)
     assert result.stdout == "m/1: backend 6001, frontend 9001\n"
@@ -253,6 +261,7 @@ def test_get_field_prints_a_bare_port(run_cli: RunCli, ledger_path: Path) -> Non
 # --- the installed script, real processes -------------------------------------------------------
 
 
+@pytest.mark.usefixtures("new_ledger")
 def test_installed_script_and_python_dash_m(tmp_path: Path) -> None:
     ledger = tmp_path / "portalloc.json"
     script = subprocess.run(
@@ -281,6 +290,7 @@ def test_installed_script_and_python_dash_m(tmp_path: Path) -> None:
     assert_one_error_line(bad.stderr)
 
 
+@pytest.mark.usefixtures("new_ledger")
 def test_concurrent_cli_writers_lose_nothing(tmp_path: Path) -> None:
     """8 processes × 3 keys started at once, all through the installed script, on one ledger."""
     ledger = tmp_path / "portalloc.json"
@@ -317,6 +327,7 @@ def test_check_of_a_missing_ledger_fails(run_cli: RunCli, ledger_path: Path, tmp
     assert f"there is no ledger at {ledger_path}" in result.stderr
 
 
+@pytest.mark.usefixtures("new_ledger")
 def test_check_reports_every_ledger_given_even_after_a_bad_one(run_cli: RunCli, tmp_path: Path) -> None:
     bad, good = tmp_path / "bad.json", tmp_path / "good.json"
     bad.write_text("{")

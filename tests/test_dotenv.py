@@ -87,6 +87,7 @@ def test_block_label_and_assignments() -> None:
     assert "FRONTEND_PORT" not in assignments(data, outside_block=True)
 
 
+@pytest.mark.usefixtures("new_ledger")
 def test_dotenv_command_creates_then_updates(run_cli: RunCli, ledger_path: Path, tmp_path: Path) -> None:
     env_file = tmp_path / ".env"
     created = run_cli("dotenv", "model_a", "1", str(env_file))
@@ -113,6 +114,7 @@ def test_dotenv_command_creates_then_updates(run_cli: RunCli, ledger_path: Path,
     assert os.stat(env_file).st_mode & 0o777 == 0o600  # atomic replace keeps the permission bits
 
 
+@pytest.mark.usefixtures("new_ledger")
 def test_dotenv_warns_about_the_same_variable_outside_the_block(run_cli: RunCli, tmp_path: Path) -> None:
     env_file = tmp_path / ".env"
     env_file.write_text("BACKEND_PORT=3000\n")
@@ -121,6 +123,7 @@ def test_dotenv_warns_about_the_same_variable_outside_the_block(run_cli: RunCli,
     assert result.stderr.startswith(f"Warning: {env_file} also sets BACKEND_PORT=3000 on line 5, outside")
 
 
+@pytest.mark.usefixtures("new_ledger")
 def test_damaged_file_is_not_written_and_nothing_allocated(run_cli: RunCli, ledger_path: Path, tmp_path: Path) -> None:
     env_file = tmp_path / ".env"
     damaged = b"A=1\n# >>> portalloc: m/1 >>>\nB=2\n"

@@ -42,6 +42,7 @@ def test_formats() -> None:
         format_variables({"NOT OK": "1"}, "shell")
 
 
+@pytest.mark.usefixtures("new_ledger")
 def test_env_allocates_and_prints_the_same_pair_as_get(run_cli: RunCli) -> None:
     result = run_cli("env", "model_a", "1")
     assert result.exit_code == 0
@@ -49,6 +50,7 @@ def test_env_allocates_and_prints_the_same_pair_as_get(run_cli: RunCli) -> None:
     assert result.stdout == f"export BACKEND_PORT={pair['backend']}\nexport FRONTEND_PORT={pair['frontend']}\n"
 
 
+@pytest.mark.usefixtures("new_ledger")
 def test_env_formats_and_prefix(run_cli: RunCli) -> None:
     run_cli("get", "model_a", "1")
     pair = json.loads(run_cli("get", "--json", "model_a", "1").stdout)
@@ -66,6 +68,7 @@ def test_invalid_prefix_and_format_are_usage_errors_and_allocate_nothing(run_cli
     assert not ledger_path.exists()
 
 
+@pytest.mark.usefixtures("new_ledger")
 def test_shell_output_is_safe_to_eval(ledger_path: Path) -> None:
     script = 'eval "$("$0" --ledger "$1" env model_a 1)" && echo "$BACKEND_PORT $FRONTEND_PORT"'
     result = subprocess.run(

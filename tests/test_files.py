@@ -3,12 +3,13 @@
 from __future__ import annotations
 
 import os
+import stat
 from pathlib import Path
 
 import pytest
 
 from portalloc.errors import UnsafeFile
-from portalloc.files import read_regular_file
+from portalloc.files import FileDirectory, atomic_write, read_regular_file, remove_stale_temps
 
 
 def test_reads_a_regular_file_and_its_stat(tmp_path: Path) -> None:
@@ -60,3 +61,52 @@ def test_a_directory_is_refused(tmp_path: Path) -> None:
 def test_a_missing_file_passes_the_os_error_through(tmp_path: Path) -> None:
     with pytest.raises(FileNotFoundError):
         read_regular_file(tmp_path / "nope", "ledger", 100)
+
+
+# --- writing ----------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("kind", ["fifo", "device"])
+def test_write_refuses_to_replace_what_is_not_a_regular_file(tmp_path: Path, kind: str) -> None:
+    special = tmp_path / "special"
+    if kind == "fifo":
+        os.mkfifo(special)
+    else:
+        if os.geteuid() != 0:
+            pytest.skip("mknod of a device needs root")
+        os.mknod(special, stat.S_IFCHR | 0o666, os.makedev(1, 3))  # a /dev/null of our own
+    link = tmp_path / ".env"
+    link.symlink_to(special)
+    with pytest.raises(UnsafeFile, match="is not a regular file"):
+        atomic_write(link, b"BACKEND_PORT=5001\n")
+    assert not stat.S_ISREG(special.lstat().st_mode)  # still the FIFO / device, not "rewritten" into a file
+    assert sorted(p.name for p in tmp_path.iterdir()) == [".env", "special"]  # no temp file left
+
+
+def test_write_keeps_the_mode_and_sweeps_only_dead_writers_temps(tmp_path: Path) -> None:
+    import subprocess
+    import sys
+
+    path = tmp_path / "out.env"
+    path.write_bytes(b"old\n")
+    path.chmod(0o640)
+    dead = subprocess.Popen([sys.executable, "-c", "pass"])
+    dead.wait()
+    stale, live = f".out.env.{dead.pid}.0badf00d.tmp", f".out.env.{os.getpid()}.0badf00d.tmp"
+    hostile = ".out.env.99999999999999999999.a.tmp"
+    for name in (stale, live, hostile):
+        (tmp_path / name).write_bytes(b"x")
+    atomic_write(path, b"new\n")
+    assert (path.read_bytes(), stat.S_IMODE(path.stat().st_mode)) == (b"new\n", 0o640)
+    assert sorted(p.name for p in tmp_path.iterdir()) == sorted([hostile, live, "out.env"])
+    with FileDirectory(path) as directory:
+        assert remove_stale_temps(directory) == 0
+
+
+def test_exclusive_write_never_replaces(tmp_path: Path) -> None:
+    path = tmp_path / "f"
+    path.write_bytes(b"theirs")
+    with FileDirectory(path) as directory, pytest.raises(FileExistsError):
+        directory.write(b"ours", like=None, exclusive=True)
+    assert path.read_bytes() == b"theirs"
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["f"]

@@ -422,6 +422,7 @@ def test_plain_merge_that_duplicates_ports_is_caught_by_check_and_fixed_by_repai
 # --- check as a gate --------------------------------------------------------------------
 
 
+@pytest.mark.usefixtures("git")  # a repository: its root is where a first write may create the ledger
 def test_check_takes_the_ledger_paths_pre_commit_passes(repo: Path, portalloc: Run) -> None:
     good, bad = repo / "portalloc.json", repo / "sub" / "portalloc.json"
     bad.parent.mkdir()

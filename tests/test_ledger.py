@@ -12,8 +12,9 @@ from pathlib import Path
 import pytest
 
 from portalloc.allocator import assign_many
-from portalloc.errors import LedgerCorrupt, LedgerLocked, LedgerUnavailable, NoFreePair
-from portalloc.ledger import LedgerFile, atomic_write, dump_ledger, lock_path, parse_ledger
+from portalloc.errors import LedgerCorrupt, LedgerLocked, LedgerUnavailable, NoFreePair, UnsafeFile
+from portalloc.files import atomic_write
+from portalloc.ledger import LedgerFile, dump_ledger, lock_path, parse_ledger
 from portalloc.models import Allocation, Ledger, PortPolicy
 
 
@@ -115,7 +116,7 @@ def test_missing_directory_is_an_error(tmp_path: Path) -> None:
 
 
 def test_directory_as_ledger_is_an_error(tmp_path: Path) -> None:
-    with pytest.raises(LedgerUnavailable, match="is a directory"):
+    with pytest.raises(UnsafeFile, match=r"is not a regular file \(a directory\)"):
         LedgerFile(tmp_path).read()
 
 
@@ -211,3 +212,139 @@ def test_a_killed_lock_holder_frees_the_lock(ledger_path: Path) -> None:
     holder.wait()
     LedgerFile(ledger_path, lock_timeout=1).update(lambda ledger: assign_many(ledger, [("m", 1)]))
     assert ledger_path.exists()
+
+
+# --- a ledger that was there stays the ledger ---------------------------------------------
+
+
+def _add(key: tuple[str, int]) -> object:
+    return lambda ledger: assign_many(ledger, [key])
+
+
+def test_a_ledger_that_disappears_after_it_was_read_is_waited_for_then_refused(new_ledger: Path) -> None:
+    ledger_file = LedgerFile(new_ledger, lock_timeout=0.3)
+    ledger_file.update(_add(("m", 1)))
+    new_ledger.unlink()
+    with pytest.raises(LedgerUnavailable, match=r"disappeared after it was read .* never starts a new ledger"):
+        ledger_file.update(_add(("m", 2)))
+    assert sorted(p.name for p in new_ledger.parent.iterdir()) == ["portalloc.json.lock"]  # no fresh ledger
+
+
+def test_a_ledger_git_puts_back_meanwhile_is_written_not_replaced(new_ledger: Path) -> None:
+    import threading
+
+    ledger_file = LedgerFile(new_ledger, lock_timeout=5)
+    ledger_file.update(_add(("m", 1)))
+    data = new_ledger.read_bytes()
+    new_ledger.unlink()  # git's unlink ... and, 0.2 s later, its create and write
+    threading.Timer(0.2, new_ledger.write_bytes, [data]).start()
+    ledger_file.update(_add(("m", 2)))
+    assert [a.ports for a in parse_ledger(new_ledger.read_bytes(), new_ledger).allocations] == [
+        (5001, 8001),
+        (5003, 8003),
+    ]
+
+
+def test_a_missing_ledger_while_git_holds_its_index_lock_is_never_started_afresh(tmp_path: Path) -> None:
+    subprocess.run(["git", "init", "-q", str(tmp_path)], check=True)
+    (tmp_path / ".git" / "index.lock").touch()  # what a running `git checkout` leaves
+    ledger = tmp_path / "portalloc.json"
+    with pytest.raises(LedgerUnavailable, match=r"while git runs in its repository \(index\.lock exists\)"):
+        LedgerFile(ledger, lock_timeout=0.2).update(_add(("m", 1)))
+    assert not ledger.exists()
+
+
+def test_a_hard_linked_ledger_is_refused_for_writing(new_ledger: Path) -> None:
+    other = new_ledger.with_name("other.json")
+    os.link(new_ledger, other)
+    before = new_ledger.read_bytes()
+    for name in (new_ledger, other):
+        ledger_file = LedgerFile(name)
+        ledger_file.read()  # as the service does first: reading a hard-linked ledger is fine
+        with pytest.raises(LedgerUnavailable, match=r"has 2 hard links; .*\(use a symlink instead\)"):
+            ledger_file.update(_add(("m", 1)))
+    assert new_ledger.read_bytes() == before
+    assert sorted(p.name for p in new_ledger.parent.iterdir()) == ["other.json", "portalloc.json"]  # no lock
+
+
+@pytest.mark.parametrize("argv", [["fmt"], ["repair"], ["cleanup", "--apps-dir", "."], ["get", "m", "1"]])
+def test_no_lock_file_appears_beside_a_file_that_is_not_a_ledger(tmp_path: Path, argv: list[str]) -> None:
+    from tests.conftest import portalloc_script, subprocess_env
+
+    system = tmp_path / "etc"
+    system.mkdir()
+    passwd = system / "passwd"
+    passwd.write_text("root:x:0:0:root:/root:/bin/bash\n")
+    link = tmp_path / "portalloc.json"
+    link.symlink_to(passwd)
+    done = subprocess.run(
+        [portalloc_script(), "--ledger", str(link), *argv], capture_output=True, text=True, env=subprocess_env()
+    )
+    assert done.returncode == 1
+    assert done.stderr.startswith(f"Error: {link} is not valid JSON") and done.stderr.count("\n") == 1
+    assert sorted(p.name for p in system.iterdir()) == ["passwd"]  # no /etc/passwd.lock to block useradd
+    assert passwd.read_text() == "root:x:0:0:root:/root:/bin/bash\n"
+
+
+def test_hostile_temp_names_beside_the_ledger_never_fail_a_write(new_ledger: Path) -> None:
+    names = [".portalloc.json.99999999999999999999.a.tmp", ".portalloc.json.-1.a.tmp", ".portalloc.json..tmp"]
+    for name in names:
+        (new_ledger.parent / name).write_bytes(b"x")
+    LedgerFile(new_ledger).update(_add(("m", 1)))  # no OverflowError after the rename
+    assert parse_ledger(new_ledger.read_bytes(), new_ledger).find("m", 1) is not None
+    assert all((new_ledger.parent / name).exists() for name in names)  # not ours: left alone
+
+
+@pytest.mark.skipif(os.geteuid() != 0, reason="needs root to make a second, unprivileged user (setuid in a child)")
+def test_a_writer_who_cannot_keep_the_owner_keeps_the_group() -> None:
+    import tempfile
+
+    team, nobody = 47001, 65534  # numeric ids: the kernel needs no /etc/group entry
+    shared = Path(tempfile.mkdtemp(prefix="portalloc-team-"))  # pytest's own tmp dirs are root-only (0700)
+    os.chown(shared, 0, team)
+    shared.chmod(0o775)
+    ledger = shared / "portalloc.json"
+    LedgerFile(ledger).create(Ledger())
+    os.chown(ledger, 0, team)
+    ledger.chmod(0o664)
+    pid = os.fork()
+    if pid == 0:  # a team member who is not the owner
+        code = 1
+        try:
+            os.setgroups([team])
+            os.setgid(nobody)
+            os.setuid(nobody)
+            LedgerFile(ledger).update(_add(("m", 1)))
+            code = 0
+        finally:
+            os._exit(code)
+    _, status = os.waitpid(pid, 0)
+    assert os.waitstatus_to_exitcode(status) == 0
+    info = ledger.stat()
+    assert (info.st_uid, info.st_gid, stat.S_IMODE(info.st_mode)) == (nobody, team, 0o664)
+    assert parse_ledger(ledger.read_bytes(), ledger).find("m", 1) is not None
+    for leftover in shared.iterdir():
+        leftover.unlink()
+    shared.rmdir()
+
+
+def test_a_half_written_ledger_while_git_runs_is_read_again(tmp_path: Path) -> None:
+    import threading
+
+    subprocess.run(["git", "init", "-q", str(tmp_path)], check=True)
+    ledger = tmp_path / "portalloc.json"
+    LedgerFile(ledger).update(_add(("m", 1)))
+    data = ledger.read_bytes()
+    index_lock = tmp_path / ".git" / "index.lock"
+    index_lock.touch()
+    ledger.write_bytes(data[:10])  # git has created the file and not finished writing it
+
+    def git_finishes() -> None:
+        ledger.write_bytes(data)
+        index_lock.unlink()
+
+    threading.Timer(0.2, git_finishes).start()
+    assert LedgerFile(ledger, lock_timeout=5).read().find("m", 1) is not None
+    ledger.write_bytes(data[:10])  # broken with no git operation running: said at once
+    with pytest.raises(LedgerCorrupt):
+        LedgerFile(ledger, lock_timeout=5).read()

@@ -20,7 +20,8 @@ from hypothesis import strategies as st
 
 from portalloc import allocator
 from portalloc.errors import LedgerCorrupt
-from portalloc.ledger import LedgerFile, atomic_write, dump_ledger, parse_ledger
+from portalloc.files import atomic_write
+from portalloc.ledger import LedgerFile, dump_ledger, parse_ledger
 from portalloc.models import Allocation, Ledger, PortPolicy
 
 MODELS = ["model_a", "model_b", 'quote"d', "back\\slash", "modèle", "emoji 😀", "openai/gpt-4o"]

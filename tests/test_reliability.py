@@ -16,12 +16,14 @@ from pathlib import Path
 import pytest
 
 from portalloc.errors import LedgerLocked
-from portalloc.ledger import lock_path, remove_stale_temps
+from portalloc.files import FileDirectory, remove_stale_temps
+from portalloc.ledger import lock_path
 from portalloc.service import PortAllocationService
 from tests.conftest import portalloc_script, read_json, subprocess_env
 from tests.reliability.contention import run_contention
 from tests.reliability.crash import fork_lock_holder, run_crash_injection, run_lock_holder_death, temp_files
 from tests.reliability.harness import main as harness_main
+from tests.reliability.storage import run_git_rewrites, run_lock_deletion, run_path_swaps
 
 REPO = Path(__file__).resolve().parent.parent
 
@@ -56,6 +58,24 @@ def test_a_dead_lock_holder_blocks_nobody(tmp_path: Path) -> None:
     assert result.samples == []
     assert result.timed_out_while_held == result.named_lock_file == 2
     assert result.acquired_after_death == result.cli_ok_after_death == 2
+
+
+def test_writers_racing_git_checkout_never_start_a_fresh_ledger(tmp_path: Path) -> None:
+    result = run_git_rewrites(tmp_path, writers=2, gets_each=8)
+    assert result.checkouts > 0 and result.answers > 0
+    assert (result.reused_held, result.unclean_failures) == (0, 0), result.samples
+
+
+def test_a_lock_deleted_by_git_clean_while_held_loses_nothing(tmp_path: Path) -> None:
+    result = run_lock_deletion(tmp_path, trials=2)
+    assert result.samples == []
+    assert (result.both_present, result.redone, result.lost, result.duplicates, result.errors) == (2, 2, 0, 0, 0)
+
+
+def test_a_symlink_swapped_in_under_a_writer_is_never_written_through() -> None:
+    result = run_path_swaps(trials=2)
+    assert result.samples == []
+    assert (result.victim_changed, result.refused) == (0, 2)
 
 
 def test_harness_runs_as_one_command_and_prints_its_tables() -> None:
@@ -101,7 +121,8 @@ def test_next_write_sweeps_temp_files_of_dead_writers_only(ledger_path: Path) ->
     service.get_or_allocate_ports("m", 2)
     assert not dead.exists()
     assert alive.exists() and other.exists()  # a live writer's temp file and other files are left alone
-    assert remove_stale_temps(ledger_path) == 0
+    with FileDirectory(ledger_path) as directory:
+        assert remove_stale_temps(directory) == 0
 
 
 # --- symlinks, modes, owners ------------------------------------------------------------
@@ -111,7 +132,8 @@ def test_cli_writes_through_a_symlink_and_the_link_stays(tmp_path: Path) -> None
     target = tmp_path / "shared" / "ledger.json"
     target.parent.mkdir()
     link = tmp_path / "portalloc.json"
-    link.symlink_to(target)  # dangling: the first write creates the target
+    link.symlink_to(target)  # dangling: init creates the target
+    assert _portalloc("init", str(link)).returncode == 0
     assert _portalloc("--ledger", str(link), "get", "m", "1").returncode == 0
     assert _portalloc("--ledger", str(link), "get", "m", "2").returncode == 0
     assert link.is_symlink() and os.readlink(link) == str(target)

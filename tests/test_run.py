@@ -40,6 +40,7 @@ def allocated(ledger_path: Path, model: str, app_num: int) -> tuple[int, int]:
     return data["backend"], data["frontend"]
 
 
+@pytest.mark.usefixtures("new_ledger")
 def test_child_sees_its_ports_and_port(ledger_path: Path) -> None:
     result = run(ledger_path, "model_a", "1", "--", sys.executable, "-c", PRINT_ENV)
     assert result.returncode == 0, result.stderr
@@ -52,6 +53,7 @@ def test_child_sees_its_ports_and_port(ledger_path: Path) -> None:
     }
 
 
+@pytest.mark.usefixtures("new_ledger")
 def test_prefix_and_no_port_var(ledger_path: Path) -> None:
     result = run(
         ledger_path, "--prefix", "APP_", "--no-port-var", "model_a", "1", "--", sys.executable, "-c", PRINT_ENV
@@ -62,6 +64,7 @@ def test_prefix_and_no_port_var(ledger_path: Path) -> None:
     assert env["BACKEND_PORT"] is None and env["PORT"] is None
 
 
+@pytest.mark.usefixtures("new_ledger")
 def test_options_of_the_command_stay_its_own(ledger_path: Path) -> None:
     result = run(
         ledger_path, "model_a", "1", "--", sys.executable, "-c", "import sys; print(sys.argv[1:])", "--help", "-h"
@@ -69,17 +72,20 @@ def test_options_of_the_command_stay_its_own(ledger_path: Path) -> None:
     assert result.stdout == "['--help', '-h']\n"
 
 
+@pytest.mark.usefixtures("new_ledger")
 def test_exit_code_is_the_childs(ledger_path: Path) -> None:
     assert run(ledger_path, "m", "1", "--", sys.executable, "-c", "raise SystemExit(7)").returncode == 7
     assert run(ledger_path, "m", "1", "--", sys.executable, "-c", "pass").returncode == 0
 
 
+@pytest.mark.usefixtures("new_ledger")
 def test_stdin_stdout_stderr_pass_through(ledger_path: Path) -> None:
     echo = "import sys; data = sys.stdin.read(); sys.stdout.write(data.upper()); sys.stderr.write('err\\n')"
     result = run(ledger_path, "m", "1", "--", sys.executable, "-c", echo, input="hello\nworld\n")
     assert (result.stdout, result.stderr) == ("HELLO\nWORLD\n", "err\n")
 
 
+@pytest.mark.usefixtures("new_ledger")
 def test_death_by_signal_is_128_plus_n_in_a_shell(ledger_path: Path) -> None:
     suicide = "import os, signal; os.kill(os.getpid(), signal.SIGTERM)"
     # Python reports the signal itself (the child *is* the process portalloc became) ...
@@ -97,6 +103,7 @@ def test_death_by_signal_is_128_plus_n_in_a_shell(ledger_path: Path) -> None:
     assert shell.stdout == f"status={128 + signal.SIGTERM}\n"
 
 
+@pytest.mark.usefixtures("new_ledger")
 def test_signals_sent_to_portalloc_reach_the_command(ledger_path: Path) -> None:
     child = (
         "import signal, sys, time\n"
@@ -115,6 +122,7 @@ def test_signals_sent_to_portalloc_reach_the_command(ledger_path: Path) -> None:
     assert process.wait(timeout=60) == 40 + signal.SIGTERM
 
 
+@pytest.mark.usefixtures("new_ledger")
 @pytest.mark.skipif(not Path("/proc/self/status").exists(), reason="reads the ignored-signal mask from /proc")
 def test_sigpipe_is_not_left_ignored(ledger_path: Path) -> None:
     # Python ignores SIGPIPE; an ignored signal survives exec, so run must restore it.

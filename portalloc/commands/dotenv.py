@@ -36,7 +36,7 @@ def dotenv(settings: Settings, model: str, app_num: int, path: Path, prefix: str
     from portalloc.envfile import assignments, block_label, check_block, references_above_block, update_block
     from portalloc.envvars import port_variables
     from portalloc.errors import EnvFileError
-    from portalloc.ledger import atomic_write
+    from portalloc.files import atomic_write
 
     label = f"{model}/{app_num}"
     old = _read_target(path)

@@ -67,7 +67,7 @@ def export(settings: Settings, fmt: str, output: Path | None, model: str | None)
     if output is None:
         click.echo(text, nl=False)
         return 0
-    from portalloc.ledger import atomic_write
+    from portalloc.files import atomic_write
 
     atomic_write(output, text.encode("utf-8"))
     click.echo(f"Wrote {len(allocations)} allocations to {output}.", err=True)

@@ -20,7 +20,10 @@ from portalloc.commands.policy import policy_changes, policy_options, policy_rep
 def init(settings: Settings, /, path: Path | None, as_json: bool, **options: Any) -> int:
     """Create the ledger (PATH, else --ledger or the default) with no allocations and this policy.
 
-    Refused if the file exists. Prints the capacity: pairs in range and pairs usable.
+    Refused (exit 1) if a file exists there already; it is left as it was. Prints the
+    capacity: pairs in range and pairs usable. Outside the root of a git repository, a
+    write needs a ledger made this way first, so that a mistyped --ledger never starts a
+    second ledger.
 
     \b
     Examples:

@@ -30,16 +30,20 @@ class Settings:
     """The global options, resolved: which ledger, which pre-configuration, how long to wait for the lock.
 
     ``probe`` is ``False`` under ``--no-probe``: new allocations ignore what the OS holds
-    and ``get``/``run`` do not look at the machine.
+    and ``get``/``run`` do not look at the machine. ``create_ledger`` says whether a
+    write may create a missing ledger: only at the default discovered location, the
+    root of the git repository (``ledger_creatable``); anywhere else a typo in
+    ``--ledger`` or ``PORTALLOC_LEDGER`` would silently start a second ledger.
     """
 
     ledger_path: Path
     config_path: Path | None
     lock_timeout: float
     probe: bool = True
+    create_ledger: bool = False
 
     def service(self) -> PortAllocationService:
-        """A service over this ledger (imports pydantic and filelock on first use).
+        """A service over this ledger (imports pydantic on first use).
 
         Its warnings are shown as ``Warning: …`` lines on stderr from then on.
         """
@@ -47,7 +51,11 @@ class Settings:
 
         show_warnings()
         return PortAllocationService(
-            self.ledger_path, self.config_path, lock_timeout=self.lock_timeout, probe=self.probe
+            self.ledger_path,
+            self.config_path,
+            lock_timeout=self.lock_timeout,
+            probe=self.probe,
+            create_ledger=self.create_ledger,
         )
 
 

@@ -73,7 +73,8 @@ class PortallocStore:
     def create(path: Path, n: int) -> None:
         """Write a ledger of ``n`` allocations with the wide policy."""
         from portalloc.allocator import assign_many
-        from portalloc.ledger import atomic_write, dump_ledger
+        from portalloc.files import atomic_write
+        from portalloc.ledger import dump_ledger
         from portalloc.models import Ledger, PortPolicy
 
         policy = PortPolicy(backend_start=BACKEND_START, frontend_start=FRONTEND_START, step=STEP, max_port=MAX_PORT)

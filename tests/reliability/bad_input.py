@@ -260,6 +260,19 @@ def _missing_dir(directory: Path) -> None:
     pass  # the ledger path names "gone/portalloc.json"
 
 
+def _fifo(directory: Path) -> None:
+    os.mkfifo(directory / LEDGER)  # a reader that opens it blocking would hang for ever
+
+
+def _device(directory: Path) -> None:
+    (directory / LEDGER).symlink_to("/dev/zero")  # endless bytes: a reader without a cap fills memory
+
+
+def _huge(directory: Path) -> None:
+    with (directory / LEDGER).open("wb") as handle:
+        handle.truncate(33 * 1024 * 1024)  # sparse: past the 32 MiB cap without writing 33 MB
+
+
 #: Ledger paths that cannot be used, with how to make them and the ledger path to pass.
 BAD_PATHS: dict[str, tuple[Callable[[Path], None], str, bool]] = {
     "ledger is a directory": (_ledger_is_directory, LEDGER, False),
@@ -267,6 +280,9 @@ BAD_PATHS: dict[str, tuple[Callable[[Path], None], str, bool]] = {
     "ledger symlink loop": (_symlink_loop, LEDGER, False),
     "ledger in a missing directory": (_missing_dir, f"gone/{LEDGER}", False),
     "ledger unreadable (mode 000)": (_unreadable, LEDGER, True),
+    "ledger is a FIFO": (_fifo, LEDGER, False),
+    "ledger is /dev/zero (symlink)": (_device, LEDGER, False),
+    "ledger is 33 MB": (_huge, LEDGER, False),
 }
 
 #: Every command's invocations that read the ledger (first) and that write it.
@@ -372,6 +388,8 @@ def cli_cases() -> list[Case]:
         config_dir = _chain(_with_valid_ledger, lambda d: (d / "cfg").mkdir())
         add("config is a directory", "get", config_dir, (*ledger_opt, "--config", "cfg", "get", "n", "2"))
         add("config missing", "get", _with_valid_ledger, (*ledger_opt, "--config", "none.json", "get", "n", "2"))
+        config_fifo = _chain(_with_valid_ledger, lambda d: os.mkfifo(d / "fifo.json"))
+        add("config is a FIFO", "get", config_fifo, (*ledger_opt, "--config", "fifo.json", "get", "n", "2"))
         for value in ("-1", "nan", "abc", ""):
             argv = (*ledger_opt, "--lock-timeout", value, "get", "n", "2")
             add(f"--lock-timeout {value!r}", "get", _with_valid_ledger, argv)
@@ -551,6 +569,8 @@ def snapshot(root: Path) -> dict[str, tuple[object, ...]]:
                 entries[key] = ("link", os.readlink(path))
             elif stat.S_ISDIR(info.st_mode):
                 entries[key] = ("dir", stat.S_IMODE(info.st_mode))
+            elif not stat.S_ISREG(info.st_mode):  # a FIFO: opening it to hash it would block
+                entries[key] = ("special", stat.S_IFMT(info.st_mode), stat.S_IMODE(info.st_mode))
             else:
                 entries[key] = ("file", stat.S_IMODE(info.st_mode), info.st_uid, info.st_gid, _digest(path, info))
     entries["."] = ("dir", stat.S_IMODE(os.lstat(root).st_mode))

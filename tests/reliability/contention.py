@@ -46,8 +46,13 @@ def run_contention(
     """Start ``cli_workers`` CLI loops and ``api_workers`` forked API processes at once on ``ledger``.
 
     Each worker allocates ``per_worker`` new keys of its own, one call at a time; a CLI
-    worker runs ``portalloc get`` as a fresh process per key.
+    worker runs ``portalloc get`` as a fresh process per key. The ledger is created
+    first, as ``portalloc init`` makes it (a CLI write away from a repository root may not).
     """
+    from portalloc.ledger import LedgerFile
+    from portalloc.models import Ledger
+
+    LedgerFile(ledger).create(Ledger())
     answers: list[tuple[Key, Pair]] = []
     errors: list[str] = []
     guard = threading.Lock()

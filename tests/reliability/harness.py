@@ -5,7 +5,10 @@
 
 Parts: (a) contention through the real CLI, the API, and both at once; (b) crash
 injection by SIGKILL; (c) death of a process holding the lock; (d) the bad-input
-matrix; (e) scaffolders racing ``cleanup``. Exit status 0 only when every part reports zero lost, zero duplicates, zero
+matrix; (e) scaffolders racing ``cleanup``; (f) storage under git and hostile paths:
+writers during a ``git checkout`` loop, the lock deleted by ``git clean -fdX`` while
+held, a symlink swapped in under a writer. Exit status 0 only when every part reports
+zero lost, zero duplicates, zero
 corrupt ledgers, zero errors and a clean failure for every hostile input.
 """
 
@@ -26,6 +29,14 @@ from tests.reliability.bad_input import Outcome, run_matrix
 from tests.reliability.cleanup_race import CleanupRaceResult, run_cleanup_race
 from tests.reliability.contention import ContentionResult, run_contention
 from tests.reliability.crash import CrashResult, LockDeathResult, run_crash_injection, run_lock_holder_death
+from tests.reliability.storage import (
+    GitRewriteResult,
+    LockDeletionResult,
+    PathSwapResult,
+    run_git_rewrites,
+    run_lock_deletion,
+    run_path_swaps,
+)
 
 
 def table(header: Sequence[str], rows: Sequence[Sequence[object]]) -> str:
@@ -99,6 +110,35 @@ def lock_death_table(result: LockDeathResult) -> str:
     return table(header, [row])
 
 
+def storage_table(git: GitRewriteResult, deletion: LockDeletionResult, swaps: PathSwapResult) -> str:
+    """Part (e): one row per hostile event; what must be zero is zero."""
+    header = ("event", "trials", "answers", "held port handed out", "lost", "duplicates", "unclean", "refused")
+    rows = [
+        (
+            f"git checkout -f loop ({git.checkouts} checkouts)",
+            git.answers + git.clean_refusals + git.unclean_failures,
+            git.answers,
+            git.reused_held,
+            0,
+            0,
+            git.unclean_failures,
+            git.clean_refusals,
+        ),
+        (
+            "git clean -fdX deletes the held lock",
+            deletion.trials,
+            2 * deletion.both_present,
+            0,
+            deletion.lost,
+            deletion.duplicates,
+            deletion.errors,
+            0,
+        ),
+        ("symlink to a victim swapped in", swaps.trials, 0, 0, 0, 0, swaps.victim_changed, swaps.refused),
+    ]
+    return table(header, rows)
+
+
 def _spread(values: Sequence[float]) -> str:
     return f"{statistics.median(values):.2f} / {max(values):.2f}" if values else "-"
 
@@ -145,10 +185,13 @@ def _parse(argv: Sequence[str] | None) -> argparse.Namespace:
     parser.add_argument("-k", "--kills", type=int, default=200, help="crash injection: SIGKILLs (default 200)")
     parser.add_argument("--lock-trials", type=int, default=20, help="lock-holder deaths (default 20)")
     parser.add_argument("--seed", type=int, default=3, help="random seed of the kill moments (default 3)")
+    parser.add_argument("--git-writers", type=int, default=4, help="storage: writers during checkouts (default 4)")
+    parser.add_argument("--git-gets", type=int, default=50, help="storage: gets per writer (default 50)")
+    parser.add_argument("--storage-trials", type=int, default=20, help="storage: lock deletions, swaps (default 20)")
     parser.add_argument(
         "--parts",
-        default="abcde",
-        help="which parts to run: a contention, b crash, c lock death, d bad input, e cleanup races",
+        default="abcdef",
+        help="which parts to run: a contention, b crash, c lock death, d bad input, e cleanup races, f storage",
     )
     return parser.parse_args(argv)
 
@@ -217,6 +260,21 @@ def main(argv: Sequence[str] | None = None) -> int:
             safe = races[1]
             if safe.released_live or safe.duplicates or safe.errors or races[0].errors:
                 failures.append(f"cleanup race: {safe}")
+        if "f" in args.parts:
+            started = time.perf_counter()
+            git = run_git_rewrites(root, writers=args.git_writers, gets_each=args.git_gets)
+            deletion = run_lock_deletion(root, trials=args.storage_trials)
+            swaps = run_path_swaps(trials=args.storage_trials)
+            _section(f"(f) storage: git rewrites, lock deletion, path swaps ({time.perf_counter() - started:.0f} s)")
+            print(storage_table(git, deletion, swaps))
+            for refusal in sorted(set(git.refusals)):
+                print(f"\nrefused during the checkout loop ({git.refusals.count(refusal)}x): {refusal}")
+            if git.reused_held or git.unclean_failures:
+                failures.append(f"git rewrites: {git.samples[:5]}")
+            if deletion.lost or deletion.duplicates or deletion.errors or deletion.both_present != deletion.trials:
+                failures.append(f"lock deletion: {deletion.samples[:5]}")
+            if swaps.victim_changed or swaps.refused != swaps.trials or swaps.samples:
+                failures.append(f"path swaps: {swaps.samples[:5]}")
     if failures:
         _section(f"FAILED ({len(failures)})")
         for failure in failures:
