@@ -19,7 +19,8 @@ The public API (``dir(portalloc)`` lists it):
 * Errors: everything raised on purpose is a ``PortallocError`` whose message is one
   line for a user. ``InvalidKey``, ``InvalidVariableName``: bad input.
   ``LedgerCorrupt``: not valid JSON or not a ledger (never overwritten).
-  ``LedgerUnavailable``: cannot be read or written. ``LedgerLocked``: the lock timed
+  ``LedgerUnavailable``: cannot be read or written (``LedgerMissing``: no ledger where a
+  write needs one; ``portalloc init`` makes it). ``LedgerLocked``: the lock timed
   out. ``UnsafeFile``: not a regular file, or too large. ``NoFreePair``: the policy is
   full. ``ConfigError``: a bad ``port_config.json``. ``PolicyMismatch``: two ledgers'
   policies differ. ``GitError``: git missing or failed. ``EnvFileError``,
@@ -59,6 +60,7 @@ if TYPE_CHECKING:
         LedgerCorrupt,
         LedgerExists,
         LedgerLocked,
+        LedgerMissing,
         LedgerUnavailable,
         NoFreePair,
         PolicyMismatch,
@@ -87,6 +89,7 @@ _ERRORS = (
     "LedgerCorrupt",
     "LedgerExists",
     "LedgerLocked",
+    "LedgerMissing",
     "LedgerUnavailable",
     "NoFreePair",
     "PolicyMismatch",
@@ -129,6 +132,7 @@ __all__ = [
     "LedgerCorrupt",
     "LedgerExists",
     "LedgerLocked",
+    "LedgerMissing",
     "LedgerUnavailable",
     "NoFreePair",
     "PolicyMismatch",

@@ -11,6 +11,8 @@ from pathlib import Path
 
 import httpx
 
+from portalloc.ledger import LedgerFile
+from portalloc.models import Ledger
 from tests.conftest import portalloc_script, subprocess_env
 
 
@@ -49,9 +51,13 @@ def start_server(
 ) -> ServerProcess:
     """``portalloc --ledger LEDGER [ARGS…] serve`` on an ephemeral port (or ``uds``) with a token file in ``tmp``.
 
-    ``args`` are global options (``--lock-timeout 0.5``). Returns once ``/healthz`` answers.
+    ``args`` are global options (``--lock-timeout 0.5``). A missing ledger is created first, as
+    ``portalloc init`` would (the CLI writes only to a ledger that exists). Returns once
+    ``/healthz`` answers.
     """
     ledger = ledger or tmp / "portalloc.json"
+    if not os.path.lexists(ledger):
+        LedgerFile(ledger).create(Ledger())
     listen = ["--uds", str(uds)] if uds else ["--port", "0", "--token-file", str(tmp / "token")]
     process = subprocess.Popen(
         [portalloc_script(), "--ledger", str(ledger), *args, "serve", *listen],

@@ -248,6 +248,7 @@ def test_every_command_help_has_an_example_and_the_global_options_note(run_cli: 
         assert "Global options (--ledger, --config, --lock-timeout, --no-probe) go before the command" in help_text
 
 
+@pytest.mark.usefixtures("new_ledger")
 def test_get_field_prints_a_bare_port(run_cli: RunCli, ledger_path: Path) -> None:
     assert run_cli("get", "model_a", "1", "--field", "frontend").stdout == "8001\n"  # allocates
     assert run_cli("get", "model_a", "1", "--field", "backend").stdout == "5001\n"  # the lookup path
@@ -376,6 +377,7 @@ def test_a_surrogate_escape_in_a_ledger_row_is_refused_by_every_command(ledger_p
     assert ledger_path.read_bytes() == before
 
 
+@pytest.mark.usefixtures("new_ledger")
 def test_nfc_and_nfd_spellings_get_one_pair(run_cli: RunCli, ledger_path: Path) -> None:
     nfc = json.loads(run_cli("get", "caf\u00e9", "1", "--json").stdout)
     nfd = json.loads(run_cli("get", "cafe\u0301", "1", "--json").stdout)
@@ -400,6 +402,7 @@ def test_a_conflicted_ledger_still_allocates_and_says_so(run_cli: RunCli, ledger
     assert again.exit_code == 0 and again.stderr == ""
 
 
+@pytest.mark.usefixtures("new_ledger")
 def test_output_that_cannot_be_written_is_one_error_line(ledger_path: Path) -> None:
     _script("--ledger", str(ledger_path), "get", "m", "1")
     for args in (("list",), ("list", "--json"), ("get", "m", "1"), ("get", "n", "2")):
@@ -469,6 +472,7 @@ def _voluntary_switches(pid: int) -> int:
         return next(int(line.split()[1]) for line in status if line.startswith("voluntary_ctxt_switches"))
 
 
+@pytest.mark.usefixtures("new_ledger")
 def test_a_name_the_output_encoding_cannot_show_is_one_error_line(ledger_path: Path) -> None:
     done = subprocess.run(
         [portalloc_script(), "--ledger", str(ledger_path), "get", "\u30e2\u30c7\u30eb", "1"],

@@ -149,6 +149,7 @@ def test_missing_directory_is_an_error_before_allocating(run_cli: RunCli, ledger
     assert not ledger_path.exists()
 
 
+@pytest.mark.usefixtures("new_ledger")
 def test_a_reference_below_the_new_block_resolves_in_python_dotenv_and_compose(run_cli: RunCli, tmp_path: Path) -> None:
     from dotenv import dotenv_values
 
@@ -160,6 +161,7 @@ def test_a_reference_below_the_new_block_resolves_in_python_dotenv_and_compose(r
 
 
 @pytest.mark.compose
+@pytest.mark.usefixtures("new_ledger")
 def test_compose_reads_the_reference_below_the_block(run_cli: RunCli, tmp_path: Path) -> None:
     from tests.compose_judge import compose_published
 
@@ -170,6 +172,7 @@ def test_compose_reads_the_reference_below_the_block(run_cli: RunCli, tmp_path: 
     assert compose_published(compose) == {("web", "", 8001, 8001, "tcp")}
 
 
+@pytest.mark.usefixtures("new_ledger")
 def test_a_block_the_user_moved_stays_and_references_above_it_are_warned(run_cli: RunCli, tmp_path: Path) -> None:
     env_file = tmp_path / ".env"
     env_file.write_bytes(b"URL=http://localhost:${BACKEND_PORT}\nA=1\n" + BLOCK)

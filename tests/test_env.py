@@ -83,6 +83,7 @@ def test_shell_output_is_safe_to_eval(ledger_path: Path) -> None:
     assert result.stdout == f"{pair['backend']} {pair['frontend']}\n"
 
 
+@pytest.mark.usefixtures("new_ledger")
 def test_port_var_adds_port_as_run_sets_it(run_cli: RunCli) -> None:
     assert run_cli("env", "model_a", "1", "--port-var", "--format", "dotenv").stdout == (
         "BACKEND_PORT=5001\nFRONTEND_PORT=8001\nPORT=5001\n"

@@ -7,6 +7,8 @@ import json
 import os
 from pathlib import Path
 
+import pytest
+
 from portalloc.preconfig import load_preconfig
 from tests.conftest import RunCli
 from tests.test_cli import assert_one_error_line
@@ -16,6 +18,7 @@ def _seed(run_cli: RunCli) -> None:
     assert run_cli("get-many", input='model_b 1\nmodel_a 2\nmodel, "quoted" 3\n').exit_code == 0
 
 
+@pytest.mark.usefixtures("new_ledger")
 def test_formats(run_cli: RunCli) -> None:
     _seed(run_cli)
     listed = run_cli("list", "--json").stdout
@@ -33,6 +36,7 @@ def test_formats(run_cli: RunCli) -> None:
     assert config == [{"model": "model_a", "app_number": 2, "backend_port": 5003, "frontend_port": 8003}]
 
 
+@pytest.mark.usefixtures("new_ledger")
 def test_port_config_round_trips(run_cli: RunCli, tmp_path: Path, ledger_path: Path) -> None:
     _seed(run_cli)
     out = tmp_path / "out" / "port_config.json"
@@ -50,11 +54,13 @@ def test_port_config_round_trips(run_cli: RunCli, tmp_path: Path, ledger_path: P
     }
 
     fresh = tmp_path / "fresh.json"
+    assert run_cli("--ledger", str(fresh), "init").exit_code == 0
     imported = run_cli("--ledger", str(fresh), "import", str(out), "--json")
     assert json.loads(imported.stdout)["imported"] == 3
     assert fresh.read_bytes() == ledger_path.read_bytes()
 
 
+@pytest.mark.usefixtures("new_ledger")
 def test_unwritable_output(run_cli: RunCli, tmp_path: Path) -> None:
     _seed(run_cli)
     result = run_cli("export", "-o", str(tmp_path / "missing" / "x.json"))

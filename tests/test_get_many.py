@@ -47,6 +47,7 @@ def test_json_array_problems_name_the_line_each_object_starts_on() -> None:
     assert "line 5: app_num must be a whole number, not '2'" in str(caught.value)
 
 
+@pytest.mark.usefixtures("new_ledger")
 def test_get_many_prints_gets_format_and_json_list(run_cli: RunCli) -> None:
     result = run_cli("get-many", input="model_a 1\nmodel_b 1\nmodel_a 1\n")
     assert result.exit_code == 0, result.stderr
@@ -62,6 +63,7 @@ def test_get_many_prints_gets_format_and_json_list(run_cli: RunCli) -> None:
     assert json.loads(again.stdout) == json.loads(listed)
 
 
+@pytest.mark.usefixtures("new_ledger")
 def test_get_many_bad_line_writes_nothing(run_cli: RunCli, ledger_path: Path) -> None:
     run_cli("get", "model_a", "1")
     before = ledger_path.read_bytes()
@@ -72,6 +74,7 @@ def test_get_many_bad_line_writes_nothing(run_cli: RunCli, ledger_path: Path) ->
     assert ledger_path.read_bytes() == before
 
 
+@pytest.mark.usefixtures("new_ledger")
 def test_get_many_reads_a_file_and_refuses_a_fifo(run_cli: RunCli, tmp_path: Path, ledger_path: Path) -> None:
     batch = tmp_path / "batch.txt"
     batch.write_text("model_a 1\nmodel_a 2\n")
@@ -86,6 +89,7 @@ def test_get_many_reads_a_file_and_refuses_a_fifo(run_cli: RunCli, tmp_path: Pat
     assert missing.exit_code == 1 and "does not exist" in missing.stderr
 
 
+@pytest.mark.usefixtures("new_ledger")
 def test_allocate_many_is_what_get_many_runs(tmp_path: Path, run_cli: RunCli, ledger_path: Path) -> None:
     keys = [(f"model_{i % 3}", i) for i in range(1, 40)]
     api = PortAllocationService(tmp_path / "api.json", probe=False)
@@ -94,6 +98,7 @@ def test_allocate_many_is_what_get_many_runs(tmp_path: Path, run_cli: RunCli, le
     assert ledger_path.read_bytes() == (tmp_path / "api.json").read_bytes()
 
 
+@pytest.mark.usefixtures("new_ledger")
 def test_release_many_and_release_model(run_cli: RunCli, ledger_path: Path) -> None:
     run_cli("get-many", input="model_a 1\nmodel_a 2\nmodel_b 1\nmodel_c 1\n")
     result = run_cli(
@@ -127,6 +132,7 @@ def test_release_usage_errors(run_cli: RunCli) -> None:
         assert_one_error_line(result.stderr)
 
 
+@pytest.mark.usefixtures("new_ledger")
 @pytest.mark.skipif(shutil.which("strace") is None, reason="needs strace to count the ledger's renames")
 def test_a_thousand_keys_are_one_ledger_write(tmp_path: Path) -> None:
     ledger = tmp_path / "portalloc.json"

@@ -76,7 +76,7 @@ Imported 10 rows from {db} (SQLite port_configurations table): 2 imported, 1 alr
 
 
 @pytest.fixture
-def seeded(run_cli: RunCli) -> None:
+def seeded(run_cli: RunCli, new_ledger: Path) -> None:
     assert run_cli("get-many", input="model_a 1\nmodel_x 1\nmodel_h 1\n").exit_code == 0
     assert run_cli("release", "model_x", "1").exit_code == 0
     # Now: model_a/1 5001/8001 and model_h/1 5005/8005 (5003 and 5007 are free again).
@@ -135,6 +135,7 @@ def test_sqlite_without_the_table_is_an_error(run_cli: RunCli, tmp_path: Path, l
     assert not ledger_path.exists()
 
 
+@pytest.mark.usefixtures("new_ledger")
 def test_port_config_and_ledger_sources(run_cli: RunCli, tmp_path: Path, ledger_path: Path) -> None:
     config = tmp_path / "port_config.json"
     config.write_text(

@@ -55,11 +55,17 @@ def test_init_creates_then_refuses(tmp_path: Path) -> None:
     ledger = tmp_path / "team.json"
     done = _portalloc(tmp_path, "init", str(ledger))
     assert (done.returncode, done.stderr) == (0, "")
-    assert done.stdout == f"Created {ledger} (backend 5001+, frontend 8001+, step 2, max 65535)\n"
+    assert done.stdout == (
+        f"Created {ledger}: 1,494 usable pairs (1,500 in range, 6 skipped for a bad port), "
+        "backend 5001+, frontend 8001+, step 2, max 65535\n"
+    )
     before = ledger.read_bytes()
     again = _portalloc(tmp_path, "init", str(ledger))
     assert again.returncode == 1
-    assert again.stderr == f"Error: {ledger} already exists; it was left as it was\n"
+    assert (
+        again.stderr
+        == f"Error: {ledger} already exists; it was left as it was ('portalloc policy set' changes its policy)\n"
+    )
     assert ledger.read_bytes() == before
 
 

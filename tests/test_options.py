@@ -16,6 +16,7 @@ def test_display_width(text: str, width: int) -> None:
     assert display_width(text) == width
 
 
+@pytest.mark.usefixtures("new_ledger")
 def test_list_aligns_wide_and_combined_names(run_cli: RunCli) -> None:
     for model in ("model_a", "\u30e2\u30c7\u30eb", "caf\u00e9"):
         run_cli("get", model, "1")
@@ -29,6 +30,7 @@ def test_list_aligns_wide_and_combined_names(run_cli: RunCli) -> None:
     ]
 
 
+@pytest.mark.usefixtures("new_ledger")
 def test_one_long_name_does_not_pad_every_row(run_cli: RunCli) -> None:
     long_name = "m" * 200
     for model in ("a", long_name, "b"):

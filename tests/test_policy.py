@@ -63,7 +63,10 @@ def test_init_refuses_an_existing_ledger_and_leaves_it_alone(ledger_path: Path) 
     before = ledger_path.read_bytes()
     again = portalloc(ledger_path, "init", *WIDE)
     assert again.returncode == 1
-    assert again.stderr == f"Error: {ledger_path} already exists; 'portalloc policy set' changes its policy\n"
+    assert (
+        again.stderr
+        == f"Error: {ledger_path} already exists; it was left as it was ('portalloc policy set' changes its policy)\n"
+    )
     assert ledger_path.read_bytes() == before
 
 
