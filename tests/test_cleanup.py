@@ -133,6 +133,7 @@ def test_scaffolders_racing_cleanup_lose_no_live_app(tmp_path: Path) -> None:
 # --- the command ------------------------------------------------------------------------------
 
 
+@pytest.mark.usefixtures("new_ledger")
 def test_command_text_and_json(run_cli: RunCli, tmp_path: Path, ledger_path: Path) -> None:
     apps = make_apps(tmp_path / "apps", "model_a/app1")
     run_cli("get", "model_a", "1")
