@@ -121,8 +121,14 @@ class PortAllocationService:
         return self.allocate_many([(model_name, app_num)])[0]
 
     def allocate_many(self, keys: Iterable[tuple[str, int]]) -> list[PortPair]:
-        """``get_or_allocate_ports`` for many keys under one lock and one write, in order."""
+        """``get_or_allocate_ports`` for many keys under one lock and one write, in order.
+
+        No keys take no lock, but a ledger that is not valid is still refused (``LedgerCorrupt``).
+        """
         wanted = [check_key(model, app_num) for model, app_num in keys]
+        if not wanted:
+            self._file.read()
+            return []
         preconfig = self._load_preconfig()
 
         shared_ports: list[int] = []

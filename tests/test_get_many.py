@@ -160,3 +160,14 @@ def test_an_empty_batch_does_nothing_and_takes_no_lock(run_cli: RunCli, ledger_p
         as_json = run_cli(command, "--json", input="")
         assert (as_json.exit_code, json.loads(as_json.stdout)) == (0, [])
     assert list(ledger_path.parent.iterdir()) == []  # neither a ledger nor a lock file
+
+
+@pytest.mark.parametrize("command", ["get-many", "release-many"])
+def test_an_empty_batch_still_refuses_a_ledger_that_is_not_valid(
+    run_cli: RunCli, ledger_path: Path, command: str
+) -> None:
+    ledger_path.write_text('{"version": 1, "allocations": [')
+    done = run_cli(command, input="")
+    assert done.exit_code == 1
+    assert done.stderr.startswith("Error: ") and "is not valid JSON" in done.stderr
+    assert ledger_path.read_text() == '{"version": 1, "allocations": ['

@@ -27,7 +27,7 @@ def get_many(settings: Settings, source: str, fmt: str, as_json: bool) -> int:
 
     keys = read_keys(source, fmt)
     # An empty batch (a generator that made no apps today) is not an error, and takes no lock.
-    pairs = settings.service().allocate_many(keys) if keys else []
+    pairs = settings.service().allocate_many(keys)
     if as_json:
         echo_json([pair_json(p.model, p.app_num, p.backend, p.frontend) for p in pairs])
         return 0

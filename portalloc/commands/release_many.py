@@ -27,10 +27,10 @@ def release_many(settings: Settings, source: str, fmt: str, as_json: bool) -> in
     from portalloc.keylist import read_keys
 
     keys = read_keys(source, fmt)
+    released = settings.service().release_many(keys)  # refuses a ledger that is not valid, even for no keys
     if not keys:
         echo_released([], as_json)  # an empty batch has nothing to release, and that is not an error
         return 0
-    released = settings.service().release_many(keys)
     freed = {a.key for a in released}
     idle = sorted({key for key in keys if key not in freed})
     for model, app_num in idle:
