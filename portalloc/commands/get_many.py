@@ -20,7 +20,7 @@ def get_many(settings: Settings, source: str, fmt: str, as_json: bool) -> int:
 
     \b
     Examples:
-      printf 'model_a 1\nmodel_a 2\n' | portalloc get-many
+      printf 'model_a 1\\nmodel_a 2\\n' | portalloc get-many
       portalloc get-many keys.txt --json
     """
     from portalloc.keylist import read_keys

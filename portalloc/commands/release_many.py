@@ -21,7 +21,7 @@ def release_many(settings: Settings, source: str, fmt: str, as_json: bool) -> in
 
     \b
     Examples:
-      printf 'model_a 1\nmodel_a 2\n' | portalloc release-many
+      printf 'model_a 1\\nmodel_a 2\\n' | portalloc release-many
       portalloc release-many keys.txt --json
     """
     from portalloc.keylist import read_keys
