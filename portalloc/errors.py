@@ -32,9 +32,13 @@ class LedgerUnavailable(PortallocError):
 class LedgerMissing(LedgerUnavailable):
     """There is no ledger where a write was asked for, and this write may not create one (see ``portalloc init``)."""
 
+    code = "ledger_missing"
+
 
 class LedgerExists(PortallocError):
     """``LedgerFile.create`` (``portalloc init``) found a file already at the ledger's path. It is left as it was."""
+
+    code = "ledger_exists"
 
 
 class LedgerLocked(PortallocError):
@@ -52,13 +56,19 @@ class UnsafeFile(PortallocError):
 class AppsDirMissing(PortallocError):
     """The apps directory given to ``cleanup`` (or to allocate an app's directory) does not exist."""
 
+    code = "apps_dir_missing"
+
 
 class AppsDirLooksWrong(PortallocError):
     """``cleanup`` found no app of the ledger under the apps directory: most likely the wrong directory."""
 
+    code = "apps_dir_looks_wrong"
+
 
 class AppDirUnavailable(PortallocError):
     """An app's directory cannot be created (permissions, a file in the way, a name too long…)."""
+
+    code = "app_dir_unavailable"
 
 
 class NoFreePair(PortallocError):
@@ -76,13 +86,19 @@ class ConfigError(PortallocError):
 class ImportSourceError(PortallocError):
     """A file given to ``portalloc import`` that cannot be read as any format it imports."""
 
+    code = "import_source_error"
+
 
 class BatchInputError(PortallocError):
     """A batch of keys (``get-many``, ``release-many``) with lines that are not keys; every bad line is named."""
 
+    code = "batch_input_error"
+
 
 class PolicyRefused(PortallocError):
     """A policy change (``policy set``, ``pool add``) that some existing allocation would not fit."""
+
+    code = "policy_refused"
 
 
 class PolicyMismatch(PortallocError):

@@ -47,16 +47,22 @@ class ServerProcess:
 
 
 def start_server(
-    tmp: Path, *args: str, ledger: Path | None = None, uds: Path | None = None, env: dict[str, str] | None = None
+    tmp: Path,
+    *args: str,
+    ledger: Path | None = None,
+    uds: Path | None = None,
+    env: dict[str, str] | None = None,
+    create: bool = True,
 ) -> ServerProcess:
     """``portalloc --ledger LEDGER [ARGS…] serve`` on an ephemeral port (or ``uds``) with a token file in ``tmp``.
 
     ``args`` are global options (``--lock-timeout 0.5``). A missing ledger is created first, as
-    ``portalloc init`` would (the CLI writes only to a ledger that exists). Returns once
+    ``portalloc init`` would (the CLI writes only to a ledger that exists) unless ``create`` is
+    false. Returns once
     ``/healthz`` answers.
     """
     ledger = ledger or tmp / "portalloc.json"
-    if not os.path.lexists(ledger):
+    if create and not os.path.lexists(ledger):
         LedgerFile(ledger).create(Ledger())
     listen = ["--uds", str(uds)] if uds else ["--port", "0", "--token-file", str(tmp / "token")]
     process = subprocess.Popen(

@@ -54,3 +54,13 @@ def test_import_and_dir_stay_light() -> None:
 def test_unknown_names_are_attribute_errors() -> None:
     with pytest.raises(AttributeError, match="no attribute 'NoSuchThing'"):
         portalloc.NoSuchThing  # type: ignore[attr-defined]  # noqa: B018
+
+
+def test_every_error_class_has_its_own_stable_code() -> None:
+    errors = [
+        value
+        for value in vars(portalloc.errors).values()
+        if inspect.isclass(value) and issubclass(value, portalloc.errors.PortallocError)
+    ]
+    codes = [error.code for error in errors]
+    assert len(set(codes)) == len(codes), sorted(codes)

@@ -73,6 +73,21 @@ def test_put_allocates_then_returns_the_same_pair(server: ServerProcess) -> None
     )
 
 
+def test_a_write_to_a_ledger_that_does_not_exist_is_409_ledger_missing(tmp_path: Path) -> None:
+    missing = tmp_path / "typo.json"
+    running = start_server(tmp_path, ledger=missing, create=False)
+    try:
+        with running.client() as client:
+            response = client.put("/v1/allocations/m/1", headers=running.write_headers())
+    finally:
+        running.stop()
+        kill_group(running)
+    assert response.status_code == 409
+    assert response.json()["error"]["code"] == "ledger_missing"
+    assert "portalloc init" in response.json()["error"]["message"]
+    assert not missing.exists()
+
+
 def test_get_of_an_unknown_key_is_404_and_allocates_nothing(server: ServerProcess) -> None:
     before = server.ledger.read_bytes() if server.ledger.exists() else b""
     with server.client() as client:

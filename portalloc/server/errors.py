@@ -17,6 +17,7 @@ from starlette.responses import JSONResponse
 from portalloc.errors import (
     InvalidKey,
     LedgerLocked,
+    LedgerMissing,
     LedgerUnavailable,
     PortallocError,
 )
@@ -27,6 +28,8 @@ STATUS: dict[type[PortallocError], int] = {
     InvalidKey: 400,
     LedgerLocked: 503,
     LedgerUnavailable: 503,
+    # No ledger where a write needs one: retrying cannot help until someone runs `portalloc init`.
+    LedgerMissing: 409,
 }
 #: Seconds a client should wait before retrying a 503 (a write holds the lock about a millisecond).
 RETRY_AFTER = "1"
