@@ -8,7 +8,7 @@ import unicodedata
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, TypeVar
+from typing import TYPE_CHECKING, Any, TypeVar, cast
 
 import click
 
@@ -77,7 +77,7 @@ class OutputFile(click.Path):
 
     def convert(self, value: Any, param: click.Parameter | None, ctx: click.Context | None) -> Any:
         """The path, refused (a usage error) if it names the ledger of ``--ledger`` or its lock file."""
-        path = super().convert(value, param, ctx)
+        path = cast(Path, super().convert(value, param, ctx))  # path_type=Path
         settings = ctx.find_object(Settings) if ctx is not None else None
         if settings is not None:
             from portalloc.locking import LOCK_SUFFIX
