@@ -132,7 +132,7 @@ def _loader(problems: list[str]) -> type[Any]:
 
 
 def _bound(text: str, path: Path) -> None:
-    """Refuse YAML nested deeper than ``MAX_DEPTH`` or expanding to more than ``MAX_NODES`` nodes."""
+    """Refuse YAML nested deeper than ``MAX_DEPTH``, expanding past ``MAX_NODES`` nodes, or containing itself."""
     import yaml
 
     sizes: dict[str, int] = {}
@@ -140,6 +140,13 @@ def _bound(text: str, path: Path) -> None:
     total = 0
     for event in yaml.parse(text, Loader=_base()):
         if isinstance(event, yaml.AliasEvent):
+            if any(anchor == event.anchor for anchor, _ in stack):
+                # PyYAML would build a list or mapping that contains itself, which no
+                # recursive walk can finish; docker compose refuses it as well.
+                raise ComposeFileError(
+                    f"{path} has the alias *{event.anchor} inside its own anchor &{event.anchor} "
+                    "(a value that contains itself); refusing to read it"
+                )
             size = sizes.get(event.anchor or "", 1)
         elif isinstance(event, (yaml.SequenceStartEvent, yaml.MappingStartEvent)):
             stack.append((event.anchor, 1))

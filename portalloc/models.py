@@ -128,7 +128,11 @@ class PortPolicy(BaseModel):
         return next((pool for pool in self.pools if pool.model == model), None)
 
     def reserved_ports(self) -> frozenset[int]:
-        """Every reserved port, one by one."""
+        """Every reserved port, one by one (built once per policy: an import asks for each of its rows)."""
+        return self._reserved_ports
+
+    @cached_property
+    def _reserved_ports(self) -> frozenset[int]:
         return frozenset(port for low, high in self.reserved for port in range(low, high + 1))
 
     def pairs_with_backends(self, low: int, high: int) -> range:

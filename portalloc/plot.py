@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
+import io
 from pathlib import Path
 from typing import Any
 
 from portalloc.errors import PortallocError
+from portalloc.files import atomic_write
 from portalloc.history import HistoryReport
 
 
@@ -30,9 +32,12 @@ def draw_history(report: HistoryReport, path: Path) -> None:
         axes.set_title(title)
         axes.legend(loc="upper left")
         figure.autofmt_xdate()
-        try:
-            figure.savefig(path, format="png", dpi=100)
-        except OSError as error:
-            raise PortallocError(f"cannot write {path}: {error.strerror or error}") from None
+        image = io.BytesIO()
+        figure.savefig(image, format="png", dpi=100)
     finally:
         plt.close(figure)
+    # Replaced atomically, as every file portalloc writes: never half a PNG, never into a FIFO or a device.
+    try:
+        atomic_write(path, image.getvalue())
+    except OSError as error:
+        raise PortallocError(f"cannot write {path}: {error.strerror or error}") from None

@@ -68,11 +68,13 @@ def test_merge_rules() -> None:
             ),
             f"expands to more than {MAX_NODES:,} values",
         ),
+        ("x-loop: &a [1, *a]\nservices: {}\n", "has the alias \\*a inside its own anchor &a"),
+        ("x: &m {b: *m}\n", "has the alias \\*m inside its own anchor &m"),
         ("", "is empty"),
         ("- a\n", "a document in it is not a mapping"),
         ("a: [\n", "is not valid YAML"),
     ],
-    ids=["deep", "doubling aliases", "empty", "list", "broken"],
+    ids=["deep", "doubling aliases", "self-alias list", "self-alias map", "empty", "list", "broken"],
 )
 def test_refused_in_one_line(tmp_path: Path, text: str, message: str) -> None:
     with pytest.raises(ComposeFileError, match=message):

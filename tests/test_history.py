@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import os
 import subprocess
 from datetime import datetime, timezone
 from pathlib import Path
@@ -149,3 +150,15 @@ def test_summarize_forecast_edges() -> None:
     shrinking = summarize([_version(1, "a", "b"), _version(8, "a")])
     assert shrinking.per_week == pytest.approx(-1.0)
     assert shrinking.weeks_left is None
+
+
+def test_png_refuses_a_fifo_and_a_missing_directory(three_weeks: Path, portalloc: Run, tmp_path: Path) -> None:
+    pytest.importorskip("matplotlib", reason="--png needs the plot extra")
+    fifo = tmp_path / "history.png"
+    os.mkfifo(fifo)  # savefig used to open it for writing: a reader-less FIFO would hang
+    for target, message in ((fifo, "is not a regular file (a FIFO)"), (tmp_path / "no" / "h.png", "cannot write")):
+        done = portalloc("history", "--png", str(target))
+        assert done.returncode == 1, done
+        assert done.stderr.startswith("Error: ") and message in done.stderr, done.stderr
+        assert len(done.stderr.splitlines()) == 1, done.stderr
+    assert not (tmp_path / "no").exists()

@@ -230,3 +230,35 @@ def test_a_fifo_is_refused_without_blocking(run_cli: RunCli, tmp_path: Path, led
     assert_one_error_line(result.stderr)
     assert "is not a regular file (a FIFO)" in result.stderr
     assert not ledger_path.exists()
+
+
+def test_a_large_import_against_a_wide_reservation(tmp_path: Path) -> None:
+    """Every row on a reserved port is skipped as reserved, and the reservation is expanded once, not per row."""
+    import subprocess
+
+    from tests.conftest import portalloc_script, subprocess_env
+
+    ledger = tmp_path / "portalloc.json"
+    script, env = portalloc_script(), subprocess_env()
+    for argv in (["init", str(ledger)], ["--ledger", str(ledger), "reserve", "1024-65535"]):
+        subprocess.run([script, *argv], env=env, check=True, capture_output=True)
+    rows = [
+        {"model": "m", "app_number": n, "backend_port": 5001 + 2 * n, "frontend_port": 8001 + 2 * n}
+        for n in range(1, 1401)  # all inside the backend range
+    ]
+    source = tmp_path / "port_config.json"
+    source.write_text(json.dumps(rows))
+    before = ledger.read_bytes()
+    done = subprocess.run(
+        [script, "--ledger", str(ledger), "import", "--json", str(source)],
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+    assert done.returncode == 0, done.stderr
+    report = json.loads(done.stdout)
+    assert (report["rows"], report["imported"], report["skipped"]) == (1400, 0, 1400)
+    reasons = {row["reason"].split(" is ", 1)[1] for row in report["skipped_rows"]}
+    assert reasons == {"reserved", "a port browsers refuse to connect to (the policy skips them)"}
+    assert ledger.read_bytes() == before

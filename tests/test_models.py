@@ -83,6 +83,17 @@ def test_merge_ranges_sorts_and_joins_touching_and_overlapping_ranges() -> None:
     assert describe_ranges([]) == "none"
 
 
+def test_reserved_ports_are_built_once_per_policy() -> None:
+    # An import asks for them once per row: rebuilding 64,512 ports per row made 30,000
+    # rows take 70 s against a policy that reserves 1024-65535.
+    policy = PortPolicy(reserved=[[1024, 65535]])
+    ports = policy.reserved_ports()
+    assert len(ports) == 65535 - 1024 + 1 and 1024 in ports and 65535 in ports
+    assert policy.reserved_ports() is ports
+    assert PortPolicy(reserved=[[6379, 6379]]).reserved_ports() == {6379}
+    assert PortPolicy(reserved=[[6379, 6379]]) == PortPolicy(reserved=[[6379, 6379]]).model_copy()
+
+
 @pytest.mark.parametrize(
     ("fields", "message"),
     [

@@ -150,6 +150,10 @@ ATTACKS = [
     ("POST", "/v1/allocations/batch", {"Content-Type": "text/plain", "Authorization": "TOKEN"}, _BATCH, 415, _MEDIA),
     ("POST", "/v1/allocations/batch", {"Authorization": "TOKEN"}, _BATCH, 415, _MEDIA),
     ("DELETE", "/v1/allocations/kept/1", {"Authorization": "TOKEN"}, None, 415, _MEDIA),
+    # Not UTF-8 once decoded: the server would make U+FFFD of it, one key for many names.
+    ("PUT", "/v1/allocations/%FF/1", {**_JSON, "Authorization": "TOKEN"}, None, 400, "invalid_url"),
+    ("PUT", "/v1/allocations/caf%E9/1", {**_JSON, "Authorization": "TOKEN"}, None, 400, "invalid_url"),
+    ("GET", "/v1/allocations?model=%FF", {}, None, 400, "invalid_url"),
 ]  # fmt: skip
 
 
@@ -173,3 +177,6 @@ def test_the_same_requests_done_right_are_served(server: ServerProcess) -> None:
         put = client.put("/v1/allocations/served/1", headers=headers)
         delete = client.delete("/v1/allocations/served/1", headers=headers)
     assert (put.status_code, delete.status_code) == (201, 204)
+    with server.client() as client:  # the UTF-8 bytes of a non-ASCII name, percent-encoded, are a name
+        put = client.put("/v1/allocations/caf%C3%A9/1", headers=server.write_headers())
+    assert put.status_code == 201 and put.json()["model"] == "caf\u00e9", put.text

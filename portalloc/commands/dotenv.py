@@ -7,12 +7,12 @@ from pathlib import Path
 
 import click
 
-from portalloc.commands.options import Settings, key_arguments, pair_for, pass_settings, prefix_option
+from portalloc.commands.options import OutputFile, Settings, key_arguments, pair_for, pass_settings, prefix_option
 
 
 @click.command()
 @key_arguments
-@click.argument("path", type=click.Path(dir_okay=False, path_type=Path))
+@click.argument("path", type=OutputFile())
 @prefix_option
 @click.option(
     "--replace",

@@ -11,7 +11,7 @@ from typing import TYPE_CHECKING
 
 import click
 
-from portalloc.commands.options import MODEL, Settings, pair_json, pass_settings
+from portalloc.commands.options import MODEL, OutputFile, Settings, pair_json, pass_settings
 
 if TYPE_CHECKING:  # `portalloc --help` imports every command module, and must not import pydantic
     from portalloc.models import Allocation
@@ -48,7 +48,7 @@ def render(allocations: Sequence[Allocation], fmt: str) -> str:
 @click.option(
     "-o",
     "--output",
-    type=click.Path(path_type=Path, dir_okay=False, readable=False),
+    type=OutputFile(),
     default=None,
     help="Write to this file (replaced atomically) instead of standard output.",
 )

@@ -8,7 +8,7 @@ from typing import TYPE_CHECKING, Any
 
 import click
 
-from portalloc.commands.options import MODEL, Settings, echo_json, echo_table, json_option, pass_settings
+from portalloc.commands.options import MODEL, OutputFile, Settings, echo_json, echo_table, json_option, pass_settings
 
 if TYPE_CHECKING:
     from portalloc.history import HistoryReport
@@ -45,9 +45,7 @@ def _forecast(report: HistoryReport, model: str | None) -> str:
 @click.command()
 @click.option("--model", type=MODEL, default=None, help="Only this model's apps.")
 @click.option("--since", type=_Date(), default=None, help="Start the window at this date (UTC unless it says).")
-@click.option(
-    "--png", type=click.Path(path_type=Path, dir_okay=False), default=None, help="Also draw it (needs portalloc[plot])."
-)
+@click.option("--png", type=OutputFile(), default=None, help="Also draw it (needs portalloc[plot]).")
 @json_option
 @pass_settings
 def history(settings: Settings, model: str | None, since: datetime | None, png: Path | None, as_json: bool) -> int:

@@ -3,11 +3,12 @@
 from __future__ import annotations
 
 import json
+import os
 import unicodedata
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, TypeVar
+from typing import TYPE_CHECKING, Any, TypeVar, cast
 
 import click
 
@@ -60,6 +61,42 @@ class Settings:
 
 
 pass_settings = click.make_pass_decorator(Settings)
+
+
+class OutputFile(click.Path):
+    """A file a command writes (``export -o``, ``dotenv PATH``, ``history --png``): never the ledger or its lock.
+
+    Writing an export, a ``.env`` block or a PNG over the ledger would lose every
+    allocation in it, and replacing the lock file would let a second writer take "the"
+    lock while the first holds the old one. Checked while the arguments are parsed,
+    before anything is allocated; a hard link to the ledger counts as the ledger.
+    """
+
+    def __init__(self) -> None:
+        super().__init__(path_type=Path, dir_okay=False, readable=False)
+
+    def convert(self, value: Any, param: click.Parameter | None, ctx: click.Context | None) -> Any:
+        """The path, refused (a usage error) if it names the ledger of ``--ledger`` or its lock file."""
+        path = cast(Path, super().convert(value, param, ctx))  # path_type=Path
+        settings = ctx.find_object(Settings) if ctx is not None else None
+        if settings is not None:
+            from portalloc.locking import LOCK_SUFFIX
+
+            ledger = os.path.realpath(settings.ledger_path)
+            for protected, what in ((ledger, "the ledger"), (ledger + LOCK_SUFFIX, "the ledger's lock file")):
+                if _same_file(path, protected):
+                    self.fail(f"{value} is {what} ({protected}); write somewhere else", param, ctx)
+        return path
+
+
+def _same_file(path: Path, other: str) -> bool:
+    """Whether ``path`` names ``other``: the same resolved path, or the same inode (a hard link)."""
+    if os.path.realpath(path) == other:
+        return True
+    try:
+        return os.path.samefile(path, other)
+    except OSError:  # either does not exist (yet): they cannot be one file
+        return False
 
 
 def show_warnings() -> None:

@@ -2,6 +2,8 @@
 
 The rules, in the order they are applied (the first that fails answers):
 
+0. The URL's path and query, percent-decoded, must be UTF-8 (400): the server would
+   put U+FFFD for each other byte, so ``%FF`` and ``%FE`` would name one model.
 1. ``Host`` must name this server: ``127.0.0.1``, ``localhost`` or ``[::1]`` (any port),
    or the address given to ``--host``. A page on ``evil.example`` whose name was
    re-pointed at 127.0.0.1 (DNS rebinding) sends ``Host: evil.example``: 403.
@@ -24,7 +26,7 @@ from __future__ import annotations
 import hmac
 from collections.abc import Iterable
 from typing import NamedTuple
-from urllib.parse import urlsplit
+from urllib.parse import unquote_to_bytes, urlsplit
 
 from starlette.types import ASGIApp, Receive, Scope, Send
 
@@ -55,6 +57,21 @@ def host_name(value: str) -> str:
         return value[1 : value.find("]")] if "]" in value else value
     name, colon, port = value.rpartition(":")
     return name if colon and port.isdigit() else value
+
+
+def url_refusal(raw_path: bytes, query: bytes) -> Refusal | None:
+    """The 400 for a URL whose path or query is not UTF-8 once percent-decoded, else ``None``."""
+    for part, what in ((raw_path, "path"), (query.replace(b"+", b" "), "query")):
+        try:
+            unquote_to_bytes(part).decode("utf-8")
+        except UnicodeDecodeError as error:
+            return Refusal(
+                400,
+                "invalid_url",
+                f"the URL's {what} is not UTF-8 once percent-decoded (byte {error.start + 1}); "
+                "model names are UTF-8 text: percent-encode their UTF-8 bytes",
+            )
+    return None
 
 
 class AccessPolicy:
@@ -131,7 +148,8 @@ class RequestPolicy:
             headers: dict[str, str] = {}
             for name, value in scope["headers"]:
                 headers.setdefault(name.decode("latin-1"), value.decode("latin-1"))
-            refusal = self.policy.check(scope["method"], headers)
+            refusal = url_refusal(scope.get("raw_path") or scope["path"].encode(), scope.get("query_string", b""))
+            refusal = refusal or self.policy.check(scope["method"], headers)
             if refusal is not None:
                 response = error_response(refusal.status, refusal.code, refusal.message, dict(refusal.headers))
                 await response(scope, receive, send)

@@ -122,6 +122,7 @@ def _alias_bomb(levels: int) -> bytes:
 #: Compose files ``compose-check`` must refuse in one line (findings inside a valid file are stdout, not here).
 HOSTILE_COMPOSE: dict[str, bytes] = {
     "compose alias bomb (9**9 values)": _alias_bomb(10),
+    "compose alias inside its own anchor": b"x-loop: &a [*a]\nservices:\n  web:\n    image: x\n",
     "compose nested 1,000 deep": b"services:\n  web:\n    x: " + b"[" * 1000 + b"]" * 1000 + b"\n",
     "compose nested 50,000 deep (flow)": b"services: " + b"{a: " * 50_000 + b"1" + b"}" * 50_000 + b"\n",
     "compose over 4 MiB": b"services: {}\n" + b"#" * (4 * 1024 * 1024),
