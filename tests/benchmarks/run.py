@@ -8,7 +8,10 @@ Every operation is measured on every contender once per round, and the rounds re
 so the contenders take turns (interleaved) and a burst of load from elsewhere on the
 machine lands on all of them. The table shows the median and the min–max of the
 rounds, and ratios of medians from this same run. ``python -c pass`` is the floor of
-any command-line figure: starting an interpreter. Rows marked "probe off" repeat a
+any command-line figure: starting an interpreter. The write floor is the bare atomic
+replace (temp file, write, fsync, rename, directory fsync) of the n=1,000 ledger's
+bytes, timed among the allocation rows; every write row is also given per durable
+write as a ratio to it, in the last column. Rows marked "probe off" repeat a
 portalloc figure with ``probe=False`` (the OS bind tests off, as SQLite never probes)
 and take their ratios from the peers of the row above. Two rows time whole batches
 through the CLI: ``get-many`` of 1,000 new keys against the SQLite baseline inserting
