@@ -156,6 +156,7 @@ class FileDirectory:
         like: os.stat_result | None,
         exclusive: bool = False,
         before_commit: Callable[[], None] | None = None,
+        sync_directory: bool = True,
     ) -> None:
         """Replace the file with ``data`` so that a reader or a crash sees the old file or the new one.
 
@@ -164,7 +165,8 @@ class FileDirectory:
         fsyncs the directory. ``exclusive`` links instead of renaming, so that it fails
         (``FileExistsError``) if the name exists. ``before_commit`` runs last before the
         rename and may raise to call the write off (the temp file is removed).
-        Nothing after the rename can fail.
+        Nothing after the rename can fail. ``sync_directory=False`` leaves the directory
+        fsync to the caller (``sync``), which must make it before it reports the write done.
         """
         if like is not None and not stat.S_ISREG(like.st_mode):
             raise UnsafeFile(f"{self.path} is not a regular file ({_kind(like.st_mode)}); refusing to replace it")
@@ -193,6 +195,11 @@ class FileDirectory:
                 os.unlink(temp, dir_fd=self.fd)
             raise
         remove_stale_temps(self)
+        if sync_directory:
+            self.sync()
+
+    def sync(self) -> None:
+        """fsync the directory, so that a rename in it survives a crash."""
         with suppress(OSError):  # some filesystems cannot fsync a directory; the write has succeeded
             os.fsync(self.fd)
 

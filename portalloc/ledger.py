@@ -286,6 +286,9 @@ class LedgerFile:
         self._lines = _LineCache()
         #: Once the ledger has been seen, its absence is never read as "a new ledger".
         self._seen = False
+        #: Released locks whose ``FileLock`` the next update takes again (see ``locking.acquire``);
+        #: one per thread that updates at once, at most.
+        self._spare_locks: list[locking.HeldLock] = []
 
     def _signature(self) -> tuple[int, ...]:
         try:
@@ -375,7 +378,12 @@ class LedgerFile:
             if not self._fresh():
                 self._settled(directory, deadline)  # validate before locking: no .lock beside a non-ledger
             for _ in range(_REDO_LIMIT):
-                held = locking.acquire(directory, self.lock_timeout, deadline=deadline)
+                try:
+                    spare = self._spare_locks.pop()  # atomic: two threads never take the same one
+                except IndexError:
+                    spare = None
+                held = locking.acquire(directory, self.lock_timeout, deadline=deadline, reuse=spare)
+                written = False
                 try:
                     found, current = self._settled(directory, deadline)
                     data = None if found is None else found.data
@@ -384,14 +392,23 @@ class LedgerFile:
                         new_data = _canonical(new, self._lines.lines_of(new.in_key_order()))  # = dump_ledger(new)
                         if new_data != data:
                             self._write(directory, new_data, found, held)
-                            data = new_data
+                            data, written = new_data, True
                     self._seen = self._seen or data is not None
                     self._snapshot = _Snapshot(self._signature(), data, new)
-                    return result
                 except _Changed:
                     continue
                 finally:
                     held.release()
+                    self._spare_locks.append(held)
+                if written:
+                    # The directory fsync that makes the rename durable runs after the lock is
+                    # released, so the next writer need not wait for it, but before this call
+                    # returns, so every allocation it returns is on disk. Order is kept: a later
+                    # writer read this file under the lock, so its file holds these rows too, and
+                    # until this fsync returns nobody has been told they exist (a lock-free reader
+                    # could always see a rename before its directory fsync).
+                    directory.sync()
+                return result
         raise LedgerLocked(
             f"the lock file {lock_path(self.path)} or the ledger {self.path} was replaced {_REDO_LIMIT} times "
             "while a write held the lock; nothing was written (is something deleting the lock, "
@@ -420,6 +437,7 @@ class LedgerFile:
                 like=None if found is None else found.stat,
                 exclusive=found is None,
                 before_commit=still_what_was_read,
+                sync_directory=False,  # see update: after the lock is released
             )
         except FileExistsError:
             raise _Changed from None

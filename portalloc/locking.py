@@ -36,11 +36,13 @@ POLL_INTERVAL = 0.001
 class HeldLock:
     """A held ``FileLock`` on ``<name>.lock`` in an open directory, and the inode it holds; ``release`` it."""
 
-    def __init__(self, directory: FileDirectory, lock: FileLock, identity: os.stat_result) -> None:
+    def __init__(self, directory: FileDirectory, lock: FileLock, seen: list[os.stat_result]) -> None:
         self.directory = directory
         self.name = directory.name + LOCK_SUFFIX
         self.lock = lock
-        self.identity = identity
+        #: What ``on_acquired`` recorded, one ``fstat`` per acquire; the last is the inode held now.
+        self.seen = seen
+        self.identity = seen[-1]
 
     @property
     def path(self) -> Path:
@@ -57,17 +59,27 @@ class HeldLock:
         self.lock.release()
 
 
-def acquire(directory: FileDirectory, timeout: float, *, deadline: float | None = None) -> HeldLock:
+def acquire(
+    directory: FileDirectory, timeout: float, *, deadline: float | None = None, reuse: HeldLock | None = None
+) -> HeldLock:
     """Lock ``directory``'s file, waiting at most ``timeout`` seconds; raise ``LedgerLocked`` after that.
 
     ``deadline`` (a ``time.monotonic()`` value) ends the wait sooner, for a caller that
     spends one timeout on several steps. A lock taken on a file that was removed or
     replaced meanwhile is dropped and taken again on the file that the name now holds.
+    ``reuse`` is an earlier, released ``HeldLock`` of the same path whose ``FileLock`` is
+    taken again rather than built anew: filelock opens the lock file on every acquire and
+    ``on_acquired`` records its inode each time, so the checks are the same. One of
+    another path, or still locked, is not reused.
     """
     path = directory.real.with_name(directory.name + LOCK_SUFFIX)
     deadline = time.monotonic() + timeout if deadline is None else deadline
-    held: list[os.stat_result] = []
-    lock = FileLock(path, poll_interval=POLL_INTERVAL, on_acquired=lambda fd: held.append(_regular(fd, path)))
+    if reuse is not None and reuse.lock.lock_file == str(path) and not reuse.lock.is_locked:
+        lock, held = reuse.lock, reuse.seen
+        held.clear()
+    else:
+        held = []
+        lock = FileLock(path, poll_interval=POLL_INTERVAL, on_acquired=lambda fd: held.append(_regular(fd, path)))
     while True:
         try:
             lock.acquire(timeout=max(0.0, deadline - time.monotonic()))
@@ -79,7 +91,7 @@ def acquire(directory: FileDirectory, timeout: float, *, deadline: float | None 
             if error.errno == errno.ELOOP:
                 raise UnsafeFile(f"lock file {path} is a symlink; refusing to lock through it") from None
             raise LedgerUnavailable(f"cannot lock {path}: {error.strerror or error}") from None
-        current = HeldLock(directory, lock, held[-1])
+        current = HeldLock(directory, lock, held)
         if current.still_current():
             return current
         current.release()  # we locked a file that is gone from its name: lock the one there now

@@ -14,8 +14,9 @@ pins that equivalence with generated documents.
 
 from __future__ import annotations
 
+import re
 from pathlib import Path
-from typing import NamedTuple
+from typing import Any, NamedTuple, TypeGuard, cast
 
 from portalloc.errors import PortallocError
 from portalloc.files import read_regular_file
@@ -46,30 +47,90 @@ _ROW_FIELDS = frozenset({"model", "app_num", "backend", "frontend"})
 def find_pair(path: Path, model: str, app_num: int) -> Hit | None:
     """The pair of ``(model, app_num)`` in the ledger at ``path``, or ``None`` (let the full path decide)."""
     try:
-        data = read_regular_file(path, "ledger", MAX_LEDGER_BYTES).data
-        raw = parse_json(data.decode("utf-8"))
+        text = read_regular_file(path, "ledger", MAX_LEDGER_BYTES).data.decode("utf-8")
     except (OSError, PortallocError, ValueError):  # UnicodeDecodeError is a ValueError
         return None
-    if not isinstance(raw, dict) or not raw.keys() <= {"version", "policy", "allocations"}:
+    document = canonical_document(text)
+    if document is None:
+        try:
+            document = _document(parse_json(text))
+        except ValueError:
+            return None
+    if document is None:
         return None
-    if not _is_int(raw.get("version", LEDGER_VERSION), LEDGER_VERSION, LEDGER_VERSION):
-        return None
-    policy = raw.get("policy", {})
-    rows = raw.get("allocations", [])
-    if not (_valid_policy(policy) and isinstance(rows, list)):
+    version, policy, rows = document
+    if not (_is_int(version, LEDGER_VERSION, LEDGER_VERSION) and _valid_policy(policy)):
         return None
     found: Hit | None = None
+    names: dict[str, str | None] = {}  # each distinct model name is checked once
     for row in rows:
         # Every row is checked, not just up to the match: one bad row makes the file invalid.
-        key = _valid_row(row)
-        if key is None:
+        valid = _valid_row(row, names)
+        if valid is None:
             return None
-        if found is None and key == (model, app_num):
-            found = Hit(row["backend"], row["frontend"], policy.get("probe", True))
+        if found is None and valid[:2] == (model, app_num):
+            found = Hit(valid[2], valid[3], policy.get("probe", True))
     return found
 
 
-def _valid_policy(policy: object) -> bool:
+#: A row as ``ledger.dump_ledger`` writes it, and nothing else: a model without escapes or
+#: control characters (its text is then its value) and plain JSON integers. The pattern has
+#: no room for a second name, so a line it matches cannot repeat one.
+_INT = r"(-?(?:0|[1-9][0-9]{0,8}))"
+_CANONICAL_ROW = re.compile(
+    rf'    \{{"model": "([^"\\\x00-\x1f]*)", "app_num": {_INT}, "backend": {_INT}, "frontend": {_INT}\}}'
+)
+_CANONICAL_HEAD = re.compile(rf'\{{\n  "version": {_INT},\n  "policy": (\{{[^\n]*\}}),\n  "allocations": ')
+_Row = tuple[object, object, object, object]
+
+
+def canonical_document(text: str) -> tuple[object, object, list[_Row]] | None:
+    """``(version, policy, rows)`` of a ledger in the canonical layout, read line by line; ``None`` for any other text.
+
+    Parsing the whole file with the duplicate-refusing JSON parser costs a Python call
+    per object; the canonical layout is recognised with one regular expression per row
+    instead. What it accepts, it reads exactly as ``strictjson.parse_json`` would (the
+    policy, one short line, goes through ``parse_json`` itself); anything else goes to
+    the full parse. ``tests/test_lookup.py`` pins that equivalence.
+    """
+    head = _CANONICAL_HEAD.match(text)
+    if head is None:
+        return None
+    try:
+        policy = parse_json(head[2])
+    except ValueError:
+        return None
+    body = text[head.end() :]
+    if body == "[]\n}\n":
+        return int(head[1]), policy, []
+    if not (body.startswith("[\n") and body.endswith("\n  ]\n}\n")) or len(body) < 10:
+        return None
+    rows: list[_Row] = []
+    for line in body[2:-7].split(",\n"):
+        match = _CANONICAL_ROW.fullmatch(line)
+        if match is None:
+            return None
+        name, number, backend, frontend = match.groups()
+        rows.append((name, int(number), int(backend), int(frontend)))
+    return int(head[1]), policy, rows
+
+
+def _document(raw: object) -> tuple[object, object, list[_Row]] | None:
+    """``(version, policy, rows)`` of a parsed JSON document shaped like a ledger, else ``None``."""
+    if not isinstance(raw, dict) or not raw.keys() <= {"version", "policy", "allocations"}:
+        return None
+    rows = raw.get("allocations", [])
+    if not isinstance(rows, list):
+        return None
+    found: list[_Row] = []
+    for row in rows:
+        if not isinstance(row, dict) or row.keys() != _ROW_FIELDS:
+            return None
+        found.append((row["model"], row["app_num"], row["backend"], row["frontend"]))
+    return raw.get("version", LEDGER_VERSION), raw.get("policy", {}), found
+
+
+def _valid_policy(policy: object) -> TypeGuard[dict[str, Any]]:
     if not isinstance(policy, dict) or not policy.keys() <= _POLICY_PORTS | _POLICY_FLAGS | {"step"}:
         return False
     if not all(_is_int(policy.get(name, MIN_PORT), MIN_PORT, MAX_PORT) for name in _POLICY_PORTS):
@@ -82,22 +143,25 @@ def _valid_policy(policy: object) -> bool:
     return bool(backend < frontend <= policy.get("max_port", MAX_PORT))
 
 
-def _valid_row(row: object) -> tuple[str, int] | None:
-    """The row's key if it is a valid allocation, else ``None``."""
-    if not isinstance(row, dict) or row.keys() != _ROW_FIELDS:
-        return None
-    model, app_num, backend, frontend = row["model"], row["app_num"], row["backend"], row["frontend"]
+def _valid_row(row: _Row, names: dict[str, str | None]) -> tuple[str, int, int, int] | None:
+    """The row (its model in NFC) if it is a valid allocation, else ``None``; ``names`` caches checked models."""
+    model, app_num, backend, frontend = row
     if not (_is_int(backend, MIN_PORT, MAX_PORT) and _is_int(frontend, MIN_PORT, MAX_PORT) and backend != frontend):
         return None
     if type(model) is not str or type(app_num) is not int:
         return None
     try:
-        # The full parser stores a model in NFC, so an NFD row is found by its NFC name, as there.
-        model = check_model_name(model)
         check_app_num(app_num)
     except PortallocError:
         return None
-    return model, app_num
+    if model not in names:
+        try:
+            # The full parser stores a model in NFC, so an NFD row is found by its NFC name, as there.
+            names[model] = check_model_name(model)
+        except PortallocError:
+            names[model] = None
+    checked = names[model]
+    return None if checked is None else (checked, app_num, cast("int", backend), cast("int", frontend))
 
 
 def _is_int(value: object, low: int, high: int | None) -> bool:

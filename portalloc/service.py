@@ -132,16 +132,22 @@ class PortAllocationService:
         preconfig = self._load_preconfig()
 
         shared_ports: list[int] = []
+        unprobed: list[PortPolicy] = []
 
         def change(ledger: Ledger) -> tuple[Ledger, list[allocator.Assignment]]:
             self._check_policy(ledger)
             shared_ports[:] = _shared_ports(ledger)
             if not (self.probe and ledger.policy.probe):
-                _warn_if_ephemeral(ledger.policy, probing=False)
+                unprobed[:] = [ledger.policy]
                 return allocator.assign_many(ledger, wanted, preferred=preconfig)
+            unprobed.clear()
             return _assign_free_on_this_machine(ledger, wanted, preconfig)
 
         assignments = self._file.update(change)
+        if unprobed:
+            # After the lock: reading the OS range and warning need not hold up other writers,
+            # and a change that ran twice (see LedgerFile.update) warns once.
+            _warn_if_ephemeral(unprobed[0], probing=False)
         for assignment in assignments:
             if assignment.note:
                 logger.warning(assignment.note)

@@ -348,3 +348,38 @@ def test_a_half_written_ledger_while_git_runs_is_read_again(tmp_path: Path) -> N
     ledger.write_bytes(data[:10])  # broken with no git operation running: said at once
     with pytest.raises(LedgerCorrupt):
         LedgerFile(ledger, lock_timeout=5).read()
+
+
+def test_the_directory_fsync_runs_after_the_lock_is_released_and_before_update_returns(
+    ledger_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import fcntl
+
+    from portalloc.files import FileDirectory
+
+    file = LedgerFile(ledger_path)
+    file.update(lambda ledger: assign_many(ledger, [("a", 1)]))  # the ledger and its lock file exist now
+    seen: list[tuple[bool, bytes]] = []
+    real_sync = FileDirectory.sync
+
+    def sync(directory: FileDirectory) -> None:
+        # Another descriptor can take the lock now (flock is per open file), and the new rows are in place.
+        fd = os.open(lock_path(ledger_path), os.O_RDWR)
+        try:
+            try:
+                fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+                free = True
+            except BlockingIOError:
+                free = False
+        finally:
+            os.close(fd)
+        seen.append((free, ledger_path.read_bytes()))
+        real_sync(directory)
+
+    monkeypatch.setattr(FileDirectory, "sync", sync)
+    result = file.update(lambda ledger: assign_many(ledger, [("b", 2)]))
+    assert [assignment.allocation.key for assignment in result] == [("b", 2)]
+    assert len(seen) == 1 and seen[0][0], "the fsync ran while the lock was held"
+    assert b'"model": "b"' in seen[0][1]
+    file.update(lambda ledger: assign_many(ledger, [("b", 2)]))  # nothing new: nothing written, no fsync
+    assert len(seen) == 1

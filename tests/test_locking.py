@@ -75,3 +75,25 @@ def test_a_timeout_says_when_the_holding_portalloc_is_stopped(new_ledger: Path) 
     assert f"which is stopped (resume it with `kill -CONT {writer.process.pid}`, or end it)" in message
     assert "does not look like portalloc" not in message
     assert "pair" in writer.resume()
+
+
+def test_a_reused_lock_checks_the_inode_afresh(tmp_path: Path) -> None:
+    # The equivalence the reuse relies on: taking a released FileLock again is a fresh lock,
+    # holding the inode the name has now (here after `git clean` removed the old lock file).
+    ledger = tmp_path / "ports.json"
+    ledger.write_text("{}")
+    with FileDirectory(ledger) as directory:
+        first = acquire(directory, 1.0)
+        first.release()
+        lock_file = tmp_path / "ports.json.lock"
+        lock_file.unlink()
+        again = acquire(directory, 1.0, reuse=first)
+        try:
+            assert again.lock is first.lock
+            assert again.identity.st_ino == lock_file.stat().st_ino
+            assert again.still_current()
+            # While it is held, a reuse of it is refused: a new FileLock is made, and it waits.
+            with pytest.raises(LedgerLocked):
+                acquire(directory, 0.05, reuse=again)
+        finally:
+            again.release()

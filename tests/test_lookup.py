@@ -12,9 +12,10 @@ from hypothesis import strategies as st
 
 from portalloc.errors import LedgerCorrupt
 from portalloc.ledger import parse_ledger
-from portalloc.lookup import find_pair
+from portalloc.lookup import _document, canonical_document, find_pair
 from portalloc.models import Ledger
 from portalloc.service import PortAllocationService
+from portalloc.strictjson import parse_json
 
 
 def test_finds_an_existing_pair(ledger_path: Path) -> None:
@@ -207,3 +208,81 @@ def test_the_fast_path_agrees_with_the_full_parser(tmp_path: Path, data: bytes) 
         else:
             # A valid file with the key: the fast path must answer, and answer the same.
             assert ledger is not None and hit == (full.backend, full.frontend, ledger.policy.probe)
+
+
+# --- the canonical layout, read line by line ------------------------------------------------
+
+
+def _canonical_text(top: Pairs, rows: list[_Obj]) -> str:
+    """``top`` and ``rows`` laid out as ``dump_ledger`` lays out a ledger (whatever their values)."""
+    body = "[]" if not rows else "[\n" + ",\n".join("    " + _dump(row) for row in rows) + "\n  ]"
+    head = "".join(f"  {json.dumps(name)}: {_dump(value)},\n" for name, value in top)
+    return "{\n" + head + f'  "allocations": {body}\n}}\n'
+
+
+@st.composite
+def _canonical_documents(draw: st.DrawFn) -> bytes:
+    rows = draw(st.lists(_rows(), max_size=4))
+    top: Pairs = [
+        ("version", draw(_mostly([1], [2, True, 1.0, "1", 10**12], odds=8))),
+        ("policy", draw(_policies() | _mostly([_Obj([])], [None, []]))),
+    ]
+    text = _canonical_text(draw(_mutated(top, st.tuples(st.sampled_from(["version", "policy"]), _any_scalar))), rows)
+    # Now and then an edit a person or a merge makes: a character dropped or doubled, a tab for spaces.
+    edit = draw(st.integers(0, 9))
+    if edit == 0 and text:
+        at = draw(st.integers(0, len(text) - 1))
+        text = text[:at] + text[at + 1 :]
+    elif edit == 1 and text:
+        at = draw(st.integers(0, len(text) - 1))
+        text = text[:at] + text[at] + text[at:]
+    elif edit == 2:
+        text = text.replace("    {", "\t{", 1)
+    return text.encode("utf-8", "surrogatepass")
+
+
+@settings(max_examples=250, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@given(_canonical_documents())
+def test_the_canonical_reading_agrees_with_the_full_parser(tmp_path: Path, data: bytes) -> None:
+    path = tmp_path / "generated.json"
+    path.write_bytes(data)
+    try:
+        ledger: Ledger | None = parse_ledger(data, path)
+    except LedgerCorrupt:
+        ledger = None
+    for model, app_num in _QUERIES:
+        hit = find_pair(path, model, app_num)
+        full = ledger.find(model, app_num) if ledger is not None else None
+        if full is None:
+            assert hit is None
+        elif b'"pools"' in data or b'"reserved"' in data:
+            # The fast path knows no pools or reserved ports: it may defer, but never answer otherwise.
+            assert hit in (None, (full.backend, full.frontend, ledger.policy.probe))  # type: ignore[union-attr]
+        else:
+            assert hit == (full.backend, full.frontend, ledger.policy.probe)  # type: ignore[union-attr]
+    # What the line-by-line reading accepts, it reads exactly as the duplicate-refusing parser does.
+    try:
+        text = data.decode("utf-8")
+    except UnicodeDecodeError:
+        return
+    fast = canonical_document(text)
+    if fast is not None:
+        assert fast == _document(parse_json(text))
+
+
+def test_a_written_ledger_takes_the_canonical_reading(ledger_path: Path) -> None:
+    service = PortAllocationService(ledger_path)
+    service.allocate_many([("a", 1), ("caf\u00e9", 2), ("openai/gpt-4o", 3)])
+    text = ledger_path.read_text()
+    document = canonical_document(text)
+    assert document is not None and document == _document(parse_json(text))
+    assert [row[:2] for row in document[2]] == [("a", 1), ("caf\u00e9", 2), ("openai/gpt-4o", 3)]
+    hit = find_pair(ledger_path, "caf\u00e9", 2)
+    found = service.get_ports("caf\u00e9", 2)
+    assert hit is not None and found is not None and hit.ports == found.ports
+    # A model that needs an escape is not in the pattern: the full parse reads that file, and agrees.
+    service.allocate_many([('quote"d', 1)])
+    assert canonical_document(ledger_path.read_text()) is None
+    hit = find_pair(ledger_path, 'quote"d', 1)
+    found = service.get_ports('quote"d', 1)
+    assert hit is not None and found is not None and hit.ports == found.ports
