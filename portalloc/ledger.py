@@ -258,6 +258,8 @@ class _Changed(Exception):
 _REDO_LIMIT = 5
 #: How often a writer looks again at a ledger that git is rewriting.
 _SETTLE_INTERVAL = 0.01
+#: How long a ledger with a second name may be a ``create`` in progress before it counts as hard-linked.
+_LINK_GRACE = 0.2
 
 
 class LedgerFile:
@@ -312,11 +314,21 @@ class LedgerFile:
                 return ledger
         return parse_ledger(data, self.path)
 
+    def missing(self) -> LedgerMissing:
+        """The error for a ledger that is not there where it must be: it names ``portalloc init``."""
+        return LedgerMissing(
+            f"there is no ledger at {self.path}; create one with `portalloc init {self.path}` "
+            "(a write starts one by itself only at the root of the git repository)"
+        )
+
     def read(self) -> Ledger:
         """The ledger as it is now (an empty one with the new-ledger policy if there is no file).
 
-        An unparseable file is read again, within the lock timeout, while a git
-        operation runs in its repository (git may be writing it); then ``LedgerCorrupt``.
+        Where this ``LedgerFile`` may not create a ledger (``create_missing`` is false), a
+        missing file is ``LedgerMissing`` instead: a mistyped ``--ledger`` must not read as
+        "nothing allocated" (and be exported as ``[]``). An unparseable file is read again,
+        within the lock timeout, while a git operation runs in its repository (git may be
+        writing it); then ``LedgerCorrupt``.
         """
         signature = self._signature()
         snapshot = self._snapshot
@@ -325,6 +337,8 @@ class LedgerFile:
         deadline = time.monotonic() + self.lock_timeout
         while True:
             data = read_bytes(self.path)
+            if data is None and not self.create_missing:
+                raise self.missing()
             try:
                 ledger = self._load(data)
                 break
@@ -453,10 +467,16 @@ class LedgerFile:
         and a writer that took that moment for "no ledger" would start over from
         nothing and hand out ports the ledger holds.
         """
+        linked_until = time.monotonic() + _LINK_GRACE
         while True:
             found = _read(directory)
             if found is not None:
                 if found.stat.st_nlink > 1:
+                    # ``create`` links a complete temp file to the name, then unlinks the temp: for a
+                    # moment a new ledger has two names. A second name that stays is a real hard link.
+                    if time.monotonic() < min(linked_until, deadline):
+                        time.sleep(_SETTLE_INTERVAL)
+                        continue
                     raise LedgerUnavailable(
                         f"{self.path} has {found.stat.st_nlink} hard links; portalloc does not write a hard-linked "
                         "ledger, since each name would get its own lock (use a symlink instead)"
@@ -470,10 +490,7 @@ class LedgerFile:
                 busy = self._git_busy(directory)
                 if busy is None and not self._seen:
                     if not self.create_missing:
-                        raise LedgerMissing(
-                            f"there is no ledger at {self.path}; create one with `portalloc init {self.path}` "
-                            "(a write starts one by itself only at the root of the git repository)"
-                        )
+                        raise self.missing()
                     return None, self.new_ledger
                 if time.monotonic() >= deadline:
                     why = f"while git runs in its repository ({busy} exists)" if busy else "after it was read"

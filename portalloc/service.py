@@ -30,7 +30,6 @@ from portalloc.errors import (
     AppDirUnavailable,
     AppsDirLooksWrong,
     AppsDirMissing,
-    LedgerUnavailable,
     NoFreePair,
     PolicyRefused,
     PortallocError,
@@ -327,8 +326,8 @@ class PortAllocationService:
 
     def _change_policy(self, change: Callable[[PortPolicy], dict[str, object]]) -> PortPolicy:
         """Under the lock: build the new policy from the current one, check every allocation fits, write."""
-        if read_bytes(self.ledger_path) is None:
-            raise LedgerUnavailable(f"there is no ledger at {self.ledger_path}; 'portalloc init' creates one")
+        if read_bytes(self.ledger_path) is None:  # a policy is changed on a ledger made on purpose, never a new one
+            raise self._file.missing()
 
         def update(ledger: Ledger) -> tuple[Ledger, PortPolicy]:
             policy = build_policy(change(ledger.policy))

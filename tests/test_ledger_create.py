@@ -105,11 +105,23 @@ def test_at_the_repository_root_the_first_write_creates_the_ledger(tmp_path: Pat
     assert [a.key for a in parse_ledger((tmp_path / "portalloc.json").read_bytes(), "x").allocations] == [("app", 1)]
 
 
-def test_reads_of_a_missing_ledger_still_answer_and_create_nothing(tmp_path: Path) -> None:
+@pytest.mark.parametrize("command", [("list", "--json"), ("stats",), ("export",), ("policy",), ("release", "m", "1")])
+def test_reads_of_a_mistyped_ledger_are_an_error_and_create_nothing(tmp_path: Path, command: tuple[str, ...]) -> None:
     ledger = tmp_path / "none.json"
-    done = _portalloc(tmp_path, "--ledger", str(ledger), "list", "--json")
-    assert (done.returncode, done.stdout) == (0, "[]\n")
+    done = _portalloc(tmp_path, "--ledger", str(ledger), *command)
+    assert done.returncode == 1 and done.stdout == ""
+    assert done.stderr == (
+        f"Error: there is no ledger at {ledger}; create one with `portalloc init {ledger}` "
+        "(a write starts one by itself only at the root of the git repository)\n"
+    )
     assert list(tmp_path.iterdir()) == []
+
+
+def test_reads_at_the_repository_root_answer_before_the_first_write(tmp_path: Path) -> None:
+    _git_init(tmp_path)
+    done = _portalloc(tmp_path, "list", "--json")
+    assert (done.returncode, done.stdout) == (0, "[]\n")
+    assert sorted(p.name for p in tmp_path.iterdir()) == [".git"]
 
 
 def test_the_api_creates_unless_told_not_to(tmp_path: Path) -> None:

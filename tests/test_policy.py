@@ -161,7 +161,10 @@ def test_policy_commands_need_a_ledger_and_create_nothing(ledger_path: Path) -> 
     for args in (("policy", "set", "--step", "4"), ("reserve", "6379"), ("pool", "add", "m", "--pairs", "0-9")):
         done = portalloc(ledger_path, *args)
         assert done.returncode == 1
-        assert done.stderr == f"Error: there is no ledger at {ledger_path}; 'portalloc init' creates one\n"
+        assert done.stderr == (
+            f"Error: there is no ledger at {ledger_path}; create one with `portalloc init {ledger_path}` "
+            "(a write starts one by itself only at the root of the git repository)\n"
+        )
     assert list(ledger_path.parent.iterdir()) == []
 
 

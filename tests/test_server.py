@@ -20,7 +20,7 @@ pytest.importorskip("httpx", reason="httpx is not installed (pip install -e '.[t
 
 import httpx
 
-from portalloc.ledger import dump_ledger, locked, parse_ledger
+from portalloc.ledger import LedgerFile, dump_ledger, locked, parse_ledger
 from portalloc.metrics import prometheus_text
 from portalloc.models import Allocation, Ledger, PortPolicy
 from tests.conftest import portalloc_script, subprocess_env
@@ -73,19 +73,22 @@ def test_put_allocates_then_returns_the_same_pair(server: ServerProcess) -> None
     )
 
 
-def test_a_write_to_a_ledger_that_does_not_exist_is_409_ledger_missing(tmp_path: Path) -> None:
+def test_a_ledger_that_does_not_exist_stops_the_server_before_it_makes_anything(tmp_path: Path) -> None:
     missing = tmp_path / "typo.json"
-    running = start_server(tmp_path, ledger=missing, create=False)
-    try:
-        with running.client() as client:
-            response = client.put("/v1/allocations/m/1", headers=running.write_headers())
-    finally:
-        running.stop()
-        kill_group(running)
-    assert response.status_code == 409
-    assert response.json()["error"]["code"] == "ledger_missing"
-    assert "portalloc init" in response.json()["error"]["message"]
-    assert not missing.exists()
+    done = subprocess.run(
+        [portalloc_script(), "--ledger", str(missing), "serve", "--token-file", "new-token", "--uds", "new.sock"],
+        capture_output=True,
+        text=True,
+        cwd=tmp_path,
+        env=subprocess_env(),
+        timeout=30,
+    )
+    assert done.returncode == 1
+    assert done.stderr == (
+        f"Error: there is no ledger at {missing}; create one with `portalloc init {missing}` "
+        "(a write starts one by itself only at the root of the git repository)\n"
+    )
+    assert list(tmp_path.iterdir()) == []
 
 
 def test_get_of_an_unknown_key_is_404_and_allocates_nothing(server: ServerProcess) -> None:
@@ -387,6 +390,7 @@ def test_sigterm_lets_a_write_in_flight_finish(tmp_path: Path) -> None:
 
 
 def test_token_is_generated_0600_in_the_config_dir(tmp_path: Path) -> None:
+    LedgerFile(tmp_path / "p.json").create(Ledger())
     config = tmp_path / "config"
     env = subprocess_env(XDG_CONFIG_HOME=str(config))
     process = subprocess.Popen(
@@ -423,6 +427,8 @@ def test_token_is_generated_0600_in_the_config_dir(tmp_path: Path) -> None:
     ],
 )
 def test_unsafe_or_contradictory_options_are_refused(tmp_path: Path, args: list[str], code: int, message: str) -> None:
+    LedgerFile(tmp_path / "p.json").create(Ledger())
+    before = (tmp_path / "p.json").read_bytes()
     (tmp_path / "loose").write_text("a-token\n")
     os.chmod(tmp_path / "loose", 0o644)
     (tmp_path / "plain.txt").write_text("keep me\n")
@@ -438,7 +444,7 @@ def test_unsafe_or_contradictory_options_are_refused(tmp_path: Path, args: list[
     assert done.stderr.startswith(message)
     assert len(done.stderr.splitlines()) == 1
     assert (tmp_path / "plain.txt").read_text() == "keep me\n"
-    assert not (tmp_path / "p.json").exists()
+    assert (tmp_path / "p.json").read_bytes() == before
 
 
 def test_a_corrupt_ledger_stops_the_server_before_it_makes_anything(tmp_path: Path) -> None:
