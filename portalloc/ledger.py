@@ -338,7 +338,12 @@ class LedgerFile:
         while True:
             data = read_bytes(self.path)
             if data is None and not self.create_missing:
-                raise self.missing()
+                # git replaces a work-tree file by unlink, create, write: while it runs, wait for the file.
+                if time.monotonic() >= deadline or git_operation(Path(os.path.realpath(self.path)).parent) is None:
+                    raise self.missing()
+                time.sleep(_SETTLE_INTERVAL)
+                signature = self._signature()
+                continue
             try:
                 ledger = self._load(data)
                 break

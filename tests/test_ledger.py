@@ -12,7 +12,7 @@ from pathlib import Path
 import pytest
 
 from portalloc.allocator import assign_many
-from portalloc.errors import LedgerCorrupt, LedgerLocked, LedgerUnavailable, NoFreePair, UnsafeFile
+from portalloc.errors import LedgerCorrupt, LedgerLocked, LedgerMissing, LedgerUnavailable, NoFreePair, UnsafeFile
 from portalloc.files import atomic_write
 from portalloc.ledger import LedgerFile, dump_ledger, lock_path, parse_ledger
 from portalloc.models import Allocation, Ledger, PortPolicy
@@ -348,6 +348,28 @@ def test_a_half_written_ledger_while_git_runs_is_read_again(tmp_path: Path) -> N
     ledger.write_bytes(data[:10])  # broken with no git operation running: said at once
     with pytest.raises(LedgerCorrupt):
         LedgerFile(ledger, lock_timeout=5).read()
+
+
+def test_a_missing_ledger_while_git_runs_is_waited_for_by_a_read_that_may_not_create(tmp_path: Path) -> None:
+    import threading
+
+    subprocess.run(["git", "init", "-q", str(tmp_path)], check=True)
+    ledger = tmp_path / "team.json"
+    LedgerFile(ledger).update(_add(("m", 1)))
+    data = ledger.read_bytes()
+    index_lock = tmp_path / ".git" / "index.lock"
+    index_lock.touch()
+    ledger.unlink()  # git has removed the work-tree file and not yet created the new one
+
+    def git_finishes() -> None:
+        ledger.write_bytes(data)
+        index_lock.unlink()
+
+    threading.Timer(0.2, git_finishes).start()
+    assert LedgerFile(ledger, lock_timeout=5, create_missing=False).read().find("m", 1) is not None
+    ledger.unlink()  # gone with no git operation running: said at once
+    with pytest.raises(LedgerMissing, match="portalloc init"):
+        LedgerFile(ledger, lock_timeout=5, create_missing=False).read()
 
 
 def test_the_directory_fsync_runs_after_the_lock_is_released_and_before_update_returns(
