@@ -41,6 +41,7 @@ from portalloc import locking
 from portalloc.errors import LedgerCorrupt, LedgerExists, LedgerLocked, LedgerMissing, LedgerUnavailable
 from portalloc.files import FileDirectory, RegularFile, same_file
 from portalloc.limits import DEFAULT_LOCK_TIMEOUT, MAX_LEDGER_BYTES
+from portalloc.locking import lock_path
 from portalloc.models import Allocation, Ledger, describe_validation_error
 from portalloc.paths import git_operation
 from portalloc.strictjson import parse_json, reject_duplicate_names
@@ -220,12 +221,6 @@ def read_bytes(path: Path, what: str = "ledger", limit: int = MAX_LEDGER_BYTES) 
     with open_directory(path, "read") as directory:
         found = _read(directory, what, limit)
     return None if found is None else found.data
-
-
-def lock_path(path: Path) -> Path:
-    """The sidecar lock file: ``<ledger>.lock`` beside the real file (symlinks resolved)."""
-    target = Path(os.path.realpath(path))
-    return target.with_name(target.name + locking.LOCK_SUFFIX)
 
 
 @contextmanager

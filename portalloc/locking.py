@@ -33,6 +33,12 @@ LOCK_SUFFIX = ".lock"
 POLL_INTERVAL = 0.001
 
 
+def lock_path(path: Path | str) -> Path:
+    """The sidecar lock file: ``<ledger>.lock`` beside the real file (symlinks resolved)."""
+    target = Path(os.path.realpath(path))
+    return target.with_name(target.name + LOCK_SUFFIX)
+
+
 class HeldLock:
     """A held ``FileLock`` on ``<name>.lock`` in an open directory, and the inode it holds; ``release`` it."""
 

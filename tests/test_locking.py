@@ -12,8 +12,8 @@ import pytest
 from portalloc.allocator import assign_many
 from portalloc.errors import LedgerLocked, UnsafeFile
 from portalloc.files import FileDirectory
-from portalloc.ledger import LedgerFile, lock_path
-from portalloc.locking import acquire
+from portalloc.ledger import LedgerFile
+from portalloc.locking import acquire, lock_path
 
 
 def test_a_lock_on_a_deleted_file_is_not_current(new_ledger: Path) -> None:

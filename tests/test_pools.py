@@ -3,16 +3,14 @@
 from __future__ import annotations
 
 import json
-import os
 import subprocess
-from collections.abc import Callable
 from pathlib import Path
 
 import pytest
 
-from tests.conftest import RunCli, portalloc_script, subprocess_env
-
-Run = Callable[..., subprocess.CompletedProcess[str]]
+from tests import test_git
+from tests.conftest import RunCli, portalloc_script
+from tests.test_git import Run, commit
 
 
 def test_pool_add_list_remove(run_cli: RunCli) -> None:
@@ -127,39 +125,8 @@ def test_check_json_reports_conflicts_with_their_holders(run_cli: RunCli, ledger
 # --- the merge driver with pools, in real git repositories ---------------------------------
 
 
-@pytest.fixture
-def repo(tmp_path: Path) -> Path:
-    """A git repository set up for the driver (``git-setup``), with nothing committed yet."""
-    path = tmp_path / "repo"
-    path.mkdir()
-    return path
-
-
-@pytest.fixture
-def env(tmp_path: Path) -> dict[str, str]:
-    home = tmp_path / "home"
-    home.mkdir()
-    return subprocess_env(
-        PATH=f"{Path(portalloc_script()).parent}{os.pathsep}{os.environ.get('PATH', '')}",  # git finds the driver
-        HOME=str(home),
-        GIT_CONFIG_NOSYSTEM="1",
-        GIT_AUTHOR_NAME="Test",
-        GIT_AUTHOR_EMAIL="test@example.invalid",
-        GIT_COMMITTER_NAME="Test",
-        GIT_COMMITTER_EMAIL="test@example.invalid",
-    )
-
-
-@pytest.fixture
-def git(repo: Path, env: dict[str, str]) -> Run:
-    def run(*args: str, check: bool = True) -> subprocess.CompletedProcess[str]:
-        done = subprocess.run(["git", *args], cwd=repo, env=env, capture_output=True, text=True)
-        if check and done.returncode != 0:
-            raise AssertionError(f"git {' '.join(args)} failed:\n{done.stdout}{done.stderr}")
-        return done
-
-    run("init", "-q", "-b", "main")
-    return run
+# The real-git fixtures of tests/test_git.py: a temp repository, its environment and git in it.
+env, repo, git = test_git.env, test_git.repo, test_git.git
 
 
 @pytest.fixture
@@ -169,11 +136,6 @@ def portalloc(repo: Path, env: dict[str, str], git: Run) -> Run:
 
     assert run("git-setup").returncode == 0
     return run
-
-
-def commit(git: Run, message: str) -> None:
-    git("add", "-A")
-    git("commit", "-q", "-m", message)
 
 
 def rows(repo: Path) -> dict[str, tuple[int, int]]:

@@ -80,10 +80,10 @@ class OutputFile(click.Path):
         path = cast(Path, super().convert(value, param, ctx))  # path_type=Path
         settings = ctx.find_object(Settings) if ctx is not None else None
         if settings is not None:
-            from portalloc.locking import LOCK_SUFFIX
+            from portalloc.locking import lock_path
 
             ledger = os.path.realpath(settings.ledger_path)
-            for protected, what in ((ledger, "the ledger"), (ledger + LOCK_SUFFIX, "the ledger's lock file")):
+            for protected, what in ((ledger, "the ledger"), (str(lock_path(ledger)), "the ledger's lock file")):
                 if _same_file(path, protected):
                     self.fail(f"{value} is {what} ({protected}); write somewhere else", param, ctx)
         return path

@@ -190,7 +190,8 @@ class LockDeathResult:
 def run_lock_holder_death(ledger: Path, *, trials: int, held_timeout: float = 0.2) -> LockDeathResult:
     """Kill a writer that holds the lock ``trials`` times; prove the lock is held, then free."""
     from portalloc.errors import LedgerLocked
-    from portalloc.ledger import LedgerFile, lock_path, locked
+    from portalloc.ledger import LedgerFile, locked
+    from portalloc.locking import lock_path
     from portalloc.models import Ledger
     from portalloc.service import PortAllocationService
 

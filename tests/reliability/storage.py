@@ -205,7 +205,8 @@ class LockDeletionResult:
 
 def run_lock_deletion(root: Path, *, trials: int) -> LockDeletionResult:
     """Stop a writer mid-write, delete its lock with ``git clean -fdX``, let another writer in, resume."""
-    from portalloc.ledger import LedgerFile, lock_path, parse_ledger
+    from portalloc.ledger import LedgerFile, parse_ledger
+    from portalloc.locking import lock_path
     from portalloc.models import Ledger
 
     repo = root / "lock-repo"
