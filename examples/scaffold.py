@@ -5,7 +5,7 @@ Creates the app's directory and asks portalloc for its ports in one call
 moment can never release the new app), then fills ``{{backend_port}}``,
 ``{{frontend_port}}``, ``{{model}}`` and ``{{app_num}}`` into a docker-compose template
 and writes ``<apps-dir>/<model dir>/app<N>/docker-compose.yml``. The model's directory
-name comes from ``portalloc.keys.model_dir_name`` (``openai/gpt-4o`` → ``openai%2Fgpt-4o``),
+name comes from ``portalloc.core.keys.model_dir_name`` (``openai/gpt-4o`` → ``openai%2Fgpt-4o``),
 the mapping ``cleanup`` and ``compose-check`` use.
 
     python examples/scaffold.py MODEL APP_NUM --apps-dir generated/apps --ledger portalloc.json

@@ -42,7 +42,8 @@ from typing import TYPE_CHECKING, Any
 __version__ = "0.1.0"
 
 if TYPE_CHECKING:
-    from portalloc.allocator import Conflict, Usage
+    from portalloc.core.allocator import Conflict, Usage
+    from portalloc.core.models import Allocation, Ledger, PortPair, PortPolicy
     from portalloc.errors import (
         AppDirUnavailable,
         AppsDirLooksWrong,
@@ -68,9 +69,8 @@ if TYPE_CHECKING:
         PortallocError,
         UnsafeFile,
     )
-    from portalloc.live import PortReport
-    from portalloc.models import Allocation, Ledger, PortPair, PortPolicy
-    from portalloc.service import PortAllocationService, get_or_allocate_ports
+    from portalloc.machine.live import PortReport
+    from portalloc.service.facade import PortAllocationService, get_or_allocate_ports
 
 _ERRORS = (
     "AppDirUnavailable",
@@ -100,15 +100,15 @@ _ERRORS = (
 
 #: Each public name and the module it lives in, imported on first access.
 _LAZY = {
-    "PortAllocationService": "portalloc.service",
-    "get_or_allocate_ports": "portalloc.service",
-    "Allocation": "portalloc.models",
-    "Ledger": "portalloc.models",
-    "PortPair": "portalloc.models",
-    "PortPolicy": "portalloc.models",
-    "Conflict": "portalloc.allocator",
-    "Usage": "portalloc.allocator",
-    "PortReport": "portalloc.live",
+    "PortAllocationService": "portalloc.service.facade",
+    "get_or_allocate_ports": "portalloc.service.facade",
+    "Allocation": "portalloc.core.models",
+    "Ledger": "portalloc.core.models",
+    "PortPair": "portalloc.core.models",
+    "PortPolicy": "portalloc.core.models",
+    "Conflict": "portalloc.core.allocator",
+    "Usage": "portalloc.core.allocator",
+    "PortReport": "portalloc.machine.live",
     **dict.fromkeys(_ERRORS, "portalloc.errors"),
 }
 

@@ -1,6 +1,6 @@
 """``python -m portalloc`` runs the command line."""
 
-from portalloc.cli import main
+from portalloc.cli.main import main
 
 if __name__ == "__main__":
     main()

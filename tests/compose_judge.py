@@ -16,8 +16,8 @@ from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
-from portalloc.compose import Binding, load_project
 from portalloc.errors import ComposeFileError
+from portalloc.integrations.compose import Binding, load_project
 
 #: ``(service, host_ip, first port, last port, protocol)``: one host-port mapping.
 Published = tuple[str, str, int, int, str]
@@ -78,7 +78,7 @@ def compose_published(path: Path, env: Mapping[str, str] | None = None) -> set[P
 
 
 def portalloc_published(path: Path, env: Mapping[str, str] | None = None) -> set[Published]:
-    """What ``portalloc.compose`` says ``path`` publishes, in the judge's terms; ``Rejected`` if it finds it invalid.
+    """What portalloc reads that ``path`` publishes, in the judge's terms; ``Rejected`` if it finds it invalid.
 
     A host range mapped to a container range is one port per mapping, as compose expands it.
     """

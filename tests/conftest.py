@@ -9,7 +9,7 @@ from pathlib import Path
 import pytest
 from click.testing import CliRunner, Result
 
-from portalloc.cli import cli
+from portalloc.cli.main import cli
 from tests.reliability.processes import PORTALLOC_ENV, child_env, obey_file_permissions, portalloc_script
 
 __all__ = ["obey_file_permissions", "portalloc_script"]  # shared with the reliability harness
@@ -44,12 +44,12 @@ def _ports_of_this_machine_do_not_matter(request: pytest.FixtureRequest, monkeyp
 
     Tests of the allocation rule expect exact pairs (5001/8001, 5003/8003, …); a developer's
     own server on one of those ports must not fail them. The probe itself is tested with
-    real sockets in ``tests/test_probe.py`` (marked ``machine``).
+    real sockets in ``tests/machine/test_probe.py`` (marked ``machine``).
     """
     if request.node.get_closest_marker("machine") is None:
-        import portalloc.probe
+        import portalloc.machine.probe
 
-        monkeypatch.setattr(portalloc.probe, "is_free", lambda port: True)
+        monkeypatch.setattr(portalloc.machine.probe, "is_free", lambda port: True)
 
 
 @pytest.fixture
@@ -61,8 +61,8 @@ def ledger_path(tmp_path: Path) -> Path:
 @pytest.fixture
 def new_ledger(ledger_path: Path) -> Path:
     """``ledger_path``, created empty with the default policy, as ``portalloc init`` makes it."""
-    from portalloc.ledger import LedgerFile
-    from portalloc.models import Ledger
+    from portalloc.core.models import Ledger
+    from portalloc.storage.ledger import LedgerFile
 
     LedgerFile(ledger_path).create(Ledger())
     return ledger_path

@@ -11,8 +11,8 @@ from pathlib import Path
 
 import httpx
 
-from portalloc.ledger import LedgerFile
-from portalloc.models import Ledger
+from portalloc.core.models import Ledger
+from portalloc.storage.ledger import LedgerFile
 from tests.conftest import portalloc_script, subprocess_env
 
 

@@ -12,7 +12,7 @@ from portalloc.server.errors import ERROR_RESPONSES, install_error_handlers
 from portalloc.server.policy import AccessPolicy, RequestPolicy
 from portalloc.server.routes import allocations, events, health, reports
 from portalloc.server.state import ServerState
-from portalloc.service import PortAllocationService
+from portalloc.service.facade import PortAllocationService
 
 
 def create_app(

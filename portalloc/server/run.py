@@ -22,9 +22,9 @@ from types import FrameType
 import uvicorn
 
 from portalloc.errors import PortallocError
-from portalloc.files import read_regular_file
 from portalloc.server.app import create_app
-from portalloc.service import PortAllocationService
+from portalloc.service.facade import PortAllocationService
+from portalloc.storage.files import read_regular_file
 
 #: A token file holds one line; anything bigger is not one.
 MAX_TOKEN_BYTES = 4096

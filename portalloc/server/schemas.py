@@ -11,7 +11,7 @@ from typing import Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 
-from portalloc.models import Allocation, AppNum, ModelName, PortPolicy
+from portalloc.core.models import Allocation, AppNum, ModelName, PortPolicy
 
 #: The most keys one batch request may allocate (a bound on the work one request asks for).
 MAX_BATCH_KEYS = 10_000

@@ -9,7 +9,7 @@ from typing import Annotated, TypeVar
 
 from fastapi import Depends, Request
 
-from portalloc.service import PortAllocationService
+from portalloc.service.facade import PortAllocationService
 
 T = TypeVar("T")
 

@@ -72,10 +72,10 @@ class PortallocStore:
     @staticmethod
     def create(path: Path, n: int) -> None:
         """Write a ledger of ``n`` allocations with the wide policy."""
-        from portalloc.allocator import assign_many
-        from portalloc.files import atomic_write
-        from portalloc.ledger import dump_ledger
-        from portalloc.models import Ledger, PortPolicy
+        from portalloc.core.allocator import assign_many
+        from portalloc.core.models import Ledger, PortPolicy
+        from portalloc.storage.files import atomic_write
+        from portalloc.storage.ledger import dump_ledger
 
         policy = PortPolicy(backend_start=BACKEND_START, frontend_start=FRONTEND_START, step=STEP, max_port=MAX_PORT)
         ledger, _ = assign_many(Ledger(policy=policy), keys_for(n))
@@ -91,8 +91,8 @@ class PortallocStore:
         return [allocation.ports for allocation in self.service.allocate_many(keys)]
 
     def release(self, keys: Iterable[Key]) -> None:
-        from portalloc.allocator import release_many
-        from portalloc.ledger import LedgerFile
+        from portalloc.core.allocator import release_many
+        from portalloc.storage.ledger import LedgerFile
 
         doomed = list(keys)
         if len(doomed) <= 10:
@@ -107,7 +107,7 @@ class PortallocStore:
         _ = ledger.used_ports
 
     def snapshot(self) -> dict[Key, object]:
-        from portalloc.ledger import LedgerFile
+        from portalloc.storage.ledger import LedgerFile
 
         return {a.key: a.ports for a in LedgerFile(self.path).read().allocations}
 

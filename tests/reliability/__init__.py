@@ -2,5 +2,5 @@
 
 Run it with ``python -m tests.reliability.harness`` from the repository root; the test
 suite runs a small configuration of each part (``tests/test_reliability.py``,
-``tests/test_bad_input.py``). Nothing here is collected by pytest as a test.
+``tests/cli/test_bad_input.py``). Nothing here is collected by pytest as a test.
 """

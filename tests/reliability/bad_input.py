@@ -341,7 +341,7 @@ MODEL_FILTER_COMMANDS: dict[str, Callable[[str], tuple[str, ...]]] = {
 
 def cli_commands() -> list[str]:
     """The commands ``portalloc`` has right now."""
-    from portalloc.cli import cli
+    from portalloc.cli.main import cli
 
     return sorted(cli.commands)
 
@@ -450,7 +450,7 @@ def _chain(*steps: Callable[[Path], object]) -> Callable[[Path], None]:
 
 
 def _service(ledger: str = LEDGER, **kw: Any) -> Any:
-    from portalloc.service import PortAllocationService
+    from portalloc.service.facade import PortAllocationService
 
     return PortAllocationService(ledger, **kw)
 
@@ -600,7 +600,7 @@ def run_case(case: Case, base: Path, index: int, *, runner: str = "script") -> O
     """Set the case up in a fresh directory under ``base``, run it, and judge it.
 
     ``runner`` is ``"script"`` (exec the installed ``portalloc``) or ``"fork"`` (call its
-    entry point, ``portalloc.cli.main``, in a forked child: the same code without
+    entry point, ``portalloc.cli.main.main``, in a forked child: the same code without
     interpreter start-up, for the test suite). API cases always run forked.
     """
     with _case_directory(base, index) as directory:
@@ -671,7 +671,7 @@ def _run_entry_point(case: Case, directory: Path) -> tuple[int | None, str, str]
             sys.stdout = io.TextIOWrapper(io.FileIO(out_write, "w"), encoding="utf-8", line_buffering=True)
             sys.stderr = io.TextIOWrapper(io.FileIO(err_write, "w"), encoding="utf-8", line_buffering=True)
             sys.argv = ["portalloc", *case.argv]
-            from portalloc.cli import main
+            from portalloc.cli.main import main
 
             try:
                 main()
@@ -740,8 +740,8 @@ def run_matrix(cases: list[Case] | None = None, *, runner: str = "script", worke
     if runner not in ("script", "fork"):
         raise ValueError(f"runner must be 'script' or 'fork', not {runner!r}")
     # Warm what the commands import lazily, so that each forked child does not redo it.
-    import portalloc.cli
-    import portalloc.service  # noqa: F401
+    import portalloc.cli.main
+    import portalloc.service.facade  # noqa: F401
 
     base = Path(tempfile.mkdtemp(prefix="portalloc-bad-input-"))
     try:

@@ -24,7 +24,7 @@ _SCAFFOLDER = """
 import sys
 from pathlib import Path
 from portalloc import PortAllocationService
-from portalloc.keys import app_dir
+from portalloc.core.keys import app_dir
 ledger, apps, model, count, order = sys.argv[1:6]
 service = PortAllocationService(ledger, probe=False)
 for n in range(1, int(count) + 1):

@@ -49,8 +49,8 @@ def run_contention(
     worker runs ``portalloc get`` as a fresh process per key. The ledger is created
     first, as ``portalloc init`` makes it (a CLI write away from a repository root may not).
     """
-    from portalloc.ledger import LedgerFile
-    from portalloc.models import Ledger
+    from portalloc.core.models import Ledger
+    from portalloc.storage.ledger import LedgerFile
 
     LedgerFile(ledger).create(Ledger())
     answers: list[tuple[Key, Pair]] = []
@@ -129,7 +129,7 @@ def _fork_api_worker(ledger: Path, model: str, count: int, results_dir: Path, gu
     status = 0
     try:  # child: allocate, append each answer as it returns, never return into the caller
         from portalloc.errors import PortallocError
-        from portalloc.service import PortAllocationService
+        from portalloc.service.facade import PortAllocationService
 
         os.close(gun[1])  # only the parent may hold the write end, or EOF never comes
         os.read(gun[0], 1)
@@ -156,7 +156,7 @@ def _fork_api_worker(ledger: Path, model: str, count: int, results_dir: Path, gu
 
 def _audit(ledger: Path, wanted: set[Key], answers: list[tuple[Key, Pair]]) -> tuple[int, int, int]:
     """``(present, duplicates, lost)`` for the final ledger against what callers were told."""
-    from portalloc.ledger import parse_ledger
+    from portalloc.storage.ledger import parse_ledger
 
     parsed = parse_ledger(ledger.read_bytes(), ledger)
     held = {a.key: a.ports for a in parsed.allocations}

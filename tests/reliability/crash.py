@@ -55,10 +55,10 @@ def temp_files(ledger: Path) -> list[Path]:
 
 def run_crash_injection(ledger: Path, *, kills: int, seed: int, max_delay: float = 0.1) -> CrashResult:
     """Kill ``kills`` writers on ``ledger``, each after a random ``0..max_delay`` seconds of work."""
-    from portalloc.allocator import find_conflicts
+    from portalloc.core.allocator import find_conflicts
     from portalloc.errors import LedgerCorrupt
-    from portalloc.ledger import parse_ledger
-    from portalloc.service import PortAllocationService
+    from portalloc.service.facade import PortAllocationService
+    from portalloc.storage.ledger import parse_ledger
 
     # One write and one release here first, so that every forked writer starts with all
     # of the write path imported and spends its short life writing, not importing.
@@ -145,7 +145,7 @@ def _writer(ledger: Path, model: str, held: list[Key], seed: int, out: int) -> N
     status = 0
     try:
         from portalloc.errors import PortallocError
-        from portalloc.service import PortAllocationService
+        from portalloc.service.facade import PortAllocationService
 
         rng = random.Random(seed)
         service = PortAllocationService(ledger, lock_timeout=30)
@@ -189,11 +189,11 @@ class LockDeathResult:
 
 def run_lock_holder_death(ledger: Path, *, trials: int, held_timeout: float = 0.2) -> LockDeathResult:
     """Kill a writer that holds the lock ``trials`` times; prove the lock is held, then free."""
+    from portalloc.core.models import Ledger
     from portalloc.errors import LedgerLocked
-    from portalloc.ledger import LedgerFile, locked
-    from portalloc.locking import lock_path
-    from portalloc.models import Ledger
-    from portalloc.service import PortAllocationService
+    from portalloc.service.facade import PortAllocationService
+    from portalloc.storage.ledger import LedgerFile, locked
+    from portalloc.storage.locking import lock_path
 
     LedgerFile(ledger).create(Ledger())  # as `portalloc init` makes it
     result = LockDeathResult()
@@ -248,7 +248,7 @@ def fork_lock_holder(ledger: Path) -> int:
     pid = os.fork()
     if pid == 0:
         try:
-            from portalloc.ledger import locked, read_bytes
+            from portalloc.storage.ledger import locked, read_bytes
 
             with locked(ledger):
                 read_bytes(ledger)  # the "read" of read-modify-write; it never gets to write

@@ -33,9 +33,9 @@ from tests.reliability.processes import child_env, portalloc_script
 #: after reading, until a line arrives on stdin; it prints its pair or its error as JSON.
 _PAUSED_WRITER = r"""
 import json, sys
-from portalloc import allocator
+from portalloc.core import allocator
 from portalloc.errors import PortallocError
-from portalloc.ledger import LedgerFile
+from portalloc.storage.ledger import LedgerFile
 
 path, model, app_num = sys.argv[1], sys.argv[2], int(sys.argv[3])
 rounds = []
@@ -124,9 +124,9 @@ class GitRewriteResult:
 
 def run_git_rewrites(root: Path, *, writers: int, gets_each: int, base_rows: int = 20) -> GitRewriteResult:
     """``writers`` processes each run ``gets_each`` fresh ``portalloc get`` while git checks out in a loop."""
-    from portalloc.ledger import LedgerFile
-    from portalloc.models import Ledger
-    from portalloc.service import PortAllocationService
+    from portalloc.core.models import Ledger
+    from portalloc.service.facade import PortAllocationService
+    from portalloc.storage.ledger import LedgerFile
 
     repo = root / "repo"
     repo.mkdir()
@@ -205,9 +205,9 @@ class LockDeletionResult:
 
 def run_lock_deletion(root: Path, *, trials: int) -> LockDeletionResult:
     """Stop a writer mid-write, delete its lock with ``git clean -fdX``, let another writer in, resume."""
-    from portalloc.ledger import LedgerFile, parse_ledger
-    from portalloc.locking import lock_path
-    from portalloc.models import Ledger
+    from portalloc.core.models import Ledger
+    from portalloc.storage.ledger import LedgerFile, parse_ledger
+    from portalloc.storage.locking import lock_path
 
     repo = root / "lock-repo"
     repo.mkdir()
@@ -275,8 +275,8 @@ def run_path_swaps(*, trials: int) -> PathSwapResult:
 
 
 def _path_swaps(root: Path, trials: int) -> PathSwapResult:
-    from portalloc.ledger import LedgerFile
-    from portalloc.models import Ledger
+    from portalloc.core.models import Ledger
+    from portalloc.storage.ledger import LedgerFile
 
     result = PathSwapResult()
     for trial in range(trials):

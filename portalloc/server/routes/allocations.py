@@ -17,13 +17,13 @@ from fastapi import APIRouter, Path, Query, Response
 from starlette.convertors import PathConvertor, register_url_convertor
 from starlette.exceptions import HTTPException
 
+from portalloc.core.keys import check_key, check_model_name
+from portalloc.core.limits import MAX_APP_NUM, MAX_MODEL_LENGTH
+from portalloc.core.models import Allocation
 from portalloc.errors import InvalidKey
-from portalloc.keys import check_key, check_model_name
-from portalloc.limits import MAX_APP_NUM, MAX_MODEL_LENGTH
-from portalloc.models import Allocation
 from portalloc.server.schemas import BatchRequest, ErrorBody
 from portalloc.server.state import State
-from portalloc.service import PortAllocationService
+from portalloc.service.facade import PortAllocationService
 
 
 class _ModelConvertor(PathConvertor):

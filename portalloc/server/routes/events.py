@@ -23,8 +23,8 @@ import anyio
 from fastapi import APIRouter
 from fastapi.responses import StreamingResponse
 
+from portalloc.core.models import Allocation, Ledger
 from portalloc.errors import PortallocError
-from portalloc.models import Allocation, Ledger
 from portalloc.server.state import ServerState, State
 
 router = APIRouter(tags=["events"])

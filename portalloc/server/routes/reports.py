@@ -7,10 +7,10 @@ from typing import Annotated, Any
 from fastapi import APIRouter, Query, Response
 from fastapi.responses import JSONResponse, PlainTextResponse
 
-from portalloc import allocator
-from portalloc.keys import check_model_name
-from portalloc.live import PortReport
-from portalloc.metrics import prometheus_text
+from portalloc.core import allocator
+from portalloc.core.keys import check_model_name
+from portalloc.core.metrics import prometheus_text
+from portalloc.machine.live import PortReport
 from portalloc.server.schemas import (
     CheckReport,
     ConflictHolder,

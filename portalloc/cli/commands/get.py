@@ -1,0 +1,46 @@
+"""``portalloc get MODEL APP_NUM``: print the pair, allocating it if new."""
+
+from __future__ import annotations
+
+import click
+
+from portalloc.cli.options import (
+    Settings,
+    echo_json,
+    json_option,
+    key_arguments,
+    pair_for,
+    pair_json,
+    pass_settings,
+)
+
+
+@click.command()
+@key_arguments
+@json_option
+@click.option(
+    "--field",
+    type=click.Choice(("backend", "frontend")),
+    default=None,
+    help="Print only this port, as a bare number for shell use.",
+)
+@pass_settings
+def get(settings: Settings, model: str, app_num: int, as_json: bool, field: str | None) -> int:
+    """Print the port pair of MODEL's app APP_NUM, allocating the lowest free pair if it has none.
+
+    \b
+    Examples:
+      portalloc get model_a 1                        # model_a/1: backend 5001, frontend 8001
+      portalloc get model_a 1 --field backend        # 5001
+      portalloc --ledger ./portalloc.json get model_a 1 --json
+    """
+    if as_json and field is not None:
+        raise click.UsageError("--json and --field cannot be used together")
+    backend, frontend = pair_for(settings, model, app_num)
+    if field is not None:
+        click.echo(backend if field == "backend" else frontend)
+    elif as_json:
+        echo_json(pair_json(model, app_num, backend, frontend))
+    else:
+        click.echo(f"{model}/{app_num}: backend {backend}, frontend {frontend}")
+    return 0

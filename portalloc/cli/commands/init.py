@@ -1,0 +1,48 @@
+"""``portalloc init [PATH]``: create a ledger with a policy, and say what it holds."""
+
+from __future__ import annotations
+
+import dataclasses
+from pathlib import Path
+from typing import Any
+
+import click
+
+from portalloc.cli.commands.policy import policy_changes, policy_options, policy_report
+from portalloc.cli.options import Settings, echo_json, json_option, pass_settings
+
+
+@click.command()
+@click.argument("path", required=False, type=click.Path(dir_okay=False, path_type=Path))
+@policy_options
+@json_option
+@pass_settings
+def init(settings: Settings, /, path: Path | None, as_json: bool, **options: Any) -> int:
+    """Create the ledger (PATH, else --ledger or the default) with no allocations and this policy.
+
+    Refused (exit 1) if a file exists there already; it is left as it was. Prints the
+    capacity: pairs in range and pairs usable. Outside the root of a git repository, a
+    write needs a ledger made this way first, so that a mistyped --ledger never starts a
+    second ledger.
+
+    \b
+    Examples:
+      portalloc init
+      portalloc init apps/portalloc.json --backend-start 20001 --frontend-start 30001
+    """
+    from portalloc.core.models import build_policy
+
+    policy = build_policy(policy_changes(options))
+    if path is not None:
+        settings = dataclasses.replace(settings, ledger_path=path)
+    settings.service().create_ledger(policy)
+    report = policy_report(policy)
+    if as_json:
+        echo_json({"ledger": str(settings.ledger_path), **report})
+        return 0
+    skipped = len(report["skipped"])
+    click.echo(
+        f"Created {settings.ledger_path}: {report['usable_pairs']:,} usable pairs "
+        f"({report['pairs']:,} in range, {skipped} skipped for a bad port), {policy.describe()}"
+    )
+    return 0

@@ -1,0 +1,32 @@
+"""``portalloc list``: every allocation, as a table or JSON."""
+
+from __future__ import annotations
+
+import click
+
+from portalloc.cli.options import MODEL, Settings, echo_json, echo_table, json_option, pair_json, pass_settings
+
+
+@click.command(name="list")
+@click.option("--model", type=MODEL, default=None, help="Only this model's apps.")
+@json_option
+@pass_settings
+def list_allocations(settings: Settings, model: str | None, as_json: bool) -> int:
+    """List allocations sorted by model and app number.
+
+    \b
+    Examples:
+      portalloc list --model model_a
+      portalloc list --json | jq -r '.[].backend'
+    """
+    rows = [a for a in settings.service().get_all_allocations() if model is None or a.model == model]
+    if as_json:
+        echo_json([pair_json(a.model, a.app_num, a.backend, a.frontend) for a in rows])
+        return 0
+    if not rows:
+        click.echo(f"No allocations in {settings.ledger_path}.")
+        return 0
+    table = [("MODEL", "APP", "BACKEND", "FRONTEND")]
+    table += [(a.model, str(a.app_num), str(a.backend), str(a.frontend)) for a in rows]
+    echo_table(table, "<>>>")
+    return 0

@@ -1,0 +1,121 @@
+"""``portalloc policy`` and ``portalloc policy set``: what the ledger's policy is and gives, and changing it."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import TYPE_CHECKING, Any, TypeVar
+
+import click
+
+from portalloc.cli.options import Settings, echo_json, json_option, pass_settings
+from portalloc.core.limits import MAX_PORT, MIN_PORT
+
+if TYPE_CHECKING:
+    from portalloc.core.models import PortPolicy
+
+F = TypeVar("F", bound=Callable[..., Any])
+
+_PORT = click.IntRange(MIN_PORT, MAX_PORT)
+
+
+def policy_options(function: F) -> F:
+    """The policy's fields as options; each one left out keeps its current (or default) value."""
+    for option in reversed(
+        [
+            click.option("--backend-start", type=_PORT, help="First backend port."),
+            click.option("--frontend-start", type=_PORT, help="First frontend port (backends stay below it)."),
+            click.option("--step", type=click.IntRange(min=1), help="Distance between one pair and the next."),
+            click.option("--max-port", type=_PORT, help="Highest frontend port."),
+            click.option(
+                "--skip-bad-ports/--no-skip-bad-ports",
+                default=None,
+                help="Skip pairs with a port browsers refuse to connect to.",
+            ),
+            click.option(
+                "--probe/--no-probe",
+                "policy_probe",
+                default=None,
+                help="Let new allocations skip ports this machine holds (off: the ledger alone decides).",
+            ),
+        ]
+    ):
+        function = option(function)
+    return function
+
+
+def policy_changes(options: dict[str, Any]) -> dict[str, Any]:
+    """The policy fields the user gave, by their names in the policy."""
+    names = {"policy_probe": "probe"}
+    return {names.get(name, name): value for name, value in options.items() if value is not None}
+
+
+def policy_report(policy: PortPolicy) -> dict[str, Any]:
+    """The policy and what it gives: pairs in range, usable pairs, and every pair skipped and why."""
+    from portalloc.core.allocator import skipped_pairs, usable_pairs
+
+    return {
+        **policy.model_dump(),
+        "pairs": policy.pair_count,
+        "usable_pairs": usable_pairs(policy),
+        "skipped": [{"backend": b, "frontend": f, "reason": why} for b, f, why in skipped_pairs(policy)],
+    }
+
+
+def echo_policy(policy: PortPolicy, as_json: bool) -> None:
+    """Print ``policy_report`` as JSON, or as lines for a person."""
+    from portalloc.core.models import describe_ranges
+
+    report = policy_report(policy)
+    if as_json:
+        echo_json(report)
+        return
+    last_backend, last_frontend = policy.pair(policy.pair_count - 1)
+    pools = "; ".join(pool.describe() for pool in policy.pools) or "none"
+    lines = [
+        ("Backends", f"{policy.backend_start}-{last_backend}, step {policy.step}"),
+        ("Frontends", f"{policy.frontend_start}-{last_frontend} (max port {policy.max_port})"),
+        ("Pairs", f"{report['pairs']:,} in range, {report['usable_pairs']:,} usable"),
+        ("Bad ports", "skipped" if policy.skip_bad_ports else "not skipped"),
+        ("Probe", "on" if policy.probe else "off"),
+        ("Reserved", describe_ranges(policy.reserved)),
+        ("Pools", pools),
+    ]
+    width = max(len(name) for name, _ in lines) + 1
+    for name, value in lines:
+        click.echo(f"{name + ':':<{width}} {value}")
+    for skipped in report["skipped"]:
+        click.echo(f"skipped {skipped['backend']}/{skipped['frontend']}: {skipped['reason']}")
+
+
+@click.group(invoke_without_command=True)
+@json_option
+@click.pass_context
+def policy(ctx: click.Context, as_json: bool) -> int:
+    """Show the ledger's policy: its ranges, pairs, usable pairs, reserved ports, pools, and what is skipped.
+
+    \b
+    Examples:
+      portalloc policy
+      portalloc policy set --max-port 20000
+    """
+    if ctx.invoked_subcommand is None:
+        echo_policy(ctx.find_object(Settings).service().ledger().policy, as_json)  # type: ignore[union-attr]
+    return 0
+
+
+@policy.command(name="set")
+@policy_options
+@json_option
+@pass_settings
+def set_policy(settings: Settings, /, as_json: bool, **options: Any) -> int:
+    """Change the policy; refused, naming them, if any existing allocation would not fit or stay unique.
+
+    \b
+    Example:
+      portalloc policy set --frontend-start 12001 --max-port 20999
+    """
+    changes = policy_changes(options)
+    if not changes:
+        raise click.UsageError("say what to change (--backend-start, --frontend-start, --step, --max-port, ...)")
+    echo_policy(settings.service().set_policy(**changes), as_json)
+    return 0

@@ -1,0 +1,53 @@
+"""``portalloc repair``: move allocations off ports that another allocation holds."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import click
+
+from portalloc.cli.options import Settings, echo_json, json_option, pass_settings
+
+
+@click.command()
+@click.option("--dry-run", is_flag=True, help="Show the moves; change nothing.")
+@json_option
+@pass_settings
+def repair(settings: Settings, dry_run: bool, as_json: bool) -> int:
+    """Rewrite a ledger that has conflicts (after a plain textual merge, say) so that it has none.
+
+    The earliest row in the file that holds a port keeps it; every later row sharing
+    a port moves to the lowest free pair. A key listed twice keeps its first row. No
+    key is ever dropped. A ledger without conflicts is left untouched (and unlocked).
+
+    \b
+    Examples:
+      portalloc repair --dry-run   # show the moves
+      portalloc repair
+    """
+    from portalloc.storage.rewrite import repair_file
+
+    path = settings.ledger_path
+    moves = repair_file(path, dry_run=dry_run, lock_timeout=settings.lock_timeout)
+    if as_json:
+        moved: list[dict[str, Any]] = [
+            {
+                "model": move.before.model,
+                "app_num": move.before.app_num,
+                "from": {"backend": move.before.backend, "frontend": move.before.frontend},
+                "to": {"backend": move.after.backend, "frontend": move.after.frontend},
+                "reason": move.reason,
+            }
+            for move in moves
+        ]
+        echo_json({"ledger": str(path), "dry_run": dry_run, "moved": moved})
+        return 0
+    verb = "would move" if dry_run else "moved"
+    for move in moves:
+        click.echo(f"{verb} {move.describe()}")
+    if not moves:
+        click.echo(f"Nothing to repair: no conflicts in {path}.")
+    else:
+        done = "Would repair" if dry_run else "Repaired"
+        click.echo(f"{done} {path}: {len(moves)} move{'s' if len(moves) > 1 else ''}.")
+    return 0

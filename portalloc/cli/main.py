@@ -1,0 +1,294 @@
+"""The ``portalloc`` command: global options, error reporting, and the commands wired together.
+
+Every failure ends as one ``Error: …`` line on stderr and a non-zero exit: 2 for a
+usage error (click's convention), 1 for anything else. No traceback reaches the user.
+"""
+
+from __future__ import annotations
+
+import errno
+import os
+import re
+import sys
+from collections.abc import Sequence
+from contextlib import suppress
+from pathlib import Path
+from typing import Any
+
+import click
+
+from portalloc import __version__
+from portalloc.cli.lazy import LazyCommands
+from portalloc.cli.options import Settings
+from portalloc.core.limits import DEFAULT_LOCK_TIMEOUT, MAX_APP_NUM
+from portalloc.errors import PortallocError
+from portalloc.storage.paths import find_config, find_ledger, ledger_creatable
+
+
+class _ReaderGone(Exception):
+    """Standard output's reader went away (EPIPE), e.g. ``portalloc list | head -1``."""
+
+
+class _Group(click.Group):
+    """A click group that reports every error as a single ``Error:`` line."""
+
+    def invoke(self, ctx: click.Context) -> Any:
+        """Run the command; EPIPE leaves as ``_ReaderGone``, past click's own handler (which exits 1)."""
+        try:
+            return super().invoke(ctx)
+        except OSError as error:
+            if error.errno == errno.EPIPE:
+                raise _ReaderGone from None
+            raise
+
+    def main(
+        self,
+        args: Sequence[str] | None = None,
+        prog_name: str | None = None,
+        complete_var: str | None = None,
+        standalone_mode: bool = True,
+        **extra: Any,
+    ) -> Any:
+        if not standalone_mode:
+            return super().main(args, prog_name, complete_var, standalone_mode=False, **extra)
+        try:
+            code = super().main(args, prog_name, complete_var, standalone_mode=False, **extra)
+            sys.stdout.flush()  # a full disk or a closed pipe must be reported here, not at interpreter exit
+        except _ReaderGone:
+            _quiet_exit(_SIGPIPE_STATUS)
+        except click.NoSuchOption as error:
+            _fail(_unknown_option(error, sys.argv[1:] if args is None else list(args)), error.exit_code)
+        except click.UsageError as error:
+            _fail(f"{error.format_message()}{_help_hint(error)}", error.exit_code)
+        except click.ClickException as error:
+            _fail(error.format_message(), error.exit_code)
+        except click.Abort as error:
+            if isinstance(error.__cause__, KeyboardInterrupt):
+                _interrupted()
+            _fail("aborted", 1)
+        except KeyboardInterrupt:
+            _interrupted()
+        except PortallocError as error:
+            _fail(str(error), error.exit_code)
+        except OSError as error:
+            if error.errno == errno.EPIPE:  # met by the final flush
+                _quiet_exit(_SIGPIPE_STATUS)
+            if _raised_writing_stdout(error):
+                _quiet_stdout()
+                _fail(f"cannot write to standard output: {error.strerror or error}", 1)
+            _fail(f"{error.strerror or error}: {error.filename}" if error.filename else str(error), 1)
+        except UnicodeEncodeError as error:
+            _quiet_stdout()
+            bad = error.object[error.start : error.end]
+            _fail(f"cannot write to standard output: its encoding ({error.encoding}) cannot show {bad!r}", 1)
+        sys.exit(code if isinstance(code, int) else 0)
+
+    # --- Help: the commands by job, each summary whole, and bare `portalloc` asking for help. ---
+
+    def parse_args(self, ctx: click.Context, args: list[str]) -> list[str]:
+        """Bare ``portalloc`` prints the help and exits 0: asking for nothing is not an error."""
+        if not args and not ctx.resilient_parsing:  # completing the first word parses no args too
+            click.echo(ctx.get_help())
+            ctx.exit(0)
+        return super().parse_args(ctx, args)
+
+    def get_command(self, ctx: click.Context, cmd_name: str) -> click.Command | None:
+        """The command, with the note on global options as its help's epilog (one place for every command)."""
+        command = super().get_command(ctx, cmd_name)
+        if command is not None and command.epilog is None:
+            command.epilog = GLOBAL_OPTIONS_NOTE
+        return command
+
+    def format_commands(self, ctx: click.Context, formatter: click.HelpFormatter) -> None:
+        """The commands in sections by job (``COMMAND_SECTIONS``), each with its whole first sentence."""
+        listed: set[str] = set()
+        for title, names in (*COMMAND_SECTIONS, ("Other commands", sorted(self.list_commands(ctx)))):
+            rows = []
+            for name in names:
+                command = self.get_command(ctx, name) if name not in listed else None
+                if command is None or command.hidden:
+                    continue
+                listed.add(name)
+                rows.append((name, command.get_short_help_str(limit=200)))  # a sentence, never cut
+            if rows:
+                with formatter.section(title):
+                    formatter.write_dl(rows)
+
+
+#: What a shell reports for a process that SIGPIPE ended (128 + 13), as ``yes | head -1`` gives.
+_SIGPIPE_STATUS = 141
+#: What a shell reports for a process that Ctrl-C (SIGINT) ended (128 + 2).
+_SIGINT_STATUS = 130
+
+
+def _help_hint(error: click.UsageError) -> str:
+    return f" (see '{error.ctx.command_path} --help')" if error.ctx else ""
+
+
+def _unknown_option(error: click.NoSuchOption, args: Sequence[str]) -> str:
+    """The message for an unknown option; ``get m -1`` is a negative app number, not an option."""
+    command = error.ctx.command if error.ctx else None
+    takes_app_num = command is not None and any(param.name == "app_num" for param in command.params)
+    typed = next((arg for arg in args if arg.startswith(error.option_name)), error.option_name)
+    if takes_app_num and re.fullmatch(r"-[0-9][0-9_.eE+-]*", typed):
+        return f"app_num must be a whole number from 1 to {MAX_APP_NUM:,}, not {typed!r}{_help_hint(error)}"
+    return f"{error.format_message()}{_help_hint(error)}"
+
+
+def _raised_writing_stdout(error: BaseException) -> bool:
+    """Whether ``error`` came from writing or flushing standard output (``click.echo`` or the final flush).
+
+    Told by where it was raised, not by its errno: a full disk is ENOSPC for the ledger
+    too, and a failed flush discards its buffer, so trying stdout again proves nothing.
+    """
+    tb = error.__traceback__
+    while tb is not None and tb.tb_next is not None:
+        tb = tb.tb_next
+    if tb is None:
+        return False
+    code = tb.tb_frame.f_code
+    if code is _Group.main.__code__:
+        return True  # the only OSError raised in main itself is its sys.stdout.flush()
+    if code is click.utils.echo.__code__:
+        stream = tb.tb_frame.f_locals.get("file")
+        try:
+            return stream is sys.stdout or stream.fileno() == sys.stdout.fileno()  # type: ignore[union-attr]
+        except (AttributeError, OSError, ValueError):
+            return False
+    return False
+
+
+def _quiet_stdout() -> None:
+    """Point stdout at /dev/null so that the interpreter's final flush cannot fail a second time."""
+    with suppress(OSError, ValueError, AttributeError):
+        devnull = os.open(os.devnull, os.O_WRONLY)
+        os.dup2(devnull, sys.stdout.fileno())
+        os.close(devnull)
+
+
+def _quiet_exit(code: int) -> None:
+    _quiet_stdout()
+    sys.exit(code)
+
+
+def _interrupted() -> None:
+    # Ctrl-C is the user's own choice, not an error: no message, the status a shell expects.
+    _quiet_exit(_SIGINT_STATUS)
+
+
+def _fail(message: str, code: int) -> None:
+    click.echo(f"Error: {message}", err=True)
+    sys.exit(code)
+
+
+#: Printed under every command's help: click reads global options only before the command.
+GLOBAL_OPTIONS_NOTE = (
+    "Global options (--ledger, --config, --lock-timeout, --no-probe) go before the command, "
+    "e.g. portalloc --ledger ./portalloc.json get model_a 1."
+)
+
+#: ``portalloc --help`` lists the commands in these sections, in this order; a command in
+#: none of them is listed under "Other commands". Names of commands that are not
+#: installed are skipped, so a section may name a command another branch adds.
+COMMAND_SECTIONS: tuple[tuple[str, tuple[str, ...]], ...] = (
+    ("Daily use", ("get", "run", "env", "dotenv", "list", "status", "release", "cleanup", "get-many")),
+    ("The ledger", ("check", "stats", "repair", "fmt", "compose-check", "import", "export", "history", "diff")),
+    ("Git", ("git-setup", "merge-driver")),
+    ("The platform", ("init", "policy", "reserve", "pool")),
+    ("HTTP API", ("serve",)),
+)
+
+
+@click.group(cls=_Group, context_settings={"help_option_names": ["-h", "--help"]})
+@click.version_option(__version__, prog_name="portalloc")
+@click.option(
+    "--ledger",
+    type=click.Path(readable=False, path_type=Path),  # checked by the storage layer, one way
+    envvar="PORTALLOC_LEDGER",
+    help="Ledger file [env: PORTALLOC_LEDGER; default: the nearest portalloc.json up to the git root].",
+)
+@click.option(
+    "--config",
+    type=click.Path(readable=False, path_type=Path),  # checked by the storage layer, one way
+    envvar="PORTALLOC_CONFIG",
+    help="Pre-configured ports [env: PORTALLOC_CONFIG; default: port_config.json or misc/port_config.json "
+    "beside the ledger].",
+)
+@click.option(
+    "--lock-timeout",
+    type=click.FloatRange(min=0),
+    metavar="SECONDS",
+    envvar="PORTALLOC_LOCK_TIMEOUT",
+    default=DEFAULT_LOCK_TIMEOUT,
+    show_default=True,
+    help="Seconds to wait for the ledger lock [env: PORTALLOC_LOCK_TIMEOUT].",
+)
+@click.option(
+    "--probe/--no-probe",
+    envvar="PORTALLOC_PROBE",
+    default=True,
+    show_default=True,
+    help="Let new allocations skip ports this machine holds, and warn when an allocation's port is held "
+    "[env: PORTALLOC_PROBE=0 to turn off].",
+)
+@click.pass_context
+def cli(ctx: click.Context, ledger: Path | None, config: Path | None, lock_timeout: float, probe: bool) -> None:
+    """Give every (model, app) its own backend/frontend port pair, kept in a JSON ledger.
+
+    \b
+    Examples:
+      portalloc get model_a 1                  # model_a/1: backend 5001, frontend 8001
+      portalloc run model_a 1 -- npm run dev   # with BACKEND_PORT, FRONTEND_PORT and PORT set
+      portalloc --ledger ./portalloc.json list
+
+    Global options go before the command. Run 'portalloc COMMAND --help' for a command's options.
+    """
+    # The service's warnings become ``Warning:`` lines: set up by ``Settings.service()``,
+    # so a lookup never imports logging.
+    ledger_path = ledger if ledger is not None else find_ledger(Path.cwd())
+    config_path = config if config is not None else find_config(ledger_path)
+    ctx.obj = Settings(ledger_path, config_path, lock_timeout, probe, ledger_creatable(ledger_path, ledger is not None))
+
+
+#: Every command: its name and where it lives (``module:function``). A command's module is
+#: imported only when that command runs or ``--help`` lists it, so ``portalloc get`` pays
+#: for itself alone. To add a command, add its line here.
+cli.commands = LazyCommands(
+    {
+        "get": "portalloc.cli.commands.get:get",
+        "list": "portalloc.cli.commands.list:list_allocations",
+        "check": "portalloc.cli.commands.check:check",
+        "stats": "portalloc.cli.commands.stats:stats",
+        "release": "portalloc.cli.commands.release:release",
+        "cleanup": "portalloc.cli.commands.cleanup:cleanup",
+        "merge-driver": "portalloc.cli.commands.merge_driver:merge_driver",
+        "git-setup": "portalloc.cli.commands.git_setup:git_setup",
+        "repair": "portalloc.cli.commands.repair:repair",
+        "fmt": "portalloc.cli.commands.fmt:fmt",
+        "env": "portalloc.cli.commands.env:env",
+        "run": "portalloc.cli.commands.run:run",
+        "dotenv": "portalloc.cli.commands.dotenv:dotenv",
+        "status": "portalloc.cli.commands.status:status",
+        "compose-check": "portalloc.cli.commands.compose_check:compose_check",
+        "get-many": "portalloc.cli.commands.get_many:get_many",
+        "release-many": "portalloc.cli.commands.release_many:release_many",
+        "import": "portalloc.cli.commands.import_:import_allocations",
+        "export": "portalloc.cli.commands.export:export",
+        "history": "portalloc.cli.commands.history:history",
+        "diff": "portalloc.cli.commands.diff:diff",
+        "init": "portalloc.cli.commands.init:init",
+        "policy": "portalloc.cli.commands.policy:policy",
+        "reserve": "portalloc.cli.commands.reserve:reserve",
+        "unreserve": "portalloc.cli.commands.reserve:unreserve",
+        "pool": "portalloc.cli.commands.pool:pool",
+        "serve": "portalloc.cli.commands.serve:serve",
+    }
+)
+
+
+def main() -> None:
+    """Console-script entry point."""
+    try:
+        cli.main(prog_name="portalloc")
+    except KeyboardInterrupt:  # between click's handlers, e.g. while an error line is printed
+        _interrupted()

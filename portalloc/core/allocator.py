@@ -1,0 +1,424 @@
+"""Where the next port pair comes from. Pure functions over a ``Ledger``: no I/O, clock or sockets.
+
+Anything impure a caller knows (ports the OS holds, ports pre-configured for other
+keys) comes in as ``taken``, so the same ledger and the same ``taken`` always give the
+same answer.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Mapping
+from itertools import filterfalse
+from typing import NamedTuple
+
+from portalloc.core.keys import check_key
+from portalloc.core.limits import MAX_PORT, MIN_PORT
+from portalloc.core.models import Allocation, Ledger, Pool, PortPolicy
+from portalloc.errors import NoFreePair, PolicyRefused
+
+#: The WHATWG fetch standard's "bad ports": browsers refuse to connect to them.
+BAD_PORTS = frozenset(
+    {
+        1, 7, 9, 11, 13, 15, 17, 19, 20, 21, 22, 23, 25, 37, 42, 43, 53, 69, 77, 79, 87, 95,
+        101, 102, 103, 104, 109, 110, 111, 113, 115, 117, 119, 123, 135, 137, 139, 143, 161,
+        179, 389, 427, 465, 512, 513, 514, 515, 526, 530, 531, 532, 540, 548, 554, 556, 563,
+        587, 601, 636, 989, 990, 993, 995, 1719, 1720, 1723, 2049, 3659, 4045, 4190, 5060,
+        5061, 6000, 6566, 6665, 6666, 6667, 6668, 6669, 6679, 6697, 10080,
+    }
+)  # fmt: skip
+
+Key = tuple[str, int]
+
+
+class Assignment(NamedTuple):
+    """What ``assign`` decided for one key."""
+
+    allocation: Allocation
+    created: bool
+    #: Why a pre-configured pair was not used, or ``None``.
+    note: str | None = None
+
+
+class Holder(NamedTuple):
+    """One key holding a port in a conflict, and in which role (``None`` for a key listed twice)."""
+
+    model: str
+    app_num: int
+    role: str | None
+
+    def describe(self) -> str:
+        """``model/app (role)``."""
+        return f"{self.model}/{self.app_num}" + (f" ({self.role})" if self.role else "")
+
+
+class Conflict(NamedTuple):
+    """A port held more than once, or a key that appears more than once (``port`` is ``None``)."""
+
+    port: int | None
+    holders: tuple[Holder, ...]
+
+    def describe(self) -> str:
+        """One line for a user."""
+        if self.port is None:
+            return f"{self.holders[0].describe()} is allocated {len(self.holders)} times"
+        return f"port {self.port} is used by " + " and ".join(holder.describe() for holder in self.holders)
+
+
+class Usage(NamedTuple):
+    """Capacity and use of a ledger, for ``stats``."""
+
+    allocations: int
+    models: int
+    capacity: int
+    free_pairs: int
+    bad_port_pairs: int
+    off_sequence: int
+
+
+def _is_bad(policy: PortPolicy, backend: int, frontend: int) -> bool:
+    return policy.skip_bad_ports and (backend in BAD_PORTS or frontend in BAD_PORTS)
+
+
+def usable_pairs(policy: PortPolicy) -> int:
+    """How many pairs the policy can hand out (in range, minus pairs touching a bad or reserved port)."""
+    reserved = policy.reserved_ports()
+    return sum(1 for k in range(policy.pair_count) if is_usable_pair(policy, reserved, k))
+
+
+def is_usable_pair(policy: PortPolicy, reserved: frozenset[int], k: int) -> bool:
+    """Whether pair ``k`` may be handed out at all: no browsers' bad port (if skipped), no ``reserved`` port."""
+    backend, frontend = policy.pair(k)
+    return not _is_bad(policy, backend, frontend) and backend not in reserved and frontend not in reserved
+
+
+def skipped_pairs(policy: PortPolicy) -> list[tuple[int, int, str]]:
+    """The pairs in range that are never handed out: ``(backend, frontend, why)``, in sequence order."""
+    reserved = policy.reserved_ports()
+    skipped = []
+    for k in range(policy.pair_count):
+        pair = policy.pair(k)
+        bad = [port for port in pair if port in BAD_PORTS] if policy.skip_bad_ports else []
+        held = [port for port in pair if port in reserved]
+        reasons = [f"{port} is a port browsers refuse" for port in bad] + [f"{port} is reserved" for port in held]
+        if reasons:
+            skipped.append((*pair, "; ".join(reasons)))
+    return skipped
+
+
+def shared_segments(policy: PortPolicy) -> list[range]:
+    """The pair indices outside every pool (the shared range), as runs of consecutive ``k``."""
+    segments, start = [], 0
+    for pool in policy.pools:  # sorted and apart: the model guarantees it
+        if pool.first > start:
+            segments.append(range(start, pool.first))
+        start = pool.last + 1
+    if start < policy.pair_count:
+        segments.append(range(start, policy.pair_count))
+    return segments
+
+
+def _segments_for(policy: PortPolicy, model: str) -> list[range]:
+    """Where ``model``'s new apps look, in order: its pool, then (unless it must fail) the shared range."""
+    pool = policy.pool_of(model)
+    if pool is None:
+        return shared_segments(policy)
+    own = [range(pool.first, pool.last + 1)]
+    return own + shared_segments(policy) if pool.overflow == "shared" else own
+
+
+def pool_holding(policy: PortPolicy, port: int) -> Pool | None:
+    """The pool one of whose pairs has ``port`` (as backend or frontend), or ``None``."""
+    for start in (policy.backend_start, policy.frontend_start):
+        k, rest = divmod(port - start, policy.step)
+        # Backends lie below frontend_start, so at most one of the two roles can match.
+        if rest == 0 and 0 <= k < policy.pair_count:
+            pool = next((pool for pool in policy.pools if pool.first <= k <= pool.last), None)
+            if pool is not None:
+                return pool
+    return None
+
+
+class _PairFinder:
+    """Hands out the lowest free pair, again and again, in one pass over each segment of the sequence.
+
+    Within one batch ports are only ever added to ``used``, so every pair below a
+    segment's cursor stays unusable and the search never restarts from its first pair.
+    """
+
+    def __init__(self, ledger: Ledger, taken: Iterable[int], kept: Iterable[int] = ()) -> None:
+        self.policy = ledger.policy
+        self.reserved = self.policy.reserved_ports()
+        self.used = set(ledger.used_ports)
+        self.used.update(taken)
+        #: Ports kept for pre-configured keys: ``next_pair`` skips them, ``refusal`` does not.
+        self.kept = frozenset(kept)
+        self.blocked = self.kept | self.reserved
+        #: Per segment (by its first ``k``): the lowest ``k`` that may still be free.
+        self.cursors: dict[int, int] = {}
+
+    def take(self, ports: Iterable[int]) -> None:
+        self.used.update(ports)
+
+    def refusal(self, model: str, backend: int, frontend: int) -> str | None:
+        """Why ``model`` may not take this pair now (one port's reason), or ``None``."""
+        if backend == frontend:
+            return f"backend and frontend are both {backend}"
+        for port in (backend, frontend):
+            if port in self.used:
+                return f"{port} already in use"
+            if port in self.reserved:
+                return f"{port} is reserved"
+            pool = pool_holding(self.policy, port) if self.policy.pools else None
+            if pool is not None and pool.model != model:
+                return f"{port} is in the pool of {pool.model}"
+        return None
+
+    def next_pair(self, model: str) -> tuple[int, int]:
+        policy, used = self.policy, self.used
+        start, step = policy.backend_start, policy.step
+        blocked = self.blocked
+        segments = _segments_for(policy, model)
+        for segment in segments:
+            first = self.cursors.get(segment.start, segment.start)
+            backends = range(start + first * step, start + segment.stop * step, step)
+            # filterfalse skips pairs whose backend is taken at C speed: a full ledger of
+            # 10,000 pairs is passed in well under a millisecond, not one Python step each.
+            for backend in filterfalse(used.__contains__, backends):
+                k = (backend - start) // step
+                frontend = policy.frontend_start + k * step
+                if (
+                    frontend not in used
+                    and backend not in blocked
+                    and frontend not in blocked
+                    and not _is_bad(policy, backend, frontend)
+                ):
+                    self.cursors[segment.start] = k + 1
+                    self.take((backend, frontend))
+                    return backend, frontend
+            self.cursors[segment.start] = segment.stop
+        pool = policy.pool_of(model)
+        if pool is not None and pool.overflow == "fail":
+            raise NoFreePair(
+                f"no free port pair left in the pool of {model} (pairs {pool.first}-{pool.last}), "
+                "and its overflow is 'fail'; release some of its apps or widen the pool"
+            )
+        where = "the shared range of the policy" if policy.pools else "the policy"
+        raise NoFreePair(
+            f"no free port pair left: none of the {usable_pairs(policy):,} pairs of {where} "
+            f"({policy.describe()}) is free; release some or widen the policy"
+        )
+
+
+def assign_many(
+    ledger: Ledger,
+    keys: Iterable[Key],
+    taken: Iterable[int] = (),
+    preferred: Mapping[Key, tuple[int, int]] | None = None,
+) -> tuple[Ledger, list[Assignment]]:
+    """Give every key a pair: its existing one, else its preferred one if free, else the lowest free.
+
+    ``taken`` are ports that must not be handed out (held by the OS, say). ``preferred``
+    maps keys to pre-configured pairs; until its key is allocated, a preferred pair is
+    given to no other key. The policy's reserved ports are never handed out, a pooled
+    model takes its pool's pairs first, and no other model takes them. Returns the new
+    ledger and one ``Assignment`` per key, in order; a key given twice gets the same pair twice.
+    Raises ``InvalidKey`` for a key that cannot be stored and ``NoFreePair`` when the
+    policy (or a pool that must not overflow) runs out; either way no ledger is returned.
+    """
+    preferred = preferred or {}
+    kept = (port for key, pair in preferred.items() if ledger.find(*key) is None for port in pair)
+    finder = _PairFinder(ledger, taken, kept)
+    added: dict[Key, Allocation] = {}
+    assignments: list[Assignment] = []
+    for key in keys:
+        model, app_num = check_key(*key)  # NFC: an NFD spelling finds its model's row
+        existing = ledger.find(model, app_num) or added.get((model, app_num))
+        if existing is not None:
+            assignments.append(Assignment(existing, created=False))
+            continue
+        note = None
+        wanted = preferred.get((model, app_num))
+        refusal = finder.refusal(model, *wanted) if wanted is not None else None
+        if wanted is not None and refusal is None:
+            backend, frontend = wanted
+            finder.take(wanted)
+        else:
+            if wanted is not None:
+                note = f"pre-configured ports {wanted[0]}/{wanted[1]} for {model}/{app_num} are not free ({refusal})"
+            backend, frontend = finder.next_pair(model)
+            if note is not None:
+                note += f"; allocated {backend}/{frontend} instead"
+        allocation = Allocation.model_construct(model=model, app_num=app_num, backend=backend, frontend=frontend)
+        added[(model, app_num)] = allocation
+        assignments.append(Assignment(allocation, created=True, note=note))
+    if not added:
+        return ledger, assignments
+    return ledger.with_added(list(added.values())), assignments
+
+
+def pair_refusal(ledger: Ledger, key: tuple[str, int], pair: tuple[int, int]) -> str | None:
+    """Why ``key`` may not hold ``pair`` in ``ledger``, or ``None`` if it may.
+
+    Refused: a port outside 1024-65535, the pair outside the policy's backend or
+    frontend range, a browsers' bad port (when the policy skips them), a port another
+    key holds, a reserved port, a port of another model's pool. A pair off the
+    sequence but in range is allowed, as pre-configured pairs are.
+    """
+    return _refusal(ledger, key, pair, ledger.policy.reserved_ports())
+
+
+def _refusal(ledger: Ledger, key: Key, pair: tuple[int, int], reserved: frozenset[int]) -> str | None:
+    policy = ledger.policy
+    backend, frontend = pair
+    if backend == frontend:
+        return f"backend and frontend are both {backend}"
+    for port in pair:
+        if not MIN_PORT <= port <= MAX_PORT:
+            return f"port {port} is not from {MIN_PORT} to {MAX_PORT}"
+    if not policy.backend_start <= backend < policy.frontend_start:
+        highest = policy.frontend_start - 1
+        return f"backend {backend} is outside the policy's backend range {policy.backend_start}-{highest}"
+    if not policy.frontend_start <= frontend <= policy.max_port:
+        return f"frontend {frontend} is outside the policy's frontend range {policy.frontend_start}-{policy.max_port}"
+    for port in pair:
+        if policy.skip_bad_ports and port in BAD_PORTS:
+            return f"{port} is a port browsers refuse to connect to (the policy skips them)"
+        if port in reserved:
+            return f"port {port} is reserved"
+        if port in ledger.used_ports:
+            for holder in ledger.allocations:
+                if holder.key != key and port in holder.ports:
+                    role = "backend" if holder.backend == port else "frontend"
+                    return f"port {port} is held by {holder.label()} ({role})"
+        pool = pool_holding(policy, port) if policy.pools else None
+        if pool is not None and pool.model != key[0]:
+            return f"port {port} is in the pool of {pool.model}"
+    return None
+
+
+def policy_refusals(ledger: Ledger, policy: PortPolicy) -> list[str]:
+    """Every allocation that fits ``ledger``'s policy but would not fit ``policy``: ``model/app (B/F): why``.
+
+    Fitting is ``pair_refusal`` having nothing against it. Reserved ports are left
+    out: reserving a port an app holds is allowed (and reported), never a reason to
+    refuse. An allocation outside its own model's pool fits, and one that already did
+    not fit (a pre-configured pair outside the range, say) is not the change's doing.
+    """
+    candidate = ledger.model_copy(update={"policy": policy})
+    return [
+        f"{a.label()} ({a.backend}/{a.frontend}): {why}"
+        for a in ledger.allocations
+        if (why := _refusal(candidate, a.key, a.ports, frozenset())) is not None
+        and _refusal(ledger, a.key, a.ports, frozenset()) is None
+    ]
+
+
+def change_policy(ledger: Ledger, policy: PortPolicy) -> Ledger:
+    """``ledger`` under ``policy``; ``PolicyRefused`` naming every allocation that would not fit it."""
+    if policy == ledger.policy:
+        return ledger
+    refusals = policy_refusals(ledger, policy)
+    if refusals:
+        count = len(refusals)
+        raise PolicyRefused(
+            f"the new policy does not fit {count} allocation{'s' if count > 1 else ''}, "
+            "nothing changed: " + "; ".join(refusals)
+        )
+    return ledger.model_copy(update={"policy": policy})
+
+
+def reserved_holders(ledger: Ledger) -> list[tuple[Allocation, int]]:
+    """Allocations holding a reserved port, with the port: they stay, and are reported."""
+    reserved = ledger.policy.reserved_ports()
+    return [(a, port) for a in ledger.allocations for port in a.ports if port in reserved]
+
+
+def pool_strays(ledger: Ledger) -> list[Allocation]:
+    """Allocations of a pooled model that lie outside its pool: they stay, and ``check`` warns."""
+    policy = ledger.policy
+    strays = []
+    for a in ledger.allocations:
+        pool = policy.pool_of(a.model)
+        k = policy.index_of(*a.ports) if pool is not None else None
+        if pool is not None and (k is None or not pool.first <= k <= pool.last):
+            strays.append(a)
+    return strays
+
+
+def assign(
+    ledger: Ledger,
+    model: str,
+    app_num: int,
+    taken: Iterable[int] = (),
+    preferred: tuple[int, int] | None = None,
+) -> tuple[Ledger, Assignment]:
+    """``assign_many`` for one key."""
+    new_ledger, (assignment,) = assign_many(
+        ledger, [(model, app_num)], taken, {(model, app_num): preferred} if preferred else None
+    )
+    return new_ledger, assignment
+
+
+def release(ledger: Ledger, model: str, app_num: int) -> tuple[Ledger, list[Allocation]]:
+    """Remove every allocation of ``(model, app_num)``; return the new ledger and what was removed."""
+    return release_many(ledger, [(model, app_num)])
+
+
+def release_many(ledger: Ledger, keys: Iterable[Key]) -> tuple[Ledger, list[Allocation]]:
+    """Remove every allocation of each key; return the new ledger and what was removed."""
+    doomed = set(keys)
+    removed = [a for a in ledger.allocations if a.key in doomed]
+    if not removed:
+        return ledger, []
+    return ledger.with_allocations(a for a in ledger.allocations if a.key not in doomed), removed
+
+
+def policy_warnings(ledger: Ledger) -> list[str]:
+    """What ``check`` warns about (not conflicts): apps outside their model's pool, apps on a reserved port."""
+    policy = ledger.policy
+    warnings = []
+    for a in pool_strays(ledger):
+        pool = policy.pool_of(a.model)
+        assert pool is not None  # a stray is an app of a pooled model
+        warnings.append(f"{a.label()} ({a.backend}/{a.frontend}) lies outside the pool of {pool.describe()}")
+    warnings += [f"{a.label()} holds reserved port {port}" for a, port in reserved_holders(ledger)]
+    return warnings
+
+
+def find_conflicts(allocations: Iterable[Allocation]) -> list[Conflict]:
+    """Every port held more than once (in any role) and every key that appears more than once."""
+    holders: dict[int, list[Holder]] = {}
+    seen: dict[Key, int] = {}
+    for a in allocations:
+        seen[a.key] = seen.get(a.key, 0) + 1
+        holders.setdefault(a.backend, []).append(Holder(a.model, a.app_num, "backend"))
+        holders.setdefault(a.frontend, []).append(Holder(a.model, a.app_num, "frontend"))
+    conflicts = [Conflict(None, (Holder(*key, None),) * count) for key, count in seen.items() if count > 1]
+    conflicts += [Conflict(port, tuple(names)) for port, names in sorted(holders.items()) if len(names) > 1]
+    return conflicts
+
+
+def usage(ledger: Ledger) -> Usage:
+    """Counts for ``stats``: allocations, models, usable pairs (not bad, not reserved), free pairs and more."""
+    policy = ledger.policy
+    used = ledger.used_ports
+    reserved = policy.reserved_ports()
+    capacity = free = bad = 0
+    for k in range(policy.pair_count):
+        pair = policy.pair(k)
+        if _is_bad(policy, *pair):
+            bad += 1
+            continue
+        if pair[0] in reserved or pair[1] in reserved:
+            continue
+        capacity += 1
+        if pair[0] not in used and pair[1] not in used:
+            free += 1
+    return Usage(
+        allocations=len(ledger.allocations),
+        models=len({a.model for a in ledger.allocations}),
+        capacity=capacity,
+        free_pairs=free,
+        bad_port_pairs=bad,
+        off_sequence=sum(1 for a in ledger.allocations if policy.index_of(*a.ports) is None),
+    )

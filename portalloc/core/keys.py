@@ -1,0 +1,133 @@
+"""What a ledger key is: a model name and an app number, and where its app lives on disk.
+
+This module is deliberately free of pydantic so that the command line's lookup path
+can validate a key without importing it.
+
+A model name is compared as Unicode NFC: ``café`` typed precomposed and ``café`` typed
+as ``e`` + combining accent are one model, stored precomposed. Characters that cannot
+be seen (controls, format characters, default-ignorable code points, spaces other than
+U+0020), lone combining marks, surrogates and code points this Python's Unicode
+database does not know are refused, so two keys never print the same.
+"""
+
+from __future__ import annotations
+
+import re
+import string
+import unicodedata
+from pathlib import Path
+
+from portalloc.core.limits import MAX_APP_NUM, MAX_MODEL_LENGTH
+from portalloc.errors import InvalidKey
+
+_PATH_SEPARATORS = re.compile(r"[/\\]")
+#: Categories no model name may contain: controls, format characters (zero-width space,
+#: bidi overrides, soft hyphen…), line/paragraph separators, surrogates (what a non-UTF-8
+#: byte on the command line becomes), and unassigned code points (NFC of those may change).
+_REFUSED_CATEGORIES = {"Cc": "control", "Cf": "invisible", "Zl": "control", "Zp": "control", "Cs": "surrogate"}
+#: Unicode's Default_Ignorable_Code_Point ranges (DerivedCoreProperties.txt) that are not
+#: already Cf or Cn: fillers and variation selectors render as nothing.
+_DEFAULT_IGNORABLE = (
+    (0x034F, 0x034F),
+    (0x115F, 0x1160),
+    (0x17B4, 0x17B5),
+    (0x180B, 0x180F),
+    (0x3164, 0x3164),
+    (0xFE00, 0xFE0F),
+    (0xFFA0, 0xFFA0),
+    (0xE0100, 0xE01EF),
+)
+#: Characters that stand for themselves in a model's directory name; every other ASCII
+#: character is written ``%XX``. Non-ASCII characters (all visible, see above) stay as they are.
+_DIR_SAFE = frozenset(string.ascii_letters + string.digits + "._-")
+
+
+def _refusal(char: str, previous: str | None) -> str | None:
+    """Why ``char`` (after ``previous``) cannot be in a model name, or ``None``."""
+    category = unicodedata.category(char)
+    if category in _REFUSED_CATEGORIES:
+        return f"the {_REFUSED_CATEGORIES[category]} character {char!r}"
+    if category == "Cn":
+        return f"the unassigned code point U+{ord(char):04X}"
+    if category == "Zs" and char != " ":
+        return f"the space character U+{ord(char):04X} (only a plain space may be used)"
+    if any(low <= ord(char) <= high for low, high in _DEFAULT_IGNORABLE):
+        return f"the invisible character U+{ord(char):04X}"
+    if category.startswith("M") and (previous is None or previous in " /\\"):
+        return f"the combining mark U+{ord(char):04X} with no letter to combine with"
+    return None
+
+
+def check_model_name(model: str) -> str:
+    """Return ``model`` in NFC if it can be a ledger key, else raise ``InvalidKey``.
+
+    A model name is 1 to 200 characters (after NFC), has no invisible or control
+    characters, no lone combining mark and no surrogate, does not start or end with
+    whitespace (``"model_a "`` would silently be a second key) and has no ``.`` or
+    ``..`` path segment (``"openai/gpt-4o"`` is fine, ``"../x"`` is not).
+    """
+    if not isinstance(model, str):
+        raise InvalidKey(f"model must be a string, not {type(model).__name__}")
+    if not model.isascii():
+        # Surrogates first: they are what undecodable bytes become, and NFC keeps them as they are.
+        for char in model:
+            if unicodedata.category(char) == "Cs":
+                raise InvalidKey(f"model {model!r} is not valid UTF-8 text (it contains {char!r})")
+        model = unicodedata.normalize("NFC", model)
+    if not model.strip():
+        raise InvalidKey("model must not be empty")
+    if len(model) > MAX_MODEL_LENGTH:
+        raise InvalidKey(f"model is {len(model)} characters long; the limit is {MAX_MODEL_LENGTH}")
+    if model != model.strip():
+        raise InvalidKey(f"model {model!r} starts or ends with whitespace")
+    if not (model.isascii() and model.isprintable()):  # the common name is printable ASCII: one C call
+        previous: str | None = None
+        for char in model:
+            if (char.isascii() and char.isprintable()) or (reason := _refusal(char, previous)) is None:
+                previous = char
+                continue
+            raise InvalidKey(f"model {model!r} contains {reason}")
+    if "." in model and any(part in (".", "..") for part in _PATH_SEPARATORS.split(model)):
+        # Scaffolding scripts build paths from model names; "../x" is a traversal, not a model.
+        raise InvalidKey(f"model {model!r} contains a '.' or '..' path segment")
+    return model
+
+
+def check_app_num(app_num: int) -> int:
+    """Return ``app_num`` if it is a whole number from 1 to 1,000,000, else raise ``InvalidKey``."""
+    if isinstance(app_num, bool) or not isinstance(app_num, int):
+        raise InvalidKey(f"app_num must be a whole number, not {app_num!r}")
+    if not 1 <= app_num <= MAX_APP_NUM:
+        raise InvalidKey(f"app_num must be from 1 to {MAX_APP_NUM:,}, not {app_num}")
+    return app_num
+
+
+def check_key(model: str, app_num: int) -> tuple[str, int]:
+    """``(model, app_num)`` with the model in NFC if both are valid, else raise ``InvalidKey``."""
+    return check_model_name(model), check_app_num(app_num)
+
+
+def model_dir_name(model: str) -> str:
+    """The directory name of a model's apps: one path component, different for every model.
+
+    ASCII letters, digits, ``_``, ``-`` and ``.`` stay as they are, and so does every
+    non-ASCII character; every other ASCII character becomes ``%`` and its two-digit
+    hex code (``/`` → ``%2F``, space → ``%20``, ``%`` → ``%25``), and so does a ``.``
+    that starts or ends the name (no hidden directories, nothing Windows would trim).
+    Because ``%`` itself is escaped, the mapping is one-to-one and
+    ``urllib.parse.unquote`` reverses it: ``openai/gpt-4o`` → ``openai%2Fgpt-4o``,
+    ``a_b`` → ``a_b``, ``a b`` → ``a%20b``, ``café`` → ``café``.
+
+    ``model`` is validated (and NFC-normalised) first; an invalid one raises ``InvalidKey``.
+    """
+    model = check_model_name(model)
+    out = [char if char in _DIR_SAFE or not char.isascii() else f"%{ord(char):02X}" for char in model]
+    for end in (0, -1):
+        if model[end] == ".":
+            out[end] = "%2E"
+    return "".join(out)
+
+
+def app_dir(apps_dir: Path, model: str, app_num: int) -> Path:
+    """Where the app ``(model, app_num)`` lives: ``<apps_dir>/<model_dir_name(model)>/app<N>``."""
+    return apps_dir / model_dir_name(model) / f"app{check_app_num(app_num)}"

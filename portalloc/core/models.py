@@ -1,0 +1,323 @@
+"""The data: port policy, one allocation, the ledger. Pydantic v2 models, no I/O."""
+
+from __future__ import annotations
+
+import bisect
+import operator
+from collections.abc import Iterable, Mapping, Sequence
+from functools import cached_property
+from itertools import chain
+from typing import Annotated, Literal
+
+from pydantic import (
+    AfterValidator,
+    BaseModel,
+    ConfigDict,
+    Field,
+    ValidationError,
+    model_validator,
+)
+
+from portalloc.core.keys import check_app_num, check_model_name
+from portalloc.core.limits import LEDGER_VERSION, MAX_PORT, MIN_PORT
+from portalloc.errors import PolicyRefused
+
+Port = Annotated[int, Field(ge=MIN_PORT, le=MAX_PORT)]
+ModelName = Annotated[str, AfterValidator(check_model_name)]
+AppNum = Annotated[int, AfterValidator(check_app_num)]
+
+_FROZEN_STRICT = ConfigDict(strict=True, frozen=True, extra="forbid")
+
+#: ``[low, high]``, both included: one reserved port is ``[6379, 6379]``.
+PortRange = Annotated[list[Port], Field(min_length=2, max_length=2)]
+
+
+def merge_ranges(ranges: Iterable[Sequence[int]]) -> list[list[int]]:
+    """``ranges`` as the policy stores them: sorted, overlapping or touching ones joined."""
+    merged: list[list[int]] = []
+    for low, high in sorted((min(r), max(r)) for r in ranges):
+        if merged and low <= merged[-1][1] + 1:
+            merged[-1][1] = max(merged[-1][1], high)
+        else:
+            merged.append([low, high])
+    return merged
+
+
+def describe_ranges(ranges: Iterable[Sequence[int]]) -> str:
+    """``5173, 6379, 9229-9240``: ranges the way a user types them."""
+    return ", ".join(str(low) if low == high else f"{low}-{high}" for low, high in ranges) or "none"
+
+
+class Pool(BaseModel):
+    """Pairs ``first``..``last`` (indices into the sequence, both included) that only ``model`` takes.
+
+    When they are all held, ``overflow`` says what the model's next app gets: a pair of
+    the shared range (``shared``) or an error (``fail``).
+    """
+
+    model_config = _FROZEN_STRICT
+
+    model: ModelName
+    first: int = Field(ge=0)
+    last: int = Field(ge=0)
+    overflow: Literal["shared", "fail"] = "shared"
+
+    @model_validator(mode="after")
+    def _not_empty(self) -> Pool:
+        if self.last < self.first:
+            raise ValueError(f"pool of {self.model}: last pair {self.last} is before first pair {self.first}")
+        return self
+
+    @property
+    def size(self) -> int:
+        """How many pairs the pool spans (bad-port pairs included)."""
+        return self.last - self.first + 1
+
+    def describe(self) -> str:
+        """``model_a: pairs 0-99 (overflow shared)``."""
+        return f"{self.model}: pairs {self.first}-{self.last} (overflow {self.overflow})"
+
+
+class PortPolicy(BaseModel):
+    """Where pairs come from: pair ``k`` is ``(backend_start + k*step, frontend_start + k*step)``.
+
+    Backends stay below ``frontend_start`` and frontends at most ``max_port``, so a port
+    can never serve in both roles. The defaults hold 1,500 pairs (5001/8001 … 7999/10999).
+    ``skip_bad_ports`` skips pairs that touch a port browsers refuse to connect to.
+    ``probe`` lets a new allocation skip ports this machine's OS holds (``portalloc.machine.probe``);
+    turn it off for a ledger that must be a pure function of its own contents.
+    ``reserved`` are port ranges never handed out; ``pools`` give models pairs of their
+    own. Both are empty by default and then not written, so older ledgers keep their bytes.
+    """
+
+    model_config = _FROZEN_STRICT
+
+    backend_start: Port = 5001
+    frontend_start: Port = 8001
+    step: int = Field(default=2, ge=1)
+    max_port: Port = MAX_PORT
+    skip_bad_ports: bool = True
+    probe: bool = True
+    reserved: list[PortRange] = Field(default_factory=list)
+    pools: list[Pool] = Field(default_factory=list)
+
+    @model_validator(mode="after")
+    def _holds_a_pair(self) -> PortPolicy:
+        if self.frontend_start <= self.backend_start:
+            raise ValueError(
+                f"frontend_start ({self.frontend_start}) must be above backend_start ({self.backend_start})"
+            )
+        if self.frontend_start > self.max_port:
+            raise ValueError(f"frontend_start ({self.frontend_start}) is above max_port ({self.max_port})")
+        # One spelling per set of ports, so equal policies have equal bytes.
+        if self.reserved != merge_ranges(self.reserved):
+            raise ValueError("reserved port ranges must be [low, high], sorted, apart and not touching")
+        previous: Pool | None = None
+        for pool in self.pools:
+            if pool.last >= self.pair_count:
+                raise ValueError(f"pool of {pool.model} ends at pair {pool.last}; the policy has {self.pair_count}")
+            if previous is not None and pool.first <= previous.last:
+                raise ValueError(f"pools of {previous.model} and {pool.model} overlap or are not sorted by pair")
+            previous = pool
+        if len({pool.model for pool in self.pools}) < len(self.pools):
+            raise ValueError("a model has more than one pool")
+        return self
+
+    def pool_of(self, model: str) -> Pool | None:
+        """``model``'s pool, or ``None``."""
+        return next((pool for pool in self.pools if pool.model == model), None)
+
+    def reserved_ports(self) -> frozenset[int]:
+        """Every reserved port, one by one (built once per policy: an import asks for each of its rows)."""
+        return self._reserved_ports
+
+    @cached_property
+    def _reserved_ports(self) -> frozenset[int]:
+        return frozenset(port for low, high in self.reserved for port in range(low, high + 1))
+
+    def pairs_with_backends(self, low: int, high: int) -> range:
+        """The indices ``k`` of the pairs whose backend lies in ``low``..``high`` (possibly none)."""
+        first = max(0, -(-(low - self.backend_start) // self.step))
+        last = min(self.pair_count - 1, (high - self.backend_start) // self.step)
+        return range(first, last + 1)
+
+    def index_of(self, backend: int, frontend: int) -> int | None:
+        """``k`` if ``(backend, frontend)`` is pair ``k`` of the sequence, else ``None``."""
+        offset = backend - self.backend_start
+        k, rest = divmod(offset, self.step)
+        if rest or offset < 0 or k >= self.pair_count or frontend - self.frontend_start != offset:
+            return None
+        return k
+
+    @property
+    def pair_count(self) -> int:
+        """How many pairs lie in range (before skipping browsers' bad ports)."""
+        backend_room = -(-(self.frontend_start - self.backend_start) // self.step)
+        frontend_room = (self.max_port - self.frontend_start) // self.step + 1
+        return min(backend_room, frontend_room)
+
+    def pair(self, k: int) -> tuple[int, int]:
+        """The ``k``-th pair of the sequence (``0 <= k < pair_count``)."""
+        offset = k * self.step
+        return self.backend_start + offset, self.frontend_start + offset
+
+    def describe(self) -> str:
+        """One line naming the policy, for error messages (reserved ports and pools too, when there are any)."""
+        text = f"backend {self.backend_start}+, frontend {self.frontend_start}+, step {self.step}, max {self.max_port}"
+        if not self.skip_bad_ports:
+            text += ", bad ports not skipped"
+        if self.reserved:
+            text += f", reserved {describe_ranges(self.reserved)}"
+        if self.pools:
+            text += ", pools " + "; ".join(pool.describe() for pool in self.pools)
+        return text
+
+
+class Allocation(BaseModel):
+    """One ledger row: the pair of ports held by ``(model, app_num)``."""
+
+    model_config = _FROZEN_STRICT
+
+    model: ModelName
+    app_num: AppNum
+    backend: Port
+    frontend: Port
+
+    @model_validator(mode="after")
+    def _two_ports(self) -> Allocation:
+        if self.backend == self.frontend:
+            raise ValueError(f"backend and frontend are both {self.backend}")
+        return self
+
+    @property
+    def key(self) -> tuple[str, int]:
+        """``(model, app_num)``: what the allocation is for."""
+        return self.model, self.app_num
+
+    @property
+    def ports(self) -> tuple[int, int]:
+        """``(backend, frontend)``."""
+        return self.backend, self.frontend
+
+    def label(self) -> str:
+        """``model/app_num``, the way messages name an allocation."""
+        return f"{self.model}/{self.app_num}"
+
+    def __repr_name__(self) -> str:
+        # Users meet this class as ``PortPair``, the API's name for it (``Allocation`` is the
+        # ledger's): ``PortPair(model='a', app_num=1, backend=5001, frontend=8001)``.
+        return "PortPair"
+
+
+#: The seed API's name for an allocation: ``PortPair(model, app_num, backend, frontend)``.
+PortPair = Allocation
+
+
+_KEY = operator.attrgetter("model", "app_num")
+_BACKEND = operator.attrgetter("backend")
+_FRONTEND = operator.attrgetter("frontend")
+#: Up to this many new rows are inserted one by one (O(n) each); more are merged by one sort.
+_INSERT_LIMIT = 8
+
+
+class Ledger(BaseModel):
+    """The whole file: a version, the policy, and allocations sorted by ``(model, app_num)``.
+
+    A ledger may hold conflicts (two keys on one port, or one key twice) so that
+    ``check`` can report what a careless merge produced; writes never add one.
+    """
+
+    model_config = ConfigDict(strict=True, frozen=True, extra="forbid")
+
+    version: int = LEDGER_VERSION
+    policy: PortPolicy = PortPolicy()
+    allocations: list[Allocation] = Field(default_factory=list)
+
+    @model_validator(mode="after")
+    def _known_version(self) -> Ledger:
+        if self.version != LEDGER_VERSION:
+            raise ValueError(
+                f"ledger version {self.version} is not supported (this portalloc reads version {LEDGER_VERSION})"
+            )
+        return self
+
+    def with_allocations(self, allocations: Iterable[Allocation]) -> Ledger:
+        """A ledger with the same policy and these (already validated) allocations, sorted."""
+        return self._sorted_ledger(sorted(allocations, key=_KEY))
+
+    def with_added(self, added: Sequence[Allocation]) -> Ledger:
+        """This ledger plus ``added``, allocations of keys it does not hold yet (one each), sorted.
+
+        What ``with_allocations`` gives, for less: a few new rows are inserted in place,
+        and a lookup index or used-port set this ledger already built is extended rather
+        than rebuilt, so a write after one allocation stays cheap at any ledger size.
+        """
+        if not added:
+            return self
+        if self.in_key_order() is self.allocations and len(added) <= _INSERT_LIMIT:
+            ordered = list(self.allocations)
+            for allocation in added:
+                bisect.insort(ordered, allocation, key=_KEY)
+        else:
+            ordered = sorted([*self.allocations, *added], key=_KEY)
+        ledger = self._sorted_ledger(ordered)
+        built, derived = self.__dict__, ledger.__dict__
+        # cached_property keeps its value in the instance __dict__; seeding it is how a derived one is carried over.
+        if "_index" in built:
+            index = dict(built["_index"])
+            for allocation in added:
+                index.setdefault(allocation.key, allocation)
+            derived["_index"] = index
+        if "used_ports" in built:
+            derived["used_ports"] = built["used_ports"].union(*(allocation.ports for allocation in added))
+        return ledger
+
+    def _sorted_ledger(self, ordered: list[Allocation]) -> Ledger:
+        ledger = Ledger.model_construct(version=self.version, policy=self.policy, allocations=ordered)
+        ledger.__dict__["_is_sorted"] = True
+        return ledger
+
+    @cached_property
+    def _is_sorted(self) -> bool:
+        keys = list(map(_KEY, self.allocations))
+        return all(map(operator.le, keys, keys[1:]))
+
+    def in_key_order(self) -> list[Allocation]:
+        """The allocations sorted by ``(model, app_num)``: the list itself when it already is (as it
+        is in every ledger portalloc builds), else a sorted copy (a hand-edited file may not be)."""
+        return self.allocations if self._is_sorted else sorted(self.allocations, key=_KEY)
+
+    @cached_property
+    def _index(self) -> dict[tuple[str, int], Allocation]:
+        # First occurrence wins, matching the order a reader of the file sees.
+        index: dict[tuple[str, int], Allocation] = {}
+        for allocation in self.allocations:
+            index.setdefault(allocation.key, allocation)
+        return index
+
+    def find(self, model: str, app_num: int) -> Allocation | None:
+        """The allocation of ``(model, app_num)``, or ``None``."""
+        return self._index.get((model, app_num))
+
+    @cached_property
+    def used_ports(self) -> frozenset[int]:
+        """Every port any allocation holds, in either role."""
+        return frozenset(chain(map(_BACKEND, self.allocations), map(_FRONTEND, self.allocations)))
+
+
+def build_policy(fields: Mapping[str, object]) -> PortPolicy:
+    """A ``PortPolicy`` from its fields; ``PolicyRefused`` saying what is wrong if they are not one."""
+    try:
+        return PortPolicy.model_validate(dict(fields))
+    except ValidationError as error:
+        raise PolicyRefused(f"invalid policy: {describe_validation_error(error)}") from None
+
+
+def describe_validation_error(error: ValidationError) -> str:
+    """The first problem pydantic found, as ``where: what`` on one line."""
+    first = error.errors()[0]
+    where = ".".join(str(part) for part in first["loc"])
+    message = first["msg"].removeprefix("Value error, ")
+    more = error.error_count() - 1
+    suffix = f" (and {more} more problem{'s' if more > 1 else ''})" if more else ""
+    return f"{where}: {message}{suffix}" if where else f"{message}{suffix}"

@@ -1,0 +1,1 @@
+"""Other tools' files and habits: compose, ``.env``, git, history, importers, plots."""

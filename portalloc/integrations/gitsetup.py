@@ -1,0 +1,224 @@
+"""Git plumbing: ``portalloc git-setup`` (attributes, ignored lock, driver config) and what
+the merge driver asks git about the merge it runs in.
+
+Everything goes through the ``git`` command, so git itself decides what a pattern
+matches, and every step first asks git whether it is already done (idempotence).
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import re
+import shutil
+import subprocess
+from pathlib import Path, PurePosixPath
+from typing import NamedTuple
+
+from portalloc.core.limits import MAX_GIT_STATE_BYTES
+from portalloc.errors import GitError, UnsafeFile
+from portalloc.storage.files import read_regular_file
+
+DRIVER = "portalloc"
+DRIVER_NAME = "portalloc ledger merge (union, moves clashing ports)"
+DRIVER_COMMAND = "portalloc merge-driver %O %A %B"
+#: An existing driver that runs portalloc's merge driver some other way (an absolute path, say) is kept.
+_OUR_DRIVER = re.compile(r"(^|[\s/])portalloc(\.exe)?(\s+-m\s+portalloc)?\s+merge-driver\s+%O\s+%A\s+%B\s*$")
+_GLOB_CHARS = re.compile(r"([\\*?\[])")
+#: The attributes git-setup gives the ledger. ``eol=lf``: with ``core.autocrlf=true`` (Git
+#: for Windows' default) git would otherwise check the ledger out with CRLF line ends.
+ATTRIBUTES = {"merge": DRIVER, "eol": "lf"}
+#: git's own name for the temp files it hands a merge driver (ll-merge.c, since git 1.5).
+_GIT_TEMP_FILE = re.compile(r"\.merge_file_[A-Za-z0-9]{6}")
+#: How much of a replayed commit's subject a merge message quotes.
+_SUBJECT_WIDTH = 50
+
+
+class Step(NamedTuple):
+    """One thing git-setup made sure of: where, whether it changed anything, and what it found or did."""
+
+    target: str
+    changed: bool
+    detail: str
+
+    def line(self) -> str:
+        """``target: detail``, as git-setup prints it."""
+        return f"{self.target}: {self.detail}"
+
+
+class GitSetup(NamedTuple):
+    """What ``set_up_git`` did: the repository, the ledger's path in it, each step, and notes for the user."""
+
+    root: Path
+    ledger: PurePosixPath
+    steps: list[Step]
+    notes: list[str]
+
+
+def _git(root: Path, *args: str) -> subprocess.CompletedProcess[str]:
+    try:
+        return subprocess.run(["git", *args], cwd=root, capture_output=True, text=True, check=False)
+    except FileNotFoundError:
+        raise GitError("git is not installed (no `git` on PATH)") from None
+
+
+def _git_ok(root: Path, *args: str) -> str:
+    done = _git(root, *args)
+    if done.returncode != 0:
+        detail = done.stderr.strip().splitlines()
+        raise GitError(f"`git {' '.join(args)}` failed: {detail[-1] if detail else f'exit {done.returncode}'}")
+    return done.stdout
+
+
+def repository_root(directory: Path) -> Path:
+    """The top of the work tree that holds ``directory``; ``GitError`` outside a repository."""
+    done = _git(directory, "rev-parse", "--show-toplevel")
+    if done.returncode != 0:
+        raise GitError(f"{directory} is not inside a git work tree; run git-setup in the repository")
+    return Path(done.stdout.rstrip("\n"))
+
+
+def path_pattern(relative: PurePosixPath, *, quote_spaces: bool) -> str:
+    """A gitattributes/gitignore pattern matching exactly ``relative`` (glob characters escaped).
+
+    gitattributes splits a line at whitespace, so there a path with spaces is written
+    C-quoted; gitignore takes spaces as they are (only a trailing one needs escaping).
+    """
+    pattern = _GLOB_CHARS.sub(r"\\\1", relative.as_posix())
+    if quote_spaces and (any(char.isspace() for char in pattern) or pattern.startswith('"')):
+        return '"' + pattern.replace("\\", "\\\\").replace('"', '\\"') + '"'
+    if pattern.endswith(" "):
+        pattern = pattern[:-1] + "\\ "
+    return pattern
+
+
+def _attributes(root: Path, relative: PurePosixPath, names: list[str]) -> dict[str, str]:
+    fields = _git_ok(root, "check-attr", "-z", *names, "--", relative.as_posix()).split("\0")
+    # -z gives "path NUL attribute NUL value NUL" for each attribute asked for.
+    return {fields[index + 1]: fields[index + 2] for index in range(0, len(fields) - 2, 3)}
+
+
+def _missing_attributes(root: Path, relative: PurePosixPath) -> dict[str, str]:
+    found = _attributes(root, relative, [*ATTRIBUTES, "text"])
+    missing = {name: value for name, value in ATTRIBUTES.items() if found.get(name) != value}
+    if found.get("text") == "unset":
+        missing.pop("eol", None)  # "-text" (or "binary"): git never converts line ends at all
+    return missing
+
+
+def _append_line(path: Path, line: str) -> None:
+    existing = path.read_bytes() if path.exists() else b""
+    separator = b"" if not existing or existing.endswith(b"\n") else b"\n"
+    with path.open("ab") as handle:
+        handle.write(separator + line.encode("utf-8") + b"\n")
+
+
+def _ensure_attributes(root: Path, relative: PurePosixPath) -> Step:
+    missing = _missing_attributes(root, relative)
+    if not missing:
+        return Step(".gitattributes", False, f"{relative} already has merge={DRIVER} and LF line ends")
+    settings = (f"{name}={value}" for name, value in missing.items())
+    line = " ".join([path_pattern(relative, quote_spaces=True), *settings])
+    _append_line(root / ".gitattributes", line)
+    still = _missing_attributes(root, relative)
+    if still:
+        wrong = " ".join(f"{name}={value}" for name, value in still.items())
+        return Step(
+            ".gitattributes",
+            True,
+            f"added '{line}', but git still does not see {wrong} for {relative}; "
+            "a nested .gitattributes or .git/info/attributes overrides it",
+        )
+    return Step(".gitattributes", True, f"added '{line}'")
+
+
+def _ensure_lock_ignored(root: Path, relative: PurePosixPath) -> Step:
+    lock = PurePosixPath(f"{relative}.lock")
+    if _git(root, "check-ignore", "-q", "--no-index", "--", lock.as_posix()).returncode == 0:
+        return Step(".gitignore", False, f"{lock} is already ignored")
+    line = path_pattern(lock, quote_spaces=False)
+    _append_line(root / ".gitignore", line)
+    return Step(".gitignore", True, f"added '{line}' (the ledger's lock file)")
+
+
+def _ensure_config(root: Path, name: str, value: str, keep: re.Pattern[str] | None = None) -> Step:
+    current = _git(root, "config", "--local", "--get", name).stdout.rstrip("\n")
+    if current == value or (current and keep is not None and keep.search(current)):
+        return Step(f"git config {name}", False, f"already '{current}'")
+    _git_ok(root, "config", "--local", name, value)
+    return Step(f"git config {name}", True, f"set to '{value}'" + (f" (was '{current}')" if current else ""))
+
+
+def set_up_git(ledger_path: Path, directory: Path) -> GitSetup:
+    """Install the portalloc merge driver for ``ledger_path`` in the repository holding ``directory``.
+
+    Adds ``<ledger> merge=portalloc eol=lf`` to the root ``.gitattributes``,
+    ``<ledger>.lock`` to the root ``.gitignore``, and ``merge.portalloc.name``/``.driver``
+    to the repository's config, each only if git does not already see it. Returns what
+    each step did or found. Raises ``GitError`` outside a repository or for a ledger
+    outside it.
+    """
+    root = repository_root(directory)
+    # Resolve the directory, not the file: the attribute is for the path git tracks, even a symlink.
+    ledger = Path(os.path.realpath(ledger_path.absolute().parent)) / ledger_path.name
+    try:
+        relative = PurePosixPath(ledger.relative_to(os.path.realpath(root)).as_posix())
+    except ValueError:
+        raise GitError(f"the ledger {ledger_path} is outside the repository {root}") from None
+    steps = [
+        _ensure_attributes(root, relative),
+        _ensure_lock_ignored(root, relative),
+        # The name is only a description: any the user chose is kept.
+        _ensure_config(root, f"merge.{DRIVER}.name", DRIVER_NAME, keep=re.compile(".")),
+        _ensure_config(root, f"merge.{DRIVER}.driver", DRIVER_COMMAND, keep=_OUR_DRIVER),
+    ]
+    notes = []
+    if shutil.which("portalloc") is None:
+        notes.append(
+            "`portalloc` is not on PATH here; git runs the driver through the shell, "
+            "so it must be on PATH when you merge"
+        )
+    return GitSetup(root, relative, steps, notes)
+
+
+def is_git_temp_file(path: Path) -> bool:
+    """Whether ``path`` is one of the temp files git hands a merge driver (``.merge_file_XXXXXX``).
+
+    git writes them for the driver alone, so nobody else writes them at the same time;
+    any other file given as OURS may be a live ledger.
+    """
+    return _GIT_TEMP_FILE.fullmatch(path.name) is not None
+
+
+def merge_sides(directory: Path) -> tuple[str, str]:
+    """What to call the sides of the merge git is running in ``directory``: ``("ours (main)", "theirs (feature)")``.
+
+    git 2.39 gives a merge driver no branch names (``%X``/``%Y`` came later), so they
+    are read where git leaves them: ``git merge`` exports ``GITHEAD_<sha>=<branch>`` for
+    what it merges, and a rebase keeps the branch and the commit it replays in
+    ``rebase-merge/``. A side whose name cannot be found is plain "ours" or "theirs".
+    """
+    ours = _git(directory, "symbolic-ref", "--short", "-q", "HEAD").stdout.strip() or "HEAD"
+    merged = sorted(value for name, value in os.environ.items() if name.startswith("GITHEAD_") and value)
+    theirs = ", ".join(merged) or _rebased_commit(directory)
+    return f"ours ({ours})", f"theirs ({theirs})" if theirs else "theirs"
+
+
+def _rebased_commit(directory: Path) -> str:
+    state = _git(directory, "rev-parse", "--git-path", "rebase-merge").stdout.strip()
+    if not state:
+        return ""
+    folder = directory / state
+    try:
+        head_name = read_regular_file(folder / "head-name", "rebase state", MAX_GIT_STATE_BYTES).data
+        done = read_regular_file(folder / "done", "rebase state", MAX_GIT_STATE_BYTES).data.decode().splitlines()
+        branch = head_name.decode().strip().removeprefix("refs/heads/")
+    except (OSError, UnicodeDecodeError, UnsafeFile):
+        return ""  # only a label: a merge never fails for want of it
+    # The last line of "done" is the step being replayed: "pick <sha> <subject>". The
+    # subject, not the sha, is what a user recognises (git's own conflict label has both).
+    step = done[-1].split(maxsplit=2) if done else []
+    if len(step) < 3:
+        return branch
+    subject = step[2] if len(step[2]) <= _SUBJECT_WIDTH else step[2][: _SUBJECT_WIDTH - 1] + "…"
+    return f"commit {json.dumps(subject, ensure_ascii=False)} of {branch}"

@@ -1,0 +1,1 @@
+"""``PortAllocationService``: a thin facade over storage, the core and the machine."""

@@ -1,0 +1,506 @@
+"""How the ledger file is read, locked and written safely. No allocation logic here.
+
+* Reads take no lock: every write replaces the file by a rename, so a reader sees the
+  old file or the new one, never half of one. Only regular files of bounded size are
+  read (``files.read_regular_file``).
+* Every read-modify-write resolves the path once and works through the open directory
+  (``files.FileDirectory``): it validates the file *before* locking (no ``.lock`` is
+  created beside a file that is not a ledger), holds ``<ledger>.lock``
+  (``locking.acquire``), re-reads the file under the lock, and writes a temp file in
+  that directory (fsync, mode and owner set on the descriptor) that it renames over
+  the ledger. Right before the rename it checks that its lock file and the ledger are
+  still the inodes it locked and read; if either changed (``git clean`` removed the
+  lock, git or a stray writer replaced the ledger) it redoes the whole
+  read-modify-write under a fresh lock.
+* A file that is not a valid ledger is never overwritten, and a ledger is never
+  started afresh where one existed: a ledger missing or unparseable under the lock
+  while git rewrites the work tree, or after this ``LedgerFile`` saw it exist, is
+  waited for (within the lock timeout), then an error.
+* A new ledger is created on purpose (``LedgerFile.create``), or by a write whose
+  ``LedgerFile`` may create (``create_missing``); either way by an exclusive link, so
+  it never replaces a file that appeared meanwhile.
+* A temp file left by a writer that was killed mid-write is removed by the next write
+  once its pid is gone (``files.remove_stale_temps``).
+"""
+
+from __future__ import annotations
+
+import errno
+import json
+import os
+import time
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager, suppress
+from json.encoder import encode_basestring
+from pathlib import Path
+from typing import Any, NamedTuple, TypeVar, cast
+
+from pydantic import ValidationError
+
+from portalloc.core.limits import DEFAULT_LOCK_TIMEOUT, MAX_LEDGER_BYTES
+from portalloc.core.models import Allocation, Ledger, describe_validation_error
+from portalloc.errors import LedgerCorrupt, LedgerExists, LedgerLocked, LedgerMissing, LedgerUnavailable
+from portalloc.storage import locking
+from portalloc.storage.files import FileDirectory, RegularFile, same_file
+from portalloc.storage.locking import lock_path
+from portalloc.storage.paths import git_operation
+from portalloc.storage.strictjson import parse_json, reject_duplicate_names
+
+T = TypeVar("T")
+
+
+# --- bytes <-> Ledger -------------------------------------------------------------------
+
+
+def _allocation_line(allocation: Allocation) -> str:
+    # Exactly what ``json.dumps({...}, ensure_ascii=False)`` gives, at a fifth of the
+    # cost: the same string encoder, and ``:d`` spells an int the way json does.
+    return (
+        f'    {{"model": {encode_basestring(allocation.model)}, "app_num": {allocation.app_num:d}, '
+        f'"backend": {allocation.backend:d}, "frontend": {allocation.frontend:d}}}'
+    )
+
+
+class _LineCache:
+    """The canonical lines of the allocations one ``LedgerFile`` has read or written.
+
+    Allocations are immutable and successive ledgers of a file share them, so a write
+    after one allocation formats one new line instead of n. Lines are found by
+    ``id(row)``; every cached row is held, so no id can be reused while it is cached
+    and a line is never stale. The cache grows by the rows it has not seen and starts
+    over from the current rows once it holds twice as many. Growing only appends and
+    starting over swaps in new containers, so a reader in another thread is never
+    confused by a writer.
+    """
+
+    def __init__(self) -> None:
+        self._state: tuple[list[Allocation], dict[int, str]] = ([], {})
+
+    def lines_of(self, rows: list[Allocation]) -> list[str]:
+        """The canonical line of each row, in order."""
+        held, known = self._state
+        # map/list/index run at C speed: ~30 µs for 1,000 cached rows, where formatting them is ~300.
+        found: list[str | None] = list(map(known.get, map(id, rows)))
+        miss = -1
+        with suppress(ValueError):
+            while True:
+                miss = found.index(None, miss + 1)
+                row = rows[miss]
+                found[miss] = line = _allocation_line(row)
+                held.append(row)  # held before its id goes in
+                known[id(row)] = line
+        lines = cast("list[str]", found)
+        if len(held) > 2 * len(rows) + 64:
+            self._state = (list(rows), dict(zip(map(id, rows), lines, strict=True)))
+        return lines
+
+
+_FOOTER = "\n  ]\n}\n"
+
+
+def _header(ledger: Ledger) -> str:
+    fields = ledger.policy.model_dump()
+    if fields["probe"]:
+        # ``probe`` is written only when it is off: ledgers that keep the default stay
+        # byte-for-byte what they were, and readable by a portalloc that predates it.
+        del fields["probe"]
+    for name in ("reserved", "pools"):
+        if not fields[name]:
+            del fields[name]  # likewise: written only when there are some
+    policy = json.dumps(fields)
+    return f'{{\n  "version": {ledger.version},\n  "policy": {policy},\n  "allocations": '
+
+
+def dump_ledger(ledger: Ledger) -> bytes:
+    """The canonical bytes of a ledger: one allocation per line, sorted, trailing newline.
+
+    The same ledger always gives the same bytes, so an allocation is one line of a git
+    diff and two branches that allocate different apps touch different lines.
+    """
+    return _canonical(ledger, list(map(_allocation_line, ledger.in_key_order())))
+
+
+def _canonical(ledger: Ledger, lines: list[str]) -> bytes:
+    if not lines:
+        return (_header(ledger) + "[]\n}\n").encode("utf-8")
+    return (_header(ledger) + "[\n" + ",\n".join(lines) + _FOOTER).encode("utf-8")
+
+
+def parse_ledger(data: bytes, path: Path | str) -> Ledger:
+    """Parse and fully validate ledger bytes; raise ``LedgerCorrupt`` naming ``path`` if they are not a ledger."""
+    try:
+        text = data.decode("utf-8")
+    except UnicodeDecodeError as error:
+        raise LedgerCorrupt(f"{path} is not a valid ledger: not UTF-8 text (byte {error.start})") from None
+    if not text.strip():
+        raise LedgerCorrupt(f"{path} is not a valid ledger: the file is empty")
+    try:
+        raw = parse_json(text)
+    except ValueError as error:
+        raise LedgerCorrupt(f"{path} is {error}") from None
+    if not isinstance(raw, dict):
+        raise LedgerCorrupt(f"{path} is not a valid ledger: expected a JSON object, found {type(raw).__name__}")
+    try:
+        return Ledger.model_validate(raw)
+    except ValidationError as error:
+        raise LedgerCorrupt(f"{path} is not a valid ledger: {describe_validation_error(error)}") from None
+
+
+def _parse_known_rows(data: bytes, known: Ledger, lines: _LineCache) -> Ledger | None:
+    """``parse_ledger(data)`` for a file in the canonical layout, validating only rows ``known`` lacks.
+
+    Under the lock a writer re-reads a file that another writer has just changed by a
+    row or two. A row whose line is byte for byte the canonical line of one of
+    ``known``'s allocations parses to exactly that (already validated) allocation, so
+    only the other lines are parsed and validated, one by one; the ledger itself is
+    validated as usual. Returns ``None`` for anything else (another layout, a bad row),
+    and the caller does the full parse, which also reports what is wrong.
+    """
+    try:
+        text = data.decode("utf-8")
+    except UnicodeDecodeError:
+        return None
+    header = _header(known) + "[\n"
+    if not (text.startswith(header) and text.endswith(_FOOTER)) or len(text) < len(header) + len(_FOOTER):
+        return None
+    rows = known.in_key_order()
+    by_line = dict(zip(lines.lines_of(rows), rows, strict=True))
+    allocations: list[Any] = []
+    # No raw newline can sit inside a JSON string, and each piece must parse to exactly one
+    # object, so splitting at ",\n" cuts the array where a JSON parser would.
+    for line in text[len(header) : -len(_FOOTER)].split(",\n"):
+        allocation = by_line.get(line)
+        if allocation is None:
+            try:
+                allocation = Allocation.model_validate(json.loads(line, object_pairs_hook=reject_duplicate_names))
+            except (ValueError, RecursionError):  # bad JSON, a repeated name, or an invalid row
+                return None
+        allocations.append(allocation)
+    try:
+        # Instances pass strict validation as they are; the ledger's own checks still run.
+        return Ledger.model_validate({"version": known.version, "policy": known.policy, "allocations": allocations})
+    except ValidationError:
+        return None
+
+
+# --- files ------------------------------------------------------------------------------
+
+
+def _unavailable(action: str, path: Path | str, error: OSError) -> LedgerUnavailable:
+    if error.errno == errno.ENOENT:
+        # Name the directory that is really missing: through a symlink it is the target's.
+        directory = Path(os.path.realpath(path)).parent
+        via = f" (a symlink to {os.path.realpath(path)})" if os.path.islink(path) else ""
+        return LedgerUnavailable(f"cannot {action} {path}{via}: the directory {directory} does not exist")
+    if error.errno == errno.ENOTDIR:
+        return LedgerUnavailable(f"cannot {action} {path}: {Path(os.path.realpath(path)).parent} is not a directory")
+    return LedgerUnavailable(f"cannot {action} {path}: {error.strerror or error}")
+
+
+def open_directory(path: Path | str, action: str) -> FileDirectory:
+    """The ledger's directory, opened once (``LedgerUnavailable`` naming ``action`` if it cannot be)."""
+    try:
+        return FileDirectory(path)
+    except OSError as error:
+        raise _unavailable(action, path, error) from None
+
+
+def _read(directory: FileDirectory, what: str = "ledger", limit: int = MAX_LEDGER_BYTES) -> RegularFile | None:
+    try:
+        return directory.read(what, limit)
+    except OSError as error:
+        raise _unavailable("read", directory.path, error) from None
+
+
+def read_bytes(path: Path, what: str = "ledger", limit: int = MAX_LEDGER_BYTES) -> bytes | None:
+    """The bytes of the ledger (or of another file portalloc rewrites, named ``what``), ``None`` if there is none.
+
+    Its directory must exist. Only a regular file of at most ``limit`` bytes is read
+    (``UnsafeFile`` otherwise).
+    """
+    with open_directory(path, "read") as directory:
+        found = _read(directory, what, limit)
+    return None if found is None else found.data
+
+
+@contextmanager
+def locked(path: Path, timeout: float = DEFAULT_LOCK_TIMEOUT) -> Iterator[None]:
+    """Hold the ledger's cross-process lock; raise ``LedgerLocked`` after ``timeout`` seconds.
+
+    ``flock`` on the sidecar ``<ledger>.lock`` (``portalloc.storage.locking``). The kernel drops
+    the lock of a process that dies, so a crash never leaves the ledger locked.
+    """
+    with open_directory(path, "lock") as directory:
+        held = locking.acquire(directory, timeout)
+        try:
+            yield
+        finally:
+            held.release()
+
+
+class _Snapshot(NamedTuple):
+    signature: tuple[int, ...]
+    data: bytes | None
+    ledger: Ledger
+
+
+class _Changed(Exception):
+    """Raised right before the rename when the lock or the ledger is no longer what was locked and read."""
+
+
+#: Read-modify-writes redone under a fresh lock (the lock file was removed, or the
+#: ledger replaced by someone who did not hold the lock) before giving up.
+_REDO_LIMIT = 5
+#: How often a writer looks again at a ledger that git is rewriting.
+_SETTLE_INTERVAL = 0.01
+#: How long a ledger with a second name may be a ``create`` in progress before it counts as hard-linked.
+_LINK_GRACE = 0.2
+
+
+class LedgerFile:
+    """One ledger on disk: cached lock-free reads and locked read-modify-write updates.
+
+    A read re-parses the file only when it changed (by inode, size and mtime), so
+    repeated lookups cost a ``stat``. ``update`` always re-reads the bytes under the lock.
+    ``create_missing`` says whether ``update`` may start a new ledger where there is no
+    file (the API's zero-configuration default); if not, it raises ``LedgerMissing``.
+    """
+
+    def __init__(
+        self,
+        path: Path | str,
+        lock_timeout: float = DEFAULT_LOCK_TIMEOUT,
+        new_ledger: Ledger | None = None,
+        *,
+        create_missing: bool = True,
+    ):
+        self.path = Path(path)
+        self.lock_timeout = lock_timeout
+        #: What a missing file reads as (its policy is the one a new ledger gets).
+        self.new_ledger = new_ledger or Ledger()
+        self.create_missing = create_missing
+        self._snapshot: _Snapshot | None = None
+        self._lines = _LineCache()
+        #: Once the ledger has been seen, its absence is never read as "a new ledger".
+        self._seen = False
+        #: Released locks whose ``FileLock`` the next update takes again (see ``locking.acquire``);
+        #: one per thread that updates at once, at most.
+        self._spare_locks: list[locking.HeldLock] = []
+
+    def _signature(self) -> tuple[int, ...]:
+        try:
+            st = os.stat(self.path)
+        except FileNotFoundError:
+            return ()
+        except OSError as error:
+            raise _unavailable("read", self.path, error) from None
+        return (st.st_dev, st.st_ino, st.st_size, st.st_mtime_ns, st.st_ctime_ns, st.st_nlink)
+
+    def _load(self, data: bytes | None) -> Ledger:
+        snapshot = self._snapshot
+        if snapshot is not None and snapshot.data == data:
+            return snapshot.ledger
+        if data is None:
+            return self.new_ledger
+        if snapshot is not None:
+            # Usually another writer added a row or two: validate just those.
+            ledger = _parse_known_rows(data, snapshot.ledger, self._lines)
+            if ledger is not None:
+                return ledger
+        return parse_ledger(data, self.path)
+
+    def missing(self) -> LedgerMissing:
+        """The error for a ledger that is not there where it must be: it names ``portalloc init``."""
+        return LedgerMissing(
+            f"there is no ledger at {self.path}; create one with `portalloc init {self.path}` "
+            "(a write starts one by itself only at the root of the git repository)"
+        )
+
+    def read(self) -> Ledger:
+        """The ledger as it is now (an empty one with the new-ledger policy if there is no file).
+
+        Where this ``LedgerFile`` may not create a ledger (``create_missing`` is false), a
+        missing file is ``LedgerMissing`` instead: a mistyped ``--ledger`` must not read as
+        "nothing allocated" (and be exported as ``[]``). An unparseable file is read again,
+        within the lock timeout, while a git operation runs in its repository (git may be
+        writing it); then ``LedgerCorrupt``.
+        """
+        signature = self._signature()
+        snapshot = self._snapshot
+        if snapshot is not None and signature and snapshot.signature == signature:
+            return snapshot.ledger
+        deadline = time.monotonic() + self.lock_timeout
+        while True:
+            data = read_bytes(self.path)
+            if data is None and not self.create_missing:
+                # git replaces a work-tree file by unlink, create, write: while it runs, wait for the file.
+                if time.monotonic() >= deadline or git_operation(Path(os.path.realpath(self.path)).parent) is None:
+                    raise self.missing()
+                time.sleep(_SETTLE_INTERVAL)
+                signature = self._signature()
+                continue
+            try:
+                ledger = self._load(data)
+                break
+            except LedgerCorrupt:
+                # git creates a work-tree file, then writes it: for a moment it is empty or half there.
+                if time.monotonic() >= deadline or git_operation(Path(os.path.realpath(self.path)).parent) is None:
+                    raise
+            time.sleep(_SETTLE_INTERVAL)
+            signature = self._signature()
+        self._seen = self._seen or data is not None
+        self._snapshot = _Snapshot(signature, data, ledger)
+        return ledger
+
+    def create(self, ledger: Ledger) -> None:
+        """Write ``ledger`` as a new file; raise ``LedgerExists`` if there is a file at the path already.
+
+        Atomic and exclusive: the complete file appears under its name by a hard link
+        (``os.link`` fails if the name exists), so a file that appeared meanwhile is never replaced.
+        """
+        with open_directory(self.path, "create") as directory:
+            try:
+                directory.write(dump_ledger(ledger), like=None, exclusive=True)
+            except FileExistsError:
+                raise LedgerExists(
+                    f"{self.path} already exists; it was left as it was ('portalloc policy set' changes its policy)"
+                ) from None
+            except OSError as error:
+                raise _unavailable("create", self.path, error) from None
+        self._seen = True
+
+    def update(self, change: Callable[[Ledger], tuple[Ledger, T]]) -> T:
+        """Under the lock: re-read, apply ``change``, write the result if it differs.
+
+        ``change`` returns ``(new_ledger, result)``; ``result`` is returned. If ``change``
+        raises, nothing is written. ``change`` may run more than once (see below), so it
+        must not act on the world beyond what it returns.
+
+        Why redo rather than trust the lock: a lock is only as good as its file. If
+        ``<ledger>.lock`` was removed while we held it (``git clean -fdX`` removes
+        ignored ``*.lock``), another writer can lock a new file and write meanwhile;
+        and a ledger replaced under our lock (git, a symlink swapped in) is not what we
+        read. Either is seen right before the rename, by inode; the temp file is then
+        dropped and the whole read-modify-write is done again under a fresh lock, at
+        most ``_REDO_LIMIT`` times. The one window left is the few microseconds
+        between that check and the rename, and only when the lock file is deleted
+        then; a second writer that read before our rename sees our rename as a
+        replaced ledger at its own check, and redoes.
+        """
+        deadline = time.monotonic() + self.lock_timeout
+        with open_directory(self.path, "write") as directory:
+            if not self._fresh():
+                self._settled(directory, deadline)  # validate before locking: no .lock beside a non-ledger
+            for _ in range(_REDO_LIMIT):
+                try:
+                    spare = self._spare_locks.pop()  # atomic: two threads never take the same one
+                except IndexError:
+                    spare = None
+                held = locking.acquire(directory, self.lock_timeout, deadline=deadline, reuse=spare)
+                written = False
+                try:
+                    found, current = self._settled(directory, deadline)
+                    data = None if found is None else found.data
+                    new, result = change(current)
+                    if new is not current:
+                        new_data = _canonical(new, self._lines.lines_of(new.in_key_order()))  # = dump_ledger(new)
+                        if new_data != data:
+                            self._write(directory, new_data, found, held)
+                            data, written = new_data, True
+                    self._seen = self._seen or data is not None
+                    self._snapshot = _Snapshot(self._signature(), data, new)
+                except _Changed:
+                    continue
+                finally:
+                    held.release()
+                    self._spare_locks.append(held)
+                if written:
+                    # The directory fsync that makes the rename durable runs after the lock is
+                    # released, so the next writer need not wait for it, but before this call
+                    # returns, so every allocation it returns is on disk. Order is kept: a later
+                    # writer read this file under the lock, so its file holds these rows too, and
+                    # until this fsync returns nobody has been told they exist (a lock-free reader
+                    # could always see a rename before its directory fsync).
+                    directory.sync()
+                return result
+        raise LedgerLocked(
+            f"the lock file {lock_path(self.path)} or the ledger {self.path} was replaced {_REDO_LIMIT} times "
+            "while a write held the lock; nothing was written (is something deleting the lock, "
+            "such as `git clean -X` in a loop?)"
+        )
+
+    def _fresh(self) -> bool:
+        # The file is the one this object last read and validated (one stat): skip the pre-lock read.
+        # A hard-linked one (last field, st_nlink) is refused there, before any lock file is made.
+        snapshot = self._snapshot
+        signature = self._signature()
+        fresh = snapshot is not None and snapshot.data is not None and snapshot.signature == signature
+        return fresh and signature[-1] == 1
+
+    def _write(self, directory: FileDirectory, data: bytes, found: RegularFile | None, held: locking.HeldLock) -> None:
+        def still_what_was_read() -> None:
+            now = directory.lstat()
+            unchanged = now is None if found is None else now is not None and same_file(now, found.stat)
+            if not (unchanged and held.still_current()):
+                raise _Changed
+
+        try:
+            # A new ledger appears by an exclusive link: a file git (or anyone) created meanwhile is kept.
+            directory.write(
+                data,
+                like=None if found is None else found.stat,
+                exclusive=found is None,
+                before_commit=still_what_was_read,
+                sync_directory=False,  # see update: after the lock is released
+            )
+        except FileExistsError:
+            raise _Changed from None
+        except OSError as error:
+            raise _unavailable("write", self.path, error) from None
+
+    def _settled(self, directory: FileDirectory, deadline: float) -> tuple[RegularFile | None, Ledger]:
+        """The ledger file and what it holds, once it is there and valid; ``(None, new ledger)`` if it may be created.
+
+        A missing or unparseable file is waited for (until ``deadline``) while a git
+        operation runs in its repository, and a missing one too once this object has
+        seen the ledger exist: git replaces work-tree files by unlink, create, write,
+        and a writer that took that moment for "no ledger" would start over from
+        nothing and hand out ports the ledger holds.
+        """
+        linked_until = time.monotonic() + _LINK_GRACE
+        while True:
+            found = _read(directory)
+            if found is not None:
+                if found.stat.st_nlink > 1:
+                    # ``create`` links a complete temp file to the name, then unlinks the temp: for a
+                    # moment a new ledger has two names. A second name that stays is a real hard link.
+                    if time.monotonic() < min(linked_until, deadline):
+                        time.sleep(_SETTLE_INTERVAL)
+                        continue
+                    raise LedgerUnavailable(
+                        f"{self.path} has {found.stat.st_nlink} hard links; portalloc does not write a hard-linked "
+                        "ledger, since each name would get its own lock (use a symlink instead)"
+                    )
+                try:
+                    return found, self._load(found.data)
+                except LedgerCorrupt:
+                    if time.monotonic() >= deadline or not (self._seen or self._git_busy(directory)):
+                        raise
+            else:
+                busy = self._git_busy(directory)
+                if busy is None and not self._seen:
+                    if not self.create_missing:
+                        raise self.missing()
+                    return None, self.new_ledger
+                if time.monotonic() >= deadline:
+                    why = f"while git runs in its repository ({busy} exists)" if busy else "after it was read"
+                    raise LedgerUnavailable(
+                        f"the ledger {self.path} disappeared {why} and did not come back within "
+                        f"{self.lock_timeout:g}s; nothing was written (portalloc never starts a new ledger "
+                        "where one existed)"
+                    )
+            time.sleep(_SETTLE_INTERVAL)
+
+    @staticmethod
+    def _git_busy(directory: FileDirectory) -> str | None:
+        return git_operation(directory.real.parent)
