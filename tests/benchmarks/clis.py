@@ -10,7 +10,14 @@ from pathlib import Path
 from stores import Key, port_for_name
 
 HERE = Path(__file__).resolve().parent
-_PORTALLOC_ENV = ("PORTALLOC_LEDGER", "PORTALLOC_CONFIG", "PORTALLOC_LOCK_TIMEOUT", "PORTALLOC_APPS_DIR")
+_PORTALLOC_ENV = (
+    "PORTALLOC_LEDGER",
+    "PORTALLOC_CONFIG",
+    "PORTALLOC_LOCK_TIMEOUT",
+    "PORTALLOC_APPS_DIR",
+    "PORTALLOC_LEASES",
+    "XDG_STATE_HOME",
+)
 
 
 def console_script(name: str) -> str:
@@ -25,7 +32,11 @@ def console_script(name: str) -> str:
 
 
 def environment(**extra: str) -> dict[str, str]:
-    """The current environment without portalloc's own variables, plus ``extra``."""
+    """The current environment without portalloc's own variables, plus ``extra``.
+
+    ``PORTALLOC_STATE_DIR`` is kept: ``run.py`` points it at its own temporary directory,
+    so the benchmark never writes the user's host lease store.
+    """
     env = {k: v for k, v in os.environ.items() if k not in _PORTALLOC_ENV}
     env.update(extra)
     return env

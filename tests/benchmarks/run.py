@@ -654,6 +654,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     rounds = args.rounds or (3 if args.quick else 9)
     concurrent_rounds = args.concurrent_rounds or (1 if args.quick else 5)
     workdir = Path(tempfile.mkdtemp(prefix="portalloc-bench-"))
+    os.environ["PORTALLOC_STATE_DIR"] = str(workdir / "state")  # host leases of the run's own (kept out of $HOME)
     print(
         f"python {sys.version.split()[0]}, {os.cpu_count()} cpus, load {os.getloadavg()[0]:.2f}; "
         f"{rounds} rounds (P-process rows: {concurrent_rounds}); stores in {workdir}",

@@ -29,6 +29,7 @@ from tests.reliability.bad_input import Outcome, run_matrix
 from tests.reliability.cleanup_race import CleanupRaceResult, run_cleanup_race
 from tests.reliability.contention import ContentionResult, run_contention
 from tests.reliability.crash import CrashResult, LockDeathResult, run_crash_injection, run_lock_holder_death
+from tests.reliability.processes import own_state_dir
 from tests.reliability.storage import (
     GitRewriteResult,
     LockDeletionResult,
@@ -199,6 +200,7 @@ def _parse(argv: Sequence[str] | None) -> argparse.Namespace:
 def main(argv: Sequence[str] | None = None) -> int:
     """Run the selected parts, print their tables, and return 0 if nothing was lost or mishandled."""
     args = _parse(argv)
+    own_state_dir()  # the children's host lease store is the run's own, never the user's
     failures: list[str] = []
     print(f"portalloc reliability harness: {platform.python_implementation()} {platform.python_version()}, ", end="")
     print(f"{platform.system()} {platform.release()}, {os.cpu_count()} CPUs, seed {args.seed}")

@@ -18,6 +18,8 @@ PORTALLOC_ENV = (
     "PORTALLOC_LOCK_TIMEOUT",
     "PORTALLOC_APPS_DIR",
     "PORTALLOC_PROBE",
+    "PORTALLOC_LEASES",
+    "XDG_STATE_HOME",
 )
 _PR_CAPBSET_DROP = 24
 _LINUX_CAPABILITY_VERSION_3 = 0x20080522
@@ -37,8 +39,21 @@ def portalloc_script() -> str:
 
 
 def child_env() -> dict[str, str]:
-    """The current environment without portalloc's own variables."""
+    """The current environment without portalloc's own variables.
+
+    ``PORTALLOC_STATE_DIR`` is kept: under pytest it is the test's own state directory
+    (``tests/conftest.py``), and the harness sets its own (``own_state_dir``), so a child
+    never writes the developer's host lease store.
+    """
     return {k: v for k, v in os.environ.items() if k not in PORTALLOC_ENV}
+
+
+def own_state_dir() -> None:
+    """Point ``PORTALLOC_STATE_DIR`` at a fresh temporary directory unless it is set (the harness run alone)."""
+    if not os.environ.get("PORTALLOC_STATE_DIR"):
+        import tempfile
+
+        os.environ["PORTALLOC_STATE_DIR"] = tempfile.mkdtemp(prefix="portalloc-state-")
 
 
 def obey_file_permissions() -> None:
