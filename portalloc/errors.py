@@ -143,3 +143,9 @@ class CommandNotExecutable(PortallocError):
 
     code = "command_not_executable"
     exit_code = 126
+
+
+class LeaseStoreUnavailable(PortallocError):
+    """This user's host lease store cannot be opened or written (no home, permissions, another user's store)."""
+
+    code = "lease_store_unavailable"

@@ -231,8 +231,18 @@ COMMAND_SECTIONS: tuple[tuple[str, tuple[str, ...]], ...] = (
     help="Let new allocations skip ports this machine holds, and warn when an allocation's port is held "
     "[env: PORTALLOC_PROBE=0 to turn off].",
 )
+@click.option(
+    "--leases/--no-leases",
+    envvar="PORTALLOC_LEASES",
+    default=True,
+    show_default=True,
+    help="Keep this machine's host leases, so that no port is handed out twice across checkouts "
+    "[env: PORTALLOC_LEASES=0 to turn off].",
+)
 @click.pass_context
-def cli(ctx: click.Context, ledger: Path | None, config: Path | None, lock_timeout: float, probe: bool) -> None:
+def cli(
+    ctx: click.Context, ledger: Path | None, config: Path | None, lock_timeout: float, probe: bool, leases: bool
+) -> None:
     """Give every (model, app) its own backend/frontend port pair, kept in a JSON ledger.
 
     \b
@@ -247,7 +257,8 @@ def cli(ctx: click.Context, ledger: Path | None, config: Path | None, lock_timeo
     # so a lookup never imports logging.
     ledger_path = ledger if ledger is not None else find_ledger(Path.cwd())
     config_path = config if config is not None else find_config(ledger_path)
-    ctx.obj = Settings(ledger_path, config_path, lock_timeout, probe, ledger_creatable(ledger_path, ledger is not None))
+    creatable = ledger_creatable(ledger_path, ledger is not None)
+    ctx.obj = Settings(ledger_path, config_path, lock_timeout, probe, creatable, leases)
 
 
 #: Every command: its name and where it lives (``module:function``). A command's module is

@@ -42,6 +42,8 @@ class Settings:
     lock_timeout: float
     probe: bool = True
     create_ledger: bool = False
+    #: ``False`` under ``--no-leases`` (``PORTALLOC_LEASES=0``): no host lease store (``service.host``).
+    leases: bool = True
 
     def service(self) -> PortAllocationService:
         """A service over this ledger (imports pydantic on first use).
@@ -57,6 +59,7 @@ class Settings:
             lock_timeout=self.lock_timeout,
             probe=self.probe,
             create_ledger=self.create_ledger,
+            leases=self.leases,
         )
 
 

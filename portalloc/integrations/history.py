@@ -74,7 +74,8 @@ class HistoryReport(NamedTuple):
     unreadable: list[Version]
 
 
-def _run_git(root: Path, args: Sequence[str], stdin: bytes | None = None) -> bytes:
+def run_git(root: Path, args: Sequence[str], stdin: bytes | None = None) -> bytes:
+    """``git ARGS`` in ``root``: its stdout; ``GitError`` with git's last line if it fails."""
     try:
         done = subprocess.run(["git", *args], cwd=root, input=stdin, capture_output=True, check=False)
     except FileNotFoundError:
@@ -112,11 +113,11 @@ def ledger_at(ledger_path: Path, revision: str) -> Ledger | None:
     """
     root, relative = locate_in_repository(ledger_path)
     try:
-        commit = _run_git(root, ["rev-parse", "--verify", "--quiet", "--end-of-options", f"{revision}^{{commit}}"])
+        commit = run_git(root, ["rev-parse", "--verify", "--quiet", "--end-of-options", f"{revision}^{{commit}}"])
     except GitError:
         raise GitError(f"{revision!r} is not a commit of the repository at {root}") from None
     spec = f"{commit.decode().strip()}:{relative}"
-    header, _, rest = _run_git(root, ["cat-file", "--batch"], f"{spec}\n".encode()).partition(b"\n")
+    header, _, rest = run_git(root, ["cat-file", "--batch"], f"{spec}\n".encode()).partition(b"\n")
     if header.endswith(b" missing"):
         return None
     size = int(header.split()[2])
@@ -130,15 +131,15 @@ def ledger_versions(ledger_path: Path) -> list[Version]:
     """Every commit of the current branch (first parent) that changed the ledger, oldest first."""
     root, relative = locate_in_repository(ledger_path)
     try:
-        _run_git(root, ["rev-parse", "--verify", "--quiet", "HEAD"])
+        run_git(root, ["rev-parse", "--verify", "--quiet", "HEAD"])
     except GitError:
         return []  # a repository without commits has no history yet
-    log = _run_git(root, ["log", "--first-parent", "--reverse", "--format=%H%x00%ct%x00%s", "HEAD", "--", relative])
+    log = run_git(root, ["log", "--first-parent", "--reverse", "--format=%H%x00%ct%x00%s", "HEAD", "--", relative])
     entries = [line.split(b"\x00", 2) for line in log.splitlines() if line]
     if not entries:
         return []
     request = b"".join(commit + b":" + relative.encode() + b"\n" for commit, _, _ in entries)
-    blobs = _run_git(root, ["cat-file", "--batch"], request)
+    blobs = run_git(root, ["cat-file", "--batch"], request)
     versions: list[Version] = []
     position = 0
     for commit, stamp, subject in entries:

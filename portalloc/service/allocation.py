@@ -11,7 +11,7 @@ free. Ports in the OS ephemeral range, and those the OS reserves (Linux
 from __future__ import annotations
 
 import logging
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from typing import TYPE_CHECKING
 
 from portalloc.core import allocator
@@ -19,6 +19,7 @@ from portalloc.core.keys import check_key, check_model_name
 from portalloc.core.models import Allocation, Ledger, PortPair, PortPolicy
 from portalloc.errors import NoFreePair
 from portalloc.machine import probe
+from portalloc.service.host import Plan, policy_span
 from portalloc.service.target import LedgerTarget
 
 if TYPE_CHECKING:
@@ -43,7 +44,10 @@ class Allocations:
         if not wanted:
             target.file.read()
             return []
-        preconfig = target.preconfig()
+        host = target.host
+        # Before the lock: keys git dropped come back with their leased pair (asking git takes a while).
+        plan = host.plan(target.file.read(), wanted) if host is not None else Plan()
+        preferred = {**target.preconfig(), **plan.restore}
 
         shared_ports: list[int] = []
         unprobed: list[PortPolicy] = []
@@ -51,19 +55,27 @@ class Allocations:
         def change(ledger: Ledger) -> tuple[Ledger, list[allocator.Assignment]]:
             target.check_policy(ledger.policy)
             shared_ports[:] = _shared_ports(ledger)
-            if not (target.probe and ledger.policy.probe):
-                unprobed[:] = [ledger.policy]
-                return allocator.assign_many(ledger, wanted, preferred=preconfig)
-            unprobed.clear()
-            return _assign_free_on_this_machine(ledger, wanted, preconfig)
+            probing = target.probe and ledger.policy.probe
+            unprobed[:] = [] if probing else [ledger.policy]
+
+            def assign(taken: set[int]) -> tuple[Ledger, list[allocator.Assignment]]:
+                if not probing:
+                    return allocator.assign_many(ledger, wanted, taken, preferred)
+                # A pair coming back is not bind-tested: its own app may be listening on it.
+                return _assign_free_on_this_machine(ledger, wanted, preferred, taken, set(plan.restore.values()))
+
+            if host is None:
+                return assign(set())
+            return host.choose(ledger, wanted, plan, assign)
 
         assignments = target.file.update(change)
+        _report_plan(plan, assignments)
         if unprobed:
             # After the lock: reading the OS range and warning need not hold up other writers,
             # and a change that ran twice (see LedgerFile.update) warns once.
             _warn_if_ephemeral(unprobed[0], probing=False)
         for assignment in assignments:
-            if assignment.note:
+            if assignment.note and assignment.allocation.key not in plan.restore:  # those: _report_plan
                 logger.warning(assignment.note)
         if shared_ports and any(assignment.created for assignment in assignments):
             # Allocating stays safe (every port the ledger holds is avoided), and refusing would stop
@@ -86,7 +98,21 @@ class Allocations:
         current = self.target.file.read()
         if all(current.find(*key) is None for key in doomed):
             return []
-        return self.target.file.update(lambda ledger: allocator.release_many(ledger, doomed))
+        return self.released(lambda ledger: allocator.release_many(ledger, doomed))
+
+    def released(self, change: Callable[[Ledger], tuple[Ledger, list[Allocation]]]) -> list[Allocation]:
+        """``LedgerFile.update(change)`` for a ``change`` that releases; then the released keys' host leases end.
+
+        The store is opened first, so a write that cannot end its leases writes nothing;
+        the leases end after the rename (a crash in between leaks a lease, never a port).
+        """
+        host = self.target.host
+        if host is not None:
+            host.store()
+        released = self.target.file.update(change)
+        if host is not None and released:
+            host.end(released)
+        return released
 
     def release_model(self, model_name: str) -> list[PortPair]:
         """Release every app of ``model_name`` under one lock and one write; returns what was released."""
@@ -97,7 +123,7 @@ class Allocations:
 
         if not any(a.model == model_name for a in self.target.file.read().allocations):
             return []  # nothing to release: no lock taken, as in release_many
-        return self.target.file.update(change)
+        return self.released(change)
 
     def import_allocations(self, rows: Sequence[ImportRow], *, dry_run: bool = False) -> ImportReport:
         """Add ``rows`` to the ledger, each keeping its own ports (see ``PortAllocationService``)."""
@@ -112,11 +138,19 @@ class Allocations:
 
         if dry_run:
             return change(target.file.read())[1]
-        return target.file.update(change)
+        host = target.host
+        if host is None:
+            return target.file.update(change)
+        # Imported rows keep their own ports; they are leased like every row written.
+        return target.file.update(lambda ledger: host.choose(ledger, (), Plan(), lambda _taken: change(ledger)))
 
 
 def _assign_free_on_this_machine(
-    ledger: Ledger, keys: list[tuple[str, int]], preferred: Mapping[tuple[str, int], tuple[int, int]]
+    ledger: Ledger,
+    keys: list[tuple[str, int]],
+    preferred: Mapping[tuple[str, int], tuple[int, int]],
+    leased: set[int],
+    coming_back: set[tuple[int, int]],
 ) -> tuple[Ledger, list[allocator.Assignment]]:
     """``allocator.assign_many`` with the ports this machine holds passed in as taken.
 
@@ -124,18 +158,19 @@ def _assign_free_on_this_machine(
     port joins ``taken`` and the pure allocator runs again; this ends because ``taken``
     grows every round and the policy is finite (``NoFreePair`` when nothing is left).
     Each round's answer is ``assign_many(ledger, keys, taken)``, a pure function of
-    data, so the allocator never sees a socket.
+    data, so the allocator never sees a socket. ``leased`` ports (host leases of other
+    keys) are taken from the start; pairs ``coming_back`` to their key are not tested.
     """
     # The OS keeps its reserved ports for services that bind them on purpose: skip them like held ones.
     ephemeral = _ephemeral_ports(ledger.policy) | probe.os_reserved_ports()
     busy: set[int] = set()
-    tested: set[int] = set()
+    tested: set[int] = {port for pair in coming_back for port in pair}
     while True:
         try:
-            new_ledger, assignments = allocator.assign_many(ledger, keys, ephemeral | busy, preferred)
+            new_ledger, assignments = allocator.assign_many(ledger, keys, ephemeral | busy | leased, preferred)
         except NoFreePair as error:
             if not (ephemeral or busy):
-                raise
+                raise  # (ports leased here are named by the error's caller, service.allocation)
             raise NoFreePair(
                 f"{error}; on this machine {len(busy)} of its ports are in use and {len(ephemeral)} lie in "
                 "the OS ephemeral range or reserved by the OS, and portalloc skips them (--no-probe turns that off)"
@@ -155,8 +190,30 @@ def _shared_ports(ledger: Ledger) -> list[int]:
     return [conflict.port for conflict in allocator.find_conflicts(ledger.allocations) if conflict.port is not None]
 
 
-def _policy_span(policy: PortPolicy) -> tuple[int, int]:
-    return policy.backend_start, policy.pair(policy.pair_count - 1)[1]
+def _report_plan(plan: Plan, assignments: list[allocator.Assignment]) -> None:
+    """Say which keys came back with their leased pair, and which a commit had released."""
+    for assignment in assignments:
+        allocation = assignment.allocation
+        if not assignment.created:
+            continue
+        if allocation.key in plan.released:
+            (backend, frontend), commit = plan.released[allocation.key]
+            logger.warning(
+                f"{allocation.label()}'s pair {backend}/{frontend} was released by commit {commit}; "
+                f"it gets a new pair, {allocation.backend}/{allocation.frontend}"
+            )
+        elif allocation.key in plan.restore:
+            backend, frontend = plan.restore[allocation.key]
+            if (allocation.backend, allocation.frontend) == (backend, frontend):
+                logger.warning(
+                    f"{allocation.label()} was missing from the ledger (git dropped it, no commit released it); "
+                    f"it is back on its leased pair {backend}/{frontend}"
+                )
+            else:
+                logger.warning(
+                    f"{allocation.label()} was missing from the ledger, and its leased pair {backend}/{frontend} "
+                    f"is no longer free here; it gets {allocation.backend}/{allocation.frontend}"
+                )
 
 
 def _ephemeral_ports(policy: PortPolicy) -> set[int]:
@@ -169,7 +226,7 @@ def _warn_if_ephemeral(policy: PortPolicy, *, probing: bool) -> tuple[int, int] 
     ephemeral = probe.ephemeral_range()
     if ephemeral is None:
         return None
-    low, high = _policy_span(policy)
+    low, high = policy_span(policy)
     overlap = max(low, ephemeral[0]), min(high, ephemeral[1])
     if overlap[0] > overlap[1]:
         return None

@@ -52,7 +52,9 @@ class AppDirectories:
         file = self.allocations.target.file
         if dry_run:
             return orphans(file.read())
-        return file.update(lambda ledger: allocator.release_many(ledger, [a.key for a in orphans(ledger)]))
+        return self.allocations.released(
+            lambda ledger: allocator.release_many(ledger, [a.key for a in orphans(ledger)])
+        )
 
 
 def _apps_root(apps_dir: str | Path) -> Path:

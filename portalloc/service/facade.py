@@ -26,6 +26,7 @@ from portalloc.machine import live
 from portalloc.service import status
 from portalloc.service.allocation import Allocations
 from portalloc.service.cleanup import AppDirectories
+from portalloc.service.host import HostLeases, leases_enabled
 from portalloc.service.policy_admin import PolicyAdmin
 from portalloc.service.target import LedgerTarget
 from portalloc.storage.ledger import LedgerFile
@@ -44,6 +45,8 @@ class PortAllocationService:
     existing ledger keeps its own, and a different explicit one is an error on write.
     ``probe=False`` makes new allocations ignore what the OS holds (as the policy's
     ``probe: false`` does), so the ledger stays a pure function of its contents.
+    ``leases`` turns this machine's host leases on or off (``None``: on unless
+    ``PORTALLOC_LEASES=0``); see ``portalloc.service.host``.
 
     The API is zero-configuration: the first write creates a missing ledger (its
     directory must exist). ``create_ledger=False`` makes that write an error instead
@@ -60,11 +63,14 @@ class PortAllocationService:
         lock_timeout: float = DEFAULT_LOCK_TIMEOUT,
         probe: bool = True,
         create_ledger: bool = True,
+        leases: bool | None = None,
     ) -> None:
         _check_lock_timeout(lock_timeout)
         path = Path(ledger_path) if ledger_path is not None else find_ledger(Path.cwd())
         file = LedgerFile(path, lock_timeout, Ledger(policy=policy) if policy else None, create_missing=create_ledger)
-        self._target = LedgerTarget(path, file, Path(config_file) if config_file is not None else None, policy, probe)
+        host = HostLeases(path) if (leases_enabled() if leases is None else leases) else None
+        config = Path(config_file) if config_file is not None else None
+        self._target = LedgerTarget(path, file, config, policy, probe, host)
         self._allocations = Allocations(self._target)
         self._app_dirs = AppDirectories(self._allocations)
         self._policy_admin = PolicyAdmin(self._target)

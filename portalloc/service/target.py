@@ -12,6 +12,7 @@ from pathlib import Path
 
 from portalloc.core.models import PortPolicy
 from portalloc.errors import PortallocError
+from portalloc.service.host import HostLeases
 from portalloc.storage.ledger import LedgerFile
 from portalloc.storage.preconfig import load_preconfig
 
@@ -21,7 +22,8 @@ class LedgerTarget:
     """A ledger file and the service's settings for it.
 
     ``policy`` is the one asked for (``None``: whatever the ledger has); ``probe``
-    ``False`` makes new allocations ignore what the OS holds.
+    ``False`` makes new allocations ignore what the OS holds; ``host`` is this
+    machine's lease store as this ledger sees it, ``None`` when leases are off.
     """
 
     path: Path
@@ -29,6 +31,7 @@ class LedgerTarget:
     config_file: Path | None
     policy: PortPolicy | None
     probe: bool
+    host: HostLeases | None = None
     _preconfig: dict[tuple[str, int], tuple[int, int]] | None = field(default=None, repr=False)
 
     def preconfig(self) -> dict[tuple[str, int], tuple[int, int]]:

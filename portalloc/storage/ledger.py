@@ -52,11 +52,16 @@ T = TypeVar("T")
 # --- bytes <-> Ledger -------------------------------------------------------------------
 
 
+def key_text(model: str, app_num: int) -> str:
+    """How a key is spelled inside its canonical line (``"model": "m", "app_num": 1,``): what git searches for."""
+    return f'"model": {encode_basestring(model)}, "app_num": {app_num:d},'
+
+
 def _allocation_line(allocation: Allocation) -> str:
     # Exactly what ``json.dumps({...}, ensure_ascii=False)`` gives, at a fifth of the
     # cost: the same string encoder, and ``:d`` spells an int the way json does.
     return (
-        f'    {{"model": {encode_basestring(allocation.model)}, "app_num": {allocation.app_num:d}, '
+        f"    {{{key_text(allocation.model, allocation.app_num)} "
         f'"backend": {allocation.backend:d}, "frontend": {allocation.frontend:d}}}'
     )
 

@@ -92,7 +92,8 @@ def test_get_many_reads_a_file_and_refuses_a_fifo(run_cli: RunCli, tmp_path: Pat
 @pytest.mark.usefixtures("new_ledger")
 def test_allocate_many_is_what_get_many_runs(tmp_path: Path, run_cli: RunCli, ledger_path: Path) -> None:
     keys = [(f"model_{i % 3}", i) for i in range(1, 40)]
-    api = PortAllocationService(tmp_path / "api.json", probe=False)
+    # Without leases: a second ledger on this machine would rightly avoid the first one's ports.
+    api = PortAllocationService(tmp_path / "api.json", probe=False, leases=False)
     api.allocate_many(keys)
     run_cli("get-many", input="".join(f"{m} {n}\n" for m, n in keys))
     assert ledger_path.read_bytes() == (tmp_path / "api.json").read_bytes()

@@ -1,0 +1,89 @@
+"""What git knows about a leased key: which commit released it, and what the repository still holds.
+
+Asked only off the hot path: when a key with a live lease is missing from its work
+tree's ledger (``released_by``), and by ``portalloc host prune`` (``held_texts``).
+A key is looked for by its canonical spelling (``storage.ledger.key_text``), which
+is exactly what one line of the ledger holds, so git's pickaxe finds the commit that
+removed it without parsing any old ledger.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from contextlib import suppress
+from pathlib import Path
+
+from portalloc.errors import GitError
+from portalloc.integrations.history import run_git
+from portalloc.storage.ledger import key_text
+
+#: Where a repository can still hold a key: its branches, remote-tracking branches, tags and stash.
+_REF_SPACES = ("refs/heads", "refs/remotes", "refs/tags", "refs/stash")
+
+
+def released_by(top: Path, relative: str, model: str, app_num: int) -> str | None:
+    """The commit (``abc1234 subject``) that released the key, if a commit in ``HEAD``'s history did.
+
+    ``None`` when ``HEAD``'s ledger still holds the key (git dropped it from the work
+    tree only: a stash, a checkout of the file), when no commit reachable from ``HEAD``
+    ever removed it (a branch that never had it, a reset of uncommitted work), or when
+    git cannot tell (no commits yet, git missing): a key is never taken away on a guess.
+    """
+    text = key_text(model, app_num)
+    try:
+        if text in _blob(top, f"HEAD:{relative}"):
+            return None
+        found = run_git(top, ["log", "-1", "--format=%h %s", f"-S{text}", "HEAD", "--", relative])
+    except GitError:
+        return None
+    line = found.decode("utf-8", "replace").strip()
+    return line or None
+
+
+def _blob(top: Path, revision: str) -> str:
+    """The text of ``revision`` (``HEAD:path``), empty when there is no such file."""
+    try:
+        return run_git(top, ["cat-file", "-p", revision]).decode("utf-8", "replace")
+    except GitError:
+        return ""
+
+
+def held_texts(top: Path, relative: str, work_files: Iterable[Path]) -> str:
+    """Every ledger the repository still holds, joined: at each branch, remote-tracking branch, tag,
+    stash entry (work tree and index), in each worktree's index, and in ``work_files``.
+
+    A key whose ``key_text`` is not in the result is held by nothing of the repository.
+    ``GitError`` if git cannot list the repository's refs (then nothing may be pruned).
+    """
+    listed = run_git(top, ["for-each-ref", "--format=%(objectname)", *_REF_SPACES]).decode().split()
+    stashes = run_git(top, ["stash", "list", "--format=%H"]).decode().split()
+    revisions = [f"{sha}:{relative}" for sha in listed]
+    revisions += [f"{sha}:{relative}" for sha in stashes] + [f"{sha}^2:{relative}" for sha in stashes]
+    revisions += [f":{relative}"]  # this worktree's index
+    texts = [_batch(top, revisions)]
+    for work_file in work_files:
+        try:
+            texts.append(work_file.read_text(encoding="utf-8", errors="replace"))
+        except OSError:
+            continue
+        with suppress(GitError):  # that worktree's index
+            index = run_git(work_file.parent, ["cat-file", "-p", f":./{work_file.name}"])
+            texts.append(index.decode("utf-8", "replace"))
+    return "\n".join(texts)
+
+
+def _batch(top: Path, revisions: list[str]) -> str:
+    """The contents of every revision that exists, through one ``git cat-file --batch``."""
+    out = run_git(top, ["cat-file", "--batch"], stdin="".join(f"{r}\n" for r in revisions).encode())
+    texts: list[str] = []
+    at = 0
+    while at < len(out):
+        end = out.index(b"\n", at)
+        header = out[at:end].split()
+        at = end + 1
+        if len(header) == 3 and header[2].isdigit():  # "<sha> <type> <size>"; "<rev> missing" has no body
+            size = int(header[2])
+            if header[1] == b"blob":
+                texts.append(out[at : at + size].decode("utf-8", "replace"))
+            at += size + 1
+    return "\n".join(texts)

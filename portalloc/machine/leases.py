@@ -1,0 +1,396 @@
+"""The host lease store: this machine's own record of every pair it handed out or saw in a ledger.
+
+Git rewrites work trees at will (stash, checkout, pull, reset, worktrees, clones), so a
+ledger file alone cannot say which ports this machine has given out. The store keeps
+that outside every work tree, one per user: ``$PORTALLOC_STATE_DIR``, else
+``$XDG_STATE_HOME/portalloc``, else ``~/.local/state/portalloc``, file ``leases.sqlite3``.
+
+Why SQLite (the standard library's ``sqlite3``): embedded, no server, crash-safe
+transactions, many processes at once (``BEGIN IMMEDIATE`` serialises writers, which is
+what makes "choose a pair and lease it" one step across ledgers with different locks),
+and indexed by port, so a machine with 100,000 leases still answers in a millisecond.
+WAL is used where the file system allows it (it does not on some network file systems;
+then the rollback journal), with ``synchronous=NORMAL``: a power loss may lose the last
+transactions, and the ledger's own fsyncs cover those rows.
+
+Rows: ``ledgers`` (one per identity, see ``portalloc.machine.identity``), ``checkouts``
+(each ledger file seen for an identity: one per work tree), and ``leases`` (identity,
+key, pair, live or ended, the commit it was last seen committed in, when). The store
+is refused when its directory or file is not the current user's or is writable by
+others: whoever can write it can make this machine hand a port out twice.
+"""
+
+from __future__ import annotations
+
+import os
+import sqlite3
+import stat
+import time
+from collections.abc import Iterable, Iterator, Mapping
+from contextlib import contextmanager, suppress
+from dataclasses import dataclass
+from pathlib import Path
+
+from portalloc.errors import LeaseStoreUnavailable
+
+STORE_NAME = "leases.sqlite3"
+#: The layout this code writes. A store whose ``readable_by`` is higher was made by a newer
+#: portalloc that changed it incompatibly, and is refused; additions keep ``readable_by``.
+SCHEMA_VERSION = 1
+#: How long a writer waits for another process's store transaction.
+BUSY_TIMEOUT_MS = 10_000
+#: What every refusal suggests.
+FIXES = "set PORTALLOC_STATE_DIR to a directory of your own, or turn host leases off (PORTALLOC_LEASES=0)"
+
+_SCHEMA = """
+CREATE TABLE IF NOT EXISTS meta (name TEXT PRIMARY KEY, value INTEGER NOT NULL);
+CREATE TABLE IF NOT EXISTS ledgers (
+    id INTEGER PRIMARY KEY,
+    identity TEXT NOT NULL UNIQUE,
+    repository TEXT,
+    relative TEXT
+);
+CREATE TABLE IF NOT EXISTS checkouts (
+    ledger_id INTEGER NOT NULL REFERENCES ledgers(id),
+    path TEXT NOT NULL,
+    top TEXT,
+    seen_at REAL NOT NULL,
+    PRIMARY KEY (ledger_id, path)
+);
+CREATE TABLE IF NOT EXISTS leases (
+    id INTEGER PRIMARY KEY,
+    ledger_id INTEGER NOT NULL REFERENCES ledgers(id),
+    model TEXT NOT NULL,
+    app_num INTEGER NOT NULL,
+    backend INTEGER NOT NULL,
+    frontend INTEGER NOT NULL,
+    live INTEGER NOT NULL,
+    commit_seen TEXT,
+    leased_at REAL NOT NULL,
+    ended_at REAL,
+    ended_why TEXT
+);
+CREATE UNIQUE INDEX IF NOT EXISTS leases_live_key ON leases (ledger_id, model, app_num) WHERE live;
+CREATE INDEX IF NOT EXISTS leases_live_backend ON leases (backend) WHERE live;
+CREATE INDEX IF NOT EXISTS leases_live_frontend ON leases (frontend) WHERE live;
+"""
+
+Key = tuple[str, int]
+
+
+@dataclass(frozen=True)
+class Lease:
+    """One lease: which ledger (``ledger_id``, ``identity``), which key, which pair, live or ended."""
+
+    ledger_id: int
+    identity: str
+    model: str
+    app_num: int
+    backend: int
+    frontend: int
+    live: bool
+    commit_seen: str | None
+    leased_at: float
+    ended_at: float | None
+    ended_why: str | None
+
+    @property
+    def key(self) -> Key:
+        """``(model, app_num)``."""
+        return self.model, self.app_num
+
+
+@dataclass(frozen=True)
+class Instance:
+    """A ledger this machine knows: its identity and every copy of it seen (one per work tree)."""
+
+    ledger_id: int
+    identity: str
+    repository: str | None
+    relative: str | None
+    checkouts: tuple[Path, ...]
+
+    def present(self) -> tuple[Path, ...]:
+        """The copies whose directory still exists (a work tree not removed)."""
+        return tuple(path for path in self.checkouts if path.parent.is_dir())
+
+
+def state_dir(env: Mapping[str, str] | None = None) -> Path:
+    """Where this user's store lives.
+
+    ``$PORTALLOC_STATE_DIR``, else ``$XDG_STATE_HOME/portalloc``, else ``~/.local/state/portalloc``.
+    """
+    env = os.environ if env is None else env
+    if env.get("PORTALLOC_STATE_DIR"):
+        return Path(env["PORTALLOC_STATE_DIR"])
+    if env.get("XDG_STATE_HOME"):
+        return Path(env["XDG_STATE_HOME"]) / "portalloc"
+    if not env.get("HOME"):
+        raise LeaseStoreUnavailable(f"there is no home directory (HOME is not set) for the host lease store; {FIXES}")
+    return Path(env["HOME"]) / ".local" / "state" / "portalloc"
+
+
+def _check_owned(path: Path, what: str) -> None:
+    """Refuse a store directory or file that another user owns or that others may write."""
+    st = os.stat(path)
+    if st.st_uid != os.geteuid():
+        raise LeaseStoreUnavailable(
+            f"the host lease {what} {path} belongs to uid {st.st_uid}, not to you (uid {os.geteuid()}); {FIXES}"
+        )
+    if st.st_mode & (stat.S_IWGRP | stat.S_IWOTH):
+        raise LeaseStoreUnavailable(
+            f"the host lease {what} {path} is writable by others (mode {stat.S_IMODE(st.st_mode):o}); "
+            f"chmod go-w it, or {FIXES}"
+        )
+
+
+class LeaseStore:
+    """This user's host lease store, open. Use ``open_store``; every change runs in ``transaction``."""
+
+    def __init__(self, connection: sqlite3.Connection, path: Path) -> None:
+        self.connection = connection
+        self.path = path
+
+    def close(self) -> None:
+        """Close the connection (a transaction left open is rolled back)."""
+        self.connection.close()
+
+    @contextmanager
+    def transaction(self) -> Iterator[LeaseStore]:
+        """One write transaction (``BEGIN IMMEDIATE``): committed on success, rolled back on error.
+
+        Taken before reading what is leased, so that two writers never both see a port
+        free: the second waits (``busy_timeout``) until the first has committed its lease.
+        """
+        try:
+            self.connection.execute("BEGIN IMMEDIATE")
+        except sqlite3.Error as error:
+            raise LeaseStoreUnavailable(f"cannot write the host lease store {self.path}: {error}; {FIXES}") from None
+        try:
+            yield self
+        except BaseException:
+            self.connection.rollback()
+            raise
+        try:
+            self.connection.commit()
+        except sqlite3.Error as error:
+            self.connection.rollback()
+            raise LeaseStoreUnavailable(f"cannot write the host lease store {self.path}: {error}; {FIXES}") from None
+
+    # --- ledgers and their copies -------------------------------------------------------
+
+    def known_ledger_id(self, identity: str) -> int | None:
+        """The row id of ``identity``, or ``None`` if this machine has not seen it."""
+        found = self.connection.execute("SELECT id FROM ledgers WHERE identity = ?", (identity,)).fetchone()
+        return None if found is None else int(found[0])
+
+    def ledger_id(self, identity: str, repository: str | None, relative: str | None) -> int:
+        """The row id of ``identity``, added if new (inside a transaction)."""
+        found = self.known_ledger_id(identity)
+        if found is not None:
+            return found
+        cursor = self.connection.execute(
+            "INSERT INTO ledgers (identity, repository, relative) VALUES (?, ?, ?)", (identity, repository, relative)
+        )
+        return int(cursor.lastrowid or 0)
+
+    def saw_checkout(self, ledger_id: int, path: Path, top: Path | None) -> None:
+        """Remember that a copy of ledger ``ledger_id`` lives at ``path`` (in the work tree ``top``)."""
+        self.connection.execute(
+            "INSERT INTO checkouts (ledger_id, path, top, seen_at) VALUES (?, ?, ?, ?) "
+            "ON CONFLICT (ledger_id, path) DO UPDATE SET top = excluded.top, seen_at = excluded.seen_at",
+            (ledger_id, str(path), None if top is None else str(top), time.time()),
+        )
+
+    def forget_checkout(self, ledger_id: int, path: Path) -> None:
+        """Stop listing the copy at ``path`` (its work tree is gone)."""
+        self.connection.execute("DELETE FROM checkouts WHERE ledger_id = ? AND path = ?", (ledger_id, str(path)))
+
+    def instances(self) -> list[Instance]:
+        """Every ledger this machine knows, with its copies, by identity."""
+        copies: dict[int, list[Path]] = {}
+        for ledger_id, path in self.connection.execute("SELECT ledger_id, path FROM checkouts ORDER BY path"):
+            copies.setdefault(ledger_id, []).append(Path(path))
+        rows = self.connection.execute("SELECT id, identity, repository, relative FROM ledgers ORDER BY identity")
+        return [Instance(row[0], row[1], row[2], row[3], tuple(copies.get(row[0], ()))) for row in rows]
+
+    # --- leases ---------------------------------------------------------------------------
+
+    def leased_ports(self, span: tuple[int, int], excluding: Mapping[int, Iterable[Key]]) -> dict[int, list[Lease]]:
+        """The live leases on ports in ``span`` (both ends included), by port, but for the ``excluding`` keys.
+
+        ``excluding`` maps a ledger id to the keys whose own leases do not count (a key
+        never avoids its own pair). Leases of ledgers whose every copy is gone are
+        left out: a removed CI clone must not exhaust the range (``host prune`` ends them).
+        """
+        low, high = span
+        skip = {(ledger_id, key) for ledger_id, keys in excluding.items() for key in keys}
+        rows = self.connection.execute(
+            _LEASE_SELECT + " WHERE l.live AND (l.backend BETWEEN ? AND ? OR l.frontend BETWEEN ? AND ?)",
+            (low, high, low, high),
+        ).fetchall()
+        leases = [_lease(row) for row in rows]
+        leases = [lease for lease in leases if (lease.ledger_id, lease.key) not in skip]
+        gone = self._gone({lease.ledger_id for lease in leases} - set(excluding))
+        found: dict[int, list[Lease]] = {}
+        for lease in leases:
+            if lease.ledger_id not in gone:
+                for port in (lease.backend, lease.frontend):
+                    if low <= port <= high:
+                        found.setdefault(port, []).append(lease)
+        return found
+
+    def _gone(self, ledger_ids: set[int]) -> set[int]:
+        """The ledgers among ``ledger_ids`` that have copies, none of which still exists."""
+        copies: dict[int, list[str]] = {}
+        for chunk in _chunks(sorted(ledger_ids)):
+            marks = ",".join("?" * len(chunk))
+            query = f"SELECT ledger_id, path FROM checkouts WHERE ledger_id IN ({marks})"  # only "?" marks go in
+            for ledger_id, path in self.connection.execute(query, chunk):
+                copies.setdefault(ledger_id, []).append(path)
+        return {ledger_id for ledger_id, paths in copies.items() if not any(Path(p).parent.is_dir() for p in paths)}
+
+    def leases(self, ledger_id: int | None = None, *, live: bool | None = True, port: int | None = None) -> list[Lease]:
+        """Leases, by ledger and key: of one ledger or all, live or ended or both, on one port or any."""
+        where, args = ["1"], []  # type: list[str], list[object]
+        if ledger_id is not None:
+            where.append("l.ledger_id = ?")
+            args.append(ledger_id)
+        if live is not None:
+            where.append("l.live = ?")
+            args.append(int(live))
+        if port is not None:
+            where.append("(l.backend = ? OR l.frontend = ?)")
+            args += [port, port]
+        query = _LEASE_SELECT + " WHERE " + " AND ".join(where) + " ORDER BY d.identity, l.model, l.app_num"
+        return [_lease(row) for row in self.connection.execute(query, args)]
+
+    def live_lease(self, ledger_id: int, key: Key) -> Lease | None:
+        """The live lease of ``key`` in ledger ``ledger_id``, if any."""
+        row = self.connection.execute(
+            _LEASE_SELECT + " WHERE l.live AND l.ledger_id = ? AND l.model = ? AND l.app_num = ?", (ledger_id, *key)
+        ).fetchone()
+        return None if row is None else _lease(row)
+
+    def lease(self, ledger_id: int, key: Key, pair: tuple[int, int], commit: str | None = None) -> None:
+        """Record (or move) the live lease of ``key`` in ledger ``ledger_id`` on ``pair``."""
+        now = time.time()
+        self.connection.execute(
+            "INSERT INTO leases (ledger_id, model, app_num, backend, frontend, live, commit_seen, leased_at) "
+            "VALUES (?, ?, ?, ?, ?, 1, ?, ?) ON CONFLICT (ledger_id, model, app_num) WHERE live DO UPDATE SET "
+            "backend = excluded.backend, frontend = excluded.frontend, "
+            "commit_seen = coalesce(excluded.commit_seen, commit_seen)",
+            (ledger_id, key[0], key[1], pair[0], pair[1], commit, now),
+        )
+
+    def release(self, ledger_id: int, keys: Iterable[Key], why: str) -> int:
+        """End the live leases of ``keys`` in ledger ``ledger_id``, saying ``why``; how many ended."""
+        now = time.time()
+        ended = 0
+        for model, app_num in keys:
+            cursor = self.connection.execute(
+                "UPDATE leases SET live = 0, ended_at = ?, ended_why = ? "
+                "WHERE live AND ledger_id = ? AND model = ? AND app_num = ?",
+                (now, why, ledger_id, model, app_num),
+            )
+            ended += cursor.rowcount
+        return ended
+
+
+_LEASE_SELECT = (
+    "SELECT l.ledger_id, d.identity, l.model, l.app_num, l.backend, l.frontend, l.live, l.commit_seen, "
+    "l.leased_at, l.ended_at, l.ended_why FROM leases l JOIN ledgers d ON d.id = l.ledger_id"
+)
+
+
+def _lease(row: tuple[object, ...]) -> Lease:
+    ledger_id, identity, model, app_num, backend, frontend, live, commit, leased_at, ended_at, why = row
+    return Lease(
+        int(ledger_id),  # type: ignore[call-overload]
+        str(identity),
+        str(model),
+        int(app_num),  # type: ignore[call-overload]
+        int(backend),  # type: ignore[call-overload]
+        int(frontend),  # type: ignore[call-overload]
+        bool(live),
+        None if commit is None else str(commit),
+        float(leased_at),  # type: ignore[arg-type]
+        None if ended_at is None else float(ended_at),  # type: ignore[arg-type]
+        None if why is None else str(why),
+    )
+
+
+def _chunks(values: list[int], size: int = 500) -> Iterator[list[int]]:
+    for start in range(0, len(values), size):
+        yield values[start : start + size]
+
+
+def open_store(directory: Path | None = None, *, create: bool = True) -> LeaseStore:
+    """Open (and, with ``create``, make) this user's store; ``LeaseStoreUnavailable`` naming the fixes if not.
+
+    The directory is made private (0700); the directory and the file must be the
+    current user's and not writable by others (root too is refused a store that is
+    not its own).
+    """
+    directory = state_dir() if directory is None else directory
+    path = directory / STORE_NAME
+    try:
+        if create:
+            directory.mkdir(mode=0o700, parents=True, exist_ok=True)
+        _check_owned(directory, "directory")
+        if not path.exists():
+            if not create:
+                raise LeaseStoreUnavailable(f"there is no host lease store at {path} yet")
+            # Made private before SQLite opens it: the leases are nobody else's to write.
+            with suppress(FileExistsError):  # another process made it a moment ago
+                os.close(os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600))
+        _check_owned(path, "store")
+        connection = sqlite3.connect(path, timeout=BUSY_TIMEOUT_MS / 1000, isolation_level=None)
+    except (OSError, sqlite3.Error) as error:
+        reason = error.strerror if isinstance(error, OSError) and error.strerror else str(error)
+        raise LeaseStoreUnavailable(f"cannot open the host lease store in {directory}: {reason}; {FIXES}") from None
+    try:
+        _prepare(connection)
+    except (OSError, sqlite3.Error) as error:
+        connection.close()
+        raise LeaseStoreUnavailable(f"cannot use the host lease store {path}: {error}; {FIXES}") from None
+    return LeaseStore(connection, path)
+
+
+def _prepare(connection: sqlite3.Connection) -> None:
+    """Set the journal and, on first use, the schema; refuse a store a newer, incompatible portalloc made."""
+    connection.execute(f"PRAGMA busy_timeout = {BUSY_TIMEOUT_MS}")
+    connection.execute("PRAGMA synchronous = NORMAL")
+    readable_by = _readable_by(connection)
+    if readable_by is None:
+        if connection.execute("PRAGMA journal_mode").fetchone()[0] != "wal":
+            # Persistent in the file, so set once. A file system without shared memory (some
+            # network homes) refuses it, and the rollback journal stays.
+            with suppress(sqlite3.OperationalError):
+                connection.execute("PRAGMA journal_mode = WAL")
+        connection.execute("BEGIN IMMEDIATE")
+        try:
+            for statement in _SCHEMA.split(";"):
+                if statement.strip():
+                    connection.execute(statement)
+            for name in ("schema_version", "readable_by"):
+                connection.execute("INSERT OR IGNORE INTO meta (name, value) VALUES (?, ?)", (name, SCHEMA_VERSION))
+            connection.commit()
+        except BaseException:
+            connection.rollback()
+            raise
+        readable_by = _readable_by(connection) or SCHEMA_VERSION
+    if readable_by > SCHEMA_VERSION:
+        raise sqlite3.DatabaseError(
+            f"it was made by a newer portalloc (schema {readable_by}, this one knows {SCHEMA_VERSION}); "
+            "upgrade portalloc"
+        )
+
+
+def _readable_by(connection: sqlite3.Connection) -> int | None:
+    """The oldest schema that can use this store, or ``None`` before the schema exists."""
+    try:
+        row = connection.execute("SELECT value FROM meta WHERE name = 'readable_by'").fetchone()
+    except sqlite3.OperationalError:  # no such table: a new store
+        return None
+    return None if row is None else int(row[0])

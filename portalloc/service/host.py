@@ -1,0 +1,193 @@
+"""One ledger's side of this machine's host leases: what a write avoids, records, restores and ends.
+
+The write path (``service.allocation``) asks, in this order:
+
+1. before the ledger lock, ``plan``: which wanted keys have a live lease here but are
+   missing from the work tree's ledger. Each either comes back with its leased pair
+   (git dropped it: a stash, a checkout of a branch that never had it, a reset of
+   uncommitted work) or, if a commit in ``HEAD``'s history released it (here or
+   upstream, arrived by ``git pull``), has its lease ended and gets a fresh pair;
+2. under the ledger lock, ``choose``: one store transaction (``BEGIN IMMEDIATE``) that
+   reads every port leased to any other key of any ledger on this machine, lets the
+   allocator choose with those ports taken, and leases every row of the ledger about
+   to be written. It commits before the ledger's rename, so after a crash a
+   handed-out port is leased or in the ledger (a leaked lease is better than a port
+   handed out twice);
+3. after a release's rename, ``end``: the released keys' leases end, unless another
+   work tree of the same repository still holds the key.
+
+Leases are on unless ``PORTALLOC_LEASES`` is ``0`` (or the service is made with
+``leases=False``, the command line's ``--no-leases``): then nothing here runs, and
+allocation is today's pure, machine-independent one.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Callable, Iterable, Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import TypeVar
+
+from portalloc.core.models import Allocation, Ledger, PortPolicy
+from portalloc.errors import PortallocError
+from portalloc.machine.identity import LedgerIdentity, identify
+from portalloc.machine.leases import LeaseStore, open_store
+
+Key = tuple[str, int]
+Pair = tuple[int, int]
+R = TypeVar("R")
+
+#: Values of ``PORTALLOC_LEASES`` that turn host leases off.
+OFF = ("0", "false", "no", "off")
+
+
+def leases_enabled(env: Mapping[str, str] | None = None) -> bool:
+    """Whether host leases are on: unless ``PORTALLOC_LEASES`` says ``0`` (``false``, ``no``, ``off``)."""
+    env = os.environ if env is None else env
+    return env.get("PORTALLOC_LEASES", "1").strip().lower() not in OFF
+
+
+@dataclass
+class Plan:
+    """What to do with wanted keys that have a live lease but are missing from the ledger."""
+
+    #: Keys that come back with their leased pair.
+    restore: dict[Key, Pair] = field(default_factory=dict)
+    #: Keys a commit released: ``key -> (leased pair, "abc1234 subject")``; their leases end.
+    released: dict[Key, tuple[Pair, str]] = field(default_factory=dict)
+
+
+def policy_span(policy: PortPolicy) -> tuple[int, int]:
+    """The lowest and highest port the policy can hand out."""
+    return policy.backend_start, policy.pair(policy.pair_count - 1)[1]
+
+
+class HostLeases:
+    """The lease store as seen from the ledger at ``ledger_path``; the store is opened on first need."""
+
+    def __init__(self, ledger_path: Path, state_dir: Path | None = None) -> None:
+        self.ledger_path = ledger_path
+        self.state_dir = state_dir
+        self._identity: LedgerIdentity | None = None
+        self._store: LeaseStore | None = None
+
+    def identity(self) -> LedgerIdentity:
+        """This ledger's identity (worked out once)."""
+        if self._identity is None:
+            self._identity = identify(self.ledger_path)
+        return self._identity
+
+    def store(self) -> LeaseStore:
+        """The open store (``LeaseStoreUnavailable`` naming the fixes if it cannot be had)."""
+        if self._store is None:
+            self._store = open_store(self.state_dir)
+        return self._store
+
+    def close(self) -> None:
+        """Close the store if it was opened."""
+        if self._store is not None:
+            self._store.close()
+            self._store = None
+
+    def register(self, store: LeaseStore) -> int:
+        """This ledger's row id, with this copy remembered (inside a transaction)."""
+        identity = self.identity()
+        ledger_id = store.ledger_id(identity.key, identity.repository, identity.relative)
+        store.saw_checkout(ledger_id, identity.ledger, identity.top)
+        return ledger_id
+
+    def plan(self, ledger: Ledger, wanted: Iterable[Key]) -> Plan:
+        """Which wanted keys missing from ``ledger`` come back with their leased pair, and which a commit released."""
+        from portalloc.integrations.leasegit import released_by  # only when a leased key is missing
+
+        plan = Plan()
+        missing = [key for key in wanted if ledger.find(*key) is None]
+        if not missing:
+            return plan
+        store, identity = self.store(), self.identity()
+        ledger_id = store.known_ledger_id(identity.key)
+        if ledger_id is None:
+            return plan
+        for key in missing:
+            lease = store.live_lease(ledger_id, key)
+            if lease is None or key in plan.restore:
+                continue
+            pair = (lease.backend, lease.frontend)
+            commit = None
+            if identity.top is not None and identity.relative is not None:
+                commit = released_by(identity.top, identity.relative, *key)
+            if commit is None:
+                plan.restore[key] = pair
+            else:
+                plan.released[key] = (pair, commit)
+        return plan
+
+    def choose(
+        self,
+        ledger: Ledger,
+        wanted: Iterable[Key],
+        plan: Plan,
+        assign: Callable[[set[int]], tuple[Ledger, R]],
+    ) -> tuple[Ledger, R]:
+        """In one store transaction: end the leases a commit released, let ``assign`` choose with every port
+        leased to another key taken, and lease every row of the ledger it returns.
+
+        ``assign`` gets the taken ports and returns the new ledger and what the caller wants back.
+        """
+        store = self.store()
+        with store.transaction():
+            ledger_id = self.register(store)
+            for key, (_pair, commit) in plan.released.items():
+                store.release(ledger_id, [key], f"released by commit {commit}")
+            leased = store.leased_ports(policy_span(ledger.policy), {ledger_id: list(wanted)})
+            new_ledger, result = assign(set(leased))
+            self._lease_rows(store, ledger_id, new_ledger)
+        return new_ledger, result
+
+    def sync(self, ledger: Ledger) -> int:
+        """Lease every row of ``ledger`` (this copy, as read); how many leases were added or moved."""
+        store = self.store()
+        with store.transaction():
+            return self._lease_rows(store, self.register(store), ledger)
+
+    @staticmethod
+    def _lease_rows(store: LeaseStore, ledger_id: int, ledger: Ledger) -> int:
+        """Lease the ledger's rows that are not leased as they are; the ledger is the truth for its keys."""
+        held = {lease.key: (lease.backend, lease.frontend) for lease in store.leases(ledger_id)}
+        changed = 0
+        for allocation in ledger.allocations:
+            pair = (allocation.backend, allocation.frontend)
+            if held.get(allocation.key) != pair:
+                store.lease(ledger_id, allocation.key, pair)
+                changed += 1
+        return changed
+
+    def end(self, released: Iterable[Allocation], why: str = "released") -> list[Key]:
+        """After a release's rename: end the leases of ``released`` keys that no other copy of this ledger holds."""
+        store, identity = self.store(), self.identity()
+        keys = [allocation.key for allocation in released]
+        ledger_id = store.known_ledger_id(identity.key)
+        if ledger_id is None or not keys:
+            return []
+        others = [
+            path
+            for instance in store.instances()
+            if instance.ledger_id == ledger_id
+            for path in instance.present()
+            if path != identity.ledger
+        ]
+        ended = [key for key in keys if not any(_holds(path, key) for path in others)]
+        with store.transaction():
+            store.release(ledger_id, ended, why)
+        return ended
+
+
+def _holds(path: Path, key: Key) -> bool:
+    """Whether the ledger at ``path`` holds ``key``; ``True`` when it cannot be read (never end a lease on a guess)."""
+    from portalloc.storage.ledger import LedgerFile
+
+    try:
+        return LedgerFile(path, create_missing=False).read().find(*key) is not None
+    except PortallocError:
+        return os.path.exists(path)

@@ -1,0 +1,234 @@
+"""The host lease store and the write path through it: real files, real SQLite, real processes."""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import signal
+import sqlite3
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+
+from portalloc.errors import LeaseStoreUnavailable
+from portalloc.machine.leases import STORE_NAME, open_store, state_dir
+from portalloc.service.facade import PortAllocationService
+from tests.conftest import subprocess_env
+
+
+def service(path: Path, **options: object) -> PortAllocationService:
+    return PortAllocationService(path, probe=False, **options)  # type: ignore[arg-type]
+
+
+def store_dir() -> Path:
+    return Path(os.environ["PORTALLOC_STATE_DIR"])
+
+
+def live_leases() -> list[tuple[str, str, int, int, int]]:
+    with sqlite3.connect(store_dir() / STORE_NAME) as db:
+        return db.execute(
+            "SELECT d.identity, l.model, l.app_num, l.backend, l.frontend FROM leases l "
+            "JOIN ledgers d ON d.id = l.ledger_id WHERE l.live ORDER BY l.backend"
+        ).fetchall()
+
+
+# --- where the store lives, and who may use it ---------------------------------------------
+
+
+def test_state_dir_follows_the_documented_order(tmp_path: Path) -> None:
+    assert state_dir({"PORTALLOC_STATE_DIR": "/s", "XDG_STATE_HOME": "/x", "HOME": "/h"}) == Path("/s")
+    assert state_dir({"XDG_STATE_HOME": "/x", "HOME": "/h"}) == Path("/x/portalloc")
+    assert state_dir({"HOME": "/h"}) == Path("/h/.local/state/portalloc")
+    with pytest.raises(LeaseStoreUnavailable, match=r"no home directory.*PORTALLOC_STATE_DIR.*PORTALLOC_LEASES=0"):
+        state_dir({})
+
+
+def test_a_new_store_is_private_and_carries_its_schema_version(tmp_path: Path) -> None:
+    store = open_store(tmp_path / "state")
+    store.close()
+    assert oct((tmp_path / "state").stat().st_mode & 0o777) == "0o700"
+    assert oct((tmp_path / "state" / STORE_NAME).stat().st_mode & 0o777) == "0o600"
+    with sqlite3.connect(tmp_path / "state" / STORE_NAME) as db:
+        assert dict(db.execute("SELECT name, value FROM meta")) == {"schema_version": 1, "readable_by": 1}
+        assert db.execute("PRAGMA journal_mode").fetchone()[0] == "wal"
+
+
+def test_a_store_a_newer_portalloc_made_incompatible_is_refused(tmp_path: Path) -> None:
+    open_store(tmp_path).close()
+    with sqlite3.connect(tmp_path / STORE_NAME) as db:
+        db.execute("UPDATE meta SET value = 99 WHERE name = 'readable_by'")
+    with pytest.raises(LeaseStoreUnavailable, match="newer portalloc"):
+        open_store(tmp_path)
+
+
+@pytest.mark.skipif(os.geteuid() != 0, reason="chown to another user needs root")
+def test_a_store_of_another_user_is_refused_even_to_root(tmp_path: Path) -> None:
+    open_store(tmp_path / "theirs").close()
+    os.chown(tmp_path / "theirs" / STORE_NAME, 65534, 65534)
+    with pytest.raises(LeaseStoreUnavailable, match="belongs to uid 65534"):
+        open_store(tmp_path / "theirs")
+    os.chown(tmp_path / "theirs", 65534, 65534)
+    with pytest.raises(LeaseStoreUnavailable, match=r"directory .* belongs to uid 65534"):
+        open_store(tmp_path / "theirs")
+
+
+def test_a_store_others_may_write_is_refused(tmp_path: Path) -> None:
+    open_store(tmp_path / "shared").close()
+    os.chmod(tmp_path / "shared", 0o777)
+    with pytest.raises(LeaseStoreUnavailable, match="writable by others"):
+        open_store(tmp_path / "shared")
+
+
+# --- the write path -----------------------------------------------------------------------
+
+
+def test_two_ledgers_on_one_machine_never_get_one_port(tmp_path: Path) -> None:
+    (tmp_path / "a").mkdir()
+    (tmp_path / "b").mkdir()
+    first = service(tmp_path / "a" / "portalloc.json").get_or_allocate_ports("m", 1)
+    second = service(tmp_path / "b" / "portalloc.json").get_or_allocate_ports("m", 1)
+    assert first.ports == (5001, 8001)
+    assert second.ports == (5003, 8003)  # on main both were 5001/8001
+    assert [row[3:] for row in live_leases()] == [(5001, 8001), (5003, 8003)]
+
+
+def test_with_leases_off_allocation_is_todays_and_no_store_is_made(tmp_path: Path) -> None:
+    (tmp_path / "a").mkdir()
+    (tmp_path / "b").mkdir()
+    for name in ("a", "b"):
+        assert service(tmp_path / name / "portalloc.json", leases=False).get_or_allocate_ports("m", 1).ports == (
+            5001,
+            8001,
+        )
+    assert not (store_dir() / STORE_NAME).exists()
+
+
+def test_release_then_get_reuses_the_pair_and_the_lease_ends(tmp_path: Path) -> None:
+    ledger = tmp_path / "portalloc.json"
+    api = service(ledger)
+    assert api.get_or_allocate_ports("m", 1).ports == (5001, 8001)
+    api.get_or_allocate_ports("m", 2)
+    assert api.release_ports("m", 1)
+    assert [row[1:3] for row in live_leases()] == [("m", 2)]
+    assert api.get_or_allocate_ports("n", 1).ports == (5001, 8001)
+
+
+def test_a_key_dropped_from_the_file_comes_back_with_its_leased_pair(tmp_path: Path) -> None:
+    ledger = tmp_path / "portalloc.json"
+    service(ledger).allocate_many([("m", 1), ("m", 2)])
+    line = b'    {"model": "m", "app_num": 1, "backend": 5001, "frontend": 8001},\n'
+    ledger.write_bytes(ledger.read_bytes().replace(line, b""))  # dropped outside portalloc, as git stash does
+    assert service(ledger).get_ports("m", 1) is None
+    assert service(ledger).get_or_allocate_ports("x", 1).ports == (5005, 8005)  # m/1's pair stays leased
+    assert service(ledger).get_or_allocate_ports("m", 1).ports == (5001, 8001)  # and comes back
+    assert service(ledger).get_ports("m", 1) is not None
+
+
+def test_a_write_that_cannot_have_the_store_writes_nothing_and_says_how_to_fix_it(tmp_path: Path) -> None:
+    ledger = tmp_path / "portalloc.json"
+    service(ledger).get_or_allocate_ports("m", 1)
+    before = ledger.read_bytes()
+    os.chmod(store_dir(), 0o777)  # no longer private: refused
+    with pytest.raises(LeaseStoreUnavailable, match="PORTALLOC_STATE_DIR"):
+        service(ledger).get_or_allocate_ports("m", 2)
+    with pytest.raises(LeaseStoreUnavailable):
+        service(ledger).release_ports("m", 1)
+    assert ledger.read_bytes() == before
+    assert service(ledger).get_or_allocate_ports("m", 1).ports == (5001, 8001)  # a read needs no store
+
+
+def test_a_ledger_whose_work_tree_is_gone_is_no_longer_avoided(tmp_path: Path) -> None:
+    (tmp_path / "ci-clone").mkdir()
+    service(tmp_path / "ci-clone" / "portalloc.json").get_or_allocate_ports("m", 1)
+    shutil.rmtree(tmp_path / "ci-clone")  # rm -rf of a CI clone
+    (tmp_path / "next").mkdir()
+    assert service(tmp_path / "next" / "portalloc.json").get_or_allocate_ports("m", 1).ports == (5001, 8001)
+
+
+# --- many processes at once, and crashes ------------------------------------------------
+
+WORKER = """
+import sys
+from pathlib import Path
+from portalloc.service.facade import PortAllocationService
+api = PortAllocationService(Path(sys.argv[1]), probe=False)
+for n in range(1, int(sys.argv[2]) + 1):
+    pair = api.get_or_allocate_ports("m", n)
+    print(f"m {n} {pair.backend} {pair.frontend}", flush=True)
+    if sys.argv[3] == "churn" and n % 3 == 0:
+        api.release_ports("m", n - 1)
+        print(f"released m {n - 1}", flush=True)
+"""
+
+
+def run_workers(paths: list[Path], count: int, mode: str = "plain") -> list[subprocess.Popen[str]]:
+    return [
+        subprocess.Popen(
+            [sys.executable, "-c", WORKER, str(path), str(count), mode],
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+            text=True,
+            env=subprocess_env(),
+        )
+        for path in paths
+    ]
+
+
+def ledger_rows(path: Path) -> dict[tuple[str, int], tuple[int, int]]:
+    if not path.exists():
+        return {}
+    rows = json.loads(path.read_text())["allocations"]
+    return {(r["model"], r["app_num"]): (r["backend"], r["frontend"]) for r in rows}
+
+
+def test_eight_processes_on_eight_ledgers_hand_out_no_port_twice(tmp_path: Path) -> None:
+    paths = []
+    for i in range(8):
+        (tmp_path / f"l{i}").mkdir()
+        paths.append(tmp_path / f"l{i}" / "portalloc.json")
+    workers = run_workers(paths, 12)
+    answers = []
+    for worker in workers:
+        out, err = worker.communicate(timeout=120)
+        assert worker.returncode == 0, err
+        answers += [line.split() for line in out.splitlines()]
+    ports = [int(port) for answer in answers for port in answer[2:]]
+    assert len(answers) == 96
+    assert len(ports) == len(set(ports))  # 0 duplicates across eight ledgers and eight locks
+
+
+@pytest.mark.slow
+def test_sigkill_at_any_instant_leaves_every_answered_port_leased_or_in_the_ledger(tmp_path: Path) -> None:
+    paths = []
+    for i in range(4):
+        (tmp_path / f"l{i}").mkdir()
+        paths.append(tmp_path / f"l{i}" / "portalloc.json")
+    answered: dict[tuple[int, tuple[str, int]], tuple[int, int]] = {}
+    for round_number in range(6):
+        workers = run_workers(paths, 400, "churn")
+        started = [worker.stdout.readline() for worker in workers if worker.stdout]  # each has answered once
+        time.sleep(0.05 + 0.07 * round_number)  # then killed mid-stream, at a different instant each round
+        for worker in workers:
+            worker.send_signal(signal.SIGKILL)
+        for index, worker in enumerate(workers):
+            out, _ = worker.communicate()
+            for line in (started[index] + out).splitlines():
+                words = line.split()
+                if words[0] == "released":
+                    answered.pop((index, (words[1], int(words[2]))), None)
+                elif len(words) == 4:
+                    answered[(index, (words[0], int(words[1])))] = (int(words[2]), int(words[3]))
+    leased = {(row[1], row[2], row[3], row[4]) for row in live_leases()}
+    held: dict[int, set[tuple[int, str, int]]] = {}
+    for index, path in enumerate(paths):
+        for key, pair in ledger_rows(path).items():
+            for port in pair:
+                held.setdefault(port, set()).add((index, *key))
+    for (index, key), pair in answered.items():
+        in_ledger = ledger_rows(paths[index]).get(key) == pair
+        assert in_ledger or (*key, *pair) in leased, (index, key, pair)
+    assert answered and all(len(holders) == 1 for holders in held.values())
