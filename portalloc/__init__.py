@@ -19,6 +19,7 @@ The public API (``dir(portalloc)`` lists it):
 * Errors: everything raised on purpose is a ``PortallocError`` whose message is one
   line for a user. ``InvalidKey``, ``InvalidVariableName``: bad input.
   ``LedgerCorrupt``: not valid JSON or not a ledger (never overwritten).
+  ``LeaseStoreUnavailable``: this machine's host lease store cannot be used.
   ``LedgerUnavailable``: cannot be read or written (``LedgerMissing``: no ledger where a
   write needs one; ``portalloc init`` makes it). ``LedgerLocked``: the lock timed
   out. ``UnsafeFile``: not a regular file, or too large. ``NoFreePair``: the policy is
@@ -58,6 +59,7 @@ if TYPE_CHECKING:
         ImportSourceError,
         InvalidKey,
         InvalidVariableName,
+        LeaseStoreUnavailable,
         LedgerCorrupt,
         LedgerExists,
         LedgerLocked,
@@ -86,6 +88,7 @@ _ERRORS = (
     "ImportSourceError",
     "InvalidKey",
     "InvalidVariableName",
+    "LeaseStoreUnavailable",
     "LedgerCorrupt",
     "LedgerExists",
     "LedgerLocked",
@@ -128,6 +131,7 @@ __all__ = [
     "ImportSourceError",
     "InvalidKey",
     "InvalidVariableName",
+    "LeaseStoreUnavailable",
     "Ledger",
     "LedgerCorrupt",
     "LedgerExists",

@@ -194,6 +194,7 @@ COMMAND_SECTIONS: tuple[tuple[str, tuple[str, ...]], ...] = (
     ("Daily use", ("get", "run", "env", "dotenv", "list", "status", "release", "cleanup", "get-many")),
     ("The ledger", ("check", "stats", "repair", "fmt", "compose-check", "import", "export", "history", "diff")),
     ("Git", ("git-setup", "merge-driver")),
+    ("This machine", ("host",)),
     ("The platform", ("init", "policy", "reserve", "pool")),
     ("HTTP API", ("serve",)),
 )
@@ -293,6 +294,7 @@ cli.commands = LazyCommands(
         "unreserve": "portalloc.cli.commands.reserve:unreserve",
         "pool": "portalloc.cli.commands.pool:pool",
         "serve": "portalloc.cli.commands.serve:serve",
+        "host": "portalloc.cli.commands.host:host",
     }
 )
 

@@ -17,7 +17,7 @@ from typing import TYPE_CHECKING
 from portalloc.core import allocator
 from portalloc.core.keys import check_key, check_model_name
 from portalloc.core.models import Allocation, Ledger, PortPair, PortPolicy
-from portalloc.errors import NoFreePair
+from portalloc.errors import NoFreePair, PortallocError
 from portalloc.machine import probe
 from portalloc.service.host import Plan, policy_span
 from portalloc.service.target import LedgerTarget
@@ -47,6 +47,28 @@ class Allocations:
         host = target.host
         # Before the lock: keys git dropped come back with their leased pair (asking git takes a while).
         plan = host.plan(target.file.read(), wanted) if host is not None else Plan()
+        return self._allocate(wanted, plan)
+
+    def recover(self) -> tuple[list[Allocation], dict[tuple[str, int], tuple[tuple[int, int], str]]]:
+        """Put back every key of this ledger that git dropped, on its leased pair; end the leases commits released.
+
+        Returns the keys put back and, for each key a commit released, its pair and the
+        commit. Needs host leases (``LeaseStoreUnavailable`` if the store cannot be had).
+        """
+        host = self.target.host
+        if host is None:
+            raise PortallocError("host leases are off (PORTALLOC_LEASES=0 or --no-leases): nothing to recover from")
+        ledger = self.target.file.read()
+        plan = host.plan(ledger, host.dropped(ledger))
+        restored = self._allocate(list(plan.restore), plan) if plan.restore else []
+        if plan.released and not plan.restore:
+            host.end_released(plan)
+        return restored, plan.released
+
+    def _allocate(self, wanted: list[tuple[str, int]], plan: Plan) -> list[Allocation]:
+        """``allocate_many`` once the keys are checked and the plan for keys git dropped is made."""
+        target = self.target
+        host = target.host
         preferred = {**target.preconfig(), **plan.restore}
 
         shared_ports: list[int] = []

@@ -163,6 +163,14 @@ class PortAllocationService:
         """
         return self._allocations.import_allocations(rows, dry_run=dry_run)
 
+    def recover(self) -> tuple[list[PortPair], dict[tuple[str, int], tuple[tuple[int, int], str]]]:
+        """Put back every key git dropped from this ledger (stash, checkout, reset) on its host-leased pair.
+
+        Returns the keys put back and, for each key a commit released (whose lease now
+        ends instead), its pair and the commit (``abc1234 subject``). Needs host leases.
+        """
+        return self._allocations.recover()
+
     # --- app directories (service.cleanup) ---------------------------------------------
 
     def allocate_app_dir(self, apps_dir: str | Path, model_name: str, app_num: int) -> tuple[PortPair, Path]:

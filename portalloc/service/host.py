@@ -64,13 +64,15 @@ def policy_span(policy: PortPolicy) -> tuple[int, int]:
 
 
 class HostLeases:
-    """The lease store as seen from the ledger at ``ledger_path``; the store is opened on first need."""
+    """The lease store as seen from the ledger at ``ledger_path``; the store is opened on first need.
 
-    def __init__(self, ledger_path: Path, state_dir: Path | None = None) -> None:
+    ``store`` is an open store to use (a command that looks at many ledgers opens one).
+    """
+
+    def __init__(self, ledger_path: Path, store: LeaseStore | None = None) -> None:
         self.ledger_path = ledger_path
-        self.state_dir = state_dir
         self._identity: LedgerIdentity | None = None
-        self._store: LeaseStore | None = None
+        self._store = store
 
     def identity(self) -> LedgerIdentity:
         """This ledger's identity (worked out once)."""
@@ -81,7 +83,7 @@ class HostLeases:
     def store(self) -> LeaseStore:
         """The open store (``LeaseStoreUnavailable`` naming the fixes if it cannot be had)."""
         if self._store is None:
-            self._store = open_store(self.state_dir)
+            self._store = open_store()
         return self._store
 
     def close(self) -> None:
@@ -96,6 +98,14 @@ class HostLeases:
         ledger_id = store.ledger_id(identity.key, identity.repository, identity.relative)
         store.saw_checkout(ledger_id, identity.ledger, identity.top)
         return ledger_id
+
+    def dropped(self, ledger: Ledger) -> list[Key]:
+        """This ledger's keys that hold a live lease here but are missing from ``ledger`` (this copy)."""
+        store = self.store()
+        ledger_id = store.known_ledger_id(self.identity().key)
+        if ledger_id is None:
+            return []
+        return [lease.key for lease in store.leases(ledger_id) if ledger.find(*lease.key) is None]
 
     def plan(self, ledger: Ledger, wanted: Iterable[Key]) -> Plan:
         """Which wanted keys missing from ``ledger`` come back with their leased pair, and which a commit released."""
@@ -138,12 +148,17 @@ class HostLeases:
         store = self.store()
         with store.transaction():
             ledger_id = self.register(store)
-            for key, (_pair, commit) in plan.released.items():
-                store.release(ledger_id, [key], f"released by commit {commit}")
+            _end_released(store, ledger_id, plan)
             leased = store.leased_ports(policy_span(ledger.policy), {ledger_id: list(wanted)})
             new_ledger, result = assign(set(leased))
             self._lease_rows(store, ledger_id, new_ledger)
         return new_ledger, result
+
+    def end_released(self, plan: Plan) -> None:
+        """End the leases of the keys ``plan`` found released by a commit (no pair is chosen)."""
+        store = self.store()
+        with store.transaction():
+            _end_released(store, self.register(store), plan)
 
     def sync(self, ledger: Ledger) -> int:
         """Lease every row of ``ledger`` (this copy, as read); how many leases were added or moved."""
@@ -181,6 +196,11 @@ class HostLeases:
         with store.transaction():
             store.release(ledger_id, ended, why)
         return ended
+
+
+def _end_released(store: LeaseStore, ledger_id: int, plan: Plan) -> None:
+    for key, (_pair, commit) in plan.released.items():
+        store.release(ledger_id, [key], f"released by commit {commit}")
 
 
 def _holds(path: Path, key: Key) -> bool:

@@ -14,6 +14,7 @@ from portalloc.errors import PortallocError
 
 if TYPE_CHECKING:
     from portalloc.core.allocator import Conflict
+    from portalloc.core.models import Ledger
 
 
 @click.command()
@@ -29,16 +30,22 @@ if TYPE_CHECKING:
     is_flag=True,
     help="Also check this machine: ledger ports held by something else, reserved, or in the ephemeral range.",
 )
+@click.option(
+    "--host",
+    "on_host",
+    is_flag=True,
+    help="Also check this machine's host leases: a port of the ledger that another ledger or key has leased here.",
+)
 @json_option
 @pass_settings
-def check(settings: Settings, ledgers: tuple[Path, ...], live: bool, as_json: bool) -> int:
+def check(settings: Settings, ledgers: tuple[Path, ...], live: bool, on_host: bool, as_json: bool) -> int:
     """Validate the ledger (or each LEDGER given) and report every port or key used twice (exit 1 if any).
 
     Made for CI and pre-commit: exit 1 on a conflict or on a ledger that is missing, unreadable or
     invalid, one line per problem; exit 2 only for a mistyped command line. Apps outside their
     model's pool or on a reserved port are warned about on stderr (exit 0). With --json: one
     object, {"ok": …, "ledgers": [{"ledger", "valid", "allocations", "conflicts",
-    "live_problems"}…]}; errors and warnings stay on stderr.
+    "live_problems"}…]}, and "host_problems" with --host; errors and warnings stay on stderr.
 
     \b
     Examples:
@@ -48,7 +55,7 @@ def check(settings: Settings, ledgers: tuple[Path, ...], live: bool, as_json: bo
     findings = []
     for path in ledgers or (settings.ledger_path,):
         try:
-            found = _check_one(settings, path, live)
+            found = _check_one(settings, path, live, on_host)
         except PortallocError as error:  # report it and go on to the next ledger
             click.echo(f"Error: {error}", err=True)
             found = _Findings(path, valid=False)
@@ -71,19 +78,22 @@ class _Findings:
     allocations: int | None = None
     conflicts: list[Conflict] = field(default_factory=list)
     live_problems: list[str] = field(default_factory=list)
+    #: ``None`` unless ``--host`` asked (then the JSON has ``host_problems`` too).
+    host_problems: list[str] | None = None
 
     @property
     def ok(self) -> bool:
-        return self.valid and not self.conflicts and not self.live_problems
+        return self.valid and not self.conflicts and not self.live_problems and not self.host_problems
 
     def as_json(self) -> dict[str, Any]:
-        return {
+        found = {
             "ledger": str(self.path),
             "valid": self.valid,
             "allocations": self.allocations,
             "conflicts": [conflict_json(c) for c in self.conflicts],
             "live_problems": self.live_problems,
         }
+        return found if self.host_problems is None else {**found, "host_problems": self.host_problems}
 
     def echo(self, live: bool) -> None:
         if not self.valid:
@@ -93,17 +103,22 @@ class _Findings:
             click.echo(f"conflict: {conflict.describe()}")
         for problem in problems:
             click.echo(f"live: {problem}")
+        for problem in self.host_problems or ():
+            click.echo(f"host: {problem}")
         if conflicts:
             click.echo(f"{len(conflicts)} conflict{'s' if len(conflicts) > 1 else ''} in {path}")
         elif problems:
             click.echo(f"{len(problems)} live problem{'s' if len(problems) > 1 else ''} on this machine ({path})")
+        elif self.host_problems:
+            shared = len(self.host_problems)
+            click.echo(f"{shared} port{'s' if shared > 1 else ''} also leased to another key on this machine ({path})")
         else:
             count = self.allocations
             machine = ", no live problems on this machine" if live else ""
             click.echo(f"OK: {count} allocation{'' if count == 1 else 's'}, no conflicts{machine} ({path})")
 
 
-def _check_one(settings: Settings, path: Path, live: bool) -> _Findings:
+def _check_one(settings: Settings, path: Path, live: bool, on_host: bool) -> _Findings:
     """The findings for one ledger (its warnings printed on stderr)."""
     if not path.exists():
         # A mistyped path must not pass a CI gate as "0 allocations, no conflicts".
@@ -113,4 +128,19 @@ def _check_one(settings: Settings, path: Path, live: bool) -> _Findings:
     for warning in service.policy_warnings():
         click.echo(f"Warning: {warning} ({path})", err=True)
     problems = [problem for report in service.live_status() for problem in report.problems()] if live else []
-    return _Findings(path, True, len(service.get_all_allocations()), conflicts, problems)
+    on_this_machine = _host_problems(path, service.ledger()) if on_host else None
+    return _Findings(path, True, len(service.get_all_allocations()), conflicts, problems, on_this_machine)
+
+
+def _host_problems(path: Path, ledger: Ledger) -> list[str]:
+    """Each port of the ledger that a live host lease of another key claims on this machine."""
+    from portalloc.machine.leases import open_store
+    from portalloc.service.host_admin import clashes_of, ledger_labels
+
+    store = open_store()
+    labels = ledger_labels(store)
+    return [
+        f"port {port} of {allocation.label()} is also leased to {lease.model}/{lease.app_num} of "
+        f"{labels.get(lease.identity, lease.identity)}"
+        for allocation, port, lease in clashes_of(store, path, ledger)
+    ]

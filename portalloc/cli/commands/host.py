@@ -1,0 +1,168 @@
+"""``portalloc host``: this machine's ledgers and leases; ``host sync``, ``host recover``, ``host prune``."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+import click
+
+from portalloc.cli.options import Settings, echo_json, echo_table, json_option, pass_settings
+from portalloc.service.host_admin import ledger_labels
+
+if TYPE_CHECKING:
+    from portalloc.machine.leases import Lease, LeaseStore
+
+
+def _open_store(create: bool = True) -> LeaseStore | None:
+    """This user's store; ``None`` when there is none yet and ``create`` is false (nothing to show)."""
+    from portalloc.machine.leases import STORE_NAME, open_store, state_dir
+
+    if not create and not (state_dir() / STORE_NAME).exists():
+        return None
+    return open_store()
+
+
+def lease_json(lease: Lease, where: str) -> dict[str, Any]:
+    """One lease in ``host --json``: the pair's keys, then which ledger and whether it is live."""
+    return {
+        "model": lease.model,
+        "app_num": lease.app_num,
+        "backend": lease.backend,
+        "frontend": lease.frontend,
+        "ledger": where,
+        "identity": lease.identity,
+        "live": lease.live,
+        "ended_why": lease.ended_why,
+    }
+
+
+@click.group(invoke_without_command=True)
+@click.option("--model", default=None, metavar="MODEL", help="Only this model's leases.")
+@click.option("--port", type=click.IntRange(1, 65535), default=None, metavar="N", help="Who holds port N.")
+@json_option
+@click.pass_context
+def host(ctx: click.Context, model: str | None, port: int | None, as_json: bool) -> int:
+    """List this machine's ledgers and live leases, and the ports two ledgers both claim.
+
+    The host lease store ($PORTALLOC_STATE_DIR, else $XDG_STATE_HOME/portalloc, else
+    ~/.local/state/portalloc) is this machine's memory of every pair it handed out, so
+    that worktrees, clones, stashes and branch switches never get one port twice.
+
+    \b
+    Examples:
+      portalloc host                 # ledgers, leases, clashes
+      portalloc host --port 5003     # who holds 5003 here
+      portalloc host prune --dry-run
+    """
+    if ctx.invoked_subcommand is not None:
+        return 0
+    from portalloc.service.host_admin import clashes
+
+    store = _open_store(create=False)
+    instances = store.instances() if store else []
+    leases = store.leases(port=port) if store else []
+    leases = [lease for lease in leases if model is None or lease.model == model]
+    found = clashes(store, port) if store else []
+    labels = ledger_labels(store) if store else {}
+    if as_json:
+        echo_json(
+            {
+                "ledgers": [
+                    {
+                        "identity": i.identity,
+                        "path_in_repository": i.relative,
+                        "copies": [{"path": str(p), "present": p.parent.is_dir()} for p in i.checkouts],
+                    }
+                    for i in instances
+                ],
+                "leases": [lease_json(lease, labels.get(lease.identity, lease.identity)) for lease in leases],
+                "clashes": [
+                    {
+                        "port": clash.port,
+                        "holders": [lease_json(h, labels.get(h.identity, h.identity)) for h in clash.holders],
+                    }
+                    for clash in found
+                ],
+            }
+        )
+        return 0
+    click.echo(f"{len(instances)} ledger{'' if len(instances) == 1 else 's'} on this machine")
+    for instance in instances:
+        for path in instance.checkouts:
+            click.echo(f"  {path}{'' if path.parent.is_dir() else '  (gone)'}")
+    rows = [["model", "app", "backend", "frontend", "ledger"]]
+    for lease in leases:
+        where = labels.get(lease.identity, lease.identity)
+        rows.append([lease.model, str(lease.app_num), str(lease.backend), str(lease.frontend), where])
+    click.echo(f"{len(leases)} live lease{'' if len(leases) == 1 else 's'}")
+    if leases:
+        echo_table(rows, "<>>><")
+    for clash in found:
+        holders = ", ".join(f"{h.model}/{h.app_num} of {labels.get(h.identity, h.identity)}" for h in clash.holders)
+        click.echo(f"clash: port {clash.port} is claimed by {holders}")
+    return 0
+
+
+@host.command()
+@click.argument("paths", nargs=-1, metavar="[LEDGER]...", type=click.Path(path_type=Path))
+@pass_settings
+def sync(settings: Settings, paths: tuple[Path, ...]) -> int:
+    """Lease the rows of the ledger (or of each LEDGER): what git brought here is protected from then on.
+
+    Run by the post-checkout and post-merge hooks that 'portalloc git-setup' installs, and
+    once per existing checkout after an upgrade: a checkout this machine has not seen yet
+    cannot be protected. Keys a commit released (here or upstream) lose their lease.
+    """
+    from portalloc.service.host_admin import sync as sync_ledger
+
+    store = _open_store()
+    assert store is not None
+    for path in paths or (settings.ledger_path,):
+        changed, ended = sync_ledger(store, path)
+        note = "".join(f"; {m}/{n} was released by a commit, its lease ended" for m, n in ended)
+        click.echo(f"Synced {path}: {changed} lease{'' if changed == 1 else 's'} added or moved{note}")
+    return 0
+
+
+@host.command()
+@pass_settings
+def recover(settings: Settings) -> int:
+    """Put back every key git dropped from this ledger (stash, checkout, reset) on its leased pair.
+
+    A key that a commit released (here or upstream) is not put back: its lease ends.
+    """
+    restored, released = settings.service().recover()
+    for allocation in restored:
+        click.echo(f"Recovered {allocation.label()} ({allocation.backend}/{allocation.frontend}).")
+    for (model, app_num), ((backend, frontend), commit) in released.items():
+        click.echo(f"Not recovered {model}/{app_num} ({backend}/{frontend}): released by commit {commit}.")
+    if not (restored or released):
+        click.echo(f"Nothing to recover in {settings.ledger_path}.")
+    return 0
+
+
+@host.command()
+@click.option("--dry-run", is_flag=True, help="Say what would be ended; end nothing.")
+def prune(dry_run: bool) -> int:
+    """End the leases nothing holds any more, and print each.
+
+    Those of ledgers whose work tree is gone (a removed clone, 'git worktree remove'),
+    and of keys that nothing of their repository still holds: no branch,
+    remote-tracking branch, tag, stash entry, worktree file or index.
+    """
+    from portalloc.service.host_admin import prune as prune_leases
+
+    store = _open_store(create=False)
+    labels = ledger_labels(store) if store else {}  # before pruning, which forgets gone copies
+    pruned = prune_leases(store, dry_run=dry_run) if store else []
+    verb = "Would end" if dry_run else "Ended"
+    for item in pruned:
+        lease = item.lease
+        click.echo(
+            f"{verb} the lease of {lease.model}/{lease.app_num} ({lease.backend}/{lease.frontend}) "
+            f"of {labels.get(lease.identity, lease.identity)}: {item.why}."
+        )
+    if not pruned:
+        click.echo("Nothing to prune.")
+    return 0

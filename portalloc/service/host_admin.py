@@ -1,0 +1,132 @@
+"""Seeing and mending this machine's host leases: list, sync, prune, and the ports two ledgers both claim.
+
+The faces (``portalloc host …``, ``check --host``) call these; each takes an open
+``LeaseStore`` (``portalloc.machine.leases.open_store``) and returns data.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+
+from portalloc.core.models import Allocation, Ledger
+from portalloc.errors import GitError, PortallocError
+from portalloc.machine.leases import Instance, Lease, LeaseStore
+from portalloc.service.host import HostLeases
+from portalloc.storage.ledger import LedgerFile, key_text
+
+
+@dataclass(frozen=True)
+class Clash:
+    """A port that live leases of two or more keys claim (two ledgers that committed 5001 before leases)."""
+
+    port: int
+    holders: tuple[Lease, ...]
+
+
+@dataclass(frozen=True)
+class Pruned:
+    """A lease ``prune`` ended (or, dry, would end), and why."""
+
+    lease: Lease
+    why: str
+
+
+def ledger_labels(store: LeaseStore) -> dict[str, str]:
+    """Each ledger as a person knows it, by identity: the first of its copies that still exists."""
+    return {i.identity: str((i.present() or i.checkouts or (i.identity,))[0]) for i in store.instances()}
+
+
+def clashes(store: LeaseStore, port: int | None = None) -> list[Clash]:
+    """Ports held by the live leases of more than one key, by port (only ``port`` if given)."""
+    holders: dict[int, list[Lease]] = {}
+    for lease in store.leases(port=port):
+        for held in {lease.backend, lease.frontend}:
+            if port is None or held == port:
+                holders.setdefault(held, []).append(lease)
+    return [Clash(held, tuple(found)) for held, found in sorted(holders.items()) if len(found) > 1]
+
+
+def clashes_of(store: LeaseStore, ledger_path: Path, ledger: Ledger) -> list[tuple[Allocation, int, Lease]]:
+    """Each port of ``ledger`` (the file at ``ledger_path``) that a live lease of another key claims here.
+
+    ``(allocation, port, other lease)``: another ledger's key, or a key of this ledger
+    that git dropped from this copy (its pair is still leased to it).
+    """
+    identity = HostLeases(ledger_path, store).identity()
+    found = []
+    for allocation in ledger.allocations:
+        for port in allocation.ports:
+            for lease in store.leases(port=port):
+                if (lease.identity, lease.key) != (identity.key, allocation.key):
+                    found.append((allocation, port, lease))
+    return found
+
+
+def sync(store: LeaseStore, ledger_path: Path) -> tuple[int, list[tuple[str, int]]]:
+    """Lease every row of the ledger at ``ledger_path``, and end the leases of its keys a commit released.
+
+    Returns how many leases were added or moved, and the keys whose lease ended. What
+    git brought (a checkout, a merge, a pull) is leased from then on; a key git dropped
+    without a commit keeps its lease (``host recover`` puts it back).
+    """
+    host = HostLeases(ledger_path, store)
+    ledger = LedgerFile(ledger_path, create_missing=False).read()
+    changed = host.sync(ledger)
+    plan = host.plan(ledger, host.dropped(ledger))
+    if plan.released:
+        host.end_released(plan)
+    return changed, list(plan.released)
+
+
+def prune(store: LeaseStore, *, dry_run: bool) -> list[Pruned]:
+    """End the leases nothing holds any more; returns each with why (``dry_run``: ends none).
+
+    A ledger none of whose copies exists (the clone was removed, ``git worktree
+    remove``) loses all its leases; in a repository that still exists, a key that no
+    branch, remote-tracking branch, tag, stash entry, worktree file or index holds loses
+    its lease; outside git, a key its file no longer holds. A repository git cannot
+    read is left alone.
+    """
+    pruned: list[Pruned] = []
+    for instance in store.instances():
+        leases = store.leases(instance.ledger_id)
+        present = instance.present()
+        if not present:
+            pruned += [Pruned(lease, "its work tree is gone") for lease in leases]
+        else:
+            held = _held_text(instance, present)
+            if held is not None:
+                why = _nothing_holds(instance)
+                pruned += [Pruned(lease, why) for lease in leases if key_text(*lease.key) not in held]
+    if not dry_run:
+        with store.transaction():
+            for item in pruned:
+                store.release(item.lease.ledger_id, [item.lease.key], f"pruned: {item.why}")
+            for instance in store.instances():
+                for path in instance.checkouts:
+                    if not path.parent.is_dir():
+                        store.forget_checkout(instance.ledger_id, path)
+    return pruned
+
+
+def _nothing_holds(instance: Instance) -> str:
+    return "nothing in its repository holds it" if instance.repository else "its ledger no longer holds it"
+
+
+def _held_text(instance: Instance, present: tuple[Path, ...]) -> str | None:
+    """Everything that still holds keys of ``instance``, as text; ``None`` if it cannot be known."""
+    if instance.repository is None or instance.relative is None:
+        try:
+            return "\n".join(path.read_text(encoding="utf-8", errors="replace") for path in present if path.exists())
+        except OSError:
+            return None
+    from portalloc.integrations.leasegit import held_texts
+
+    identity = HostLeases(present[0]).identity()  # the store is not needed for that
+    if identity.top is None:
+        return None
+    try:
+        return held_texts(identity.top, instance.relative, present)
+    except (GitError, PortallocError):
+        return None
