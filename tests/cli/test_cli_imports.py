@@ -56,10 +56,12 @@ def test_get_of_an_existing_key_imports_neither_pydantic_nor_filelock_nor_other_
             Ledger(policy=policy).with_allocations([Allocation(model="m", app_num=1, backend=29001, frontend=29501)])
         )
     )
-    assert heavy(modules_after("--ledger", str(ledger_path), "--no-probe", "get", "m", "2"))  # allocates: heavy
+    allocating = modules_after("--ledger", str(ledger_path), "--no-probe", "get", "m", "2")
+    assert heavy(allocating) and "sqlite3" in allocating  # allocates: heavy, and leases the pair
     modules = modules_after("--ledger", str(ledger_path), "get", "m", "1")
     assert heavy(modules) == []
     assert "logging" not in modules
+    assert "sqlite3" not in modules  # the host lease store is not opened for a key the ledger holds
     commands = {name for name in modules if name.startswith("portalloc.cli.commands.")}
     assert commands == {"portalloc.cli.commands.get"}
 

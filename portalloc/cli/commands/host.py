@@ -8,7 +8,6 @@ from typing import TYPE_CHECKING, Any
 import click
 
 from portalloc.cli.options import Settings, echo_json, echo_table, json_option, pass_settings
-from portalloc.service.host_admin import ledger_labels
 
 if TYPE_CHECKING:
     from portalloc.machine.leases import Lease, LeaseStore
@@ -57,7 +56,7 @@ def host(ctx: click.Context, model: str | None, port: int | None, as_json: bool)
     """
     if ctx.invoked_subcommand is not None:
         return 0
-    from portalloc.service.host_admin import clashes
+    from portalloc.service.host_admin import clashes, ledger_labels
 
     store = _open_store(create=False)
     instances = store.instances() if store else []
@@ -151,6 +150,7 @@ def prune(dry_run: bool) -> int:
     and of keys that nothing of their repository still holds: no branch,
     remote-tracking branch, tag, stash entry, worktree file or index.
     """
+    from portalloc.service.host_admin import ledger_labels
     from portalloc.service.host_admin import prune as prune_leases
 
     store = _open_store(create=False)
