@@ -10,6 +10,7 @@ from __future__ import annotations
 import json
 import os
 import re
+import shlex
 import shutil
 import subprocess
 from pathlib import Path, PurePosixPath
@@ -141,6 +142,48 @@ def _ensure_lock_ignored(root: Path, relative: PurePosixPath) -> Step:
     return Step(".gitignore", True, f"added '{line}' (the ledger's lock file)")
 
 
+#: The hooks that lease what git brought into the work tree (``portalloc host sync``).
+HOOKS = ("post-checkout", "post-merge")
+#: What marks a hook as one portalloc already runs in.
+_HOOK_MARK = "portalloc host sync"
+_SHELLS = re.compile(rb"^#!\s*(/usr/bin/env\s+)?(/bin/|/usr/bin/)?(sh|bash|dash|zsh|ksh)\b")
+
+
+def hook_line(relative: PurePosixPath) -> str:
+    """The hook's command: lease the ledger's rows, never failing the git command (a hook's exit is ignored)."""
+    ledger = "" if relative == PurePosixPath("portalloc.json") else f"--ledger {shlex.quote(relative.as_posix())} "
+    return f"command -v portalloc >/dev/null 2>&1 && portalloc {ledger}host sync >/dev/null 2>&1 || true"
+
+
+def _ensure_hook(root: Path, name: str, relative: PurePosixPath) -> Step:
+    """Add ``portalloc host sync`` to hook ``name``: a new hook, or a line appended to a shell hook.
+
+    A hook in another language (or a hook manager's binary) is not touched: the step
+    says what to add by hand.
+    """
+    hooks = Path(_git_ok(root, "rev-parse", "--path-format=absolute", "--git-path", "hooks").strip())
+    path = hooks / name
+    inside = os.path.relpath(path, os.path.realpath(root))
+    shown = str(path) if inside.startswith("..") else inside  # a worktree's hooks live in the main repository
+    line = hook_line(relative)
+    try:
+        existing = path.read_bytes() if path.exists() else None
+        if existing is not None and _HOOK_MARK.encode() in existing:
+            return Step(shown, False, "already runs 'portalloc host sync'")
+        if existing is not None and not _SHELLS.match(existing):
+            return Step(shown, False, f"is not a shell script, so it was left as it is; add '{line}' to it yourself")
+        hooks.mkdir(parents=True, exist_ok=True)
+        if existing is None:
+            path.write_text(f"#!/bin/sh\n# portalloc: lease the ledger's rows this {name[5:]} brought here\n{line}\n")
+        else:
+            _append_line(path, line)
+        path.chmod(path.stat().st_mode | 0o111)
+    except OSError as error:
+        raise GitError(f"cannot write the {name} hook {path}: {error.strerror or error}") from None
+    done = "added" if existing is None else "appended"
+    return Step(shown, True, f"{done} '{_HOOK_MARK}' (leases what git brings here)")
+
+
 def _ensure_config(root: Path, name: str, value: str, keep: re.Pattern[str] | None = None) -> Step:
     current = _git(root, "config", "--local", "--get", name).stdout.rstrip("\n")
     if current == value or (current and keep is not None and keep.search(current)):
@@ -150,13 +193,14 @@ def _ensure_config(root: Path, name: str, value: str, keep: re.Pattern[str] | No
 
 
 def set_up_git(ledger_path: Path, directory: Path) -> GitSetup:
-    """Install the portalloc merge driver for ``ledger_path`` in the repository holding ``directory``.
+    """Install the merge driver and the host-lease hooks for ``ledger_path`` in the repository holding ``directory``.
 
     Adds ``<ledger> merge=portalloc eol=lf`` to the root ``.gitattributes``,
-    ``<ledger>.lock`` to the root ``.gitignore``, and ``merge.portalloc.name``/``.driver``
-    to the repository's config, each only if git does not already see it. Returns what
-    each step did or found. Raises ``GitError`` outside a repository or for a ledger
-    outside it.
+    ``<ledger>.lock`` to the root ``.gitignore``, ``merge.portalloc.name``/``.driver``
+    to the repository's config, and ``portalloc host sync`` to the ``post-checkout``
+    and ``post-merge`` hooks (so rows a checkout or a merge brings are leased on this
+    machine), each only if it is not already there. Returns what each step did or
+    found. Raises ``GitError`` outside a repository or for a ledger outside it.
     """
     root = repository_root(directory)
     # Resolve the directory, not the file: the attribute is for the path git tracks, even a symlink.
@@ -171,6 +215,7 @@ def set_up_git(ledger_path: Path, directory: Path) -> GitSetup:
         # The name is only a description: any the user chose is kept.
         _ensure_config(root, f"merge.{DRIVER}.name", DRIVER_NAME, keep=re.compile(".")),
         _ensure_config(root, f"merge.{DRIVER}.driver", DRIVER_COMMAND, keep=_OUR_DRIVER),
+        *(_ensure_hook(root, name, relative) for name in HOOKS),
     ]
     notes = []
     if shutil.which("portalloc") is None:

@@ -32,6 +32,9 @@ def env(tmp_path: Path) -> dict[str, str]:
         HOME=str(home),  # no global git config of the developer's
         GIT_CONFIG_NOSYSTEM="1",
         PORTALLOC_PROBE="0",  # expected pairs must not depend on what this machine happens to listen on
+        # Two branches here stand for two teammates' machines: this machine's host leases would
+        # (rightly) keep one branch's pairs from the other; tests of leases turn them on (--leases).
+        PORTALLOC_LEASES="0",
         GIT_AUTHOR_NAME="Test",
         GIT_AUTHOR_EMAIL="test@example.invalid",
         GIT_COMMITTER_NAME="Test",
@@ -107,6 +110,8 @@ def test_git_setup_is_idempotent_and_says_what_it_did(repo: Path, git: Run, port
         ".gitignore: added 'portalloc.json.lock' (the ledger's lock file)",
         "git config merge.portalloc.name: set to 'portalloc ledger merge (union, moves clashing ports)'",
         "git config merge.portalloc.driver: set to 'portalloc merge-driver %O %A %B'",
+        ".git/hooks/post-checkout: added 'portalloc host sync' (leases what git brings here)",
+        ".git/hooks/post-merge: added 'portalloc host sync' (leases what git brings here)",
     ]
     second = portalloc("git-setup")
     assert second.stdout.splitlines() == [
@@ -114,6 +119,8 @@ def test_git_setup_is_idempotent_and_says_what_it_did(repo: Path, git: Run, port
         ".gitignore: portalloc.json.lock is already ignored",
         "git config merge.portalloc.name: already 'portalloc ledger merge (union, moves clashing ports)'",
         "git config merge.portalloc.driver: already 'portalloc merge-driver %O %A %B'",
+        ".git/hooks/post-checkout: already runs 'portalloc host sync'",
+        ".git/hooks/post-merge: already runs 'portalloc host sync'",
     ]
     assert (repo / ".gitattributes").read_text() == "portalloc.json merge=portalloc eol=lf\n"
     assert (repo / ".gitignore").read_text() == "portalloc.json.lock\n"
@@ -154,10 +161,18 @@ def test_git_setup_adds_only_what_is_missing_and_says_it_in_json(repo: Path, git
                 "changed": True,
                 "detail": "set to 'portalloc merge-driver %O %A %B'",
             },
+            *(
+                {
+                    "target": f".git/hooks/{hook}",
+                    "changed": True,
+                    "detail": "added 'portalloc host sync' (leases what git brings here)",
+                }
+                for hook in ("post-checkout", "post-merge")
+            ),
         ],
     }
     again = json.loads(portalloc("git-setup", "--json").stdout)
-    assert [step["changed"] for step in again["steps"]] == [False] * 4
+    assert [step["changed"] for step in again["steps"]] == [False] * 6
     assert git("check-attr", "merge", "text", "--", "portalloc.json").stdout == (
         "portalloc.json: merge: portalloc\nportalloc.json: text: unset\n"
     )
@@ -170,7 +185,7 @@ def test_git_setup_notes_on_stderr_when_portalloc_is_not_on_path(repo: Path, git
         [portalloc_script(), "git-setup", "--json"], cwd=repo, env=bare, capture_output=True, text=True
     )
     assert done.returncode == 0
-    assert len(json.loads(done.stdout)["steps"]) == 4  # the note is not part of the JSON
+    assert len(json.loads(done.stdout)["steps"]) == 6  # the note is not part of the JSON
     assert done.stderr == (
         "note: `portalloc` is not on PATH here; git runs the driver through the shell, "
         "so it must be on PATH when you merge\n"
@@ -441,3 +456,35 @@ def test_pre_commit_hooks_name_real_commands() -> None:
     assert entries == ["check", "fmt"]
     assert all(name in cli.commands for name in entries)  # type: ignore[attr-defined]
     assert hooks.count("pass_filenames: true") == len(entries)
+
+
+def test_git_setup_appends_to_a_shell_hook_and_leaves_any_other_hook_alone(
+    repo: Path, git: Run, portalloc: Run
+) -> None:
+    hooks = repo / ".git" / "hooks"
+    (hooks / "post-checkout").write_text("#!/bin/bash\necho mine\n")
+    (hooks / "post-merge").write_text("#!/usr/bin/env python3\nprint('mine')\n")
+    done = portalloc("git-setup")
+    assert done.returncode == 0, done.stderr
+    lines = done.stdout.splitlines()
+    assert ".git/hooks/post-checkout: appended 'portalloc host sync' (leases what git brings here)" in lines
+    assert any(
+        line.startswith(".git/hooks/post-merge: is not a shell script, so it was left as it is") for line in lines
+    )
+    assert (hooks / "post-checkout").read_text().startswith("#!/bin/bash\necho mine\n")
+    assert "portalloc host sync" in (hooks / "post-checkout").read_text()
+    assert (hooks / "post-merge").read_text() == "#!/usr/bin/env python3\nprint('mine')\n"
+
+
+def test_the_post_checkout_hook_leases_the_rows_a_checkout_brings(repo: Path, git: Run, portalloc: Run) -> None:
+    assert portalloc("init").returncode == 0
+    assert portalloc("git-setup").returncode == 0
+    git("add", "-A")
+    commit(git, "ledger")
+    git("checkout", "-q", "-b", "other")
+    assert portalloc("get", "theirs", "1").stdout == "theirs/1: backend 5001, frontend 8001\n"  # leases off
+    commit(git, "a row this machine never leased (made with leases off, as on a teammate's machine)")
+    git("checkout", "-q", "main")
+    git("checkout", "-q", "other")  # the hook leases theirs/1 here
+    git("checkout", "-q", "main")
+    assert portalloc("--leases", "get", "mine", "1").stdout == "mine/1: backend 5003, frontend 8003\n"
