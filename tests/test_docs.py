@@ -21,7 +21,8 @@ The convention, for everyone who writes a document under misc/:
 * ``portalloc`` on PATH is the one under test; ``PORTALLOC_PROBE=0`` is set so that the
   ports of the machine the docs run on do not change the answers (a block that shows
   probing turns it on with ``--probe``); no other ``PORTALLOC_*`` variable is set;
-  stdin is empty; the block must finish within two minutes.
+  ``HOME`` is the directory's parent, so the host lease store is the document's own
+  (``~/.local/state/portalloc`` there); stdin is empty; a block must finish within two minutes.
 * An exit status is not checked by itself: show it where it matters (``$ portalloc
   check; echo "exit $?"``).
 * Normalised on both sides before comparing: the directory's absolute path shows as
@@ -102,6 +103,7 @@ def run_session(session: list[tuple[str, str]], directory: Path) -> list[str]:
         GIT_CONFIG_NOSYSTEM="1",
         HOME=str(directory.parent),
     )
+    del env["PORTALLOC_STATE_DIR"]  # the default under HOME, as a user has it: the document's own
     done = subprocess.run(
         ["bash", "--norc", "--noprofile", "-c", script],
         cwd=directory,

@@ -60,13 +60,16 @@ class Allocations:
             raise PortallocError("host leases are off (PORTALLOC_LEASES=0 or --no-leases): nothing to recover from")
         ledger = self.target.file.read()
         plan = host.plan(ledger, host.dropped(ledger))
-        restored = self._allocate(list(plan.restore), plan) if plan.restore else []
+        restored = self._allocate(list(plan.restore), plan, report=False) if plan.restore else []
         if plan.released and not plan.restore:
             host.end_released(plan)
         return restored, plan.released
 
-    def _allocate(self, wanted: list[tuple[str, int]], plan: Plan) -> list[Allocation]:
-        """``allocate_many`` once the keys are checked and the plan for keys git dropped is made."""
+    def _allocate(self, wanted: list[tuple[str, int]], plan: Plan, *, report: bool = True) -> list[Allocation]:
+        """``allocate_many`` once the keys are checked and the plan for keys git dropped is made.
+
+        ``report``: warn about keys that came back or that a commit released (``recover`` says it itself).
+        """
         target = self.target
         host = target.host
         preferred = {**target.preconfig(), **plan.restore}
@@ -91,7 +94,8 @@ class Allocations:
             return host.choose(ledger, wanted, plan, assign)
 
         assignments = target.file.update(change)
-        _report_plan(plan, assignments)
+        if report:
+            _report_plan(plan, assignments)
         if unprobed:
             # After the lock: reading the OS range and warning need not hold up other writers,
             # and a change that ran twice (see LedgerFile.update) warns once.

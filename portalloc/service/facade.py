@@ -46,7 +46,9 @@ class PortAllocationService:
     ``probe=False`` makes new allocations ignore what the OS holds (as the policy's
     ``probe: false`` does), so the ledger stays a pure function of its contents.
     ``leases`` turns this machine's host leases on or off (``None``: on unless
-    ``PORTALLOC_LEASES=0``); see ``portalloc.service.host``.
+    ``PORTALLOC_LEASES=0``); see ``portalloc.service.host``. ``state_dir`` is where
+    their store lives (default: ``PORTALLOC_STATE_DIR``, ``$XDG_STATE_HOME/portalloc``,
+    ``~/.local/state/portalloc``).
 
     The API is zero-configuration: the first write creates a missing ledger (its
     directory must exist). ``create_ledger=False`` makes that write an error instead
@@ -64,11 +66,13 @@ class PortAllocationService:
         probe: bool = True,
         create_ledger: bool = True,
         leases: bool | None = None,
+        state_dir: str | Path | None = None,
     ) -> None:
         _check_lock_timeout(lock_timeout)
         path = Path(ledger_path) if ledger_path is not None else find_ledger(Path.cwd())
         file = LedgerFile(path, lock_timeout, Ledger(policy=policy) if policy else None, create_missing=create_ledger)
-        host = HostLeases(path) if (leases_enabled() if leases is None else leases) else None
+        on = leases_enabled() if leases is None else leases
+        host = HostLeases(path, state_dir=Path(state_dir) if state_dir is not None else None) if on else None
         config = Path(config_file) if config_file is not None else None
         self._target = LedgerTarget(path, file, config, policy, probe, host)
         self._allocations = Allocations(self._target)

@@ -66,11 +66,13 @@ def policy_span(policy: PortPolicy) -> tuple[int, int]:
 class HostLeases:
     """The lease store as seen from the ledger at ``ledger_path``; the store is opened on first need.
 
-    ``store`` is an open store to use (a command that looks at many ledgers opens one).
+    ``store`` is an open store to use (a command that looks at many ledgers opens one);
+    else the store in ``state_dir`` (default: ``machine.leases.state_dir()``) is opened.
     """
 
-    def __init__(self, ledger_path: Path, store: LeaseStore | None = None) -> None:
+    def __init__(self, ledger_path: Path, store: LeaseStore | None = None, *, state_dir: Path | None = None) -> None:
         self.ledger_path = ledger_path
+        self.state_dir = state_dir
         self._identity: LedgerIdentity | None = None
         self._store = store
 
@@ -83,7 +85,7 @@ class HostLeases:
     def store(self) -> LeaseStore:
         """The open store (``LeaseStoreUnavailable`` naming the fixes if it cannot be had)."""
         if self._store is None:
-            self._store = open_store()
+            self._store = open_store(self.state_dir)
         return self._store
 
     def close(self) -> None:
@@ -100,12 +102,26 @@ class HostLeases:
         return ledger_id
 
     def dropped(self, ledger: Ledger) -> list[Key]:
-        """This ledger's keys that hold a live lease here but are missing from ``ledger`` (this copy)."""
+        """This ledger's keys that hold a live lease here but are in neither ``ledger`` (this copy) nor another
+        work tree's copy: what git dropped (a key another worktree holds is that worktree's)."""
         store = self.store()
         ledger_id = store.known_ledger_id(self.identity().key)
         if ledger_id is None:
             return []
-        return [lease.key for lease in store.leases(ledger_id) if ledger.find(*lease.key) is None]
+        missing = [lease.key for lease in store.leases(ledger_id) if ledger.find(*lease.key) is None]
+        others = self._other_copies(ledger_id) if missing else []
+        return [key for key in missing if not any(_holds(path, key) for path in others)]
+
+    def _other_copies(self, ledger_id: int) -> list[Path]:
+        """The copies of this ledger in other work trees that still exist."""
+        mine = self.identity().ledger
+        return [
+            path
+            for instance in self.store().instances()
+            if instance.ledger_id == ledger_id
+            for path in instance.present()
+            if path != mine
+        ]
 
     def plan(self, ledger: Ledger, wanted: Iterable[Key]) -> Plan:
         """Which wanted keys missing from ``ledger`` come back with their leased pair, and which a commit released."""
@@ -180,18 +196,12 @@ class HostLeases:
 
     def end(self, released: Iterable[Allocation], why: str = "released") -> list[Key]:
         """After a release's rename: end the leases of ``released`` keys that no other copy of this ledger holds."""
-        store, identity = self.store(), self.identity()
+        store = self.store()
         keys = [allocation.key for allocation in released]
-        ledger_id = store.known_ledger_id(identity.key)
+        ledger_id = store.known_ledger_id(self.identity().key)
         if ledger_id is None or not keys:
             return []
-        others = [
-            path
-            for instance in store.instances()
-            if instance.ledger_id == ledger_id
-            for path in instance.present()
-            if path != identity.ledger
-        ]
+        others = self._other_copies(ledger_id)
         ended = [key for key in keys if not any(_holds(path, key) for path in others)]
         with store.transaction():
             store.release(ledger_id, ended, why)

@@ -33,8 +33,17 @@ class Pruned:
 
 
 def ledger_labels(store: LeaseStore) -> dict[str, str]:
-    """Each ledger as a person knows it, by identity: the first of its copies that still exists."""
-    return {i.identity: str((i.present() or i.checkouts or (i.identity,))[0]) for i in store.instances()}
+    """Each ledger as a person knows it, by identity: the copy with the shortest path (the main work tree,
+    usually), preferring one that still exists."""
+    return {i.identity: label(i) for i in store.instances()}
+
+
+def label(instance: Instance) -> str:
+    """The name ``ledger_labels`` gives one ledger."""
+    copies = instance.present() or instance.checkouts
+    if not copies:
+        return instance.identity
+    return str(min(copies, key=lambda path: (len(path.parts), str(path))))
 
 
 def clashes(store: LeaseStore, port: int | None = None) -> list[Clash]:

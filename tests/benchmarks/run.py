@@ -236,6 +236,14 @@ class Benchmark:
             store.release([key])  # back to n rows, untimed
         return total / self.allocations_per_sample
 
+    def cli_host(self, _contender: str) -> float:
+        """``portalloc host --json`` over the store with 30,000 live and 70,000 ended leases."""
+        self.store("portalloc-host-100k", "n1000", 1000)
+        state = STORES["portalloc-host-100k"].state_dir(self.path("portalloc-host-100k", "n1000"))  # type: ignore[attr-defined]
+        return run_timed([console_script("portalloc"), "host", "--json"], environment(PORTALLOC_STATE_DIR=str(state)))[
+            0
+        ]
+
     def allocate_many(self, contender: str) -> float:
         store = self.store(contender, "many", 1000)
         keys = [(f"batch_{self.counter.next()}", j) for j in range(1, 1001)]
@@ -363,6 +371,15 @@ class Benchmark:
                 rounds,
             )
         )
+        # What host leases cost a write: the same call with leases off, and on a machine with many leases.
+        for stand_in, label in (
+            ("portalloc-noleases", "… new allocation (n=1,000), leases off"),
+            ("portalloc-host-100", "… new allocation (n=1,000), 100 leases on the machine"),
+            ("portalloc-host-100k", "… new allocation (n=1,000), 30,000 live + 70,000 ended leases"),
+        ):
+            row = Row(label, (stand_in,), stand_in=stand_in, versus=allocation_rows[1000], writes=1)
+            plan.append((row, lambda c: self.api_allocate(c, 1000), rounds))
+        plan.append((Row("CLI `host --json`, 100,000 leases", ("portalloc",), cli=True), self.cli_host, rounds))
         many_off = Row("… `allocate_many`, probe off", off, stand_in=off[0], versus=many, writes=1)
         plan.append((many_off, self.allocate_many, rounds))
         cli_many = Row("CLI `get-many`, 1,000 new keys (n=1,000)", ("portalloc", "sqlite"), cli=True)
@@ -538,6 +555,21 @@ def targets(rows: list[Row], imports: dict[str, list[str]]) -> list[tuple[str, s
         new_off / sqlite_new,
         0.9,
         note=f"; probe on {new_on / sqlite_new:.2f}×",
+    )
+    leases_off = med("… new allocation (n=1,000), leases off", "portalloc-noleases")
+    check("API new allocation, n=1,000, host leases on vs off", new_on / leases_off, 1.25)
+    check(
+        "API new allocation, n=1,000, 30,000 live + 70,000 ended leases vs 100 leases",
+        med("… new allocation (n=1,000), 30,000 live", "portalloc-host-100k")
+        / med("… new allocation (n=1,000), 100 leases", "portalloc-host-100"),
+        2.0,
+    )
+    results.append(
+        (
+            "CLI `host --json` with 100,000 leases (reported, no target)",
+            f"{med('CLI `host --json`', 'portalloc'):.2f} s",
+            True,
+        )
     )
     check(
         "growth: new allocation at n=10,000 vs n=1,000",

@@ -119,6 +119,65 @@ class PortallocNoProbeStore(PortallocStore):
     probe = False
 
 
+class PortallocNoLeasesStore(PortallocStore):
+    """The same, with host leases off (``leases=False``): what the machine's lease store costs a write."""
+
+    name = "portalloc-noleases"
+
+    def __init__(self, path: Path) -> None:
+        from portalloc import PortAllocationService
+
+        self.path = path
+        self.service = PortAllocationService(path, probe=self.probe, leases=False)
+
+
+class PortallocHostStore(PortallocStore):
+    """The same, on a machine whose own lease store (beside the ledger) already holds ``LIVE`` + ``ENDED`` leases
+    of other ledgers, their ports spread over 1024-65535 as many checkouts would leave them."""
+
+    name = "portalloc-host-100"
+    LIVE, ENDED = 90, 10
+
+    def __init__(self, path: Path) -> None:
+        from portalloc import PortAllocationService
+
+        self.path = path
+        self.service = PortAllocationService(path, probe=self.probe, state_dir=self.state_dir(path))
+
+    @staticmethod
+    def state_dir(path: Path) -> Path:
+        return path.with_suffix(".state")
+
+    @classmethod
+    def create(cls, path: Path, n: int) -> None:
+        """The ledger, and a lease store with leases of ``LIVE + ENDED`` keys of 1,000 other ledgers."""
+        from portalloc.machine.leases import open_store
+
+        PortallocStore.create(path, n)
+        generator = random.Random(cls.LIVE)
+        checkouts = path.parent / f"{path.stem}-checkouts"
+        store = open_store(cls.state_dir(path))
+        with store.transaction():
+            ids = []
+            for i in range(1000):
+                (checkouts / str(i)).mkdir(parents=True, exist_ok=True)  # present: their leases are avoided
+                ids.append(store.ledger_id(f"path:{checkouts / str(i) / 'portalloc.json'}", None, None))
+                store.saw_checkout(ids[-1], checkouts / str(i) / "portalloc.json", None)
+            for j in range(cls.LIVE + cls.ENDED):
+                backend = generator.randrange(1024, 65535)
+                store.lease(ids[j % 1000], (f"m{j}", j), (backend, generator.randrange(1024, 65535)))
+                if j >= cls.LIVE:
+                    store.release(ids[j % 1000], [(f"m{j}", j)], "released")
+        store.close()
+
+
+class PortallocBusyHostStore(PortallocHostStore):
+    """``PortallocHostStore`` with 30,000 live and 70,000 ended leases."""
+
+    name = "portalloc-host-100k"
+    LIVE, ENDED = 30_000, 70_000
+
+
 # --- the SQLite baseline -------------------------------------------------------------------
 
 SCHEMA = """
@@ -323,6 +382,9 @@ class PortForStore:
 STORES: dict[str, type[PortallocStore] | type[SqliteStore] | type[PortForStore]] = {
     "portalloc": PortallocStore,
     "portalloc-noprobe": PortallocNoProbeStore,
+    "portalloc-noleases": PortallocNoLeasesStore,
+    "portalloc-host-100": PortallocHostStore,
+    "portalloc-host-100k": PortallocBusyHostStore,
     "sqlite": SqliteStore,
     "port-for": PortForStore,
 }

@@ -64,6 +64,9 @@ def host(ctx: click.Context, model: str | None, port: int | None, as_json: bool)
     leases = [lease for lease in leases if model is None or lease.model == model]
     found = clashes(store, port) if store else []
     labels = ledger_labels(store) if store else {}
+    # By what a person reads (identities are random ids): ledgers by name, leases by port.
+    instances.sort(key=lambda instance: labels[instance.identity])
+    leases.sort(key=lambda lease: (lease.backend, lease.frontend, labels.get(lease.identity, ""), lease.key))
     if as_json:
         echo_json(
             {
@@ -88,8 +91,9 @@ def host(ctx: click.Context, model: str | None, port: int | None, as_json: bool)
         return 0
     click.echo(f"{len(instances)} ledger{'' if len(instances) == 1 else 's'} on this machine")
     for instance in instances:
-        for path in instance.checkouts:
-            click.echo(f"  {path}{'' if path.parent.is_dir() else '  (gone)'}")
+        present, others = instance.present(), len(instance.present()) - 1
+        more = f" (and {others} other work tree{'' if others == 1 else 's'})" if others > 0 else ""
+        click.echo(f"  {labels[instance.identity]}{more}{'' if present else ' (its work tree is gone)'}")
     rows = [["model", "app", "backend", "frontend", "ledger"]]
     for lease in leases:
         where = labels.get(lease.identity, lease.identity)
@@ -156,6 +160,7 @@ def prune(dry_run: bool) -> int:
     store = _open_store(create=False)
     labels = ledger_labels(store) if store else {}  # before pruning, which forgets gone copies
     pruned = prune_leases(store, dry_run=dry_run) if store else []
+    pruned.sort(key=lambda item: (labels.get(item.lease.identity, ""), item.lease.key))
     verb = "Would end" if dry_run else "Ended"
     for item in pruned:
         lease = item.lease
