@@ -30,8 +30,10 @@ from collections.abc import Iterable, Iterator, Mapping
 from contextlib import contextmanager, suppress
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 from portalloc.errors import LeaseStoreUnavailable
+from portalloc.machine.leaseindex import PortIndex
 
 STORE_NAME = "leases.sqlite3"
 #: The layout this code writes. A store whose ``readable_by`` is higher was made by a newer
@@ -71,11 +73,13 @@ CREATE TABLE IF NOT EXISTS leases (
     ended_why TEXT
 );
 CREATE UNIQUE INDEX IF NOT EXISTS leases_live_key ON leases (ledger_id, model, app_num) WHERE live;
-CREATE INDEX IF NOT EXISTS leases_live_backend ON leases (backend) WHERE live;
-CREATE INDEX IF NOT EXISTS leases_live_frontend ON leases (frontend) WHERE live;
+CREATE INDEX IF NOT EXISTS leases_live_backend ON leases (backend, frontend, ledger_id, model, app_num) WHERE live;
+CREATE INDEX IF NOT EXISTS leases_live_frontend ON leases (frontend, backend, ledger_id, model, app_num) WHERE live;
 """
 
 Key = tuple[str, int]
+#: How long a ledger's copies count as present or gone without looking again (a long-lived API process).
+PRESENCE_SECONDS = 1.0
 
 
 @dataclass(frozen=True)
@@ -150,6 +154,9 @@ class LeaseStore:
     def __init__(self, connection: sqlite3.Connection, path: Path) -> None:
         self.connection = connection
         self.path = path
+        #: The live leases of one span by port, kept while no other process commits (``machine.leaseindex``).
+        self._index: PortIndex | None = None
+        self._presence: dict[int, tuple[float, bool]] = {}
 
     def close(self) -> None:
         """Close the connection (a transaction left open is rolled back)."""
@@ -170,6 +177,7 @@ class LeaseStore:
             yield self
         except BaseException:
             self.connection.rollback()
+            self._index = None  # it may hold changes that were just rolled back
             raise
         try:
             self.connection.commit()
@@ -216,39 +224,52 @@ class LeaseStore:
 
     # --- leases ---------------------------------------------------------------------------
 
-    def leased_ports(self, span: tuple[int, int], excluding: Mapping[int, Iterable[Key]]) -> dict[int, list[Lease]]:
-        """The live leases on ports in ``span`` (both ends included), by port, but for the ``excluding`` keys.
+    def leased_ports(self, span: tuple[int, int], excluding: Mapping[int, Iterable[Key]]) -> set[int]:
+        """The ports in ``span`` (both ends included) that live leases hold, but for the ``excluding`` keys' leases.
 
         ``excluding`` maps a ledger id to the keys whose own leases do not count (a key
         never avoids its own pair). Leases of ledgers whose every copy is gone are
         left out: a removed CI clone must not exhaust the range (``host prune`` ends them).
         """
-        low, high = span
-        skip = {(ledger_id, key) for ledger_id, keys in excluding.items() for key in keys}
+        index = self._port_index(span)
+        skip = {(ledger_id, *key) for ledger_id, keys in excluding.items() for key in keys}
+        return index.ports(skip, self._gone(index.ledgers() - set(excluding)))
+
+    def _port_index(self, span: tuple[int, int]) -> PortIndex:
+        """The live leases in ``span`` from the covering port indexes, or the one kept (``machine.leaseindex``)."""
+        version = self.connection.execute("PRAGMA data_version").fetchone()[0]
+        index = self._index
+        if index is not None and index.span == span and index.version == version:
+            return index
+        columns = "SELECT ledger_id, model, app_num, backend, frontend FROM leases WHERE live AND"
         rows = self.connection.execute(
-            _LEASE_SELECT + " WHERE l.live AND (l.backend BETWEEN ? AND ? OR l.frontend BETWEEN ? AND ?)",
-            (low, high, low, high),
-        ).fetchall()
-        leases = [_lease(row) for row in rows]
-        leases = [lease for lease in leases if (lease.ledger_id, lease.key) not in skip]
-        gone = self._gone({lease.ledger_id for lease in leases} - set(excluding))
-        found: dict[int, list[Lease]] = {}
-        for lease in leases:
-            if lease.ledger_id not in gone:
-                for port in (lease.backend, lease.frontend):
-                    if low <= port <= high:
-                        found.setdefault(port, []).append(lease)
-        return found
+            f"{columns} backend BETWEEN ? AND ? UNION {columns} frontend BETWEEN ? AND ?", (*span, *span)
+        )
+        self._index = PortIndex(span, version, rows)
+        return self._index
 
     def _gone(self, ledger_ids: set[int]) -> set[int]:
         """The ledgers among ``ledger_ids`` that have copies, none of which still exists."""
-        copies: dict[int, list[str]] = {}
-        for chunk in _chunks(sorted(ledger_ids)):
+        now = time.monotonic()
+        known = {
+            i: here for i, (when, here) in self._presence.items() if i in ledger_ids and now - when < PRESENCE_SECONDS
+        }
+        present: dict[int, bool] = {}
+        for chunk in _chunks(sorted(ledger_ids - set(known))):
             marks = ",".join("?" * len(chunk))
             query = f"SELECT ledger_id, path FROM checkouts WHERE ledger_id IN ({marks})"  # only "?" marks go in
             for ledger_id, path in self.connection.execute(query, chunk):
-                copies.setdefault(ledger_id, []).append(path)
-        return {ledger_id for ledger_id, paths in copies.items() if not any(Path(p).parent.is_dir() for p in paths)}
+                if not present.get(ledger_id):
+                    present[ledger_id] = os.path.isdir(os.path.dirname(path))
+        self._presence.update((ledger_id, (now, here)) for ledger_id, here in present.items())
+        return {ledger_id for ledger_id, here in {**known, **present}.items() if not here}
+
+    def live_pairs(self, ledger_id: int) -> dict[Key, tuple[int, int]]:
+        """The pair of every key of ledger ``ledger_id`` that holds a live lease."""
+        rows = self.connection.execute(
+            "SELECT model, app_num, backend, frontend FROM leases WHERE live AND ledger_id = ?", (ledger_id,)
+        )
+        return {(model, app_num): (backend, frontend) for model, app_num, backend, frontend in rows}
 
     def leases(self, ledger_id: int | None = None, *, live: bool | None = True, port: int | None = None) -> list[Lease]:
         """Leases, by ledger and key: of one ledger or all, live or ended or both, on one port or any."""
@@ -282,6 +303,8 @@ class LeaseStore:
             "commit_seen = coalesce(excluded.commit_seen, commit_seen)",
             (ledger_id, key[0], key[1], pair[0], pair[1], commit, now),
         )
+        if self._index is not None:
+            self._index.put((ledger_id, *key), pair)
 
     def release(self, ledger_id: int, keys: Iterable[Key], why: str) -> int:
         """End the live leases of ``keys`` in ledger ``ledger_id``, saying ``why``; how many ended."""
@@ -294,6 +317,8 @@ class LeaseStore:
                 (now, why, ledger_id, model, app_num),
             )
             ended += cursor.rowcount
+            if self._index is not None:
+                self._index.put((ledger_id, model, app_num), None)
         return ended
 
 
@@ -303,21 +328,10 @@ _LEASE_SELECT = (
 )
 
 
-def _lease(row: tuple[object, ...]) -> Lease:
+def _lease(row: Any) -> Lease:
+    # SQLite hands back the declared types (INTEGER, TEXT, REAL), so only ``live`` is converted.
     ledger_id, identity, model, app_num, backend, frontend, live, commit, leased_at, ended_at, why = row
-    return Lease(
-        int(ledger_id),  # type: ignore[call-overload]
-        str(identity),
-        str(model),
-        int(app_num),  # type: ignore[call-overload]
-        int(backend),  # type: ignore[call-overload]
-        int(frontend),  # type: ignore[call-overload]
-        bool(live),
-        None if commit is None else str(commit),
-        float(leased_at),  # type: ignore[arg-type]
-        None if ended_at is None else float(ended_at),  # type: ignore[arg-type]
-        None if why is None else str(why),
-    )
+    return Lease(ledger_id, identity, model, app_num, backend, frontend, bool(live), commit, leased_at, ended_at, why)
 
 
 def _chunks(values: list[int], size: int = 500) -> Iterator[list[int]]:

@@ -75,6 +75,8 @@ class HostLeases:
         self.state_dir = state_dir
         self._identity: LedgerIdentity | None = None
         self._store = store
+        #: The ledger ``choose`` last leased every row of (committed), to lease only what is new next time.
+        self._leased: Ledger | None = None
 
     def identity(self) -> LedgerIdentity:
         """This ledger's identity (worked out once)."""
@@ -166,8 +168,10 @@ class HostLeases:
             ledger_id = self.register(store)
             _end_released(store, ledger_id, plan)
             leased = store.leased_ports(policy_span(ledger.policy), {ledger_id: list(wanted)})
-            new_ledger, result = assign(set(leased))
-            self._lease_rows(store, ledger_id, new_ledger)
+            new_ledger, result = assign(leased)
+            # Rows of the ledger this object leased last are leased (they are the same objects): only others need it.
+            self._lease_rows(store, ledger_id, new_ledger, self._leased)
+        self._leased = new_ledger
         return new_ledger, result
 
     def end_released(self, plan: Plan) -> None:
@@ -183,14 +187,21 @@ class HostLeases:
             return self._lease_rows(store, self.register(store), ledger)
 
     @staticmethod
-    def _lease_rows(store: LeaseStore, ledger_id: int, ledger: Ledger) -> int:
-        """Lease the ledger's rows that are not leased as they are; the ledger is the truth for its keys."""
-        held = {lease.key: (lease.backend, lease.frontend) for lease in store.leases(ledger_id)}
+    def _lease_rows(store: LeaseStore, ledger_id: int, ledger: Ledger, known: Ledger | None = None) -> int:
+        """Lease the ledger's rows that are not leased as they are; the ledger is the truth for its keys.
+
+        ``known``: a ledger whose rows are leased already (only rows it lacks are looked at).
+        """
+        if known is not None:
+            fresh = [a for a in ledger.allocations if known.find(a.model, a.app_num) is not a]
+            for allocation in fresh:
+                store.lease(ledger_id, allocation.key, allocation.ports)
+            return len(fresh)
+        held = store.live_pairs(ledger_id)
         changed = 0
         for allocation in ledger.allocations:
-            pair = (allocation.backend, allocation.frontend)
-            if held.get(allocation.key) != pair:
-                store.lease(ledger_id, allocation.key, pair)
+            if held.get(allocation.key) != allocation.ports:
+                store.lease(ledger_id, allocation.key, allocation.ports)
                 changed += 1
         return changed
 

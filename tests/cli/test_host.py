@@ -8,6 +8,7 @@ import json
 import os
 import shutil
 import subprocess
+import sys
 from pathlib import Path
 
 import pytest
@@ -192,3 +193,97 @@ def test_leases_off_is_today_s_allocation(tmp_path: Path, flag: tuple[str, ...])
         assert portalloc(where, *flag, "init", env=env).returncode == 0
         assert portalloc(where, *flag, "get", "m", "1", "--json", env=env).stdout.count("5001") == 1
     assert not (Path(env["PORTALLOC_STATE_DIR"]) / "leases.sqlite3").exists()
+
+
+# --- git racing writers (bounded loops) ---------------------------------------------------
+
+WRITER = """
+import subprocess, sys
+script, prefix, count = sys.argv[1], sys.argv[2], int(sys.argv[3])
+for n in range(1, count + 1):
+    done = subprocess.run([script, "get", prefix, str(n), "--json"], capture_output=True, text=True)
+    if done.returncode == 0:
+        print(done.stdout.replace("\\n", " "), flush=True)
+"""
+
+
+def start_writers(repo: Path, prefixes: list[str], count: int) -> list[subprocess.Popen[str]]:
+    return [
+        subprocess.Popen(
+            [sys.executable, "-c", WRITER, portalloc_script(), prefix, str(count)],
+            cwd=repo,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.DEVNULL,
+            text=True,
+            env=git_env(),
+        )
+        for prefix in prefixes
+    ]
+
+
+def answers_of(writers: list[subprocess.Popen[str]]) -> dict[tuple[str, int], tuple[int, int]]:
+    """Every exit-0 answer of the writers; a key answered twice must have been answered the same."""
+    answered: dict[tuple[str, int], tuple[int, int]] = {}
+    for writer in writers:
+        out, _ = writer.communicate(timeout=600)
+        for line in out.splitlines():
+            row = json.loads(line)
+            key, got = (row["model"], row["app_num"]), (row["backend"], row["frontend"])
+            assert answered.setdefault(key, got) == got, (key, got, answered[key])
+    return answered
+
+
+def assert_no_port_twice_and_every_key_back(
+    repo: Path, answered: dict[tuple[str, int], tuple[int, int]], elsewhere: dict[tuple[str, int], tuple[int, int]]
+) -> None:
+    """No port went to two keys (``elsewhere``: answers in another clone), and every answered key is back."""
+    owners: dict[int, tuple[str, int]] = {}
+    for key, got in [*answered.items(), *elsewhere.items()]:
+        for port in got:
+            assert owners.setdefault(port, key) == key, f"port {port} went to {owners[port]} and {key}"
+    assert portalloc(repo, "host", "recover").returncode == 0
+    for key, got in answered.items():
+        assert pair(repo, *key) == got, key  # in the ledger, or back with its pair
+
+
+@pytest.mark.slow
+def test_writers_racing_git_stash_and_stash_pop_hand_out_no_port_twice_and_lose_no_key(tmp_path: Path) -> None:
+    repo = committed_repo(tmp_path / "repo")
+    writers = start_writers(repo, ["w1", "w2", "w3"], 15)
+    for _ in range(30):
+        if all(writer.poll() is not None for writer in writers):
+            break
+        git(repo, "stash", "-q", check=False)
+        git(repo, "stash", "pop", "-q", check=False)
+        if git(repo, "stash", "list", check=False):
+            # The pop was refused or conflicted: as a user would, give up on the stash. Its keys
+            # are then in neither the work tree nor any stash, and must come back from their leases.
+            git(repo, "checkout", "-q", "HEAD", "--", "portalloc.json", check=False)
+            git(repo, "reset", "-q", check=False)
+            git(repo, "stash", "drop", "-q", check=False)
+    answered = answers_of(writers)
+    assert len(answered) >= 10
+    assert_no_port_twice_and_every_key_back(repo, answered, {})
+
+
+@pytest.mark.slow
+def test_writers_racing_pull_rebase_autostash_while_a_clone_pushes(tmp_path: Path) -> None:
+    origin = committed_repo(tmp_path / "origin")
+    git(origin, "checkout", "-q", "-b", "side")
+    mine, theirs = tmp_path / "mine", tmp_path / "theirs"
+    for clone in (mine, theirs):
+        git(tmp_path, "clone", "-q", "-b", "main", str(origin), str(clone))
+        assert portalloc(clone, "git-setup").returncode == 0
+    writers = start_writers(mine, ["w1", "w2"], 15)
+    pushed: dict[tuple[str, int], tuple[int, int]] = {}
+    for n in range(1, 21):
+        if all(writer.poll() is not None for writer in writers):
+            break
+        pushed[("t", n)] = pair(theirs, "t", n)
+        git(theirs, "commit", "-q", "-am", f"t/{n}")
+        git(theirs, "pull", "-q", "--rebase", check=False)
+        git(theirs, "push", "-q", "origin", "main", check=False)
+        git(mine, "pull", "-q", "--rebase", "--autostash", check=False)
+    answered = answers_of(writers)
+    assert len(answered) >= 10
+    assert_no_port_twice_and_every_key_back(mine, answered, pushed)

@@ -232,3 +232,38 @@ def test_sigkill_at_any_instant_leaves_every_answered_port_leased_or_in_the_ledg
         in_ledger = ledger_rows(paths[index]).get(key) == pair
         assert in_ledger or (*key, *pair) in leased, (index, key, pair)
     assert answered and all(len(holders) == 1 for holders in held.values())
+
+
+OTHER_PROCESS = """
+import sys
+from pathlib import Path
+from portalloc.machine.leases import open_store
+store = open_store(Path(sys.argv[1]))
+with store.transaction():
+    ledger_id = store.ledger_id("path:/other/portalloc.json", None, None)
+    store.saw_checkout(ledger_id, Path(sys.argv[2]), None)
+    store.lease(ledger_id, ("x", 1), (5003, 8003))
+"""
+
+
+def test_a_long_lived_store_sees_what_another_process_leased_and_its_own_changes(tmp_path: Path) -> None:
+    store = open_store(tmp_path / "state")
+    span = (5001, 10999)
+    with store.transaction():
+        ledger_id = store.ledger_id("path:/mine/portalloc.json", None, None)
+        store.saw_checkout(ledger_id, tmp_path / "portalloc.json", None)
+        store.lease(ledger_id, ("m", 1), (5001, 8001))
+        store.lease(ledger_id, ("m", 2), (20001, 8005))  # one port in the span
+    assert store.leased_ports(span, {}) == {5001, 8001, 8005}
+    assert store.leased_ports(span, {ledger_id: [("m", 1)]}) == {8005}  # a key never avoids its own pair
+    other = [sys.executable, "-c", OTHER_PROCESS, str(tmp_path / "state"), str(tmp_path / "portalloc.json")]
+    subprocess.run(other, check=True, env=subprocess_env())
+    assert store.leased_ports(span, {}) == {5001, 8001, 8005, 5003, 8003}  # the kept index was refreshed
+    with store.transaction():
+        store.release(ledger_id, [("m", 1)], "released")
+        store.lease(ledger_id, ("m", 2), (5007, 8007))  # moved
+    assert store.leased_ports(span, {}) == {5003, 8003, 5007, 8007}
+    with pytest.raises(RuntimeError), store.transaction():
+        store.lease(ledger_id, ("m", 3), (5009, 8009))
+        raise RuntimeError("rolled back")
+    assert store.leased_ports(span, {}) == {5003, 8003, 5007, 8007}

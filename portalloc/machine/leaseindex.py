@@ -1,0 +1,63 @@
+"""The live host leases with a port in one span, indexed by port: what a new pair must avoid.
+
+``LeaseStore`` builds one from the store's covering port indexes and keeps it while no
+other process has committed to the store (SQLite's ``PRAGMA data_version``), applying
+its own connection's changes as it makes them. So a long-lived service reads the
+machine's leases once, and each new pair costs a set copy, not a scan of every lease.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+
+#: A live lease's ``(ledger_id, model, app_num)``.
+LeaseKey = tuple[int, str, int]
+
+
+class PortIndex:
+    """Live leases whose backend or frontend lies in ``span``, by port and by ledger."""
+
+    def __init__(self, span: tuple[int, int], version: int, rows: Iterable[tuple[int, str, int, int, int]]) -> None:
+        self.span = span
+        #: ``PRAGMA data_version`` when it was read: another process's commit changes it.
+        self.version = version
+        self.pairs: dict[LeaseKey, tuple[int, int]] = {}
+        self.holders: dict[int, set[LeaseKey]] = {}
+        self.by_ledger: dict[int, set[LeaseKey]] = {}
+        for ledger_id, model, app_num, backend, frontend in rows:
+            self.put((ledger_id, model, app_num), (backend, frontend))
+
+    def _in_span(self, port: int) -> bool:
+        return self.span[0] <= port <= self.span[1]
+
+    def put(self, key: LeaseKey, pair: tuple[int, int] | None) -> None:
+        """Record that ``key`` is leased on ``pair`` now (``None``: its lease ended)."""
+        old = self.pairs.pop(key, None)
+        if old is not None:
+            for port in filter(self._in_span, old):
+                owners = self.holders[port]
+                owners.discard(key)
+                if not owners:
+                    del self.holders[port]
+            self.by_ledger[key[0]].discard(key)
+        if pair is None or not any(map(self._in_span, pair)):
+            return
+        self.pairs[key] = pair
+        for port in filter(self._in_span, pair):
+            self.holders.setdefault(port, set()).add(key)
+        self.by_ledger.setdefault(key[0], set()).add(key)
+
+    def ledgers(self) -> set[int]:
+        """The ledgers that hold a live lease here."""
+        return {ledger_id for ledger_id, keys in self.by_ledger.items() if keys}
+
+    def ports(self, skip: set[LeaseKey], gone: set[int]) -> set[int]:
+        """The leased ports, but those whose every holder is in ``skip`` or belongs to a ``gone`` ledger."""
+        taken = set(self.holders)
+        doubtful = [key for key in skip if key in self.pairs]
+        doubtful += [key for ledger_id in gone for key in self.by_ledger.get(ledger_id, ())]
+        for key in doubtful:
+            for port in filter(self._in_span, self.pairs[key]):
+                if all(owner in skip or owner[0] in gone for owner in self.holders[port]):
+                    taken.discard(port)
+        return taken
