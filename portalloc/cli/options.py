@@ -54,13 +54,41 @@ class Settings:
 
         show_warnings()
         return PortAllocationService(
-            self.ledger_path,
+            self.moved_ledger() or self.ledger_path,
             self.config_path,
             lock_timeout=self.lock_timeout,
             probe=self.probe,
             create_ledger=self.create_ledger,
             leases=self.leases,
         )
+
+    def moved_ledger(self) -> Path | None:
+        """The repository's ledger moved with ``git mv``, where a write would otherwise start a second one at the root.
+
+        Only when this write may create the ledger (the default location, the repository
+        root) and there is none: one tracked ledger elsewhere is used, and said so on stderr;
+        several are refused (``LedgerMissing``) naming them.
+        """
+        if not self.create_ledger or self.ledger_path.exists():
+            return None
+        from portalloc.errors import LedgerMissing
+        from portalloc.integrations.leasegit import tracked_ledgers
+
+        top = self.ledger_path.parent
+        found = [path for path in tracked_ledgers(top, self.ledger_path.name) if (top / path).is_file()]
+        if not found:
+            return None
+        if len(found) > 1:
+            raise LedgerMissing(
+                f"there is no ledger at {self.ledger_path}, and this repository tracks {len(found)}: "
+                f"{', '.join(found)}; say which with --ledger"
+            )
+        click.echo(
+            f"Warning: using {found[0]}, this repository's ledger (moved there from {self.ledger_path.name}); "
+            "--ledger chooses another",
+            err=True,
+        )
+        return top / found[0]
 
 
 pass_settings = click.make_pass_decorator(Settings)

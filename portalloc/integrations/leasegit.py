@@ -87,3 +87,16 @@ def _batch(top: Path, revisions: list[str]) -> str:
                 texts.append(out[at : at + size].decode("utf-8", "replace"))
             at += size + 1
     return "\n".join(texts)
+
+
+def tracked_ledgers(top: Path, name: str) -> list[str]:
+    """The files named ``name`` that the repository at ``top`` tracks, by path in it (``infra/portalloc.json``).
+
+    Asked only when a write would create a new ledger at the root: a ledger moved with
+    ``git mv`` is still the repository's one ledger. Empty when git cannot tell.
+    """
+    try:
+        listed = run_git(top, ["ls-files", "-z", "--", name, f"**/{name}"])
+    except GitError:
+        return []
+    return sorted({path for path in listed.decode("utf-8", "replace").split("\0") if path})

@@ -287,3 +287,31 @@ def test_writers_racing_pull_rebase_autostash_while_a_clone_pushes(tmp_path: Pat
     answered = answers_of(writers)
     assert len(answered) >= 10
     assert_no_port_twice_and_every_key_back(mine, answered, pushed)
+
+
+def test_a_ledger_moved_with_git_mv_is_still_the_repository_s_ledger(tmp_path: Path) -> None:
+    repo = committed_repo(tmp_path / "repo")
+    first = pair(repo, "api", 1)
+    git(repo, "commit", "-q", "-am", "api/1")
+    (repo / "infra").mkdir()
+    git(repo, "mv", "portalloc.json", "infra/portalloc.json")
+    git(repo, "commit", "-q", "-m", "move the ledger")
+    done = portalloc(repo, "get", "web", "1")
+    assert done.returncode == 0, done.stderr
+    assert done.stderr == (
+        "Warning: using infra/portalloc.json, this repository's ledger (moved there from portalloc.json); "
+        "--ledger chooses another\n"
+    )
+    assert not (repo / "portalloc.json").exists()  # on main: a second ledger, handing out 5001/8001 again
+    assert pair(repo, "api", 1) == first
+    assert '"web"' in (repo / "infra" / "portalloc.json").read_text()
+    git(repo, "add", "-A")
+    git(repo, "commit", "-q", "-m", "web/1")
+    (repo / "apps").mkdir()
+    (repo / "apps" / "portalloc.json").write_text((repo / "infra" / "portalloc.json").read_text())
+    git(repo, "add", "apps/portalloc.json")
+    refused = portalloc(repo, "get", "db", "1")
+    assert refused.returncode == 1
+    assert refused.stderr.startswith(
+        "Error: there is no ledger at"
+    ) and "apps/portalloc.json, infra/portalloc.json" in (refused.stderr)
