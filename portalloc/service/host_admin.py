@@ -72,6 +72,20 @@ def clashes_of(store: LeaseStore, ledger_path: Path, ledger: Ledger) -> list[tup
     return found
 
 
+def shared_ports(store: LeaseStore, ledger_path: Path, ledger: Ledger) -> list[tuple[Allocation, int, str]]:
+    """``(allocation, port, message)`` for each port of the ledger that a live lease of another key claims here."""
+    labels = ledger_labels(store)
+    return [
+        (
+            allocation,
+            port,
+            f"port {port} of {allocation.label()} is also leased to {lease.model}/{lease.app_num} of "
+            f"{labels.get(lease.identity, lease.identity)}",
+        )
+        for allocation, port, lease in clashes_of(store, ledger_path, ledger)
+    ]
+
+
 def sync(store: LeaseStore, ledger_path: Path) -> tuple[int, list[tuple[str, int]]]:
     """Lease every row of the ledger at ``ledger_path``, and end the leases of its keys a commit released.
 

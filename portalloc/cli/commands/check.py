@@ -135,12 +135,6 @@ def _check_one(settings: Settings, path: Path, live: bool, on_host: bool) -> _Fi
 def _host_problems(path: Path, ledger: Ledger) -> list[str]:
     """Each port of the ledger that a live host lease of another key claims on this machine."""
     from portalloc.machine.leases import open_store
-    from portalloc.service.host_admin import clashes_of, ledger_labels
+    from portalloc.service.host_admin import shared_ports
 
-    store = open_store()
-    labels = ledger_labels(store)
-    return [
-        f"port {port} of {allocation.label()} is also leased to {lease.model}/{lease.app_num} of "
-        f"{labels.get(lease.identity, lease.identity)}"
-        for allocation, port, lease in clashes_of(store, path, ledger)
-    ]
+    return [message for _, _, message in shared_ports(open_store(), path, ledger)]

@@ -9,6 +9,7 @@ import click
 from portalloc.cli.options import MODEL, Settings, echo_json, echo_table, json_option, pair_json, pass_settings
 
 if TYPE_CHECKING:
+    from portalloc.core.models import Ledger
     from portalloc.machine.live import PortReport
 
 
@@ -30,9 +31,11 @@ def status(settings: Settings, model: str | None, as_json: bool) -> int:
     """
     from portalloc.machine.probe import PortState
 
-    reports = settings.service().live_status(model)
+    service = settings.service()
+    reports = service.live_status(model)
     pairs = list(zip(reports[::2], reports[1::2], strict=True))
-    findings = [(report, problem) for report in reports for problem in report.problems()]
+    findings = [(_where_json(report), problem) for report in reports for problem in report.problems()]
+    findings += _shared_here(settings, service.ledger(), model)
     problems = [problem for _, problem in findings]
     if as_json:
         echo_json(
@@ -45,7 +48,7 @@ def status(settings: Settings, model: str | None, as_json: bool) -> int:
                     }
                     for backend, frontend in pairs
                 ],
-                "findings": [{**_where_json(report), "message": problem} for report, problem in findings],
+                "findings": [{**where, "message": problem} for where, problem in findings],
             }
         )
         return 0
@@ -62,6 +65,39 @@ def status(settings: Settings, model: str | None, as_json: bool) -> int:
     for problem in problems:
         click.echo(f"  {problem}")
     return 0
+
+
+def _shared_here(settings: Settings, ledger: Ledger, model: str | None) -> list[tuple[dict[str, Any], str]]:
+    """Ports of the ledger that another key has leased on this machine (``host``), as findings.
+
+    A read never fails because of the store: with none yet, leases off or a store that
+    cannot be used, there is nothing to mark.
+    """
+    if not settings.leases:
+        return []
+    from portalloc.errors import LeaseStoreUnavailable
+    from portalloc.machine.leases import STORE_NAME, open_store, state_dir
+    from portalloc.service.host_admin import shared_ports
+
+    try:
+        if not (state_dir() / STORE_NAME).exists():
+            return []
+        shared = shared_ports(open_store(create=False), settings.ledger_path, ledger)
+    except LeaseStoreUnavailable:
+        return []
+    return [
+        (
+            {
+                "model": a.model,
+                "app_num": a.app_num,
+                "role": "backend" if port == a.backend else "frontend",
+                "port": port,
+            },
+            message,
+        )
+        for a, port, message in shared
+        if model is None or a.model == model
+    ]
 
 
 def _cell(report: PortReport) -> str:
