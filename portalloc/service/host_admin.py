@@ -6,10 +6,12 @@ The faces (``portalloc host …``, ``check --host``) call these; each takes an o
 
 from __future__ import annotations
 
+from bisect import bisect_left
 from dataclasses import dataclass
 from pathlib import Path
 
-from portalloc.core.models import Allocation, Ledger
+from portalloc.core.limits import MAX_PORT, MIN_PORT
+from portalloc.core.models import Allocation, Ledger, PortPolicy
 from portalloc.errors import GitError, PortallocError
 from portalloc.machine.leases import Instance, Lease, LeaseStore
 from portalloc.service.host import HostLeases
@@ -153,3 +155,27 @@ def _held_text(instance: Instance, present: tuple[Path, ...]) -> str | None:
         return held_texts(identity.top, instance.relative, present)
     except (GitError, PortallocError):
         return None
+
+
+#: How far ``free_start`` moves a policy at a time, and how many of its first pairs must be free.
+OFFER_STEP, OFFER_PAIRS = 1000, 100
+
+
+def free_start(store: LeaseStore, policy: PortPolicy) -> tuple[int, int] | None:
+    """``(backend_start, frontend_start)`` moved up by a multiple of 1,000 until the first 100 pairs are leased
+    by nobody here; ``None`` when the policy's own first pairs are free (or no such range fits)."""
+    leased = sorted(store.leased_ports((MIN_PORT, MAX_PORT), {}))
+    span = OFFER_PAIRS * policy.step
+
+    def free(backend: int, frontend: int) -> bool:
+        return all(bisect_left(leased, start) == bisect_left(leased, start + span) for start in (backend, frontend))
+
+    if free(policy.backend_start, policy.frontend_start):
+        return None
+    for shift in range(OFFER_STEP, MAX_PORT, OFFER_STEP):
+        backend, frontend = policy.backend_start + shift, policy.frontend_start + shift
+        if frontend + span > policy.max_port:
+            return None
+        if free(backend, frontend):
+            return backend, frontend
+    return None

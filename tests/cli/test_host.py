@@ -319,3 +319,19 @@ def test_a_ledger_moved_with_git_mv_is_still_the_repository_s_ledger(tmp_path: P
     assert refused.stderr.startswith(
         "Error: there is no ledger at"
     ) and "apps/portalloc.json, infra/portalloc.json" in (refused.stderr)
+
+
+def test_init_on_a_machine_that_leases_5001_offers_a_range_free_here(tmp_path: Path) -> None:
+    first = committed_repo(tmp_path / "first")
+    assert pair(first, "m", 1) == (5001, 8001)
+    second = new_repo(tmp_path / "second")
+    done = portalloc(second, "init")
+    assert done.returncode == 0, done.stderr
+    assert done.stderr == (
+        "Note: this machine already leases ports of 5001+/8001+ to other ledgers; "
+        "'portalloc policy set --backend-start 6001 --frontend-start 9001' moves this one to a range free here\n"
+    )
+    assert portalloc(second, "policy", "set", "--backend-start", "6001", "--frontend-start", "9001").returncode == 0
+    assert pair(second, "m", 1) == (6001, 9001)
+    third = new_repo(tmp_path / "third")
+    assert portalloc(third, "--no-leases", "init").stderr == ""  # leases off: nothing machine-dependent is said

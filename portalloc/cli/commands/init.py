@@ -4,12 +4,15 @@ from __future__ import annotations
 
 import dataclasses
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import click
 
 from portalloc.cli.commands.policy import policy_changes, policy_options, policy_report
 from portalloc.cli.options import Settings, echo_json, json_option, pass_settings
+
+if TYPE_CHECKING:
+    from portalloc.core.models import PortPolicy
 
 
 @click.command()
@@ -36,6 +39,7 @@ def init(settings: Settings, /, path: Path | None, as_json: bool, **options: Any
     if path is not None:
         settings = dataclasses.replace(settings, ledger_path=path)
     settings.service().create_ledger(policy)
+    _offer_a_free_range(settings, policy)
     report = policy_report(policy)
     if as_json:
         echo_json({"ledger": str(settings.ledger_path), **report})
@@ -46,3 +50,23 @@ def init(settings: Settings, /, path: Path | None, as_json: bool, **options: Any
         f"({report['pairs']:,} in range, {skipped} skipped for a bad port), {policy.describe()}"
     )
     return 0
+
+
+def _offer_a_free_range(settings: Settings, policy: PortPolicy) -> None:
+    """Say on stderr when this machine already leases the new ledger's first pairs, and which range is free here.
+
+    The ledger is created as asked either way (its bytes never depend on the machine).
+    """
+    from portalloc.machine.leases import STORE_NAME, open_store, state_dir
+    from portalloc.service.host_admin import free_start
+
+    if not settings.leases or not (state_dir() / STORE_NAME).exists():
+        return
+    offer = free_start(open_store(create=False), policy)
+    if offer is not None:
+        click.echo(
+            f"Note: this machine already leases ports of {policy.backend_start}+/{policy.frontend_start}+ to "
+            f"other ledgers; 'portalloc policy set --backend-start {offer[0]} --frontend-start {offer[1]}' "
+            "moves this one to a range free here",
+            err=True,
+        )
