@@ -65,6 +65,39 @@ class Allocations:
             host.end_released(plan)
         return restored, plan.released
 
+    def move_off_shared_ports(self, *, dry_run: bool = False) -> list[tuple[Allocation, Allocation]]:
+        """Move this ledger's side of each port another key has leased on this machine to a free pair.
+
+        Returns ``(before, after)`` per moved key; ``dry_run`` decides the same and writes
+        nothing. Needs host leases. The other ledger keeps its pair: ours is the side
+        this command can change.
+        """
+        from portalloc.service.host_admin import shared_ports
+
+        host = self.target.host
+        if host is None:
+            raise PortallocError("host leases are off (PORTALLOC_LEASES=0 or --no-leases): nothing to compare with")
+        path, file, store = self.target.path, self.target.file, host.store()
+
+        def change(ledger: Ledger) -> tuple[Ledger, list[tuple[Allocation, Allocation]]]:
+            moving = sorted({allocation.key for allocation, _, _ in shared_ports(store, path, ledger)})
+
+            def assign(taken: set[int]) -> tuple[Ledger, list[tuple[Allocation, Allocation]]]:
+                kept = ledger.with_allocations(a for a in ledger.allocations if a.key not in set(moving))
+                # Our own old ports stay taken too: the point is to leave them to the other ledger.
+                old = {port for key in moving for port in ledger.find(*key).ports}  # type: ignore[union-attr]
+                new_ledger, assignments = allocator.assign_many(kept, moving, taken | old)
+                moves = [(ledger.find(*a.allocation.key), a.allocation) for a in assignments]
+                return new_ledger, [(before, after) for before, after in moves if before is not None]
+
+            if not moving:
+                return ledger, []
+            if dry_run:
+                return ledger, assign(store.leased_ports(policy_span(ledger.policy), {}))[1]
+            return host.choose(ledger, moving, Plan(), assign)
+
+        return change(file.read())[1] if dry_run else file.update(change)
+
     def _allocate(self, wanted: list[tuple[str, int]], plan: Plan, *, report: bool = True) -> list[Allocation]:
         """``allocate_many`` once the keys are checked and the plan for keys git dropped is made.
 

@@ -175,6 +175,13 @@ class PortAllocationService:
         """
         return self._allocations.recover()
 
+    def move_off_shared_ports(self, *, dry_run: bool = False) -> list[tuple[PortPair, PortPair]]:
+        """Move this ledger's side of each port another ledger's key has leased on this machine to a free pair.
+
+        Returns ``(before, after)`` per moved key (``dry_run``: what would move). Needs host leases.
+        """
+        return self._allocations.move_off_shared_ports(dry_run=dry_run)
+
     # --- app directories (service.cleanup) ---------------------------------------------
 
     def allocate_app_dir(self, apps_dir: str | Path, model_name: str, app_num: int) -> tuple[PortPair, Path]:

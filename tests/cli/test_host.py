@@ -155,6 +155,14 @@ def test_host_lists_who_holds_a_port_and_the_ports_two_ledgers_both_claim(tmp_pa
     shown = portalloc(one, "status")
     assert shown.returncode == 0, shown.stderr
     assert f"  port 5001 of m/1 is also leased to m/1 of {two / 'portalloc.json'}" in shown.stdout.splitlines()
+    dry = portalloc(one, "repair", "--host", "--dry-run")
+    assert dry.stdout == (
+        "would move m/1 from 5001/8001 to 5003/8003 (another ledger has leased its port on this machine)\n"
+    )
+    assert portalloc(one, "repair", "--host").stdout == dry.stdout.replace("would move", "moved")
+    assert pair(one, "m", 1) == (5003, 8003) and pair(two, "m", 1) == (5001, 8001)
+    assert portalloc(one, "check", "--host").returncode == 0
+    assert portalloc(one, "repair", "--host").stdout.startswith("Nothing to repair")
 
 
 def test_no_home_an_unwritable_or_a_foreign_store_reads_work_and_writes_say_one_error(tmp_path: Path) -> None:
