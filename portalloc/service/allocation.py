@@ -122,8 +122,8 @@ class Allocations:
                 # A pair coming back is not bind-tested: its own app may be listening on it.
                 return _assign_free_on_this_machine(ledger, wanted, preferred, taken, set(plan.restore.values()))
 
-            if host is None:
-                return assign(set())
+            if host is None or all(ledger.find(*key) is not None for key in wanted):
+                return assign(set())  # nothing to choose: a batch of existing keys is a read, and needs no store
             return host.choose(ledger, wanted, plan, assign)
 
         assignments = target.file.update(change)

@@ -267,3 +267,10 @@ def test_a_long_lived_store_sees_what_another_process_leased_and_its_own_changes
         store.lease(ledger_id, ("m", 3), (5009, 8009))
         raise RuntimeError("rolled back")
     assert store.leased_ports(span, {}) == {5003, 8003, 5007, 8007}
+
+
+def test_a_batch_of_existing_keys_needs_no_store(tmp_path: Path) -> None:
+    ledger = tmp_path / "portalloc.json"
+    service(ledger).allocate_many([("m", 1), ("m", 2)])
+    os.chmod(store_dir(), 0o777)  # refused from now on
+    assert [a.ports for a in service(ledger).allocate_many([("m", 2), ("m", 1)])] == [(5003, 8003), (5001, 8001)]
