@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import json
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import pytest
@@ -13,6 +13,19 @@ from portalloc.cli.main import cli
 from tests.reliability.processes import PORTALLOC_ENV, child_env, obey_file_permissions, portalloc_script
 
 __all__ = ["obey_file_permissions", "portalloc_script"]  # shared with the reliability harness
+
+
+@pytest.fixture(autouse=True, scope="session")
+def _state_dir_of_the_session(tmp_path_factory: pytest.TempPathFactory) -> Iterator[None]:
+    """A host lease store of the run's own, in place before any module- or session-scoped fixture runs.
+
+    Such fixtures (a server started once per module, a matrix of cases run once) start
+    before the per-test ``_clean_env`` below; without this, their children would write
+    the real user's ``~/.local/state/portalloc``.
+    """
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setenv("PORTALLOC_STATE_DIR", str(tmp_path_factory.mktemp("state-session")))
+        yield
 
 
 @pytest.fixture(autouse=True)

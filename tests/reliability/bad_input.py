@@ -307,6 +307,7 @@ LEDGER_COMMANDS: dict[str, tuple[tuple[str, ...], ...]] = {
     "reserve": (("reserve", "6379"),),
     "unreserve": (("unreserve", "6379"),),
     "pool": (("pool", "list"), ("pool", "add", "p", "--pairs", "50-60")),
+    "host": (("host", "sync"), ("host", "recover")),
 }
 #: The invocations that must write (a read-only directory refuses them).
 WRITING_COMMANDS: dict[str, tuple[tuple[str, ...], ...]] = {
