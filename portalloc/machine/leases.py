@@ -18,6 +18,14 @@ Rows: ``ledgers`` (one per identity, see ``portalloc.machine.identity``), ``chec
 key, pair, live or ended, the commit it was last seen committed in, when). The store
 is refused when its directory or file is not the current user's or is writable by
 others: whoever can write it can make this machine hand a port out twice.
+
+The API (``open_store`` gives a ``LeaseStore``; every change inside ``transaction()``):
+``ledger_id``/``known_ledger_id`` and ``saw_checkout``/``forget_checkout`` name a ledger
+and its copies, ``instances()`` lists them; ``leased_ports(span, excluding)`` is what a
+new pair must avoid; ``lease(ledger_id, key, pair)`` records or moves a live lease and
+``release(ledger_id, keys, why)`` ends them; ``live_lease``, ``live_pairs`` and
+``leases(ledger_id, live=, port=)`` read them. A lease is per ``(ledger, key)``: at most
+one live lease per key of a ledger (a unique partial index).
 """
 
 from __future__ import annotations
