@@ -220,9 +220,10 @@ def test_existing_allocation_is_never_moved(base: int, ledger_path: Path) -> Non
 
 def test_probe_off_by_flag_or_policy_hands_out_busy_ports(base: int, tmp_path: Path) -> None:
     with held(base):
-        by_flag = PortAllocationService(tmp_path / "a.json", policy=block_policy(base), probe=False)
+        # Two ledgers on one machine: without leases off, the second would (rightly) avoid the first's pair.
+        by_flag = PortAllocationService(tmp_path / "a.json", policy=block_policy(base), probe=False, leases=False)
         assert by_flag.get_or_allocate_ports("m", 1).ports == (base, base + 10)
-        by_policy = PortAllocationService(tmp_path / "b.json", policy=block_policy(base, probe=False))
+        by_policy = PortAllocationService(tmp_path / "b.json", policy=block_policy(base, probe=False), leases=False)
         assert by_policy.get_or_allocate_ports("m", 1).ports == (base, base + 10)
     # Only a policy that turns probing off says so in the file; the default keeps old ledgers' bytes.
     assert '"probe": false' in (tmp_path / "b.json").read_text()
