@@ -24,6 +24,7 @@ allocation is today's pure, machine-independent one.
 from __future__ import annotations
 
 import os
+import threading
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -67,14 +68,17 @@ class HostLeases:
     """The lease store as seen from the ledger at ``ledger_path``; the store is opened on first need.
 
     ``store`` is an open store to use (a command that looks at many ledgers opens one);
-    else the store in ``state_dir`` (default: ``machine.leases.state_dir()``) is opened.
+    else the store in ``state_dir`` (default: ``machine.leases.state_dir()``) is opened,
+    once per thread: a SQLite connection belongs to the thread that opened it, and the
+    HTTP server calls one service from many threads.
     """
 
     def __init__(self, ledger_path: Path, store: LeaseStore | None = None, *, state_dir: Path | None = None) -> None:
         self.ledger_path = ledger_path
         self.state_dir = state_dir
         self._identity: LedgerIdentity | None = None
-        self._store = store
+        self._given = store
+        self._local = threading.local()
         #: The ledger ``choose`` last leased every row of (committed), to lease only what is new next time.
         self._leased: Ledger | None = None
 
@@ -86,15 +90,19 @@ class HostLeases:
 
     def store(self) -> LeaseStore:
         """The open store (``LeaseStoreUnavailable`` naming the fixes if it cannot be had)."""
-        if self._store is None:
-            self._store = open_store(self.state_dir)
-        return self._store
+        if self._given is not None:
+            return self._given
+        store: LeaseStore | None = getattr(self._local, "store", None)
+        if store is None:
+            store = self._local.store = open_store(self.state_dir)
+        return store
 
     def close(self) -> None:
-        """Close the store if it was opened."""
-        if self._store is not None:
-            self._store.close()
-            self._store = None
+        """Close this thread's store if it opened one."""
+        store: LeaseStore | None = getattr(self._local, "store", None)
+        if store is not None:
+            store.close()
+            self._local.store = None
 
     def register(self, store: LeaseStore) -> int:
         """This ledger's row id, with this copy remembered (inside a transaction)."""

@@ -10,7 +10,7 @@ from bisect import bisect_left
 from dataclasses import dataclass
 from pathlib import Path
 
-from portalloc.core.limits import MAX_PORT, MIN_PORT
+from portalloc.core.limits import MAX_PORT
 from portalloc.core.models import Allocation, Ledger, PortPolicy
 from portalloc.errors import GitError, PortallocError
 from portalloc.machine.leases import Instance, Lease, LeaseStore
@@ -161,10 +161,21 @@ def _held_text(instance: Instance, present: tuple[Path, ...]) -> str | None:
 OFFER_STEP, OFFER_PAIRS = 1000, 100
 
 
-def free_start(store: LeaseStore, policy: PortPolicy) -> tuple[int, int] | None:
+def free_start(store: LeaseStore, policy: PortPolicy, repository: str | None) -> tuple[int, int] | None:
     """``(backend_start, frontend_start)`` moved up by a multiple of 1,000 until the first 100 pairs are leased
-    by nobody here; ``None`` when the policy's own first pairs are free (or no such range fits)."""
-    leased = sorted(store.leased_ports((MIN_PORT, MAX_PORT), {}))
+    by no other repository here; ``None`` when the policy's own first pairs are free (or no such range fits).
+
+    Ledgers of ``repository`` itself (a second ledger a team keeps on purpose) do not count.
+    """
+    own = f"git:{repository}:" if repository else None
+    leased = sorted(
+        {
+            port
+            for lease in store.leases()
+            if own is None or not lease.identity.startswith(own)
+            for port in (lease.backend, lease.frontend)
+        }
+    )
     span = OFFER_PAIRS * policy.step
 
     def free(backend: int, frontend: int) -> bool:

@@ -336,7 +336,7 @@ def test_init_on_a_machine_that_leases_5001_offers_a_range_free_here(tmp_path: P
     done = portalloc(second, "init")
     assert done.returncode == 0, done.stderr
     assert done.stderr == (
-        "Note: this machine already leases ports of 5001+/8001+ to other ledgers; "
+        "Note: this machine already leases ports of 5001+/8001+ to other repositories' ledgers; "
         "'portalloc policy set --backend-start 6001 --frontend-start 9001' moves this one to a range free here\n"
     )
     assert portalloc(second, "policy", "set", "--backend-start", "6001", "--frontend-start", "9001").returncode == 0

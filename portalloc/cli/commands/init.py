@@ -57,16 +57,17 @@ def _offer_a_free_range(settings: Settings, policy: PortPolicy) -> None:
 
     The ledger is created as asked either way (its bytes never depend on the machine).
     """
+    from portalloc.machine.identity import identify
     from portalloc.machine.leases import STORE_NAME, open_store, state_dir
     from portalloc.service.host_admin import free_start
 
     if not settings.leases or not (state_dir() / STORE_NAME).exists():
         return
-    offer = free_start(open_store(create=False), policy)
+    offer = free_start(open_store(create=False), policy, identify(settings.ledger_path).repository)
     if offer is not None:
         click.echo(
             f"Note: this machine already leases ports of {policy.backend_start}+/{policy.frontend_start}+ to "
-            f"other ledgers; 'portalloc policy set --backend-start {offer[0]} --frontend-start {offer[1]}' "
-            "moves this one to a range free here",
+            f"other repositories' ledgers; 'portalloc policy set --backend-start {offer[0]} "
+            f"--frontend-start {offer[1]}' moves this one to a range free here",
             err=True,
         )
