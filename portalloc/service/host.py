@@ -97,13 +97,6 @@ class HostLeases:
             store = self._local.store = open_store(self.state_dir)
         return store
 
-    def close(self) -> None:
-        """Close this thread's store if it opened one."""
-        store: LeaseStore | None = getattr(self._local, "store", None)
-        if store is not None:
-            store.close()
-            self._local.store = None
-
     def register(self, store: LeaseStore) -> int:
         """This ledger's row id, with this copy remembered (inside a transaction)."""
         identity = self.identity()
