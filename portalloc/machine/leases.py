@@ -15,7 +15,8 @@ transactions, and the ledger's own fsyncs cover those rows.
 
 Rows: ``ledgers`` (one per identity, see ``portalloc.machine.identity``), ``checkouts``
 (each ledger file seen for an identity: one per work tree), and ``leases`` (identity,
-key, pair, live or ended, the commit it was last seen committed in, when). The store
+key, pair, live or ended and why, when). Which commit released a key is asked of git
+when it matters (``integrations.leasegit``), not copied here, so it is never stale. The store
 is refused when its directory or file is not the current user's or is writable by
 others: whoever can write it can make this machine hand a port out twice.
 
@@ -75,7 +76,6 @@ CREATE TABLE IF NOT EXISTS leases (
     backend INTEGER NOT NULL,
     frontend INTEGER NOT NULL,
     live INTEGER NOT NULL,
-    commit_seen TEXT,
     leased_at REAL NOT NULL,
     ended_at REAL,
     ended_why TEXT
@@ -101,7 +101,6 @@ class Lease:
     backend: int
     frontend: int
     live: bool
-    commit_seen: str | None
     leased_at: float
     ended_at: float | None
     ended_why: str | None
@@ -301,15 +300,13 @@ class LeaseStore:
         ).fetchone()
         return None if row is None else _lease(row)
 
-    def lease(self, ledger_id: int, key: Key, pair: tuple[int, int], commit: str | None = None) -> None:
+    def lease(self, ledger_id: int, key: Key, pair: tuple[int, int]) -> None:
         """Record (or move) the live lease of ``key`` in ledger ``ledger_id`` on ``pair``."""
-        now = time.time()
         self.connection.execute(
-            "INSERT INTO leases (ledger_id, model, app_num, backend, frontend, live, commit_seen, leased_at) "
-            "VALUES (?, ?, ?, ?, ?, 1, ?, ?) ON CONFLICT (ledger_id, model, app_num) WHERE live DO UPDATE SET "
-            "backend = excluded.backend, frontend = excluded.frontend, "
-            "commit_seen = coalesce(excluded.commit_seen, commit_seen)",
-            (ledger_id, key[0], key[1], pair[0], pair[1], commit, now),
+            "INSERT INTO leases (ledger_id, model, app_num, backend, frontend, live, leased_at) "
+            "VALUES (?, ?, ?, ?, ?, 1, ?) ON CONFLICT (ledger_id, model, app_num) WHERE live DO UPDATE SET "
+            "backend = excluded.backend, frontend = excluded.frontend",
+            (ledger_id, key[0], key[1], pair[0], pair[1], time.time()),
         )
         if self._index is not None:
             self._index.put((ledger_id, *key), pair)
@@ -331,15 +328,15 @@ class LeaseStore:
 
 
 _LEASE_SELECT = (
-    "SELECT l.ledger_id, d.identity, l.model, l.app_num, l.backend, l.frontend, l.live, l.commit_seen, "
+    "SELECT l.ledger_id, d.identity, l.model, l.app_num, l.backend, l.frontend, l.live, "
     "l.leased_at, l.ended_at, l.ended_why FROM leases l JOIN ledgers d ON d.id = l.ledger_id"
 )
 
 
 def _lease(row: Any) -> Lease:
     # SQLite hands back the declared types (INTEGER, TEXT, REAL), so only ``live`` is converted.
-    ledger_id, identity, model, app_num, backend, frontend, live, commit, leased_at, ended_at, why = row
-    return Lease(ledger_id, identity, model, app_num, backend, frontend, bool(live), commit, leased_at, ended_at, why)
+    ledger_id, identity, model, app_num, backend, frontend, live, leased_at, ended_at, why = row
+    return Lease(ledger_id, identity, model, app_num, backend, frontend, bool(live), leased_at, ended_at, why)
 
 
 def _chunks(values: list[int], size: int = 500) -> Iterator[list[int]]:
