@@ -118,7 +118,7 @@ def test_preconfigured_pair_in_use_falls_back_and_warns(
     with caplog.at_level(logging.WARNING, logger="portalloc"):
         pair = PortAllocationService(ledger_path, config).get_or_allocate_ports("m", 1)
     assert pair.ports == (5003, 8003)
-    assert "pre-configured ports 5001/9999 for m/1 are not free" in caplog.text
+    assert "ports 5001/9999 for m/1 cannot be used (port 5001 is held by first/1 (backend))" in caplog.text
     assert "5003/8003 instead" in caplog.text
 
 
