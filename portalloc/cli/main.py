@@ -18,8 +18,8 @@ from typing import Any
 import click
 
 from portalloc import __version__
+from portalloc.cli.context import Settings
 from portalloc.cli.lazy import LazyCommands
-from portalloc.cli.options import Settings
 from portalloc.core.limits import DEFAULT_LOCK_TIMEOUT, MAX_APP_NUM
 from portalloc.errors import PortallocError
 from portalloc.storage.paths import find_config, find_ledger, ledger_creatable

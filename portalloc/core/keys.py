@@ -102,6 +102,23 @@ def check_app_num(app_num: int) -> int:
     return app_num
 
 
+def parse_app_num(text: str) -> int:
+    """The app number a person typed (a command-line argument, a line of a key list, a URL segment).
+
+    Plain ASCII digits only: ``int()`` would also take ``"1_0"``, ``" 1"`` and non-ASCII
+    digits. Raises ``InvalidKey`` with the one message every face shows (``bad_app_num``).
+    """
+    # Eleven digits are already past MAX_APP_NUM: a longer run is refused before int() reads it.
+    if not (text.isascii() and text.isdigit() and len(text) <= 10 and 1 <= int(text) <= MAX_APP_NUM):
+        raise InvalidKey(bad_app_num(text))
+    return int(text)
+
+
+def bad_app_num(typed: str) -> str:
+    """What is said about ``typed`` when it is not an app number (``get m -1`` too, which click takes for an option)."""
+    return f"app_num must be a whole number from 1 to {MAX_APP_NUM:,}, not {typed!r}"
+
+
 def check_key(model: str, app_num: int) -> tuple[str, int]:
     """``(model, app_num)`` with the model in NFC if both are valid, else raise ``InvalidKey``."""
     return check_model_name(model), check_app_num(app_num)

@@ -22,7 +22,7 @@ from portalloc.machine import probe
 from portalloc.machine.probe import Holder, PortState
 
 #: ``(model, app_num, backend, frontend)``: what this module needs of an allocation.
-Entry = tuple[str, int, int, int]
+AllocationRow = tuple[str, int, int, int]
 
 
 class PortReport(NamedTuple):
@@ -74,8 +74,26 @@ class PortReport(NamedTuple):
         return found
 
 
-def inspect(entries: Iterable[Entry]) -> list[PortReport]:
-    """A report for the backend and the frontend of every entry, in order."""
+class PairReport(NamedTuple):
+    """One allocation on this machine now: the reports of its backend and its frontend."""
+
+    model: str
+    app_num: int
+    backend: PortReport
+    frontend: PortReport
+
+    @property
+    def ports(self) -> tuple[PortReport, PortReport]:
+        """``(backend, frontend)``."""
+        return self.backend, self.frontend
+
+    def problems(self) -> list[str]:
+        """What is wrong with either port now, backend first (empty when nothing is)."""
+        return [problem for port in self.ports for problem in port.problems()]
+
+
+def inspect(entries: Iterable[AllocationRow]) -> list[PairReport]:
+    """A report for every allocation ``(model, app_num, backend, frontend)``, in order."""
     entries = list(entries)
     ephemeral = probe.ephemeral_range()
     states = {port: probe.port_state(port) for entry in entries for port in entry[2:]}
@@ -89,8 +107,9 @@ def inspect(entries: Iterable[Entry]) -> list[PortReport]:
         for inode in listening.get(port, ())
     }
     by_inode = probe.holders(inodes) if inodes else {}
-    reports = []
+    pairs = []
     for model, app_num, backend, frontend in entries:
+        reports = []
         for role, port in (("backend", backend), ("frontend", frontend)):
             state = states[port]
             found: dict[int, Holder] = {}
@@ -101,7 +120,8 @@ def inspect(entries: Iterable[Entry]) -> list[PortReport]:
             own = state is PortState.LISTENING and any(_is_app(h, model, app_num, port) for h in holders)
             in_range = ephemeral if ephemeral is not None and ephemeral[0] <= port <= ephemeral[1] else None
             reports.append(PortReport(model, app_num, role, port, state, holders, own, in_range))
-    return reports
+        pairs.append(PairReport(model, app_num, reports[0], reports[1]))
+    return pairs
 
 
 def held_warnings(model: str, app_num: int, backend: int, frontend: int) -> list[str]:
@@ -114,7 +134,8 @@ def held_warnings(model: str, app_num: int, backend: int, frontend: int) -> list
         return []
     return [
         f"{report.where} is held by {report.holder_text()}; the allocation stays (release it for a new pair)"
-        for report in inspect([(model, app_num, backend, frontend)])
+        for pair in inspect([(model, app_num, backend, frontend)])
+        for report in pair.ports
         if report.held
     ]
 

@@ -8,7 +8,7 @@ from pathlib import Path
 
 import pytest
 
-from portalloc.cli.options import MAX_COLUMN_WIDTH, display_width
+from portalloc.cli.output import MAX_COLUMN_WIDTH, display_width
 from tests.conftest import RunCli, subprocess_env
 from tests.reliability.processes import portalloc_script
 

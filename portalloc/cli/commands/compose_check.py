@@ -7,7 +7,9 @@ from typing import TYPE_CHECKING, Any
 
 import click
 
-from portalloc.cli.options import APP_NUM, MODEL, Settings, echo_json, json_option, pass_settings
+from portalloc.cli.context import Settings, pass_settings
+from portalloc.cli.output import echo_json
+from portalloc.cli.params import APP_NUM, MODEL, json_option
 
 if TYPE_CHECKING:
     from portalloc.integrations.compose import Binding, Finding

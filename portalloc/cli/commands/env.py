@@ -4,7 +4,8 @@ from __future__ import annotations
 
 import click
 
-from portalloc.cli.options import Settings, key_arguments, pair_for, pass_settings, prefix_option
+from portalloc.cli.context import Settings, pass_settings
+from portalloc.cli.params import key_arguments, prefix_option
 from portalloc.integrations.envvars import FORMATS, format_variables, port_variables
 
 
@@ -30,6 +31,6 @@ def env(settings: Settings, model: str, app_num: int, form: str, prefix: str, po
       eval "$(portalloc env model_a 1 --port-var)"   # ... and PORT, as portalloc run sets it
       portalloc env model_a 1 --format dotenv > .env.ports
     """
-    backend, frontend = pair_for(settings, model, app_num)
+    backend, frontend = settings.pair_for(model, app_num)
     click.echo(format_variables(port_variables(backend, frontend, prefix, port_var=port_var), form), nl=False)
     return 0

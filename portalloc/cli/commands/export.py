@@ -11,7 +11,9 @@ from typing import TYPE_CHECKING
 
 import click
 
-from portalloc.cli.options import MODEL, OutputFile, Settings, pair_json, pass_settings
+from portalloc.cli.context import Settings, pass_settings
+from portalloc.cli.output import pair_json
+from portalloc.cli.params import MODEL, OutputFile
 
 if TYPE_CHECKING:  # `portalloc --help` imports every command module, and must not import pydantic
     from portalloc.core.models import Allocation
