@@ -16,12 +16,12 @@ import pytest
 
 pytest.importorskip("fastapi", reason="the 'serve' extra is not installed (pip install -e '.[test]')")
 
-from portalloc.cli.output import pair_json  # noqa: E402
-from portalloc.core.models import Allocation, Ledger, Pool, PortPolicy  # noqa: E402
-from portalloc.reports import dump_json  # noqa: E402
-from portalloc.storage.ledger import dump_ledger  # noqa: E402
-from tests.conftest import RunCli  # noqa: E402
-from tests.serving import ServerProcess, kill_group, start_server  # noqa: E402
+from portalloc.cli.output import pair_json
+from portalloc.core.models import Allocation, Ledger, Pool, PortPolicy
+from portalloc.reports import dump_json
+from portalloc.storage.ledger import dump_ledger
+from tests.conftest import RunCli
+from tests.serving import ServerProcess, kill_group, start_server
 
 #: Ports nothing on a test machine holds, below the usual ephemeral ranges.
 BASE = 29001
