@@ -17,7 +17,7 @@ import sys
 from pathlib import Path
 from typing import Any
 
-from portalloc.core.keys import check_key
+from portalloc.core.keys import check_key, parse_app_num
 from portalloc.core.limits import MAX_BATCH_BYTES
 from portalloc.errors import BatchInputError, InvalidKey
 from portalloc.storage.files import read_regular_file
@@ -116,9 +116,10 @@ def _text_key(line: str) -> Any:
         return ValueError(f"expected MODEL APP_NUM, found {line!r}")
     app_num = parts[-1]
     model = line[: len(line) - len(app_num)].rstrip()
-    if not (app_num.isascii() and app_num.isdigit()):
-        return ValueError(f"app_num must be a whole number, not {app_num!r}")
-    return {"model": model, "app_num": int(app_num)}
+    try:
+        return {"model": model, "app_num": parse_app_num(app_num)}
+    except InvalidKey as error:
+        return ValueError(str(error))
 
 
 def _key(item: Any) -> Key:

@@ -20,7 +20,8 @@ import click
 from portalloc import __version__
 from portalloc.cli.context import Settings
 from portalloc.cli.lazy import LazyCommands
-from portalloc.core.limits import DEFAULT_LOCK_TIMEOUT, MAX_APP_NUM
+from portalloc.core.keys import bad_app_num
+from portalloc.core.limits import DEFAULT_LOCK_TIMEOUT
 from portalloc.errors import PortallocError
 from portalloc.storage.paths import find_config, find_ledger, ledger_creatable
 
@@ -131,7 +132,7 @@ def _unknown_option(error: click.NoSuchOption, args: Sequence[str]) -> str:
     takes_app_num = command is not None and any(param.name == "app_num" for param in command.params)
     typed = next((arg for arg in args if arg.startswith(error.option_name)), error.option_name)
     if takes_app_num and re.fullmatch(r"-[0-9][0-9_.eE+-]*", typed):
-        return f"app_num must be a whole number from 1 to {MAX_APP_NUM:,}, not {typed!r}{_help_hint(error)}"
+        return f"{bad_app_num(typed)}{_help_hint(error)}"
     return f"{error.format_message()}{_help_hint(error)}"
 
 

@@ -132,19 +132,20 @@ def key_arguments(function: F) -> F:
 json_option = click.option("--json", "as_json", is_flag=True, help="Print JSON instead of text.")
 
 
-def format_option(*choices: str, default: str, help: str) -> Callable[[F], F]:
-    """``--format`` with ``choices`` (``json`` among them) and ``--json``, its shorthand: the command gets ``output``.
+def format_option(*choices: str, default: str, help: str, dest: str = "output") -> Callable[[F], F]:
+    """``--format`` with ``choices`` (``json`` among them) and ``--json``, its shorthand: the command gets ``dest``.
 
-    One convention for every command that has both: ``--json`` means ``--format json``,
-    and ``--json`` beside another ``--format`` is a usage error (exit 2), never a silent pick.
+    One convention for every command whose output has a ``--format``: ``--json`` means
+    ``--format json``, and ``--json`` beside another ``--format`` is a usage error
+    (exit 2), never a silent pick.
     """
 
     def settle(ctx: click.Context, param: click.Parameter, as_json: bool) -> bool:
-        chosen = ctx.params.get("output")
+        chosen = ctx.params.get(dest)
         if as_json and chosen is not None and chosen not in ("json", default):
             raise click.UsageError(f"--json and --format {chosen} go against each other", ctx)
         if as_json:
-            ctx.params["output"] = "json"
+            ctx.params[dest] = "json"
         return as_json
 
     def decorate(function: F) -> F:
@@ -153,7 +154,7 @@ def format_option(*choices: str, default: str, help: str) -> Callable[[F], F]:
         )(function)
         return click.option(
             "--format",
-            "output",
+            dest,
             type=click.Choice(choices),
             default=default,
             show_default=True,

@@ -5,19 +5,17 @@ from __future__ import annotations
 import click
 
 from portalloc.cli.context import Settings, pass_settings
-from portalloc.cli.params import key_arguments, prefix_option
+from portalloc.cli.params import format_option, key_arguments, prefix_option
 from portalloc.integrations.envvars import FORMATS, format_variables, port_variables
 
 
 @click.command()
 @key_arguments
-@click.option(
-    "--format",
-    "form",
-    type=click.Choice(FORMATS),
+@format_option(
+    *FORMATS,
     default="shell",
-    show_default=True,
     help="shell: export lines for eval; dotenv: NAME=VALUE lines; json: an object of strings.",
+    dest="form",
 )
 @prefix_option
 @click.option("--port-var", is_flag=True, help="Also print PORT (the backend port), as portalloc run sets it.")
