@@ -19,7 +19,7 @@ import click
 
 from portalloc import __version__
 from portalloc.cli.context import Settings
-from portalloc.cli.lazy import LazyCommands
+from portalloc.cli.lazy import LazyGroup
 from portalloc.core.keys import bad_app_num
 from portalloc.core.limits import DEFAULT_LOCK_TIMEOUT
 from portalloc.errors import PortallocError
@@ -30,7 +30,7 @@ class _ReaderGone(Exception):
     """Standard output's reader went away (EPIPE), e.g. ``portalloc list | head -1``."""
 
 
-class _Group(click.Group):
+class _Group(LazyGroup):
     """A click group that reports every error as a single ``Error:`` line."""
 
     def invoke(self, ctx: click.Context) -> Any:
@@ -200,7 +200,41 @@ COMMAND_SECTIONS: tuple[tuple[str, tuple[str, ...]], ...] = (
 )
 
 
-@click.group(cls=_Group, context_settings={"help_option_names": ["-h", "--help"]})
+#: Every command: its name and where it lives (``module:function``). A command's module is
+#: imported only when that command runs or ``--help`` lists it (``LazyGroup``), so
+#: ``portalloc get`` pays for itself alone. To add a command, add its line here.
+COMMANDS = {
+    "get": "portalloc.cli.commands.get:get",
+    "list": "portalloc.cli.commands.list:list_allocations",
+    "check": "portalloc.cli.commands.check:check",
+    "stats": "portalloc.cli.commands.stats:stats",
+    "release": "portalloc.cli.commands.release:release",
+    "cleanup": "portalloc.cli.commands.cleanup:cleanup",
+    "merge-driver": "portalloc.cli.commands.merge_driver:merge_driver",
+    "git-setup": "portalloc.cli.commands.git_setup:git_setup",
+    "repair": "portalloc.cli.commands.repair:repair",
+    "fmt": "portalloc.cli.commands.fmt:fmt",
+    "env": "portalloc.cli.commands.env:env",
+    "run": "portalloc.cli.commands.run:run",
+    "dotenv": "portalloc.cli.commands.dotenv:dotenv",
+    "status": "portalloc.cli.commands.status:status",
+    "compose-check": "portalloc.cli.commands.compose_check:compose_check",
+    "get-many": "portalloc.cli.commands.get_many:get_many",
+    "release-many": "portalloc.cli.commands.release_many:release_many",
+    "import": "portalloc.cli.commands.import_:import_allocations",
+    "export": "portalloc.cli.commands.export:export",
+    "history": "portalloc.cli.commands.history:history",
+    "diff": "portalloc.cli.commands.diff:diff",
+    "init": "portalloc.cli.commands.init:init",
+    "policy": "portalloc.cli.commands.policy:policy",
+    "reserve": "portalloc.cli.commands.reserve:reserve",
+    "unreserve": "portalloc.cli.commands.reserve:unreserve",
+    "pool": "portalloc.cli.commands.pool:pool",
+    "serve": "portalloc.cli.commands.serve:serve",
+}
+
+
+@click.group(cls=_Group, lazy_commands=COMMANDS, context_settings={"help_option_names": ["-h", "--help"]})
 @click.version_option(__version__, prog_name="portalloc")
 @click.option(
     "--ledger",
@@ -249,42 +283,6 @@ def cli(ctx: click.Context, ledger: Path | None, config: Path | None, lock_timeo
     ledger_path = ledger if ledger is not None else find_ledger(Path.cwd())
     config_path = config if config is not None else find_config(ledger_path)
     ctx.obj = Settings(ledger_path, config_path, lock_timeout, probe, ledger_creatable(ledger_path, ledger is not None))
-
-
-#: Every command: its name and where it lives (``module:function``). A command's module is
-#: imported only when that command runs or ``--help`` lists it, so ``portalloc get`` pays
-#: for itself alone. To add a command, add its line here.
-cli.commands = LazyCommands(
-    {
-        "get": "portalloc.cli.commands.get:get",
-        "list": "portalloc.cli.commands.list:list_allocations",
-        "check": "portalloc.cli.commands.check:check",
-        "stats": "portalloc.cli.commands.stats:stats",
-        "release": "portalloc.cli.commands.release:release",
-        "cleanup": "portalloc.cli.commands.cleanup:cleanup",
-        "merge-driver": "portalloc.cli.commands.merge_driver:merge_driver",
-        "git-setup": "portalloc.cli.commands.git_setup:git_setup",
-        "repair": "portalloc.cli.commands.repair:repair",
-        "fmt": "portalloc.cli.commands.fmt:fmt",
-        "env": "portalloc.cli.commands.env:env",
-        "run": "portalloc.cli.commands.run:run",
-        "dotenv": "portalloc.cli.commands.dotenv:dotenv",
-        "status": "portalloc.cli.commands.status:status",
-        "compose-check": "portalloc.cli.commands.compose_check:compose_check",
-        "get-many": "portalloc.cli.commands.get_many:get_many",
-        "release-many": "portalloc.cli.commands.release_many:release_many",
-        "import": "portalloc.cli.commands.import_:import_allocations",
-        "export": "portalloc.cli.commands.export:export",
-        "history": "portalloc.cli.commands.history:history",
-        "diff": "portalloc.cli.commands.diff:diff",
-        "init": "portalloc.cli.commands.init:init",
-        "policy": "portalloc.cli.commands.policy:policy",
-        "reserve": "portalloc.cli.commands.reserve:reserve",
-        "unreserve": "portalloc.cli.commands.reserve:unreserve",
-        "pool": "portalloc.cli.commands.pool:pool",
-        "serve": "portalloc.cli.commands.serve:serve",
-    }
-)
 
 
 def main() -> None:
