@@ -20,6 +20,7 @@ import click
 from portalloc import __version__
 from portalloc.cli.context import Settings
 from portalloc.cli.lazy import LazyGroup
+from portalloc.cli.stdout import StdoutFailed, guarded_stdout
 from portalloc.core.keys import bad_app_num
 from portalloc.core.limits import DEFAULT_LOCK_TIMEOUT
 from portalloc.errors import PortallocError
@@ -52,36 +53,37 @@ class _Group(LazyGroup):
     ) -> Any:
         if not standalone_mode:
             return super().main(args, prog_name, complete_var, standalone_mode=False, **extra)
-        try:
-            code = super().main(args, prog_name, complete_var, standalone_mode=False, **extra)
-            sys.stdout.flush()  # a full disk or a closed pipe must be reported here, not at interpreter exit
-        except _ReaderGone:
-            _quiet_exit(_SIGPIPE_STATUS)
-        except click.NoSuchOption as error:
-            _fail(_unknown_option(error, sys.argv[1:] if args is None else list(args)), error.exit_code)
-        except click.UsageError as error:
-            _fail(f"{error.format_message()}{_help_hint(error)}", error.exit_code)
-        except click.ClickException as error:
-            _fail(error.format_message(), error.exit_code)
-        except click.Abort as error:
-            if isinstance(error.__cause__, KeyboardInterrupt):
-                _interrupted()
-            _fail("aborted", 1)
-        except KeyboardInterrupt:
-            _interrupted()
-        except PortallocError as error:
-            _fail(str(error), error.exit_code)
-        except OSError as error:
-            if error.errno == errno.EPIPE:  # met by the final flush
+        with guarded_stdout():  # tells a failing stdout from a failing ledger (StdoutFailed)
+            try:
+                code = super().main(args, prog_name, complete_var, standalone_mode=False, **extra)
+                sys.stdout.flush()  # a full disk or a closed pipe must be reported here, not at interpreter exit
+            except _ReaderGone:
                 _quiet_exit(_SIGPIPE_STATUS)
-            if _raised_writing_stdout(error):
+            except click.NoSuchOption as error:
+                _fail(_unknown_option(error, sys.argv[1:] if args is None else list(args)), error.exit_code)
+            except click.UsageError as error:
+                _fail(f"{error.format_message()}{_help_hint(error)}", error.exit_code)
+            except click.ClickException as error:
+                _fail(error.format_message(), error.exit_code)
+            except click.Abort as error:
+                if isinstance(error.__cause__, KeyboardInterrupt):
+                    _interrupted()
+                _fail("aborted", 1)
+            except KeyboardInterrupt:
+                _interrupted()
+            except PortallocError as error:
+                _fail(str(error), error.exit_code)
+            except OSError as error:
+                if error.errno == errno.EPIPE:  # met by the final flush
+                    _quiet_exit(_SIGPIPE_STATUS)
+                if isinstance(error, StdoutFailed):
+                    _quiet_stdout()
+                    _fail(f"cannot write to standard output: {error.strerror or error}", 1)
+                _fail(f"{error.strerror or error}: {error.filename}" if error.filename else str(error), 1)
+            except UnicodeEncodeError as error:
                 _quiet_stdout()
-                _fail(f"cannot write to standard output: {error.strerror or error}", 1)
-            _fail(f"{error.strerror or error}: {error.filename}" if error.filename else str(error), 1)
-        except UnicodeEncodeError as error:
-            _quiet_stdout()
-            bad = error.object[error.start : error.end]
-            _fail(f"cannot write to standard output: its encoding ({error.encoding}) cannot show {bad!r}", 1)
+                bad = error.object[error.start : error.end]
+                _fail(f"cannot write to standard output: its encoding ({error.encoding}) cannot show {bad!r}", 1)
         sys.exit(code if isinstance(code, int) else 0)
 
     # --- Help: the commands by job, each summary whole, and bare `portalloc` asking for help. ---
@@ -134,29 +136,6 @@ def _unknown_option(error: click.NoSuchOption, args: Sequence[str]) -> str:
     if takes_app_num and re.fullmatch(r"-[0-9][0-9_.eE+-]*", typed):
         return f"{bad_app_num(typed)}{_help_hint(error)}"
     return f"{error.format_message()}{_help_hint(error)}"
-
-
-def _raised_writing_stdout(error: BaseException) -> bool:
-    """Whether ``error`` came from writing or flushing standard output (``click.echo`` or the final flush).
-
-    Told by where it was raised, not by its errno: a full disk is ENOSPC for the ledger
-    too, and a failed flush discards its buffer, so trying stdout again proves nothing.
-    """
-    tb = error.__traceback__
-    while tb is not None and tb.tb_next is not None:
-        tb = tb.tb_next
-    if tb is None:
-        return False
-    code = tb.tb_frame.f_code
-    if code is _Group.main.__code__:
-        return True  # the only OSError raised in main itself is its sys.stdout.flush()
-    if code is click.utils.echo.__code__:
-        stream = tb.tb_frame.f_locals.get("file")
-        try:
-            return stream is sys.stdout or stream.fileno() == sys.stdout.fileno()  # type: ignore[union-attr]
-        except (AttributeError, OSError, ValueError):
-            return False
-    return False
 
 
 def _quiet_stdout() -> None:
