@@ -32,8 +32,8 @@ from portalloc.machine.live import PairReport, PortReport
 # --- check --------------------------------------------------------------------------
 
 
-class ConflictHolder(BaseModel):
-    """One holder of a conflicted port; ``role`` is ``None`` for a key listed twice."""
+class ClaimReport(BaseModel):
+    """One key holding a conflicted port (``core.keys.Claim``); ``role`` is ``None`` for a key listed twice."""
 
     model: str
     app_num: int
@@ -44,12 +44,12 @@ class ConflictReport(BaseModel):
     """A port held more than once (``port`` set) or a key that appears more than once (``port`` null)."""
 
     port: int | None
-    holders: list[ConflictHolder]
+    holders: list[ClaimReport]
 
     @classmethod
     def of(cls, conflict: allocator.Conflict) -> ConflictReport:
         """The report of one conflict ``allocator.find_conflicts`` found."""
-        holders = [ConflictHolder(model=h.model, app_num=h.app_num, role=h.role) for h in conflict.holders]
+        holders = [ClaimReport(model=h.model, app_num=h.app_num, role=h.role) for h in conflict.holders]
         return cls(port=conflict.port, holders=holders)
 
 
@@ -170,8 +170,8 @@ def stats_report(path: Path, ledger: Ledger) -> StatsReport:
 # --- status -------------------------------------------------------------------------
 
 
-class PortHolder(BaseModel):
-    """A process that holds a port."""
+class ProcessReport(BaseModel):
+    """A process that holds a port (``machine.probe.ListeningProcess``)."""
 
     pid: int
     name: str
@@ -183,12 +183,12 @@ class LivePort(BaseModel):
     state: str
     own: bool
     held: bool
-    holders: list[PortHolder]
+    holders: list[ProcessReport]
 
     @classmethod
     def of(cls, report: PortReport) -> LivePort:
         """The live view of one port ``machine.live`` inspected."""
-        holders = [PortHolder(pid=h.pid, name=h.name) for h in report.holders]
+        holders = [ProcessReport(pid=h.pid, name=h.name) for h in report.holders]
         return cls(state=report.state.value, own=report.own, held=report.held, holders=holders)
 
 
@@ -294,7 +294,7 @@ def dump_json(report: BaseModel | Sequence[BaseModel]) -> str:
 __all__ = [
     "Allocation",
     "CheckReport",
-    "ConflictHolder",
+    "ClaimReport",
     "ConflictReport",
     "Finding",
     "LedgerCheck",
@@ -303,7 +303,7 @@ __all__ = [
     "LivePort",
     "ModelStats",
     "PolicyReport",
-    "PortHolder",
+    "ProcessReport",
     "RangeStats",
     "SkippedPair",
     "StatsReport",

@@ -17,13 +17,12 @@ import sys
 from pathlib import Path
 from typing import Any
 
-from portalloc.core.keys import check_key, parse_app_num
+from portalloc.core.keys import Key, check_key, parse_app_num
 from portalloc.core.limits import MAX_BATCH_BYTES
 from portalloc.errors import BatchInputError, InvalidKey
 from portalloc.storage.files import read_regular_file
 from portalloc.storage.strictjson import parse_json
 
-Key = tuple[str, int]
 FORMATS = ("auto", "lines", "jsonl", "json")
 #: How many bad lines the error message names before it says "and N more".
 _SHOWN_PROBLEMS = 20

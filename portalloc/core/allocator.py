@@ -11,7 +11,7 @@ from collections.abc import Container, Iterable, Mapping
 from itertools import filterfalse
 from typing import NamedTuple
 
-from portalloc.core.keys import check_key
+from portalloc.core.keys import Claim, Key, check_key
 from portalloc.core.limits import MAX_PORT, MIN_PORT
 from portalloc.core.models import Allocation, Ledger, Pool, PortPolicy
 from portalloc.errors import NoFreePair, PolicyRefused
@@ -27,8 +27,6 @@ BAD_PORTS = frozenset(
     }
 )  # fmt: skip
 
-Key = tuple[str, int]
-
 
 class Assignment(NamedTuple):
     """What ``assign`` decided for one key."""
@@ -39,23 +37,11 @@ class Assignment(NamedTuple):
     note: str | None = None
 
 
-class Holder(NamedTuple):
-    """One key holding a port in a conflict, and in which role (``None`` for a key listed twice)."""
-
-    model: str
-    app_num: int
-    role: str | None
-
-    def describe(self) -> str:
-        """``model/app (role)``."""
-        return f"{self.model}/{self.app_num}" + (f" ({self.role})" if self.role else "")
-
-
 class Conflict(NamedTuple):
     """A port held more than once, or a key that appears more than once (``port`` is ``None``)."""
 
     port: int | None
-    holders: tuple[Holder, ...]
+    holders: tuple[Claim, ...]
 
     def describe(self) -> str:
         """One line for a user."""
@@ -401,13 +387,13 @@ def policy_warnings(ledger: Ledger) -> list[str]:
 
 def find_conflicts(allocations: Iterable[Allocation]) -> list[Conflict]:
     """Every port held more than once (in any role) and every key that appears more than once."""
-    holders: dict[int, list[Holder]] = {}
+    holders: dict[int, list[Claim]] = {}
     seen: dict[Key, int] = {}
     for a in allocations:
         seen[a.key] = seen.get(a.key, 0) + 1
-        holders.setdefault(a.backend, []).append(Holder(a.model, a.app_num, "backend"))
-        holders.setdefault(a.frontend, []).append(Holder(a.model, a.app_num, "frontend"))
-    conflicts = [Conflict(None, (Holder(*key, None),) * count) for key, count in seen.items() if count > 1]
+        holders.setdefault(a.backend, []).append(Claim(a.model, a.app_num, "backend"))
+        holders.setdefault(a.frontend, []).append(Claim(a.model, a.app_num, "frontend"))
+    conflicts = [Conflict(None, (Claim(*key, None),) * count) for key, count in seen.items() if count > 1]
     conflicts += [Conflict(port, tuple(names)) for port, names in sorted(holders.items()) if len(names) > 1]
     return conflicts
 

@@ -16,6 +16,7 @@ import re
 import string
 import unicodedata
 from pathlib import Path
+from typing import NamedTuple
 
 from portalloc.core.limits import MAX_APP_NUM, MAX_MODEL_LENGTH
 from portalloc.errors import InvalidKey
@@ -56,6 +57,25 @@ def _refusal(char: str, previous: str | None) -> str | None:
     if category.startswith("M") and (previous is None or previous in " /\\"):
         return f"the combining mark U+{ord(char):04X} with no letter to combine with"
     return None
+
+
+#: ``(model, app_num)``: what names one allocation.
+Key = tuple[str, int]
+
+#: ``(model, app_num, backend, frontend)``: an allocation as plain values (the machine layer's input).
+AllocationRow = tuple[str, int, int, int]
+
+
+class Claim(NamedTuple):
+    """One key holding a port, and in which role (``None`` for a key listed twice): who a port is held by."""
+
+    model: str
+    app_num: int
+    role: str | None
+
+    def describe(self) -> str:
+        """``model/app (role)``."""
+        return f"{self.model}/{self.app_num}" + (f" ({self.role})" if self.role else "")
 
 
 def check_model_name(model: str) -> str:

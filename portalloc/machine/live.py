@@ -17,12 +17,10 @@ from collections.abc import Iterable
 from pathlib import Path
 from typing import NamedTuple
 
+from portalloc.core.keys import AllocationRow
 from portalloc.integrations.envfile import block_label
 from portalloc.machine import probe
-from portalloc.machine.probe import Holder, PortState
-
-#: ``(model, app_num, backend, frontend)``: what this module needs of an allocation.
-AllocationRow = tuple[str, int, int, int]
+from portalloc.machine.probe import ListeningProcess, PortState
 
 
 class PortReport(NamedTuple):
@@ -33,7 +31,7 @@ class PortReport(NamedTuple):
     role: str
     port: int
     state: PortState
-    holders: tuple[Holder, ...]
+    holders: tuple[ListeningProcess, ...]
     #: Listening, and the holder is recognised as this allocation's app.
     own: bool
     #: The OS ephemeral range, if the port lies inside it.
@@ -112,7 +110,7 @@ def inspect(entries: Iterable[AllocationRow]) -> list[PairReport]:
         reports = []
         for role, port in (("backend", backend), ("frontend", frontend)):
             state = states[port]
-            found: dict[int, Holder] = {}
+            found: dict[int, ListeningProcess] = {}
             if state is PortState.LISTENING and listening is not None:
                 for inode in sorted(listening.get(port, ())):
                     found.update((holder.pid, holder) for holder in by_inode.get(inode, ()))
@@ -140,7 +138,7 @@ def held_warnings(model: str, app_num: int, backend: int, frontend: int) -> list
     ]
 
 
-def _is_app(holder: Holder, model: str, app_num: int, port: int) -> bool:
+def _is_app(holder: ListeningProcess, model: str, app_num: int, port: int) -> bool:
     environment = probe.process_environment(holder.pid)
     if environment is not None:
         wanted = str(port)
