@@ -105,3 +105,13 @@ def test_the_pair_object_of_the_fast_path_is_the_schemas_dump() -> None:
     fast = pair_json(allocation.model, allocation.app_num, allocation.backend, allocation.frontend)
     assert json.dumps(fast) == json.dumps(json.loads(allocation.model_dump_json()))  # same keys, same order
     assert json.dumps(fast, ensure_ascii=False, indent=2) == dump_json(allocation)
+
+
+@pytest.mark.usefixtures("held_port")
+def test_check_live_is_the_http_check_live(both_faces: ServerProcess, run_cli: RunCli) -> None:
+    with both_faces.client() as client:
+        response = client.get("/v1/check", params={"live": "true"})
+    result = run_cli("check", "--live", "--json")
+    assert (result.exit_code, response.status_code) == (1, 409)
+    assert json.loads(result.stdout) == {"ok": False, "ledgers": [response.json()]}
+    assert any(str(HELD) in problem for problem in response.json()["live_problems"])
