@@ -18,7 +18,6 @@ from pathlib import Path
 from typing import NamedTuple
 
 from portalloc.core.keys import AllocationRow
-from portalloc.integrations.envfile import block_label
 from portalloc.machine import probe
 from portalloc.machine.probe import ListeningProcess, PortState
 
@@ -149,6 +148,10 @@ def _is_app(holder: ListeningProcess, model: str, app_num: int, port: int) -> bo
 
 
 def _has_own_dotenv(directory: Path, model: str, app_num: int) -> bool:
+    # Imported here: ``get`` of an existing key imports this module for ``held_warnings``, and reads no .env
+    # unless a port is held.
+    from portalloc.integrations.envfile import block_label
+
     try:
         return block_label((directory / ".env").read_bytes()) == f"{model}/{app_num}"
     except OSError:

@@ -61,6 +61,7 @@ def test_get_of_an_existing_key_imports_neither_pydantic_nor_filelock_nor_other_
     modules = modules_after("--ledger", str(ledger_path), "get", "m", "1")
     assert heavy(modules) == []
     assert "logging" not in modules
+    assert "portalloc.integrations.envfile" not in modules  # .env files are read only when a port is held
     commands = {name for name in modules if name.startswith("portalloc.cli.commands.")}
     assert commands == {"portalloc.cli.commands.get"}
 
