@@ -115,10 +115,8 @@ def check_model_name(model: str) -> str:
 
 def check_app_num(app_num: int) -> int:
     """Return ``app_num`` if it is a whole number from 1 to 1,000,000, else raise ``InvalidKey``."""
-    if isinstance(app_num, bool) or not isinstance(app_num, int):
-        raise InvalidKey(f"app_num must be a whole number, not {app_num!r}")
-    if not 1 <= app_num <= MAX_APP_NUM:
-        raise InvalidKey(f"app_num must be from 1 to {MAX_APP_NUM:,}, not {app_num}")
+    if isinstance(app_num, bool) or not isinstance(app_num, int) or not 1 <= app_num <= MAX_APP_NUM:
+        raise InvalidKey(bad_app_num(app_num))
     return app_num
 
 
@@ -134,9 +132,9 @@ def parse_app_num(text: str) -> int:
     return int(text)
 
 
-def bad_app_num(typed: str) -> str:
-    """What is said about ``typed`` when it is not an app number (``get m -1`` too, which click takes for an option)."""
-    return f"app_num must be a whole number from 1 to {MAX_APP_NUM:,}, not {typed!r}"
+def bad_app_num(value: object) -> str:
+    """What is said about ``value`` when it is not an app number, typed (``'0'``, ``get m -1``) or read (``0``)."""
+    return f"app_num must be a whole number from 1 to {MAX_APP_NUM:,}, not {value!r}"
 
 
 def check_key(model: str, app_num: int) -> tuple[str, int]:

@@ -44,7 +44,7 @@ def test_json_array_problems_name_the_line_each_object_starts_on() -> None:
     with pytest.raises(BatchInputError) as caught:
         parse_keys(data, "keys.json")
     assert "line 3: missing app_num" in str(caught.value)
-    assert "line 5: app_num must be a whole number, not '2'" in str(caught.value)
+    assert "line 5: app_num must be a whole number from 1 to 1,000,000, not '2'" in str(caught.value)
 
 
 @pytest.mark.usefixtures("new_ledger")

@@ -128,7 +128,10 @@ def test_preconfigured_pair_in_use_falls_back_and_warns(
         ("{not json", "is not valid JSON"),
         ('{"model": "m"}', "Input should be a valid list"),
         ('[{"model": "m", "app_number": 1, "backend_port": 5001}]', "frontend_port: Field required"),
-        ('[{"model": "m", "app_number": 0, "backend_port": 5001, "frontend_port": 8001}]', "app_num must be from 1"),
+        (
+            '[{"model": "m", "app_number": 0, "backend_port": 5001, "frontend_port": 8001}]',
+            "app_num must be a whole number from 1",
+        ),
         (
             '[{"model": "m", "app_number": 1, "backend_port": 80, "frontend_port": 8001}]',
             "greater than or equal to 1024",
