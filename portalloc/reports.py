@@ -26,6 +26,7 @@ from typing import Literal
 from pydantic import BaseModel
 
 from portalloc.core import allocator, metrics
+from portalloc.core.keys import Claim
 from portalloc.core.models import Allocation, Ledger, PortPolicy
 from portalloc.machine.live import PairReport, PortReport
 
@@ -39,6 +40,11 @@ class ClaimReport(BaseModel):
     app_num: int
     role: Literal["backend", "frontend"] | None
 
+    @classmethod
+    def of(cls, claim: Claim) -> ClaimReport:
+        """The report of one key's claim on a port (a conflict's, or a ``compose-check`` finding's)."""
+        return cls(model=claim.model, app_num=claim.app_num, role=claim.role)
+
 
 class ConflictReport(BaseModel):
     """A port held more than once (``port`` set) or a key that appears more than once (``port`` null)."""
@@ -49,8 +55,7 @@ class ConflictReport(BaseModel):
     @classmethod
     def of(cls, conflict: allocator.Conflict) -> ConflictReport:
         """The report of one conflict ``allocator.find_conflicts`` found."""
-        holders = [ClaimReport(model=h.model, app_num=h.app_num, role=h.role) for h in conflict.holders]
-        return cls(port=conflict.port, holders=holders)
+        return cls(port=conflict.port, holders=[ClaimReport.of(claim) for claim in conflict.holders])
 
 
 class LedgerCheck(BaseModel):

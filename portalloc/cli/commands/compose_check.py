@@ -97,9 +97,11 @@ def _binding_json(binding: Binding) -> dict[str, Any]:
 
 
 def _finding_json(finding: Finding) -> dict[str, Any]:
+    from portalloc.reports import ClaimReport  # the service is loaded by now: pydantic is no extra cost
+
     return {
         "kind": finding.kind,
         "port": finding.port,
-        "holders": [{"model": h.model, "app_num": h.app_num, "role": h.role} for h in finding.holders],
+        "holders": [ClaimReport.of(claim).model_dump() for claim in finding.holders],
         "message": finding.message,
     }
