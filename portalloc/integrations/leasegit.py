@@ -14,7 +14,7 @@ from contextlib import suppress
 from pathlib import Path
 
 from portalloc.errors import GitError
-from portalloc.integrations.history import run_git
+from portalloc.integrations.git import git_output, text
 from portalloc.storage.ledger import key_text
 
 #: Where a repository can still hold a key: its branches, remote-tracking branches, tags and stash.
@@ -29,11 +29,11 @@ def released_by(top: Path, relative: str, model: str, app_num: int) -> str | Non
     ever removed it (a branch that never had it, a reset of uncommitted work), or when
     git cannot tell (no commits yet, git missing): a key is never taken away on a guess.
     """
-    text = key_text(model, app_num)
+    wanted = key_text(model, app_num)
     try:
-        if text in _blob(top, f"HEAD:{relative}"):
+        if wanted in _blob(top, f"HEAD:{relative}"):
             return None
-        found = run_git(top, ["log", "-1", "--format=%h %s", f"-S{text}", "HEAD", "--", relative])
+        found = git_output(top, "log", "-1", "--format=%h %s", f"-S{wanted}", "HEAD", "--", relative)
     except GitError:
         return None
     line = found.decode("utf-8", "replace").strip()
@@ -43,7 +43,7 @@ def released_by(top: Path, relative: str, model: str, app_num: int) -> str | Non
 def _blob(top: Path, revision: str) -> str:
     """The text of ``revision`` (``HEAD:path``), empty when there is no such file."""
     try:
-        return run_git(top, ["cat-file", "-p", revision]).decode("utf-8", "replace")
+        return git_output(top, "cat-file", "-p", revision).decode("utf-8", "replace")
     except GitError:
         return ""
 
@@ -55,8 +55,8 @@ def held_texts(top: Path, relative: str, work_files: Iterable[Path]) -> str:
     A key whose ``key_text`` is not in the result is held by nothing of the repository.
     ``GitError`` if git cannot list the repository's refs (then nothing may be pruned).
     """
-    listed = run_git(top, ["for-each-ref", "--format=%(objectname)", *_REF_SPACES]).decode().split()
-    stashes = run_git(top, ["stash", "list", "--format=%H"]).decode().split()
+    listed = git_output(top, "for-each-ref", "--format=%(objectname)", *_REF_SPACES).decode().split()
+    stashes = git_output(top, "stash", "list", "--format=%H").decode().split()
     revisions = [f"{sha}:{relative}" for sha in listed]
     revisions += [f"{sha}:{relative}" for sha in stashes] + [f"{sha}^2:{relative}" for sha in stashes]
     revisions += [f":{relative}"]  # this worktree's index
@@ -67,14 +67,14 @@ def held_texts(top: Path, relative: str, work_files: Iterable[Path]) -> str:
         except OSError:
             continue
         with suppress(GitError):  # that worktree's index
-            index = run_git(work_file.parent, ["cat-file", "-p", f":./{work_file.name}"])
+            index = git_output(work_file.parent, "cat-file", "-p", f":./{work_file.name}")
             texts.append(index.decode("utf-8", "replace"))
     return "\n".join(texts)
 
 
 def _batch(top: Path, revisions: list[str]) -> str:
     """The contents of every revision that exists, through one ``git cat-file --batch``."""
-    out = run_git(top, ["cat-file", "--batch"], stdin="".join(f"{r}\n" for r in revisions).encode())
+    out = git_output(top, "cat-file", "--batch", stdin="".join(f"{r}\n" for r in revisions).encode())
     texts: list[str] = []
     at = 0
     while at < len(out):
@@ -96,7 +96,7 @@ def tracked_ledgers(top: Path, name: str) -> list[str]:
     ``git mv`` is still the repository's one ledger. Empty when git cannot tell.
     """
     try:
-        listed = run_git(top, ["ls-files", "-z", "--", name, f"**/{name}"])
+        listed = git_output(top, "ls-files", "-z", "--", name, f"**/{name}")
     except GitError:
         return []
-    return sorted({path for path in listed.decode("utf-8", "replace").split("\0") if path})
+    return sorted({path for path in text(listed).split("\0") if path})

@@ -150,7 +150,7 @@ def test_host_lists_who_holds_a_port_and_the_ports_two_ledgers_both_claim(tmp_pa
     )
     checked = portalloc(one, "check", "--host")
     assert checked.returncode == 1
-    assert f"host: port 5001 of m/1 is also leased to m/1 of {two / 'portalloc.json'}" in checked.stdout
+    assert f"live: port 5001 of m/1 is also leased to m/1 of {two / 'portalloc.json'}" in checked.stdout
     assert portalloc(one, "check").returncode == 0  # the ledger itself is clean: only --host looks at the machine
     shown = portalloc(one, "status")
     assert shown.returncode == 0, shown.stderr

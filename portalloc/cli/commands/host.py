@@ -7,7 +7,9 @@ from typing import TYPE_CHECKING, Any
 
 import click
 
-from portalloc.cli.options import Settings, echo_json, echo_table, json_option, pass_settings
+from portalloc.cli.context import Settings, pass_settings
+from portalloc.cli.output import echo_json, echo_table
+from portalloc.cli.params import json_option
 
 if TYPE_CHECKING:
     from portalloc.machine.leases import Lease, LeaseStore
