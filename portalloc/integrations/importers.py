@@ -29,6 +29,7 @@ _SQLITE_MAGIC = b"SQLite format 3\x00"
 EXPORT_FIELDS = ("model", "app_num", "backend", "frontend")
 #: Every kind of source, as ``--format`` names it.
 FORMATS = ("sqlite", "ledger", "port-config", "json", "csv")
+DEFAULT_LIMITS = ReadLimits()
 
 #: Why a row is skipped, as counted in the report (``ImportOutcome.why``).
 INVALID = "invalid row"
@@ -149,7 +150,7 @@ def read_import_rows(
     path: Path,
     fmt: str | None = None,
     *,
-    limits: ReadLimits = ReadLimits(),
+    limits: ReadLimits = DEFAULT_LIMITS,
     released_when: ReleasedWhen | None = None,
 ) -> ImportSource:
     """Read ``path`` as one of ``FORMATS``: ``fmt``, else detected from the content.
@@ -174,10 +175,7 @@ def read_import_rows(
     if released_when is not None:
         raise ImportSourceError(f"--released-when applies to an SQLite database; {path} is read as {kind}")
     text = _text(path, data)
-    if kind == "csv":
-        rows = _csv_rows(path, text)
-    else:
-        rows = _json_rows(path, data, kind, _json(path, text))
+    rows = _csv_rows(path, text) if kind == "csv" else _json_rows(path, data, kind, _json(path, text))
     if len(rows) > limits.max_rows:
         raise ImportSourceError(
             f"{path} has more than {limits.max_rows:,} rows; nothing imported (--max-rows raises the limit)"
@@ -256,8 +254,10 @@ def _export_rows(entries: Sequence[Any]) -> list[ImportRow]:
         if not isinstance(entry, dict) or set(entry) != set(EXPORT_FIELDS):
             found = sorted(entry) if isinstance(entry, dict) else type(entry).__name__
             reason = f"not an object of {', '.join(EXPORT_FIELDS)} (found {found})"
-            values = [entry.get(name) for name in EXPORT_FIELDS] if isinstance(entry, dict) else [None] * 4
-            rows.append(ImportRow(where, *values, (INVALID, reason)))
+            model, app_num, backend, frontend = (
+                entry.get(name) if isinstance(entry, dict) else None for name in EXPORT_FIELDS
+            )
+            rows.append(ImportRow(where, model, app_num, backend, frontend, (INVALID, reason)))
             continue
         rows.append(ImportRow(where, *(entry[name] for name in EXPORT_FIELDS)))
     return rows
@@ -276,10 +276,11 @@ def _csv_rows(path: Path, text: str) -> list[ImportRow]:
         where = f"line {records.line_num}"
         if len(record) != len(EXPORT_FIELDS):
             reason = f"{len(record)} fields, not {len(EXPORT_FIELDS)}"
-            rows.append(ImportRow(where, *(record + [None] * 4)[:4], (INVALID, reason)))
+            model, app_num, backend, frontend = [*record, "", "", "", ""][:4]
+            rows.append(ImportRow(where, model, app_num, backend, frontend, (INVALID, reason)))
             continue
-        model, *numbers = record
-        rows.append(ImportRow(where, model, *map(_whole_number, numbers)))
+        model, app_num, backend, frontend = record
+        rows.append(ImportRow(where, model, _whole_number(app_num), _whole_number(backend), _whole_number(frontend)))
     return rows
 
 

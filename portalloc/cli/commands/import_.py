@@ -21,7 +21,7 @@ _KINDS = {
 }
 
 
-class _ReleasedWhen(click.ParamType):
+class _ReleasedWhen(click.ParamType):  # type: ignore[type-arg]
     """``COLUMN=VALUE``, read by ``ReleasedWhen.parse``."""
 
     name = "COLUMN=VALUE"
