@@ -29,6 +29,7 @@ from portalloc.core.allocator import Conflict, Usage
 from portalloc.core.keys import app_dir, check_key, check_model_name
 from portalloc.core.limits import DEFAULT_LOCK_TIMEOUT
 from portalloc.core.models import Allocation, Ledger, Pool, PortPair, PortPolicy, build_policy, merge_ranges
+from portalloc.core.policymoves import describe_moves, policy_moves
 from portalloc.errors import (
     AppDirUnavailable,
     AppsDirLooksWrong,
@@ -270,13 +271,29 @@ class PortAllocationService:
         self._file.create(ledger)
         return ledger
 
-    def set_policy(self, **changes: object) -> PortPolicy:
+    def set_policy(self, *, force: bool = False, **changes: object) -> PortPolicy:
         """Change the named policy fields (``backend_start=6001``…) and return the new policy.
 
         Refused with ``PolicyRefused``, naming every allocation that would not fit (out
         of range, on a bad port, shared, in another model's pool), and nothing written.
+        A change that fits but would move a pool, or put an app outside its pool or off
+        the sequence (``policymoves.policy_moves``), is refused the same way unless
+        ``force``; then each move is a warning on the ``portalloc`` logger.
         """
-        return self._change_policy(lambda policy: {**policy.model_dump(), **changes})
+        moved: list[str] = []
+
+        def check(ledger: Ledger, policy: PortPolicy) -> None:
+            moved[:] = policy_moves(ledger, policy)
+            if moved and not force:
+                raise PolicyRefused(
+                    f"the new policy moves what the ledger holds, nothing changed: {describe_moves(moved)} "
+                    "(--force to go ahead)"
+                )
+
+        policy = self._change_policy(lambda policy: {**policy.model_dump(), **changes}, check)
+        for move in moved:
+            logger.warning(f"policy changed: {move}")
+        return policy
 
     def reserve(self, ranges: Iterable[tuple[int, int]]) -> list[tuple[Allocation, int]]:
         """Reserve port ranges (``(low, high)``, both included) so they are never handed out.
@@ -325,14 +342,22 @@ class PortAllocationService:
         )
         return pool
 
-    def _change_policy(self, change: Callable[[PortPolicy], dict[str, object]]) -> PortPolicy:
-        """Under the lock: build the new policy from the current one, check every allocation fits, write."""
+    def _change_policy(
+        self,
+        change: Callable[[PortPolicy], dict[str, object]],
+        check: Callable[[Ledger, PortPolicy], None] | None = None,
+    ) -> PortPolicy:
+        """Under the lock: build the new policy from the current one, check every allocation fits
+        (and ``check`` has nothing against it), write."""
         if read_bytes(self.ledger_path) is None:  # a policy is changed on a ledger made on purpose, never a new one
             raise self._file.missing()
 
         def update(ledger: Ledger) -> tuple[Ledger, PortPolicy]:
             policy = build_policy(change(ledger.policy))
-            return allocator.change_policy(ledger, policy), policy
+            changed = allocator.change_policy(ledger, policy)
+            if check is not None:
+                check(ledger, policy)
+            return changed, policy
 
         return self._file.update(update)
 

@@ -255,3 +255,44 @@ def test_os_reserved_ports_are_skipped_like_held_ones_when_probing(
     # Probing off: the ledger alone decides, so the same ledger gives the same pair anywhere.
     pure = PortAllocationService(tmp_path / "pure.json", probe=False)
     assert pure.get_or_allocate_ports("m", 1).ports == (5001, 8001)
+
+
+# --- a change that moves what the ledger holds ----------------------------------------------
+
+
+def test_policy_set_that_moves_a_pool_is_refused_naming_the_apps(ledger_path: Path) -> None:
+    assert portalloc(ledger_path, "init").returncode == 0
+    assert portalloc(ledger_path, "pool", "add", "pooled", "--pairs", "500-599").returncode == 0
+    assert portalloc(ledger_path, "get", "pooled", "1").stdout == "pooled/1: backend 6001, frontend 9001\n"
+    assert portalloc(ledger_path, "get", "other", "1").returncode == 0  # 5001/8001: stays on the sequence
+    before = ledger_path.read_bytes()
+    done = portalloc(ledger_path, "policy", "set", "--step", "4")
+    assert (done.returncode, done.stdout) == (1, "")
+    assert done.stderr == (
+        "Error: the new policy moves what the ledger holds, nothing changed: "
+        "the pool of pooled moves from backends 6001-6199 to 7001-7397; "
+        "pooled/1 (6001/9001) leaves the pool of pooled (--force to go ahead)\n"
+    )
+    assert ledger_path.read_bytes() == before
+
+    forced = portalloc(ledger_path, "policy", "set", "--step", "4", "--force")
+    assert forced.returncode == 0, forced.stderr
+    assert forced.stderr == (
+        "Warning: policy changed: the pool of pooled moves from backends 6001-6199 to 7001-7397\n"
+        "Warning: policy changed: pooled/1 (6001/9001) leaves the pool of pooled\n"
+    )
+    assert parse_ledger(ledger_path.read_bytes(), ledger_path).policy.step == 4
+
+
+def test_policy_set_that_puts_apps_off_the_sequence_is_refused(run_cli: RunCli, ledger_path: Path) -> None:
+    run_cli("init")
+    run_cli("get-many", input="a 1\nb 1\nc 1\n")  # pairs 0, 1, 2
+    refused = run_cli("policy", "set", "--step", "3")
+    assert refused.exit_code == 1
+    assert refused.stderr == (
+        "Error: the new policy moves what the ledger holds, nothing changed: "
+        "b/1 (5003/8003) leaves the sequence of pairs; c/1 (5005/8005) leaves the sequence of pairs "
+        "(--force to go ahead)\n"
+    )
+    # Widening does not move anything: allowed as before.
+    assert run_cli("policy", "set", "--max-port", "20999").exit_code == 0

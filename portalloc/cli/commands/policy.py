@@ -105,10 +105,19 @@ def policy(ctx: click.Context, as_json: bool) -> int:
 
 @policy.command(name="set")
 @policy_options
+@click.option(
+    "--force",
+    is_flag=True,
+    help="Go ahead although a pool moves or an app ends up outside its pool or the sequence; says what moved.",
+)
 @json_option
 @pass_settings
-def set_policy(settings: Settings, /, as_json: bool, **options: Any) -> int:
+def set_policy(settings: Settings, /, as_json: bool, force: bool, **options: Any) -> int:
     """Change the policy; refused, naming them, if any existing allocation would not fit or stay unique.
+
+    A change that fits but moves a pool (a new --step or start moves its ports), or puts
+    an app outside its pool or off the sequence of pairs, is refused too, naming them,
+    unless --force; then each move is a warning.
 
     \b
     Example:
@@ -117,5 +126,5 @@ def set_policy(settings: Settings, /, as_json: bool, **options: Any) -> int:
     changes = policy_changes(options)
     if not changes:
         raise click.UsageError("say what to change (--backend-start, --frontend-start, --step, --max-port, ...)")
-    echo_policy(settings.service().set_policy(**changes), as_json)
+    echo_policy(settings.service().set_policy(force=force, **changes), as_json)
     return 0
