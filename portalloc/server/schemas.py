@@ -82,6 +82,8 @@ class StatsReport(BaseModel):
     free_pairs: int
     bad_port_pairs: int
     off_sequence: int
+    usable_here: int
+    free_here: int
     policy: PortPolicy
 
 

@@ -9,7 +9,8 @@ policy's ``probe``): under the ledger lock, between reading and writing, the pai
 pure allocator proposes are bind-tested (``portalloc.machine.probe``) and any port the machine
 holds is passed back to the allocator as taken, until every proposed pair is free.
 Ports in the OS ephemeral range, and those the OS reserves (Linux
-``ip_local_reserved_ports``), are taken from the start.
+``ip_local_reserved_ports``), are taken from the start (``portalloc.machine.hostports``);
+``stats`` counts the pairs usable on this machine with the same set.
 
 The policy (ranges, reserved ports, per-model pools) is changed here too, under the
 lock and only when every allocation still fits (``allocator.change_policy``).
@@ -38,7 +39,7 @@ from portalloc.errors import (
     PolicyRefused,
     PortallocError,
 )
-from portalloc.machine import live, probe
+from portalloc.machine import hostports, live, probe
 from portalloc.storage.ledger import LedgerFile, read_bytes
 from portalloc.storage.paths import find_ledger
 from portalloc.storage.preconfig import load_preconfig
@@ -109,8 +110,22 @@ class PortAllocationService:
         return allocator.policy_warnings(self._file.read())
 
     def stats(self) -> Usage:
-        """Counts of allocations, models, capacity and free pairs."""
-        return allocator.usage(self._file.read())
+        """Counts of allocations, models, capacity and free pairs: in the policy, and usable on this machine."""
+        ledger = self._file.read()
+        return allocator.usage(ledger, self.unusable_here(ledger.policy))
+
+    def unusable_here(self, policy: PortPolicy | None = None) -> frozenset[int]:
+        """The ports of ``policy`` (default: the ledger's) that new allocations on this machine skip.
+
+        The OS ephemeral range and the ports the OS reserves
+        (``portalloc.machine.hostports``); none when probing is off, as allocation then
+        ignores the machine. What ``stats``, ``policy`` and the metrics count as not
+        usable here.
+        """
+        policy = policy or self._file.read().policy
+        if not (self.probe and policy.probe):
+            return frozenset()
+        return hostports.host_ports().unusable(*_policy_span(policy))
 
     # --- writing ---------------------------------------------------------------------
 
@@ -148,7 +163,7 @@ class PortAllocationService:
         if unprobed:
             # After the lock: reading the OS range and warning need not hold up other writers,
             # and a change that ran twice (see LedgerFile.update) warns once.
-            _warn_if_ephemeral(unprobed[0], probing=False)
+            _warn_if_ephemeral(unprobed[0], hostports.host_ports(), probing=False)
         for assignment in assignments:
             if assignment.note:
                 logger.warning(assignment.note)
@@ -269,6 +284,7 @@ class PortAllocationService:
         """Create the ledger file with ``policy`` and no allocations; ``LedgerExists`` if there is one."""
         ledger = Ledger(policy=policy)
         self._file.create(ledger)
+        _warn_if_ephemeral(policy, hostports.host_ports(), probing=self.probe and policy.probe)
         return ledger
 
     def set_policy(self, *, force: bool = False, **changes: object) -> PortPolicy:
@@ -293,6 +309,7 @@ class PortAllocationService:
         policy = self._change_policy(lambda policy: {**policy.model_dump(), **changes}, check)
         for move in moved:
             logger.warning(f"policy changed: {move}")
+        _warn_if_ephemeral(policy, hostports.host_ports(), probing=self.probe and policy.probe)
         return policy
 
     def reserve(self, ranges: Iterable[tuple[int, int]]) -> list[tuple[Allocation, int]]:
@@ -398,7 +415,7 @@ def _assign_free_on_this_machine(
     data, so the allocator never sees a socket.
     """
     # The OS keeps its reserved ports for services that bind them on purpose: skip them like held ones.
-    ephemeral = _ephemeral_ports(ledger.policy) | probe.os_reserved_ports()
+    ephemeral = _unusable_here(ledger.policy)
     busy: set[int] = set()
     tested: set[int] = set()
     while True:
@@ -447,20 +464,17 @@ def _policy_span(policy: PortPolicy) -> tuple[int, int]:
     return policy.backend_start, policy.pair(policy.pair_count - 1)[1]
 
 
-def _ephemeral_ports(policy: PortPolicy) -> set[int]:
-    """The policy's ports that lie in the OS ephemeral range (warned about), which are never handed out."""
-    overlap = _warn_if_ephemeral(policy, probing=True)
-    return set(range(overlap[0], overlap[1] + 1)) if overlap else set()
+def _unusable_here(policy: PortPolicy) -> frozenset[int]:
+    """The policy's ports this machine keeps from new allocations (the ephemeral range warned about)."""
+    host = hostports.host_ports()
+    _warn_if_ephemeral(policy, host, probing=True)
+    return host.unusable(*_policy_span(policy))
 
 
-def _warn_if_ephemeral(policy: PortPolicy, *, probing: bool) -> tuple[int, int] | None:
-    ephemeral = probe.ephemeral_range()
-    if ephemeral is None:
-        return None
-    low, high = _policy_span(policy)
-    overlap = max(low, ephemeral[0]), min(high, ephemeral[1])
-    if overlap[0] > overlap[1]:
-        return None
+def _warn_if_ephemeral(policy: PortPolicy, host: hostports.HostPorts, *, probing: bool) -> None:
+    overlap = host.ephemeral_overlap(*_policy_span(policy))
+    if overlap is None or host.ephemeral is None:
+        return
     consequence = (
         "ports in it are never handed out"
         if probing
@@ -468,9 +482,8 @@ def _warn_if_ephemeral(policy: PortPolicy, *, probing: bool) -> tuple[int, int] 
     )
     logger.warning(
         f"the policy ({policy.describe()}) overlaps the OS ephemeral port range "
-        f"{ephemeral[0]}-{ephemeral[1]} at {overlap[0]}-{overlap[1]}; {consequence}"
+        f"{host.ephemeral[0]}-{host.ephemeral[1]} at {overlap[0]}-{overlap[1]}; {consequence}"
     )
-    return overlap
 
 
 def _check_lock_timeout(seconds: float) -> None:

@@ -49,23 +49,32 @@ def policy_changes(options: dict[str, Any]) -> dict[str, Any]:
     return {names.get(name, name): value for name, value in options.items() if value is not None}
 
 
-def policy_report(policy: PortPolicy) -> dict[str, Any]:
-    """The policy and what it gives: pairs in range, usable pairs, and every pair skipped and why."""
+def policy_report(policy: PortPolicy, unusable: frozenset[int]) -> dict[str, Any]:
+    """The policy and what it gives: pairs in range, usable pairs (in the policy, and on this machine
+    without the ports in ``unusable``), and every pair skipped and why."""
     from portalloc.core.allocator import skipped_pairs, usable_pairs
 
     return {
         **policy.model_dump(),
         "pairs": policy.pair_count,
         "usable_pairs": usable_pairs(policy),
+        "usable_here": usable_pairs(policy, unusable),
         "skipped": [{"backend": b, "frontend": f, "reason": why} for b, f, why in skipped_pairs(policy)],
     }
 
 
-def echo_policy(policy: PortPolicy, as_json: bool) -> None:
+def usable_here_note(report: dict[str, Any]) -> str:
+    """``, 2,766 usable on this machine`` when this machine cannot hand out every usable pair, else nothing."""
+    if report["usable_here"] == report["usable_pairs"]:
+        return ""
+    return f", {report['usable_here']:,} usable on this machine"
+
+
+def echo_policy(policy: PortPolicy, unusable: frozenset[int], as_json: bool) -> None:
     """Print ``policy_report`` as JSON, or as lines for a person."""
     from portalloc.core.models import describe_ranges
 
-    report = policy_report(policy)
+    report = policy_report(policy, unusable)
     if as_json:
         echo_json(report)
         return
@@ -74,7 +83,7 @@ def echo_policy(policy: PortPolicy, as_json: bool) -> None:
     lines = [
         ("Backends", f"{policy.backend_start}-{last_backend}, step {policy.step}"),
         ("Frontends", f"{policy.frontend_start}-{last_frontend} (max port {policy.max_port})"),
-        ("Pairs", f"{report['pairs']:,} in range, {report['usable_pairs']:,} usable"),
+        ("Pairs", f"{report['pairs']:,} in range, {report['usable_pairs']:,} usable{usable_here_note(report)}"),
         ("Bad ports", "skipped" if policy.skip_bad_ports else "not skipped"),
         ("Probe", "on" if policy.probe else "off"),
         ("Reserved", describe_ranges(policy.reserved)),
@@ -93,13 +102,19 @@ def echo_policy(policy: PortPolicy, as_json: bool) -> None:
 def policy(ctx: click.Context, as_json: bool) -> int:
     """Show the ledger's policy: its ranges, pairs, usable pairs, reserved ports, pools, and what is skipped.
 
+    Usable pairs are counted in the policy and, when it differs, on this machine: a pair
+    with a port in the OS ephemeral range or among the ports the OS reserves is never
+    handed out here.
+
     \b
     Examples:
       portalloc policy
       portalloc policy set --max-port 20000
     """
     if ctx.invoked_subcommand is None:
-        echo_policy(ctx.find_object(Settings).service().ledger().policy, as_json)  # type: ignore[union-attr]
+        service = ctx.find_object(Settings).service()  # type: ignore[union-attr]
+        policy = service.ledger().policy
+        echo_policy(policy, service.unusable_here(policy), as_json)
     return 0
 
 
@@ -126,5 +141,7 @@ def set_policy(settings: Settings, /, as_json: bool, force: bool, **options: Any
     changes = policy_changes(options)
     if not changes:
         raise click.UsageError("say what to change (--backend-start, --frontend-start, --step, --max-port, ...)")
-    echo_policy(settings.service().set_policy(force=force, **changes), as_json)
+    service = settings.service()
+    policy = service.set_policy(force=force, **changes)
+    echo_policy(policy, service.unusable_here(policy), as_json)
     return 0

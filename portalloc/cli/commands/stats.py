@@ -2,11 +2,14 @@
 
 from __future__ import annotations
 
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import click
 
 from portalloc.cli.options import Settings, echo_json, echo_table, pass_settings
+
+if TYPE_CHECKING:  # `portalloc --help` imports every command module, and must not import pydantic
+    from portalloc.core.allocator import Usage
 
 
 @click.command()
@@ -23,6 +26,10 @@ from portalloc.cli.options import Settings, echo_json, echo_table, pass_settings
 def stats(settings: Settings, output: str, as_json: bool) -> int:
     """Show allocations, capacity and free pairs: overall, per range (each pool, the shared range) and per model.
 
+    Pairs with a port in this machine's ephemeral range or among the ports the OS
+    reserves are never handed out here: the free pairs say so, and the per-range and
+    per-model rows count only the pairs usable on this machine.
+
     \b
     Examples:
       portalloc stats --json
@@ -34,12 +41,13 @@ def stats(settings: Settings, output: str, as_json: bool) -> int:
         raise click.UsageError(f"--json and --format {output} go against each other")
     service = settings.service()
     ledger = service.ledger()
+    unusable = service.unusable_here(ledger.policy)
     if output == "prometheus":
-        click.echo(metrics.prometheus_text(ledger), nl=False)
+        click.echo(metrics.prometheus_text(ledger, unusable), nl=False)
         return 0
     usage = service.stats()
     policy = ledger.policy
-    ranges = metrics.range_usage(ledger)
+    ranges = metrics.range_usage(ledger, unusable)
     models = metrics.model_usage(ledger, ranges)
     if as_json or output == "json":
         echo_json(
@@ -65,7 +73,7 @@ def stats(settings: Settings, output: str, as_json: bool) -> int:
     lines = [
         ("Ledger", str(settings.ledger_path)),
         ("Allocations", f"{usage.allocations:,} ({usage.models:,} model{'' if usage.models == 1 else 's'})"),
-        ("Free pairs", f"{usage.free_pairs:,} of {usage.capacity:,}"),
+        ("Free pairs", _free_pairs(usage)),
         (
             "Policy",
             f"backend {policy.backend_start}-{last_backend}, frontend {policy.frontend_start}-{last_frontend}, "
@@ -90,6 +98,17 @@ def stats(settings: Settings, output: str, as_json: bool) -> int:
         rows = [_row(m.model, m.allocations, m.capacity, m.free, m.largest_free_run, m.utilisation) for m in models]
         echo_table([header, *rows], "<>>>>><")
     return 0
+
+
+def _free_pairs(usage: Usage) -> str:
+    """``1,492 of 1,494``; with the pairs this machine cannot hand out named apart when there are any."""
+    if usage.usable_here == usage.capacity:
+        return f"{usage.free_pairs:,} of {usage.capacity:,}"
+    return (
+        f"{usage.free_here:,} of {usage.usable_here:,} usable on this machine "
+        f"({usage.free_pairs:,} of {usage.capacity:,} in the policy; "
+        f"{usage.capacity - usage.usable_here:,} touch the OS ephemeral range or ports the OS reserves)"
+    )
 
 
 def _figures(allocations: int, capacity: int, free: int, run: int, utilisation: float) -> dict[str, Any]:

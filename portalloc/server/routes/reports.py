@@ -89,5 +89,5 @@ def _live_port(report: PortReport) -> LivePort:
 @router.get("/metrics", response_class=PlainTextResponse, responses={200: {"content": {"text/plain": {}}}})
 def metrics(state: State) -> Response:
     """The ledger's gauges in the Prometheus text format (what ``stats --format prometheus`` prints)."""
-    text = prometheus_text(state.call(lambda service: service.ledger()))
+    text = prometheus_text(*state.call(lambda service: (service.ledger(), service.unusable_here())))
     return PlainTextResponse(text, media_type="text/plain; version=0.0.4; charset=utf-8")
