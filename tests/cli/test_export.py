@@ -84,7 +84,7 @@ def _ledgers(draw: st.DrawFn) -> Ledger:
     """A ledger as portalloc builds one: a random policy, keys allocated in turn, some on pre-configured pairs."""
     step = draw(st.integers(min_value=1, max_value=5))
     backend_start = draw(st.integers(min_value=1024, max_value=40000))
-    frontend_start = backend_start + draw(st.integers(min_value=50, max_value=3000))
+    frontend_start = backend_start + step * draw(st.integers(min_value=50, max_value=1500))  # room for 50+ pairs
     policy = PortPolicy(backend_start=backend_start, frontend_start=frontend_start, step=step)
     keys = draw(st.lists(st.tuples(_MODELS, st.integers(min_value=1, max_value=1_000_000)), max_size=30))
     preferred = {
