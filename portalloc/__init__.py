@@ -8,16 +8,22 @@ Quick start::
 
 The public API (``dir(portalloc)`` lists it):
 
-* ``PortAllocationService(ledger_path, config_path=None)`` — the API over one ledger:
+* ``PortAllocationService(ledger_path=None, config_file=None, *, policy=None, lock_timeout=10,
+  probe=True, create_ledger=True)`` — the API over one ledger:
   ``get_or_allocate_ports``, ``get_ports``, ``get_all_allocations``, ``release_ports``,
   ``check_port_conflicts``, ``stats``, ``live_status`` …; ``get_or_allocate_ports(model, app_num)`` is
   the one-call shortcut.
 * Data: ``PortPair`` (an alias of ``Allocation``: ``model``, ``app_num``, ``backend``,
-  ``frontend``), ``Ledger``, ``PortPolicy``; what the service reports: ``Conflict``
-  (``port`` and its ``holders``), ``Usage`` (capacity, for ``stats``), ``PortReport``
-  (one ledger port on this machine now, for ``live_status``).
+  ``frontend``; ``backend, frontend = pair`` unpacks it), ``Ledger``, ``PortPolicy``,
+  ``Pool`` (for ``add_pool``), ``ImportRow`` (for ``import_allocations``); what the
+  service reports: ``Conflict`` (``port`` and its ``holders``, each a ``Holder``),
+  ``Usage`` (capacity in the policy and on this machine, for ``stats``), ``PortReport``
+  (one ledger port on this machine now, for ``live_status``: its ``PortState`` and each
+  ``ProcessHolder`` listening on it), ``ImportReport`` (an
+  ``ImportOutcome`` per row, for ``import_allocations``).
 * Errors: everything raised on purpose is a ``PortallocError`` whose message is one
-  line for a user. ``InvalidKey``, ``InvalidVariableName``: bad input.
+  line for a user. ``InvalidKey``, ``InvalidVariableName``, ``InvalidValue`` (a
+  ``PortPair``, ``PortPolicy`` or ``Pool`` built from bad values): bad input.
   ``LedgerCorrupt``: not valid JSON or not a ledger (never overwritten).
   ``LedgerUnavailable``: cannot be read or written (``LedgerMissing``: no ledger where a
   write needs one; ``portalloc init`` makes it). ``LedgerLocked``: the lock timed
@@ -28,7 +34,7 @@ The public API (``dir(portalloc)`` lists it):
   ``CommandNotFound`` (exit 127), ``CommandNotExecutable`` (126): ``portalloc run``.
   ``AppsDirMissing``, ``AppsDirLooksWrong``, ``AppDirUnavailable``: ``cleanup``'s apps
   directory. ``LedgerExists``: ``init`` where a ledger is. ``PolicyRefused``: a policy
-  change an allocation would not fit. ``BatchInputError``, ``ImportSourceError``: a
+  change an allocation would not fit, or that would move them (``set_policy(force=True)``). ``BatchInputError``, ``ImportSourceError``: a
   batch or an import file that cannot be read as one.
 
 Names are imported on first use, so ``import portalloc`` (and the command line's fast
@@ -42,8 +48,8 @@ from typing import TYPE_CHECKING, Any
 __version__ = "0.1.0"
 
 if TYPE_CHECKING:
-    from portalloc.core.allocator import Conflict, Usage
-    from portalloc.core.models import Allocation, Ledger, PortPair, PortPolicy
+    from portalloc.core.allocator import Conflict, Holder, Usage
+    from portalloc.core.models import Allocation, Ledger, Pool, PortPair, PortPolicy
     from portalloc.errors import (
         AppDirUnavailable,
         AppsDirLooksWrong,
@@ -57,6 +63,7 @@ if TYPE_CHECKING:
         GitError,
         ImportSourceError,
         InvalidKey,
+        InvalidValue,
         InvalidVariableName,
         LedgerCorrupt,
         LedgerExists,
@@ -69,7 +76,10 @@ if TYPE_CHECKING:
         PortallocError,
         UnsafeFile,
     )
+    from portalloc.integrations.importers import ImportOutcome, ImportReport, ImportRow
     from portalloc.machine.live import PortReport
+    from portalloc.machine.probe import Holder as ProcessHolder
+    from portalloc.machine.probe import PortState
     from portalloc.service.facade import PortAllocationService, get_or_allocate_ports
 
 _ERRORS = (
@@ -85,6 +95,7 @@ _ERRORS = (
     "GitError",
     "ImportSourceError",
     "InvalidKey",
+    "InvalidValue",
     "InvalidVariableName",
     "LedgerCorrupt",
     "LedgerExists",
@@ -106,11 +117,21 @@ _LAZY = {
     "Ledger": "portalloc.core.models",
     "PortPair": "portalloc.core.models",
     "PortPolicy": "portalloc.core.models",
+    "Pool": "portalloc.core.models",
     "Conflict": "portalloc.core.allocator",
+    "Holder": "portalloc.core.allocator",
     "Usage": "portalloc.core.allocator",
     "PortReport": "portalloc.machine.live",
+    "PortState": "portalloc.machine.probe",
+    "ProcessHolder": "portalloc.machine.probe",
+    "ImportRow": "portalloc.integrations.importers",
+    "ImportOutcome": "portalloc.integrations.importers",
+    "ImportReport": "portalloc.integrations.importers",
     **dict.fromkeys(_ERRORS, "portalloc.errors"),
 }
+
+#: Public names that differ from the name in their module (``Holder`` is a conflict's).
+_RENAMED = {"ProcessHolder": "Holder"}
 
 __all__ = [
     "Allocation",
@@ -125,8 +146,13 @@ __all__ = [
     "Conflict",
     "EnvFileError",
     "GitError",
+    "Holder",
+    "ImportOutcome",
+    "ImportReport",
+    "ImportRow",
     "ImportSourceError",
     "InvalidKey",
+    "InvalidValue",
     "InvalidVariableName",
     "Ledger",
     "LedgerCorrupt",
@@ -137,11 +163,14 @@ __all__ = [
     "NoFreePair",
     "PolicyMismatch",
     "PolicyRefused",
+    "Pool",
     "PortAllocationService",
     "PortPair",
     "PortPolicy",
     "PortReport",
+    "PortState",
     "PortallocError",
+    "ProcessHolder",
     "UnsafeFile",
     "Usage",
     "__version__",
@@ -155,11 +184,12 @@ def __getattr__(name: str) -> Any:
         raise AttributeError(f"module 'portalloc' has no attribute {name!r}")
     import importlib
 
-    value = getattr(importlib.import_module(module_name), name)
+    value = getattr(importlib.import_module(module_name), _RENAMED.get(name, name))
     globals()[name] = value
     return value
 
 
 def __dir__() -> list[str]:
-    # The public API first of all: dir() of a lazy module would otherwise miss what is not loaded yet.
-    return sorted({*globals(), *__all__})
+    # The public API only: dir() of a lazy module would otherwise miss what is not loaded yet, and
+    # show the module's own machinery (_LAZY, TYPE_CHECKING, annotations).
+    return sorted(__all__)
