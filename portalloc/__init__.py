@@ -34,8 +34,9 @@ The public API (``dir(portalloc)`` lists it):
   ``CommandNotFound`` (exit 127), ``CommandNotExecutable`` (126): ``portalloc run``.
   ``AppsDirMissing``, ``AppsDirLooksWrong``, ``AppDirUnavailable``: ``cleanup``'s apps
   directory. ``LedgerExists``: ``init`` where a ledger is. ``PolicyRefused``: a policy
-  change an allocation would not fit, or that would move them (``set_policy(force=True)``). ``BatchInputError``, ``ImportSourceError``: a
-  batch or an import file that cannot be read as one.
+  change an allocation would not fit, or that would move them (``set_policy(force=True)``).
+  ``BatchInputError``, ``ImportSourceError``: a batch or an import file that cannot be
+  read as one (or is past the import's row or time limit).
 
 Names are imported on first use, so ``import portalloc`` (and the command line's fast
 paths) do not pay for pydantic or filelock until they are needed.
