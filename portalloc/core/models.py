@@ -32,19 +32,20 @@ _FROZEN_STRICT = ConfigDict(strict=True, frozen=True, extra="forbid")
 PortRange = Annotated[list[Port], Field(min_length=2, max_length=2)]
 
 
-class _Checked(BaseModel):
-    """A model whose constructor raises ``InvalidValue`` (a ``PortallocError`` with one line), not pydantic's error.
+class _ApiErrors(type(BaseModel)):  # type: ignore[misc]  # pydantic's metaclass, reached without its private module
+    """Building a model by calling it (the API's way in) raises ``InvalidValue``, one line, not pydantic's error.
 
-    Only the constructor, the API's way in: the ledger's reader validates with
-    ``model_validate`` and reports the file and the field itself.
+    Only the call: the ledger's reader validates with ``model_validate``, nested models
+    are built by pydantic-core without it, and both keep pydantic's error (the reader
+    names the file and the field itself). A metaclass rather than an ``__init__``,
+    because a model with its own ``__init__`` is built through it even when nested.
     """
 
-    def __init__(self, **data: Any) -> None:
+    def __call__(cls, *args: Any, **kwargs: Any) -> Any:
         try:
-            super().__init__(**data)
+            return super().__call__(*args, **kwargs)
         except ValidationError as error:
-            # __repr_name__: the name users meet (an Allocation is a PortPair to them).
-            name = self.__repr_name__()  # type: ignore[misc]  # pydantic types it for Representation only
+            name = "PortPair" if cls.__name__ == "Allocation" else cls.__name__  # the name users meet
             raise InvalidValue(f"invalid {name}: {describe_validation_error(error)}") from None
 
 
@@ -64,7 +65,7 @@ def describe_ranges(ranges: Iterable[Sequence[int]]) -> str:
     return ", ".join(str(low) if low == high else f"{low}-{high}" for low, high in ranges) or "none"
 
 
-class Pool(_Checked):
+class Pool(BaseModel, metaclass=_ApiErrors):
     """Pairs ``first``..``last`` (indices into the sequence, both included) that only ``model`` takes.
 
     When they are all held, ``overflow`` says what the model's next app gets: a pair of
@@ -94,7 +95,7 @@ class Pool(_Checked):
         return f"{self.model}: pairs {self.first}-{self.last} (overflow {self.overflow})"
 
 
-class PortPolicy(_Checked):
+class PortPolicy(BaseModel, metaclass=_ApiErrors):
     """Where pairs come from: pair ``k`` is ``(backend_start + k*step, frontend_start + k*step)``.
 
     Backends stay below ``frontend_start`` and frontends at most ``max_port``, so a port
@@ -189,7 +190,7 @@ class PortPolicy(_Checked):
         return text
 
 
-class Allocation(_Checked):
+class Allocation(BaseModel, metaclass=_ApiErrors):
     """One ledger row: the pair of ports held by ``(model, app_num)``.
 
     It unpacks as its ports, ``backend, frontend = pair`` (the fields are
