@@ -42,7 +42,7 @@ def test_pair_count(kwargs: dict[str, int], count: int) -> None:
     ],
 )
 def test_invalid_policies(kwargs: dict[str, object]) -> None:
-    with pytest.raises(InvalidValue, match="^invalid PortPolicy: "):  # the API's error, one line
+    with pytest.raises(InvalidValue, match=r"^invalid PortPolicy: "):  # the API's error, one line
         PortPolicy(**kwargs)  # type: ignore[arg-type]
     with pytest.raises(ValidationError):  # the reader's way in keeps pydantic's, with the field's path
         PortPolicy.model_validate(kwargs)
@@ -55,7 +55,7 @@ def test_allocation_validation() -> None:
         {"backend": 80, "frontend": 8001},
         {"backend": 5001, "frontend": 65536},
     ):
-        with pytest.raises(InvalidValue, match="^invalid PortPair: "):
+        with pytest.raises(InvalidValue, match=r"^invalid PortPair: "):
             Allocation(model="m", app_num=1, **bad)
 
 
