@@ -199,3 +199,35 @@ def test_a_view_within_the_limits_is_read(run_cli: RunCli, tmp_path: Path) -> No
     assert "1 imported" in result.stdout
     too_few = run_cli("import", str(db), "--max-rows", "0")
     assert too_few.exit_code == 2  # a usage error: the limit must be at least 1
+
+
+@pytest.mark.usefixtures("new_ledger")
+def test_a_virtual_table_is_read_within_the_limits_or_refused(run_cli: RunCli, tmp_path: Path) -> None:
+    fts = tmp_path / "fts.db"
+    connection = sqlite3.connect(fts)
+    connection.execute(
+        "CREATE VIRTUAL TABLE port_configurations USING fts5(id, model, app_num, backend_port, frontend_port)"
+    )
+    connection.executemany("INSERT INTO port_configurations VALUES (?, 'm', ?, ?, ?)", [(1, 1, 5001, 8001)] * 3)
+    connection.commit()
+    connection.close()
+    assert "1 imported" in run_cli("import", str(fts), "--dry-run").stdout
+    too_many = run_cli("import", str(fts), "--max-rows", "2")
+    assert too_many.exit_code == 1
+    assert_one_error_line(too_many.stderr)
+    assert "more than 2 rows" in too_many.stderr
+
+    # A module this SQLite does not have: the schema names it, nothing can read it.
+    unknown = tmp_path / "unknown.db"
+    connection = sqlite3.connect(unknown)
+    connection.execute("PRAGMA writable_schema = ON")
+    connection.execute(
+        "INSERT INTO sqlite_master (type, name, tbl_name, rootpage, sql) VALUES ('table', 'port_configurations', "
+        "'port_configurations', 0, 'CREATE VIRTUAL TABLE port_configurations USING nosuchmodule(x)')"
+    )
+    connection.commit()
+    connection.close()
+    refused = run_cli("import", str(unknown))
+    assert refused.exit_code == 1
+    assert_one_error_line(refused.stderr)
+    assert "no such module: nosuchmodule" in refused.stderr
