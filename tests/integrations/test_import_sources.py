@@ -231,3 +231,40 @@ def test_a_virtual_table_is_read_within_the_limits_or_refused(run_cli: RunCli, t
     assert refused.exit_code == 1
     assert_one_error_line(refused.stderr)
     assert "no such module: nosuchmodule" in refused.stderr
+
+
+@pytest.mark.usefixtures("new_ledger")
+@pytest.mark.parametrize(
+    ("content", "args", "message"),
+    [
+        (b"[]", ("--format", "sqlite"), "is not an SQLite database"),
+        (b"[]", ("--released-when", "is_available=0"), "--released-when applies to an SQLite database"),
+        (b"[]", ("--format", "csv"), "does not start with the CSV header model,app_num,backend,frontend"),
+        (b'{"allocations": []}', ("--format", "json"), "is not a JSON list, as --format json is"),
+    ],
+)
+def test_a_source_that_is_not_what_was_asked(
+    run_cli: RunCli, tmp_path: Path, ledger_path: Path, content: bytes, args: tuple[str, ...], message: str
+) -> None:
+    source = tmp_path / "source"
+    source.write_bytes(content)
+    before = ledger_path.read_bytes()
+    result = run_cli("import", str(source), *args)
+    assert result.exit_code == 1
+    assert_one_error_line(result.stderr)
+    assert message in result.stderr
+    assert ledger_path.read_bytes() == before
+
+
+@pytest.mark.usefixtures("new_ledger")
+def test_csv_rows_that_are_not_numbers_are_reported_not_read_loosely(run_cli: RunCli, tmp_path: Path) -> None:
+    source = tmp_path / "ports.csv"
+    source.write_text("model,app_num,backend,frontend\na,1,5001,8001\nb,+2,5003,8003\nc,3, 5005,8005\nd,4,5007\n")
+    report = json.loads(run_cli("import", str(source), "--json").stdout)
+    assert (report["format"], report["imported"], report["skipped"]) == ("csv", 1, 3)
+    assert [(row["where"], row["why"]) for row in report["skipped_rows"]] == [
+        ("line 3", "invalid row"),
+        ("line 4", "invalid row"),
+        ("line 5", "invalid row"),
+    ]
+    assert report["skipped_rows"][2]["reason"] == "3 fields, not 4"
