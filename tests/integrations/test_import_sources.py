@@ -8,6 +8,7 @@ import sqlite3
 import subprocess
 from pathlib import Path
 
+import click
 import pytest
 
 from tests.cli.test_cli import assert_one_error_line
@@ -268,3 +269,12 @@ def test_csv_rows_that_are_not_numbers_are_reported_not_read_loosely(run_cli: Ru
         ("line 5", "invalid row"),
     ]
     assert report["skipped_rows"][2]["reason"] == "3 fields, not 4"
+
+
+def test_the_command_offers_every_format_the_reader_knows() -> None:
+    from portalloc.cli.commands.import_ import _KINDS, import_allocations
+    from portalloc.integrations.importers import FORMATS
+
+    (option,) = [param for param in import_allocations.params if param.name == "fmt"]
+    assert isinstance(option.type, click.Choice)
+    assert list(option.type.choices) == list(FORMATS) and set(_KINDS) == set(FORMATS)

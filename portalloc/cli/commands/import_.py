@@ -40,7 +40,7 @@ class _ReleasedWhen(click.ParamType):  # type: ignore[type-arg]
 @click.option(
     "--format",
     "fmt",
-    type=click.Choice(["sqlite", "ledger", "port-config", "json", "csv"]),
+    type=click.Choice(["sqlite", "ledger", "port-config", "json", "csv"]),  # importers.FORMATS (a test checks)
     default=None,
     help="What FILE is (default: detected). json and csv are what export writes.",
 )
