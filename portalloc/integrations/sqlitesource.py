@@ -123,8 +123,13 @@ def _row(
 
 @contextmanager
 def _bounded_connection(path: Path, limits: ReadLimits) -> Iterator[sqlite3.Connection]:
-    # mode=ro: the old database is evidence; nothing portalloc does may change it.
-    uri = f"file:{quote(str(path.resolve()))}?mode=ro"
+    # mode=ro: the old database is evidence; nothing portalloc does may change it. Without a journal
+    # beside it the file is the whole database, and immutable=1 keeps SQLite from creating the -wal
+    # and -shm files a WAL database otherwise gets on opening; with one, SQLite must read it (a -wal
+    # may hold rows the file does not have yet), so the database is opened plainly read-only.
+    real = path.resolve()
+    journal = any(Path(f"{real}{suffix}").exists() for suffix in ("-wal", "-journal"))
+    uri = f"file:{quote(str(real))}?mode=ro" + ("" if journal else "&immutable=1")
     try:
         connection = sqlite3.connect(uri, uri=True)
     except sqlite3.Error as error:

@@ -278,3 +278,32 @@ def test_the_command_offers_every_format_the_reader_knows() -> None:
     (option,) = [param for param in import_allocations.params if param.name == "fmt"]
     assert isinstance(option.type, click.Choice)
     assert list(option.type.choices) == list(FORMATS) and set(_KINDS) == set(FORMATS)
+
+
+@pytest.mark.usefixtures("new_ledger")
+def test_a_wal_database_is_read_without_leaving_files_beside_it(run_cli: RunCli, tmp_path: Path) -> None:
+    old = tmp_path / "old" / "service.db"
+    old.parent.mkdir()
+    connection = sqlite3.connect(old)
+    connection.execute("PRAGMA journal_mode = WAL")
+    connection.execute(ORIGINAL_TABLE)
+    connection.execute(
+        "INSERT INTO port_configurations (model, app_num, backend_port, frontend_port) VALUES ('a', 1, 5001, 8001)"
+    )
+    connection.commit()
+    connection.close()
+    before = old.read_bytes()
+    assert "1 imported" in run_cli("import", str(old)).stdout
+    assert [p.name for p in old.parent.iterdir()] == ["service.db"] and old.read_bytes() == before
+
+    # A live service's database: rows still in the -wal file are read too.
+    writer = sqlite3.connect(old)
+    writer.execute("PRAGMA wal_autocheckpoint = 0")
+    writer.execute(
+        "INSERT INTO port_configurations (model, app_num, backend_port, frontend_port) VALUES ('b', 1, 5003, 8003)"
+    )
+    writer.commit()
+    try:
+        assert "1 imported, 1 already in the ledger" in run_cli("import", str(old)).stdout
+    finally:
+        writer.close()
