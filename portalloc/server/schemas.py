@@ -19,19 +19,6 @@ MAX_BATCH_KEYS = 10_000
 _STRICT = ConfigDict(extra="forbid")
 
 
-class ErrorDetail(BaseModel):
-    """What went wrong: a stable ``code`` and the one-line message the CLI prints after ``Error:``."""
-
-    code: str
-    message: str
-
-
-class ErrorBody(BaseModel):
-    """Every error response: ``{"error": {"code": …, "message": …}}``."""
-
-    error: ErrorDetail
-
-
 class Key(BaseModel):
     """One ``(model, app_num)`` to allocate."""
 
@@ -148,8 +135,6 @@ __all__ = [
     "CheckReport",
     "ConflictHolder",
     "ConflictReport",
-    "ErrorBody",
-    "ErrorDetail",
     "Finding",
     "Health",
     "Holder",

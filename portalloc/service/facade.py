@@ -36,6 +36,7 @@ from portalloc.errors import (
     NoFreePair,
     PolicyRefused,
     PortallocError,
+    PreconditionFailed,
 )
 from portalloc.machine import live, probe
 from portalloc.storage.ledger import LedgerFile, read_bytes
@@ -120,10 +121,12 @@ class PortAllocationService:
             return existing
         return self.allocate_many([(model_name, app_num)])[0]
 
-    def allocate_many(self, keys: Iterable[tuple[str, int]]) -> list[PortPair]:
+    def allocate_many(self, keys: Iterable[tuple[str, int]], *, new_only: bool = False) -> list[PortPair]:
         """``get_or_allocate_ports`` for many keys under one lock and one write, in order.
 
         No keys take no lock, but a ledger that is not valid is still refused (``LedgerCorrupt``).
+        ``new_only``: a key that already has a pair, as seen under the lock, refuses the
+        whole batch (``PreconditionFailed``) and nothing is written.
         """
         wanted = [check_key(model, app_num) for model, app_num in keys]
         if not wanted:
@@ -136,6 +139,8 @@ class PortAllocationService:
 
         def change(ledger: Ledger) -> tuple[Ledger, list[allocator.Assignment]]:
             self._check_policy(ledger)
+            if new_only:
+                _refuse_existing(ledger, wanted)
             shared_ports[:] = _shared_ports(ledger)
             if not (self.probe and ledger.policy.probe):
                 unprobed[:] = [ledger.policy]
@@ -161,12 +166,28 @@ class PortAllocationService:
             )
         return [assignment.allocation for assignment in assignments]
 
-    def release_ports(self, model_name: str, app_num: int) -> bool:
-        """Free the pair of ``(model_name, app_num)``; ``False`` if it had none."""
+    def release_ports(
+        self, model_name: str, app_num: int, *, only_if: Callable[[PortPair], bool] | None = None
+    ) -> bool:
+        """Free the pair of ``(model_name, app_num)``; ``False`` if it had none.
+
+        ``only_if`` is asked about the key's pair as it is under the lock; when it says no,
+        nothing is released (``PreconditionFailed``): a tool releases only the pair it saw.
+        """
         model_name, app_num = check_key(model_name, app_num)
         if self._file.read().find(model_name, app_num) is None:
             return False  # nothing to release: no lock taken, no lock file left beside a missing ledger
-        return bool(self._file.update(lambda ledger: allocator.release(ledger, model_name, app_num)))
+
+        def change(ledger: Ledger) -> tuple[Ledger, list[Allocation]]:
+            current = ledger.find(model_name, app_num)
+            if current is not None and only_if is not None and not only_if(current):
+                raise PreconditionFailed(
+                    f"{model_name}/{app_num} holds {current.backend}/{current.frontend} now, "
+                    "not the pair this release was made for; nothing was released"
+                )
+            return allocator.release(ledger, model_name, app_num)
+
+        return bool(self._file.update(change))
 
     def release_many(self, keys: Iterable[tuple[str, int]]) -> list[PortPair]:
         """``release_ports`` for many keys under one lock and one write; returns what was released.
@@ -392,6 +413,16 @@ def _assign_free_on_this_machine(
         if not newly_busy:
             return new_ledger, assignments
         busy |= newly_busy
+
+
+def _refuse_existing(ledger: Ledger, keys: Iterable[tuple[str, int]]) -> None:
+    for model_name, app_num in keys:
+        found = ledger.find(model_name, app_num)
+        if found is not None:
+            raise PreconditionFailed(
+                f"{model_name}/{app_num} already has a pair ({found.backend}/{found.frontend}); "
+                "only a new key was to be allocated, so nothing was"
+            )
 
 
 def _shared_ports(ledger: Ledger) -> list[int]:
