@@ -42,6 +42,15 @@ _DEFAULT_IGNORABLE = (
 _DIR_SAFE = frozenset(string.ascii_letters + string.digits + "._-")
 
 
+#: What ``check_model_name`` asks of a name, as far as one portable regular expression can say
+#: it (Python's and ECMAScript's, no lookaround, so a fuzzer can generate from it): no control
+#: character, no whitespace at either end. Exact for ASCII names but for "." and ".." path
+#: segments; the Unicode rules above (invisible characters, lone marks) stay with the check.
+MODEL_NAME_PATTERN = (
+    r"^[^\s\u0000-\u001f\u007f-\u009f](?:[^\u0000-\u001f\u007f-\u009f]*[^\s\u0000-\u001f\u007f-\u009f])?$"
+)
+
+
 def _refusal(char: str, previous: str | None) -> str | None:
     """Why ``char`` (after ``previous``) cannot be in a model name, or ``None``."""
     category = unicodedata.category(char)

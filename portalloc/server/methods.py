@@ -16,9 +16,6 @@ from typing import NamedTuple
 from starlette.routing import BaseRoute, Match
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
-#: The methods RFC 9110 defines (and PATCH): a path that lacks one answers 405, any other method 501.
-KNOWN_METHODS = frozenset({"GET", "HEAD", "POST", "PUT", "DELETE", "PATCH", "OPTIONS", "TRACE", "CONNECT"})
-
 
 class RouteFit(NamedTuple):
     """What the routes of one path accept: the methods (for ``Allow``), and whether the asked method takes a body."""

@@ -9,8 +9,9 @@ The rules, in the order they are applied (the first that fails answers):
    re-pointed at 127.0.0.1 (DNS rebinding) sends ``Host: evil.example``: 403.
 2. ``Origin``, when a browser sends one, must be such a host too: a cross-site
    ``fetch`` or form from another page is refused (403), whatever its method.
-3. The method must be one the path has (405 with ``Allow``), and one HTTP defines
-   (501 otherwise): ``TRACE`` is refused as a method, before any token is asked for.
+3. The method must be one the path has (405 with ``Allow``), whatever the method
+   (``TRACE``, ``QUERY``, an invented one): refused as a method, before any token is
+   asked for, and never as a server error (5xx).
 4. A request that may change state (anything but ``GET`` and ``HEAD``) needs
    ``Authorization: Bearer <token>`` (401), unless the server runs without a token
    (only on a mode-0600 unix socket),
@@ -38,7 +39,7 @@ from urllib.parse import unquote_to_bytes, urlsplit
 from starlette.routing import BaseRoute
 from starlette.types import ASGIApp, Receive, Scope, Send
 
-from portalloc.server.methods import KNOWN_METHODS, RouteFit, answer_head, route_fit
+from portalloc.server.methods import RouteFit, answer_head, route_fit
 from portalloc.server.problems import problem_response
 
 #: The names a loopback client may use for this server.
@@ -136,8 +137,6 @@ class AccessPolicy:
 
 
 def _method_refusal(method: str, fit: RouteFit | None) -> Refusal | None:
-    if method not in KNOWN_METHODS:
-        return Refusal(501, "not_implemented", f"the method {method} is not one this server implements")
     if fit is None or method in fit.allowed:
         return None
     allowed = ", ".join(sorted(fit.allowed))

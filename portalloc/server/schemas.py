@@ -7,10 +7,12 @@ ledger enforces. The rest mirror the CLI's ``--json`` output key for key.
 
 from __future__ import annotations
 
-from typing import Literal
+from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 
+from portalloc.core.keys import MODEL_NAME_PATTERN
+from portalloc.core.limits import MAX_APP_NUM, MAX_MODEL_LENGTH
 from portalloc.core.models import Allocation, AppNum, ModelName, PortPolicy
 
 #: The most keys one batch request may allocate (a bound on the work one request asks for).
@@ -19,13 +21,19 @@ MAX_BATCH_KEYS = 10_000
 _STRICT = ConfigDict(extra="forbid")
 
 
+def describe_model_name(schema: dict[str, Any]) -> None:
+    """Give a model name's JSON schema the ledger's rule: 1 to 200 characters, ``MODEL_NAME_PATTERN``."""
+    schema.pop("anyOf", None)  # an optional query parameter is absent, never null
+    schema.update(type="string", minLength=1, maxLength=MAX_MODEL_LENGTH, pattern=MODEL_NAME_PATTERN)
+
+
 class Key(BaseModel):
     """One ``(model, app_num)`` to allocate."""
 
     model_config = _STRICT
 
-    model: ModelName
-    app_num: AppNum
+    model: ModelName = Field(json_schema_extra=describe_model_name)
+    app_num: AppNum = Field(json_schema_extra={"minimum": 1, "maximum": MAX_APP_NUM})
 
 
 class BatchRequest(BaseModel):

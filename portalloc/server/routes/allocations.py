@@ -18,12 +18,12 @@ from starlette.convertors import PathConvertor, register_url_convertor
 from starlette.exceptions import HTTPException
 
 from portalloc.core.keys import check_key, check_model_name
-from portalloc.core.limits import MAX_APP_NUM, MAX_MODEL_LENGTH
+from portalloc.core.limits import MAX_APP_NUM
 from portalloc.core.models import Allocation
 from portalloc.errors import InvalidKey
 from portalloc.server import conditional
 from portalloc.server.problems import Problem
-from portalloc.server.schemas import BatchRequest
+from portalloc.server.schemas import BatchRequest, describe_model_name
 from portalloc.server.state import State
 from portalloc.service.facade import PortAllocationService
 
@@ -39,10 +39,7 @@ _KEY_PATH = "/{model:model}/{app_num}"
 #: messages, a 400 on failure); the OpenAPI document still says what a valid one is.
 ModelSegment = Annotated[
     str,
-    Path(
-        description="The model name; '/' may be sent as is or as %2F.",
-        json_schema_extra={"minLength": 1, "maxLength": MAX_MODEL_LENGTH},
-    ),
+    Path(description="The model name; '/' may be sent as is or as %2F.", json_schema_extra=describe_model_name),
 ]
 AppNumSegment = Annotated[
     str,
@@ -80,7 +77,7 @@ def _no_allocation(state: State, model: str, app_num: int) -> HTTPException:
 def list_allocations(
     state: State,
     response: Response,
-    model: Annotated[str | None, Query(min_length=1, max_length=MAX_MODEL_LENGTH)] = None,
+    model: Annotated[str | None, Query(description="Only this model's.", json_schema_extra=describe_model_name)] = None,
     if_none_match: IfNoneMatch = None,
 ) -> Any:
     """Every allocation sorted by ``(model, app_num)``, or only ``model``'s; ``ETag`` names the list."""

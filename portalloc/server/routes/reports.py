@@ -22,6 +22,7 @@ from portalloc.server.schemas import (
     LivePort,
     StatsReport,
     StatusReport,
+    describe_model_name,
 )
 from portalloc.server.state import State
 
@@ -51,7 +52,10 @@ def stats(state: State) -> StatsReport:
 
 
 @router.get("/v1/status")
-def status(state: State, model: Annotated[str | None, Query()] = None) -> StatusReport:
+def status(
+    state: State,
+    model: Annotated[str | None, Query(description="Only this model's.", json_schema_extra=describe_model_name)] = None,
+) -> StatusReport:
     """Each allocation's ports as this machine sees them now: the keys of ``portalloc status --json``."""
     if model is not None:
         check_model_name(model)
