@@ -41,6 +41,8 @@ def create_app(
         docs_url=None,
         redoc_url=None,
         openapi_url=None,
+        # Operation ids are the route functions' names: a generated client gets `put_allocation`.
+        generate_unique_id_function=lambda route: route.name,
         responses={status: {"model": Problem, "description": text} for status, text in ERROR_STATUSES.items()},
     )
     app.state.portalloc = ServerState(service, stopping or threading.Event())

@@ -73,7 +73,7 @@ def _no_allocation(state: State, model: str, app_num: int) -> HTTPException:
     return HTTPException(404, f"{model}/{app_num} has no allocation in {state.service.ledger_path}")
 
 
-@router.get("", responses=_NOT_MODIFIED)
+@router.get("", responses=_NOT_MODIFIED, response_model=list[Allocation])
 def list_allocations(
     state: State,
     response: Response,
