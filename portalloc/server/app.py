@@ -9,6 +9,7 @@ from fastapi import FastAPI
 from starlette.routing import Route
 
 from portalloc import __version__
+from portalloc.server import page
 from portalloc.server.errors import ERROR_STATUSES, install_error_handlers
 from portalloc.server.openapi import install_document
 from portalloc.server.policy import AccessPolicy, RequestPolicy
@@ -46,7 +47,7 @@ def create_app(
         responses={status: {"model": Problem, "description": text} for status, text in ERROR_STATUSES.items()},
     )
     app.state.portalloc = ServerState(service, stopping or threading.Event())
-    routers = [module.router for module in (allocations, reports, events, health)]
+    routers = [module.router for module in (allocations, reports, events, health, page)]
     for router in routers:
         app.include_router(router)
     install_document(app)
