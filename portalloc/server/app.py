@@ -11,6 +11,7 @@ from starlette.routing import Route
 from portalloc import __version__
 from portalloc.server import page
 from portalloc.server.errors import ERROR_STATUSES, install_error_handlers
+from portalloc.server.journal import EventJournal
 from portalloc.server.openapi import install_document
 from portalloc.server.policy import AccessPolicy, RequestPolicy
 from portalloc.server.problems import Problem
@@ -47,6 +48,7 @@ def create_app(
         responses={status: {"model": Problem, "description": text} for status, text in ERROR_STATUSES.items()},
     )
     app.state.portalloc = ServerState(service, stopping or threading.Event())
+    app.state.journal = EventJournal(service.ledger_path)
     routers = [module.router for module in (allocations, reports, events, health, page)]
     for router in routers:
         app.include_router(router)
