@@ -13,6 +13,7 @@ from portalloc.server import page
 from portalloc.server.errors import ERROR_STATUSES, install_error_handlers
 from portalloc.server.journal import EventJournal
 from portalloc.server.openapi import install_document
+from portalloc.server.openmetrics import MeasureRequests, RequestMetrics
 from portalloc.server.policy import AccessPolicy, RequestPolicy
 from portalloc.server.problems import Problem
 from portalloc.server.routes import allocations, events, health, reports
@@ -49,6 +50,7 @@ def create_app(
     )
     app.state.portalloc = ServerState(service, stopping or threading.Event())
     app.state.journal = EventJournal(service.ledger_path)
+    app.state.request_metrics = RequestMetrics()
     routers = [module.router for module in (allocations, reports, events, health, page)]
     for router in routers:
         app.include_router(router)
@@ -59,4 +61,5 @@ def create_app(
     routes = (*app.router.routes, *(route for router in routers for route in router.routes))
     endpoints = [route for route in routes if isinstance(route, Route)]
     app.add_middleware(RequestPolicy, policy=AccessPolicy(token, extra_hosts), routes=endpoints)
+    app.add_middleware(MeasureRequests, metrics=app.state.request_metrics)  # outermost: refusals count too
     return app

@@ -4,13 +4,14 @@ from __future__ import annotations
 
 from typing import Annotated, Any
 
-from fastapi import APIRouter, Query, Response
+from fastapi import APIRouter, Header, Query, Request, Response
 from fastapi.responses import JSONResponse, PlainTextResponse
 
 from portalloc.core import allocator
 from portalloc.core.keys import check_model_name
 from portalloc.core.metrics import prometheus_text
 from portalloc.machine.live import PortReport
+from portalloc.server.openmetrics import exposition
 from portalloc.server.schemas import (
     CheckReport,
     ConflictHolder,
@@ -90,8 +91,16 @@ def _live_port(report: PortReport) -> LivePort:
     )
 
 
-@router.get("/metrics", response_class=PlainTextResponse, responses={200: {"content": {"text/plain": {}}}})
-def metrics(state: State) -> Response:
-    """The ledger's gauges in the Prometheus text format (what ``stats --format prometheus`` prints)."""
-    text = prometheus_text(state.call(lambda service: service.ledger()))
-    return PlainTextResponse(text, media_type="text/plain; version=0.0.4; charset=utf-8")
+@router.get(
+    "/metrics",
+    response_class=PlainTextResponse,
+    responses={200: {"content": {"text/plain": {}, "application/openmetrics-text": {}}}},
+)
+def metrics(state: State, request: Request, accept: Annotated[str | None, Header()] = None) -> Response:
+    """The ledger's gauges (what ``stats --format prometheus`` prints) and the server's request figures.
+
+    Prometheus text 0.0.4, or OpenMetrics 1.0 for ``Accept: application/openmetrics-text``.
+    """
+    ledger_text = prometheus_text(state.call(lambda service: service.ledger()))
+    body, media_type = exposition(ledger_text, request.app.state.request_metrics, accept)
+    return Response(body, media_type=media_type)
