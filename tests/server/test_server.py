@@ -180,8 +180,10 @@ def test_stats_check_status_metrics_healthz_and_openapi(server: ServerProcess) -
     assert [(a["model"], a["app_num"]) for a in status["allocations"]] == [("report_model", 1)]
     assert status["allocations"][0]["live"]["backend"]["state"] in ("free", "listening", "reserved")
     assert metrics.headers["content-type"].startswith("text/plain")
-    # Exactly what `stats --format prometheus` prints: the one function both call.
-    assert metrics.text == prometheus_text(parse_ledger(server.ledger.read_bytes(), server.ledger))
+    # Exactly what `stats --format prometheus` prints (the one function both call), then the server's own.
+    ledger_text = prometheus_text(parse_ledger(server.ledger.read_bytes(), server.ledger))
+    assert metrics.text.startswith(ledger_text)
+    assert metrics.text[len(ledger_text) :].startswith("# HELP portalloc_http_requests_total ")
     assert f" {len(rows)}\n" in metrics.text
     assert health == {"status": "ok"}
     assert "/v1/allocations/{model}/{app_num}" in openapi["paths"]
@@ -214,7 +216,7 @@ def test_a_conflicted_ledger_is_409_on_check_and_counted_in_metrics(server: Serv
             }
         ],
     }
-    assert metrics == prometheus_text(ledger)
+    assert metrics.startswith(prometheus_text(ledger))
 
 
 # --- errors ----------------------------------------------------------------------------------
