@@ -13,7 +13,7 @@ from __future__ import annotations
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from starlette.exceptions import HTTPException
-from starlette.responses import JSONResponse, Response
+from starlette.responses import JSONResponse
 
 from portalloc.errors import (
     InvalidKey,
@@ -77,10 +77,8 @@ def _validation_error(request: Request, error: Exception) -> JSONResponse:
     return problem_response(422, "invalid_request", f"{where}: {message}{suffix}", instance=request.url.path)
 
 
-def _http_error(request: Request, error: Exception) -> Response:
+def _http_error(request: Request, error: Exception) -> JSONResponse:
     assert isinstance(error, HTTPException)
-    if error.status_code == 304:  # Not Modified has no body at all
-        return Response(status_code=304, headers=error.headers)
     code = _HTTP_CODES.get(error.status_code, "http_error")
     return problem_response(error.status_code, code, str(error.detail), dict(error.headers or {}), request.url.path)
 

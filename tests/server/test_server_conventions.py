@@ -152,3 +152,17 @@ def test_the_openapi_document_declares_the_bearer_token_and_is_indented(server: 
     listing = document["paths"]["/v1/allocations"]["get"]
     [model] = [p for p in listing["parameters"] if p["name"] == "model"]
     assert json.dumps(model["schema"], sort_keys=True).count('"maxLength"') == 1
+
+
+def test_the_page_is_html_for_a_browser_and_406_for_a_client_that_wants_json(server: ServerProcess) -> None:
+    with server.client() as client:
+        page = client.get("/", headers={"Accept": "text/html,application/xhtml+xml,*/*;q=0.8"})
+        head = client.head("/")
+        json_only = client.get("/", headers={"Accept": "application/json"})
+        foreign = client.get("/", headers={"Host": "attacker.example"})
+    assert page.status_code == 200 and page.headers["content-type"].startswith("text/html")
+    assert "connect-src 'self'" in page.headers["content-security-policy"]
+    assert "<script src" not in page.text and "http" not in page.text.replace("http://localhost:", "")
+    assert head.status_code == 200 and head.content == b""
+    _problem(json_only, 406, "not_acceptable")
+    _problem(foreign, 403, "forbidden_host")
