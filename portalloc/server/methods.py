@@ -52,6 +52,7 @@ class _HeadFinished(Exception):
 async def answer_head(app: ASGIApp, scope: Scope, receive: Receive, send: Send) -> None:
     """Run ``app`` for a ``HEAD`` request as ``GET`` and send only the status and headers."""
     finished = False
+    as_get = {**scope, "method": "GET"}
 
     async def headers_only(message: Message) -> None:
         nonlocal finished
@@ -62,7 +63,9 @@ async def answer_head(app: ASGIApp, scope: Scope, receive: Receive, send: Send) 
             finished = True
             await send({"type": "http.response.body", "body": b"", "more_body": False})
             return
+        if "route" in as_get:  # what the router matched, for those outside who count requests by route
+            scope["route"] = as_get["route"]
         await send(message)
 
     with contextlib.suppress(_HeadFinished):
-        await app({**scope, "method": "GET"}, receive, headers_only)
+        await app(as_get, receive, headers_only)

@@ -87,6 +87,10 @@ def test_head_answers_wherever_get_does(server: ServerProcess) -> None:
             assert head.content == b""
             assert head.headers["content-type"] == got.headers["content-type"]
         assert client.head("/v1/allocations/head/404").status_code == 404
+        # The endless event stream: HEAD gets its headers and an end, and the stream stops server-side.
+        events = client.head("/v1/events")
+        assert events.status_code == 200 and events.headers["content-type"].startswith("text/event-stream")
+        assert client.get("/healthz").status_code == 200  # the connection is usable afterwards
 
 
 def test_405_names_every_method_the_path_has(server: ServerProcess) -> None:

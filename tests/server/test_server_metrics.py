@@ -30,6 +30,7 @@ def test_an_openmetrics_scrape_gets_openmetrics_with_eof(server: ServerProcess) 
     with server.client() as client:
         client.put("/v1/allocations/scraped/1", headers={"Authorization": f"Bearer {server.token}"})
         client.get("/v1/allocations/scraped/1")
+        client.head("/v1/allocations/scraped/1")
         response = client.get("/metrics", headers={"Accept": "application/openmetrics-text; version=1.0.0"})
     assert response.headers["content-type"] == OPENMETRICS
     assert response.text.endswith("# EOF\n")
@@ -43,6 +44,7 @@ def test_an_openmetrics_scrape_gets_openmetrics_with_eof(server: ServerProcess) 
     }
     assert requests[("PUT", "/v1/allocations/{model}/{app_num}", "201")] >= 1
     assert requests[("GET", "/v1/allocations/{model}/{app_num}", "200")] >= 1
+    assert requests[("HEAD", "/v1/allocations/{model}/{app_num}", "200")] >= 1
     histogram = {s.name: s.value for s in families["portalloc_http_request_duration_seconds"].samples if not s.labels}
     assert histogram["portalloc_http_request_duration_seconds_count"] >= 2
     assert families["portalloc_allocated_pairs"].samples[0].value >= 1
