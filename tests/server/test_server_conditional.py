@@ -8,8 +8,10 @@ precondition is 412 and the ledger's bytes do not change.
 
 from __future__ import annotations
 
+import json
 import subprocess
 from collections.abc import Iterator
+from concurrent.futures import ThreadPoolExecutor
 
 import pytest
 
@@ -106,3 +108,35 @@ def test_if_match_on_put_needs_the_current_pair(server: ServerProcess) -> None:
         tag = client.put("/v1/allocations/put_match/1", headers=_auth(server)).headers["etag"]
         assert client.put("/v1/allocations/put_match/1", headers=_auth(server, If_Match=tag)).status_code == 200
         assert client.put("/v1/allocations/put_match/1", headers=_auth(server, If_Match='"old"')).status_code == 412
+
+
+def test_two_servers_racing_if_none_match_star_create_each_key_once(tmp_path_factory: pytest.TempPathFactory) -> None:
+    # Two server processes on one ledger, each asked to allocate the same new keys "only if new" at
+    # the same moment: the condition is checked under the ledger's lock, so per key exactly one 201.
+    first_dir, second_dir = tmp_path_factory.mktemp("race_a"), tmp_path_factory.mktemp("race_b")
+    first = start_server(first_dir)
+    second = start_server(second_dir, ledger=first.ledger)
+    keys = [f"race/{n}" for n in range(1, 21)]
+    try:
+        clients = [first.client(), second.client()]
+
+        def put(which: int, key: str) -> tuple[str, int, str]:
+            server = (first, second)[which]
+            response = clients[which].put(f"/v1/allocations/{key}", headers=_auth(server, If_None_Match="*"))
+            return key, response.status_code, response.text
+
+        with ThreadPoolExecutor(max_workers=8) as pool:
+            results = list(pool.map(lambda job: put(*job), [(which, key) for key in keys for which in (0, 1)]))
+        for client in clients:
+            client.close()
+        statuses = {key: sorted(status for k, status, _ in results if k == key) for key in keys}
+        assert all(found == [201, 412] for found in statuses.values()), results
+        rows = json.loads(first.ledger.read_text())["allocations"]
+        ports = [port for row in rows for port in (row["backend"], row["frontend"])]
+        assert len(rows) == len(keys) and len(set(ports)) == len(ports)
+        for server in (first, second):
+            code, _, err = server.stop()
+            assert code == 0, err
+    finally:
+        kill_group(first)
+        kill_group(second)
