@@ -107,7 +107,10 @@ def _missing_attributes(root: Path, relative: PurePosixPath) -> dict[str, str]:
 
 
 def _append_line(path: Path, line: str) -> None:
-    existing = path.read_bytes() if path.exists() else b""
+    try:
+        existing = read_regular_file(path, "git file", MAX_GIT_STATE_BYTES).data
+    except FileNotFoundError:
+        existing = b""
     separator = b"" if not existing or existing.endswith(b"\n") else b"\n"
     with path.open("ab") as handle:
         handle.write(separator + line.encode("utf-8") + b"\n")
