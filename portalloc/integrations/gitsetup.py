@@ -18,6 +18,7 @@ from typing import NamedTuple
 from portalloc.core.limits import MAX_GIT_STATE_BYTES
 from portalloc.errors import GitError, UnsafeFile
 from portalloc.storage.files import read_regular_file
+from portalloc.storage.locking import lock_name
 
 DRIVER = "portalloc"
 DRIVER_NAME = "portalloc ledger merge (union, moves clashing ports)"
@@ -136,7 +137,7 @@ def _ensure_attributes(root: Path, relative: PurePosixPath) -> Step:
 
 
 def _ensure_lock_ignored(root: Path, relative: PurePosixPath) -> Step:
-    lock = PurePosixPath(f"{relative}.lock")
+    lock = relative.with_name(lock_name(relative.name))
     if _git(root, "check-ignore", "-q", "--no-index", "--", lock.as_posix()).returncode == 0:
         return Step(".gitignore", False, f"{lock} is already ignored")
     line = path_pattern(lock, quote_spaces=False)
