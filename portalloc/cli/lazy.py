@@ -2,8 +2,8 @@
 
 ``portalloc get`` runs in a fresh interpreter on every call, so what it imports is most
 of what it costs. With this table it imports click and the modules of ``get`` alone,
-not the fifteen other commands' modules (``portalloc --help``, which lists them all,
-still imports each).
+not the other commands' modules (``portalloc --help``, which lists them all, still
+imports each).
 """
 
 from __future__ import annotations
