@@ -224,11 +224,7 @@ class LedgerFile:
             if not self._fresh():
                 self._settled(directory, deadline)  # validate before locking: no .lock beside a non-ledger
             for _ in range(_REDO_LIMIT):
-                try:
-                    spare = self._spare_locks.pop()  # atomic: two threads never take the same one
-                except IndexError:
-                    spare = None
-                held = locking.acquire(directory, self.lock_timeout, deadline=deadline, reuse=spare)
+                held = self._lock(directory, deadline)
                 written = False
                 try:
                     found, current = self._settled(directory, deadline)
@@ -260,6 +256,13 @@ class LedgerFile:
             "while a write held the lock; nothing was written (is something deleting the lock, "
             "such as `git clean -X` in a loop?)"
         )
+
+    def _lock(self, directory: FileDirectory, deadline: float) -> locking.HeldLock:
+        try:
+            spare = self._spare_locks.pop()  # atomic: two threads never take the same one
+        except IndexError:
+            spare = None
+        return locking.acquire(directory, self.lock_timeout, deadline=deadline, reuse=spare)
 
     def _fresh(self) -> bool:
         # The file is the one this object last read and validated (one stat): skip the pre-lock read.
