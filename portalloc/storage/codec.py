@@ -184,6 +184,7 @@ class LineCache:
 
 def parse_ledger(data: bytes, path: Path | str) -> Ledger:
     """Parse and fully validate ledger bytes; raise ``LedgerCorrupt`` naming ``path`` if they are not a ledger."""
+    # Imported here, not at the top: the fast reader below shares this module and must stay free of pydantic.
     from pydantic import ValidationError
 
     from portalloc.core.models import Ledger, describe_validation_error
