@@ -14,8 +14,8 @@ The public API (``dir(portalloc)`` lists it):
   the one-call shortcut.
 * Data: ``PortPair`` (an alias of ``Allocation``: ``model``, ``app_num``, ``backend``,
   ``frontend``), ``Ledger``, ``PortPolicy``; what the service reports: ``Conflict``
-  (``port`` and its ``holders``), ``Usage`` (capacity, for ``stats``), ``PortReport``
-  (one ledger port on this machine now, for ``live_status``).
+  (``port`` and its ``holders``), ``Usage`` (capacity, for ``stats``), ``PairReport``
+  (one allocation on this machine now, for ``live_status``: a ``PortReport`` per port).
 * Errors: everything raised on purpose is a ``PortallocError`` whose message is one
   line for a user. ``InvalidKey``, ``InvalidVariableName``: bad input.
   ``LedgerCorrupt``: not valid JSON or not a ledger (never overwritten).
@@ -35,15 +35,24 @@ Names are imported on first use, so ``import portalloc`` (and the command line's
 paths) do not pay for pydantic or filelock until they are needed.
 """
 
+# ruff: noqa: F401
 from __future__ import annotations
 
 from typing import TYPE_CHECKING, Any
 
 __version__ = "0.1.0"
 
-if TYPE_CHECKING:
-    from portalloc.core.allocator import Conflict, Usage
-    from portalloc.core.models import Allocation, Ledger, PortPair, PortPolicy
+if TYPE_CHECKING:  # for type checkers only (the names come from _PUBLIC on first use): hence no F401
+    from portalloc.core.allocator import (
+        Conflict,
+        Usage,
+    )
+    from portalloc.core.models import (
+        Allocation,
+        Ledger,
+        PortPair,
+        PortPolicy,
+    )
     from portalloc.errors import (
         AppDirUnavailable,
         AppsDirLooksWrong,
@@ -69,37 +78,19 @@ if TYPE_CHECKING:
         PortallocError,
         UnsafeFile,
     )
-    from portalloc.machine.live import PortReport
-    from portalloc.service.facade import PortAllocationService, get_or_allocate_ports
+    from portalloc.machine.live import (
+        PairReport,
+        PortReport,
+    )
+    from portalloc.service.facade import (
+        PortAllocationService,
+        get_or_allocate_ports,
+    )
 
-_ERRORS = (
-    "AppDirUnavailable",
-    "AppsDirLooksWrong",
-    "AppsDirMissing",
-    "BatchInputError",
-    "CommandNotExecutable",
-    "CommandNotFound",
-    "ComposeFileError",
-    "ConfigError",
-    "EnvFileError",
-    "GitError",
-    "ImportSourceError",
-    "InvalidKey",
-    "InvalidVariableName",
-    "LedgerCorrupt",
-    "LedgerExists",
-    "LedgerLocked",
-    "LedgerMissing",
-    "LedgerUnavailable",
-    "NoFreePair",
-    "PolicyMismatch",
-    "PolicyRefused",
-    "PortallocError",
-    "UnsafeFile",
-)
-
-#: Each public name and the module it lives in, imported on first access.
-_LAZY = {
+#: Every public name and the module it lives in: the one list. ``__all__``, ``dir()`` and the
+#: lazy import below derive from it; ``tests/cli/test_init.py`` pins the TYPE_CHECKING imports
+#: above to it.
+_PUBLIC = {
     "PortAllocationService": "portalloc.service.facade",
     "get_or_allocate_ports": "portalloc.service.facade",
     "Allocation": "portalloc.core.models",
@@ -108,49 +99,38 @@ _LAZY = {
     "PortPolicy": "portalloc.core.models",
     "Conflict": "portalloc.core.allocator",
     "Usage": "portalloc.core.allocator",
+    "PairReport": "portalloc.machine.live",
     "PortReport": "portalloc.machine.live",
-    **dict.fromkeys(_ERRORS, "portalloc.errors"),
+    "AppDirUnavailable": "portalloc.errors",
+    "AppsDirLooksWrong": "portalloc.errors",
+    "AppsDirMissing": "portalloc.errors",
+    "BatchInputError": "portalloc.errors",
+    "CommandNotExecutable": "portalloc.errors",
+    "CommandNotFound": "portalloc.errors",
+    "ComposeFileError": "portalloc.errors",
+    "ConfigError": "portalloc.errors",
+    "EnvFileError": "portalloc.errors",
+    "GitError": "portalloc.errors",
+    "ImportSourceError": "portalloc.errors",
+    "InvalidKey": "portalloc.errors",
+    "InvalidVariableName": "portalloc.errors",
+    "LedgerCorrupt": "portalloc.errors",
+    "LedgerExists": "portalloc.errors",
+    "LedgerLocked": "portalloc.errors",
+    "LedgerMissing": "portalloc.errors",
+    "LedgerUnavailable": "portalloc.errors",
+    "NoFreePair": "portalloc.errors",
+    "PolicyMismatch": "portalloc.errors",
+    "PolicyRefused": "portalloc.errors",
+    "PortallocError": "portalloc.errors",
+    "UnsafeFile": "portalloc.errors",
 }
 
-__all__ = [
-    "Allocation",
-    "AppDirUnavailable",
-    "AppsDirLooksWrong",
-    "AppsDirMissing",
-    "BatchInputError",
-    "CommandNotExecutable",
-    "CommandNotFound",
-    "ComposeFileError",
-    "ConfigError",
-    "Conflict",
-    "EnvFileError",
-    "GitError",
-    "ImportSourceError",
-    "InvalidKey",
-    "InvalidVariableName",
-    "Ledger",
-    "LedgerCorrupt",
-    "LedgerExists",
-    "LedgerLocked",
-    "LedgerMissing",
-    "LedgerUnavailable",
-    "NoFreePair",
-    "PolicyMismatch",
-    "PolicyRefused",
-    "PortAllocationService",
-    "PortPair",
-    "PortPolicy",
-    "PortReport",
-    "PortallocError",
-    "UnsafeFile",
-    "Usage",
-    "__version__",
-    "get_or_allocate_ports",
-]
+__all__ = ["__version__", *_PUBLIC]
 
 
 def __getattr__(name: str) -> Any:
-    module_name = _LAZY.get(name)
+    module_name = _PUBLIC.get(name)
     if module_name is None:
         raise AttributeError(f"module 'portalloc' has no attribute {name!r}")
     import importlib

@@ -7,11 +7,11 @@ same answer.
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Mapping
+from collections.abc import Container, Iterable, Mapping
 from itertools import filterfalse
 from typing import NamedTuple
 
-from portalloc.core.keys import check_key
+from portalloc.core.keys import Claim, Key, check_key
 from portalloc.core.limits import MAX_PORT, MIN_PORT
 from portalloc.core.models import Allocation, Ledger, Pool, PortPolicy
 from portalloc.errors import NoFreePair, PolicyRefused
@@ -27,8 +27,6 @@ BAD_PORTS = frozenset(
     }
 )  # fmt: skip
 
-Key = tuple[str, int]
-
 
 class Assignment(NamedTuple):
     """What ``assign`` decided for one key."""
@@ -39,23 +37,11 @@ class Assignment(NamedTuple):
     note: str | None = None
 
 
-class Holder(NamedTuple):
-    """One key holding a port in a conflict, and in which role (``None`` for a key listed twice)."""
-
-    model: str
-    app_num: int
-    role: str | None
-
-    def describe(self) -> str:
-        """``model/app (role)``."""
-        return f"{self.model}/{self.app_num}" + (f" ({self.role})" if self.role else "")
-
-
 class Conflict(NamedTuple):
     """A port held more than once, or a key that appears more than once (``port`` is ``None``)."""
 
     port: int | None
-    holders: tuple[Holder, ...]
+    holders: tuple[Claim, ...]
 
     def describe(self) -> str:
         """One line for a user."""
@@ -150,7 +136,7 @@ class _PairFinder:
         self.reserved = self.policy.reserved_ports()
         self.used = set(ledger.used_ports)
         self.used.update(taken)
-        #: Ports kept for pre-configured keys: ``next_pair`` skips them, ``refusal`` does not.
+        #: Ports kept for pre-configured keys: ``next_pair`` skips them; their own key may take them.
         self.kept = frozenset(kept)
         self.blocked = self.kept | self.reserved
         #: Per segment (by its first ``k``): the lowest ``k`` that may still be free.
@@ -158,20 +144,6 @@ class _PairFinder:
 
     def take(self, ports: Iterable[int]) -> None:
         self.used.update(ports)
-
-    def refusal(self, model: str, backend: int, frontend: int) -> str | None:
-        """Why ``model`` may not take this pair now (one port's reason), or ``None``."""
-        if backend == frontend:
-            return f"backend and frontend are both {backend}"
-        for port in (backend, frontend):
-            if port in self.used:
-                return f"{port} already in use"
-            if port in self.reserved:
-                return f"{port} is reserved"
-            pool = pool_holding(self.policy, port) if self.policy.pools else None
-            if pool is not None and pool.model != model:
-                return f"{port} is in the pool of {pool.model}"
-        return None
 
     def next_pair(self, model: str) -> tuple[int, int]:
         policy, used = self.policy, self.used
@@ -238,13 +210,17 @@ def assign_many(
             continue
         note = None
         wanted = preferred.get((model, app_num))
-        refusal = finder.refusal(model, *wanted) if wanted is not None else None
+        refusal = (
+            pair_refusal(ledger, (model, app_num), wanted, taken=finder.used, outside_policy=True)
+            if wanted is not None
+            else None
+        )
         if wanted is not None and refusal is None:
             backend, frontend = wanted
             finder.take(wanted)
         else:
             if wanted is not None:
-                note = f"pre-configured ports {wanted[0]}/{wanted[1]} for {model}/{app_num} are not free ({refusal})"
+                note = f"pre-configured ports {wanted[0]}/{wanted[1]} for {model}/{app_num} cannot be used ({refusal})"
             backend, frontend = finder.next_pair(model)
             if note is not None:
                 note += f"; allocated {backend}/{frontend} instead"
@@ -256,18 +232,27 @@ def assign_many(
     return ledger.with_added(list(added.values())), assignments
 
 
-def pair_refusal(ledger: Ledger, key: tuple[str, int], pair: tuple[int, int]) -> str | None:
-    """Why ``key`` may not hold ``pair`` in ``ledger``, or ``None`` if it may.
+def pair_refusal(
+    ledger: Ledger,
+    key: Key,
+    pair: tuple[int, int],
+    *,
+    taken: Container[int] = frozenset(),
+    reserved: frozenset[int] | None = None,
+    outside_policy: bool = False,
+) -> str | None:
+    """Why ``key`` may not hold ``pair`` in ``ledger``, or ``None`` if it may: the one rule for every pair not chosen
+    by the allocator itself (pre-configured, imported, kept under a new policy, merged).
 
-    Refused: a port outside 1024-65535, the pair outside the policy's backend or
-    frontend range, a browsers' bad port (when the policy skips them), a port another
-    key holds, a reserved port, a port of another model's pool. A pair off the
-    sequence but in range is allowed, as pre-configured pairs are.
+    Always refused: the same port twice, a port outside 1024-65535, a browsers' bad port
+    (when the policy skips them), a port another key of the ledger holds, a port in
+    ``taken`` (held on this machine, or given out earlier in the same batch), a reserved
+    port, a port of another model's pool. ``reserved`` defaults to the policy's own
+    (a policy change passes none: reserving a held port is reported, not refused).
+    ``outside_policy`` is what a pre-configured pair may bypass, and nothing else: the
+    policy's backend and frontend ranges (the platform chose those ports itself). A
+    pair off the sequence but in range is always allowed.
     """
-    return _refusal(ledger, key, pair, ledger.policy.reserved_ports())
-
-
-def _refusal(ledger: Ledger, key: Key, pair: tuple[int, int], reserved: frozenset[int]) -> str | None:
     policy = ledger.policy
     backend, frontend = pair
     if backend == frontend:
@@ -275,24 +260,39 @@ def _refusal(ledger: Ledger, key: Key, pair: tuple[int, int], reserved: frozense
     for port in pair:
         if not MIN_PORT <= port <= MAX_PORT:
             return f"port {port} is not from {MIN_PORT} to {MAX_PORT}"
-    if not policy.backend_start <= backend < policy.frontend_start:
-        highest = policy.frontend_start - 1
-        return f"backend {backend} is outside the policy's backend range {policy.backend_start}-{highest}"
-    if not policy.frontend_start <= frontend <= policy.max_port:
-        return f"frontend {frontend} is outside the policy's frontend range {policy.frontend_start}-{policy.max_port}"
+    if not outside_policy:
+        if not policy.backend_start <= backend < policy.frontend_start:
+            highest = policy.frontend_start - 1
+            return f"backend {backend} is outside the policy's backend range {policy.backend_start}-{highest}"
+        if not policy.frontend_start <= frontend <= policy.max_port:
+            return (
+                f"frontend {frontend} is outside the policy's frontend range {policy.frontend_start}-{policy.max_port}"
+            )
+    reserved = policy.reserved_ports() if reserved is None else reserved
     for port in pair:
-        if policy.skip_bad_ports and port in BAD_PORTS:
-            return f"{port} is a port browsers refuse to connect to (the policy skips them)"
-        if port in reserved:
-            return f"port {port} is reserved"
-        if port in ledger.used_ports:
-            for holder in ledger.allocations:
-                if holder.key != key and port in holder.ports:
-                    role = "backend" if holder.backend == port else "frontend"
-                    return f"port {port} is held by {holder.label()} ({role})"
-        pool = pool_holding(policy, port) if policy.pools else None
-        if pool is not None and pool.model != key[0]:
-            return f"port {port} is in the pool of {pool.model}"
+        why = _port_refusal(ledger, key, port, taken, reserved)
+        if why is not None:
+            return why
+    return None
+
+
+def _port_refusal(ledger: Ledger, key: Key, port: int, taken: Container[int], reserved: frozenset[int]) -> str | None:
+    """Why ``key`` may not hold ``port`` (one port of ``pair_refusal``'s rule), or ``None``."""
+    policy = ledger.policy
+    if policy.skip_bad_ports and port in BAD_PORTS:
+        return f"{port} is a port browsers refuse to connect to (the policy skips them)"
+    if port in reserved:
+        return f"port {port} is reserved"
+    if port in ledger.used_ports:
+        for holder in ledger.allocations:
+            if holder.key != key and port in holder.ports:
+                role = "backend" if holder.backend == port else "frontend"
+                return f"port {port} is held by {holder.label()} ({role})"
+    if port in taken and port not in ledger.used_ports:
+        return f"port {port} is already in use"
+    pool = pool_holding(policy, port) if policy.pools else None
+    if pool is not None and pool.model != key[0]:
+        return f"port {port} is in the pool of {pool.model}"
     return None
 
 
@@ -308,8 +308,8 @@ def policy_refusals(ledger: Ledger, policy: PortPolicy) -> list[str]:
     return [
         f"{a.label()} ({a.backend}/{a.frontend}): {why}"
         for a in ledger.allocations
-        if (why := _refusal(candidate, a.key, a.ports, frozenset())) is not None
-        and _refusal(ledger, a.key, a.ports, frozenset()) is None
+        if (why := pair_refusal(candidate, a.key, a.ports, reserved=frozenset())) is not None
+        and pair_refusal(ledger, a.key, a.ports, reserved=frozenset()) is None
     ]
 
 
@@ -373,13 +373,13 @@ def policy_warnings(ledger: Ledger) -> list[str]:
 
 def find_conflicts(allocations: Iterable[Allocation]) -> list[Conflict]:
     """Every port held more than once (in any role) and every key that appears more than once."""
-    holders: dict[int, list[Holder]] = {}
+    holders: dict[int, list[Claim]] = {}
     seen: dict[Key, int] = {}
     for a in allocations:
         seen[a.key] = seen.get(a.key, 0) + 1
-        holders.setdefault(a.backend, []).append(Holder(a.model, a.app_num, "backend"))
-        holders.setdefault(a.frontend, []).append(Holder(a.model, a.app_num, "frontend"))
-    conflicts = [Conflict(None, (Holder(*key, None),) * count) for key, count in seen.items() if count > 1]
+        holders.setdefault(a.backend, []).append(Claim(a.model, a.app_num, "backend"))
+        holders.setdefault(a.frontend, []).append(Claim(a.model, a.app_num, "frontend"))
+    conflicts = [Conflict(None, (Claim(*key, None),) * count) for key, count in seen.items() if count > 1]
     conflicts += [Conflict(port, tuple(names)) for port, names in sorted(holders.items()) if len(names) > 1]
     return conflicts
 

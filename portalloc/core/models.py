@@ -14,6 +14,7 @@ from pydantic import (
     BaseModel,
     ConfigDict,
     Field,
+    PrivateAttr,
     ValidationError,
     model_validator,
 )
@@ -220,6 +221,27 @@ _FRONTEND = operator.attrgetter("frontend")
 _INSERT_LIMIT = 8
 
 
+class _Derived:
+    """What a ledger derives from its allocations, each built on first use.
+
+    Held in a pydantic private attribute (``Ledger._cache``). Never part of a ledger's
+    value: any two compare equal, so ``==`` on ledgers compares their fields alone.
+    """
+
+    __slots__ = ("allocations", "index", "is_sorted", "used_ports")
+
+    def __init__(self, allocations: list[Allocation] | None = None) -> None:
+        self.allocations = allocations
+        self.is_sorted: bool | None = None
+        self.index: dict[tuple[str, int], Allocation] | None = None
+        self.used_ports: frozenset[int] | None = None
+
+    def __eq__(self, other: object) -> bool:
+        return isinstance(other, _Derived)
+
+    __hash__ = object.__hash__
+
+
 class Ledger(BaseModel):
     """The whole file: a version, the policy, and allocations sorted by ``(model, app_num)``.
 
@@ -232,6 +254,7 @@ class Ledger(BaseModel):
     version: int = LEDGER_VERSION
     policy: PortPolicy = PortPolicy()
     allocations: list[Allocation] = Field(default_factory=list)
+    _cache: _Derived = PrivateAttr(default_factory=_Derived)
 
     @model_validator(mode="after")
     def _known_version(self) -> Ledger:
@@ -261,48 +284,56 @@ class Ledger(BaseModel):
         else:
             ordered = sorted([*self.allocations, *added], key=_KEY)
         ledger = self._sorted_ledger(ordered)
-        built, derived = self.__dict__, ledger.__dict__
-        # cached_property keeps its value in the instance __dict__; seeding it is how a derived one is carried over.
-        if "_index" in built:
-            index = dict(built["_index"])
+        built, derived = self._derived(), ledger._derived()
+        # What this ledger already derived is extended, not rebuilt (a write after one allocation stays cheap).
+        if built.index is not None:
+            index = dict(built.index)
             for allocation in added:
                 index.setdefault(allocation.key, allocation)
-            derived["_index"] = index
-        if "used_ports" in built:
-            derived["used_ports"] = built["used_ports"].union(*(allocation.ports for allocation in added))
+            derived.index = index
+        if built.used_ports is not None:
+            derived.used_ports = built.used_ports.union(*(allocation.ports for allocation in added))
         return ledger
 
     def _sorted_ledger(self, ordered: list[Allocation]) -> Ledger:
         ledger = Ledger.model_construct(version=self.version, policy=self.policy, allocations=ordered)
-        ledger.__dict__["_is_sorted"] = True
+        ledger._derived().is_sorted = True
         return ledger
 
-    @cached_property
-    def _is_sorted(self) -> bool:
-        keys = list(map(_KEY, self.allocations))
-        return all(map(operator.le, keys, keys[1:]))
+    def _derived(self) -> _Derived:
+        """This ledger's derived data, started afresh when its allocations are not the ones it was built for."""
+        derived = self._cache
+        if derived.allocations is not self.allocations:  # new, or a model_copy that replaced the allocations
+            derived = self._cache = _Derived(self.allocations)
+        return derived
 
     def in_key_order(self) -> list[Allocation]:
         """The allocations sorted by ``(model, app_num)``: the list itself when it already is (as it
         is in every ledger portalloc builds), else a sorted copy (a hand-edited file may not be)."""
-        return self.allocations if self._is_sorted else sorted(self.allocations, key=_KEY)
-
-    @cached_property
-    def _index(self) -> dict[tuple[str, int], Allocation]:
-        # First occurrence wins, matching the order a reader of the file sees.
-        index: dict[tuple[str, int], Allocation] = {}
-        for allocation in self.allocations:
-            index.setdefault(allocation.key, allocation)
-        return index
+        derived = self._derived()
+        if derived.is_sorted is None:
+            keys = list(map(_KEY, self.allocations))
+            derived.is_sorted = all(map(operator.le, keys, keys[1:]))
+        return self.allocations if derived.is_sorted else sorted(self.allocations, key=_KEY)
 
     def find(self, model: str, app_num: int) -> Allocation | None:
         """The allocation of ``(model, app_num)``, or ``None``."""
-        return self._index.get((model, app_num))
+        derived = self._derived()
+        if derived.index is None:
+            # First occurrence wins, matching the order a reader of the file sees.
+            index: dict[tuple[str, int], Allocation] = {}
+            for allocation in self.allocations:
+                index.setdefault(allocation.key, allocation)
+            derived.index = index
+        return derived.index.get((model, app_num))
 
-    @cached_property
+    @property
     def used_ports(self) -> frozenset[int]:
-        """Every port any allocation holds, in either role."""
-        return frozenset(chain(map(_BACKEND, self.allocations), map(_FRONTEND, self.allocations)))
+        """Every port any allocation holds, in either role (built once per ledger)."""
+        derived = self._derived()
+        if derived.used_ports is None:
+            derived.used_ports = frozenset(chain(map(_BACKEND, self.allocations), map(_FRONTEND, self.allocations)))
+        return derived.used_ports
 
 
 def build_policy(fields: Mapping[str, object]) -> PortPolicy:

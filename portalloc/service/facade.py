@@ -225,8 +225,8 @@ class PortAllocationService:
 
     # --- this machine (service.status) -------------------------------------------------
 
-    def live_status(self, model_name: str | None = None) -> list[live.PortReport]:
-        """Every allocation's backend and frontend as this machine sees them now (``portalloc.machine.live``)."""
+    def live_status(self, model_name: str | None = None) -> list[live.PairReport]:
+        """Every allocation (or ``model_name``'s) and its two ports as this machine sees them (``machine.live``)."""
         return status.live_status(self._target, model_name)
 
 

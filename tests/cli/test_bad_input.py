@@ -2,8 +2,8 @@
 
 The cases live in ``tests/reliability/bad_input.py`` (the harness prints them as a
 table). Here the CLI cases run the console script's entry point in a forked child (the
-same code, without interpreter start-up: a fork per case, not a new interpreter); a sample
-also runs through the installed ``portalloc`` script.
+same code, without paying interpreter start-up for every case); a sample also
+runs through the installed ``portalloc`` script.
 """
 
 from __future__ import annotations

@@ -64,3 +64,16 @@ def test_every_error_class_has_its_own_stable_code() -> None:
     ]
     codes = [error.code for error in errors]
     assert len(set(codes)) == len(codes), sorted(codes)
+
+
+def test_the_type_checking_imports_are_the_public_mapping() -> None:
+    """``_PUBLIC`` is the one list; the imports type checkers read must name the same things in the same modules."""
+    import ast
+
+    tree = ast.parse(inspect.getsource(portalloc))
+    block = next(node for node in tree.body if isinstance(node, ast.If) and ast.unparse(node.test) == "TYPE_CHECKING")
+    imported = {
+        alias.name: node.module for node in block.body if isinstance(node, ast.ImportFrom) for alias in node.names
+    }
+    assert imported == portalloc._PUBLIC
+    assert portalloc.__all__ == ["__version__", *portalloc._PUBLIC]

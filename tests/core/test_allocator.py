@@ -287,6 +287,31 @@ def test_a_preferred_pair_in_another_models_pool_or_reserved_is_refused_with_the
 
 
 @pytest.mark.parametrize(
+    "pair",
+    [(6000, 9000), (5003, 8003), (6379, 9379), (5001, 8001), (80, 8001)],  # bad port, held, reserved, pool, < 1024
+)
+def test_a_preferred_pair_is_refused_by_the_rule_import_uses(pair: tuple[int, int]) -> None:
+    """``assign_many`` (pre-configured pairs) and ``pair_refusal`` (import, policy, merge) are one rule."""
+    ledger = pooled(Pool(model="big", first=0, last=0), reserved=[[6379, 6379]])
+    ledger, _ = assign_many(ledger, [("a", 1)])  # 5003/8003: the pool keeps 5001/8001 for big
+    why = allocator.pair_refusal(ledger, ("m", 1), pair)
+    _l, assignment = assign(ledger, "m", 1, preferred=pair)
+    assert why is not None and assignment.allocation.ports != pair
+    assert assignment.note == (
+        f"pre-configured ports {pair[0]}/{pair[1]} for m/1 cannot be used ({why}); "
+        f"allocated {assignment.allocation.backend}/{assignment.allocation.frontend} instead"
+    )
+
+
+def test_a_preferred_pair_may_lie_outside_the_policy_ranges_and_nothing_else() -> None:
+    ledger = Ledger()
+    assert allocator.pair_refusal(ledger, ("m", 1), (30001, 4001)) is not None  # import: outside the ranges
+    assert allocator.pair_refusal(ledger, ("m", 1), (30001, 4001), outside_policy=True) is None
+    _l, assignment = assign(ledger, "m", 1, preferred=(30001, 4001))
+    assert assignment.allocation.ports == (30001, 4001) and assignment.note is None
+
+
+@pytest.mark.parametrize(
     ("key", "pair", "why"),
     [
         (("m", 1), (5001, 5001), "backend and frontend are both 5001"),

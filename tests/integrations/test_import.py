@@ -71,7 +71,7 @@ Imported 10 rows from {db} (SQLite port_configurations table): 2 imported, 1 alr
   id 6 model_f/1 4000/8013: backend 4000 is outside the policy's backend range 5001-8000
   id 7 model_g/1 5015/8015: is_available is set: the old database had released this pair
   id 8 model_h/1 5017/8017: the ledger already gives it 5005/8005; not overwritten
-  id 9 model_i/0 5019/8019: app_num must be from 1 to 1,000,000, not 0
+  id 9 model_i/0 5019/8019: app_num must be a whole number from 1 to 1,000,000, not 0
 """
 
 

@@ -8,8 +8,10 @@ from typing import Any
 
 import click
 
-from portalloc.cli.commands.policy import policy_changes, policy_options, policy_report
-from portalloc.cli.options import Settings, echo_json, json_option, pass_settings
+from portalloc.cli.commands.policy import policy_changes, policy_options
+from portalloc.cli.context import Settings, pass_settings
+from portalloc.cli.output import echo_json
+from portalloc.cli.params import json_option
 
 
 @click.command()
@@ -31,6 +33,7 @@ def init(settings: Settings, /, path: Path | None, as_json: bool, **options: Any
       portalloc init apps/portalloc.json --backend-start 20001 --frontend-start 30001
     """
     from portalloc.core.models import build_policy
+    from portalloc.reports import policy_report
 
     policy = build_policy(policy_changes(options))
     if path is not None:
@@ -38,11 +41,10 @@ def init(settings: Settings, /, path: Path | None, as_json: bool, **options: Any
     settings.service().create_ledger(policy)
     report = policy_report(policy)
     if as_json:
-        echo_json({"ledger": str(settings.ledger_path), **report})
+        echo_json({"ledger": str(settings.ledger_path), **report.model_dump(mode="json")})
         return 0
-    skipped = len(report["skipped"])
     click.echo(
-        f"Created {settings.ledger_path}: {report['usable_pairs']:,} usable pairs "
-        f"({report['pairs']:,} in range, {skipped} skipped for a bad port), {policy.describe()}"
+        f"Created {settings.ledger_path}: {report.usable_pairs:,} usable pairs "
+        f"({report.pairs:,} in range, {len(report.skipped)} skipped for a bad port), {policy.describe()}"
     )
     return 0

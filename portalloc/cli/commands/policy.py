@@ -7,7 +7,9 @@ from typing import TYPE_CHECKING, Any, TypeVar
 
 import click
 
-from portalloc.cli.options import Settings, echo_json, json_option, pass_settings
+from portalloc.cli.context import Settings, pass_settings
+from portalloc.cli.output import echo_report
+from portalloc.cli.params import json_option
 from portalloc.core.limits import MAX_PORT, MIN_PORT
 
 if TYPE_CHECKING:
@@ -49,32 +51,21 @@ def policy_changes(options: dict[str, Any]) -> dict[str, Any]:
     return {names.get(name, name): value for name, value in options.items() if value is not None}
 
 
-def policy_report(policy: PortPolicy) -> dict[str, Any]:
-    """The policy and what it gives: pairs in range, usable pairs, and every pair skipped and why."""
-    from portalloc.core.allocator import skipped_pairs, usable_pairs
-
-    return {
-        **policy.model_dump(),
-        "pairs": policy.pair_count,
-        "usable_pairs": usable_pairs(policy),
-        "skipped": [{"backend": b, "frontend": f, "reason": why} for b, f, why in skipped_pairs(policy)],
-    }
-
-
 def echo_policy(policy: PortPolicy, as_json: bool) -> None:
     """Print ``policy_report`` as JSON, or as lines for a person."""
     from portalloc.core.models import describe_ranges
+    from portalloc.reports import policy_report
 
     report = policy_report(policy)
     if as_json:
-        echo_json(report)
+        echo_report(report)
         return
     last_backend, last_frontend = policy.pair(policy.pair_count - 1)
     pools = "; ".join(pool.describe() for pool in policy.pools) or "none"
     lines = [
         ("Backends", f"{policy.backend_start}-{last_backend}, step {policy.step}"),
         ("Frontends", f"{policy.frontend_start}-{last_frontend} (max port {policy.max_port})"),
-        ("Pairs", f"{report['pairs']:,} in range, {report['usable_pairs']:,} usable"),
+        ("Pairs", f"{report.pairs:,} in range, {report.usable_pairs:,} usable"),
         ("Bad ports", "skipped" if policy.skip_bad_ports else "not skipped"),
         ("Probe", "on" if policy.probe else "off"),
         ("Reserved", describe_ranges(policy.reserved)),
@@ -83,8 +74,8 @@ def echo_policy(policy: PortPolicy, as_json: bool) -> None:
     width = max(len(name) for name, _ in lines) + 1
     for name, value in lines:
         click.echo(f"{name + ':':<{width}} {value}")
-    for skipped in report["skipped"]:
-        click.echo(f"skipped {skipped['backend']}/{skipped['frontend']}: {skipped['reason']}")
+    for skipped in report.skipped:
+        click.echo(f"skipped {skipped.backend}/{skipped.frontend}: {skipped.reason}")
 
 
 @click.group(invoke_without_command=True)
