@@ -8,16 +8,22 @@ Quick start::
 
 The public API (``dir(portalloc)`` lists it):
 
-* ``PortAllocationService(ledger_path, config_path=None)`` — the API over one ledger:
+* ``PortAllocationService(ledger_path=None, config_file=None, *, policy=None, lock_timeout=10,
+  probe=True, create_ledger=True)`` — the API over one ledger:
   ``get_or_allocate_ports``, ``get_ports``, ``get_all_allocations``, ``release_ports``,
   ``check_port_conflicts``, ``stats``, ``live_status`` …; ``get_or_allocate_ports(model, app_num)`` is
   the one-call shortcut.
 * Data: ``PortPair`` (an alias of ``Allocation``: ``model``, ``app_num``, ``backend``,
-  ``frontend``), ``Ledger``, ``PortPolicy``; what the service reports: ``Conflict``
-  (``port`` and its ``holders``), ``Usage`` (capacity, for ``stats``), ``PairReport``
-  (one allocation on this machine now, for ``live_status``: a ``PortReport`` per port).
+  ``frontend``; ``backend, frontend = pair`` unpacks it), ``Ledger``, ``PortPolicy``,
+  ``Pool`` (for ``add_pool``), ``ImportRow`` (for ``import_allocations``); what the
+  service reports: ``Conflict`` (``port`` and its ``holders``, each a ``Claim``),
+  ``Usage`` (capacity in the policy and on this machine, for ``stats``), ``PairReport``
+  (one allocation on this machine now, for ``live_status``: a ``PortReport`` per port,
+  with its ``PortState`` and each ``ListeningProcess`` on it), ``ImportReport`` (an
+  ``ImportOutcome`` per row, for ``import_allocations``).
 * Errors: everything raised on purpose is a ``PortallocError`` whose message is one
-  line for a user. ``InvalidKey``, ``InvalidVariableName``: bad input.
+  line for a user. ``InvalidKey``, ``InvalidVariableName``, ``InvalidValue`` (a
+  ``PortPair``, ``PortPolicy`` or ``Pool`` built from bad values): bad input.
   ``LedgerCorrupt``: not valid JSON or not a ledger (never overwritten).
   ``LedgerUnavailable``: cannot be read or written (``LedgerMissing``: no ledger where a
   write needs one; ``portalloc init`` makes it). ``LedgerLocked``: the lock timed
@@ -47,9 +53,13 @@ if TYPE_CHECKING:  # for type checkers only (the names come from _PUBLIC on firs
         Conflict,
         Usage,
     )
+    from portalloc.core.keys import (
+        Claim,
+    )
     from portalloc.core.models import (
         Allocation,
         Ledger,
+        Pool,
         PortPair,
         PortPolicy,
     )
@@ -66,6 +76,7 @@ if TYPE_CHECKING:  # for type checkers only (the names come from _PUBLIC on firs
         GitError,
         ImportSourceError,
         InvalidKey,
+        InvalidValue,
         InvalidVariableName,
         LedgerCorrupt,
         LedgerExists,
@@ -78,9 +89,18 @@ if TYPE_CHECKING:  # for type checkers only (the names come from _PUBLIC on firs
         PortallocError,
         UnsafeFile,
     )
+    from portalloc.integrations.importers import (
+        ImportOutcome,
+        ImportReport,
+        ImportRow,
+    )
     from portalloc.machine.live import (
         PairReport,
         PortReport,
+    )
+    from portalloc.machine.probe import (
+        ListeningProcess,
+        PortState,
     )
     from portalloc.service.facade import (
         PortAllocationService,
@@ -97,10 +117,17 @@ _PUBLIC = {
     "Ledger": "portalloc.core.models",
     "PortPair": "portalloc.core.models",
     "PortPolicy": "portalloc.core.models",
+    "Pool": "portalloc.core.models",
     "Conflict": "portalloc.core.allocator",
+    "Claim": "portalloc.core.keys",
     "Usage": "portalloc.core.allocator",
     "PairReport": "portalloc.machine.live",
     "PortReport": "portalloc.machine.live",
+    "PortState": "portalloc.machine.probe",
+    "ListeningProcess": "portalloc.machine.probe",
+    "ImportRow": "portalloc.integrations.importers",
+    "ImportReport": "portalloc.integrations.importers",
+    "ImportOutcome": "portalloc.integrations.importers",
     "AppDirUnavailable": "portalloc.errors",
     "AppsDirLooksWrong": "portalloc.errors",
     "AppsDirMissing": "portalloc.errors",
@@ -113,6 +140,7 @@ _PUBLIC = {
     "GitError": "portalloc.errors",
     "ImportSourceError": "portalloc.errors",
     "InvalidKey": "portalloc.errors",
+    "InvalidValue": "portalloc.errors",
     "InvalidVariableName": "portalloc.errors",
     "LedgerCorrupt": "portalloc.errors",
     "LedgerExists": "portalloc.errors",
@@ -141,5 +169,6 @@ def __getattr__(name: str) -> Any:
 
 
 def __dir__() -> list[str]:
-    # The public API first of all: dir() of a lazy module would otherwise miss what is not loaded yet.
-    return sorted({*globals(), *__all__})
+    # The public API only: dir() of a lazy module would otherwise miss what is not loaded yet, and
+    # show the module's own machinery (_PUBLIC, TYPE_CHECKING, annotations).
+    return sorted(__all__)

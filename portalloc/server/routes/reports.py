@@ -52,7 +52,8 @@ def check(state: State, live: Annotated[bool, Query()] = False) -> Any:
 @router.get("/v1/stats")
 def stats(state: State) -> StatsReport:
     """How full the ledger is: ``portalloc stats --json``."""
-    return stats_report(state.service.ledger_path, state.call(lambda service: service.ledger()))
+    ledger, unusable = state.call(lambda service: (service.ledger(), service.unusable_here()))
+    return stats_report(state.service.ledger_path, ledger, unusable)
 
 
 @router.get("/v1/status")
@@ -66,11 +67,12 @@ def status(state: State, model: Annotated[str | None, Query()] = None) -> Status
 @router.get("/v1/policy")
 def policy(state: State) -> PolicyReport:
     """The ledger's policy and what it gives: ``portalloc policy --json``."""
-    return policy_report(state.call(lambda service: service.ledger()).policy)
+    policy, unusable = state.call(lambda service: (policy := service.ledger().policy, service.unusable_here(policy)))
+    return policy_report(policy, unusable)
 
 
 @router.get("/metrics", response_class=PlainTextResponse, responses={200: {"content": {"text/plain": {}}}})
 def metrics(state: State) -> Response:
     """The ledger's gauges in the Prometheus text format (what ``stats --format prometheus`` prints)."""
-    text = prometheus_text(state.call(lambda service: service.ledger()))
+    text = prometheus_text(*state.call(lambda service: (service.ledger(), service.unusable_here())))
     return PlainTextResponse(text, media_type="text/plain; version=0.0.4; charset=utf-8")
