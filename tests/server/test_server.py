@@ -22,9 +22,11 @@ import httpx
 
 from portalloc.core.metrics import prometheus_text
 from portalloc.core.models import Allocation, Ledger, PortPolicy
-from portalloc.storage.ledger import LedgerFile, dump_ledger, locked, parse_ledger
+from portalloc.storage.codec import dump_ledger, parse_ledger
+from portalloc.storage.ledger import LedgerFile
 from tests.conftest import portalloc_script, subprocess_env
 from tests.serving import ServerProcess, kill_group, start_server
+from tests.testing.storage import locked
 
 
 @pytest.fixture(scope="module")
