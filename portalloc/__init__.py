@@ -8,16 +8,22 @@ Quick start::
 
 The public API (``dir(portalloc)`` lists it):
 
-* ``PortAllocationService(ledger_path, config_path=None)`` — the API over one ledger:
+* ``PortAllocationService(ledger_path=None, config_file=None, *, policy=None, lock_timeout=10,
+  probe=True, create_ledger=True)`` — the API over one ledger:
   ``get_or_allocate_ports``, ``get_ports``, ``get_all_allocations``, ``release_ports``,
   ``check_port_conflicts``, ``stats``, ``live_status`` …; ``get_or_allocate_ports(model, app_num)`` is
   the one-call shortcut.
 * Data: ``PortPair`` (an alias of ``Allocation``: ``model``, ``app_num``, ``backend``,
-  ``frontend``), ``Ledger``, ``PortPolicy``; what the service reports: ``Conflict``
-  (``port`` and its ``holders``), ``Usage`` (capacity, for ``stats``), ``PairReport``
-  (one allocation on this machine now, for ``live_status``: a ``PortReport`` per port).
+  ``frontend``; ``backend, frontend = pair`` unpacks it), ``Ledger``, ``PortPolicy``,
+  ``Pool`` (for ``add_pool``), ``ImportRow`` (for ``import_allocations``); what the
+  service reports: ``Conflict`` (``port`` and its ``holders``, each a ``Claim``),
+  ``Usage`` (capacity in the policy and on this machine, for ``stats``), ``PairReport``
+  (one allocation on this machine now, for ``live_status``: a ``PortReport`` per port,
+  with its ``PortState`` and each ``ListeningProcess`` on it), ``ImportReport`` (an
+  ``ImportOutcome`` per row, for ``import_allocations``).
 * Errors: everything raised on purpose is a ``PortallocError`` whose message is one
-  line for a user. ``InvalidKey``, ``InvalidVariableName``: bad input.
+  line for a user. ``InvalidKey``, ``InvalidVariableName``, ``InvalidValue`` (a
+  ``PortPair``, ``PortPolicy`` or ``Pool`` built from bad values): bad input.
   ``LedgerCorrupt``: not valid JSON or not a ledger (never overwritten).
   ``LeaseStoreUnavailable``: this machine's host lease store cannot be used.
   ``LedgerUnavailable``: cannot be read or written (``LedgerMissing``: no ledger where a
@@ -48,9 +54,13 @@ if TYPE_CHECKING:  # for type checkers only (the names come from _PUBLIC on firs
         Conflict,
         Usage,
     )
+    from portalloc.core.keys import (
+        Claim,
+    )
     from portalloc.core.models import (
         Allocation,
         Ledger,
+        Pool,
         PortPair,
         PortPolicy,
     )
@@ -67,6 +77,7 @@ if TYPE_CHECKING:  # for type checkers only (the names come from _PUBLIC on firs
         GitError,
         ImportSourceError,
         InvalidKey,
+        InvalidValue,
         InvalidVariableName,
         LeaseStoreUnavailable,
         LedgerCorrupt,
@@ -80,9 +91,18 @@ if TYPE_CHECKING:  # for type checkers only (the names come from _PUBLIC on firs
         PortallocError,
         UnsafeFile,
     )
+    from portalloc.integrations.importers import (
+        ImportOutcome,
+        ImportReport,
+        ImportRow,
+    )
     from portalloc.machine.live import (
         PairReport,
         PortReport,
+    )
+    from portalloc.machine.probe import (
+        ListeningProcess,
+        PortState,
     )
     from portalloc.service.facade import (
         PortAllocationService,
@@ -99,10 +119,17 @@ _PUBLIC = {
     "Ledger": "portalloc.core.models",
     "PortPair": "portalloc.core.models",
     "PortPolicy": "portalloc.core.models",
+    "Pool": "portalloc.core.models",
     "Conflict": "portalloc.core.allocator",
+    "Claim": "portalloc.core.keys",
     "Usage": "portalloc.core.allocator",
     "PairReport": "portalloc.machine.live",
     "PortReport": "portalloc.machine.live",
+    "PortState": "portalloc.machine.probe",
+    "ListeningProcess": "portalloc.machine.probe",
+    "ImportRow": "portalloc.integrations.importers",
+    "ImportReport": "portalloc.integrations.importers",
+    "ImportOutcome": "portalloc.integrations.importers",
     "AppDirUnavailable": "portalloc.errors",
     "AppsDirLooksWrong": "portalloc.errors",
     "AppsDirMissing": "portalloc.errors",
@@ -115,6 +142,7 @@ _PUBLIC = {
     "GitError": "portalloc.errors",
     "ImportSourceError": "portalloc.errors",
     "InvalidKey": "portalloc.errors",
+    "InvalidValue": "portalloc.errors",
     "InvalidVariableName": "portalloc.errors",
     "LeaseStoreUnavailable": "portalloc.errors",
     "LedgerCorrupt": "portalloc.errors",
@@ -144,5 +172,6 @@ def __getattr__(name: str) -> Any:
 
 
 def __dir__() -> list[str]:
-    # The public API first of all: dir() of a lazy module would otherwise miss what is not loaded yet.
-    return sorted({*globals(), *__all__})
+    # The public API only: dir() of a lazy module would otherwise miss what is not loaded yet, and
+    # show the module's own machinery (_PUBLIC, TYPE_CHECKING, annotations).
+    return sorted(__all__)

@@ -131,18 +131,24 @@ class StatsReport(BaseModel):
     free_pairs: int
     bad_port_pairs: int
     off_sequence: int
+    usable_here: int
+    free_here: int
     reserved_ports: int
     policy: PortPolicy
     ranges: list[RangeStats]
     per_model: list[ModelStats]
 
 
-def stats_report(path: Path, ledger: Ledger) -> StatsReport:
-    """How full ``ledger`` (read from ``path``) is, overall, per range and per model."""
-    ranges = metrics.range_usage(ledger)
+def stats_report(path: Path, ledger: Ledger, unusable: frozenset[int] = frozenset()) -> StatsReport:
+    """How full ``ledger`` (read from ``path``) is, overall, per range and per model.
+
+    ``unusable``: the ports this machine cannot hand out (``PortAllocationService.unusable_here``);
+    the ``*_here`` figures and the per-range and per-model rows leave their pairs out.
+    """
+    ranges = metrics.range_usage(ledger, unusable)
     return StatsReport(
         ledger=str(path),
-        **allocator.usage(ledger)._asdict(),
+        **allocator.usage(ledger, unusable)._asdict(),
         reserved_ports=len(ledger.policy.reserved_ports()),
         policy=ledger.policy,
         ranges=[
@@ -266,20 +272,29 @@ class SkippedPair(BaseModel):
     reason: str
 
 
-class PolicyReport(PortPolicy):
+class PolicyReport(PortPolicy):  # type: ignore[metaclass]  # PortPolicy's metaclass is pydantic's, which mypy cannot see
     """``policy --json`` and ``GET /v1/policy``: the policy's fields, then what it gives."""
 
     pairs: int
     usable_pairs: int
+    usable_here: int
     skipped: list[SkippedPair]
 
+    def usable_here_note(self) -> str:
+        """``, 2,766 usable on this machine`` when this machine cannot hand out every usable pair, else nothing."""
+        if self.usable_here == self.usable_pairs:
+            return ""
+        return f", {self.usable_here:,} usable on this machine"
 
-def policy_report(policy: PortPolicy) -> PolicyReport:
-    """The policy and what it gives: pairs in range, usable pairs, and every pair skipped and why."""
+
+def policy_report(policy: PortPolicy, unusable: frozenset[int] = frozenset()) -> PolicyReport:
+    """The policy and what it gives: pairs in range, usable pairs (in the policy, and on this machine
+    without the ports in ``unusable``), and every pair skipped and why."""
     return PolicyReport(
         **policy.model_dump(),
         pairs=policy.pair_count,
         usable_pairs=allocator.usable_pairs(policy),
+        usable_here=allocator.usable_pairs(policy, unusable),
         skipped=[SkippedPair(backend=b, frontend=f, reason=why) for b, f, why in allocator.skipped_pairs(policy)],
     )
 

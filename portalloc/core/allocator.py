@@ -51,7 +51,7 @@ class Conflict(NamedTuple):
 
 
 class Usage(NamedTuple):
-    """Capacity and use of a ledger, for ``stats``."""
+    """Capacity and use of a ledger, for ``stats``: in the policy, and usable on this machine (``_here``)."""
 
     allocations: int
     models: int
@@ -59,16 +59,22 @@ class Usage(NamedTuple):
     free_pairs: int
     bad_port_pairs: int
     off_sequence: int
+    #: Pairs of ``capacity`` with no port this machine keeps from new allocations, and how many are free.
+    usable_here: int
+    free_here: int
 
 
 def _is_bad(policy: PortPolicy, backend: int, frontend: int) -> bool:
     return policy.skip_bad_ports and (backend in BAD_PORTS or frontend in BAD_PORTS)
 
 
-def usable_pairs(policy: PortPolicy) -> int:
-    """How many pairs the policy can hand out (in range, minus pairs touching a bad or reserved port)."""
-    reserved = policy.reserved_ports()
-    return sum(1 for k in range(policy.pair_count) if is_usable_pair(policy, reserved, k))
+def usable_pairs(policy: PortPolicy, unusable: frozenset[int] = frozenset()) -> int:
+    """How many pairs the policy can hand out (in range, minus pairs touching a bad or reserved port).
+
+    ``unusable``: ports this machine keeps from new allocations (see ``usage``), for the count usable here.
+    """
+    blocked = policy.reserved_ports() | unusable
+    return sum(1 for k in range(policy.pair_count) if is_usable_pair(policy, blocked, k))
 
 
 def is_usable_pair(policy: PortPolicy, reserved: frozenset[int], k: int) -> bool:
@@ -283,7 +289,7 @@ def _port_refusal(ledger: Ledger, key: Key, port: int, taken: Container[int], re
         return f"{port} is a port browsers refuse to connect to (the policy skips them)"
     if port in reserved:
         return f"port {port} is reserved"
-    if port in ledger.used_ports:
+    if port in ledger.used_ports and not _held_only_by(ledger, key, port):
         for holder in ledger.allocations:
             if holder.key != key and port in holder.ports:
                 role = "backend" if holder.backend == port else "frontend"
@@ -294,6 +300,16 @@ def _port_refusal(ledger: Ledger, key: Key, port: int, taken: Container[int], re
     if pool is not None and pool.model != key[0]:
         return f"port {port} is in the pool of {pool.model}"
     return None
+
+
+def _held_only_by(ledger: Ledger, key: Key, port: int) -> bool:
+    """Whether ``key`` holds ``port`` and nobody else can: its own, in a ledger where no port is held twice.
+
+    Decided without a scan, so that checking every allocation against a new policy
+    stays linear in the ledger's size.
+    """
+    own = ledger.find(*key)
+    return own is not None and port in own.ports and len(ledger.used_ports) == 2 * len(ledger.allocations)
 
 
 def policy_refusals(ledger: Ledger, policy: PortPolicy) -> list[str]:
@@ -345,20 +361,6 @@ def pool_strays(ledger: Ledger) -> list[Allocation]:
     return strays
 
 
-def assign(
-    ledger: Ledger,
-    model: str,
-    app_num: int,
-    taken: Iterable[int] = (),
-    preferred: tuple[int, int] | None = None,
-) -> tuple[Ledger, Assignment]:
-    """``assign_many`` for one key."""
-    new_ledger, (assignment,) = assign_many(
-        ledger, [(model, app_num)], taken, {(model, app_num): preferred} if preferred else None
-    )
-    return new_ledger, assignment
-
-
 def release(ledger: Ledger, model: str, app_num: int) -> tuple[Ledger, list[Allocation]]:
     """Remove every allocation of ``(model, app_num)``; return the new ledger and what was removed."""
     return release_many(ledger, [(model, app_num)])
@@ -398,12 +400,17 @@ def find_conflicts(allocations: Iterable[Allocation]) -> list[Conflict]:
     return conflicts
 
 
-def usage(ledger: Ledger) -> Usage:
-    """Counts for ``stats``: allocations, models, usable pairs (not bad, not reserved), free pairs and more."""
+def usage(ledger: Ledger, unusable: frozenset[int] = frozenset()) -> Usage:
+    """Counts for ``stats``: allocations, models, usable pairs (not bad, not reserved), free pairs and more.
+
+    ``unusable`` are the ports this machine keeps from new allocations (gathered by the
+    caller: the OS ephemeral range, its reserved ports); ``usable_here`` and
+    ``free_here`` count the pairs that touch none of them.
+    """
     policy = ledger.policy
     used = ledger.used_ports
     reserved = policy.reserved_ports()
-    capacity = free = bad = 0
+    capacity = free = bad = usable_here = free_here = 0
     for k in range(policy.pair_count):
         pair = policy.pair(k)
         if _is_bad(policy, *pair):
@@ -412,8 +419,11 @@ def usage(ledger: Ledger) -> Usage:
         if pair[0] in reserved or pair[1] in reserved:
             continue
         capacity += 1
-        if pair[0] not in used and pair[1] not in used:
-            free += 1
+        is_free = pair[0] not in used and pair[1] not in used
+        free += is_free
+        if pair[0] not in unusable and pair[1] not in unusable:
+            usable_here += 1
+            free_here += is_free
     return Usage(
         allocations=len(ledger.allocations),
         models=len({a.model for a in ledger.allocations}),
@@ -421,4 +431,6 @@ def usage(ledger: Ledger) -> Usage:
         free_pairs=free,
         bad_port_pairs=bad,
         off_sequence=sum(1 for a in ledger.allocations if policy.index_of(*a.ports) is None),
+        usable_here=usable_here,
+        free_here=free_here,
     )

@@ -4,10 +4,10 @@ from __future__ import annotations
 
 import bisect
 import operator
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Iterable, Iterator, Mapping, Sequence
 from functools import cached_property
 from itertools import chain
-from typing import Annotated, Literal
+from typing import Annotated, Any, Literal
 
 from pydantic import (
     AfterValidator,
@@ -21,7 +21,7 @@ from pydantic import (
 
 from portalloc.core.keys import check_app_num, check_model_name
 from portalloc.core.limits import LEDGER_VERSION, MAX_PORT, MIN_PORT
-from portalloc.errors import PolicyRefused
+from portalloc.errors import InvalidValue, PolicyRefused
 
 Port = Annotated[int, Field(ge=MIN_PORT, le=MAX_PORT)]
 ModelName = Annotated[str, AfterValidator(check_model_name)]
@@ -31,6 +31,23 @@ _FROZEN_STRICT = ConfigDict(strict=True, frozen=True, extra="forbid")
 
 #: ``[low, high]``, both included: one reserved port is ``[6379, 6379]``.
 PortRange = Annotated[list[Port], Field(min_length=2, max_length=2)]
+
+
+class _ApiErrors(type(BaseModel)):  # type: ignore[misc]  # pydantic's metaclass, reached without its private module
+    """Building a model by calling it (the API's way in) raises ``InvalidValue``, one line, not pydantic's error.
+
+    Only the call: the ledger's reader validates with ``model_validate``, nested models
+    are built by pydantic-core without it, and both keep pydantic's error (the reader
+    names the file and the field itself). A metaclass rather than an ``__init__``,
+    because a model with its own ``__init__`` is built through it even when nested.
+    """
+
+    def __call__(cls, *args: Any, **kwargs: Any) -> Any:
+        try:
+            return super().__call__(*args, **kwargs)
+        except ValidationError as error:
+            name = "PortPair" if cls.__name__ == "Allocation" else cls.__name__  # the name users meet
+            raise InvalidValue(f"invalid {name}: {describe_validation_error(error)}") from None
 
 
 def merge_ranges(ranges: Iterable[Sequence[int]]) -> list[list[int]]:
@@ -49,7 +66,7 @@ def describe_ranges(ranges: Iterable[Sequence[int]]) -> str:
     return ", ".join(str(low) if low == high else f"{low}-{high}" for low, high in ranges) or "none"
 
 
-class Pool(BaseModel):
+class Pool(BaseModel, metaclass=_ApiErrors):
     """Pairs ``first``..``last`` (indices into the sequence, both included) that only ``model`` takes.
 
     When they are all held, ``overflow`` says what the model's next app gets: a pair of
@@ -79,7 +96,7 @@ class Pool(BaseModel):
         return f"{self.model}: pairs {self.first}-{self.last} (overflow {self.overflow})"
 
 
-class PortPolicy(BaseModel):
+class PortPolicy(BaseModel, metaclass=_ApiErrors):
     """Where pairs come from: pair ``k`` is ``(backend_start + k*step, frontend_start + k*step)``.
 
     Backends stay below ``frontend_start`` and frontends at most ``max_port``, so a port
@@ -174,8 +191,12 @@ class PortPolicy(BaseModel):
         return text
 
 
-class Allocation(BaseModel):
-    """One ledger row: the pair of ports held by ``(model, app_num)``."""
+class Allocation(BaseModel, metaclass=_ApiErrors):
+    """One ledger row: the pair of ports held by ``(model, app_num)``.
+
+    It unpacks as its ports, ``backend, frontend = pair`` (the fields are
+    ``pair.model_dump()``).
+    """
 
     model_config = _FROZEN_STRICT
 
@@ -203,6 +224,11 @@ class Allocation(BaseModel):
     def label(self) -> str:
         """``model/app_num``, the way messages name an allocation."""
         return f"{self.model}/{self.app_num}"
+
+    def __iter__(self) -> Iterator[int]:  # type: ignore[override]
+        # What a user of a "pair" expects; pydantic's own iteration (field, value) is not used
+        # by portalloc, and model_dump() gives the fields.
+        return iter((self.backend, self.frontend))
 
     def __repr_name__(self) -> str:
         # Users meet this class as ``PortPair``, the API's name for it (``Allocation`` is the

@@ -42,6 +42,7 @@ from pathlib import Path
 from typing import Any
 
 from portalloc.errors import LeaseStoreUnavailable
+from portalloc.machine import statedir
 from portalloc.machine.leaseindex import PortIndex
 
 STORE_NAME = "leases.sqlite3"
@@ -126,19 +127,12 @@ class Instance:
         return tuple(path for path in self.checkouts if path.parent.is_dir())
 
 
-def state_dir(env: Mapping[str, str] | None = None) -> Path:
-    """Where this user's store lives.
-
-    ``$PORTALLOC_STATE_DIR``, else ``$XDG_STATE_HOME/portalloc``, else ``~/.local/state/portalloc``.
-    """
-    env = os.environ if env is None else env
-    if env.get("PORTALLOC_STATE_DIR"):
-        return Path(env["PORTALLOC_STATE_DIR"])
-    if env.get("XDG_STATE_HOME"):
-        return Path(env["XDG_STATE_HOME"]) / "portalloc"
-    if not env.get("HOME"):
+def state_dir() -> Path:
+    """Where this user's store lives: ``machine.statedir.state_dir`` (``$PORTALLOC_STATE_DIR``,
+    ``$XDG_STATE_HOME/portalloc``, ``~/.local/state/portalloc``), refused when there is no home to put it in."""
+    if not (os.environ.get("PORTALLOC_STATE_DIR") or os.environ.get("XDG_STATE_HOME") or os.environ.get("HOME")):
         raise LeaseStoreUnavailable(f"there is no home directory (HOME is not set) for the host lease store; {FIXES}")
-    return Path(env["HOME"]) / ".local" / "state" / "portalloc"
+    return statedir.state_dir()
 
 
 def _check_owned(path: Path, what: str) -> None:

@@ -5,7 +5,7 @@ policy's ``probe``): under the ledger lock, between reading and writing, the pai
 pure allocator proposes are bind-tested (``portalloc.machine.probe``) and any port the
 machine holds is passed back to the allocator as taken, until every proposed pair is
 free. Ports in the OS ephemeral range, and those the OS reserves (Linux
-``ip_local_reserved_ports``), are taken from the start.
+``ip_local_reserved_ports``), are taken from the start (``service.hostcapacity``).
 """
 
 from __future__ import annotations
@@ -17,8 +17,9 @@ from typing import TYPE_CHECKING
 from portalloc.core import allocator
 from portalloc.core.keys import check_key, check_model_name
 from portalloc.core.models import Allocation, Ledger, PortPair, PortPolicy
-from portalloc.errors import NoFreePair, PortallocError
+from portalloc.errors import NoFreePair, PortallocError, PreconditionFailed
 from portalloc.machine import probe
+from portalloc.service import hostcapacity
 from portalloc.service.host import Plan, policy_span
 from portalloc.service.target import LedgerTarget
 
@@ -34,10 +35,12 @@ class Allocations:
     def __init__(self, target: LedgerTarget) -> None:
         self.target = target
 
-    def allocate_many(self, keys: Iterable[tuple[str, int]]) -> list[PortPair]:
+    def allocate_many(self, keys: Iterable[tuple[str, int]], *, new_only: bool = False) -> list[PortPair]:
         """Each key's pair, allocating the lowest free one for a key that has none, in order.
 
         No keys take no lock, but a ledger that is not valid is still refused (``LedgerCorrupt``).
+        ``new_only``: a key that already has a pair, as seen under the lock, refuses the
+        whole batch (``PreconditionFailed``) and nothing is written.
         """
         target = self.target
         wanted = [check_key(model, app_num) for model, app_num in keys]
@@ -47,7 +50,7 @@ class Allocations:
         host = target.host
         # Before the lock: keys git dropped come back with their leased pair (asking git takes a while).
         plan = host.plan(target.file.read(), wanted) if host is not None else Plan()
-        return self._allocate(wanted, plan)
+        return self._allocate(wanted, plan, new_only=new_only)
 
     def recover(self) -> tuple[list[Allocation], dict[tuple[str, int], tuple[tuple[int, int], str]]]:
         """Put back every key of this ledger that git dropped, on its leased pair; end the leases commits released.
@@ -98,7 +101,9 @@ class Allocations:
 
         return change(file.read())[1] if dry_run else file.update(change)
 
-    def _allocate(self, wanted: list[tuple[str, int]], plan: Plan, *, report: bool = True) -> list[Allocation]:
+    def _allocate(
+        self, wanted: list[tuple[str, int]], plan: Plan, *, report: bool = True, new_only: bool = False
+    ) -> list[Allocation]:
         """``allocate_many`` once the keys are checked and the plan for keys git dropped is made.
 
         ``report``: warn about keys that came back or that a commit released (``recover`` says it itself).
@@ -112,6 +117,8 @@ class Allocations:
 
         def change(ledger: Ledger) -> tuple[Ledger, list[allocator.Assignment]]:
             target.check_policy(ledger.policy)
+            if new_only:
+                _refuse_existing(ledger, wanted)
             shared_ports[:] = _shared_ports(ledger)
             probing = target.probe and ledger.policy.probe
             unprobed[:] = [] if probing else [ledger.policy]
@@ -132,7 +139,7 @@ class Allocations:
         if unprobed:
             # After the lock: reading the OS range and warning need not hold up other writers,
             # and a change that ran twice (see LedgerFile.update) warns once.
-            _warn_if_ephemeral(unprobed[0], probing=False)
+            hostcapacity.warn_if_ephemeral(unprobed[0], probing=False)
         for assignment in assignments:
             if assignment.note and assignment.allocation.key not in plan.restore:  # those: _report_plan
                 logger.warning(assignment.note)
@@ -146,18 +153,33 @@ class Allocations:
             )
         return [assignment.allocation for assignment in assignments]
 
-    def release_many(self, keys: Iterable[tuple[str, int]]) -> list[PortPair]:
+    def release_many(
+        self, keys: Iterable[tuple[str, int]], *, only_if: Callable[[PortPair], bool] | None = None
+    ) -> list[PortPair]:
         """Release many keys under one lock and one write; returns what was released.
 
         Keys that hold nothing are simply not in the result. Every key is validated
         first, so one bad key releases nothing. When nothing is to be released no lock
-        is taken (and no lock file left beside a missing ledger).
+        is taken (and no lock file left beside a missing ledger). ``only_if`` is asked
+        about each key's pair as it is under the lock; when it says no, nothing is
+        released (``PreconditionFailed``): a tool releases only the pair it saw.
         """
         doomed = [check_key(model, app_num) for model, app_num in keys]
         current = self.target.file.read()
         if all(current.find(*key) is None for key in doomed):
             return []
-        return self.released(lambda ledger: allocator.release_many(ledger, doomed))
+
+        def change(ledger: Ledger) -> tuple[Ledger, list[Allocation]]:
+            for model_name, app_num in doomed:
+                pair = ledger.find(model_name, app_num)
+                if pair is not None and only_if is not None and not only_if(pair):
+                    raise PreconditionFailed(
+                        f"{model_name}/{app_num} holds {pair.backend}/{pair.frontend} now, "
+                        "not the pair this release was made for; nothing was released"
+                    )
+            return allocator.release_many(ledger, doomed)
+
+        return self.released(change)
 
     def released(self, change: Callable[[Ledger], tuple[Ledger, list[Allocation]]]) -> list[Allocation]:
         """``LedgerFile.update(change)`` for a ``change`` that releases; then the released keys' host leases end.
@@ -221,7 +243,7 @@ def _assign_free_on_this_machine(
     keys) are taken from the start; pairs ``coming_back`` to their key are not tested.
     """
     # The OS keeps its reserved ports for services that bind them on purpose: skip them like held ones.
-    ephemeral = _ephemeral_ports(ledger.policy) | probe.os_reserved_ports()
+    ephemeral = hostcapacity.unusable_here(ledger.policy, probing=True, warn=True)
     busy: set[int] = set()
     tested: set[int] = {port for pair in coming_back for port in pair}
     while True:
@@ -240,6 +262,16 @@ def _assign_free_on_this_machine(
         if not newly_busy:
             return new_ledger, assignments
         busy |= newly_busy
+
+
+def _refuse_existing(ledger: Ledger, keys: Iterable[tuple[str, int]]) -> None:
+    for model_name, app_num in keys:
+        found = ledger.find(model_name, app_num)
+        if found is not None:
+            raise PreconditionFailed(
+                f"{model_name}/{app_num} already has a pair ({found.backend}/{found.frontend}); "
+                "only a new key was to be allocated, so nothing was"
+            )
 
 
 def _shared_ports(ledger: Ledger) -> list[int]:
@@ -273,29 +305,3 @@ def _report_plan(plan: Plan, assignments: list[allocator.Assignment]) -> None:
                     f"{allocation.label()} was missing from the ledger, and its leased pair {backend}/{frontend} "
                     f"is no longer free here; it gets {allocation.backend}/{allocation.frontend}"
                 )
-
-
-def _ephemeral_ports(policy: PortPolicy) -> set[int]:
-    """The policy's ports that lie in the OS ephemeral range (warned about), which are never handed out."""
-    overlap = _warn_if_ephemeral(policy, probing=True)
-    return set(range(overlap[0], overlap[1] + 1)) if overlap else set()
-
-
-def _warn_if_ephemeral(policy: PortPolicy, *, probing: bool) -> tuple[int, int] | None:
-    ephemeral = probe.ephemeral_range()
-    if ephemeral is None:
-        return None
-    low, high = policy_span(policy)
-    overlap = max(low, ephemeral[0]), min(high, ephemeral[1])
-    if overlap[0] > overlap[1]:
-        return None
-    consequence = (
-        "ports in it are never handed out"
-        if probing
-        else "probing is off, so ports in it may be handed out and then taken by outgoing connections"
-    )
-    logger.warning(
-        f"the policy ({policy.describe()}) overlaps the OS ephemeral port range "
-        f"{ephemeral[0]}-{ephemeral[1]} at {overlap[0]}-{overlap[1]}; {consequence}"
-    )
-    return overlap

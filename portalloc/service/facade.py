@@ -12,7 +12,7 @@ machine sees ``service.status``. All of them share one ``LedgerTarget``.
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -23,7 +23,7 @@ from portalloc.core.limits import DEFAULT_LOCK_TIMEOUT
 from portalloc.core.models import Allocation, Ledger, Pool, PortPair, PortPolicy
 from portalloc.errors import PortallocError
 from portalloc.machine import live
-from portalloc.service import status
+from portalloc.service import hostcapacity, status
 from portalloc.service.allocation import Allocations
 from portalloc.service.cleanup import AppDirectories
 from portalloc.service.host import HostLeases, leases_enabled
@@ -122,8 +122,19 @@ class PortAllocationService:
         return allocator.policy_warnings(self.ledger())
 
     def stats(self) -> Usage:
-        """Counts of allocations, models, capacity and free pairs."""
-        return allocator.usage(self.ledger())
+        """Counts of allocations, models, capacity and free pairs: in the policy, and usable on this machine."""
+        ledger = self.ledger()
+        return allocator.usage(ledger, self.unusable_here(ledger.policy))
+
+    def unusable_here(self, policy: PortPolicy | None = None) -> frozenset[int]:
+        """The ports of ``policy`` (default: the ledger's) that new allocations on this machine skip.
+
+        The OS ephemeral range and the ports the OS reserves (``service.hostcapacity``);
+        none when probing is off, as allocation then ignores the machine. What
+        ``stats``, ``policy`` and the metrics count as not usable here.
+        """
+        policy = policy or self.ledger().policy
+        return hostcapacity.unusable_here(policy, probing=self.probe and policy.probe)
 
     # --- writing (service.allocation) ---------------------------------------------------
 
@@ -134,16 +145,22 @@ class PortAllocationService:
             return existing
         return self.allocate_many([(model_name, app_num)])[0]
 
-    def allocate_many(self, keys: Iterable[tuple[str, int]]) -> list[PortPair]:
+    def allocate_many(self, keys: Iterable[tuple[str, int]], *, new_only: bool = False) -> list[PortPair]:
         """``get_or_allocate_ports`` for many keys under one lock and one write, in order.
 
         No keys take no lock, but a ledger that is not valid is still refused (``LedgerCorrupt``).
+        ``new_only``: refuse (``PreconditionFailed``) if a key already has a pair under the lock.
         """
-        return self._allocations.allocate_many(keys)
+        return self._allocations.allocate_many(keys, new_only=new_only)
 
-    def release_ports(self, model_name: str, app_num: int) -> bool:
-        """Free the pair of ``(model_name, app_num)``; ``False`` if it had none."""
-        return bool(self._allocations.release_many([(model_name, app_num)]))
+    def release_ports(
+        self, model_name: str, app_num: int, *, only_if: Callable[[PortPair], bool] | None = None
+    ) -> bool:
+        """Free the pair of ``(model_name, app_num)``; ``False`` if it had none.
+
+        ``only_if``, asked about the pair under the lock, may refuse the release (``PreconditionFailed``).
+        """
+        return bool(self._allocations.release_many([(model_name, app_num)], only_if=only_if))
 
     def release_many(self, keys: Iterable[tuple[str, int]]) -> list[PortPair]:
         """``release_ports`` for many keys under one lock and one write; returns what was released.
@@ -220,13 +237,16 @@ class PortAllocationService:
         """Create the ledger file with ``policy`` and no allocations; ``LedgerExists`` if there is one."""
         return self._policy_admin.create_ledger(policy)
 
-    def set_policy(self, **changes: object) -> PortPolicy:
+    def set_policy(self, *, force: bool = False, **changes: object) -> PortPolicy:
         """Change the named policy fields (``backend_start=6001``…) and return the new policy.
 
         Refused with ``PolicyRefused``, naming every allocation that would not fit (out
         of range, on a bad port, shared, in another model's pool), and nothing written.
+        A change that fits but would move a pool, or put an app outside its pool or off
+        the sequence, is refused the same way unless ``force``; then each move is a
+        warning on the ``portalloc`` logger.
         """
-        return self._policy_admin.set_policy(changes)
+        return self._policy_admin.set_policy(changes, force=force)
 
     def reserve(self, ranges: Iterable[tuple[int, int]]) -> list[tuple[Allocation, int]]:
         """Reserve port ranges (``(low, high)``, both included) so they are never handed out.

@@ -15,7 +15,8 @@ from portalloc.core.models import Allocation, Ledger, PortPolicy
 from portalloc.errors import GitError, PortallocError
 from portalloc.machine.leases import Instance, Lease, LeaseStore
 from portalloc.service.host import HostLeases
-from portalloc.storage.ledger import LedgerFile, key_text
+from portalloc.storage.codec import key_text
+from portalloc.storage.ledger import LedgerFile
 
 
 @dataclass(frozen=True)

@@ -8,9 +8,10 @@ from hypothesis import strategies as st
 from hypothesis.stateful import RuleBasedStateMachine, invariant, rule
 
 from portalloc.core import allocator
-from portalloc.core.allocator import BAD_PORTS, assign, assign_many, find_conflicts, release, usable_pairs, usage
+from portalloc.core.allocator import BAD_PORTS, assign_many, find_conflicts, release, usable_pairs, usage
 from portalloc.core.models import Allocation, Ledger, Pool, PortPolicy, merge_ranges
 from portalloc.errors import InvalidKey, NoFreePair, PolicyRefused
+from tests.testing.core import assign
 
 
 def ports_of(ledger: Ledger) -> list[int]:
@@ -160,8 +161,28 @@ def test_usage_counts() -> None:
     )
     result = usage(ledger)
     assert result == allocator.Usage(
-        allocations=4, models=3, capacity=1494, free_pairs=1491, bad_port_pairs=6, off_sequence=1
+        allocations=4,
+        models=3,
+        capacity=1494,
+        free_pairs=1491,
+        bad_port_pairs=6,
+        off_sequence=1,
+        usable_here=1494,
+        free_here=1491,
     )
+
+
+def test_usage_here_leaves_out_the_ports_this_machine_keeps() -> None:
+    """A policy across an ephemeral range of 32768-60999: the pairs touching it are not usable here."""
+    policy = PortPolicy(backend_start=10001, frontend_start=30001, step=1, max_port=49999)
+    unusable = frozenset(range(32768, 61000))
+    ledger, _ = assign_many(Ledger(policy=policy), [("m", n) for n in range(1, 11)], unusable)
+    result = usage(ledger, unusable)
+    assert (result.capacity, result.free_pairs) == (19_998, 19_988)
+    # Frontends 32768-49999 are ephemeral: pairs 2,767 to 19,998 are not usable here.
+    assert (result.usable_here, result.free_here) == (2_766, 2_756)
+    assert allocator.usable_pairs(policy, unusable) == 2_766
+    assert usage(ledger) == result._replace(usable_here=19_998, free_here=19_988)
 
 
 # --- properties --------------------------------------------------------------------------

@@ -491,6 +491,17 @@ def test_the_post_checkout_hook_leases_the_rows_a_checkout_brings(repo: Path, gi
     assert portalloc("--leases", "get", "mine", "1").stdout == "mine/1: backend 5003, frontend 8003\n"
 
 
+def test_git_setup_reads_gitattributes_as_every_file_is_read(repo: Path, git: Run, portalloc: Run) -> None:
+    # git check-attr skips a .gitattributes that is a directory; git-setup reads it through
+    # the bounded regular-file reader, which names what it is. (A FIFO there hangs git itself.)
+    (repo / ".gitattributes").mkdir()
+    done = portalloc("git-setup")
+    assert done.returncode == 1
+    shown = repo / ".gitattributes"
+    assert done.stderr == f"Error: git file {shown} is not a regular file (a directory); refusing to read it\n"
+    assert not (repo / ".gitignore").exists()
+
+
 # --- the one git runner (portalloc/integrations/git.py) -----------------------------------
 
 

@@ -39,12 +39,17 @@ def live_leases() -> list[tuple[str, str, int, int, int]]:
 # --- where the store lives, and who may use it ---------------------------------------------
 
 
-def test_state_dir_follows_the_documented_order(tmp_path: Path) -> None:
-    assert state_dir({"PORTALLOC_STATE_DIR": "/s", "XDG_STATE_HOME": "/x", "HOME": "/h"}) == Path("/s")
-    assert state_dir({"XDG_STATE_HOME": "/x", "HOME": "/h"}) == Path("/x/portalloc")
-    assert state_dir({"HOME": "/h"}) == Path("/h/.local/state/portalloc")
+def test_state_dir_follows_the_documented_order(monkeypatch: pytest.MonkeyPatch) -> None:
+    for name in ("PORTALLOC_STATE_DIR", "XDG_STATE_HOME", "HOME"):
+        monkeypatch.delenv(name, raising=False)
     with pytest.raises(LeaseStoreUnavailable, match=r"no home directory.*PORTALLOC_STATE_DIR.*PORTALLOC_LEASES=0"):
-        state_dir({})
+        state_dir()
+    monkeypatch.setenv("HOME", "/h")
+    assert state_dir() == Path("/h/.local/state/portalloc")
+    monkeypatch.setenv("XDG_STATE_HOME", "/x")
+    assert state_dir() == Path("/x/portalloc")
+    monkeypatch.setenv("PORTALLOC_STATE_DIR", "/s")
+    assert state_dir() == Path("/s")
 
 
 def test_a_new_store_is_private_and_carries_its_schema_version(tmp_path: Path) -> None:

@@ -22,9 +22,11 @@ if TYPE_CHECKING:  # `portalloc --help` imports every command module, and must n
 def render(allocations: Sequence[Allocation], fmt: str) -> str:
     """The allocations in ``fmt``: ``port-config`` (what ``import`` and ``--config`` read), ``csv`` or ``json``."""
     if fmt == "csv":
+        from portalloc.integrations.importers import EXPORT_FIELDS  # the header import recognises
+
         buffer = io.StringIO()
         writer = csv.writer(buffer, lineterminator="\n")
-        writer.writerow(["model", "app_num", "backend", "frontend"])
+        writer.writerow(EXPORT_FIELDS)
         writer.writerows(a.model_dump().values() for a in allocations)
         return buffer.getvalue()
     if fmt == "port-config":

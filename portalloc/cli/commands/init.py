@@ -26,7 +26,8 @@ def init(settings: Settings, /, path: Path | None, as_json: bool, **options: Any
     """Create the ledger (PATH, else --ledger or the default) with no allocations and this policy.
 
     Refused (exit 1) if a file exists there already; it is left as it was. Prints the
-    capacity: pairs in range and pairs usable. Outside the root of a git repository, a
+    capacity: pairs in range and pairs usable (and on this machine, when a range crosses
+    the OS ephemeral range, which is warned about, naming it). Outside the root of a git repository, a
     write needs a ledger made this way first, so that a mistyped --ledger never starts a
     second ledger.
 
@@ -41,15 +42,17 @@ def init(settings: Settings, /, path: Path | None, as_json: bool, **options: Any
     policy = build_policy(policy_changes(options))
     if path is not None:
         settings = dataclasses.replace(settings, ledger_path=path)
-    settings.service().create_ledger(policy)
+    service = settings.service()
+    service.create_ledger(policy)
     _offer_a_free_range(settings, policy)
-    report = policy_report(policy)
+    report = policy_report(policy, service.unusable_here(policy))
     if as_json:
         echo_json({"ledger": str(settings.ledger_path), **report.model_dump(mode="json")})
         return 0
     click.echo(
         f"Created {settings.ledger_path}: {report.usable_pairs:,} usable pairs "
-        f"({report.pairs:,} in range, {len(report.skipped)} skipped for a bad port), {policy.describe()}"
+        f"({report.pairs:,} in range, {len(report.skipped)} skipped for a bad port{report.usable_here_note()}), "
+        f"{policy.describe()}"
     )
     return 0
 
@@ -59,13 +62,17 @@ def _offer_a_free_range(settings: Settings, policy: PortPolicy) -> None:
 
     The ledger is created as asked either way (its bytes never depend on the machine).
     """
+    from portalloc.errors import LeaseStoreUnavailable
     from portalloc.machine.identity import identify
     from portalloc.machine.leases import STORE_NAME, open_store, state_dir
     from portalloc.service.host_admin import free_start
 
-    if not settings.leases or not (state_dir() / STORE_NAME).exists():
+    try:  # a note, never a failure: init needs no store
+        if not settings.leases or not (state_dir() / STORE_NAME).exists():
+            return
+        offer = free_start(open_store(create=False), policy, identify(settings.ledger_path).repository)
+    except LeaseStoreUnavailable:
         return
-    offer = free_start(open_store(create=False), policy, identify(settings.ledger_path).repository)
     if offer is not None:
         click.echo(
             f"Note: this machine already leases ports of {policy.backend_start}+/{policy.frontend_start}+ to "

@@ -27,6 +27,10 @@ if TYPE_CHECKING:
 def stats(settings: Settings, output: str) -> int:
     """Show allocations, capacity and free pairs: overall, per range (each pool, the shared range) and per model.
 
+    Pairs with a port in this machine's ephemeral range or among the ports the OS
+    reserves are never handed out here: the free pairs say so, and the per-range and
+    per-model rows count only the pairs usable on this machine.
+
     \b
     Examples:
       portalloc stats --json
@@ -34,21 +38,34 @@ def stats(settings: Settings, output: str) -> int:
     """
     from portalloc.reports import stats_report
 
-    ledger = settings.service().ledger()
+    service = settings.service()
+    ledger = service.ledger()
+    unusable = service.unusable_here(ledger.policy)
     if output == "prometheus":
         from portalloc.core.metrics import prometheus_text
 
-        click.echo(prometheus_text(ledger), nl=False)
+        click.echo(prometheus_text(ledger, unusable), nl=False)
         return 0
-    report = stats_report(settings.ledger_path, ledger)
+    report = stats_report(settings.ledger_path, ledger, unusable)
     if output == "json":
         echo_report(report)
         return 0
-    _echo_text(report, ledger)
+    _echo_text(report, ledger, unusable)
     return 0
 
 
-def _echo_text(report: StatsReport, ledger: Ledger) -> None:
+def _free_pairs(report: StatsReport) -> str:
+    """``1,492 of 1,494``; with the pairs this machine cannot hand out named apart when there are any."""
+    if report.usable_here == report.capacity:
+        return f"{report.free_pairs:,} of {report.capacity:,}"
+    return (
+        f"{report.free_here:,} of {report.usable_here:,} usable on this machine "
+        f"({report.free_pairs:,} of {report.capacity:,} in the policy; "
+        f"{report.capacity - report.usable_here:,} touch the OS ephemeral range or ports the OS reserves)"
+    )
+
+
+def _echo_text(report: StatsReport, ledger: Ledger, unusable: frozenset[int]) -> None:
     """The report for a person: the figures as lines, then a table per range and per model."""
     from portalloc.core import metrics
 
@@ -57,7 +74,7 @@ def _echo_text(report: StatsReport, ledger: Ledger) -> None:
     lines = [
         ("Ledger", report.ledger),
         ("Allocations", f"{report.allocations:,} ({report.models:,} model{'' if report.models == 1 else 's'})"),
-        ("Free pairs", f"{report.free_pairs:,} of {report.capacity:,}"),
+        ("Free pairs", _free_pairs(report)),
         (
             "Policy",
             f"backend {policy.backend_start}-{last_backend}, frontend {policy.frontend_start}-{last_frontend}, "
@@ -72,7 +89,7 @@ def _echo_text(report: StatsReport, ledger: Ledger) -> None:
         click.echo(f"{name + ':':<{width}} {value}")
     click.echo()
     # The tables show the unrounded shares (the report's are rounded for JSON), as metrics computes them.
-    ranges = metrics.range_usage(ledger)
+    ranges = metrics.range_usage(ledger, unusable)
     header = ("RANGE", "APPS", "CAPACITY", "FREE", "LARGEST RUN", "USED", "")
     echo_table(
         [header, *(_row(r.name, r.allocations, r.capacity, r.free, r.largest_free_run, r.utilisation) for r in ranges)],
