@@ -9,7 +9,8 @@ Quick start::
 The public API (``dir(portalloc)`` lists it):
 
 * ``PortAllocationService(ledger_path=None, config_file=None, *, policy=None, lock_timeout=10,
-  probe=True, create_ledger=True)`` — the API over one ledger:
+  probe=True, create_ledger=True, leases=None, state_dir=None)`` — the API over one ledger
+  (``leases``: this machine's host leases, on unless ``PORTALLOC_LEASES=0``):
   ``get_or_allocate_ports``, ``get_ports``, ``get_all_allocations``, ``release_ports``,
   ``check_port_conflicts``, ``stats``, ``live_status`` …; ``get_or_allocate_ports(model, app_num)`` is
   the one-call shortcut.
@@ -89,6 +90,7 @@ if TYPE_CHECKING:  # for type checkers only (the names come from _PUBLIC on firs
         PolicyMismatch,
         PolicyRefused,
         PortallocError,
+        PreconditionFailed,
         UnsafeFile,
     )
     from portalloc.integrations.importers import (
@@ -154,6 +156,7 @@ _PUBLIC = {
     "PolicyMismatch": "portalloc.errors",
     "PolicyRefused": "portalloc.errors",
     "PortallocError": "portalloc.errors",
+    "PreconditionFailed": "portalloc.errors",
     "UnsafeFile": "portalloc.errors",
 }
 
