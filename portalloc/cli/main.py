@@ -288,6 +288,10 @@ cli.commands = LazyCommands(
 
 def main() -> None:
     """Console-script entry point."""
+    if "_PORTALLOC_COMPLETE" in os.environ:  # a shell asking for completion: our scripts, not click's stock ones
+        from portalloc.cli.shells import register
+
+        register()
     try:
         cli.main(prog_name="portalloc")
     except KeyboardInterrupt:  # between click's handlers, e.g. while an error line is printed
