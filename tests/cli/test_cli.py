@@ -483,3 +483,19 @@ def test_a_name_the_output_encoding_cannot_show_is_one_error_line(ledger_path: P
     assert done.stderr == (
         b"Error: cannot write to standard output: its encoding (latin-1) cannot show '\\u30e2\\u30c7\\u30eb'\n"
     )
+
+
+@pytest.mark.usefixtures("new_ledger")
+def test_env_names_the_app_by_its_directory(run_cli: RunCli, tmp_path: Path) -> None:
+    assert run_cli("get", "first", "1").exit_code == 0
+    assert run_cli("get", "openai/gpt-4o", "2").exit_code == 0
+    app = tmp_path / "apps" / "openai%2Fgpt-4o" / "app2"
+    app.mkdir(parents=True)
+    done = run_cli("env", "--app-dir", str(app), "--format", "dotenv")
+    assert (done.exit_code, done.stdout) == (0, "BACKEND_PORT=5003\nFRONTEND_PORT=8003\n")
+    both = run_cli("env", "m", "1", "--app-dir", str(app))
+    assert both.exit_code == 2 and both.stderr.startswith("Error: give MODEL APP_NUM or --app-dir, not both")
+    neither = run_cli("env")
+    assert neither.exit_code == 2 and neither.stderr.startswith("Error: give MODEL APP_NUM, or --app-dir DIR")
+    odd = run_cli("env", "--app-dir", str(tmp_path / "apps" / "a b" / "app1"))
+    assert odd.exit_code == 1 and "is not a model's directory" in odd.stderr and "Traceback" not in odd.output
