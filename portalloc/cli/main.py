@@ -132,7 +132,19 @@ def _unknown_option(error: click.NoSuchOption, args: Sequence[str]) -> str:
     typed = next((arg for arg in args if arg.startswith(error.option_name)), error.option_name)
     if takes_app_num and re.fullmatch(r"-[0-9][0-9_.eE+-]*", typed):
         return f"app_num must be a whole number from 1 to {MAX_APP_NUM:,}, not {typed!r}{_help_hint(error)}"
+    root = error.ctx.find_root() if error.ctx else None
+    if root is not None and root is not error.ctx and error.option_name in _option_names(root.command):
+        # ``portalloc get m 1 --ledger x``: the option exists, in the wrong place.
+        name, where = error.option_name, error.ctx.info_name if error.ctx else "COMMAND"
+        return (
+            f"{name} is a global option: it goes before the command "
+            f"(portalloc {name} … {where} …) (see 'portalloc --help')"
+        )
     return f"{error.format_message()}{_help_hint(error)}"
+
+
+def _option_names(command: click.Command) -> set[str]:
+    return {name for param in command.params for name in (*param.opts, *param.secondary_opts)}
 
 
 def _raised_writing_stdout(error: BaseException) -> bool:
@@ -200,7 +212,7 @@ COMMAND_SECTIONS: tuple[tuple[str, tuple[str, ...]], ...] = (
 
 
 @click.group(cls=_Group, context_settings={"help_option_names": ["-h", "--help"]})
-@click.version_option(__version__, prog_name="portalloc")
+@click.version_option(__version__, "-V", "--version", prog_name="portalloc")
 @click.option(
     "--ledger",
     type=click.Path(readable=False, path_type=Path),  # checked by the storage layer, one way

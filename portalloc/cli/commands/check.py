@@ -100,7 +100,7 @@ class _Findings:
         else:
             count = self.allocations
             machine = ", no live problems on this machine" if live else ""
-            click.echo(f"OK: {count} allocation{'' if count == 1 else 's'}, no conflicts{machine} ({path})")
+            click.echo(f"OK: {count:,} allocation{'' if count == 1 else 's'}, no conflicts{machine} ({path})")
 
 
 def _check_one(settings: Settings, path: Path, live: bool) -> _Findings:
