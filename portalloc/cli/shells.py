@@ -9,7 +9,8 @@ at its first comma). Here the script hands portalloc the command line up to the 
 and the word bash will replace; portalloc splits the line as the shell does
 (``split_words``), and for bash quotes each candidate in the style the user began the
 word with and trims it to the part bash replaces. zsh's stock script keeps every name
-(the suite checks all three shells under tmux). ``register`` is called only when a
+(the suite checks all three shells under tmux). In all three, a value starting with
+``-`` completes after an option that takes it (``--model -lead``). ``register`` is called only when a
 shell asks for completion, so an ordinary run imports nothing of this.
 """
 
@@ -18,7 +19,15 @@ from __future__ import annotations
 import os
 import re
 
-from click.shell_completion import BashComplete, CompletionItem, FishComplete, add_completion_class
+import click
+from click.shell_completion import (
+    BashComplete,
+    CompletionItem,
+    FishComplete,
+    ShellComplete,
+    ZshComplete,
+    add_completion_class,
+)
 
 #: Characters bash reads as themselves outside quotes (anything else is escaped with a backslash).
 _BASH_PLAIN = re.compile(r"[\w@%+=:,./-]")
@@ -118,7 +127,41 @@ def bash_quoted(value: str, begun: str) -> str:
     return "".join(char if _BASH_PLAIN.fullmatch(char) else "\\" + char for char in value)
 
 
-class _LineArgs:
+class _DashValues(ShellComplete):
+    """Complete an option's value that starts with ``-`` (``--model -lead``), as click's parser reads it.
+
+    click offers option names for any word starting with ``-``; after an option that
+    takes a value, the word is that value (``portalloc list --model -lead`` runs).
+    """
+
+    def get_completions(self, args: list[str], incomplete: str) -> list[CompletionItem]:
+        name, equals, value = incomplete.partition("=")
+        before = [*args, name] if equals else args
+        if incomplete.startswith("-") and "--" not in args and _takes_a_value(self.cli, before):
+            typed = value if equals else incomplete
+            # Asked with an empty word, click completes the option's value; the prefix is ours to apply.
+            return [item for item in super().get_completions(before, "") if item.value.startswith(typed)]
+        return super().get_completions(args, incomplete)
+
+
+def _takes_a_value(cli: click.Command, args: list[str]) -> bool:
+    """Whether the last of ``args`` is an option of ``cli`` or of the command named in ``args`` that takes a value."""
+    if not args:
+        return False
+    commands = [cli]
+    if isinstance(cli, click.Group):
+        ctx = click.Context(cli)
+        named = next((arg for arg in args if arg in cli.list_commands(ctx)), None)
+        command = cli.get_command(ctx, named) if named is not None else None
+        commands += [command] if command is not None else []
+    return any(
+        isinstance(param, click.Option) and not param.is_flag and not param.count and args[-1] in param.opts
+        for command in commands
+        for param in command.params
+    )
+
+
+class _LineArgs(_DashValues):
     """The arguments and the word being typed, from ``COMP_LINE`` (the line up to the cursor)."""
 
     raw = ""
@@ -169,7 +212,12 @@ class FishCompletion(_LineArgs, FishComplete):
     source_template = _FISH_SOURCE
 
 
+class ZshCompletion(_DashValues, ZshComplete):
+    """zsh: click's script, which keeps every name whole; values starting with ``-`` completed."""
+
+
 def register() -> None:
-    """Put these in place of click's bash and fish completion (``click.shell_completion.add_completion_class``)."""
+    """Put these in place of click's completion classes (``click.shell_completion.add_completion_class``)."""
     add_completion_class(BashCompletion)
+    add_completion_class(ZshCompletion)
     add_completion_class(FishCompletion)

@@ -125,6 +125,9 @@ def test_tab_completes_every_valid_name_quoted(shell: str, tmp_path: Path) -> No
             if name.startswith("-"):
                 words = session.complete(f"portalloc get -- {typed}")
                 assert words == ["portalloc", "get", "--", name], (name, words)
+                # An option's value may start with "-" too: click's parser takes it as the value.
+                words = session.complete(f"portalloc list --model {typed}")
+                assert words == ["portalloc", "list", "--model", name], (name, words)
             else:
                 words = session.complete(f"portalloc list --model {typed}")
                 assert words == ["portalloc", "list", "--model", name], (name, words)
@@ -144,3 +147,33 @@ def test_fish_shows_descriptions_whole(tmp_path: Path) -> None:
     )
     described = dict(line.split("\t", 1) for line in done.stdout.splitlines())
     assert described["policy"].startswith("Show the ledger's policy: its ranges,")
+
+
+@pytest.mark.parametrize(
+    ("line", "words"),
+    [
+        ("portalloc get ", [("portalloc", "portalloc"), ("get", "get"), ("", "")]),
+        ("portalloc get my\\ mo", [("portalloc", "portalloc"), ("get", "get"), ("my mo", "my\\ mo")]),
+        ("a 'it'\\''s' \"x\\\"y", [("a", "a"), ("it's", "'it'\\''s'"), ('x"y', '"x\\"y')]),
+        ("a 'open quo", [("a", "a"), ("open quo", "'open quo")]),
+        ("a back\\", [("a", "a"), ("back", "back\\")]),
+    ],
+)
+def test_split_words_as_a_posix_shell_does(line: str, words: list[tuple[str, str]]) -> None:
+    from portalloc.cli.shells import split_words
+
+    assert split_words(line) == words
+
+
+def test_bash_quoting_reads_back_as_the_name(tmp_path: Path) -> None:
+    """Each quoting style, fed to bash, gives back exactly the name."""
+    from portalloc.cli.shells import bash_quoted, replaced_from
+
+    for name in NAMES:
+        for begun in ("", "'", '"'):
+            quoted = bash_quoted(name, begun)
+            done = subprocess.run(["bash", "--norc", "-c", f"printf '%s' {quoted}"], capture_output=True, text=True)
+            assert done.stdout == name, (name, begun, quoted)
+    assert replaced_from("llama3:", " :") == len("llama3:")
+    assert replaced_from("'a:b", " :") == 1  # inside an open quote, from after the quote
+    assert replaced_from("a\\:b", " :") == 0  # an escaped break character does not break
