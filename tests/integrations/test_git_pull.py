@@ -113,3 +113,21 @@ def test_a_merge_of_two_unpublished_branches_keeps_ours(clones: tuple[Path, Path
         "portalloc merge-driver: moved q/1 of theirs (feature) from 5011/8011 to 5013/8013 "
         "(port 5011 is held by p/1 of ours (main))"
     ]
+
+
+def test_a_merge_of_two_published_branches_keeps_ours(clones: tuple[Path, Path], env: dict[str, str]) -> None:
+    """Both sides pushed (main and a pushed feature branch): neither is preferred, ours keeps its pair."""
+    mine, _ = clones
+    git = runner(mine, env, "git")
+    git("checkout", "-q", "-b", "feature")
+    allocate_and_commit(mine, env, "q")
+    git("push", "-q", "origin", "feature")
+    git("checkout", "-q", "main")
+    allocate_and_commit(mine, env, "p")
+    git("push", "-q", "origin", "main")
+    merge = git("merge", "--no-edit", "origin/feature")
+    assert rows(mine)["p/1"] == (5011, 8011) and rows(mine)["q/1"] == (5013, 8013)
+    assert [line for line in merge.stderr.splitlines() if "portalloc" in line] == [
+        "portalloc merge-driver: moved q/1 of theirs (origin/feature) from 5011/8011 to 5013/8013 "
+        "(port 5011 is held by p/1 of ours (main))"
+    ]
