@@ -132,14 +132,11 @@ def _unknown_option(error: click.NoSuchOption, args: Sequence[str]) -> str:
     typed = next((arg for arg in args if arg.startswith(error.option_name)), error.option_name)
     if takes_app_num and re.fullmatch(r"-[0-9][0-9_.eE+-]*", typed):
         return f"app_num must be a whole number from 1 to {MAX_APP_NUM:,}, not {typed!r}{_help_hint(error)}"
-    root = error.ctx.find_root() if error.ctx else None
-    if root is not None and root is not error.ctx and error.option_name in _option_names(root.command):
+    ctx, name = error.ctx, error.option_name
+    if ctx is not None and ctx.parent is not None and name in _option_names(ctx.find_root().command):
         # ``portalloc get m 1 --ledger x``: the option exists, in the wrong place.
-        name, where = error.option_name, error.ctx.info_name if error.ctx else "COMMAND"
-        return (
-            f"{name} is a global option: it goes before the command "
-            f"(portalloc {name} … {where} …) (see 'portalloc --help')"
-        )
+        where = f"portalloc {name} … {ctx.info_name} …"
+        return f"{name} is a global option: it goes before the command ({where}) (see 'portalloc --help')"
     return f"{error.format_message()}{_help_hint(error)}"
 
 
