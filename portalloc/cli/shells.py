@@ -58,7 +58,8 @@ complete -o nosort -F %(complete_func)s %(prog_name)s
 
 _FISH_SOURCE = """\
 function %(complete_func)s
-    set -l response (env %(complete_var)s=fish_complete COMP_LINE=(commandline -cp) %(prog_name)s)
+    # string collect: a line that spans several lines stays one argument.
+    set -l response (env %(complete_var)s=fish_complete COMP_LINE=(commandline -cp | string collect) %(prog_name)s)
     for completion in $response
         # Split at the first comma only: names and descriptions may hold commas.
         set -l metadata (string split -m 1 "," -- $completion)
