@@ -90,9 +90,11 @@ def split_words(line: str) -> list[tuple[str, str]]:
     index = 0
     while index < len(line):
         char = line[index]
-        if quote == "'":
-            quote = "" if char == "'" else quote
-            value += [char] if quote else []
+        if quote == "'":  # nothing is special inside single quotes but the closing quote
+            if char == "'":
+                quote = ""
+            else:
+                value.append(char)
         elif quote == '"':
             if char == "\\" and index + 1 < len(line) and line[index + 1] in '"\\$`':
                 index += 1
