@@ -133,7 +133,7 @@ def load_project(
     files: Sequence[Path] = (),
     *,
     project_directory: Path | None = None,
-    env_file: Path | None = None,
+    env_files: Sequence[Path] = (),
     environ: Mapping[str, str] | None = None,
     cwd: Path | None = None,
 ) -> Project:
@@ -145,7 +145,7 @@ def load_project(
     (``composeyaml.merge``: ``ports`` lists are added to). Raises ``ComposeFileError``
     for a file that cannot be read at all, or when there is no file to read.
     """
-    sources = find_sources(files, project_directory=project_directory, env_file=env_file, environ=environ, cwd=cwd)
+    sources = find_sources(files, project_directory=project_directory, env_files=env_files, environ=environ, cwd=cwd)
     project = Project(files=sources.files)
     services: dict[str, Any] = {}
     for path in sources.files:

@@ -12,7 +12,8 @@ Measured against ``docker compose config`` (v2.40, the suite's judge):
   ``--project-directory``, else the first file's directory.
 - Variables: the environment, then the working directory's ``.env`` (where
   ``COMPOSE_FILE`` may come from), then the project directory's ``.env``, each filling
-  in only what is not set yet. ``--env-file`` replaces both ``.env`` files.
+  in only what is not set yet. ``--env-file`` (repeatable, a later file winning over an
+  earlier one) replaces both ``.env`` files.
 """
 
 from __future__ import annotations
@@ -70,11 +71,11 @@ def find_sources(
     files: Sequence[Path] = (),
     *,
     project_directory: Path | None = None,
-    env_file: Path | None = None,
+    env_files: Sequence[Path] = (),
     environ: Mapping[str, str] | None = None,
     cwd: Path | None = None,
 ) -> ComposeSources:
-    """The project ``docker compose [-f FILE]… [--project-directory D] [--env-file E] config`` would read.
+    """The project ``docker compose [-f FILE]… [--project-directory D] [--env-file E]… config`` would read.
 
     ``environ`` defaults to ``os.environ`` and ``cwd`` to the current directory; relative
     paths are taken from ``cwd``, as a shell hands them to compose, and the files come
@@ -86,12 +87,14 @@ def find_sources(
     chosen = [cwd / file for file in files]
     # Where the first .env is read and COMPOSE_FILE's and discovery's paths start.
     working = cwd / project_directory if project_directory is not None else chosen[0].parent if chosen else cwd
-    env_file = cwd / env_file if env_file is not None else None
-    variables = read_variables(env_file or working / ".env", required=env_file is not None, environ=environ)
+    variables = environ
+    # Read last first: a value already set wins, and a later --env-file wins over an earlier one.
+    for env_file in reversed([cwd / name for name in env_files] or [working / ".env"]):
+        variables = read_variables(env_file, required=bool(env_files), environ=variables)
     if not chosen:
         chosen = _from_compose_file(variables, working) or _discover(working)
     project_dir = working if project_directory is not None else chosen[0].parent
-    if env_file is None and project_dir.resolve() != working.resolve():
+    if not env_files and project_dir.resolve() != working.resolve():
         variables = read_variables(project_dir / ".env", required=False, environ=variables)
     return ComposeSources(chosen, project_dir, variables, environ)
 

@@ -110,6 +110,17 @@ CASES: dict[str, tuple[dict[str, str], str, list[str], dict[str, str]]] = {
         ["--env-file", "ci.env"],
         {},
     ),
+    "several --env-file: a later one wins": (
+        {
+            "compose.yaml": WEB + '  db:\n    image: y\n    ports: ["${DB_PORT}:5432"]\n',
+            ".env": "BACKEND_PORT=5027\n",
+            "a.env": "BACKEND_PORT=5029\nDB_PORT=5033\n",
+            "b.env": "BACKEND_PORT=5035\n",
+        },
+        ".",
+        ["--env-file", "a.env", "--env-file", "b.env"],
+        {},
+    ),
     "the environment wins over every .env": (
         {"compose.yaml": WEB, ".env": "BACKEND_PORT=5027\n"},
         ".",
@@ -119,17 +130,18 @@ CASES: dict[str, tuple[dict[str, str], str, list[str], dict[str, str]]] = {
 }
 
 
-def _options(args: list[str]) -> tuple[list[Path], Path | None, Path | None]:
+def _options(args: list[str]) -> tuple[list[Path], Path | None, list[Path]]:
     files: list[Path] = []
-    project_directory = env_file = None
+    env_files: list[Path] = []
+    project_directory = None
     for flag, value in zip(args[::2], args[1::2], strict=True):
         if flag == "-f":
             files.append(Path(value))
         elif flag == "--project-directory":
             project_directory = Path(value)
         else:
-            env_file = Path(value)
-    return files, project_directory, env_file
+            env_files.append(Path(value))
+    return files, project_directory, env_files
 
 
 @pytest.mark.parametrize("name", list(CASES))
@@ -140,9 +152,9 @@ def test_the_project_compose_reads_by_itself(tmp_path: Path, name: str) -> None:
         (tmp_path / relative).write_text(text, encoding="utf-8")
     cwd = tmp_path / where
     theirs = compose_project_published(cwd, args, env)
-    files, project_directory, env_file = _options(args)
+    files, project_directory, env_files = _options(args)
     project = load_project(
-        files, project_directory=project_directory, env_file=env_file, environ=judge_env(env), cwd=cwd
+        files, project_directory=project_directory, env_files=env_files, environ=judge_env(env), cwd=cwd
     )
     assert published_by(project) == theirs
     assert theirs  # every case publishes something: a pass means the same ports, not two empty sets

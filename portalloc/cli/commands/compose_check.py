@@ -28,9 +28,11 @@ MAX_SHOWN = 50
 )
 @click.option(
     "--env-file",
+    "env_files",
     type=click.Path(dir_okay=False, path_type=Path),
-    default=None,
-    help="Variables for ${...} [default: .env, as docker compose reads it]; the environment wins.",
+    multiple=True,
+    help="Variables for ${...} [default: .env, as docker compose reads it]; repeatable, a later file wins; "
+    "the environment wins over all.",
 )
 @json_option
 @pass_settings
@@ -40,7 +42,7 @@ def compose_check(
     model: str | None,
     app_num: int | None,
     project_directory: Path | None,
-    env_file: Path | None,
+    env_files: tuple[Path, ...],
     as_json: bool,
 ) -> int:
     """Report host ports the compose project publishes that another app holds, or that are not MODEL/APP's pair.
@@ -65,7 +67,7 @@ def compose_check(
     if not settings.ledger_path.exists():
         # Like check: a mistyped ledger path must not pass a CI gate as "checked against the ledger".
         raise PortallocError(f"there is no ledger at {settings.ledger_path}")
-    project = compose.load_project(files, project_directory=project_directory, env_file=env_file)
+    project = compose.load_project(files, project_directory=project_directory, env_files=env_files)
     entries = [(a.model, a.app_num, a.backend, a.frontend) for a in settings.service().get_all_allocations()]
     first = project.files[0]
     app = (model, app_num) if model is not None and app_num is not None else compose.app_from_path(first, entries)
