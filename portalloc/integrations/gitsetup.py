@@ -11,12 +11,12 @@ import json
 import os
 import re
 import shutil
-import subprocess
 from pathlib import Path, PurePosixPath
 from typing import NamedTuple
 
 from portalloc.core.limits import MAX_GIT_STATE_BYTES
 from portalloc.errors import GitError, UnsafeFile
+from portalloc.integrations.git import git_output, repository_root, run_git, text
 from portalloc.storage.files import read_regular_file
 
 DRIVER = "portalloc"
@@ -55,29 +55,6 @@ class GitSetup(NamedTuple):
     notes: list[str]
 
 
-def _git(root: Path, *args: str) -> subprocess.CompletedProcess[str]:
-    try:
-        return subprocess.run(["git", *args], cwd=root, capture_output=True, text=True, check=False)
-    except FileNotFoundError:
-        raise GitError("git is not installed (no `git` on PATH)") from None
-
-
-def _git_ok(root: Path, *args: str) -> str:
-    done = _git(root, *args)
-    if done.returncode != 0:
-        detail = done.stderr.strip().splitlines()
-        raise GitError(f"`git {' '.join(args)}` failed: {detail[-1] if detail else f'exit {done.returncode}'}")
-    return done.stdout
-
-
-def repository_root(directory: Path) -> Path:
-    """The top of the work tree that holds ``directory``; ``GitError`` outside a repository."""
-    done = _git(directory, "rev-parse", "--show-toplevel")
-    if done.returncode != 0:
-        raise GitError(f"{directory} is not inside a git work tree; run git-setup in the repository")
-    return Path(done.stdout.rstrip("\n"))
-
-
 def path_pattern(relative: PurePosixPath, *, quote_spaces: bool) -> str:
     """A gitattributes/gitignore pattern matching exactly ``relative`` (glob characters escaped).
 
@@ -93,7 +70,7 @@ def path_pattern(relative: PurePosixPath, *, quote_spaces: bool) -> str:
 
 
 def _attributes(root: Path, relative: PurePosixPath, names: list[str]) -> dict[str, str]:
-    fields = _git_ok(root, "check-attr", "-z", *names, "--", relative.as_posix()).split("\0")
+    fields = text(git_output(root, "check-attr", "-z", *names, "--", relative.as_posix())).split("\0")
     # -z gives "path NUL attribute NUL value NUL" for each attribute asked for.
     return {fields[index + 1]: fields[index + 2] for index in range(0, len(fields) - 2, 3)}
 
@@ -134,7 +111,7 @@ def _ensure_attributes(root: Path, relative: PurePosixPath) -> Step:
 
 def _ensure_lock_ignored(root: Path, relative: PurePosixPath) -> Step:
     lock = PurePosixPath(f"{relative}.lock")
-    if _git(root, "check-ignore", "-q", "--no-index", "--", lock.as_posix()).returncode == 0:
+    if run_git(root, "check-ignore", "-q", "--no-index", "--", lock.as_posix()).returncode == 0:
         return Step(".gitignore", False, f"{lock} is already ignored")
     line = path_pattern(lock, quote_spaces=False)
     _append_line(root / ".gitignore", line)
@@ -142,10 +119,10 @@ def _ensure_lock_ignored(root: Path, relative: PurePosixPath) -> Step:
 
 
 def _ensure_config(root: Path, name: str, value: str, keep: re.Pattern[str] | None = None) -> Step:
-    current = _git(root, "config", "--local", "--get", name).stdout.rstrip("\n")
+    current = text(run_git(root, "config", "--local", "--get", name).stdout).rstrip("\n")
     if current == value or (current and keep is not None and keep.search(current)):
         return Step(f"git config {name}", False, f"already '{current}'")
-    _git_ok(root, "config", "--local", name, value)
+    git_output(root, "config", "--local", name, value)
     return Step(f"git config {name}", True, f"set to '{value}'" + (f" (was '{current}')" if current else ""))
 
 
@@ -210,7 +187,7 @@ def merge_sides(directory: Path) -> MergeSides:
     Ours is ``HEAD``; theirs is the merged or replayed commit (a cherry-pick leaves
     none, so nothing is called published there).
     """
-    head = _git(directory, "symbolic-ref", "--short", "-q", "HEAD").stdout.strip()
+    head = text(run_git(directory, "symbolic-ref", "--short", "-q", "HEAD").stdout).strip()
     merged = sorted(
         (value, name.removeprefix("GITHEAD_"))
         for name, value in os.environ.items()
@@ -237,23 +214,24 @@ def merge_sides(directory: Path) -> MergeSides:
 
 def _remote_name(directory: Path, commit: str) -> str:
     """The remote-tracking branch at ``commit`` (``origin/main``), else ``commit`` as given."""
-    done = _git(
+    done = run_git(
         directory, "for-each-ref", "--count=1", "--format=%(refname:short)", f"--points-at={commit}", "refs/remotes/"
     )
-    return done.stdout.strip() or commit
+    return text(done.stdout).strip() or commit
 
 
 def _upstream(directory: Path, branch: str) -> list[str]:
     """The full ref name of ``branch``'s upstream (it may be a local branch), or nothing."""
     if not branch:
         return []
-    done = _git(directory, "rev-parse", "-q", "--symbolic-full-name", f"{branch}@{{upstream}}")
-    return [done.stdout.strip()] if done.returncode == 0 and done.stdout.strip() else []
+    done = run_git(directory, "rev-parse", "-q", "--symbolic-full-name", f"{branch}@{{upstream}}")
+    name = text(done.stdout).strip()
+    return [name] if done.returncode == 0 and name else []
 
 
 def _published(directory: Path, commit: str, refs: list[str]) -> bool:
     """Whether ``commit`` is reachable from one of ``refs`` (full names or prefixes ending in ``/``)."""
-    done = _git(directory, "for-each-ref", "--count=1", "--format=%(refname)", f"--contains={commit}", *refs)
+    done = run_git(directory, "for-each-ref", "--count=1", "--format=%(refname)", f"--contains={commit}", *refs)
     return done.returncode == 0 and bool(done.stdout.strip())
 
 
@@ -266,7 +244,7 @@ class _Step(NamedTuple):
 
 
 def _rebase_step(directory: Path) -> _Step | None:
-    state = _git(directory, "rev-parse", "--git-path", "rebase-merge").stdout.strip()
+    state = text(run_git(directory, "rev-parse", "--git-path", "rebase-merge").stdout).strip()
     if not state:
         return None
     folder = directory / state

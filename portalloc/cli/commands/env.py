@@ -6,7 +6,8 @@ from pathlib import Path
 
 import click
 
-from portalloc.cli.options import APP_NUM, MODEL, Settings, pair_for, pass_settings, prefix_option
+from portalloc.cli.context import Settings, pass_settings
+from portalloc.cli.params import APP_NUM, MODEL, format_option, prefix_option
 from portalloc.integrations.envvars import FORMATS, format_variables, port_variables
 
 
@@ -19,13 +20,11 @@ from portalloc.integrations.envvars import FORMATS, format_variables, port_varia
     default=None,
     help="The app's directory (…/<model dir>/app<N>, as cleanup names it) instead of MODEL APP_NUM.",
 )
-@click.option(
-    "--format",
-    "form",
-    type=click.Choice(FORMATS),
+@format_option(
+    *FORMATS,
     default="shell",
-    show_default=True,
     help="shell: export lines for eval; dotenv: NAME=VALUE lines; json: an object of strings.",
+    dest="form",
 )
 @prefix_option
 @click.option("--port-var", is_flag=True, help="Also print PORT (the backend port), as portalloc run sets it.")
@@ -59,6 +58,6 @@ def env(
         model, app_num = key_of_app_dir(app_dir.resolve())
     elif model is None or app_num is None:
         raise click.UsageError("give MODEL APP_NUM, or --app-dir DIR")
-    backend, frontend = pair_for(settings, model, app_num)
+    backend, frontend = settings.pair_for(model, app_num)
     click.echo(format_variables(port_variables(backend, frontend, prefix, port_var=port_var), form), nl=False)
     return 0
