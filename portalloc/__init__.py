@@ -36,7 +36,8 @@ The public API (``dir(portalloc)`` lists it):
   ``CommandNotFound`` (exit 127), ``CommandNotExecutable`` (126): ``portalloc run``.
   ``AppsDirMissing``, ``AppsDirLooksWrong``, ``AppDirUnavailable``: ``cleanup``'s apps
   directory. ``LedgerExists``: ``init`` where a ledger is. ``PolicyRefused``: a policy
-  change an allocation would not fit. ``BatchInputError``, ``ImportSourceError``: a
+  change an allocation would not fit. ``PreconditionFailed``: an HTTP ``If-Match`` /
+  ``If-None-Match`` that does not hold. ``BatchInputError``, ``ImportSourceError``: a
   batch or an import file that cannot be read as one.
 
 Names are imported on first use, so ``import portalloc`` (and the command line's fast
