@@ -8,7 +8,9 @@ from collections.abc import Iterable
 from fastapi import FastAPI
 
 from portalloc import __version__
+from portalloc.server.bodylimit import BodyLimit
 from portalloc.server.errors import ERROR_RESPONSES, install_error_handlers
+from portalloc.server.limits import ServerLimits
 from portalloc.server.policy import AccessPolicy, RequestPolicy
 from portalloc.server.routes import allocations, events, health, reports
 from portalloc.server.state import ServerState
@@ -21,13 +23,15 @@ def create_app(
     token: str | None,
     extra_hosts: Iterable[str] = (),
     stopping: threading.Event | None = None,
+    max_streams: int = ServerLimits().max_streams,
 ) -> FastAPI:
     """The portalloc HTTP API over ``service``.
 
     ``token`` is the bearer token every state change must carry (``None``: no token,
     for a private unix socket only). ``extra_hosts`` are host names the ``Host`` header
     may use besides the loopback ones (the ``--host`` address). ``stopping``, once set,
-    ends the event streams so the server can stop. The OpenAPI document is served at
+    ends the event streams so the server can stop; at most ``max_streams`` are open at
+    once. The OpenAPI document is served at
     ``/openapi.json``; the interactive pages are off (they load scripts from a CDN).
     """
     app = FastAPI(
@@ -38,9 +42,10 @@ def create_app(
         redoc_url=None,
         responses=ERROR_RESPONSES,
     )
-    app.state.portalloc = ServerState(service, stopping or threading.Event())
+    app.state.portalloc = ServerState(service, stopping or threading.Event(), max_streams)
     for module in (allocations, reports, events, health):
         app.include_router(module.router)
     install_error_handlers(app)
     app.add_middleware(RequestPolicy, policy=AccessPolicy(token, extra_hosts))
+    app.add_middleware(BodyLimit)  # outermost: it counts what the policy's Content-Length check cannot
     return app

@@ -1,8 +1,10 @@
-"""Running the API: the listening socket, the token file, uvicorn, and a graceful stop.
+"""Running the API: the listening socket, the token file, uvicorn, its limits, and a graceful stop.
 
 The socket is bound here, before uvicorn starts, so the address printed is the one
 served (``--port 0`` picks a free port) and a unix socket is mode 0600 from the moment
-it exists (uvicorn's own ``--uds`` makes it 0666).
+it exists (uvicorn's own ``--uds`` makes it 0666). uvicorn runs with the connection
+guard (``connections.py``), the body limit (``limits.py``) and a log that repeats
+cannot flood (``quietlog.py``).
 """
 
 from __future__ import annotations
@@ -10,6 +12,7 @@ from __future__ import annotations
 import contextlib
 import ipaddress
 import os
+import resource
 import secrets
 import signal
 import socket
@@ -22,7 +25,10 @@ from types import FrameType
 import uvicorn
 
 from portalloc.errors import PortallocError
+from portalloc.server import quietlog
 from portalloc.server.app import create_app
+from portalloc.server.connections import ConnectionGuard
+from portalloc.server.limits import ServerLimits
 from portalloc.service.facade import PortAllocationService
 from portalloc.storage.files import read_regular_file
 
@@ -30,6 +36,8 @@ from portalloc.storage.files import read_regular_file
 MAX_TOKEN_BYTES = 4096
 #: Seconds an in-flight request may take to finish after SIGTERM before it is cut off.
 GRACEFUL_SECONDS = 10
+#: File descriptors kept for everything but connections (the ledger, its lock, probes, threads' files).
+RESERVED_FDS = 64
 
 
 def default_token_file() -> Path:
@@ -146,26 +154,49 @@ class _Server(uvicorn.Server):
         self.should_exit = True
 
 
+def connection_budget(wanted: int) -> int:
+    """How many connections may be open: ``wanted``, within what the file-descriptor limit leaves.
+
+    The soft limit is raised to the hard one first (often 1,024 of 1,048,576): past it each
+    ``accept`` fails, and the event loop logs a traceback per try.
+    """
+    soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
+    if hard == resource.RLIM_INFINITY or soft < hard:
+        with contextlib.suppress(ValueError, OSError):
+            resource.setrlimit(resource.RLIMIT_NOFILE, (hard, hard))
+            soft = hard
+    if soft == resource.RLIM_INFINITY:
+        return wanted
+    return max(1, min(wanted, soft - RESERVED_FDS))
+
+
 def serve(
     service: PortAllocationService,
     listener: socket.socket,
     token: str | None,
     host: str | None,
     announce: Callable[[], None],
+    limits: ServerLimits,
 ) -> None:
-    """Serve the API on ``listener`` until SIGTERM or SIGINT.
+    """Serve the API on ``listener`` until SIGTERM or SIGINT, within ``limits``.
 
     ``host`` is a non-loopback name allowed in ``Host``; ``announce`` is called once
     the server answers and its signal handlers are in place.
     """
     stopping = threading.Event()
-    app = create_app(service, token=token, extra_hosts=[host] if host else [], stopping=stopping)
+    limits = limits._replace(max_connections=connection_budget(limits.max_connections))
+    app = create_app(
+        service, token=token, extra_hosts=[host] if host else [], stopping=stopping, max_streams=limits.max_streams
+    )
     config = uvicorn.Config(
         app,
+        # uvicorn calls it as it would a protocol class (config=, server_state=, app_state=, _loop=).
+        http=ConnectionGuard(limits).protocol,  # type: ignore[arg-type]
         log_level="warning",
         access_log=False,
         lifespan="off",
         timeout_graceful_shutdown=GRACEFUL_SECONDS,
         server_header=False,
     )
+    quietlog.install()  # after uvicorn.Config, which configures uvicorn's loggers
     _Server(config, stopping, announce).run(sockets=[listener])

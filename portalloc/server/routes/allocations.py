@@ -67,7 +67,7 @@ def list_allocations(state: State, model: Annotated[str | None, Query()] = None)
     """Every allocation sorted by ``(model, app_num)``, or only ``model``'s."""
     if model is not None:
         check_model_name(model)
-    allocations = state.call(lambda service: service.get_all_allocations())
+    allocations = state.read(lambda service: service.get_all_allocations())
     return [a for a in allocations if model is None or a.model == model]
 
 
@@ -75,14 +75,14 @@ def list_allocations(state: State, model: Annotated[str | None, Query()] = None)
 def allocate_batch(state: State, batch: BatchRequest) -> list[Allocation]:
     """Get-or-allocate every key under one lock and one write; the pairs in the order asked."""
     keys = [(key.model, key.app_num) for key in batch.keys]
-    return state.call(lambda service: service.allocate_many(keys))
+    return state.write(lambda service: service.allocate_many(keys))
 
 
 @router.get(_KEY_PATH, responses=_NOT_FOUND)
 def get_allocation(state: State, model: ModelSegment, app_num: AppNumSegment) -> Allocation:
     """The pair of ``(model, app_num)``; 404 when it has none. Never allocates."""
     key = parse_key(model, app_num)
-    found = state.call(lambda service: service.get_ports(*key))
+    found = state.read(lambda service: service.get_ports(*key))
     if found is None:
         raise _no_allocation(state, *key)
     return found
@@ -97,7 +97,9 @@ def put_allocation(state: State, model: ModelSegment, app_num: AppNumSegment, re
         existing = service.get_ports(*key)
         return (existing, False) if existing is not None else (service.allocate_many([key])[0], True)
 
-    pair, created = state.call(get_or_allocate)
+    # A key that has its pair is answered lock-free, as `portalloc get` answers it: a stuck writer cannot delay it.
+    existing = state.read(lambda service: service.get_ports(*key))
+    pair, created = (existing, False) if existing is not None else state.write(get_or_allocate)
     if not created:
         response.status_code = 200
     return pair
@@ -107,6 +109,6 @@ def put_allocation(state: State, model: ModelSegment, app_num: AppNumSegment, re
 def delete_allocation(state: State, model: ModelSegment, app_num: AppNumSegment) -> Response:
     """Release the pair of ``(model, app_num)``: 204, or 404 when it had none."""
     key = parse_key(model, app_num)
-    if not state.call(lambda service: service.release_ports(*key)):
+    if not state.write(lambda service: service.release_ports(*key)):
         raise _no_allocation(state, *key)
     return Response(status_code=204)

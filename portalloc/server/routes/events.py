@@ -1,8 +1,10 @@
 """``GET /v1/events``: server-sent events, one per change of the ledger file, whoever made it.
 
-The stream watches the file itself (a ``stat`` every ``POLL_SECONDS``; a read only when
-its inode, size or times moved), so a change by the CLI, another server or a
-``git checkout`` is seen as well as one made through this server. Events:
+The server watches the file itself (one watcher for all streams, ``server/broadcast.py``:
+a ``stat`` every ``POLL_SECONDS``, a read only when its inode, size or times moved), so
+a change by the CLI, another server or a ``git checkout`` is seen as well as one made
+through this server. At most ``serve --max-streams`` streams are open at once; one more
+is answered 503 with ``Retry-After``. Events:
 
 - ``ready`` once, when the stream starts: ``{"allocations": N}``;
 - ``change`` for each change seen: ``{"added": [...], "removed": [...], "allocations": N}``
@@ -19,17 +21,16 @@ import json
 from collections.abc import AsyncIterator
 from typing import Any
 
-import anyio
-from fastapi import APIRouter
+from fastapi import APIRouter, Response
 from fastapi.responses import StreamingResponse
+from starlette.background import BackgroundTask
 
-from portalloc.core.models import Allocation, Ledger
-from portalloc.errors import PortallocError
-from portalloc.server.state import ServerState, State
+from portalloc.core.models import Allocation
+from portalloc.server.broadcast import Subscription
+from portalloc.server.errors import RETRY_AFTER, error_response
+from portalloc.server.state import State
 
 router = APIRouter(tags=["events"])
-#: How often the stream looks at the file; also how soon it ends after SIGTERM.
-POLL_SECONDS = 0.1
 
 
 @router.get(
@@ -37,12 +38,24 @@ POLL_SECONDS = 0.1
     response_class=StreamingResponse,
     responses={200: {"content": {"text/event-stream": {}}, "description": "An endless text/event-stream"}},
 )
-async def events(state: State) -> StreamingResponse:
+async def events(state: State) -> Response:
     """A ``text/event-stream`` of the ledger's changes (see the module's description)."""
+    subscription = state.changes.subscribe()
+    if subscription is None:
+        return error_response(
+            503,
+            "too_many_streams",
+            f"{state.changes.max_streams} event streams are open, the most this server allows "
+            "(portalloc serve --max-streams); try again later",
+            {"Retry-After": RETRY_AFTER},
+        )
     return StreamingResponse(
-        _changes(state),
+        _changes(subscription),
         media_type="text/event-stream",
         headers={"Cache-Control": "no-store", "X-Accel-Buffering": "no"},
+        # The slot is given back however the stream ends: a client that goes away while the
+        # stream is parked at a ``yield`` leaves the generator to the garbage collector.
+        background=BackgroundTask(subscription.close),
     )
 
 
@@ -54,41 +67,37 @@ def _pairs(allocations: list[Allocation]) -> list[dict[str, Any]]:
     return [a.model_dump() for a in allocations]
 
 
-async def _read(state: ServerState) -> Ledger:
-    # The service's read is a stat when nothing changed; a thread keeps a locked service off the event loop.
-    return await anyio.to_thread.run_sync(lambda: state.call(lambda service: service.ledger()))
-
-
-async def _changes(state: ServerState) -> AsyncIterator[str]:
+async def _changes(subscription: Subscription) -> AsyncIterator[str]:
     number = 0
     last_error: str | None = None
     try:
-        ledger = await _read(state)
-    except PortallocError as error:
-        ledger, last_error = Ledger(), str(error)
-        yield _event("error", number, {"code": error.code, "message": str(error)})
-    yield _event("ready", number, {"allocations": len(ledger.allocations)})
-    while not state.stopping.is_set():
-        await anyio.sleep(POLL_SECONDS)
-        try:
-            current = await _read(state)
-        except PortallocError as error:
-            if str(error) != last_error:
-                last_error = str(error)
+        first = await subscription.next()
+        if first is None:
+            return
+        ledger = first.ledger
+        if first.error is not None:
+            last_error = str(first.error)
+            yield _event("error", number, {"code": first.error.code, "message": last_error})
+        yield _event("ready", number, {"allocations": len(ledger.allocations)})
+        while (snapshot := await subscription.next()) is not None:
+            if snapshot.error is not None:
+                if str(snapshot.error) != last_error:
+                    last_error = str(snapshot.error)
+                    number += 1
+                    yield _event("error", number, {"code": snapshot.error.code, "message": last_error})
+                continue
+            last_error = None
+            current = snapshot.ledger
+            before, after = set(ledger.allocations), set(current.allocations)
+            added = [a for a in current.allocations if a not in before]
+            removed = [a for a in ledger.allocations if a not in after]
+            ledger = current
+            if added or removed:
                 number += 1
-                yield _event("error", number, {"code": error.code, "message": str(error)})
-            continue
-        last_error = None
-        if current is ledger:
-            continue
-        before, after = set(ledger.allocations), set(current.allocations)
-        added = [a for a in current.allocations if a not in before]
-        removed = [a for a in ledger.allocations if a not in after]
-        ledger = current
-        if added or removed:
-            number += 1
-            yield _event(
-                "change",
-                number,
-                {"added": _pairs(added), "removed": _pairs(removed), "allocations": len(current.allocations)},
-            )
+                yield _event(
+                    "change",
+                    number,
+                    {"added": _pairs(added), "removed": _pairs(removed), "allocations": len(current.allocations)},
+                )
+    finally:
+        subscription.close()

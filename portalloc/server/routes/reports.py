@@ -31,7 +31,7 @@ router = APIRouter(tags=["reports"])
 @router.get("/v1/check", responses={409: {"model": CheckReport, "description": "The ledger has conflicts"}})
 def check(state: State) -> Any:
     """200 with ``ok: true`` when no port or key is held twice; 409 with every conflict otherwise."""
-    ledger = state.call(lambda service: service.ledger())
+    ledger = state.read(lambda service: service.ledger())
     conflicts = [_conflict_report(conflict) for conflict in allocator.find_conflicts(ledger.allocations)]
     report = CheckReport(ok=not conflicts, allocations=len(ledger.allocations), conflicts=conflicts)
     return JSONResponse(report.model_dump(), status_code=409 if conflicts else 200)
@@ -46,7 +46,7 @@ def _conflict_report(conflict: allocator.Conflict) -> ConflictReport:
 @router.get("/v1/stats")
 def stats(state: State) -> StatsReport:
     """How full the ledger is: the keys of ``portalloc stats --json``."""
-    usage, ledger = state.call(lambda service: (service.stats(), service.ledger()))
+    usage, ledger = state.read(lambda service: (service.stats(), service.ledger()))
     return StatsReport(ledger=str(state.service.ledger_path), **usage._asdict(), policy=ledger.policy)
 
 
@@ -55,7 +55,7 @@ def status(state: State, model: Annotated[str | None, Query()] = None) -> Status
     """Each allocation's ports as this machine sees them now: the keys of ``portalloc status --json``."""
     if model is not None:
         check_model_name(model)
-    reports = state.call(lambda service: service.live_status(model))
+    reports = state.read(lambda service: service.live_status(model))
     pairs = zip(reports[::2], reports[1::2], strict=True)
     return StatusReport(
         ledger=str(state.service.ledger_path),
@@ -89,5 +89,5 @@ def _live_port(report: PortReport) -> LivePort:
 @router.get("/metrics", response_class=PlainTextResponse, responses={200: {"content": {"text/plain": {}}}})
 def metrics(state: State) -> Response:
     """The ledger's gauges in the Prometheus text format (what ``stats --format prometheus`` prints)."""
-    text = prometheus_text(state.call(lambda service: service.ledger()))
+    text = prometheus_text(state.read(lambda service: service.ledger()))
     return PlainTextResponse(text, media_type="text/plain; version=0.0.4; charset=utf-8")
