@@ -38,6 +38,11 @@ MAX_TOKEN_BYTES = 4096
 GRACEFUL_SECONDS = 10
 #: File descriptors kept for everything but connections (the ledger, its lock, probes, threads' files).
 RESERVED_FDS = 64
+#: Connections waiting to be accepted, and accepted at once in one turn of the event loop.
+#: asyncio admits a connection (``connection_made``) two turns after accepting it and closes
+#: an evicted one a turn later, so up to ``ROOM_FOR_BURSTS`` descriptors are open beyond the cap.
+BACKLOG = 128
+ROOM_FOR_BURSTS = 4 * BACKLOG
 
 
 def default_token_file() -> Path:
@@ -97,7 +102,7 @@ def tcp_socket(host: str, port: int) -> socket.socket:
     try:
         listener.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
         listener.bind((host, port))
-        listener.listen(1024)
+        listener.listen(BACKLOG)
     except OSError as error:
         listener.close()
         raise PortallocError(f"cannot listen on {host}:{port}: {error.strerror or error}") from None
@@ -127,7 +132,7 @@ def unix_socket(path: Path) -> socket.socket:
     finally:
         os.umask(old_umask)
     os.chmod(path, 0o600)
-    listener.listen(1024)
+    listener.listen(BACKLOG)
     return listener
 
 
@@ -167,7 +172,7 @@ def connection_budget(wanted: int) -> int:
             soft = hard
     if soft == resource.RLIM_INFINITY:
         return wanted
-    return max(1, min(wanted, soft - RESERVED_FDS))
+    return max(1, min(wanted, soft - RESERVED_FDS - ROOM_FOR_BURSTS))
 
 
 def serve(
@@ -192,6 +197,7 @@ def serve(
         app,
         # uvicorn calls it as it would a protocol class (config=, server_state=, app_state=, _loop=).
         http=ConnectionGuard(limits).protocol,  # type: ignore[arg-type]
+        backlog=BACKLOG,
         log_level="warning",
         access_log=False,
         lifespan="off",

@@ -28,6 +28,13 @@ from tests.serving import ServerProcess, kill_group, start_server  # noqa: E402
 MiB = 1024 * 1024
 
 
+def _readable(connection: socket.socket) -> bool:
+    """Whether ``connection`` has data or an end of file to read now (poll: select stops at descriptor 1,023)."""
+    poller = select.poll()
+    poller.register(connection, select.POLLIN)
+    return bool(poller.poll(0))
+
+
 def _port(server: ServerProcess) -> int:
     return int(server.base_url.rsplit(":", 1)[1])
 
@@ -44,8 +51,7 @@ def half_open(port: int, count: int) -> list[socket.socket]:
 
 def closed_by_server(connection: socket.socket) -> bool:
     """Whether the server has closed ``connection`` (end of file or reset), without waiting."""
-    readable, _, _ = select.select([connection], [], [], 0)
-    if not readable:
+    if not _readable(connection):
         return False
     try:
         return connection.recv(1) == b""
@@ -164,7 +170,7 @@ def _send_chunked(port: int, headers: dict[str, str], total: int) -> bytes:
     with socket.create_connection(("127.0.0.1", port)) as connection:
         connection.sendall(f"POST /v1/allocations/batch HTTP/1.1\r\n{head}Transfer-Encoding: chunked\r\n\r\n".encode())
         sent = 0
-        while sent < total and not select.select([connection], [], [], 0)[0]:
+        while sent < total and not _readable(connection):
             try:
                 connection.sendall(b"10000\r\n" + chunk + b"\r\n")
             except OSError:

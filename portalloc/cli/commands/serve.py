@@ -40,6 +40,7 @@ DEFAULT_PORT = 4790
     type=click.IntRange(1),
     default=_LIMITS.max_connections,
     show_default=True,
+    metavar="N",
     help="Open connections at most; past it the one waiting longest for its request is closed.",
 )
 @click.option(
@@ -55,6 +56,7 @@ DEFAULT_PORT = 4790
     type=click.IntRange(0),
     default=_LIMITS.max_streams,
     show_default=True,
+    metavar="N",
     help="Open /v1/events streams at most; one more is answered 503.",
 )
 @pass_settings
