@@ -47,9 +47,13 @@ class AttackResult:
     attack: str
     read_ms: list[float] = field(default_factory=list)
     failed_reads: int = 0
+    #: ``PUT`` of a new key, timed, where the attack has writes measured.
+    write_ms: list[float] = field(default_factory=list)
     #: What became of the attack (connections closed by the server, streams refused, 413s…).
     outcome: str = ""
     log_bytes: int = 0
+    #: The log's distinct lines.
+    log_lines: list[str] = field(default_factory=list)
     peak_rss_mib: float = 0.0
 
 
@@ -90,6 +94,7 @@ def _server(
             result.peak_rss_mib = _peak_rss_mib(server.process.pid)
             _, _, err = server.stop()
             result.log_bytes = len(err.encode())
+            result.log_lines = sorted(set(err.splitlines()))
         finally:
             kill_group(server)
 
@@ -170,14 +175,17 @@ def run_event_streams(streams: int, reads: int, max_streams: int) -> AttackResul
     limits = ("--max-streams", str(max_streams), "--max-connections", str(streams + 100))
     with _server(result, *limits, fds=4096) as server:
         port = int(server.base_url.rsplit(":", 1)[1])
-        attackers = [socket.create_connection(("127.0.0.1", port)) for _ in range(streams)]
+        attackers: list[socket.socket] = []
         try:
-            for attacker in attackers:
-                attacker.sendall(b"GET /v1/events HTTP/1.1\r\nHost: 127.0.0.1\r\n\r\n")
+            for _ in range(streams):
+                attackers.append(socket.create_connection(("127.0.0.1", port)))
+                attackers[-1].sendall(b"GET /v1/events HTTP/1.1\r\nHost: 127.0.0.1\r\n\r\n")
             statuses = [attacker.recv(12)[9:12] for attacker in attackers]
             for number in range(reads):
                 _read(server, result)
-                httpx.put(f"{server.base_url}/v1/allocations/m/{number + 1}", headers=server.write_headers())
+                started = time.perf_counter()
+                _FRESH.put(f"{server.base_url}/v1/allocations/m/{number + 1}", headers=server.write_headers())
+                result.write_ms.append((time.perf_counter() - started) * 1000)
             result.outcome = f"{statuses.count(b'200'):,} streaming, {statuses.count(b'503'):,} refused (503)"
         finally:
             for attacker in attackers:
