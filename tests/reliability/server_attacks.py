@@ -30,6 +30,8 @@ from tests.reliability.storage import PausedWriter
 from tests.serving import ServerProcess, kill_group, start_server
 
 MiB = 1024 * 1024
+#: Seconds the event streams are left idle while the server's CPU time is counted.
+IDLE_SECONDS = 5
 _PARTIAL_REQUEST = b"GET /v1/allocations HTTP/1.1\r\nHost: 127.0.0.1\r\nX-Partial: "
 
 
@@ -66,6 +68,12 @@ def _peak_rss_mib(pid: int) -> float:
 
 #: A client that opens a fresh connection for every request, as a new tool would.
 _FRESH = httpx.Client(timeout=30, limits=httpx.Limits(max_keepalive_connections=0))
+
+
+def _cpu_seconds(pid: int) -> float:
+    """User and system CPU time the process has used (``/proc/PID/stat``)."""
+    fields = Path(f"/proc/{pid}/stat").read_text().rpartition(")")[2].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
 
 
 def _read(server: ServerProcess, result: AttackResult, path: str = "/v1/allocations") -> None:
@@ -181,12 +189,18 @@ def run_event_streams(streams: int, reads: int, max_streams: int) -> AttackResul
                 attackers.append(socket.create_connection(("127.0.0.1", port)))
                 attackers[-1].sendall(b"GET /v1/events HTTP/1.1\r\nHost: 127.0.0.1\r\n\r\n")
             statuses = [attacker.recv(12)[9:12] for attacker in attackers]
+            cpu = _cpu_seconds(server.process.pid)
+            time.sleep(IDLE_SECONDS)  # nothing happens: what do the open streams cost?
+            idle = (_cpu_seconds(server.process.pid) - cpu) / IDLE_SECONDS * 100
             for number in range(reads):
                 _read(server, result)
                 started = time.perf_counter()
                 _FRESH.put(f"{server.base_url}/v1/allocations/m/{number + 1}", headers=server.write_headers())
                 result.write_ms.append((time.perf_counter() - started) * 1000)
-            result.outcome = f"{statuses.count(b'200'):,} streaming, {statuses.count(b'503'):,} refused (503)"
+            result.outcome = (
+                f"{statuses.count(b'200'):,} streaming, {statuses.count(b'503'):,} refused (503); "
+                f"server CPU while they idle: {idle:.0f}%"
+            )
         finally:
             for attacker in attackers:
                 attacker.close()
@@ -244,13 +258,13 @@ def spread(values: list[float]) -> str:
     return f"{statistics.median(values):.1f} / {max(values):.1f}" if values else "-"
 
 
-def run_server_attacks(reads: int = 20) -> list[AttackResult]:
+def run_server_attacks(reads: int = 20, streams: int = 2000) -> list[AttackResult]:
     """Every attack, each against its own server."""
     attacks: list[Callable[[], AttackResult]] = [
         lambda: run_baseline(reads),
         lambda: run_half_open(1100, reads),
         lambda: run_stuck_writer(reads),
-        lambda: run_event_streams(2000, reads, max_streams=2000),
+        lambda: run_event_streams(streams, reads, max_streams=streams),
         lambda: run_event_streams(150, reads, max_streams=100),
         lambda: run_chunked_bodies(300, reads),
     ]
