@@ -5,7 +5,9 @@ lock-free read sees one whole file, and ``LedgerFile`` swaps its parse cache in 
 assignment (see ``storage/ledger.py``), so threads reading at once are safe. Only
 writes are serialized, here within the process and by the ledger's file lock across
 processes; a writer stopped while holding that lock (Ctrl-Z on a ``portalloc get``)
-delays the writes behind it, never a read.
+delays the writes behind it, never a read. A write waits in one of the thread pool's
+threads, so at most ``MAX_WAITING_WRITES`` wait at once (one more is answered 503
+``ledger_locked`` at once): the pool always has threads left for the reads.
 """
 
 from __future__ import annotations
@@ -17,11 +19,14 @@ from typing import Annotated, TypeVar
 
 from fastapi import Depends, Request
 
+from portalloc.errors import LedgerLocked
 from portalloc.server.broadcast import Broadcaster
 from portalloc.server.limits import ServerLimits
 from portalloc.service.facade import PortAllocationService
 
 T = TypeVar("T")
+#: Writes that may wait for the write lock at once; the thread pool has 40 threads.
+MAX_WAITING_WRITES = 16
 
 
 @dataclass
@@ -40,6 +45,9 @@ class ServerState:
     max_streams: int = ServerLimits().max_streams
     changes: Broadcaster = field(init=False)
     _write_lock: threading.Lock = field(default_factory=threading.Lock)
+    _write_slots: threading.BoundedSemaphore = field(
+        default_factory=lambda: threading.BoundedSemaphore(MAX_WAITING_WRITES)
+    )
 
     def __post_init__(self) -> None:
         self.changes = Broadcaster(self.service, self.stopping, self.max_streams)
@@ -49,9 +57,17 @@ class ServerState:
         return function(self.service)
 
     def write(self, function: Callable[[PortAllocationService], T]) -> T:
-        """``function(service)`` with this process's write lock held."""
-        with self._write_lock:
-            return function(self.service)
+        """``function(service)`` with this process's write lock held; ``LedgerLocked`` if too many wait."""
+        if not self._write_slots.acquire(blocking=False):
+            raise LedgerLocked(
+                f"{MAX_WAITING_WRITES} writes are already waiting for the ledger's lock in this server "
+                "(is a writer stopped while holding it?); try again"
+            )
+        try:
+            with self._write_lock:
+                return function(self.service)
+        finally:
+            self._write_slots.release()
 
 
 def server_state(request: Request) -> ServerState:

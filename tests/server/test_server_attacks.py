@@ -26,6 +26,8 @@ from tests.reliability.storage import PausedWriter  # noqa: E402
 from tests.serving import ServerProcess, kill_group, start_server  # noqa: E402
 
 MiB = 1024 * 1024
+#: Writes sent while a stopped writer holds the lock: more than the server's thread pool (40).
+WAITING_PUTS = 50
 
 
 def _readable(connection: socket.socket) -> bool:
@@ -67,6 +69,7 @@ def peak_rss(pid: int) -> int:
     raise AssertionError(f"no VmHWM for pid {pid}")
 
 
+@pytest.mark.slow
 @pytest.mark.skipif(shutil.which("prlimit") is None, reason="needs util-linux's prlimit")
 def test_half_open_connections_are_closed_and_others_are_answered_meanwhile(tmp_path: Path) -> None:
     # 512 descriptors leave room for 192 connections: 300 half-open ones would have
@@ -97,15 +100,18 @@ def test_half_open_connections_are_closed_and_others_are_answered_meanwhile(tmp_
 def test_reads_complete_while_a_stopped_writer_holds_the_lock(tmp_path: Path) -> None:
     server = start_server(tmp_path, "--lock-timeout", "30")
     writer: PausedWriter | None = None
-    pool = ThreadPoolExecutor(1)
+    pool = ThreadPoolExecutor(WAITING_PUTS)
     try:
         with server.client() as client:
             assert client.put("/v1/allocations/held/1", headers=server.write_headers()).status_code == 201
         writer = PausedWriter(server.ledger, "cli", 1)  # a real writer holding the ledger's lock
         os.kill(writer.process.pid, signal.SIGSTOP)  # as Ctrl-Z on a `portalloc get` would
-        with server.client() as waiting:
-            pending = pool.submit(waiting.put, "/v1/allocations/new/1", headers=server.write_headers(), timeout=30)
-            time.sleep(0.5)  # let the PUT reach the lock (a head start, not an assertion)
+        with server.client(limits=httpx.Limits(max_connections=WAITING_PUTS)) as waiting:
+            pending = [
+                pool.submit(waiting.put, f"/v1/allocations/new/{n}", headers=server.write_headers(), timeout=30)
+                for n in range(1, WAITING_PUTS + 1)
+            ]  # more than the server's 40 threads: the writes beyond 16 must not wait in one
+            time.sleep(1)  # let the PUTs reach the lock (a head start, not an assertion)
             with server.client() as client:
                 for path in ("/v1/allocations", "/v1/allocations?model=held", "/v1/allocations/held/1", "/v1/check"):
                     assert client.get(path).status_code == 200, path
@@ -113,10 +119,10 @@ def test_reads_complete_while_a_stopped_writer_holds_the_lock(tmp_path: Path) ->
                     assert client.get(path).status_code == 200, path
                 # A key that has its pair is answered as `portalloc get` answers it: without the lock.
                 assert client.put("/v1/allocations/held/1", headers=server.write_headers()).status_code == 200
-            assert not pending.done()  # every read above finished while the write still waited
+            assert not all(p.done() for p in pending)  # every read above finished while writes still waited
             os.kill(writer.process.pid, signal.SIGCONT)
             assert "pair" in writer.resume()
-            assert pending.result().status_code == 201
+            answers = [p.result() for p in pending]
         code, _, err = server.stop()
     finally:
         if writer is not None and writer.process.poll() is None:
@@ -125,6 +131,11 @@ def test_reads_complete_while_a_stopped_writer_holds_the_lock(tmp_path: Path) ->
         pool.shutdown()
         kill_group(server)
     assert code == 0, err
+    created = [a.json() for a in answers if a.status_code == 201]
+    refused = [a.json()["error"]["code"] for a in answers if a.status_code != 201]
+    assert created and set(refused) <= {"ledger_locked"}, refused  # too many waiting: 503, try again
+    ports = [pair[role] for pair in created for role in ("backend", "frontend")]
+    assert len(ports) == len(set(ports))
 
 
 def test_event_streams_past_the_cap_get_503_and_a_closed_one_frees_its_slot(tmp_path: Path) -> None:
@@ -196,6 +207,7 @@ def _content_length(answer: bytes) -> int:
     return 0
 
 
+@pytest.mark.slow
 @pytest.mark.skipif(not Path("/proc/self/status").exists(), reason="reads the server's memory from /proc")
 def test_a_chunked_body_over_the_limit_gets_413_and_is_not_kept(tmp_path: Path) -> None:
     server = start_server(tmp_path)
