@@ -148,32 +148,36 @@ def run_half_open(connections: int, reads: int) -> AttackResult:
     return result
 
 
-def run_stuck_writer(reads: int) -> AttackResult:
-    """A ``portalloc`` writer stopped (SIGSTOP) while it holds the lock, and a ``PUT`` waiting behind it."""
-    result = AttackResult("a writer stopped holding the lock, a PUT waiting")
+def run_stuck_writer(reads: int, writes: int = 50) -> AttackResult:
+    """A ``portalloc`` writer stopped (SIGSTOP) while it holds the lock, ``writes`` ``PUT`` s waiting behind it."""
+    result = AttackResult(f"a writer stopped holding the lock, {writes} PUTs sent")
     with _server(result, global_args=("--lock-timeout", "60")) as server:
         writer = PausedWriter(server.ledger, "stuck", 1)
         os.kill(writer.process.pid, signal.SIGSTOP)
-        waiting: list[int] = []
+        statuses: list[int] = []
         headers = server.write_headers()
 
-        def put() -> None:
-            waiting.append(
-                httpx.put(server.base_url + "/v1/allocations/new/1", headers=headers, timeout=90).status_code
-            )
+        def put(number: int) -> None:
+            answer = _FRESH.put(f"{server.base_url}/v1/allocations/new/{number}", headers=headers, timeout=90)
+            statuses.append(answer.status_code)
 
-        thread = threading.Thread(target=put)
+        threads = [threading.Thread(target=put, args=(number,)) for number in range(1, writes + 1)]
         try:
-            thread.start()
-            time.sleep(0.5)  # the PUT reaches the lock
+            for thread in threads:
+                thread.start()
+            time.sleep(1)  # the PUTs reach the lock
             for number in range(reads):
                 _read(server, result, ("/v1/allocations", "/v1/check", "/metrics", "/v1/stats")[number % 4])
-            still_waiting = not waiting
+            waiting = writes - len(statuses)
         finally:
             os.kill(writer.process.pid, signal.SIGCONT)
         writer.resume()
-        thread.join()
-        result.outcome = f"PUT still waiting after the reads: {still_waiting}; then {waiting[0]}"
+        for thread in threads:
+            thread.join()
+        result.outcome = (
+            f"{waiting} PUTs still waiting after the reads, then {statuses.count(201)} got 201; "
+            f"{statuses.count(503)} got 503 at once (too many waiting)"
+        )
     return result
 
 
