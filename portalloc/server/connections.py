@@ -15,7 +15,7 @@ adds two rules:
 - a deadline (``request_timeout``): from the moment a connection opens, and again
   each time a response ends, the client has that long to send a whole request; a
   connection still without one is closed. An idle keep-alive connection closes sooner,
-  by uvicorn's own keep-alive timer (5 s);
+  by uvicorn's own keep-alive timer (``run.KEEP_ALIVE_SECONDS``);
 - a cap (``max_connections``): when a new connection makes one too many, the
   connection that has waited longest for its request is closed (a half-open one, or
   an idle keep-alive one); when every connection is busy answering, the new one is.
@@ -50,7 +50,11 @@ class ConnectionGuard:
         self.waiting: dict[GuardedH11Protocol, None] = {}
 
     def protocol(
-        self, config: Config, server_state: ServerState, app_state: dict[str, Any], _loop: Any = None
+        self,
+        config: Config,
+        server_state: ServerState,
+        app_state: dict[str, Any],
+        _loop: asyncio.AbstractEventLoop | None = None,
     ) -> GuardedH11Protocol:
         """A protocol instance for one new connection (uvicorn calls this as its protocol class)."""
         return GuardedH11Protocol(config, server_state, app_state, _loop, guard=self)

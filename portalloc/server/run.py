@@ -36,6 +36,8 @@ from portalloc.storage.files import read_regular_file
 MAX_TOKEN_BYTES = 4096
 #: Seconds an in-flight request may take to finish after SIGTERM before it is cut off.
 GRACEFUL_SECONDS = 10
+#: Seconds an idle keep-alive connection stays open (uvicorn's timer; a new request cancels it).
+KEEP_ALIVE_SECONDS = 5
 #: File descriptors kept for everything but connections (the ledger, its lock, probes, threads' files).
 RESERVED_FDS = 64
 #: Connections waiting to be accepted, and accepted at once in one turn of the event loop.
@@ -202,6 +204,7 @@ def serve(
         access_log=False,
         lifespan="off",
         timeout_graceful_shutdown=GRACEFUL_SECONDS,
+        timeout_keep_alive=KEEP_ALIVE_SECONDS,
         server_header=False,
     )
     quietlog.install()  # after uvicorn.Config, which configures uvicorn's loggers
