@@ -5,7 +5,8 @@ received.", asyncio's "socket.accept() out of system resource" with its tracebac
 1,100 half-open connections once wrote 281,772 tracebacks, 114 MB in 22 s. The
 ``RepeatFilter`` lets the first record of each kind through (a kind is the logger, the
 level and the message's first line), drops the others for ``interval`` seconds, and
-adds to the next one it lets through how many were dropped. It remembers at most
+adds to the next one it lets through how many were dropped (``uninstall``, when the
+server stops, logs the counts still open). It remembers at most
 ``MAX_KINDS`` kinds and lets at most ``MAX_PER_INTERVAL`` records of any kind through
 per interval, so the log grows by a bounded number of lines per interval whatever
 arrives.
@@ -65,3 +66,12 @@ def install(loggers: tuple[str, ...] = FLOODABLE_LOGGERS) -> RepeatFilter:
     for name in loggers:
         logging.getLogger(name).addFilter(repeat)
     return repeat
+
+
+def uninstall(repeat: RepeatFilter, loggers: tuple[str, ...] = FLOODABLE_LOGGERS) -> None:
+    """Take ``repeat`` off ``loggers`` and log, once per kind, how many records it dropped since it last let one by."""
+    for name in loggers:
+        logging.getLogger(name).removeFilter(repeat)
+    for (name, level, first_line), (_, dropped) in repeat.kinds.items():
+        if dropped:
+            logging.getLogger(name).log(level, "%s (%d more like this were not logged)", first_line, dropped)

@@ -207,5 +207,8 @@ def serve(
         timeout_keep_alive=KEEP_ALIVE_SECONDS,
         server_header=False,
     )
-    quietlog.install()  # after uvicorn.Config, which configures uvicorn's loggers
-    _Server(config, stopping, announce).run(sockets=[listener])
+    repeat = quietlog.install()  # after uvicorn.Config, which configures uvicorn's loggers
+    try:
+        _Server(config, stopping, announce).run(sockets=[listener])
+    finally:
+        quietlog.uninstall(repeat)  # what was left out is counted in the log's last lines

@@ -97,6 +97,22 @@ def test_half_open_connections_are_closed_and_others_are_answered_meanwhile(tmp_
     assert len(err) < 2000, err  # one line per kind of event, not one per connection
 
 
+def test_a_flood_of_invalid_requests_logs_one_line_and_a_count(tmp_path: Path) -> None:
+    server = start_server(tmp_path)
+    try:
+        for _ in range(300):
+            with socket.create_connection(("127.0.0.1", _port(server))) as connection:
+                connection.sendall(b"NOT HTTP AT ALL\r\n\r\n")
+                assert connection.recv(64).startswith(b"HTTP/1.1 400")
+        code, _, err = server.stop()
+    finally:
+        kill_group(server)
+    assert code == 0, err
+    # uvicorn warns once per invalid request: the first is logged, the others counted (one line at the stop).
+    assert err.count("Invalid HTTP request received.") == 2, err
+    assert "Invalid HTTP request received. (299 more like this were not logged)" in err
+
+
 def test_reads_complete_while_a_stopped_writer_holds_the_lock(tmp_path: Path) -> None:
     server = start_server(tmp_path, "--lock-timeout", "30")
     writer: PausedWriter | None = None

@@ -4,7 +4,9 @@ from __future__ import annotations
 
 import logging
 
-from portalloc.server.quietlog import MAX_KINDS, MAX_PER_INTERVAL, RepeatFilter
+import pytest
+
+from portalloc.server.quietlog import MAX_KINDS, MAX_PER_INTERVAL, RepeatFilter, install, uninstall
 
 
 class Clock:
@@ -48,3 +50,18 @@ def test_many_kinds_are_capped_per_interval_and_in_memory() -> None:
     assert len(repeat.kinds) <= MAX_KINDS
     clock.now += 10
     assert repeat.filter(_record("a new kind, in a new interval"))
+
+
+def test_uninstall_logs_what_was_left_out(caplog: pytest.LogCaptureFixture) -> None:
+    repeat = install(("portalloc.test.quietlog",))
+    log = logging.getLogger("portalloc.test.quietlog")
+    with caplog.at_level(logging.WARNING, logger="portalloc.test.quietlog"):
+        for _ in range(5):
+            log.warning("closed a connection")
+        uninstall(repeat, ("portalloc.test.quietlog",))
+        log.warning("closed a connection")  # the filter is gone
+    assert [r.getMessage() for r in caplog.records] == [
+        "closed a connection",
+        "closed a connection (4 more like this were not logged)",
+        "closed a connection",
+    ]
