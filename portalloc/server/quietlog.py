@@ -17,6 +17,7 @@ from __future__ import annotations
 import logging
 import time
 from collections.abc import Callable
+from typing import NamedTuple
 
 #: The loggers a request from outside can make write: uvicorn's and the event loop's.
 FLOODABLE_LOGGERS = ("uvicorn.error", "asyncio")
@@ -28,6 +29,17 @@ MAX_KINDS = 64
 MAX_PER_INTERVAL = 20
 
 
+class _Kind(NamedTuple):
+    """What the filter remembers of one kind of record."""
+
+    #: When one was last let through.
+    passed_at: float
+    #: How many were dropped since.
+    dropped: int
+    #: The first line of the last one let through, as it was logged.
+    text: str
+
+
 class RepeatFilter(logging.Filter):
     """Drop repeats of a kind of record within ``interval`` seconds; report how many were dropped."""
 
@@ -35,8 +47,8 @@ class RepeatFilter(logging.Filter):
         super().__init__()
         self.interval = interval
         self.clock = clock
-        #: Per kind: when it was last let through, and how many were dropped since.
-        self.kinds: dict[tuple[str, int, str], tuple[float, int]] = {}
+        #: Per kind (logger, level, the message's first line before formatting): what was seen.
+        self.kinds: dict[tuple[str, int, str], _Kind] = {}
         self.window_start = -interval
         self.passed_in_window = 0
 
@@ -46,17 +58,18 @@ class RepeatFilter(logging.Filter):
         if now - self.window_start >= self.interval:
             self.window_start, self.passed_in_window = now, 0
         kind = (record.name, record.levelno, str(record.msg).partition("\n")[0][:200])
-        last, dropped = self.kinds.get(kind, (now - self.interval, 0))
-        if now - last < self.interval or self.passed_in_window >= MAX_PER_INTERVAL:
+        seen = self.kinds.get(kind, _Kind(now - self.interval, 0, ""))
+        if now - seen.passed_at < self.interval or self.passed_in_window >= MAX_PER_INTERVAL:
             if kind in self.kinds or len(self.kinds) < MAX_KINDS:
-                self.kinds[kind] = (last, dropped + 1)
+                text = seen.text or record.getMessage().partition("\n")[0]  # a kind never let through yet
+                self.kinds[kind] = _Kind(seen.passed_at, seen.dropped + 1, text)
             return False
         if len(self.kinds) >= MAX_KINDS and kind not in self.kinds:
             self.kinds.clear()  # forget old kinds rather than grow: the worst is one more line each
-        self.kinds[kind] = (now, 0)
+        self.kinds[kind] = _Kind(now, 0, record.getMessage().partition("\n")[0])
         self.passed_in_window += 1
-        if dropped:
-            record.msg = f"{record.msg} ({dropped} more like this were not logged)"
+        if seen.dropped:
+            record.msg = f"{record.msg} ({seen.dropped} more like this were not logged)"
         return True
 
 
@@ -72,6 +85,6 @@ def uninstall(repeat: RepeatFilter, loggers: tuple[str, ...] = FLOODABLE_LOGGERS
     """Take ``repeat`` off ``loggers`` and log, once per kind, how many records it dropped since it last let one by."""
     for name in loggers:
         logging.getLogger(name).removeFilter(repeat)
-    for (name, level, first_line), (_, dropped) in repeat.kinds.items():
-        if dropped:
-            logging.getLogger(name).log(level, "%s (%d more like this were not logged)", first_line, dropped)
+    for (name, level, _), seen in repeat.kinds.items():
+        if seen.dropped:
+            logging.getLogger(name).log(level, "%s (%d more like this were not logged)", seen.text, seen.dropped)

@@ -3,7 +3,7 @@
 The socket is bound here, before uvicorn starts, so the address printed is the one
 served (``--port 0`` picks a free port) and a unix socket is mode 0600 from the moment
 it exists (uvicorn's own ``--uds`` makes it 0666). uvicorn runs with the connection
-guard (``connections.py``), the body limit (``limits.py``) and a log that repeats
+guard (``connections.py``), the body limit (``bodylimit.py``) and a log that repeats
 cannot flood (``quietlog.py``).
 """
 
@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import contextlib
 import ipaddress
+import logging
 import os
 import resource
 import secrets
@@ -43,7 +44,7 @@ RESERVED_FDS = 64
 #: Connections waiting to be accepted, and accepted at once in one turn of the event loop.
 #: asyncio admits a connection (``connection_made``) two turns after accepting it and closes
 #: an evicted one a turn later, so up to ``ROOM_FOR_BURSTS`` descriptors are open beyond the cap.
-BACKLOG = 128
+BACKLOG = 64
 ROOM_FOR_BURSTS = 4 * BACKLOG
 
 
@@ -191,14 +192,14 @@ def serve(
     the server answers and its signal handlers are in place.
     """
     stopping = threading.Event()
-    limits = limits._replace(max_connections=connection_budget(limits.max_connections))
+    budget = connection_budget(limits.max_connections)
     app = create_app(
         service, token=token, extra_hosts=[host] if host else [], stopping=stopping, max_streams=limits.max_streams
     )
     config = uvicorn.Config(
         app,
         # uvicorn calls it as it would a protocol class (config=, server_state=, app_state=, _loop=).
-        http=ConnectionGuard(limits).protocol,  # type: ignore[arg-type]
+        http=ConnectionGuard(limits._replace(max_connections=budget)).protocol,  # type: ignore[arg-type]
         backlog=BACKLOG,
         log_level="warning",
         access_log=False,
@@ -207,6 +208,13 @@ def serve(
         timeout_keep_alive=KEEP_ALIVE_SECONDS,
         server_header=False,
     )
+    if budget < limits.max_connections:
+        logging.getLogger("uvicorn.error").warning(
+            "at most %d connections, not %d: the file-descriptor limit is %d (ulimit -n)",
+            budget,
+            limits.max_connections,
+            resource.getrlimit(resource.RLIMIT_NOFILE)[0],
+        )
     repeat = quietlog.install()  # after uvicorn.Config, which configures uvicorn's loggers
     try:
         _Server(config, stopping, announce).run(sockets=[listener])

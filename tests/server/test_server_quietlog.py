@@ -47,6 +47,8 @@ def test_many_kinds_are_capped_per_interval_and_in_memory() -> None:
     repeat = RepeatFilter(interval=10, clock=clock)
     passed = sum(repeat.filter(_record(f"client {number} did something")) for number in range(10_000))
     assert passed == MAX_PER_INTERVAL
+    never_logged = repeat.kinds[("uvicorn.error", logging.WARNING, f"client {MAX_PER_INTERVAL} did something")]
+    assert (never_logged.dropped, never_logged.text) == (1, f"client {MAX_PER_INTERVAL} did something")
     assert len(repeat.kinds) <= MAX_KINDS
     clock.now += 10
     assert repeat.filter(_record("a new kind, in a new interval"))
