@@ -63,6 +63,10 @@ class Broadcaster:
         """Until the next change is published (or the server stops)."""
         await self._changed.wait()
 
+    def watching(self) -> bool:
+        """Whether the watcher runs (it ends with its last subscriber, at the stop, or on a bug)."""
+        return self._watcher is not None and not self._watcher.done()
+
     def _publish(self, snapshot: Snapshot | None) -> None:
         self.latest = snapshot
         # Every waiter holds the old event: setting it wakes them all, and later waiters get the new one.
@@ -70,19 +74,21 @@ class Broadcaster:
         self._changed = asyncio.Event()
 
     async def _watch(self) -> None:
-        while self.subscribers and not self.stopping.is_set():
-            try:
-                ledger, error = await anyio.to_thread.run_sync(self.service.ledger), None
-            except PortallocError as failure:
-                ledger, error = Ledger(), failure
-            last = self.latest
-            if last is None or (ledger is not last.ledger if error is None else str(error) != str(last.error)):
-                self._version += 1
-                self._publish(Snapshot(self._version, ledger, error))
-            await asyncio.sleep(POLL_SECONDS)
-        # Nobody listens (or the server stops): forget what was read, so the next stream starts
-        # from a fresh read, and wake the streams so they see the stop.
-        self._publish(None)
+        try:
+            while self.subscribers and not self.stopping.is_set():
+                try:
+                    ledger, error = await anyio.to_thread.run_sync(self.service.ledger), None
+                except PortallocError as failure:
+                    ledger, error = Ledger(), failure
+                last = self.latest
+                if last is None or (ledger is not last.ledger if error is None else str(error) != str(last.error)):
+                    self._version += 1
+                    self._publish(Snapshot(self._version, ledger, error))
+                await asyncio.sleep(POLL_SECONDS)
+        finally:
+            # Nobody listens, the server stops, or a bug ended the loop: forget what was read, so the
+            # next stream starts from a fresh read, and wake the streams so they see why.
+            self._publish(None)
 
 
 class Subscription:
@@ -94,13 +100,15 @@ class Subscription:
         self.closed = False
 
     async def next(self) -> Snapshot | None:
-        """The latest snapshot once it is newer than the last one returned; ``None`` once the server stops."""
+        """The latest snapshot once it is newer than the last one returned; ``None`` once the stream must end."""
         broadcaster = self.broadcaster
         while not broadcaster.stopping.is_set():
             latest = broadcaster.latest
             if latest is not None and latest.version > self.seen:
                 self.seen = latest.version
                 return latest
+            if not broadcaster.watching():
+                return None  # the watcher failed (its traceback is in the log): end the stream
             await broadcaster.wait()
         return None
 
