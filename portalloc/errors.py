@@ -17,6 +17,12 @@ class InvalidKey(PortallocError, ValueError):
     code = "invalid_key"
 
 
+class InvalidValue(PortallocError, ValueError):
+    """A ``PortPair``, ``PortPolicy`` or ``Pool`` built (through the API) from values it cannot hold."""
+
+    code = "invalid_value"
+
+
 class LedgerCorrupt(PortallocError):
     """The ledger file is not valid JSON or not a valid ledger. It is never overwritten."""
 

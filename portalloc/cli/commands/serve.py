@@ -6,7 +6,7 @@ from pathlib import Path
 
 import click
 
-from portalloc.cli.options import Settings, pass_settings
+from portalloc.cli.context import Settings, pass_settings
 from portalloc.errors import PortallocError
 from portalloc.server.limits import ServerLimits
 
