@@ -18,8 +18,11 @@ from pathlib import Path
 from typing import NamedTuple
 
 from portalloc.core.keys import AllocationRow
+from portalloc.core.limits import MAX_ENV_BYTES
+from portalloc.errors import UnsafeFile
 from portalloc.machine import probe
 from portalloc.machine.probe import ListeningProcess, PortState
+from portalloc.storage.files import read_regular_file
 
 
 class PortReport(NamedTuple):
@@ -152,7 +155,10 @@ def _has_own_dotenv(directory: Path, model: str, app_num: int) -> bool:
     # unless a port is held.
     from portalloc.integrations.envfile import block_label
 
+    # The directory is a stranger's as often as the app's: its .env may be a FIFO (which
+    # would block this read forever) or huge, so it is read as every file is read.
     try:
-        return block_label((directory / ".env").read_bytes()) == f"{model}/{app_num}"
-    except OSError:
+        data = read_regular_file(directory / ".env", ".env file", MAX_ENV_BYTES).data
+    except (OSError, UnsafeFile):
         return False
+    return block_label(data) == f"{model}/{app_num}"

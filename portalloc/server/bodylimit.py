@@ -11,8 +11,8 @@ from __future__ import annotations
 
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
-from portalloc.server.errors import error_response
 from portalloc.server.policy import MAX_BODY_BYTES
+from portalloc.server.problems import problem_response
 
 
 class BodyLimit:
@@ -39,7 +39,7 @@ class BodyLimit:
             if received <= self.max_bytes:
                 return message
             if not started:
-                too_large = error_response(
+                too_large = problem_response(
                     413, "body_too_large", f"the request body passed the limit of {self.max_bytes:,} bytes"
                 )
                 await too_large(scope, receive, send)

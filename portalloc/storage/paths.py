@@ -7,6 +7,10 @@ from __future__ import annotations
 
 from pathlib import Path
 
+from portalloc.core.limits import MAX_GIT_STATE_BYTES
+from portalloc.errors import UnsafeFile
+from portalloc.storage.files import read_regular_file
+
 LEDGER_NAME = "portalloc.json"
 #: Looked for beside the ledger, in this order.
 CONFIG_NAMES = ("port_config.json", "misc/port_config.json")
@@ -70,9 +74,10 @@ def git_dir(start: Path) -> Path | None:
         if dot_git.is_file():
             # A linked worktree or a submodule: ".git" is a file saying "gitdir: <path>".
             try:
-                text = dot_git.read_text(encoding="utf-8", errors="replace")
-            except OSError:
+                data = read_regular_file(dot_git, "git file", MAX_GIT_STATE_BYTES).data
+            except (OSError, UnsafeFile):
                 return None
+            text = data.decode("utf-8", "replace")
             if text.startswith("gitdir:"):
                 return directory / text[len("gitdir:") :].strip()
             return None

@@ -358,3 +358,30 @@ def test_an_app_in_a_directory_with_its_dotenv_block_is_its_own(base: int, tmp_p
             server.terminate()
             server.wait()
         assert (report.own, report.held) == (own, not own)
+
+
+@pytest.mark.skipif(not IS_LINUX, reason="recognising the app reads /proc/<pid>/cwd")
+def test_a_fifo_dotenv_in_a_listeners_directory_is_not_read(base: int, tmp_path: Path) -> None:
+    # Any process may listen on a ledger port, in any directory: a FIFO .env there must not
+    # block `status` (a plain read waits for a writer forever). The timeout only keeps a
+    # hang from stalling the suite; the answer is immediate.
+    ledger_path = tmp_path / "portalloc.json"
+    PortAllocationService(ledger_path, policy=block_policy(base)).get_or_allocate_ports("m", 1)
+    stranger = tmp_path / "stranger"
+    stranger.mkdir()
+    os.mkfifo(stranger / ".env")
+    server = _start_server([], stranger, ledger_path, PORT_ARG=str(base))
+    try:
+        status = subprocess.run(
+            [sys.executable, "-m", "portalloc", "--ledger", str(ledger_path), "status", "--json"],
+            capture_output=True,
+            text=True,
+            env=subprocess_env(),
+            timeout=120,
+        )
+    finally:
+        server.terminate()
+        server.wait()
+    assert status.returncode == 0, status.stderr
+    backend = json.loads(status.stdout)["allocations"][0]["live"]["backend"]
+    assert backend["state"] == "listening" and backend["own"] is False and backend["held"] is True
