@@ -164,7 +164,7 @@ def test_event_streams_past_the_cap_get_503_and_a_closed_one_frees_its_slot(tmp_
                 second.stream("GET", "/v1/events", timeout=timeout) as b,
             ):
                 lines_a, lines_b = a.iter_lines(), b.iter_lines()
-                assert next(lines_a) == next(lines_b) == "id: 0"
+                assert next(lines_a).startswith("id: ") and next(lines_b).startswith("id: ")  # the ready events
                 refused = third.get("/v1/events")
                 assert refused.status_code == 503
                 assert refused.headers["Retry-After"]
@@ -179,7 +179,7 @@ def test_event_streams_past_the_cap_get_503_and_a_closed_one_frees_its_slot(tmp_
             for _ in range(100):  # the server frees the slots once it sees the clients go
                 with third.stream("GET", "/v1/events", timeout=timeout) as c:
                     if c.status_code == 200:
-                        assert next(c.iter_lines()) == "id: 0"
+                        assert next(c.iter_lines()).startswith("id: ")
                         break
                 time.sleep(0.1)
             else:
