@@ -13,7 +13,7 @@ from pathlib import Path
 
 import pytest
 
-pytest.importorskip("uvicorn", reason="the 'serve' extra is not installed (pip install -e '.[test]')")
+pytest.importorskip("uvicorn", reason="the 'serve' extra is not installed (pip install -e '.[serve]')")
 
 from portalloc.errors import PortallocError
 from portalloc.server.run import (
