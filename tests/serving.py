@@ -6,6 +6,7 @@ import os
 import signal
 import subprocess
 import time
+from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -53,12 +54,15 @@ def start_server(
     uds: Path | None = None,
     env: dict[str, str] | None = None,
     create: bool = True,
+    serve_args: Sequence[str] = (),
+    wrapper: Sequence[str] = (),
 ) -> ServerProcess:
     """``portalloc --ledger LEDGER [ARGS…] serve`` on an ephemeral port (or ``uds``) with a token file in ``tmp``.
 
     ``args`` are global options (``--lock-timeout 0.5``). A missing ledger is created first, as
     ``portalloc init`` would (the CLI writes only to a ledger that exists) unless ``create`` is
-    false. Returns once
+    false. ``serve_args`` are options of ``serve`` (``--max-streams 2``); ``wrapper`` is a
+    command the server runs under (``prlimit --nofile=256``). Returns once
     ``/healthz`` answers.
     """
     ledger = ledger or tmp / "portalloc.json"
@@ -66,7 +70,7 @@ def start_server(
         LedgerFile(ledger).create(Ledger())
     listen = ["--uds", str(uds)] if uds else ["--port", "0", "--token-file", str(tmp / "token")]
     process = subprocess.Popen(
-        [portalloc_script(), "--ledger", str(ledger), *args, "serve", *listen],
+        [*wrapper, portalloc_script(), "--ledger", str(ledger), *args, "serve", *listen, *serve_args],
         stdout=subprocess.PIPE,
         stderr=subprocess.PIPE,
         text=True,

@@ -23,6 +23,7 @@ from tests.conftest import portalloc_script, read_json, subprocess_env
 from tests.reliability.contention import run_contention
 from tests.reliability.crash import fork_lock_holder, run_crash_injection, run_lock_holder_death, temp_files
 from tests.reliability.harness import main as harness_main
+from tests.reliability.server_attacks import run_chunked_bodies, run_event_streams, run_stuck_writer
 from tests.reliability.storage import run_git_rewrites, run_lock_deletion, run_path_swaps
 
 REPO = Path(__file__).resolve().parent.parent
@@ -76,6 +77,22 @@ def test_a_symlink_swapped_in_under_a_writer_is_never_written_through() -> None:
     result = run_path_swaps(trials=2)
     assert result.samples == []
     assert (result.victim_changed, result.refused) == (0, 2)
+
+
+@pytest.mark.slow
+@pytest.mark.skipif(not Path("/proc/self/stat").exists(), reason="reads the server's CPU and memory from /proc")
+def test_server_attacks_leave_every_read_answered() -> None:
+    # The half-open attack is tests/server/test_server_attacks.py's (its 10 s deadline is long for here).
+    stuck = run_stuck_writer(reads=4, writes=20)
+    assert (len(stuck.read_ms), stuck.failed_reads) == (4, 0)
+    assert not stuck.outcome.startswith("0 PUTs still waiting")  # the reads were answered while writes waited
+    streams = run_event_streams(12, reads=2, max_streams=10)
+    assert (len(streams.read_ms), streams.failed_reads) == (2, 0)
+    assert streams.outcome.startswith("10 streaming, 2 refused (503)")
+    bodies = run_chunked_bodies(8, reads=2)
+    assert (len(bodies.read_ms), bodies.failed_reads) == (2, 0)
+    refused, _, total = bodies.outcome.partition(" bodies")[0].partition(" of ")
+    assert refused == total != "0"
 
 
 def test_harness_runs_as_one_command_and_prints_its_tables() -> None:

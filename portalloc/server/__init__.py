@@ -8,9 +8,12 @@ how a ``PortallocError`` becomes a status and a problem, ``conditional.py`` the
 ``ETag`` and preconditions, ``openapi.py`` the document as the server enforces it,
 ``openmetrics.py`` ``/metrics`` for either scraper and the request figures,
 ``journal.py`` the event ids that survive restarts, ``page.py`` (with ``page.html``)
-the page at ``/``, ``state.py`` what the routes share (the service and its lock),
-``routes/`` one small module per resource, and ``run.py`` the sockets, the token file
-and the graceful stop.
+the page at ``/``, ``state.py`` what the routes share (the service and its write
+lock), ``routes/`` one small module per resource, and ``run.py`` the sockets, the token
+file and the graceful stop. What keeps one local process from stalling the server:
+``limits.py`` (the knobs), ``connections.py`` (request deadline, connection cap),
+``bodylimit.py``, ``broadcast.py`` (one ledger watcher for all event streams) and
+``quietlog.py`` (a log repeats cannot flood).
 """
 
 from __future__ import annotations

@@ -10,8 +10,10 @@ from starlette.routing import Route
 
 from portalloc import __version__
 from portalloc.server import page
+from portalloc.server.bodylimit import BodyLimit
 from portalloc.server.errors import ERROR_STATUSES, install_error_handlers
 from portalloc.server.journal import EventJournal
+from portalloc.server.limits import ServerLimits
 from portalloc.server.openapi import install_document
 from portalloc.server.openmetrics import MeasureRequests, RequestMetrics
 from portalloc.server.policy import AccessPolicy, RequestPolicy
@@ -27,13 +29,15 @@ def create_app(
     token: str | None,
     extra_hosts: Iterable[str] = (),
     stopping: threading.Event | None = None,
+    max_streams: int = ServerLimits().max_streams,
 ) -> FastAPI:
     """The portalloc HTTP API over ``service``.
 
     ``token`` is the bearer token every state change must carry (``None``: no token,
     for a private unix socket only). ``extra_hosts`` are host names the ``Host`` header
     may use besides the loopback ones (the ``--host`` address). ``stopping``, once set,
-    ends the event streams so the server can stop. The OpenAPI document is served at
+    ends the event streams so the server can stop; at most ``max_streams`` are open at
+    once. The OpenAPI document is served at
     ``/openapi.json`` (``portalloc.server.openapi``); the interactive pages are off (they
     load scripts from a CDN).
     """
@@ -48,7 +52,7 @@ def create_app(
         generate_unique_id_function=lambda route: route.name,
         responses={status: {"model": Problem, "description": text} for status, text in ERROR_STATUSES.items()},
     )
-    app.state.portalloc = ServerState(service, stopping or threading.Event())
+    app.state.portalloc = ServerState(service, stopping or threading.Event(), max_streams)
     app.state.journal = EventJournal(service.ledger_path)
     app.state.request_metrics = RequestMetrics()
     routers = [module.router for module in (allocations, reports, events, health, page)]
@@ -61,5 +65,6 @@ def create_app(
     routes = (*app.router.routes, *(route for router in routers for route in router.routes))
     endpoints = [route for route in routes if isinstance(route, Route)]
     app.add_middleware(RequestPolicy, policy=AccessPolicy(token, extra_hosts), routes=endpoints)
+    app.add_middleware(BodyLimit)  # it counts the bytes of a body the policy's Content-Length check cannot
     app.add_middleware(MeasureRequests, metrics=app.state.request_metrics)  # outermost: refusals count too
     return app

@@ -1,15 +1,19 @@
-"""Running the API: the listening socket, the token file, uvicorn, and a graceful stop.
+"""Running the API: the listening socket, the token file, uvicorn, its limits, and a graceful stop.
 
 The socket is bound here, before uvicorn starts, so the address printed is the one
 served (``--port 0`` picks a free port) and a unix socket is mode 0600 from the moment
-it exists (uvicorn's own ``--uds`` makes it 0666).
+it exists (uvicorn's own ``--uds`` makes it 0666). uvicorn runs with the connection
+guard (``connections.py``), the body limit (``bodylimit.py``) and a log that repeats
+cannot flood (``quietlog.py``).
 """
 
 from __future__ import annotations
 
 import contextlib
 import ipaddress
+import logging
 import os
+import resource
 import secrets
 import signal
 import socket
@@ -22,7 +26,10 @@ from types import FrameType
 import uvicorn
 
 from portalloc.errors import PortallocError
+from portalloc.server import quietlog
 from portalloc.server.app import create_app
+from portalloc.server.connections import ConnectionGuard
+from portalloc.server.limits import ServerLimits
 from portalloc.service.facade import PortAllocationService
 from portalloc.storage.files import read_regular_file
 
@@ -30,6 +37,15 @@ from portalloc.storage.files import read_regular_file
 MAX_TOKEN_BYTES = 4096
 #: Seconds an in-flight request may take to finish after SIGTERM before it is cut off.
 GRACEFUL_SECONDS = 10
+#: Seconds an idle keep-alive connection stays open (uvicorn's timer; a new request cancels it).
+KEEP_ALIVE_SECONDS = 5
+#: File descriptors kept for everything but connections (the ledger, its lock, probes, threads' files).
+RESERVED_FDS = 64
+#: Connections waiting to be accepted, and accepted at once in one turn of the event loop.
+#: asyncio admits a connection (``connection_made``) two turns after accepting it and closes
+#: an evicted one a turn later, so up to ``ROOM_FOR_BURSTS`` descriptors are open beyond the cap.
+BACKLOG = 64
+ROOM_FOR_BURSTS = 4 * BACKLOG
 
 
 def default_token_file() -> Path:
@@ -89,7 +105,7 @@ def tcp_socket(host: str, port: int) -> socket.socket:
     try:
         listener.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
         listener.bind((host, port))
-        listener.listen(1024)
+        listener.listen(BACKLOG)
     except OSError as error:
         listener.close()
         raise PortallocError(f"cannot listen on {host}:{port}: {error.strerror or error}") from None
@@ -119,7 +135,7 @@ def unix_socket(path: Path) -> socket.socket:
     finally:
         os.umask(old_umask)
     os.chmod(path, 0o600)
-    listener.listen(1024)
+    listener.listen(BACKLOG)
     return listener
 
 
@@ -146,26 +162,61 @@ class _Server(uvicorn.Server):
         self.should_exit = True
 
 
+def connection_budget(wanted: int) -> int:
+    """How many connections may be open: ``wanted``, within what the file-descriptor limit leaves.
+
+    The soft limit is raised to the hard one first (often 1,024 of 1,048,576): past it each
+    ``accept`` fails, and the event loop logs a traceback per try.
+    """
+    soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
+    if hard == resource.RLIM_INFINITY or soft < hard:
+        with contextlib.suppress(ValueError, OSError):
+            resource.setrlimit(resource.RLIMIT_NOFILE, (hard, hard))
+            soft = hard
+    if soft == resource.RLIM_INFINITY:
+        return wanted
+    return max(1, min(wanted, soft - RESERVED_FDS - ROOM_FOR_BURSTS))
+
+
 def serve(
     service: PortAllocationService,
     listener: socket.socket,
     token: str | None,
     host: str | None,
     announce: Callable[[], None],
+    limits: ServerLimits,
 ) -> None:
-    """Serve the API on ``listener`` until SIGTERM or SIGINT.
+    """Serve the API on ``listener`` until SIGTERM or SIGINT, within ``limits``.
 
     ``host`` is a non-loopback name allowed in ``Host``; ``announce`` is called once
     the server answers and its signal handlers are in place.
     """
     stopping = threading.Event()
-    app = create_app(service, token=token, extra_hosts=[host] if host else [], stopping=stopping)
+    budget = connection_budget(limits.max_connections)
+    app = create_app(
+        service, token=token, extra_hosts=[host] if host else [], stopping=stopping, max_streams=limits.max_streams
+    )
     config = uvicorn.Config(
         app,
+        # uvicorn calls it as it would a protocol class (config=, server_state=, app_state=, _loop=).
+        http=ConnectionGuard(limits._replace(max_connections=budget)).protocol,  # type: ignore[arg-type]
+        backlog=BACKLOG,
         log_level="warning",
         access_log=False,
         lifespan="off",
         timeout_graceful_shutdown=GRACEFUL_SECONDS,
+        timeout_keep_alive=KEEP_ALIVE_SECONDS,
         server_header=False,
     )
-    _Server(config, stopping, announce).run(sockets=[listener])
+    if budget < limits.max_connections:
+        logging.getLogger("uvicorn.error").warning(
+            "at most %d connections, not %d: the file-descriptor limit is %d (ulimit -n)",
+            budget,
+            limits.max_connections,
+            resource.getrlimit(resource.RLIMIT_NOFILE)[0],
+        )
+    repeat = quietlog.install()  # after uvicorn.Config, which configures uvicorn's loggers
+    try:
+        _Server(config, stopping, announce).run(sockets=[listener])
+    finally:
+        quietlog.uninstall(repeat)  # what was left out is counted in the log's last lines

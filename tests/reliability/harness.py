@@ -7,7 +7,9 @@ Parts: (a) contention through the real CLI, the API, and both at once; (b) crash
 injection by SIGKILL; (c) death of a process holding the lock; (d) the bad-input
 matrix; (e) scaffolders racing ``cleanup``; (f) storage under git and hostile paths:
 writers during a ``git checkout`` loop, the lock deleted by ``git clean -fdX`` while
-held, a symlink swapped in under a writer. Exit status 0 only when every part reports
+held, a symlink swapped in under a writer; (g) a local process attacking ``portalloc
+serve`` (half-open connections, a writer stopped holding the lock, idle event streams,
+chunked bodies) and how long a read took meanwhile. Exit status 0 only when every part reports
 zero lost, zero duplicates, zero
 corrupt ledgers, zero errors and a clean failure for every hostile input.
 """
@@ -30,6 +32,7 @@ from tests.reliability.cleanup_race import CleanupRaceResult, run_cleanup_race
 from tests.reliability.contention import ContentionResult, run_contention
 from tests.reliability.crash import CrashResult, LockDeathResult, run_crash_injection, run_lock_holder_death
 from tests.reliability.processes import own_state_dir
+from tests.reliability.server_attacks import AttackResult, run_server_attacks, spread
 from tests.reliability.storage import (
     GitRewriteResult,
     LockDeletionResult,
@@ -179,6 +182,25 @@ def cleanup_race_table(results: Sequence[CleanupRaceResult]) -> str:
     return table(header, rows)
 
 
+def attack_table(results: Sequence[AttackResult]) -> str:
+    """Part (g): one row per attack, the reads during it, and what became of it."""
+    header = ("attack", "reads ok", "read ms (median / max)", "PUT ms (median / max)", "the attack")
+    header += ("log bytes", "peak RSS MiB")
+    rows = [
+        (
+            r.attack,
+            f"{len(r.read_ms)} of {len(r.read_ms) + r.failed_reads}",
+            spread(r.read_ms),
+            spread(r.write_ms),
+            r.outcome,
+            r.log_bytes,
+            r.peak_rss_mib,
+        )
+        for r in results
+    ]
+    return table(header, rows)
+
+
 def _parse(argv: Sequence[str] | None) -> argparse.Namespace:
     parser = argparse.ArgumentParser(prog="python -m tests.reliability.harness", description=__doc__.split("\n")[0])
     parser.add_argument("-p", "--processes", type=int, default=16, help="contention: processes (default 16)")
@@ -191,8 +213,9 @@ def _parse(argv: Sequence[str] | None) -> argparse.Namespace:
     parser.add_argument("--storage-trials", type=int, default=20, help="storage: lock deletions, swaps (default 20)")
     parser.add_argument(
         "--parts",
-        default="abcdef",
-        help="which parts to run: a contention, b crash, c lock death, d bad input, e cleanup races, f storage",
+        default="abcdefg",
+        help="which parts to run: a contention, b crash, c lock death, d bad input, e cleanup races, f storage, "
+        "g server attacks",
     )
     return parser.parse_args(argv)
 
@@ -277,6 +300,11 @@ def main(argv: Sequence[str] | None = None) -> int:
                 failures.append(f"lock deletion: {deletion.samples[:5]}")
             if swaps.victim_changed or swaps.refused != swaps.trials or swaps.samples:
                 failures.append(f"path swaps: {swaps.samples[:5]}")
+        if "g" in args.parts:
+            attacks = run_server_attacks()
+            _section("(g) a local process attacks portalloc serve (each attack on a fresh server)")
+            print(attack_table(attacks))
+            failures += [f"server attack: {r.attack}: {r.failed_reads} reads failed" for r in attacks if r.failed_reads]
     if failures:
         _section(f"FAILED ({len(failures)})")
         for failure in failures:

@@ -4,8 +4,11 @@ from __future__ import annotations
 
 import asyncio
 import os
+import shutil
 import socket
 import stat
+import subprocess
+import sys
 from pathlib import Path
 
 import pytest
@@ -13,7 +16,14 @@ import pytest
 pytest.importorskip("uvicorn", reason="the 'serve' extra is not installed (pip install -e '.[serve]')")
 
 from portalloc.errors import PortallocError
-from portalloc.server.run import is_loopback, load_or_create_token, tcp_socket, unix_socket
+from portalloc.server.run import (
+    RESERVED_FDS,
+    ROOM_FOR_BURSTS,
+    is_loopback,
+    load_or_create_token,
+    tcp_socket,
+    unix_socket,
+)
 
 
 def test_accepted_tcp_connections_have_nagle_off() -> None:
@@ -91,3 +101,19 @@ def test_a_token_file_that_is_a_fifo_is_refused(tmp_path: Path) -> None:
 )  # fmt: skip
 def test_is_loopback(host: str, loopback: bool) -> None:
     assert is_loopback(host) is loopback
+
+
+@pytest.mark.skipif(shutil.which("prlimit") is None, reason="needs util-linux's prlimit")
+@pytest.mark.parametrize(
+    ("limit", "wanted", "budget"),
+    [("1024:1024", 1000, 1024 - RESERVED_FDS - ROOM_FOR_BURSTS),
+     ("1000:4096", 5000, 4096 - RESERVED_FDS - ROOM_FOR_BURSTS),
+     ("1000:4096", 100, 100)],
+)  # fmt: skip
+def test_the_connection_budget_raises_the_soft_limit_and_leaves_room(limit: str, wanted: int, budget: int) -> None:
+    # Past the descriptor limit every accept fails (and asyncio logs a traceback per try).
+    code = f"from portalloc.server.run import connection_budget; print(connection_budget({wanted}))"
+    done = subprocess.run(
+        ["prlimit", f"--nofile={limit}", sys.executable, "-c", code], capture_output=True, text=True, check=True
+    )
+    assert int(done.stdout) == budget

@@ -8,7 +8,9 @@ import click
 
 from portalloc.cli.context import Settings, pass_settings
 from portalloc.errors import PortallocError
+from portalloc.server.limits import ServerLimits
 
+_LIMITS = ServerLimits()
 #: Outside the default policy's ranges (5001-10999), so the server never sits on a port it hands out.
 DEFAULT_PORT = 4790
 
@@ -33,8 +35,41 @@ DEFAULT_PORT = 4790
     default=None,
     help="Bearer token file, created (0600) if missing [default: ~/.config/portalloc/token].",
 )
+@click.option(
+    "--max-connections",
+    type=click.IntRange(1),
+    default=_LIMITS.max_connections,
+    show_default=True,
+    metavar="N",
+    help="Open connections at most; past it the one waiting longest for its request is closed.",
+)
+@click.option(
+    "--request-timeout",
+    type=click.FloatRange(0, min_open=True),
+    default=_LIMITS.request_timeout,
+    show_default=True,
+    metavar="SECONDS",
+    help="Time a connection has to send a whole request before it is closed.",
+)
+@click.option(
+    "--max-streams",
+    type=click.IntRange(0),
+    default=_LIMITS.max_streams,
+    show_default=True,
+    metavar="N",
+    help="Open /v1/events streams at most; one more is answered 503.",
+)
 @pass_settings
-def serve(settings: Settings, host: str | None, port: int | None, uds: Path | None, token_file: Path | None) -> int:
+def serve(
+    settings: Settings,
+    host: str | None,
+    port: int | None,
+    uds: Path | None,
+    token_file: Path | None,
+    max_connections: int,
+    request_timeout: float,
+    max_streams: int,
+) -> int:
     """Serve the ledger over HTTP until SIGTERM or Ctrl-C.
 
     Writes need 'Authorization: Bearer <token>' (and 'Content-Type: application/json'
@@ -79,7 +114,8 @@ def serve(settings: Settings, host: str | None, port: int | None, uds: Path | No
         click.echo(f"Token file: {token_file}" if token is not None else "No token: the socket is private (mode 0600)")
 
     try:
-        run.serve(service, listener, token, None if loopback else host, announce)
+        limits = ServerLimits(max_connections, request_timeout, max_streams)
+        run.serve(service, listener, token, None if loopback else host, announce, limits)
     finally:
         listener.close()
         if uds is not None:

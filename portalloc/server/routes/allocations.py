@@ -79,7 +79,7 @@ def list_allocations(
     """Every allocation sorted by ``(model, app_num)``, or only ``model``'s; ``ETag`` names the list."""
     if model is not None:
         check_model_name(model)
-    allocations = state.call(lambda service: service.get_all_allocations())
+    allocations = state.read(lambda service: service.get_all_allocations())
     chosen = [a for a in allocations if model is None or a.model == model]
     etag = conditional.list_etag(chosen)
     if conditional.not_modified(if_none_match, etag):
@@ -92,7 +92,7 @@ def list_allocations(
 def allocate_batch(state: State, batch: BatchRequest) -> list[Allocation]:
     """Get-or-allocate every key under one lock and one write; the pairs in the order asked."""
     keys = [(key.model, key.app_num) for key in batch.keys]
-    return state.call(lambda service: service.allocate_many(keys))
+    return state.write(lambda service: service.allocate_many(keys))
 
 
 @router.get(_KEY_PATH, responses={**_NOT_FOUND, **_NOT_MODIFIED}, response_model=Allocation)
@@ -101,7 +101,7 @@ def get_allocation(
 ) -> Any:
     """The pair of ``(model, app_num)`` with its ``ETag``; 404 when it has none. Never allocates."""
     key = parse_key(model, app_num)
-    found = state.call(lambda service: service.get_ports(*key))
+    found = state.read(lambda service: service.get_ports(*key))
     if found is None:
         raise _no_allocation(state, *key)
     etag = conditional.etag_of(found)
@@ -141,7 +141,10 @@ def put_allocation(
             return existing, False
         return service.allocate_many([key], new_only=conditions)[0], True
 
-    pair, created = state.call(get_or_allocate)
+    # A key that has its pair is answered lock-free, as `portalloc get` answers it: a stuck writer cannot
+    # delay it. Preconditions are checked under the ledger's lock, so a conditional PUT always writes.
+    existing = None if conditions else state.read(lambda service: service.get_ports(*key))
+    pair, created = (existing, False) if existing is not None else state.write(get_or_allocate)
     if not created:
         response.status_code = 200
     response.headers["ETag"] = conditional.etag_of(pair)
@@ -159,6 +162,6 @@ def delete_allocation(state: State, model: ModelSegment, app_num: AppNumSegment,
     def holds(current: Allocation) -> bool:
         return conditional.if_match_holds(if_match, current)
 
-    if not state.call(lambda service: service.release_ports(*key, only_if=holds if if_match is not None else None)):
+    if not state.write(lambda service: service.release_ports(*key, only_if=holds if if_match is not None else None)):
         raise _no_allocation(state, *key)
     return Response(status_code=204)

@@ -1,8 +1,10 @@
 """``GET /v1/events``: server-sent events, one per change of the ledger file, whoever made it.
 
-The stream watches the file itself (a ``stat`` every ``POLL_SECONDS``; a read only when
-its inode, size or times moved), so a change by the CLI, another server or a
-``git checkout`` is seen as well as one made through this server. Events:
+The server watches the file itself (one watcher for all streams, ``server/broadcast.py``:
+a ``stat`` every ``POLL_SECONDS``, a read only when its inode, size or times moved), so
+a change by the CLI, another server or a ``git checkout`` is seen as well as one made
+through this server. At most ``serve --max-streams`` streams are open at once; one more
+is answered 503 with ``Retry-After``. Events:
 
 - ``ready`` once, when the stream starts: ``{"allocations": N}``, with the id of the
   latest change;
@@ -28,17 +30,18 @@ from collections.abc import AsyncIterator
 from typing import Annotated, Any
 
 import anyio
-from fastapi import APIRouter, Header, Request
+from fastapi import APIRouter, Header, Request, Response
 from fastapi.responses import StreamingResponse
+from starlette.background import BackgroundTask
 
 from portalloc.core.models import Ledger
-from portalloc.errors import PortallocError
+from portalloc.server.broadcast import Subscription
+from portalloc.server.errors import RETRY_AFTER
 from portalloc.server.journal import Event, EventJournal
-from portalloc.server.state import ServerState, State
+from portalloc.server.problems import problem_response
+from portalloc.server.state import State
 
 router = APIRouter(tags=["events"])
-#: How often the stream looks at the file; also how soon it ends after SIGTERM.
-POLL_SECONDS = 0.1
 
 
 @router.get(
@@ -52,12 +55,24 @@ async def events(
     last_event_id: Annotated[
         str | None, Header(alias="Last-Event-ID", description="Resume after this event (as EventSource does).")
     ] = None,
-) -> StreamingResponse:
+) -> Response:
     """A ``text/event-stream`` of the ledger's changes (see the module's description)."""
+    subscription = state.changes.subscribe()
+    if subscription is None:
+        return problem_response(
+            503,
+            "too_many_streams",
+            f"{state.changes.max_streams} event streams are open, the most this server allows "
+            "(portalloc serve --max-streams); try again later",
+            {"Retry-After": RETRY_AFTER},
+        )
     return StreamingResponse(
-        _changes(state, request.app.state.journal, last_event_id),
+        _changes(subscription, request.app.state.journal, last_event_id),
         media_type="text/event-stream",
         headers={"Cache-Control": "no-store", "X-Accel-Buffering": "no"},
+        # The slot is given back however the stream ends: a client that goes away while the
+        # stream is parked at a ``yield`` leaves the generator to the garbage collector.
+        background=BackgroundTask(subscription.close),
     )
 
 
@@ -71,44 +86,41 @@ def _sent(events: list[Event]) -> str:
     return "".join(_event(event.name, event.id, event.data) for event in events)
 
 
-async def _read(state: ServerState) -> Ledger:
-    # The service's read is a stat when nothing changed; a thread keeps a locked service off the event loop.
-    return await anyio.to_thread.run_sync(lambda: state.call(lambda service: service.ledger()))
-
-
 async def _record(journal: EventJournal, ledger: Ledger, seen: int | None) -> tuple[int, list[Event]]:
     return await anyio.to_thread.run_sync(lambda: journal.record(list(ledger.allocations), seen))
 
 
-async def _changes(state: ServerState, journal: EventJournal, last_event_id: str | None) -> AsyncIterator[str]:
+async def _changes(subscription: Subscription, journal: EventJournal, last_event_id: str | None) -> AsyncIterator[str]:
     last_error: str | None = None
     try:
-        ledger = await _read(state)
-    except PortallocError as error:
-        ledger, last_error = Ledger(), str(error)
-        yield _event("error", None, {"code": error.code, "message": str(error)})
-    newest, _ = await _record(journal, ledger, None) if last_error is None else (None, [])
-    if last_event_id is not None:
-        missed = await anyio.to_thread.run_sync(lambda: journal.since(last_event_id))
-        if missed is None:
-            yield _event("reset", newest, {"allocations": len(ledger.allocations)})
-        else:
-            yield _sent(missed)
-    yield _event("ready", newest, {"allocations": len(ledger.allocations)})
-    seen = newest
-    while not state.stopping.is_set():
-        await anyio.sleep(POLL_SECONDS)
-        try:
-            current = await _read(state)
-        except PortallocError as error:
-            if str(error) != last_error:
-                last_error = str(error)
-                yield _event("error", None, {"code": error.code, "message": str(error)})
-            continue
-        last_error = None
-        if current is ledger:
-            continue
-        ledger = current
-        seen, news = await _record(journal, current, seen)
-        if news:
-            yield _sent(news)
+        first = await subscription.next()  # what the one watcher read last (it reads at once for a first stream)
+        if first is None:
+            return
+        ledger = first.ledger
+        if first.error is not None:
+            last_error = str(first.error)
+            yield _event("error", None, {"code": first.error.code, "message": last_error})
+        newest, _ = await _record(journal, ledger, None) if last_error is None else (None, [])
+        if last_event_id is not None:
+            missed = await anyio.to_thread.run_sync(lambda: journal.since(last_event_id))
+            if missed is None:
+                yield _event("reset", newest, {"allocations": len(ledger.allocations)})
+            else:
+                yield _sent(missed)
+        yield _event("ready", newest, {"allocations": len(ledger.allocations)})
+        seen = newest
+        while (snapshot := await subscription.next()) is not None:
+            if snapshot.error is not None:
+                if str(snapshot.error) != last_error:
+                    last_error = str(snapshot.error)
+                    yield _event("error", None, {"code": snapshot.error.code, "message": last_error})
+                continue
+            last_error = None
+            if snapshot.ledger is ledger:
+                continue
+            ledger = snapshot.ledger
+            seen, news = await _record(journal, ledger, seen)
+            if news:
+                yield _sent(news)
+    finally:
+        subscription.close()

@@ -47,14 +47,14 @@ def check(state: State, live: Annotated[bool, Query()] = False) -> Any:
         problems = [problem for pair in service.live_status() for problem in pair.problems()] if live else []
         return ledger_check(service.ledger_path, len(allocations), service.check_port_conflicts(), problems)
 
-    report = state.call(find)
+    report = state.read(find)
     return JSONResponse(report.model_dump(mode="json"), status_code=200 if report.ok else 409)
 
 
 @router.get("/v1/stats")
 def stats(state: State) -> StatsReport:
     """How full the ledger is: ``portalloc stats --json``."""
-    ledger, unusable = state.call(lambda service: (service.ledger(), service.unusable_here()))
+    ledger, unusable = state.read(lambda service: (service.ledger(), service.unusable_here()))
     return stats_report(state.service.ledger_path, ledger, unusable)
 
 
@@ -66,13 +66,13 @@ def status(
     """Each allocation's ports as this machine sees them now: ``portalloc status --json``."""
     if model is not None:
         check_model_name(model)
-    return status_report(state.service.ledger_path, state.call(lambda service: service.live_status(model)))
+    return status_report(state.service.ledger_path, state.read(lambda service: service.live_status(model)))
 
 
 @router.get("/v1/policy")
 def policy(state: State) -> PolicyReport:
     """The ledger's policy and what it gives: ``portalloc policy --json``."""
-    policy, unusable = state.call(lambda service: (policy := service.ledger().policy, service.unusable_here(policy)))
+    policy, unusable = state.read(lambda service: (policy := service.ledger().policy, service.unusable_here(policy)))
     return policy_report(policy, unusable)
 
 
@@ -86,6 +86,6 @@ def metrics(state: State, request: Request, accept: Annotated[str | None, Header
 
     Prometheus text 0.0.4, or OpenMetrics 1.0 for ``Accept: application/openmetrics-text``.
     """
-    ledger_text = prometheus_text(*state.call(lambda service: (service.ledger(), service.unusable_here())))
+    ledger_text = prometheus_text(*state.read(lambda service: (service.ledger(), service.unusable_here())))
     body, media_type = exposition(ledger_text, request.app.state.request_metrics, accept)
     return Response(body, media_type=media_type)
