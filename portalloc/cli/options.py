@@ -89,6 +89,15 @@ class OutputFile(click.Path):
         return path
 
 
+#: ``--follow-symlinks`` for every command with an ``OutputFile``: by default a link there is refused
+#: (``portalloc.storage.files.output_target``).
+follow_symlinks_option = click.option(
+    "--follow-symlinks",
+    is_flag=True,
+    help="If the output file is a symbolic link, write the existing file it points to (by default a link is refused).",
+)
+
+
 def _same_file(path: Path, other: str) -> bool:
     """Whether ``path`` names ``other``: the same resolved path, or the same inode (a hard link)."""
     if os.path.realpath(path) == other:

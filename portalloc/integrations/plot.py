@@ -11,8 +11,11 @@ from portalloc.integrations.history import HistoryReport
 from portalloc.storage.files import atomic_write
 
 
-def draw_history(report: HistoryReport, path: Path) -> None:
-    """Allocations over time, one step line in total, written to ``path`` as a PNG."""
+def draw_history(report: HistoryReport, path: Path, *, follow_symlinks: bool = False) -> None:
+    """Allocations over time, one step line in total, written to ``path`` as a PNG.
+
+    ``path`` that is a symbolic link is refused unless ``follow_symlinks`` (``files.output_target``).
+    """
     try:
         import matplotlib
 
@@ -38,6 +41,6 @@ def draw_history(report: HistoryReport, path: Path) -> None:
         plt.close(figure)
     # Replaced atomically, as every file portalloc writes: never half a PNG, never into a FIFO or a device.
     try:
-        atomic_write(path, image.getvalue())
+        atomic_write(path, image.getvalue(), follow_symlinks=follow_symlinks)
     except OSError as error:
         raise PortallocError(f"cannot write {path}: {error.strerror or error}") from None

@@ -8,7 +8,10 @@ so what is checked is what is read.
 
 Every file portalloc writes is written the same way (``FileDirectory.write``): a temp
 file in the directory the file was read from, mode and owner set on the open
-descriptor, then a rename relative to that directory.
+descriptor, then a rename relative to that directory. A file a command writes on a
+user's behalf (``atomic_write``: ``.env``, an export, a PNG) is the file named, never
+what a symbolic link there points to (``output_target``): a repository can commit
+``app.env -> /etc/passwd``.
 """
 
 from __future__ import annotations
@@ -73,6 +76,7 @@ def _kind(mode: int) -> str:
         (stat.S_ISCHR, "a character device"),
         (stat.S_ISBLK, "a block device"),
         (stat.S_ISSOCK, "a socket"),
+        (stat.S_ISLNK, "a symbolic link"),
     ):
         if test(mode):
             return name
@@ -99,14 +103,18 @@ class FileDirectory:
     """The directory of one file, opened once: every read, write and rename of the file goes through it.
 
     ``path`` is resolved once (symlinks followed, as a user who links a ledger
-    expects); from then on the file is named relative to the open directory, so a
-    directory or link swapped afterwards cannot redirect a write. Use as a context
-    manager, or call ``close``.
+    expects; with ``follow_symlinks=False`` only the directories above the file are,
+    and the file is the name itself, whatever it is); from then on the file is named
+    relative to the open directory, so a directory or link swapped afterwards cannot
+    redirect a write. Use as a context manager, or call ``close``.
     """
 
-    def __init__(self, path: Path | str) -> None:
+    def __init__(self, path: Path | str, *, follow_symlinks: bool = True) -> None:
         self.path = Path(path)
-        real = Path(os.path.realpath(path))
+        if follow_symlinks:
+            real = Path(os.path.realpath(path))
+        else:
+            real = Path(os.path.realpath(self.path.parent)) / self.path.name
         self.real = real
         self.name = real.name
         self.fd = os.open(real.parent, os.O_RDONLY | getattr(os, "O_DIRECTORY", 0) | getattr(os, "O_CLOEXEC", 0))
@@ -222,13 +230,45 @@ def _copy_owner_and_mode(fd: int, like: os.stat_result) -> None:
     os.fchmod(fd, stat.S_IMODE(like.st_mode))
 
 
-def atomic_write(path: Path | str, data: bytes) -> None:
+def output_target(path: Path | str, *, follow_symlinks: bool = False) -> Path:
+    """The file a write of ``path`` replaces: ``path`` itself, unless it is a symbolic link.
+
+    A link is refused (``UnsafeFile``): writing through ``app.env -> /etc/passwd`` would
+    replace a file nobody named. With ``follow_symlinks`` (the user said so) the link's
+    final target is returned instead, if it exists: a dangling link's target is never
+    created, since where it points is the link's author's choice, not the user's.
+    Links among the directories above ``path`` are followed either way
+    (``apps -> /srv/apps`` is an ordinary layout).
+    """
+    path = Path(path)
+    try:
+        is_link = stat.S_ISLNK(os.lstat(path).st_mode)
+    except OSError:
+        return path  # missing (to be created) or not reachable: the write itself says which
+    if not is_link:
+        return path
+    target = Path(os.path.realpath(path))
+    if not follow_symlinks:
+        raise UnsafeFile(
+            f"{path} is a symbolic link to {target}; refusing to write through it "
+            "(--follow-symlinks writes the file it points to)"
+        )
+    if not target.exists():
+        raise UnsafeFile(f"{path} is a symbolic link to {target}, which does not exist; refusing to create it")
+    return target
+
+
+def atomic_write(path: Path | str, data: bytes, *, follow_symlinks: bool = False) -> None:
     """Replace the regular file at ``path`` (or create it) with ``data``; see ``FileDirectory.write``.
 
-    For a file that is not read first under a lock (``.env``, the merge driver's
-    output): mode, owner and group of the file it replaces are kept.
+    For a file that is not read first under a lock (``.env``, an export, the merge
+    driver's output): mode, owner and group of the file it replaces are kept. A
+    symbolic link at ``path`` is refused, or with ``follow_symlinks`` its existing
+    target written (``output_target``); a link that appears at the name afterwards is
+    refused too (``FileDirectory.write`` checks what it replaces).
     """
-    with FileDirectory(path) as directory:
+    target = output_target(path, follow_symlinks=follow_symlinks)
+    with FileDirectory(target, follow_symlinks=False) as directory:
         directory.write(data, like=directory.lstat())
 
 
