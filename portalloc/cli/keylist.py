@@ -18,7 +18,7 @@ from pathlib import Path
 from typing import Any
 
 from portalloc.core.keys import check_key
-from portalloc.core.limits import MAX_BATCH_BYTES
+from portalloc.core.limits import MAX_BATCH_BYTES, whole_number
 from portalloc.errors import BatchInputError, InvalidKey
 from portalloc.storage.files import read_regular_file
 from portalloc.storage.strictjson import parse_json
@@ -116,9 +116,10 @@ def _text_key(line: str) -> Any:
         return ValueError(f"expected MODEL APP_NUM, found {line!r}")
     app_num = parts[-1]
     model = line[: len(line) - len(app_num)].rstrip()
-    if not (app_num.isascii() and app_num.isdigit()):
+    number = whole_number(app_num)
+    if number is None:
         return ValueError(f"app_num must be a whole number, not {app_num!r}")
-    return {"model": model, "app_num": int(app_num)}
+    return {"model": model, "app_num": number}
 
 
 def _key(item: Any) -> Key:

@@ -13,7 +13,7 @@ from typing import TYPE_CHECKING, Any, TypeVar, cast
 import click
 
 from portalloc.core.keys import check_app_num, check_model_name
-from portalloc.core.limits import MAX_APP_NUM, MAX_PORT, MIN_PORT
+from portalloc.core.limits import MAX_APP_NUM, MAX_PORT, MIN_PORT, whole_number
 from portalloc.errors import InvalidKey
 
 if TYPE_CHECKING:
@@ -150,11 +150,10 @@ class _AppNum(click.ParamType):  # type: ignore[type-arg]
         try:
             if isinstance(value, int):
                 return check_app_num(value)
-            text = str(value)
-            # int() would also take "1_0", " 1" and non-ASCII digits; an app number is plain digits.
-            if not (text.isascii() and text.isdigit()):
-                raise ValueError(text)
-            return check_app_num(int(text))
+            number = whole_number(str(value))
+            if number is None:
+                raise ValueError(value)
+            return check_app_num(number)
         except (ValueError, InvalidKey):
             self.fail(f"app_num must be a whole number from 1 to {MAX_APP_NUM:,}, not {value!r}", param, ctx)
 
@@ -181,10 +180,9 @@ class Span(click.ParamType):  # type: ignore[type-arg]
         if isinstance(value, tuple):
             return value
         low, dash, high = str(value).partition("-")
-        ends = (low, high) if dash else (low, low)
-        if not all(end.isascii() and end.isdigit() for end in ends):
+        first, last = whole_number(low), whole_number(high if dash else low)
+        if first is None or last is None:
             self.fail(f"{value!r} is not a number or a LOW-HIGH range", param, ctx)
-        first, last = int(ends[0]), int(ends[1])
         if not self.minimum <= first <= last <= self.maximum:
             self.fail(f"{value!r}: each end goes from {self.minimum} to {self.maximum:,}, low end first", param, ctx)
         return first, last

@@ -22,3 +22,18 @@ MAX_BATCH_BYTES = 32 * 1024 * 1024
 MAX_IMPORT_BYTES = 256 * 1024 * 1024
 #: git's rebase state files the merge driver reads for its messages (one line per replayed commit).
 MAX_GIT_STATE_BYTES = 1024 * 1024
+
+#: More digits than any number portalloc takes can have. Past 4,300 digits Python's int()
+#: refuses a string with a ValueError of its own, so a longer run is refused before it.
+MAX_NUMBER_DIGITS = 20
+
+
+def whole_number(text: str) -> int | None:
+    """``text`` as an int if it is 1 to ``MAX_NUMBER_DIGITS`` ASCII digits, else ``None``.
+
+    Stricter than ``int()``, which also takes ``" 1"``, ``"1_0"``, ``"+1"`` and non-ASCII
+    digits, and raises for 4,301 digits: what a user types as a number is plain digits.
+    """
+    if 0 < len(text) <= MAX_NUMBER_DIGITS and text.isascii() and text.isdigit():
+        return int(text)
+    return None

@@ -118,10 +118,9 @@ def test_serve_as_a_user_with_no_home_directory_is_one_error_line(tmp_path: Path
 
     import portalloc.cli.commands.serve  # noqa: F401  imported while the interpreter's files are readable
     from portalloc.cli.main import cli
-    from tests.reliability.processes import run_forked
-
     from portalloc.core.models import Ledger
     from portalloc.storage.ledger import LedgerFile
+    from tests.reliability.processes import run_forked
 
     shared = Path(tempfile.mkdtemp(prefix="portalloc-nohome-"))  # not under pytest's 0700 tmp root
     try:
