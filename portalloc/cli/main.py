@@ -231,8 +231,21 @@ COMMAND_SECTIONS: tuple[tuple[str, tuple[str, ...]], ...] = (
     help="Let new allocations skip ports this machine holds, and warn when an allocation's port is held "
     "[env: PORTALLOC_PROBE=0 to turn off].",
 )
+@click.option(
+    "--allow-confusable",
+    is_flag=True,
+    help="Let a new model name look the same as an existing one (model_а with a Cyrillic а beside model_a); "
+    "by default it is refused.",
+)
 @click.pass_context
-def cli(ctx: click.Context, ledger: Path | None, config: Path | None, lock_timeout: float, probe: bool) -> None:
+def cli(
+    ctx: click.Context,
+    ledger: Path | None,
+    config: Path | None,
+    lock_timeout: float,
+    probe: bool,
+    allow_confusable: bool,
+) -> None:
     """Give every (model, app) its own backend/frontend port pair, kept in a JSON ledger.
 
     \b
@@ -247,7 +260,8 @@ def cli(ctx: click.Context, ledger: Path | None, config: Path | None, lock_timeo
     # so a lookup never imports logging.
     ledger_path = ledger if ledger is not None else find_ledger(Path.cwd())
     config_path = config if config is not None else find_config(ledger_path)
-    ctx.obj = Settings(ledger_path, config_path, lock_timeout, probe, ledger_creatable(ledger_path, ledger is not None))
+    creatable = ledger_creatable(ledger_path, ledger is not None)
+    ctx.obj = Settings(ledger_path, config_path, lock_timeout, probe, creatable, allow_confusable)
 
 
 #: Every command: its name and where it lives (``module:function``). A command's module is

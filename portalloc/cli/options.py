@@ -42,6 +42,8 @@ class Settings:
     lock_timeout: float
     probe: bool = True
     create_ledger: bool = False
+    #: ``--allow-confusable``: a new model may look like an existing one (``portalloc.core.names``).
+    allow_confusable: bool = False
 
     def service(self) -> PortAllocationService:
         """A service over this ledger (imports pydantic on first use).
@@ -57,6 +59,7 @@ class Settings:
             lock_timeout=self.lock_timeout,
             probe=self.probe,
             create_ledger=self.create_ledger,
+            allow_confusable=self.allow_confusable,
         )
 
 

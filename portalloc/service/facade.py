@@ -61,6 +61,8 @@ class PortAllocationService:
     The API is zero-configuration: the first write creates a missing ledger (its
     directory must exist). ``create_ledger=False`` makes that write an error instead
     (``LedgerMissing``), as the command line does away from the repository root.
+    A new model that looks the same as one the ledger has (``model_а`` with a Cyrillic
+    a beside ``model_a``) is refused (``ConfusableName``) unless ``allow_confusable``.
     Once the ledger has been seen, a write never creates it again (see ``LedgerFile``).
     """
 
@@ -73,6 +75,7 @@ class PortAllocationService:
         lock_timeout: float = DEFAULT_LOCK_TIMEOUT,
         probe: bool = True,
         create_ledger: bool = True,
+        allow_confusable: bool = False,
     ) -> None:
         _check_lock_timeout(lock_timeout)
         self.ledger_path = Path(ledger_path) if ledger_path is not None else find_ledger(Path.cwd())
@@ -80,6 +83,8 @@ class PortAllocationService:
         self.policy = policy
         #: ``False`` turns OS probing off for this service whatever the ledger's policy says.
         self.probe = probe
+        #: ``True`` lets a new model that looks like an existing one in (``portalloc.core.names``).
+        self.allow_confusable = allow_confusable
         self._file = LedgerFile(
             self.ledger_path, lock_timeout, Ledger(policy=policy) if policy else None, create_missing=create_ledger
         )
@@ -139,9 +144,11 @@ class PortAllocationService:
             shared_ports[:] = _shared_ports(ledger)
             if not (self.probe and ledger.policy.probe):
                 unprobed[:] = [ledger.policy]
-                return allocator.assign_many(ledger, wanted, preferred=preconfig)
+                return allocator.assign_many(
+                    ledger, wanted, preferred=preconfig, allow_confusable=self.allow_confusable
+                )
             unprobed.clear()
-            return _assign_free_on_this_machine(ledger, wanted, preconfig)
+            return _assign_free_on_this_machine(ledger, wanted, preconfig, self.allow_confusable)
 
         assignments = self._file.update(change)
         if unprobed:
@@ -204,7 +211,7 @@ class PortAllocationService:
 
         def change(ledger: Ledger) -> tuple[Ledger, ImportReport]:
             self._check_policy(ledger)
-            new_ledger, report = plan_import(ledger, rows)
+            new_ledger, report = plan_import(ledger, rows, allow_confusable=self.allow_confusable)
             return (ledger if dry_run else new_ledger), report
 
         if dry_run:
@@ -362,7 +369,10 @@ class PortAllocationService:
 
 
 def _assign_free_on_this_machine(
-    ledger: Ledger, keys: list[tuple[str, int]], preferred: Mapping[tuple[str, int], tuple[int, int]]
+    ledger: Ledger,
+    keys: list[tuple[str, int]],
+    preferred: Mapping[tuple[str, int], tuple[int, int]],
+    allow_confusable: bool,
 ) -> tuple[Ledger, list[allocator.Assignment]]:
     """``allocator.assign_many`` with the ports this machine holds passed in as taken.
 
@@ -378,7 +388,9 @@ def _assign_free_on_this_machine(
     tested: set[int] = set()
     while True:
         try:
-            new_ledger, assignments = allocator.assign_many(ledger, keys, ephemeral | busy, preferred)
+            new_ledger, assignments = allocator.assign_many(
+                ledger, keys, ephemeral | busy, preferred, allow_confusable=allow_confusable
+            )
         except NoFreePair as error:
             if not (ephemeral or busy):
                 raise
