@@ -29,6 +29,7 @@ from portalloc.core.allocator import Conflict, Usage
 from portalloc.core.keys import app_dir, check_key, check_model_name
 from portalloc.core.limits import DEFAULT_LOCK_TIMEOUT
 from portalloc.core.models import Allocation, Ledger, Pool, PortPair, PortPolicy, build_policy, merge_ranges
+from portalloc.core.names import KnownModels
 from portalloc.errors import (
     AppDirUnavailable,
     AppsDirLooksWrong,
@@ -312,9 +313,15 @@ class PortAllocationService:
         return self._change_policy(without)
 
     def add_pool(self, pool: Pool) -> PortPolicy:
-        """Give ``pool.model`` its own pairs; refused if they overlap a pool or another model holds one."""
-        if self.ledger().policy.pool_of(pool.model) is not None:
+        """Give ``pool.model`` its own pairs; refused if they overlap a pool or another model holds one.
+
+        A pool names a model before it has apps: a new name there passes the same door
+        as a new allocation's (``names.KnownModels``).
+        """
+        ledger = self.ledger()
+        if ledger.policy.pool_of(pool.model) is not None:
             raise PolicyRefused(f"{pool.model} already has a pool; 'portalloc pool remove {pool.model}' first")
+        KnownModels(ledger, allow_confusable=self.allow_confusable).admit(pool.model)
         return self._change_policy(
             lambda policy: {
                 **policy.model_dump(),

@@ -119,3 +119,14 @@ def test_a_ledger_a_newer_python_wrote_loads_and_its_models_take_new_apps(run_cl
     if unicodedata.category(WIRELESS) == "Cn":
         new = run_cli("get", f"switch{WIRELESS}", "1")
         assert new.exit_code == 1 and "does not assign" in new.stderr
+
+
+@pytest.mark.usefixtures("new_ledger")
+def test_a_pool_for_a_look_alike_is_refused(run_cli: RunCli, ledger_path: Path) -> None:
+    assert run_cli("get", "model_a", "1").exit_code == 0
+    before = ledger_path.read_bytes()
+    result = run_cli("pool", "add", "m\u03bfdel_a", "--pairs", "50-60")
+    assert result.exit_code == 1, result.output
+    assert_one_error_line(result.stderr)
+    assert ledger_path.read_bytes() == before
+    assert run_cli("--allow-confusable", "pool", "add", "m\u03bfdel_a", "--pairs", "50-60").exit_code == 0
