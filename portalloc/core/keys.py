@@ -18,6 +18,7 @@ from __future__ import annotations
 import re
 import string
 import unicodedata
+from collections.abc import Iterable
 from pathlib import Path
 
 from portalloc.core.limits import MAX_APP_NUM, MAX_MODEL_LENGTH
@@ -135,6 +136,23 @@ def model_dir_name(model: str) -> str:
         if model[end] == ".":
             out[end] = "%2E"
     return "".join(out)
+
+
+def names_by_nfc(names: Iterable[str]) -> dict[str, str]:
+    """Directory ``names`` as found on disk, keyed by their NFC form, for those that are not in NFC.
+
+    ``model_dir_name`` is NFC, and so is every name portalloc creates; an archive or a
+    copy made on macOS spells ``café`` as ``cafe`` + U+0301, which Linux treats as
+    another name. Names already in NFC are left out: they are found as they are.
+    """
+    found: dict[str, str] = {}
+    for name in names:
+        if name.isascii():
+            continue  # its own NFC: nothing to map
+        canonical = unicodedata.normalize("NFC", name)
+        if canonical != name and canonical not in found:
+            found[canonical] = name
+    return found
 
 
 def app_dir(apps_dir: Path, model: str, app_num: int) -> Path:
