@@ -259,7 +259,12 @@ def cli(
     # The service's warnings become ``Warning:`` lines: set up by ``Settings.service()``,
     # so a lookup never imports logging.
     ledger_path = ledger if ledger is not None else find_ledger(Path.cwd())
-    config_path = config if config is not None else find_config(ledger_path)
+    config_path = config
+    if config is None:
+        found = find_config(ledger_path)
+        config_path = found.path
+        for skipped in found.skipped:
+            click.echo(f"Warning: {skipped}", err=True)
     creatable = ledger_creatable(ledger_path, ledger is not None)
     ctx.obj = Settings(ledger_path, config_path, lock_timeout, probe, creatable, allow_confusable)
 

@@ -51,7 +51,7 @@ def read_regular_file(
     try:
         info = os.fstat(fd)
         if not stat.S_ISREG(info.st_mode):
-            raise UnsafeFile(f"{what} {path} is not a regular file ({_kind(info.st_mode)}); refusing to read it")
+            raise UnsafeFile(f"{what} {path} is not a regular file ({file_kind(info.st_mode)}); refusing to read it")
         if info.st_size > limit:
             raise UnsafeFile(f"{what} {path} is {info.st_size:,} bytes; the limit is {limit:,}")
         chunks: list[bytes] = []
@@ -69,7 +69,8 @@ def read_regular_file(
         os.close(fd)
 
 
-def _kind(mode: int) -> str:
+def file_kind(mode: int) -> str:
+    """What a ``st_mode`` that is not a regular file's is, for a message: ``a FIFO``, ``a directory``…"""
     for test, name in (
         (stat.S_ISDIR, "a directory"),
         (stat.S_ISFIFO, "a FIFO"),
@@ -177,7 +178,7 @@ class FileDirectory:
         fsync to the caller (``sync``), which must make it before it reports the write done.
         """
         if like is not None and not stat.S_ISREG(like.st_mode):
-            raise UnsafeFile(f"{self.path} is not a regular file ({_kind(like.st_mode)}); refusing to replace it")
+            raise UnsafeFile(f"{self.path} is not a regular file ({file_kind(like.st_mode)}); refusing to replace it")
         temp = temp_name(self.name)
         # 0o666 lets the umask decide a new file's mode, as for any file a user creates.
         fd = os.open(temp, os.O_WRONLY | os.O_CREAT | os.O_EXCL | getattr(os, "O_CLOEXEC", 0), 0o666, dir_fd=self.fd)
