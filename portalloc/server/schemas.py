@@ -33,9 +33,9 @@ class ErrorBody(BaseModel):
 
 
 class Key(BaseModel):
-    """One ``(model, app_num)`` to allocate."""
+    """One ``(model, app_num)`` to allocate; strict: ``true``, ``"1"`` and ``1.0`` are no app numbers, as in the CLI."""
 
-    model_config = _STRICT
+    model_config = ConfigDict(extra="forbid", strict=True)
 
     model: ModelName
     app_num: AppNum

@@ -54,7 +54,7 @@ def stats(state: State) -> StatsReport:
 def status(state: State, model: Annotated[str | None, Query()] = None) -> StatusReport:
     """Each allocation's ports as this machine sees them now: the keys of ``portalloc status --json``."""
     if model is not None:
-        check_model_name(model)
+        model = check_model_name(model)  # NFC, as the ledger stores it
     reports = state.call(lambda service: service.live_status(model))
     pairs = zip(reports[::2], reports[1::2], strict=True)
     return StatusReport(
