@@ -199,6 +199,22 @@ LONG_NUMBER_INPUTS: dict[str, tuple[dict[str, bytes], tuple[tuple[str, ...], ...
     ),
 }
 
+#: New model names that look the same as ``model_a`` or ``model-a``, which the ledger holds (``core/names.py``).
+LOOK_ALIKES: dict[str, str] = {
+    "look-alike: Cyrillic a": "model_\u0430",
+    "look-alike: Greek omicron": "m\u03bfdel_a",
+    "look-alike: fullwidth m": "\uff4dodel_a",
+    "look-alike: U+2010 hyphen": "model\u2010a",
+    "look-alike: capital I for l": "modeI_a",
+}
+
+
+def _with_model_a(directory: Path) -> None:
+    (directory / LEDGER).write_bytes(
+        _ledger_text(_row(), _row("model-a", 1, 5005, 8005), _row("model_a", 1, 5003, 8003))
+    )
+
+
 #: Files a command writes that are symbolic links: refused, the file linked to never written or created.
 _VICTIM = b"root:x:0:0:root:/root:/bin/bash\n"
 SYMLINKED_OUTPUTS: dict[str, tuple[str, ...]] = {
@@ -441,6 +457,15 @@ def cli_cases() -> list[Case]:
         for extra in (("--model", "m"), ("--model", "m", "--dry-run"), ("--dry-run",)):
             argv = (*ledger_opt, "cleanup", "--apps-dir", ".", *extra)
             add("--apps-dir with no app of the ledger", "cleanup", _with_valid_ledger, argv)
+    for hostile, model in LOOK_ALIKES.items():
+        for command, make in _present(KEY_COMMANDS, have):
+            if command != "release":  # releasing a key nobody holds is its own row
+                add(hostile, command, _with_model_a, (*ledger_opt, *make(model, "1")))
+        keys = _chain(_with_model_a, _files(**{"keys.txt": f"n 1\n{model} 2\n".encode()}))
+        if "get-many" in have:
+            add(hostile, "get-many", keys, (*ledger_opt, "get-many", "keys.txt"))
+        if "pool" in have:
+            add(hostile, "pool", _with_model_a, (*ledger_opt, "pool", "add", model, "--pairs", "50-60"))
     if "release" in have:
         add("release a key with no pair", "release", _with_valid_ledger, (*ledger_opt, "release", "n", "2"))
     if "git-setup" in have:
@@ -549,6 +574,9 @@ def api_cases() -> list[Case]:
     for hostile, model in api_models.items():
         for name, key_call in API_KEY_CALLS.items():
             add(hostile, name, _with_valid_ledger, _bind(key_call, model, 1))
+    for hostile, model in LOOK_ALIKES.items():
+        for name in ("get_or_allocate_ports", "allocate_many"):
+            add(hostile, name, _with_model_a, _bind(API_KEY_CALLS[name], model, 1))
     for hostile, app_num in BAD_API_APP_NUMS.items():
         for name, key_call in API_KEY_CALLS.items():
             add(hostile, name, _with_valid_ledger, _bind(key_call, "m", app_num))
