@@ -17,9 +17,12 @@ from collections.abc import Iterable
 from pathlib import Path
 from typing import NamedTuple
 
+from portalloc.core.limits import MAX_ENV_BYTES
+from portalloc.errors import UnsafeFile
 from portalloc.integrations.envfile import block_label
 from portalloc.machine import probe
 from portalloc.machine.probe import Holder, PortState
+from portalloc.storage.files import read_regular_file
 
 #: ``(model, app_num, backend, frontend)``: what this module needs of an allocation.
 Entry = tuple[str, int, int, int]
@@ -130,7 +133,9 @@ def _is_app(holder: Holder, model: str, app_num: int, port: int) -> bool:
 
 
 def _has_own_dotenv(directory: Path, model: str, app_num: int) -> bool:
+    # A stranger's directory: its .env may be a FIFO (a plain read blocks for ever) or /dev/zero.
     try:
-        return block_label((directory / ".env").read_bytes()) == f"{model}/{app_num}"
-    except OSError:
+        data = read_regular_file(directory / ".env", ".env file", MAX_ENV_BYTES).data
+    except (OSError, UnsafeFile):
         return False
+    return block_label(data) == f"{model}/{app_num}"
