@@ -307,6 +307,16 @@ def test_a_model_filter_in_nfd_finds_the_nfc_key(server: ServerProcess) -> None:
     assert [(a["model"], a["app_num"]) for a in status["allocations"]] == [("caf\u00e9_filter", 1)]
 
 
+def test_a_look_alike_model_is_409_confusable_name(server: ServerProcess) -> None:
+    with server.client() as client:
+        first = client.put("/v1/allocations/lookalike_a/1", headers=server.write_headers())
+        second = client.put("/v1/allocations/lookalike_\u0430/1", headers=server.write_headers())
+    assert first.status_code in (200, 201), first.text
+    assert second.status_code == 409, second.text
+    assert second.json()["error"]["code"] == "confusable_name"
+    assert "'lookalike_a'" in second.json()["error"]["message"]
+
+
 def test_broken_json_is_422_not_500(server: ServerProcess) -> None:
     with server.client() as client:
         response = client.post("/v1/allocations/batch", content=b'{"keys": [', headers=server.write_headers())
