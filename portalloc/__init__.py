@@ -8,16 +8,22 @@ Quick start::
 
 The public API (``dir(portalloc)`` lists it):
 
-* ``PortAllocationService(ledger_path, config_path=None)`` — the API over one ledger:
+* ``PortAllocationService(ledger_path=None, config_file=None, *, policy=None, lock_timeout=10,
+  probe=True, create_ledger=True)`` — the API over one ledger:
   ``get_or_allocate_ports``, ``get_ports``, ``get_all_allocations``, ``release_ports``,
   ``check_port_conflicts``, ``stats``, ``live_status`` …; ``get_or_allocate_ports(model, app_num)`` is
   the one-call shortcut.
 * Data: ``PortPair`` (an alias of ``Allocation``: ``model``, ``app_num``, ``backend``,
-  ``frontend``), ``Ledger``, ``PortPolicy``; what the service reports: ``Conflict``
-  (``port`` and its ``holders``), ``Usage`` (capacity, for ``stats``), ``PortReport``
-  (one ledger port on this machine now, for ``live_status``).
+  ``frontend``; ``backend, frontend = pair`` unpacks it), ``Ledger``, ``PortPolicy``,
+  ``Pool`` (for ``add_pool``), ``ImportRow`` (for ``import_allocations``); what the
+  service reports: ``Conflict`` (``port`` and its ``holders``, each a ``Claim``),
+  ``Usage`` (capacity in the policy and on this machine, for ``stats``), ``PairReport``
+  (one allocation on this machine now, for ``live_status``: a ``PortReport`` per port,
+  with its ``PortState`` and each ``ListeningProcess`` on it), ``ImportReport`` (an
+  ``ImportOutcome`` per row, for ``import_allocations``).
 * Errors: everything raised on purpose is a ``PortallocError`` whose message is one
-  line for a user. ``InvalidKey``, ``InvalidVariableName``: bad input.
+  line for a user. ``InvalidKey``, ``InvalidVariableName``, ``InvalidValue`` (a
+  ``PortPair``, ``PortPolicy`` or ``Pool`` built from bad values): bad input.
   ``LedgerCorrupt``: not valid JSON or not a ledger (never overwritten).
   ``LedgerUnavailable``: cannot be read or written (``LedgerMissing``: no ledger where a
   write needs one; ``portalloc init`` makes it). ``LedgerLocked``: the lock timed
@@ -35,15 +41,28 @@ Names are imported on first use, so ``import portalloc`` (and the command line's
 paths) do not pay for pydantic or filelock until they are needed.
 """
 
+# ruff: noqa: F401
 from __future__ import annotations
 
 from typing import TYPE_CHECKING, Any
 
 __version__ = "0.1.0"
 
-if TYPE_CHECKING:
-    from portalloc.core.allocator import Conflict, Usage
-    from portalloc.core.models import Allocation, Ledger, PortPair, PortPolicy
+if TYPE_CHECKING:  # for type checkers only (the names come from _PUBLIC on first use): hence no F401
+    from portalloc.core.allocator import (
+        Conflict,
+        Usage,
+    )
+    from portalloc.core.keys import (
+        Claim,
+    )
+    from portalloc.core.models import (
+        Allocation,
+        Ledger,
+        Pool,
+        PortPair,
+        PortPolicy,
+    )
     from portalloc.errors import (
         AppDirUnavailable,
         AppsDirLooksWrong,
@@ -57,6 +76,7 @@ if TYPE_CHECKING:
         GitError,
         ImportSourceError,
         InvalidKey,
+        InvalidValue,
         InvalidVariableName,
         LedgerCorrupt,
         LedgerExists,
@@ -69,88 +89,76 @@ if TYPE_CHECKING:
         PortallocError,
         UnsafeFile,
     )
-    from portalloc.machine.live import PortReport
-    from portalloc.service.facade import PortAllocationService, get_or_allocate_ports
+    from portalloc.integrations.importers import (
+        ImportOutcome,
+        ImportReport,
+        ImportRow,
+    )
+    from portalloc.machine.live import (
+        PairReport,
+        PortReport,
+    )
+    from portalloc.machine.probe import (
+        ListeningProcess,
+        PortState,
+    )
+    from portalloc.service.facade import (
+        PortAllocationService,
+        get_or_allocate_ports,
+    )
 
-_ERRORS = (
-    "AppDirUnavailable",
-    "AppsDirLooksWrong",
-    "AppsDirMissing",
-    "BatchInputError",
-    "CommandNotExecutable",
-    "CommandNotFound",
-    "ComposeFileError",
-    "ConfigError",
-    "EnvFileError",
-    "GitError",
-    "ImportSourceError",
-    "InvalidKey",
-    "InvalidVariableName",
-    "LedgerCorrupt",
-    "LedgerExists",
-    "LedgerLocked",
-    "LedgerMissing",
-    "LedgerUnavailable",
-    "NoFreePair",
-    "PolicyMismatch",
-    "PolicyRefused",
-    "PortallocError",
-    "UnsafeFile",
-)
-
-#: Each public name and the module it lives in, imported on first access.
-_LAZY = {
+#: Every public name and the module it lives in: the one list. ``__all__``, ``dir()`` and the
+#: lazy import below derive from it; ``tests/cli/test_init.py`` pins the TYPE_CHECKING imports
+#: above to it.
+_PUBLIC = {
     "PortAllocationService": "portalloc.service.facade",
     "get_or_allocate_ports": "portalloc.service.facade",
     "Allocation": "portalloc.core.models",
     "Ledger": "portalloc.core.models",
     "PortPair": "portalloc.core.models",
     "PortPolicy": "portalloc.core.models",
+    "Pool": "portalloc.core.models",
     "Conflict": "portalloc.core.allocator",
+    "Claim": "portalloc.core.keys",
     "Usage": "portalloc.core.allocator",
+    "PairReport": "portalloc.machine.live",
     "PortReport": "portalloc.machine.live",
-    **dict.fromkeys(_ERRORS, "portalloc.errors"),
+    "PortState": "portalloc.machine.probe",
+    "ListeningProcess": "portalloc.machine.probe",
+    "ImportRow": "portalloc.integrations.importers",
+    "ImportReport": "portalloc.integrations.importers",
+    "ImportOutcome": "portalloc.integrations.importers",
+    "AppDirUnavailable": "portalloc.errors",
+    "AppsDirLooksWrong": "portalloc.errors",
+    "AppsDirMissing": "portalloc.errors",
+    "BatchInputError": "portalloc.errors",
+    "CommandNotExecutable": "portalloc.errors",
+    "CommandNotFound": "portalloc.errors",
+    "ComposeFileError": "portalloc.errors",
+    "ConfigError": "portalloc.errors",
+    "EnvFileError": "portalloc.errors",
+    "GitError": "portalloc.errors",
+    "ImportSourceError": "portalloc.errors",
+    "InvalidKey": "portalloc.errors",
+    "InvalidValue": "portalloc.errors",
+    "InvalidVariableName": "portalloc.errors",
+    "LedgerCorrupt": "portalloc.errors",
+    "LedgerExists": "portalloc.errors",
+    "LedgerLocked": "portalloc.errors",
+    "LedgerMissing": "portalloc.errors",
+    "LedgerUnavailable": "portalloc.errors",
+    "NoFreePair": "portalloc.errors",
+    "PolicyMismatch": "portalloc.errors",
+    "PolicyRefused": "portalloc.errors",
+    "PortallocError": "portalloc.errors",
+    "UnsafeFile": "portalloc.errors",
 }
 
-__all__ = [
-    "Allocation",
-    "AppDirUnavailable",
-    "AppsDirLooksWrong",
-    "AppsDirMissing",
-    "BatchInputError",
-    "CommandNotExecutable",
-    "CommandNotFound",
-    "ComposeFileError",
-    "ConfigError",
-    "Conflict",
-    "EnvFileError",
-    "GitError",
-    "ImportSourceError",
-    "InvalidKey",
-    "InvalidVariableName",
-    "Ledger",
-    "LedgerCorrupt",
-    "LedgerExists",
-    "LedgerLocked",
-    "LedgerMissing",
-    "LedgerUnavailable",
-    "NoFreePair",
-    "PolicyMismatch",
-    "PolicyRefused",
-    "PortAllocationService",
-    "PortPair",
-    "PortPolicy",
-    "PortReport",
-    "PortallocError",
-    "UnsafeFile",
-    "Usage",
-    "__version__",
-    "get_or_allocate_ports",
-]
+__all__ = ["__version__", *_PUBLIC]
 
 
 def __getattr__(name: str) -> Any:
-    module_name = _LAZY.get(name)
+    module_name = _PUBLIC.get(name)
     if module_name is None:
         raise AttributeError(f"module 'portalloc' has no attribute {name!r}")
     import importlib
@@ -161,5 +169,6 @@ def __getattr__(name: str) -> Any:
 
 
 def __dir__() -> list[str]:
-    # The public API first of all: dir() of a lazy module would otherwise miss what is not loaded yet.
-    return sorted({*globals(), *__all__})
+    # The public API only: dir() of a lazy module would otherwise miss what is not loaded yet, and
+    # show the module's own machinery (_PUBLIC, TYPE_CHECKING, annotations).
+    return sorted(__all__)

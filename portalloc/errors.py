@@ -23,6 +23,12 @@ class ConfusableName(PortallocError):
     code = "confusable_name"
 
 
+class InvalidValue(PortallocError, ValueError):
+    """A ``PortPair``, ``PortPolicy`` or ``Pool`` built (through the API) from values it cannot hold."""
+
+    code = "invalid_value"
+
+
 class LedgerCorrupt(PortallocError):
     """The ledger file is not valid JSON or not a valid ledger. It is never overwritten."""
 

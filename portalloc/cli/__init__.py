@@ -1,4 +1,4 @@
-"""The ``portalloc`` command line: entry point, shared options, and one module per command."""
+"""The ``portalloc`` command line: the entry point, its context, parameters and output, and one module per command."""
 
 from portalloc.cli.main import main
 

@@ -17,13 +17,12 @@ import sys
 from pathlib import Path
 from typing import Any
 
-from portalloc.core.keys import check_key
-from portalloc.core.limits import MAX_BATCH_BYTES, whole_number
+from portalloc.core.keys import Key, check_key, parse_app_num
+from portalloc.core.limits import MAX_BATCH_BYTES
 from portalloc.errors import BatchInputError, InvalidKey
 from portalloc.storage.files import read_regular_file
 from portalloc.storage.strictjson import parse_json
 
-Key = tuple[str, int]
 FORMATS = ("auto", "lines", "jsonl", "json")
 #: How many bad lines the error message names before it says "and N more".
 _SHOWN_PROBLEMS = 20
@@ -116,10 +115,10 @@ def _text_key(line: str) -> Any:
         return ValueError(f"expected MODEL APP_NUM, found {line!r}")
     app_num = parts[-1]
     model = line[: len(line) - len(app_num)].rstrip()
-    number = whole_number(app_num)
-    if number is None:
-        return ValueError(f"app_num must be a whole number, not {app_num!r}")
-    return {"model": model, "app_num": number}
+    try:
+        return {"model": model, "app_num": parse_app_num(app_num)}
+    except InvalidKey as error:
+        return ValueError(str(error))
 
 
 def _key(item: Any) -> Key:

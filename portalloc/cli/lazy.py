@@ -1,50 +1,40 @@
-"""The command table of ``portalloc``: every command is known by name, and imported when used.
+"""A click group whose commands are known by name and imported when used (click's documented lazy-loading pattern).
 
 ``portalloc get`` runs in a fresh interpreter on every call, so what it imports is most
-of what it costs. With this table it imports click and the modules of ``get`` alone,
-not the fifteen other commands' modules (``portalloc --help``, which lists them all,
+of what it costs. Through ``list_commands``/``get_command`` a group names every command
+but imports the module of the one that runs (``portalloc --help``, which lists them all,
 still imports each).
 """
 
 from __future__ import annotations
 
-from collections.abc import Iterator, Mapping, MutableMapping
+from collections.abc import Mapping
+from typing import Any
 
 import click
 
 
-class LazyCommands(MutableMapping[str, click.Command]):
-    """A click group's ``commands``: ``name -> "module:attribute"``, each imported on first access.
+class LazyGroup(click.Group):
+    """A ``click.Group`` with ``lazy_commands``: ``name -> "module:attribute"``, each imported on first use.
 
-    Commands added the usual way (``group.add_command``) are kept as they are.
+    Commands added the usual way (``group.add_command``) are listed and found as well.
     """
 
-    def __init__(self, paths: Mapping[str, str]) -> None:
-        self._paths = dict(paths)
-        self._loaded: dict[str, click.Command] = {}
+    def __init__(self, *args: Any, lazy_commands: Mapping[str, str] | None = None, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self.lazy_commands = dict(lazy_commands or {})
 
-    def __getitem__(self, name: str) -> click.Command:
-        command = self._loaded.get(name)
-        if command is None:
-            module, _, attribute = self._paths[name].partition(":")
-            # __import__, not importlib.import_module: only the former shows in `python -X importtime`.
-            command = self._loaded[name] = getattr(__import__(module, fromlist=[attribute]), attribute)
+    def list_commands(self, ctx: click.Context) -> list[str]:
+        """Every command's name, sorted: the lazy ones and any added the usual way."""
+        return sorted({*super().list_commands(ctx), *self.lazy_commands})
+
+    def get_command(self, ctx: click.Context, cmd_name: str) -> click.Command | None:
+        """The command named ``cmd_name``, its module imported now if it was not yet; ``None`` if there is none."""
+        path = self.lazy_commands.get(cmd_name)
+        if path is None or cmd_name in self.commands:
+            return super().get_command(ctx, cmd_name)
+        module, _, attribute = path.partition(":")
+        # __import__, not importlib.import_module: only the former shows in `python -X importtime`.
+        command: click.Command = getattr(__import__(module, fromlist=[attribute]), attribute)
+        self.add_command(command, cmd_name)  # found in self.commands from now on
         return command
-
-    def __setitem__(self, name: str, command: click.Command) -> None:
-        self._loaded[name] = command
-
-    def __delitem__(self, name: str) -> None:
-        if name not in self:
-            raise KeyError(name)
-        self._paths.pop(name, None)
-        self._loaded.pop(name, None)
-
-    def __contains__(self, name: object) -> bool:
-        return name in self._paths or name in self._loaded
-
-    def __iter__(self) -> Iterator[str]:
-        return iter(sorted({*self._paths, *self._loaded}))
-
-    def __len__(self) -> int:
-        return len({*self._paths, *self._loaded})

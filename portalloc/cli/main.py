@@ -18,9 +18,11 @@ from typing import Any
 import click
 
 from portalloc import __version__
-from portalloc.cli.lazy import LazyCommands
-from portalloc.cli.options import Settings
-from portalloc.core.limits import DEFAULT_LOCK_TIMEOUT, MAX_APP_NUM
+from portalloc.cli.context import Settings
+from portalloc.cli.lazy import LazyGroup
+from portalloc.cli.stdout import StdoutFailed, guarded_stdout
+from portalloc.core.keys import bad_app_num
+from portalloc.core.limits import DEFAULT_LOCK_TIMEOUT
 from portalloc.errors import PortallocError
 from portalloc.storage.paths import find_config, find_ledger, ledger_creatable
 
@@ -29,7 +31,7 @@ class _ReaderGone(Exception):
     """Standard output's reader went away (EPIPE), e.g. ``portalloc list | head -1``."""
 
 
-class _Group(click.Group):
+class _Group(LazyGroup):
     """A click group that reports every error as a single ``Error:`` line."""
 
     def invoke(self, ctx: click.Context) -> Any:
@@ -51,36 +53,37 @@ class _Group(click.Group):
     ) -> Any:
         if not standalone_mode:
             return super().main(args, prog_name, complete_var, standalone_mode=False, **extra)
-        try:
-            code = super().main(args, prog_name, complete_var, standalone_mode=False, **extra)
-            sys.stdout.flush()  # a full disk or a closed pipe must be reported here, not at interpreter exit
-        except _ReaderGone:
-            _quiet_exit(_SIGPIPE_STATUS)
-        except click.NoSuchOption as error:
-            _fail(_unknown_option(error, sys.argv[1:] if args is None else list(args)), error.exit_code)
-        except click.UsageError as error:
-            _fail(f"{error.format_message()}{_help_hint(error)}", error.exit_code)
-        except click.ClickException as error:
-            _fail(error.format_message(), error.exit_code)
-        except click.Abort as error:
-            if isinstance(error.__cause__, KeyboardInterrupt):
-                _interrupted()
-            _fail("aborted", 1)
-        except KeyboardInterrupt:
-            _interrupted()
-        except PortallocError as error:
-            _fail(str(error), error.exit_code)
-        except OSError as error:
-            if error.errno == errno.EPIPE:  # met by the final flush
+        with guarded_stdout():  # tells a failing stdout from a failing ledger (StdoutFailed)
+            try:
+                code = super().main(args, prog_name, complete_var, standalone_mode=False, **extra)
+                sys.stdout.flush()  # a full disk or a closed pipe must be reported here, not at interpreter exit
+            except _ReaderGone:
                 _quiet_exit(_SIGPIPE_STATUS)
-            if _raised_writing_stdout(error):
+            except click.NoSuchOption as error:
+                _fail(_unknown_option(error, sys.argv[1:] if args is None else list(args)), error.exit_code)
+            except click.UsageError as error:
+                _fail(f"{error.format_message()}{_help_hint(error)}", error.exit_code)
+            except click.ClickException as error:
+                _fail(error.format_message(), error.exit_code)
+            except click.Abort as error:
+                if isinstance(error.__cause__, KeyboardInterrupt):
+                    _interrupted()
+                _fail("aborted", 1)
+            except KeyboardInterrupt:
+                _interrupted()
+            except PortallocError as error:
+                _fail(str(error), error.exit_code)
+            except OSError as error:
+                if error.errno == errno.EPIPE:  # met by the final flush
+                    _quiet_exit(_SIGPIPE_STATUS)
+                if isinstance(error, StdoutFailed):
+                    _quiet_stdout()
+                    _fail(f"cannot write to standard output: {error.strerror or error}", 1)
+                _fail(f"{error.strerror or error}: {error.filename}" if error.filename else str(error), 1)
+            except UnicodeEncodeError as error:
                 _quiet_stdout()
-                _fail(f"cannot write to standard output: {error.strerror or error}", 1)
-            _fail(f"{error.strerror or error}: {error.filename}" if error.filename else str(error), 1)
-        except UnicodeEncodeError as error:
-            _quiet_stdout()
-            bad = error.object[error.start : error.end]
-            _fail(f"cannot write to standard output: its encoding ({error.encoding}) cannot show {bad!r}", 1)
+                bad = error.object[error.start : error.end]
+                _fail(f"cannot write to standard output: its encoding ({error.encoding}) cannot show {bad!r}", 1)
         sys.exit(code if isinstance(code, int) else 0)
 
     # --- Help: the commands by job, each summary whole, and bare `portalloc` asking for help. ---
@@ -131,31 +134,8 @@ def _unknown_option(error: click.NoSuchOption, args: Sequence[str]) -> str:
     takes_app_num = command is not None and any(param.name == "app_num" for param in command.params)
     typed = next((arg for arg in args if arg.startswith(error.option_name)), error.option_name)
     if takes_app_num and re.fullmatch(r"-[0-9][0-9_.eE+-]*", typed):
-        return f"app_num must be a whole number from 1 to {MAX_APP_NUM:,}, not {typed!r}{_help_hint(error)}"
+        return f"{bad_app_num(typed)}{_help_hint(error)}"
     return f"{error.format_message()}{_help_hint(error)}"
-
-
-def _raised_writing_stdout(error: BaseException) -> bool:
-    """Whether ``error`` came from writing or flushing standard output (``click.echo`` or the final flush).
-
-    Told by where it was raised, not by its errno: a full disk is ENOSPC for the ledger
-    too, and a failed flush discards its buffer, so trying stdout again proves nothing.
-    """
-    tb = error.__traceback__
-    while tb is not None and tb.tb_next is not None:
-        tb = tb.tb_next
-    if tb is None:
-        return False
-    code = tb.tb_frame.f_code
-    if code is _Group.main.__code__:
-        return True  # the only OSError raised in main itself is its sys.stdout.flush()
-    if code is click.utils.echo.__code__:
-        stream = tb.tb_frame.f_locals.get("file")
-        try:
-            return stream is sys.stdout or stream.fileno() == sys.stdout.fileno()  # type: ignore[union-attr]
-        except (AttributeError, OSError, ValueError):
-            return False
-    return False
 
 
 def _quiet_stdout() -> None:
@@ -199,7 +179,41 @@ COMMAND_SECTIONS: tuple[tuple[str, tuple[str, ...]], ...] = (
 )
 
 
-@click.group(cls=_Group, context_settings={"help_option_names": ["-h", "--help"]})
+#: Every command: its name and where it lives (``module:function``). A command's module is
+#: imported only when that command runs or ``--help`` lists it (``LazyGroup``), so
+#: ``portalloc get`` pays for itself alone. To add a command, add its line here.
+COMMANDS = {
+    "get": "portalloc.cli.commands.get:get",
+    "list": "portalloc.cli.commands.list:list_allocations",
+    "check": "portalloc.cli.commands.check:check",
+    "stats": "portalloc.cli.commands.stats:stats",
+    "release": "portalloc.cli.commands.release:release",
+    "cleanup": "portalloc.cli.commands.cleanup:cleanup",
+    "merge-driver": "portalloc.cli.commands.merge_driver:merge_driver",
+    "git-setup": "portalloc.cli.commands.git_setup:git_setup",
+    "repair": "portalloc.cli.commands.repair:repair",
+    "fmt": "portalloc.cli.commands.fmt:fmt",
+    "env": "portalloc.cli.commands.env:env",
+    "run": "portalloc.cli.commands.run:run",
+    "dotenv": "portalloc.cli.commands.dotenv:dotenv",
+    "status": "portalloc.cli.commands.status:status",
+    "compose-check": "portalloc.cli.commands.compose_check:compose_check",
+    "get-many": "portalloc.cli.commands.get_many:get_many",
+    "release-many": "portalloc.cli.commands.release_many:release_many",
+    "import": "portalloc.cli.commands.import_:import_allocations",
+    "export": "portalloc.cli.commands.export:export",
+    "history": "portalloc.cli.commands.history:history",
+    "diff": "portalloc.cli.commands.diff:diff",
+    "init": "portalloc.cli.commands.init:init",
+    "policy": "portalloc.cli.commands.policy:policy",
+    "reserve": "portalloc.cli.commands.reserve:reserve",
+    "unreserve": "portalloc.cli.commands.reserve:unreserve",
+    "pool": "portalloc.cli.commands.pool:pool",
+    "serve": "portalloc.cli.commands.serve:serve",
+}
+
+
+@click.group(cls=_Group, lazy_commands=COMMANDS, context_settings={"help_option_names": ["-h", "--help"]})
 @click.version_option(__version__, prog_name="portalloc")
 @click.option(
     "--ledger",
@@ -267,42 +281,6 @@ def cli(
             click.echo(f"Warning: {skipped}", err=True)
     creatable = ledger_creatable(ledger_path, ledger is not None)
     ctx.obj = Settings(ledger_path, config_path, lock_timeout, probe, creatable, allow_confusable)
-
-
-#: Every command: its name and where it lives (``module:function``). A command's module is
-#: imported only when that command runs or ``--help`` lists it, so ``portalloc get`` pays
-#: for itself alone. To add a command, add its line here.
-cli.commands = LazyCommands(
-    {
-        "get": "portalloc.cli.commands.get:get",
-        "list": "portalloc.cli.commands.list:list_allocations",
-        "check": "portalloc.cli.commands.check:check",
-        "stats": "portalloc.cli.commands.stats:stats",
-        "release": "portalloc.cli.commands.release:release",
-        "cleanup": "portalloc.cli.commands.cleanup:cleanup",
-        "merge-driver": "portalloc.cli.commands.merge_driver:merge_driver",
-        "git-setup": "portalloc.cli.commands.git_setup:git_setup",
-        "repair": "portalloc.cli.commands.repair:repair",
-        "fmt": "portalloc.cli.commands.fmt:fmt",
-        "env": "portalloc.cli.commands.env:env",
-        "run": "portalloc.cli.commands.run:run",
-        "dotenv": "portalloc.cli.commands.dotenv:dotenv",
-        "status": "portalloc.cli.commands.status:status",
-        "compose-check": "portalloc.cli.commands.compose_check:compose_check",
-        "get-many": "portalloc.cli.commands.get_many:get_many",
-        "release-many": "portalloc.cli.commands.release_many:release_many",
-        "import": "portalloc.cli.commands.import_:import_allocations",
-        "export": "portalloc.cli.commands.export:export",
-        "history": "portalloc.cli.commands.history:history",
-        "diff": "portalloc.cli.commands.diff:diff",
-        "init": "portalloc.cli.commands.init:init",
-        "policy": "portalloc.cli.commands.policy:policy",
-        "reserve": "portalloc.cli.commands.reserve:reserve",
-        "unreserve": "portalloc.cli.commands.reserve:unreserve",
-        "pool": "portalloc.cli.commands.pool:pool",
-        "serve": "portalloc.cli.commands.serve:serve",
-    }
-)
 
 
 def main() -> None:

@@ -7,11 +7,11 @@ same answer.
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Mapping
+from collections.abc import Container, Iterable, Mapping
 from itertools import filterfalse
 from typing import NamedTuple
 
-from portalloc.core.keys import check_key
+from portalloc.core.keys import Claim, Key, check_key
 from portalloc.core.limits import MAX_PORT, MIN_PORT
 from portalloc.core.models import Allocation, Ledger, Pool, PortPolicy
 from portalloc.core.names import KnownModels
@@ -28,8 +28,6 @@ BAD_PORTS = frozenset(
     }
 )  # fmt: skip
 
-Key = tuple[str, int]
-
 
 class Assignment(NamedTuple):
     """What ``assign`` decided for one key."""
@@ -40,23 +38,11 @@ class Assignment(NamedTuple):
     note: str | None = None
 
 
-class Holder(NamedTuple):
-    """One key holding a port in a conflict, and in which role (``None`` for a key listed twice)."""
-
-    model: str
-    app_num: int
-    role: str | None
-
-    def describe(self) -> str:
-        """``model/app (role)``."""
-        return f"{self.model}/{self.app_num}" + (f" ({self.role})" if self.role else "")
-
-
 class Conflict(NamedTuple):
     """A port held more than once, or a key that appears more than once (``port`` is ``None``)."""
 
     port: int | None
-    holders: tuple[Holder, ...]
+    holders: tuple[Claim, ...]
 
     def describe(self) -> str:
         """One line for a user."""
@@ -66,7 +52,7 @@ class Conflict(NamedTuple):
 
 
 class Usage(NamedTuple):
-    """Capacity and use of a ledger, for ``stats``."""
+    """Capacity and use of a ledger, for ``stats``: in the policy, and usable on this machine (``_here``)."""
 
     allocations: int
     models: int
@@ -74,16 +60,22 @@ class Usage(NamedTuple):
     free_pairs: int
     bad_port_pairs: int
     off_sequence: int
+    #: Pairs of ``capacity`` with no port this machine keeps from new allocations, and how many are free.
+    usable_here: int
+    free_here: int
 
 
 def _is_bad(policy: PortPolicy, backend: int, frontend: int) -> bool:
     return policy.skip_bad_ports and (backend in BAD_PORTS or frontend in BAD_PORTS)
 
 
-def usable_pairs(policy: PortPolicy) -> int:
-    """How many pairs the policy can hand out (in range, minus pairs touching a bad or reserved port)."""
-    reserved = policy.reserved_ports()
-    return sum(1 for k in range(policy.pair_count) if is_usable_pair(policy, reserved, k))
+def usable_pairs(policy: PortPolicy, unusable: frozenset[int] = frozenset()) -> int:
+    """How many pairs the policy can hand out (in range, minus pairs touching a bad or reserved port).
+
+    ``unusable``: ports this machine keeps from new allocations (see ``usage``), for the count usable here.
+    """
+    blocked = policy.reserved_ports() | unusable
+    return sum(1 for k in range(policy.pair_count) if is_usable_pair(policy, blocked, k))
 
 
 def is_usable_pair(policy: PortPolicy, reserved: frozenset[int], k: int) -> bool:
@@ -151,7 +143,7 @@ class _PairFinder:
         self.reserved = self.policy.reserved_ports()
         self.used = set(ledger.used_ports)
         self.used.update(taken)
-        #: Ports kept for pre-configured keys: ``next_pair`` skips them, ``refusal`` does not.
+        #: Ports kept for pre-configured keys: ``next_pair`` skips them; their own key may take them.
         self.kept = frozenset(kept)
         self.blocked = self.kept | self.reserved
         #: Per segment (by its first ``k``): the lowest ``k`` that may still be free.
@@ -159,20 +151,6 @@ class _PairFinder:
 
     def take(self, ports: Iterable[int]) -> None:
         self.used.update(ports)
-
-    def refusal(self, model: str, backend: int, frontend: int) -> str | None:
-        """Why ``model`` may not take this pair now (one port's reason), or ``None``."""
-        if backend == frontend:
-            return f"backend and frontend are both {backend}"
-        for port in (backend, frontend):
-            if port in self.used:
-                return f"{port} already in use"
-            if port in self.reserved:
-                return f"{port} is reserved"
-            pool = pool_holding(self.policy, port) if self.policy.pools else None
-            if pool is not None and pool.model != model:
-                return f"{port} is in the pool of {pool.model}"
-        return None
 
     def next_pair(self, model: str) -> tuple[int, int]:
         policy, used = self.policy, self.used
@@ -245,13 +223,17 @@ def assign_many(
         known.admit(model)
         note = None
         wanted = preferred.get((model, app_num))
-        refusal = finder.refusal(model, *wanted) if wanted is not None else None
+        refusal = (
+            pair_refusal(ledger, (model, app_num), wanted, taken=finder.used, outside_policy=True)
+            if wanted is not None
+            else None
+        )
         if wanted is not None and refusal is None:
             backend, frontend = wanted
             finder.take(wanted)
         else:
             if wanted is not None:
-                note = f"pre-configured ports {wanted[0]}/{wanted[1]} for {model}/{app_num} are not free ({refusal})"
+                note = f"pre-configured ports {wanted[0]}/{wanted[1]} for {model}/{app_num} cannot be used ({refusal})"
             backend, frontend = finder.next_pair(model)
             if note is not None:
                 note += f"; allocated {backend}/{frontend} instead"
@@ -263,18 +245,27 @@ def assign_many(
     return ledger.with_added(list(added.values())), assignments
 
 
-def pair_refusal(ledger: Ledger, key: tuple[str, int], pair: tuple[int, int]) -> str | None:
-    """Why ``key`` may not hold ``pair`` in ``ledger``, or ``None`` if it may.
+def pair_refusal(
+    ledger: Ledger,
+    key: Key,
+    pair: tuple[int, int],
+    *,
+    taken: Container[int] = frozenset(),
+    reserved: frozenset[int] | None = None,
+    outside_policy: bool = False,
+) -> str | None:
+    """Why ``key`` may not hold ``pair`` in ``ledger``, or ``None`` if it may: the one rule for every pair not chosen
+    by the allocator itself (pre-configured, imported, kept under a new policy, merged).
 
-    Refused: a port outside 1024-65535, the pair outside the policy's backend or
-    frontend range, a browsers' bad port (when the policy skips them), a port another
-    key holds, a reserved port, a port of another model's pool. A pair off the
-    sequence but in range is allowed, as pre-configured pairs are.
+    Always refused: the same port twice, a port outside 1024-65535, a browsers' bad port
+    (when the policy skips them), a port another key of the ledger holds, a port in
+    ``taken`` (held on this machine, or given out earlier in the same batch), a reserved
+    port, a port of another model's pool. ``reserved`` defaults to the policy's own
+    (a policy change passes none: reserving a held port is reported, not refused).
+    ``outside_policy`` is what a pre-configured pair may bypass, and nothing else: the
+    policy's backend and frontend ranges (the platform chose those ports itself). A
+    pair off the sequence but in range is always allowed.
     """
-    return _refusal(ledger, key, pair, ledger.policy.reserved_ports())
-
-
-def _refusal(ledger: Ledger, key: Key, pair: tuple[int, int], reserved: frozenset[int]) -> str | None:
     policy = ledger.policy
     backend, frontend = pair
     if backend == frontend:
@@ -282,25 +273,50 @@ def _refusal(ledger: Ledger, key: Key, pair: tuple[int, int], reserved: frozense
     for port in pair:
         if not MIN_PORT <= port <= MAX_PORT:
             return f"port {port} is not from {MIN_PORT} to {MAX_PORT}"
-    if not policy.backend_start <= backend < policy.frontend_start:
-        highest = policy.frontend_start - 1
-        return f"backend {backend} is outside the policy's backend range {policy.backend_start}-{highest}"
-    if not policy.frontend_start <= frontend <= policy.max_port:
-        return f"frontend {frontend} is outside the policy's frontend range {policy.frontend_start}-{policy.max_port}"
+    if not outside_policy:
+        if not policy.backend_start <= backend < policy.frontend_start:
+            highest = policy.frontend_start - 1
+            return f"backend {backend} is outside the policy's backend range {policy.backend_start}-{highest}"
+        if not policy.frontend_start <= frontend <= policy.max_port:
+            return (
+                f"frontend {frontend} is outside the policy's frontend range {policy.frontend_start}-{policy.max_port}"
+            )
+    reserved = policy.reserved_ports() if reserved is None else reserved
     for port in pair:
-        if policy.skip_bad_ports and port in BAD_PORTS:
-            return f"{port} is a port browsers refuse to connect to (the policy skips them)"
-        if port in reserved:
-            return f"port {port} is reserved"
-        if port in ledger.used_ports:
-            for holder in ledger.allocations:
-                if holder.key != key and port in holder.ports:
-                    role = "backend" if holder.backend == port else "frontend"
-                    return f"port {port} is held by {holder.label()} ({role})"
-        pool = pool_holding(policy, port) if policy.pools else None
-        if pool is not None and pool.model != key[0]:
-            return f"port {port} is in the pool of {pool.model}"
+        why = _port_refusal(ledger, key, port, taken, reserved)
+        if why is not None:
+            return why
     return None
+
+
+def _port_refusal(ledger: Ledger, key: Key, port: int, taken: Container[int], reserved: frozenset[int]) -> str | None:
+    """Why ``key`` may not hold ``port`` (one port of ``pair_refusal``'s rule), or ``None``."""
+    policy = ledger.policy
+    if policy.skip_bad_ports and port in BAD_PORTS:
+        return f"{port} is a port browsers refuse to connect to (the policy skips them)"
+    if port in reserved:
+        return f"port {port} is reserved"
+    if port in ledger.used_ports and not _held_only_by(ledger, key, port):
+        for holder in ledger.allocations:
+            if holder.key != key and port in holder.ports:
+                role = "backend" if holder.backend == port else "frontend"
+                return f"port {port} is held by {holder.label()} ({role})"
+    if port in taken and port not in ledger.used_ports:
+        return f"port {port} is already in use"
+    pool = pool_holding(policy, port) if policy.pools else None
+    if pool is not None and pool.model != key[0]:
+        return f"port {port} is in the pool of {pool.model}"
+    return None
+
+
+def _held_only_by(ledger: Ledger, key: Key, port: int) -> bool:
+    """Whether ``key`` holds ``port`` and nobody else can: its own, in a ledger where no port is held twice.
+
+    Decided without a scan, so that checking every allocation against a new policy
+    stays linear in the ledger's size.
+    """
+    own = ledger.find(*key)
+    return own is not None and port in own.ports and len(ledger.used_ports) == 2 * len(ledger.allocations)
 
 
 def policy_refusals(ledger: Ledger, policy: PortPolicy) -> list[str]:
@@ -315,8 +331,8 @@ def policy_refusals(ledger: Ledger, policy: PortPolicy) -> list[str]:
     return [
         f"{a.label()} ({a.backend}/{a.frontend}): {why}"
         for a in ledger.allocations
-        if (why := _refusal(candidate, a.key, a.ports, frozenset())) is not None
-        and _refusal(ledger, a.key, a.ports, frozenset()) is None
+        if (why := pair_refusal(candidate, a.key, a.ports, reserved=frozenset())) is not None
+        and pair_refusal(ledger, a.key, a.ports, reserved=frozenset()) is None
     ]
 
 
@@ -394,23 +410,28 @@ def policy_warnings(ledger: Ledger) -> list[str]:
 
 def find_conflicts(allocations: Iterable[Allocation]) -> list[Conflict]:
     """Every port held more than once (in any role) and every key that appears more than once."""
-    holders: dict[int, list[Holder]] = {}
+    holders: dict[int, list[Claim]] = {}
     seen: dict[Key, int] = {}
     for a in allocations:
         seen[a.key] = seen.get(a.key, 0) + 1
-        holders.setdefault(a.backend, []).append(Holder(a.model, a.app_num, "backend"))
-        holders.setdefault(a.frontend, []).append(Holder(a.model, a.app_num, "frontend"))
-    conflicts = [Conflict(None, (Holder(*key, None),) * count) for key, count in seen.items() if count > 1]
+        holders.setdefault(a.backend, []).append(Claim(a.model, a.app_num, "backend"))
+        holders.setdefault(a.frontend, []).append(Claim(a.model, a.app_num, "frontend"))
+    conflicts = [Conflict(None, (Claim(*key, None),) * count) for key, count in seen.items() if count > 1]
     conflicts += [Conflict(port, tuple(names)) for port, names in sorted(holders.items()) if len(names) > 1]
     return conflicts
 
 
-def usage(ledger: Ledger) -> Usage:
-    """Counts for ``stats``: allocations, models, usable pairs (not bad, not reserved), free pairs and more."""
+def usage(ledger: Ledger, unusable: frozenset[int] = frozenset()) -> Usage:
+    """Counts for ``stats``: allocations, models, usable pairs (not bad, not reserved), free pairs and more.
+
+    ``unusable`` are the ports this machine keeps from new allocations (gathered by the
+    caller: the OS ephemeral range, its reserved ports); ``usable_here`` and
+    ``free_here`` count the pairs that touch none of them.
+    """
     policy = ledger.policy
     used = ledger.used_ports
     reserved = policy.reserved_ports()
-    capacity = free = bad = 0
+    capacity = free = bad = usable_here = free_here = 0
     for k in range(policy.pair_count):
         pair = policy.pair(k)
         if _is_bad(policy, *pair):
@@ -419,8 +440,11 @@ def usage(ledger: Ledger) -> Usage:
         if pair[0] in reserved or pair[1] in reserved:
             continue
         capacity += 1
-        if pair[0] not in used and pair[1] not in used:
-            free += 1
+        is_free = pair[0] not in used and pair[1] not in used
+        free += is_free
+        if pair[0] not in unusable and pair[1] not in unusable:
+            usable_here += 1
+            free_here += is_free
     return Usage(
         allocations=len(ledger.allocations),
         models=len({a.model for a in ledger.allocations}),
@@ -428,4 +452,6 @@ def usage(ledger: Ledger) -> Usage:
         free_pairs=free,
         bad_port_pairs=bad,
         off_sequence=sum(1 for a in ledger.allocations if policy.index_of(*a.ports) is None),
+        usable_here=usable_here,
+        free_here=free_here,
     )

@@ -20,6 +20,7 @@ import string
 import unicodedata
 from collections.abc import Iterable
 from pathlib import Path
+from typing import NamedTuple
 
 from portalloc.core.limits import MAX_APP_NUM, MAX_MODEL_LENGTH
 from portalloc.errors import InvalidKey
@@ -68,6 +69,25 @@ def _is_noncharacter(point: int) -> bool:
     return 0xFDD0 <= point <= 0xFDEF or point & 0xFFFE == 0xFFFE
 
 
+#: ``(model, app_num)``: what names one allocation.
+Key = tuple[str, int]
+
+#: ``(model, app_num, backend, frontend)``: an allocation as plain values (the machine layer's input).
+AllocationRow = tuple[str, int, int, int]
+
+
+class Claim(NamedTuple):
+    """One key holding a port, and in which role (``None`` for a key listed twice): who a port is held by."""
+
+    model: str
+    app_num: int
+    role: str | None
+
+    def describe(self) -> str:
+        """``model/app (role)``."""
+        return f"{self.model}/{self.app_num}" + (f" ({self.role})" if self.role else "")
+
+
 def check_model_name(model: str) -> str:
     """Return ``model`` in NFC if it can be a ledger key, else raise ``InvalidKey``.
 
@@ -105,11 +125,26 @@ def check_model_name(model: str) -> str:
 
 def check_app_num(app_num: int) -> int:
     """Return ``app_num`` if it is a whole number from 1 to 1,000,000, else raise ``InvalidKey``."""
-    if isinstance(app_num, bool) or not isinstance(app_num, int):
-        raise InvalidKey(f"app_num must be a whole number, not {app_num!r}")
-    if not 1 <= app_num <= MAX_APP_NUM:
-        raise InvalidKey(f"app_num must be from 1 to {MAX_APP_NUM:,}, not {app_num}")
+    if isinstance(app_num, bool) or not isinstance(app_num, int) or not 1 <= app_num <= MAX_APP_NUM:
+        raise InvalidKey(bad_app_num(app_num))
     return app_num
+
+
+def parse_app_num(text: str) -> int:
+    """The app number a person typed (a command-line argument, a line of a key list, a URL segment).
+
+    Plain ASCII digits only: ``int()`` would also take ``"1_0"``, ``" 1"`` and non-ASCII
+    digits. Raises ``InvalidKey`` with the one message every face shows (``bad_app_num``).
+    """
+    # Eleven digits are already past MAX_APP_NUM: a longer run is refused before int() reads it.
+    if not (text.isascii() and text.isdigit() and len(text) <= 10 and 1 <= int(text) <= MAX_APP_NUM):
+        raise InvalidKey(bad_app_num(text))
+    return int(text)
+
+
+def bad_app_num(value: object) -> str:
+    """What is said about ``value`` when it is not an app number, typed (``'0'``, ``get m -1``) or read (``0``)."""
+    return f"app_num must be a whole number from 1 to {MAX_APP_NUM:,}, not {value!r}"
 
 
 def check_key(model: str, app_num: int) -> tuple[str, int]:

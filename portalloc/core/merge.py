@@ -18,7 +18,8 @@ from __future__ import annotations
 from collections.abc import Iterable, Sequence
 from typing import NamedTuple
 
-from portalloc.core.allocator import Key, assign_many, policy_refusals
+from portalloc.core.allocator import assign_many, policy_refusals
+from portalloc.core.keys import Key
 from portalloc.core.models import Allocation, Ledger, PortPolicy
 from portalloc.errors import PolicyMismatch
 

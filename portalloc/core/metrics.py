@@ -2,8 +2,10 @@
 
 A ledger's sequence of pairs is cut into ranges: each pool, and the shared range (every
 pair outside a pool). For each range this counts its usable pairs (not on a browsers'
-bad port, not reserved), the allocations on them, the free ones, and the longest run
-of consecutive free pairs (what a model that needs neighbouring ports can still get).
+bad port, not reserved, and no port in ``unusable``: the ports this machine keeps from
+new allocations, gathered by the caller), the allocations on them, the free ones, and
+the longest run of consecutive free pairs (what a model that needs neighbouring ports
+can still get).
 ``prometheus_text`` is what ``stats --format prometheus`` prints and what an HTTP
 ``/metrics`` serves.
 """
@@ -13,7 +15,7 @@ from __future__ import annotations
 from collections.abc import Iterable
 from typing import NamedTuple
 
-from portalloc.core.allocator import find_conflicts, is_usable_pair, shared_segments
+from portalloc.core.allocator import find_conflicts, is_usable_pair, shared_segments, usage
 from portalloc.core.models import Ledger, Pool
 
 #: The ``range`` label and name of the pairs outside every pool.
@@ -63,9 +65,9 @@ class _Scan(NamedTuple):
     holders: list[int]  # allocations on each pair (0, 1, more when a merge went wrong)
 
 
-def _scan(ledger: Ledger) -> _Scan:
+def _scan(ledger: Ledger, unusable: frozenset[int]) -> _Scan:
     policy = ledger.policy
-    reserved = policy.reserved_ports()
+    reserved = policy.reserved_ports() | unusable
     used = ledger.used_ports
     count, step = policy.pair_count, policy.step
     backends = range(policy.backend_start, policy.backend_start + count * step, step)
@@ -101,9 +103,9 @@ def _range_use(scan: _Scan, pool: Pool | None, segments: list[range]) -> RangeUs
     )
 
 
-def range_usage(ledger: Ledger) -> list[RangeUse]:
-    """The shared range, then each pool in sequence order."""
-    policy, scan = ledger.policy, _scan(ledger)
+def range_usage(ledger: Ledger, unusable: frozenset[int] = frozenset()) -> list[RangeUse]:
+    """The shared range, then each pool in sequence order; pairs touching ``unusable`` are not counted."""
+    policy, scan = ledger.policy, _scan(ledger, unusable)
     rows = [_range_use(scan, None, shared_segments(policy))]
     rows += [_range_use(scan, pool, [range(pool.first, pool.last + 1)]) for pool in policy.pools]
     return rows
@@ -148,14 +150,16 @@ def _range_labels(row: RangeUse) -> str:
     return f'{{range="pool",model="{_label(row.pool.model)}"}}'
 
 
-def prometheus_text(ledger: Ledger) -> str:
+def prometheus_text(ledger: Ledger, unusable: frozenset[int] = frozenset()) -> str:
     """The ledger's gauges in the Prometheus text exposition format (version 0.0.4), ending in a newline.
 
     Per range (``range="shared"``, or ``range="pool",model="…"``): allocated, available
-    and usable pairs. Overall: allocations, available pairs, usable pairs, reserved
-    ports, conflicts; per model: allocations.
+    and usable pairs on this machine (none touching ``unusable``). Overall: allocations,
+    available and usable pairs in the policy and on this machine, reserved ports,
+    conflicts; per model: allocations.
     """
-    ranges = range_usage(ledger)
+    ranges = range_usage(ledger, unusable)
+    overall = usage(ledger, unusable)
     families: list[tuple[str, str, list[tuple[str, int]]]] = [
         (
             "portalloc_range_allocated_pairs",
@@ -164,17 +168,27 @@ def prometheus_text(ledger: Ledger) -> str:
         ),
         (
             "portalloc_range_available_pairs",
-            "Free usable pairs of a range.",
+            "Free pairs of a range usable on this machine.",
             [(_range_labels(r), r.free) for r in ranges],
         ),
         (
             "portalloc_range_capacity_pairs",
-            "Usable pairs of a range (not on a browsers' bad port, not reserved).",
+            "Pairs of a range usable on this machine (no browsers' bad port, reserved, ephemeral or OS-reserved port).",
             [(_range_labels(r), r.capacity) for r in ranges],
         ),
         ("portalloc_allocated_pairs", "Allocations in the ledger.", [("", len(ledger.allocations))]),
-        ("portalloc_available_pairs", "Free usable pairs in the whole policy.", [("", sum(r.free for r in ranges))]),
-        ("portalloc_capacity_pairs", "Usable pairs in the whole policy.", [("", sum(r.capacity for r in ranges))]),
+        ("portalloc_available_pairs", "Free usable pairs in the whole policy.", [("", overall.free_pairs)]),
+        ("portalloc_capacity_pairs", "Usable pairs in the whole policy.", [("", overall.capacity)]),
+        (
+            "portalloc_available_pairs_here",
+            "Free pairs usable on this machine (none in the OS ephemeral range or reserved by the OS).",
+            [("", overall.free_here)],
+        ),
+        (
+            "portalloc_capacity_pairs_here",
+            "Pairs usable on this machine (none in the OS ephemeral range or reserved by the OS).",
+            [("", overall.usable_here)],
+        ),
         ("portalloc_reserved_ports", "Ports the policy reserves.", [("", len(ledger.policy.reserved_ports()))]),
         (
             "portalloc_conflicts",

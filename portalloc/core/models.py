@@ -4,23 +4,24 @@ from __future__ import annotations
 
 import bisect
 import operator
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Iterable, Iterator, Mapping, Sequence
 from functools import cached_property
 from itertools import chain
-from typing import Annotated, Literal
+from typing import Annotated, Any, Literal
 
 from pydantic import (
     AfterValidator,
     BaseModel,
     ConfigDict,
     Field,
+    PrivateAttr,
     ValidationError,
     model_validator,
 )
 
 from portalloc.core.keys import check_app_num, check_model_name
 from portalloc.core.limits import LEDGER_VERSION, MAX_PORT, MIN_PORT
-from portalloc.errors import PolicyRefused
+from portalloc.errors import InvalidValue, PolicyRefused
 
 Port = Annotated[int, Field(ge=MIN_PORT, le=MAX_PORT)]
 ModelName = Annotated[str, AfterValidator(check_model_name)]
@@ -30,6 +31,23 @@ _FROZEN_STRICT = ConfigDict(strict=True, frozen=True, extra="forbid")
 
 #: ``[low, high]``, both included: one reserved port is ``[6379, 6379]``.
 PortRange = Annotated[list[Port], Field(min_length=2, max_length=2)]
+
+
+class _ApiErrors(type(BaseModel)):  # type: ignore[misc]  # pydantic's metaclass, reached without its private module
+    """Building a model by calling it (the API's way in) raises ``InvalidValue``, one line, not pydantic's error.
+
+    Only the call: the ledger's reader validates with ``model_validate``, nested models
+    are built by pydantic-core without it, and both keep pydantic's error (the reader
+    names the file and the field itself). A metaclass rather than an ``__init__``,
+    because a model with its own ``__init__`` is built through it even when nested.
+    """
+
+    def __call__(cls, *args: Any, **kwargs: Any) -> Any:
+        try:
+            return super().__call__(*args, **kwargs)
+        except ValidationError as error:
+            name = "PortPair" if cls.__name__ == "Allocation" else cls.__name__  # the name users meet
+            raise InvalidValue(f"invalid {name}: {describe_validation_error(error)}") from None
 
 
 def merge_ranges(ranges: Iterable[Sequence[int]]) -> list[list[int]]:
@@ -48,7 +66,7 @@ def describe_ranges(ranges: Iterable[Sequence[int]]) -> str:
     return ", ".join(str(low) if low == high else f"{low}-{high}" for low, high in ranges) or "none"
 
 
-class Pool(BaseModel):
+class Pool(BaseModel, metaclass=_ApiErrors):
     """Pairs ``first``..``last`` (indices into the sequence, both included) that only ``model`` takes.
 
     When they are all held, ``overflow`` says what the model's next app gets: a pair of
@@ -78,7 +96,7 @@ class Pool(BaseModel):
         return f"{self.model}: pairs {self.first}-{self.last} (overflow {self.overflow})"
 
 
-class PortPolicy(BaseModel):
+class PortPolicy(BaseModel, metaclass=_ApiErrors):
     """Where pairs come from: pair ``k`` is ``(backend_start + k*step, frontend_start + k*step)``.
 
     Backends stay below ``frontend_start`` and frontends at most ``max_port``, so a port
@@ -173,8 +191,12 @@ class PortPolicy(BaseModel):
         return text
 
 
-class Allocation(BaseModel):
-    """One ledger row: the pair of ports held by ``(model, app_num)``."""
+class Allocation(BaseModel, metaclass=_ApiErrors):
+    """One ledger row: the pair of ports held by ``(model, app_num)``.
+
+    It unpacks as its ports, ``backend, frontend = pair`` (the fields are
+    ``pair.model_dump()``).
+    """
 
     model_config = _FROZEN_STRICT
 
@@ -203,6 +225,11 @@ class Allocation(BaseModel):
         """``model/app_num``, the way messages name an allocation."""
         return f"{self.model}/{self.app_num}"
 
+    def __iter__(self) -> Iterator[int]:  # type: ignore[override]
+        # What a user of a "pair" expects; pydantic's own iteration (field, value) is not used
+        # by portalloc, and model_dump() gives the fields.
+        return iter((self.backend, self.frontend))
+
     def __repr_name__(self) -> str:
         # Users meet this class as ``PortPair``, the API's name for it (``Allocation`` is the
         # ledger's): ``PortPair(model='a', app_num=1, backend=5001, frontend=8001)``.
@@ -220,6 +247,27 @@ _FRONTEND = operator.attrgetter("frontend")
 _INSERT_LIMIT = 8
 
 
+class _Derived:
+    """What a ledger derives from its allocations, each built on first use.
+
+    Held in a pydantic private attribute (``Ledger._cache``). Never part of a ledger's
+    value: any two compare equal, so ``==`` on ledgers compares their fields alone.
+    """
+
+    __slots__ = ("allocations", "index", "is_sorted", "used_ports")
+
+    def __init__(self, allocations: list[Allocation] | None = None) -> None:
+        self.allocations = allocations
+        self.is_sorted: bool | None = None
+        self.index: dict[tuple[str, int], Allocation] | None = None
+        self.used_ports: frozenset[int] | None = None
+
+    def __eq__(self, other: object) -> bool:
+        return isinstance(other, _Derived)
+
+    __hash__ = object.__hash__
+
+
 class Ledger(BaseModel):
     """The whole file: a version, the policy, and allocations sorted by ``(model, app_num)``.
 
@@ -232,6 +280,7 @@ class Ledger(BaseModel):
     version: int = LEDGER_VERSION
     policy: PortPolicy = PortPolicy()
     allocations: list[Allocation] = Field(default_factory=list)
+    _cache: _Derived = PrivateAttr(default_factory=_Derived)
 
     @model_validator(mode="after")
     def _known_version(self) -> Ledger:
@@ -261,48 +310,56 @@ class Ledger(BaseModel):
         else:
             ordered = sorted([*self.allocations, *added], key=_KEY)
         ledger = self._sorted_ledger(ordered)
-        built, derived = self.__dict__, ledger.__dict__
-        # cached_property keeps its value in the instance __dict__; seeding it is how a derived one is carried over.
-        if "_index" in built:
-            index = dict(built["_index"])
+        built, derived = self._derived(), ledger._derived()
+        # What this ledger already derived is extended, not rebuilt (a write after one allocation stays cheap).
+        if built.index is not None:
+            index = dict(built.index)
             for allocation in added:
                 index.setdefault(allocation.key, allocation)
-            derived["_index"] = index
-        if "used_ports" in built:
-            derived["used_ports"] = built["used_ports"].union(*(allocation.ports for allocation in added))
+            derived.index = index
+        if built.used_ports is not None:
+            derived.used_ports = built.used_ports.union(*(allocation.ports for allocation in added))
         return ledger
 
     def _sorted_ledger(self, ordered: list[Allocation]) -> Ledger:
         ledger = Ledger.model_construct(version=self.version, policy=self.policy, allocations=ordered)
-        ledger.__dict__["_is_sorted"] = True
+        ledger._derived().is_sorted = True
         return ledger
 
-    @cached_property
-    def _is_sorted(self) -> bool:
-        keys = list(map(_KEY, self.allocations))
-        return all(map(operator.le, keys, keys[1:]))
+    def _derived(self) -> _Derived:
+        """This ledger's derived data, started afresh when its allocations are not the ones it was built for."""
+        derived = self._cache
+        if derived.allocations is not self.allocations:  # new, or a model_copy that replaced the allocations
+            derived = self._cache = _Derived(self.allocations)
+        return derived
 
     def in_key_order(self) -> list[Allocation]:
         """The allocations sorted by ``(model, app_num)``: the list itself when it already is (as it
         is in every ledger portalloc builds), else a sorted copy (a hand-edited file may not be)."""
-        return self.allocations if self._is_sorted else sorted(self.allocations, key=_KEY)
-
-    @cached_property
-    def _index(self) -> dict[tuple[str, int], Allocation]:
-        # First occurrence wins, matching the order a reader of the file sees.
-        index: dict[tuple[str, int], Allocation] = {}
-        for allocation in self.allocations:
-            index.setdefault(allocation.key, allocation)
-        return index
+        derived = self._derived()
+        if derived.is_sorted is None:
+            keys = list(map(_KEY, self.allocations))
+            derived.is_sorted = all(map(operator.le, keys, keys[1:]))
+        return self.allocations if derived.is_sorted else sorted(self.allocations, key=_KEY)
 
     def find(self, model: str, app_num: int) -> Allocation | None:
         """The allocation of ``(model, app_num)``, or ``None``."""
-        return self._index.get((model, app_num))
+        derived = self._derived()
+        if derived.index is None:
+            # First occurrence wins, matching the order a reader of the file sees.
+            index: dict[tuple[str, int], Allocation] = {}
+            for allocation in self.allocations:
+                index.setdefault(allocation.key, allocation)
+            derived.index = index
+        return derived.index.get((model, app_num))
 
-    @cached_property
+    @property
     def used_ports(self) -> frozenset[int]:
-        """Every port any allocation holds, in either role."""
-        return frozenset(chain(map(_BACKEND, self.allocations), map(_FRONTEND, self.allocations)))
+        """Every port any allocation holds, in either role (built once per ledger)."""
+        derived = self._derived()
+        if derived.used_ports is None:
+            derived.used_ports = frozenset(chain(map(_BACKEND, self.allocations), map(_FRONTEND, self.allocations)))
+        return derived.used_ports
 
 
 def build_policy(fields: Mapping[str, object]) -> PortPolicy:

@@ -12,7 +12,7 @@ from portalloc.core.allocator import Conflict, find_conflicts, pair_refusal
 from portalloc.core.models import Allocation, Ledger
 
 
-class Move(NamedTuple):
+class PairChange(NamedTuple):
     """A key that holds a different pair after the change."""
 
     before: Allocation
@@ -38,7 +38,7 @@ class LedgerDiff(NamedTuple):
 
     added: list[Allocation]
     released: list[Allocation]
-    moved: list[Move]
+    moved: list[PairChange]
     policy: list[PolicyChange]
     conflicts: list[Conflict]
     new_conflicts: list[Conflict]
@@ -62,7 +62,7 @@ def compare(before: Ledger, after: Ledger) -> LedgerDiff:
     old, new = _rows(before), _rows(after)
     added = [a for key, a in new.items() if key not in old]
     released = [a for key, a in old.items() if key not in new]
-    moved = [Move(old[key], a) for key, a in new.items() if key in old and old[key].ports != a.ports]
+    moved = [PairChange(old[key], a) for key, a in new.items() if key in old and old[key].ports != a.ports]
     old_policy, new_policy = before.policy.model_dump(), after.policy.model_dump()
     policy = [
         PolicyChange(setting, old_policy.get(setting), value)

@@ -28,15 +28,12 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, NamedTuple
 
-from portalloc.core.keys import model_dir_name
+from portalloc.core.keys import AllocationRow, Claim, model_dir_name
 from portalloc.core.limits import MAX_ENV_BYTES, whole_number
 from portalloc.errors import ComposeFileError, EnvFileError
 from portalloc.integrations.composeyaml import RESET, OverrideList, OverrideMap, load_documents, merge, quote
 from portalloc.integrations.interpolation import Interpolator, Unresolved
 from portalloc.storage.files import read_regular_file
-
-#: ``(model, app_num, backend, frontend)``.
-Entry = tuple[str, int, int, int]
 
 #: Pairs of port mappings compared for collisions before the rest are left out (a hostile file).
 MAX_COMPARISONS = 500_000
@@ -67,21 +64,13 @@ class Binding(NamedTuple):
         return f"host port {self.low}" if self.low == self.high else f"host ports {self.low}-{self.high}"
 
 
-class Holder(NamedTuple):
-    """Whose a ledger port is."""
-
-    model: str
-    app_num: int
-    role: str
-
-
 class Finding(NamedTuple):
     """Something compose-check reports: ``kind`` is ``invalid``, ``held``, ``not-own``, ``twice`` or ``unallocated``."""
 
     kind: str
     port: int | None
     message: str
-    holders: tuple[Holder, ...] = ()
+    holders: tuple[Claim, ...] = ()
 
 
 @dataclass
@@ -392,7 +381,7 @@ def _port_range(text: str, what: str) -> tuple[int, int]:
 # --- against the ledger ------------------------------------------------------------------
 
 
-def app_from_path(path: Path, entries: Iterable[Entry]) -> tuple[str, int] | None:
+def app_from_path(path: Path, entries: Iterable[AllocationRow]) -> tuple[str, int] | None:
     """The allocation whose app directory (``…/<model>/app<N>/``) holds ``path``, if exactly one does."""
     parents = path.resolve().parents
     names = [(parent.parent.name, parent.name) for parent in parents]
@@ -418,18 +407,20 @@ def _can_run_together(a: Binding, b: Binding) -> bool:
     return not (a.profiles and b.profiles and not a.profiles & b.profiles)
 
 
-def check_ports(bindings: Iterable[Binding], entries: Iterable[Entry], app: tuple[str, int] | None) -> list[Finding]:
+def check_ports(
+    bindings: Iterable[Binding], entries: Iterable[AllocationRow], app: tuple[str, int] | None
+) -> list[Finding]:
     """TCP bindings that another app holds in the ledger, that are not ``app``'s pair, or that collide in the file.
 
     With ``app`` unknown, every published port the ledger holds is reported (whose it is).
     A range is one finding, however many ports it spans.
     """
     bindings = list(bindings)
-    holders: dict[int, list[Holder]] = {}
+    holders: dict[int, list[Claim]] = {}
     own: dict[str, int] = {}
     for model, app_num, backend, frontend in entries:
-        holders.setdefault(backend, []).append(Holder(model, app_num, "backend"))
-        holders.setdefault(frontend, []).append(Holder(model, app_num, "frontend"))
+        holders.setdefault(backend, []).append(Claim(model, app_num, "backend"))
+        holders.setdefault(frontend, []).append(Claim(model, app_num, "frontend"))
         if app == (model, app_num):
             own = {"backend": backend, "frontend": frontend}
     held = sorted(holders)

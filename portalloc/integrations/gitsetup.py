@@ -11,12 +11,12 @@ import json
 import os
 import re
 import shutil
-import subprocess
 from pathlib import Path, PurePosixPath
 from typing import NamedTuple
 
 from portalloc.core.limits import MAX_GIT_STATE_BYTES
 from portalloc.errors import GitError, UnsafeFile
+from portalloc.integrations.git import git_output, repository_root, run_git, text
 from portalloc.storage.files import read_regular_file
 
 DRIVER = "portalloc"
@@ -55,29 +55,6 @@ class GitSetup(NamedTuple):
     notes: list[str]
 
 
-def _git(root: Path, *args: str) -> subprocess.CompletedProcess[str]:
-    try:
-        return subprocess.run(["git", *args], cwd=root, capture_output=True, text=True, check=False)
-    except FileNotFoundError:
-        raise GitError("git is not installed (no `git` on PATH)") from None
-
-
-def _git_ok(root: Path, *args: str) -> str:
-    done = _git(root, *args)
-    if done.returncode != 0:
-        detail = done.stderr.strip().splitlines()
-        raise GitError(f"`git {' '.join(args)}` failed: {detail[-1] if detail else f'exit {done.returncode}'}")
-    return done.stdout
-
-
-def repository_root(directory: Path) -> Path:
-    """The top of the work tree that holds ``directory``; ``GitError`` outside a repository."""
-    done = _git(directory, "rev-parse", "--show-toplevel")
-    if done.returncode != 0:
-        raise GitError(f"{directory} is not inside a git work tree; run git-setup in the repository")
-    return Path(done.stdout.rstrip("\n"))
-
-
 def path_pattern(relative: PurePosixPath, *, quote_spaces: bool) -> str:
     """A gitattributes/gitignore pattern matching exactly ``relative`` (glob characters escaped).
 
@@ -93,7 +70,7 @@ def path_pattern(relative: PurePosixPath, *, quote_spaces: bool) -> str:
 
 
 def _attributes(root: Path, relative: PurePosixPath, names: list[str]) -> dict[str, str]:
-    fields = _git_ok(root, "check-attr", "-z", *names, "--", relative.as_posix()).split("\0")
+    fields = text(git_output(root, "check-attr", "-z", *names, "--", relative.as_posix())).split("\0")
     # -z gives "path NUL attribute NUL value NUL" for each attribute asked for.
     return {fields[index + 1]: fields[index + 2] for index in range(0, len(fields) - 2, 3)}
 
@@ -134,7 +111,7 @@ def _ensure_attributes(root: Path, relative: PurePosixPath) -> Step:
 
 def _ensure_lock_ignored(root: Path, relative: PurePosixPath) -> Step:
     lock = PurePosixPath(f"{relative}.lock")
-    if _git(root, "check-ignore", "-q", "--no-index", "--", lock.as_posix()).returncode == 0:
+    if run_git(root, "check-ignore", "-q", "--no-index", "--", lock.as_posix()).returncode == 0:
         return Step(".gitignore", False, f"{lock} is already ignored")
     line = path_pattern(lock, quote_spaces=False)
     _append_line(root / ".gitignore", line)
@@ -142,10 +119,10 @@ def _ensure_lock_ignored(root: Path, relative: PurePosixPath) -> Step:
 
 
 def _ensure_config(root: Path, name: str, value: str, keep: re.Pattern[str] | None = None) -> Step:
-    current = _git(root, "config", "--local", "--get", name).stdout.rstrip("\n")
+    current = text(run_git(root, "config", "--local", "--get", name).stdout).rstrip("\n")
     if current == value or (current and keep is not None and keep.search(current)):
         return Step(f"git config {name}", False, f"already '{current}'")
-    _git_ok(root, "config", "--local", name, value)
+    git_output(root, "config", "--local", name, value)
     return Step(f"git config {name}", True, f"set to '{value}'" + (f" (was '{current}')" if current else ""))
 
 
@@ -198,14 +175,14 @@ def merge_sides(directory: Path) -> tuple[str, str]:
     what it merges, and a rebase keeps the branch and the commit it replays in
     ``rebase-merge/``. A side whose name cannot be found is plain "ours" or "theirs".
     """
-    ours = _git(directory, "symbolic-ref", "--short", "-q", "HEAD").stdout.strip() or "HEAD"
+    ours = text(run_git(directory, "symbolic-ref", "--short", "-q", "HEAD").stdout).strip() or "HEAD"
     merged = sorted(value for name, value in os.environ.items() if name.startswith("GITHEAD_") and value)
     theirs = ", ".join(merged) or _rebased_commit(directory)
     return f"ours ({ours})", f"theirs ({theirs})" if theirs else "theirs"
 
 
 def _rebased_commit(directory: Path) -> str:
-    state = _git(directory, "rev-parse", "--git-path", "rebase-merge").stdout.strip()
+    state = text(run_git(directory, "rev-parse", "--git-path", "rebase-merge").stdout).strip()
     if not state:
         return ""
     folder = directory / state

@@ -10,7 +10,6 @@ for ``portalloc diff``.
 
 from __future__ import annotations
 
-import subprocess
 from collections.abc import Sequence
 from datetime import datetime, timezone
 from pathlib import Path, PurePosixPath
@@ -21,7 +20,7 @@ from portalloc.core.limits import MAX_LEDGER_BYTES
 from portalloc.core.models import Ledger
 from portalloc.core.review import compare
 from portalloc.errors import GitError, LedgerCorrupt
-from portalloc.integrations.gitsetup import repository_root
+from portalloc.integrations.git import git_output, repository_root
 from portalloc.storage.ledger import parse_ledger
 
 _WEEK = 7 * 24 * 3600
@@ -74,17 +73,6 @@ class HistoryReport(NamedTuple):
     unreadable: list[Version]
 
 
-def _run_git(root: Path, args: Sequence[str], stdin: bytes | None = None) -> bytes:
-    try:
-        done = subprocess.run(["git", *args], cwd=root, input=stdin, capture_output=True, check=False)
-    except FileNotFoundError:
-        raise GitError("git is not installed (no `git` on PATH)") from None
-    if done.returncode != 0:
-        detail = done.stderr.decode("utf-8", "replace").strip().splitlines()
-        raise GitError(f"`git {' '.join(args)}` failed: {detail[-1] if detail else f'exit {done.returncode}'}")
-    return done.stdout
-
-
 def locate_in_repository(ledger_path: Path) -> tuple[Path, str]:
     """The repository root and the ledger's path inside it, as git names it."""
     directory = Path(ledger_path).absolute().parent
@@ -112,11 +100,11 @@ def ledger_at(ledger_path: Path, revision: str) -> Ledger | None:
     """
     root, relative = locate_in_repository(ledger_path)
     try:
-        commit = _run_git(root, ["rev-parse", "--verify", "--quiet", "--end-of-options", f"{revision}^{{commit}}"])
+        commit = git_output(root, "rev-parse", "--verify", "--quiet", "--end-of-options", f"{revision}^{{commit}}")
     except GitError:
         raise GitError(f"{revision!r} is not a commit of the repository at {root}") from None
     spec = f"{commit.decode().strip()}:{relative}"
-    header, _, rest = _run_git(root, ["cat-file", "--batch"], f"{spec}\n".encode()).partition(b"\n")
+    header, _, rest = git_output(root, "cat-file", "--batch", stdin=f"{spec}\n".encode()).partition(b"\n")
     if header.endswith(b" missing"):
         return None
     size = int(header.split()[2])
@@ -130,15 +118,15 @@ def ledger_versions(ledger_path: Path) -> list[Version]:
     """Every commit of the current branch (first parent) that changed the ledger, oldest first."""
     root, relative = locate_in_repository(ledger_path)
     try:
-        _run_git(root, ["rev-parse", "--verify", "--quiet", "HEAD"])
+        git_output(root, "rev-parse", "--verify", "--quiet", "HEAD")
     except GitError:
         return []  # a repository without commits has no history yet
-    log = _run_git(root, ["log", "--first-parent", "--reverse", "--format=%H%x00%ct%x00%s", "HEAD", "--", relative])
+    log = git_output(root, "log", "--first-parent", "--reverse", "--format=%H%x00%ct%x00%s", "HEAD", "--", relative)
     entries = [line.split(b"\x00", 2) for line in log.splitlines() if line]
     if not entries:
         return []
     request = b"".join(commit + b":" + relative.encode() + b"\n" for commit, _, _ in entries)
-    blobs = _run_git(root, ["cat-file", "--batch"], request)
+    blobs = git_output(root, "cat-file", "--batch", stdin=request)
     versions: list[Version] = []
     position = 0
     for commit, stamp, subject in entries:

@@ -1,7 +1,8 @@
-"""Bringing allocations in from elsewhere: a ``port_config.json`` list, the old SQLite table, another ledger.
+"""Bringing allocations in from elsewhere: the old SQLite table, a ``port_config.json`` list, another ledger,
+or what ``portalloc export`` wrote (``--format json`` or ``csv``), so that every export comes back in.
 
-``read_import_rows`` reads any of the three (detected from the file's content) into
-``ImportRow``s without judging them; ``plan_import`` is the pure part that decides,
+``read_import_rows`` reads any of them (detected from the file's content, or named)
+into ``ImportRow``s without judging them; ``plan_import`` is the pure part that decides,
 row by row, what joins the ledger and why the rest does not. Every pair is judged by
 ``allocator.pair_refusal``, the same rule that guards the ledger everywhere else.
 """
@@ -21,12 +22,15 @@ from portalloc.core.limits import MAX_IMPORT_BYTES, MAX_PORT, MIN_PORT
 from portalloc.core.models import Allocation, Ledger, describe_validation_error
 from portalloc.core.names import KnownModels
 from portalloc.errors import ConfusableName, ImportSourceError, InvalidKey
+from portalloc.integrations.sqlitesource import ReadLimits, ReleasedWhen, read_table
 from portalloc.storage.files import read_regular_file
 
-#: The table the platform's database-backed allocator kept its rows in.
-SQLITE_TABLE = "port_configurations"
-_SQLITE_COLUMNS = "id, model, app_num, backend_port, frontend_port, is_available"
 _SQLITE_MAGIC = b"SQLite format 3\x00"
+#: The fields of one row of ``export --format json`` (``list --json``) and the header of ``--format csv``.
+EXPORT_FIELDS = ("model", "app_num", "backend", "frontend")
+#: Every kind of source, as ``--format`` names it.
+FORMATS = ("sqlite", "ledger", "port-config", "json", "csv")
+DEFAULT_LIMITS = ReadLimits()
 
 #: Why a row is skipped, as counted in the report (``ImportOutcome.why``).
 INVALID = "invalid row"
@@ -77,7 +81,7 @@ class ImportReport(NamedTuple):
 
 
 class ImportSource(NamedTuple):
-    """A file's rows and what kind of file it was (``sqlite``, ``port-config`` or ``ledger``)."""
+    """A file's rows and what kind of file it was (one of ``FORMATS``)."""
 
     kind: str
     rows: list[ImportRow]
@@ -152,11 +156,20 @@ def plan_import(
     return ledger.with_added(list(added.values())), ImportReport(outcomes)
 
 
-def read_import_rows(path: Path) -> ImportSource:
-    """Read ``path`` as the old SQLite database, a ledger or a ``port_config.json`` list (detected).
+def read_import_rows(
+    path: Path,
+    fmt: str | None = None,
+    *,
+    limits: ReadLimits = DEFAULT_LIMITS,
+    released_when: ReleasedWhen | None = None,
+) -> ImportSource:
+    """Read ``path`` as one of ``FORMATS``: ``fmt``, else detected from the content.
 
-    Raises ``ImportSourceError`` for a file that is none of them, ``UnsafeFile`` for one
-    that is not a regular file of bounded size, and ``LedgerCorrupt`` for a broken ledger.
+    ``limits`` bound what is read (``ImportSourceError`` past them); ``released_when``
+    says which SQLite rows were released (by default every row is kept). Raises
+    ``ImportSourceError`` for a file that is not what was asked (or none of them),
+    ``UnsafeFile`` for one that is not a regular file of bounded size, and
+    ``LedgerCorrupt`` for a broken ledger.
     """
     try:
         data = read_regular_file(path, "import file", MAX_IMPORT_BYTES).data
@@ -164,56 +177,72 @@ def read_import_rows(path: Path) -> ImportSource:
         raise ImportSourceError(f"import file {path} does not exist") from None
     except OSError as error:
         raise ImportSourceError(f"cannot read import file {path}: {error.strerror or error}") from None
-    if data.startswith(_SQLITE_MAGIC):
-        return ImportSource("sqlite", _sqlite_rows(path))
-    from portalloc.storage.strictjson import parse_json
-
-    try:
-        raw = parse_json(data.decode("utf-8"))
-    except (UnicodeDecodeError, ValueError) as error:
+    kind = fmt or _detect(path, data)
+    if kind == "sqlite":
+        if not data.startswith(_SQLITE_MAGIC):
+            raise ImportSourceError(f"{path} is not an SQLite database")
+        return ImportSource(kind, _sqlite_rows(path, limits, released_when))
+    if released_when is not None:
+        raise ImportSourceError(f"--released-when applies to an SQLite database; {path} is read as {kind}")
+    text = _text(path, data)
+    rows = _csv_rows(path, text) if kind == "csv" else _json_rows(path, data, kind, _json(path, text))
+    if len(rows) > limits.max_rows:
         raise ImportSourceError(
-            f"{path} is neither an SQLite database nor JSON ({error}); "
-            "portalloc imports the port_configurations table, a port_config.json list or a ledger"
-        ) from None
+            f"{path} has more than {limits.max_rows:,} rows; nothing imported (--max-rows raises the limit)"
+        )
+    return ImportSource(kind, rows)
+
+
+def _detect(path: Path, data: bytes) -> str:
+    if data.startswith(_SQLITE_MAGIC):
+        return "sqlite"
+    text = _text(path, data)
+    if text.partition("\n")[0].strip() == ",".join(EXPORT_FIELDS):
+        return "csv"
+    raw = _json(path, text)
     if isinstance(raw, dict) and "allocations" in raw:
-        return ImportSource("ledger", _ledger_rows(data, path))
+        return "ledger"
     if isinstance(raw, list):
-        return ImportSource("port-config", _port_config_rows(raw))
+        first = next((entry for entry in raw if isinstance(entry, dict)), {})
+        return "json" if "app_num" in first and "app_number" not in first else "port-config"
     raise ImportSourceError(
-        f"{path} is JSON but neither a port_config.json list nor a ledger (found {type(raw).__name__})"
+        f"{path} is JSON but neither a port_config.json list, an export nor a ledger (found {type(raw).__name__})"
     )
 
 
-def _sqlite_rows(path: Path) -> list[ImportRow]:
-    import sqlite3
-    from urllib.parse import quote
+def _text(path: Path, data: bytes) -> str:
+    try:
+        return data.decode("utf-8")
+    except UnicodeDecodeError as error:
+        raise ImportSourceError(f"{path} is neither an SQLite database nor UTF-8 text ({error})") from None
 
-    # mode=ro: the old database is evidence; nothing portalloc does may change it.
-    uri = f"file:{quote(str(path.resolve()))}?mode=ro"
+
+def _json(path: Path, text: str) -> Any:
+    from portalloc.storage.strictjson import parse_json
+
     try:
-        connection = sqlite3.connect(uri, uri=True)
-    except sqlite3.Error as error:
-        raise ImportSourceError(f"cannot open SQLite database {path}: {error}") from None
-    try:
-        cursor = connection.execute(f"SELECT {_SQLITE_COLUMNS} FROM {SQLITE_TABLE} ORDER BY id")
-        rows = cursor.fetchall()
-    except sqlite3.Error as error:
+        return parse_json(text)
+    except ValueError as error:
         raise ImportSourceError(
-            f"{path} has no readable {SQLITE_TABLE} table with columns {_SQLITE_COLUMNS}: {error}"
+            f"{path} is neither an SQLite database, JSON nor an exported CSV ({error}); portalloc imports "
+            "the port_configurations table, a port_config.json list, a ledger and what export writes"
         ) from None
-    finally:
-        connection.close()
+
+
+def _json_rows(path: Path, data: bytes, kind: str, raw: Any) -> list[ImportRow]:
+    if kind == "ledger":
+        if not (isinstance(raw, dict) and "allocations" in raw):
+            raise ImportSourceError(f"{path} is not a ledger (no allocations)")
+        return _ledger_rows(data, path)
+    if not isinstance(raw, list):
+        raise ImportSourceError(f"{path} is not a JSON list, as --format {kind} is (found {type(raw).__name__})")
+    return _export_rows(raw) if kind == "json" else _port_config_rows(raw)
+
+
+def _sqlite_rows(path: Path, limits: ReadLimits, released_when: ReleasedWhen | None) -> list[ImportRow]:
     return [
-        ImportRow(
-            f"id {row_id}",
-            model,
-            app_num,
-            backend,
-            frontend,
-            # The old allocator freed a pair by setting is_available; such a row holds nothing.
-            (RELEASED, "is_available is set: the old database had released this pair") if available else None,
-        )
-        for row_id, model, app_num, backend, frontend, available in rows
+        ImportRow(where, model, app_num, backend, frontend, (RELEASED, released) if released else None)
+        for where, model, app_num, backend, frontend, released in read_table(path, limits, released_when)
     ]
 
 
@@ -225,6 +254,49 @@ def _ledger_rows(data: bytes, path: Path) -> list[ImportRow]:
         ImportRow(f"allocation {number}", a.model, a.app_num, a.backend, a.frontend)
         for number, a in enumerate(ledger.allocations, start=1)
     ]
+
+
+def _export_rows(entries: Sequence[Any]) -> list[ImportRow]:
+    """``export --format json`` (``list --json``): objects of exactly ``EXPORT_FIELDS``."""
+    rows = []
+    for number, entry in enumerate(entries, start=1):
+        where = f"entry {number}"
+        if not isinstance(entry, dict) or set(entry) != set(EXPORT_FIELDS):
+            found = sorted(entry) if isinstance(entry, dict) else type(entry).__name__
+            reason = f"not an object of {', '.join(EXPORT_FIELDS)} (found {found})"
+            model, app_num, backend, frontend = (
+                entry.get(name) if isinstance(entry, dict) else None for name in EXPORT_FIELDS
+            )
+            rows.append(ImportRow(where, model, app_num, backend, frontend, (INVALID, reason)))
+            continue
+        rows.append(ImportRow(where, *(entry[name] for name in EXPORT_FIELDS)))
+    return rows
+
+
+def _csv_rows(path: Path, text: str) -> list[ImportRow]:
+    """``export --format csv``: the header ``model,app_num,backend,frontend``, then one row per allocation."""
+    import csv
+
+    records = csv.reader(text.splitlines(keepends=True))
+    header = next(records, [])
+    if header != list(EXPORT_FIELDS):
+        raise ImportSourceError(f"{path} does not start with the CSV header {','.join(EXPORT_FIELDS)}")
+    rows = []
+    for record in records:
+        where = f"line {records.line_num}"
+        if len(record) != len(EXPORT_FIELDS):
+            reason = f"{len(record)} fields, not {len(EXPORT_FIELDS)}"
+            model, app_num, backend, frontend = [*record, "", "", "", ""][:4]
+            rows.append(ImportRow(where, model, app_num, backend, frontend, (INVALID, reason)))
+            continue
+        model, app_num, backend, frontend = record
+        rows.append(ImportRow(where, model, _whole_number(app_num), _whole_number(backend), _whole_number(frontend)))
+    return rows
+
+
+def _whole_number(text: str) -> int | str:
+    # Digits only: "+5", " 5" or "5.0" stay text, and the row is reported as invalid, not read as 5.
+    return int(text) if text.isascii() and text.isdigit() else text
 
 
 def _port_config_rows(entries: Sequence[Any]) -> list[ImportRow]:

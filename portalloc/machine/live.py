@@ -17,15 +17,9 @@ from collections.abc import Iterable
 from pathlib import Path
 from typing import NamedTuple
 
-from portalloc.core.limits import MAX_ENV_BYTES
-from portalloc.errors import UnsafeFile
-from portalloc.integrations.envfile import block_label
+from portalloc.core.keys import AllocationRow
 from portalloc.machine import probe
-from portalloc.machine.probe import Holder, PortState
-from portalloc.storage.files import read_regular_file
-
-#: ``(model, app_num, backend, frontend)``: what this module needs of an allocation.
-Entry = tuple[str, int, int, int]
+from portalloc.machine.probe import ListeningProcess, PortState
 
 
 class PortReport(NamedTuple):
@@ -36,7 +30,7 @@ class PortReport(NamedTuple):
     role: str
     port: int
     state: PortState
-    holders: tuple[Holder, ...]
+    holders: tuple[ListeningProcess, ...]
     #: Listening, and the holder is recognised as this allocation's app.
     own: bool
     #: The OS ephemeral range, if the port lies inside it.
@@ -77,8 +71,26 @@ class PortReport(NamedTuple):
         return found
 
 
-def inspect(entries: Iterable[Entry]) -> list[PortReport]:
-    """A report for the backend and the frontend of every entry, in order."""
+class PairReport(NamedTuple):
+    """One allocation on this machine now: the reports of its backend and its frontend."""
+
+    model: str
+    app_num: int
+    backend: PortReport
+    frontend: PortReport
+
+    @property
+    def ports(self) -> tuple[PortReport, PortReport]:
+        """``(backend, frontend)``."""
+        return self.backend, self.frontend
+
+    def problems(self) -> list[str]:
+        """What is wrong with either port now, backend first (empty when nothing is)."""
+        return [problem for port in self.ports for problem in port.problems()]
+
+
+def inspect(entries: Iterable[AllocationRow]) -> list[PairReport]:
+    """A report for every allocation ``(model, app_num, backend, frontend)``, in order."""
     entries = list(entries)
     ephemeral = probe.ephemeral_range()
     states = {port: probe.port_state(port) for entry in entries for port in entry[2:]}
@@ -92,11 +104,12 @@ def inspect(entries: Iterable[Entry]) -> list[PortReport]:
         for inode in listening.get(port, ())
     }
     by_inode = probe.holders(inodes) if inodes else {}
-    reports = []
+    pairs = []
     for model, app_num, backend, frontend in entries:
+        reports = []
         for role, port in (("backend", backend), ("frontend", frontend)):
             state = states[port]
-            found: dict[int, Holder] = {}
+            found: dict[int, ListeningProcess] = {}
             if state is PortState.LISTENING and listening is not None:
                 for inode in sorted(listening.get(port, ())):
                     found.update((holder.pid, holder) for holder in by_inode.get(inode, ()))
@@ -104,7 +117,8 @@ def inspect(entries: Iterable[Entry]) -> list[PortReport]:
             own = state is PortState.LISTENING and any(_is_app(h, model, app_num, port) for h in holders)
             in_range = ephemeral if ephemeral is not None and ephemeral[0] <= port <= ephemeral[1] else None
             reports.append(PortReport(model, app_num, role, port, state, holders, own, in_range))
-    return reports
+        pairs.append(PairReport(model, app_num, reports[0], reports[1]))
+    return pairs
 
 
 def held_warnings(model: str, app_num: int, backend: int, frontend: int) -> list[str]:
@@ -117,12 +131,13 @@ def held_warnings(model: str, app_num: int, backend: int, frontend: int) -> list
         return []
     return [
         f"{report.where} is held by {report.holder_text()}; the allocation stays (release it for a new pair)"
-        for report in inspect([(model, app_num, backend, frontend)])
+        for pair in inspect([(model, app_num, backend, frontend)])
+        for report in pair.ports
         if report.held
     ]
 
 
-def _is_app(holder: Holder, model: str, app_num: int, port: int) -> bool:
+def _is_app(holder: ListeningProcess, model: str, app_num: int, port: int) -> bool:
     environment = probe.process_environment(holder.pid)
     if environment is not None:
         wanted = str(port)
@@ -133,7 +148,13 @@ def _is_app(holder: Holder, model: str, app_num: int, port: int) -> bool:
 
 
 def _has_own_dotenv(directory: Path, model: str, app_num: int) -> bool:
-    # A stranger's directory: its .env may be a FIFO (a plain read blocks for ever) or /dev/zero.
+    # Imported here: ``get`` of an existing key imports this module for ``held_warnings``, and reads no .env
+    # unless a port is held. A stranger's directory: its .env may be a FIFO (a plain read blocks for ever).
+    from portalloc.core.limits import MAX_ENV_BYTES
+    from portalloc.errors import UnsafeFile
+    from portalloc.integrations.envfile import block_label
+    from portalloc.storage.files import read_regular_file
+
     try:
         data = read_regular_file(directory / ".env", ".env file", MAX_ENV_BYTES).data
     except (OSError, UnsafeFile):

@@ -69,7 +69,7 @@ class PortState(str, Enum):
     RESERVED = "reserved"
 
 
-class Holder(NamedTuple):
+class ListeningProcess(NamedTuple):
     """A process holding a listening socket."""
 
     pid: int
@@ -224,14 +224,14 @@ def _listening_via_proc() -> dict[int, set[int]] | None:
     return found if read_any else None
 
 
-def holders(inodes: Iterable[int]) -> dict[int, list[Holder]]:
+def holders(inodes: Iterable[int]) -> dict[int, list[ListeningProcess]]:
     """``{inode: processes with that socket open}`` for the processes this user may inspect.
 
     Best effort: ``/proc/<pid>/fd`` of another user's process is unreadable without
     root, and such a process is just not listed.
     """
     wanted = {f"socket:[{inode}]": inode for inode in inodes}
-    found: dict[int, list[Holder]] = {}
+    found: dict[int, list[ListeningProcess]] = {}
     if not wanted:
         return found
     try:
@@ -253,7 +253,7 @@ def holders(inodes: Iterable[int]) -> dict[int, list[Holder]]:
             if inode is not None:
                 matched.add(inode)
         if matched:
-            holder = Holder(pid, process_name(pid))
+            holder = ListeningProcess(pid, process_name(pid))
             for inode in matched:
                 found.setdefault(inode, []).append(holder)
     return found

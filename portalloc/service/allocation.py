@@ -5,7 +5,7 @@ policy's ``probe``): under the ledger lock, between reading and writing, the pai
 pure allocator proposes are bind-tested (``portalloc.machine.probe``) and any port the
 machine holds is passed back to the allocator as taken, until every proposed pair is
 free. Ports in the OS ephemeral range, and those the OS reserves (Linux
-``ip_local_reserved_ports``), are taken from the start.
+``ip_local_reserved_ports``), are taken from the start (``service.hostcapacity``).
 """
 
 from __future__ import annotations
@@ -19,6 +19,7 @@ from portalloc.core.keys import check_key, check_model_name
 from portalloc.core.models import Allocation, Ledger, PortPair, PortPolicy
 from portalloc.errors import NoFreePair
 from portalloc.machine import probe
+from portalloc.service import hostcapacity
 from portalloc.service.target import LedgerTarget
 
 if TYPE_CHECKING:
@@ -63,7 +64,7 @@ class Allocations:
         if unprobed:
             # After the lock: reading the OS range and warning need not hold up other writers,
             # and a change that ran twice (see LedgerFile.update) warns once.
-            _warn_if_ephemeral(unprobed[0], probing=False)
+            hostcapacity.warn_if_ephemeral(unprobed[0], probing=False)
         for assignment in assignments:
             if assignment.note:
                 logger.warning(assignment.note)
@@ -132,7 +133,7 @@ def _assign_free_on_this_machine(
     data, so the allocator never sees a socket.
     """
     # The OS keeps its reserved ports for services that bind them on purpose: skip them like held ones.
-    ephemeral = _ephemeral_ports(ledger.policy) | probe.os_reserved_ports()
+    ephemeral = hostcapacity.unusable_here(ledger.policy, probing=True, warn=True)
     busy: set[int] = set()
     tested: set[int] = set()
     while True:
@@ -160,33 +161,3 @@ def _shared_ports(ledger: Ledger) -> list[int]:
     if len(ledger.used_ports) == 2 * len(ledger.allocations):
         return []  # the common case: every port is held once, decided by a set the allocator builds anyway
     return [conflict.port for conflict in allocator.find_conflicts(ledger.allocations) if conflict.port is not None]
-
-
-def _policy_span(policy: PortPolicy) -> tuple[int, int]:
-    return policy.backend_start, policy.pair(policy.pair_count - 1)[1]
-
-
-def _ephemeral_ports(policy: PortPolicy) -> set[int]:
-    """The policy's ports that lie in the OS ephemeral range (warned about), which are never handed out."""
-    overlap = _warn_if_ephemeral(policy, probing=True)
-    return set(range(overlap[0], overlap[1] + 1)) if overlap else set()
-
-
-def _warn_if_ephemeral(policy: PortPolicy, *, probing: bool) -> tuple[int, int] | None:
-    ephemeral = probe.ephemeral_range()
-    if ephemeral is None:
-        return None
-    low, high = _policy_span(policy)
-    overlap = max(low, ephemeral[0]), min(high, ephemeral[1])
-    if overlap[0] > overlap[1]:
-        return None
-    consequence = (
-        "ports in it are never handed out"
-        if probing
-        else "probing is off, so ports in it may be handed out and then taken by outgoing connections"
-    )
-    logger.warning(
-        f"the policy ({policy.describe()}) overlaps the OS ephemeral port range "
-        f"{ephemeral[0]}-{ephemeral[1]} at {overlap[0]}-{overlap[1]}; {consequence}"
-    )
-    return overlap

@@ -23,7 +23,7 @@ from portalloc.core.limits import DEFAULT_LOCK_TIMEOUT
 from portalloc.core.models import Allocation, Ledger, Pool, PortPair, PortPolicy
 from portalloc.errors import PortallocError
 from portalloc.machine import live
-from portalloc.service import status
+from portalloc.service import hostcapacity, status
 from portalloc.service.allocation import Allocations
 from portalloc.service.cleanup import AppDirectories
 from portalloc.service.policy_admin import PolicyAdmin
@@ -121,8 +121,19 @@ class PortAllocationService:
         return allocator.policy_warnings(self.ledger())
 
     def stats(self) -> Usage:
-        """Counts of allocations, models, capacity and free pairs."""
-        return allocator.usage(self.ledger())
+        """Counts of allocations, models, capacity and free pairs: in the policy, and usable on this machine."""
+        ledger = self.ledger()
+        return allocator.usage(ledger, self.unusable_here(ledger.policy))
+
+    def unusable_here(self, policy: PortPolicy | None = None) -> frozenset[int]:
+        """The ports of ``policy`` (default: the ledger's) that new allocations on this machine skip.
+
+        The OS ephemeral range and the ports the OS reserves (``service.hostcapacity``);
+        none when probing is off, as allocation then ignores the machine. What
+        ``stats``, ``policy`` and the metrics count as not usable here.
+        """
+        policy = policy or self.ledger().policy
+        return hostcapacity.unusable_here(policy, probing=self.probe and policy.probe)
 
     # --- writing (service.allocation) ---------------------------------------------------
 
@@ -204,13 +215,16 @@ class PortAllocationService:
         """Create the ledger file with ``policy`` and no allocations; ``LedgerExists`` if there is one."""
         return self._policy_admin.create_ledger(policy)
 
-    def set_policy(self, **changes: object) -> PortPolicy:
+    def set_policy(self, *, force: bool = False, **changes: object) -> PortPolicy:
         """Change the named policy fields (``backend_start=6001``…) and return the new policy.
 
         Refused with ``PolicyRefused``, naming every allocation that would not fit (out
         of range, on a bad port, shared, in another model's pool), and nothing written.
+        A change that fits but would move a pool, or put an app outside its pool or off
+        the sequence, is refused the same way unless ``force``; then each move is a
+        warning on the ``portalloc`` logger.
         """
-        return self._policy_admin.set_policy(changes)
+        return self._policy_admin.set_policy(changes, force=force)
 
     def reserve(self, ranges: Iterable[tuple[int, int]]) -> list[tuple[Allocation, int]]:
         """Reserve port ranges (``(low, high)``, both included) so they are never handed out.
@@ -234,8 +248,8 @@ class PortAllocationService:
 
     # --- this machine (service.status) -------------------------------------------------
 
-    def live_status(self, model_name: str | None = None) -> list[live.PortReport]:
-        """Every allocation's backend and frontend as this machine sees them now (``portalloc.machine.live``)."""
+    def live_status(self, model_name: str | None = None) -> list[live.PairReport]:
+        """Every allocation (or ``model_name``'s) and its two ports as this machine sees them (``machine.live``)."""
         return status.live_status(self._target, model_name)
 
 

@@ -1,19 +1,26 @@
 """The ledger's policy: creating a ledger with one, changing it, reserved ports and per-model pools.
 
 Every change is made under the ledger lock and only when every allocation still fits
-(``allocator.change_policy``).
+(``allocator.change_policy``); ``policy set`` also refuses, unless forced, a change that
+would move pools or apps (``core.policymoves``). Creating a ledger and changing its
+policy warn when the range crosses the OS ephemeral range (``service.hostcapacity``).
 """
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Callable, Iterable
 
 from portalloc.core import allocator
 from portalloc.core.models import Allocation, Ledger, Pool, PortPolicy, build_policy, merge_ranges
 from portalloc.core.names import KnownModels
+from portalloc.core.policymoves import describe_moves, policy_moves
 from portalloc.errors import PolicyRefused
+from portalloc.service import hostcapacity
 from portalloc.service.target import LedgerTarget
 from portalloc.storage.ledger import read_bytes
+
+logger = logging.getLogger("portalloc")
 
 
 class PolicyAdmin:
@@ -26,11 +33,31 @@ class PolicyAdmin:
         """Create the ledger file with ``policy`` and no allocations; ``LedgerExists`` if there is one."""
         ledger = Ledger(policy=policy)
         self.target.file.create(ledger)
+        hostcapacity.warn_if_ephemeral(policy, probing=self.target.probe and policy.probe)
         return ledger
 
-    def set_policy(self, changes: dict[str, object]) -> PortPolicy:
-        """Change the named policy fields and return the new policy."""
-        return self._change_policy(lambda policy: {**policy.model_dump(), **changes})
+    def set_policy(self, changes: dict[str, object], *, force: bool = False) -> PortPolicy:
+        """Change the named policy fields and return the new policy.
+
+        A change that fits but would move a pool, or put an app outside its pool or off
+        the sequence (``policymoves.policy_moves``), is refused unless ``force``; then
+        each move is a warning on the ``portalloc`` logger.
+        """
+        moved: list[str] = []
+
+        def check(ledger: Ledger, policy: PortPolicy) -> None:
+            moved[:] = policy_moves(ledger, policy)
+            if moved and not force:
+                raise PolicyRefused(
+                    f"the new policy moves what the ledger holds, nothing changed: {describe_moves(moved)} "
+                    "(--force to go ahead)"
+                )
+
+        policy = self._change_policy(lambda policy: {**policy.model_dump(), **changes}, check)
+        for move in moved:
+            logger.warning(f"policy changed: {move}")
+        hostcapacity.warn_if_ephemeral(policy, probing=self.target.probe and policy.probe)
+        return policy
 
     def reserve(self, ranges: Iterable[tuple[int, int]]) -> list[tuple[Allocation, int]]:
         """Reserve port ranges; return the allocations already on a newly reserved port (with the port)."""
@@ -82,13 +109,21 @@ class PolicyAdmin:
         )
         return pool
 
-    def _change_policy(self, change: Callable[[PortPolicy], dict[str, object]]) -> PortPolicy:
-        """Under the lock: build the new policy from the current one, check every allocation fits, write."""
+    def _change_policy(
+        self,
+        change: Callable[[PortPolicy], dict[str, object]],
+        check: Callable[[Ledger, PortPolicy], None] | None = None,
+    ) -> PortPolicy:
+        """Under the lock: build the new policy from the current one, check every allocation fits
+        (and ``check`` has nothing against it), write."""
         if read_bytes(self.target.path) is None:  # a policy is changed on a ledger made on purpose, never a new one
             raise self.target.file.missing()
 
         def update(ledger: Ledger) -> tuple[Ledger, PortPolicy]:
             policy = build_policy(change(ledger.policy))
-            return allocator.change_policy(ledger, policy), policy
+            changed = allocator.change_policy(ledger, policy)
+            if check is not None:
+                check(ledger, policy)
+            return changed, policy
 
         return self.target.file.update(update)

@@ -6,8 +6,8 @@ from portalloc.machine import live
 from portalloc.service.target import LedgerTarget
 
 
-def live_status(target: LedgerTarget, model_name: str | None = None) -> list[live.PortReport]:
-    """Every allocation's (or ``model_name``'s) backend and frontend as this machine sees them now."""
+def live_status(target: LedgerTarget, model_name: str | None = None) -> list[live.PairReport]:
+    """Every allocation (or ``model_name``'s) with its two ports' reports, as this machine sees them now."""
     return live.inspect(
         (a.model, a.app_num, a.backend, a.frontend)
         for a in target.file.read().allocations

@@ -2,7 +2,7 @@
 
 The cases live in ``tests/reliability/bad_input.py`` (the harness prints them as a
 table). Here the CLI cases run the console script's entry point in a forked child (the
-same code, without interpreter start-up, so the ~700 cases take seconds); a sample also
+same code, without paying interpreter start-up for every case); a sample also
 runs through the installed ``portalloc`` script.
 """
 

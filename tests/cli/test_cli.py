@@ -8,6 +8,7 @@ import subprocess
 import sys
 from pathlib import Path
 
+import click
 import pytest
 
 from portalloc.storage.ledger import parse_ledger
@@ -194,7 +195,24 @@ def test_preconfig_fallback_warns_on_stderr(run_cli: RunCli, tmp_path: Path) -> 
     )
     result = run_cli("get", "m", "1")  # port_config.json beside the ledger is found by default
     assert result.stdout == "m/1: backend 5003, frontend 8003\n"
-    assert result.stderr.startswith("Warning: pre-configured ports 5001/9001 for m/1 are not free")
+    assert result.stderr.startswith(
+        "Warning: pre-configured ports 5001/9001 for m/1 cannot be used (port 5001 is held by first/1 (backend))"
+    )
+
+
+@pytest.mark.usefixtures("new_ledger")
+def test_a_preconfigured_bad_port_is_refused_by_get_as_by_import(run_cli: RunCli, tmp_path: Path) -> None:
+    """One rule for whether a key may hold a pair: ``get`` with a port_config entry and ``import`` of it agree."""
+    config = tmp_path / "port_config.json"
+    config.write_text('[{"model": "m", "app_number": 1, "backend_port": 6000, "frontend_port": 9000}]')
+    why = "6000 is a port browsers refuse to connect to (the policy skips them)"
+    imported = run_cli("import", str(config), "--dry-run", "--json")
+    assert [row["reason"] for row in json.loads(imported.stdout)["skipped_rows"]] == [why]
+    result = run_cli("get", "m", "1")  # port_config.json beside the ledger is found by default
+    assert result.stdout == "m/1: backend 5001, frontend 8001\n"
+    assert result.stderr == f"Warning: pre-configured ports 6000/9000 for m/1 cannot be used ({why}); " + (
+        "allocated 5001/8001 instead\n"
+    )
 
 
 def test_explicit_config_and_env_vars(tmp_path: Path) -> None:
@@ -227,7 +245,7 @@ def test_help_and_version(run_cli: RunCli) -> None:
         if line.startswith("  ") and not line.startswith("   ")
     ]
     # Every command once, each in a section by job.
-    assert sorted(listed) == sorted(cli.commands)
+    assert sorted(listed) == cli.list_commands(click.Context(cli))
     assert {"get", "list", "check", "stats", "release", "cleanup"} <= set(listed)
     assert "Daily use:\n  get " in help_text and "\nGit:\n" in help_text
     assert "..." not in help_text.split("Daily use:", 1)[1]  # no summary cut mid-sentence
@@ -242,7 +260,7 @@ def test_bare_portalloc_prints_the_help_without_an_error(ledger_path: Path) -> N
 def test_every_command_help_has_an_example_and_the_global_options_note(run_cli: RunCli) -> None:
     from portalloc.cli.main import cli
 
-    for name in cli.commands:
+    for name in cli.list_commands(click.Context(cli)):
         help_text = " ".join(run_cli(name, "--help").stdout.split())
         assert "Example" in help_text and "portalloc " in help_text.split("Example", 1)[1], name
         assert "Global options (--ledger, --config, --lock-timeout, --no-probe) go before the command" in help_text

@@ -44,7 +44,7 @@ def test_json_array_problems_name_the_line_each_object_starts_on() -> None:
     with pytest.raises(BatchInputError) as caught:
         parse_keys(data, "keys.json")
     assert "line 3: missing app_num" in str(caught.value)
-    assert "line 5: app_num must be a whole number, not '2'" in str(caught.value)
+    assert "line 5: app_num must be a whole number from 1 to 1,000,000, not '2'" in str(caught.value)
 
 
 @pytest.mark.usefixtures("new_ledger")
@@ -70,7 +70,7 @@ def test_get_many_bad_line_writes_nothing(run_cli: RunCli, ledger_path: Path) ->
     result = run_cli("get-many", input="model_b 1\nmodel_c one\n")
     assert result.exit_code == 1
     assert_one_error_line(result.stderr)
-    assert "line 2: app_num must be a whole number, not 'one'" in result.stderr
+    assert "line 2: app_num must be a whole number from 1 to 1,000,000, not 'one'" in result.stderr
     assert ledger_path.read_bytes() == before
 
 

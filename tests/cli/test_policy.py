@@ -255,3 +255,105 @@ def test_os_reserved_ports_are_skipped_like_held_ones_when_probing(
     # Probing off: the ledger alone decides, so the same ledger gives the same pair anywhere.
     pure = PortAllocationService(tmp_path / "pure.json", probe=False)
     assert pure.get_or_allocate_ports("m", 1).ports == (5001, 8001)
+
+
+# --- a change that moves what the ledger holds ----------------------------------------------
+
+
+def test_policy_set_that_moves_a_pool_is_refused_naming_the_apps(ledger_path: Path) -> None:
+    assert portalloc(ledger_path, "init").returncode == 0
+    assert portalloc(ledger_path, "pool", "add", "pooled", "--pairs", "500-599").returncode == 0
+    assert portalloc(ledger_path, "get", "pooled", "1").stdout == "pooled/1: backend 6001, frontend 9001\n"
+    assert portalloc(ledger_path, "get", "other", "1").returncode == 0  # 5001/8001: stays on the sequence
+    before = ledger_path.read_bytes()
+    done = portalloc(ledger_path, "policy", "set", "--step", "4")
+    assert (done.returncode, done.stdout) == (1, "")
+    assert done.stderr == (
+        "Error: the new policy moves what the ledger holds, nothing changed: "
+        "the pool of pooled moves from backends 6001-6199 to 7001-7397; "
+        "pooled/1 (6001/9001) leaves the pool of pooled (--force to go ahead)\n"
+    )
+    assert ledger_path.read_bytes() == before
+
+    forced = portalloc(ledger_path, "policy", "set", "--step", "4", "--force")
+    assert forced.returncode == 0, forced.stderr
+    assert forced.stderr == (
+        "Warning: policy changed: the pool of pooled moves from backends 6001-6199 to 7001-7397\n"
+        "Warning: policy changed: pooled/1 (6001/9001) leaves the pool of pooled\n"
+    )
+    assert parse_ledger(ledger_path.read_bytes(), ledger_path).policy.step == 4
+
+
+def test_policy_set_that_puts_apps_off_the_sequence_is_refused(run_cli: RunCli, ledger_path: Path) -> None:
+    run_cli("init")
+    run_cli("get-many", input="a 1\nb 1\nc 1\n")  # pairs 0, 1, 2
+    refused = run_cli("policy", "set", "--step", "3")
+    assert refused.exit_code == 1
+    assert refused.stderr == (
+        "Error: the new policy moves what the ledger holds, nothing changed: "
+        "b/1 (5003/8003) leaves the sequence of pairs; c/1 (5005/8005) leaves the sequence of pairs "
+        "(--force to go ahead)\n"
+    )
+    # Widening does not move anything: allowed as before.
+    assert run_cli("policy", "set", "--max-port", "20999").exit_code == 0
+
+
+# --- capacity on this machine ---------------------------------------------------------------
+
+ACROSS_EPHEMERAL = ("--backend-start", "10001", "--frontend-start", "30001", "--step", "1", "--max-port", "49999")
+
+
+@pytest.fixture
+def ephemeral_32768(monkeypatch: pytest.MonkeyPatch) -> None:
+    """This machine's ephemeral range is Linux's default, 32768-60999, and the OS reserves no port."""
+    monkeypatch.setattr(probe, "ephemeral_range", lambda: (32768, 60999))
+    monkeypatch.setattr(probe, "os_reserved_ports", lambda: frozenset())
+
+
+@pytest.mark.usefixtures("ephemeral_32768")
+def test_capacity_across_the_ephemeral_range_is_counted_honestly(run_cli: RunCli, tmp_path: Path) -> None:
+    created = run_cli("init", *ACROSS_EPHEMERAL)
+    assert created.exit_code == 0, created.stderr
+    assert "19,998 usable pairs (19,999 in range, 1 skipped for a bad port, 2,766 usable on this machine)" in (
+        created.stdout
+    )
+    assert created.stderr.startswith("Warning: the policy (backend 10001+, frontend 30001+, step 1, max 49999) ")
+    assert "overlaps the OS ephemeral port range 32768-60999 at 32768-49999" in created.stderr
+    shown = json.loads(run_cli("policy", "--json").stdout)
+    assert (shown["usable_pairs"], shown["usable_here"]) == (19_998, 2_766)
+    assert "Pairs:     19,999 in range, 19,998 usable, 2,766 usable on this machine" in run_cli("policy").stdout
+
+    # The operators' case: 10,000 rows imported on the first pairs; every pair usable here is now held.
+    rows = [
+        {"model": "m", "app_number": k + 1, "backend_port": 10001 + k, "frontend_port": 30001 + k}
+        for k in range(10_000)
+    ]
+    source = tmp_path / "port_config.json"
+    source.write_text(json.dumps(rows))
+    assert json.loads(run_cli("import", str(source), "--json").stdout)["imported"] == 9_999  # one on bad port 10080
+    stats = run_cli("stats")
+    assert (
+        "Free pairs:     0 of 2,766 usable on this machine (9,999 of 19,998 in the policy; "
+        "17,232 touch the OS ephemeral range or ports the OS reserves)"
+    ) in stats.stdout
+    figures = json.loads(run_cli("stats", "--json").stdout)
+    assert (figures["free_pairs"], figures["usable_here"], figures["free_here"]) == (9_999, 2_766, 0)
+    assert figures["ranges"][0]["free_pairs"] == 0
+    prometheus = run_cli("stats", "--format", "prometheus").stdout
+    assert "portalloc_available_pairs_here 0\n" in prometheus and "portalloc_capacity_pairs_here 2766\n" in prometheus
+    full = run_cli("get", "new", "1")
+    assert full.exit_code == 1 and "no free port pair left" in full.stderr
+
+    # Probing off: the ledger alone decides, so every pair of the policy may be handed out here.
+    assert run_cli("policy", "set", "--no-probe").exit_code == 0
+    assert json.loads(run_cli("stats", "--json").stdout)["free_here"] == 9_999
+
+
+@pytest.mark.usefixtures("ephemeral_32768")
+def test_policy_set_into_the_ephemeral_range_warns(run_cli: RunCli) -> None:
+    run_cli("init")
+    quiet = run_cli("policy", "set", "--max-port", "20999")
+    assert (quiet.exit_code, quiet.stderr) == (0, "")
+    warned = run_cli("policy", "set", "--frontend-start", "30001", "--max-port", "40000")
+    assert warned.exit_code == 0
+    assert "overlaps the OS ephemeral port range 32768-60999" in warned.stderr

@@ -101,7 +101,14 @@ def test_an_app_outside_its_models_pool_stays_and_check_warns(run_cli: RunCli, l
     assert report == {
         "ok": True,
         "ledgers": [
-            {"ledger": str(ledger_path), "valid": True, "allocations": 2, "conflicts": [], "live_problems": []}
+            {
+                "ledger": str(ledger_path),
+                "ok": True,
+                "valid": True,
+                "allocations": 2,
+                "conflicts": [],
+                "live_problems": [],
+            }
         ],
     }
 

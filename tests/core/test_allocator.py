@@ -160,8 +160,28 @@ def test_usage_counts() -> None:
     )
     result = usage(ledger)
     assert result == allocator.Usage(
-        allocations=4, models=3, capacity=1494, free_pairs=1491, bad_port_pairs=6, off_sequence=1
+        allocations=4,
+        models=3,
+        capacity=1494,
+        free_pairs=1491,
+        bad_port_pairs=6,
+        off_sequence=1,
+        usable_here=1494,
+        free_here=1491,
     )
+
+
+def test_usage_here_leaves_out_the_ports_this_machine_keeps() -> None:
+    """A policy across an ephemeral range of 32768-60999: the pairs touching it are not usable here."""
+    policy = PortPolicy(backend_start=10001, frontend_start=30001, step=1, max_port=49999)
+    unusable = frozenset(range(32768, 61000))
+    ledger, _ = assign_many(Ledger(policy=policy), [("m", n) for n in range(1, 11)], unusable)
+    result = usage(ledger, unusable)
+    assert (result.capacity, result.free_pairs) == (19_998, 19_988)
+    # Frontends 32768-49999 are ephemeral: pairs 2,767 to 19,998 are not usable here.
+    assert (result.usable_here, result.free_here) == (2_766, 2_756)
+    assert allocator.usable_pairs(policy, unusable) == 2_766
+    assert usage(ledger) == result._replace(usable_here=19_998, free_here=19_988)
 
 
 # --- properties --------------------------------------------------------------------------
@@ -283,6 +303,31 @@ def test_a_preferred_pair_in_another_models_pool_or_reserved_is_refused_with_the
     assert on_reserved.note is not None and "5005 is reserved" in on_reserved.note
     _l, own = assign(ledger, "big", 1, preferred=(5001, 8001))
     assert own.allocation.ports == (5001, 8001) and own.note is None
+
+
+@pytest.mark.parametrize(
+    "pair",
+    [(6000, 9000), (5003, 8003), (6379, 9379), (5001, 8001), (80, 8001)],  # bad port, held, reserved, pool, < 1024
+)
+def test_a_preferred_pair_is_refused_by_the_rule_import_uses(pair: tuple[int, int]) -> None:
+    """``assign_many`` (pre-configured pairs) and ``pair_refusal`` (import, policy, merge) are one rule."""
+    ledger = pooled(Pool(model="big", first=0, last=0), reserved=[[6379, 6379]])
+    ledger, _ = assign_many(ledger, [("a", 1)])  # 5003/8003: the pool keeps 5001/8001 for big
+    why = allocator.pair_refusal(ledger, ("m", 1), pair)
+    _l, assignment = assign(ledger, "m", 1, preferred=pair)
+    assert why is not None and assignment.allocation.ports != pair
+    assert assignment.note == (
+        f"pre-configured ports {pair[0]}/{pair[1]} for m/1 cannot be used ({why}); "
+        f"allocated {assignment.allocation.backend}/{assignment.allocation.frontend} instead"
+    )
+
+
+def test_a_preferred_pair_may_lie_outside_the_policy_ranges_and_nothing_else() -> None:
+    ledger = Ledger()
+    assert allocator.pair_refusal(ledger, ("m", 1), (30001, 4001)) is not None  # import: outside the ranges
+    assert allocator.pair_refusal(ledger, ("m", 1), (30001, 4001), outside_policy=True) is None
+    _l, assignment = assign(ledger, "m", 1, preferred=(30001, 4001))
+    assert assignment.allocation.ports == (30001, 4001) and assignment.note is None
 
 
 @pytest.mark.parametrize(

@@ -6,6 +6,7 @@ import pytest
 from pydantic import ValidationError
 
 from portalloc.core.models import Allocation, Ledger, Pool, PortPolicy, describe_ranges, merge_ranges
+from portalloc.errors import InvalidValue
 
 
 def test_default_policy_pairs() -> None:
@@ -41,8 +42,10 @@ def test_pair_count(kwargs: dict[str, int], count: int) -> None:
     ],
 )
 def test_invalid_policies(kwargs: dict[str, object]) -> None:
-    with pytest.raises(ValidationError):
+    with pytest.raises(InvalidValue, match=r"^invalid PortPolicy: "):  # the API's error, one line
         PortPolicy(**kwargs)  # type: ignore[arg-type]
+    with pytest.raises(ValidationError):  # the reader's way in keeps pydantic's, with the field's path
+        PortPolicy.model_validate(kwargs)
 
 
 def test_allocation_validation() -> None:
@@ -52,7 +55,7 @@ def test_allocation_validation() -> None:
         {"backend": 80, "frontend": 8001},
         {"backend": 5001, "frontend": 65536},
     ):
-        with pytest.raises(ValidationError):
+        with pytest.raises(InvalidValue, match=r"^invalid PortPair: "):
             Allocation(model="m", app_num=1, **bad)
 
 

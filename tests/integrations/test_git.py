@@ -15,6 +15,7 @@ import subprocess
 from collections.abc import Callable
 from pathlib import Path
 
+import click
 import pytest
 
 from portalloc.cli.main import cli
@@ -439,5 +440,29 @@ def test_pre_commit_hooks_name_real_commands() -> None:
     hooks = (Path(__file__).parents[2] / ".pre-commit-hooks.yaml").read_text(encoding="utf-8")
     entries = re.findall(r"^\s+entry: portalloc (\S+)", hooks, re.MULTILINE)
     assert entries == ["check", "fmt"]
-    assert all(name in cli.commands for name in entries)  # type: ignore[attr-defined]
+    assert all(cli.get_command(click.Context(cli), name) is not None for name in entries)
     assert hooks.count("pass_filenames: true") == len(entries)
+
+
+# --- the one git runner (portalloc/integrations/git.py) -----------------------------------
+
+
+def test_the_git_runner_answers_raises_and_names_a_missing_git(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    from portalloc.errors import GitError
+    from portalloc.integrations.git import git_output, repository_root, run_git
+
+    repo = tmp_path / "repo"
+    subprocess.run(["git", "init", "-q", str(repo)], check=True)
+    (repo / "sub").mkdir()
+    assert repository_root(repo / "sub").resolve() == repo.resolve()
+    assert run_git(repo, "rev-parse", "--verify", "--quiet", "HEAD").returncode != 0  # an answer, not an error
+    assert (
+        git_output(repo, "hash-object", "--stdin", stdin=b"x\n").strip() == b"587be6b4c3f93f93c489c0111bba5596147a26cb"
+    )
+    with pytest.raises(GitError, match=r"^`git cat-file -p nope` failed: fatal: Not a valid object name nope$"):
+        git_output(repo, "cat-file", "-p", "nope")
+    with pytest.raises(GitError, match="is not inside a git work tree"):
+        repository_root(tmp_path)
+    monkeypatch.setenv("PATH", str(tmp_path / "empty"))
+    with pytest.raises(GitError, match=r"^git is not installed \(no `git` on PATH\)$"):
+        run_git(repo, "status")

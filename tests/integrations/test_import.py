@@ -18,7 +18,8 @@ from portalloc.storage.ledger import dump_ledger, parse_ledger
 from tests.cli.test_cli import assert_one_error_line
 from tests.conftest import RunCli
 
-#: The original table, as the database-backed allocator created it.
+#: A database that set ``is_available`` on every row, 1 where it had released the pair
+#: (``--released-when is_available=1``; the original service's own rows: test_import_sources.py).
 ORIGINAL_SCHEMA = """
 CREATE TABLE port_configurations (
     id INTEGER PRIMARY KEY AUTOINCREMENT,
@@ -37,7 +38,7 @@ ROWS = [
     ("model_d", 1, 5007, 8001, 0),  # frontend held by model_a/1 in the ledger
     ("model_e", 1, 5061, 8061, 0),  # a browsers' bad port
     ("model_f", 1, 4000, 8013, 0),  # below the policy's backend range
-    ("model_g", 1, 5015, 8015, 1),  # released in the old database
+    ("model_g", 1, 5015, 8015, 1),  # released in the old database (--released-when is_available=1)
     ("model_h", 1, 5017, 8017, 0),  # the ledger gives it other ports
     ("model_i", 0, 5019, 8019, 0),  # not a valid app number
     ("model_j", 2, 5021, 8021, 0),  # free: imported
@@ -69,9 +70,9 @@ Imported 10 rows from {db} (SQLite port_configurations table): 2 imported, 1 alr
   id 4 model_d/1 5007/8001: port 8001 is held by model_a/1 (frontend)
   id 5 model_e/1 5061/8061: 5061 is a port browsers refuse to connect to (the policy skips them)
   id 6 model_f/1 4000/8013: backend 4000 is outside the policy's backend range 5001-8000
-  id 7 model_g/1 5015/8015: is_available is set: the old database had released this pair
+  id 7 model_g/1 5015/8015: is_available is 1: the old database had released this pair
   id 8 model_h/1 5017/8017: the ledger already gives it 5005/8005; not overwritten
-  id 9 model_i/0 5019/8019: app_num must be from 1 to 1,000,000, not 0
+  id 9 model_i/0 5019/8019: app_num must be a whole number from 1 to 1,000,000, not 0
 """
 
 
@@ -86,14 +87,15 @@ def test_sqlite_import_exact_report(seeded: None, run_cli: RunCli, tmp_path: Pat
     db = make_database(tmp_path / "old.db")
     db_bytes = db.read_bytes()
     before = ledger_path.read_bytes()
-    dry = run_cli("import", str(db), "--dry-run")
+    released = ("--released-when", "is_available=1")
+    dry = run_cli("import", str(db), *released, "--dry-run")
     assert dry.exit_code == 0, dry.stderr
     assert dry.stdout == EXPECTED_REPORT.format(db=db).replace("Imported", "Would import") + (
         "Nothing written (--dry-run).\n"
     )
     assert ledger_path.read_bytes() == before
 
-    result = run_cli("import", str(db))
+    result = run_cli("import", str(db), *released)
     assert result.exit_code == 0, result.stderr
     assert result.stdout == EXPECTED_REPORT.format(db=db)
     ledger = parse_ledger(ledger_path.read_bytes(), ledger_path)
@@ -106,7 +108,7 @@ def test_sqlite_import_exact_report(seeded: None, run_cli: RunCli, tmp_path: Pat
     assert db.read_bytes() == db_bytes  # opened read-only: the old database is untouched
 
     # Importing again changes nothing: the imported rows are now kept.
-    again = run_cli("import", str(db), "--json")
+    again = run_cli("import", str(db), *released, "--json")
     report = json.loads(again.stdout)
     assert (report["imported"], report["kept"], report["skipped"]) == (0, 3, 7)
     assert report["format"] == "sqlite" and report["rows"] == 10
@@ -163,8 +165,8 @@ def test_port_config_and_ledger_sources(run_cli: RunCli, tmp_path: Path, ledger_
 @pytest.mark.parametrize(
     ("content", "message"),
     [
-        (b"hello", "is neither an SQLite database nor JSON"),
-        (b'{"a": 1}', "neither a port_config.json list nor a ledger"),
+        (b"hello", "is neither an SQLite database, JSON nor an exported CSV"),
+        (b'{"a": 1}', "neither a port_config.json list, an export nor a ledger"),
         (b'{"version": 1, "allocations": 5}', "is not a valid ledger"),
     ],
 )

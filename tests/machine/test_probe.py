@@ -150,8 +150,8 @@ def test_time_wait_is_skipped_for_allocation_but_not_reported_as_held(base: int,
         service.release_ports("m", 1)
         with held(base + 10):  # and status: nothing held in TIME_WAIT, the live port is
             PortAllocationService(ledger_path, probe=False).get_or_allocate_ports("m", 2)
-            reports = service.live_status()
-    assert [(r.port, r.state, r.held) for r in reports] == [
+            (pair,) = service.live_status()
+    assert [(r.port, r.state, r.held) for r in pair.ports] == [
         (base, PortState.BLOCKED, False),
         (base + 10, PortState.LISTENING, True),
     ]
@@ -353,7 +353,7 @@ def test_an_app_in_a_directory_with_its_dotenv_block_is_its_own(base: int, tmp_p
     for cwd, own in ((app, True), (other, False)):
         server = _start_server([], cwd, ledger_path, PORT_ARG=str(base))
         try:
-            (report, _) = PortAllocationService(ledger_path).live_status()
+            (report, _) = PortAllocationService(ledger_path).live_status()[0].ports
         finally:
             server.terminate()
             server.wait()

@@ -397,9 +397,11 @@ MODEL_FILTER_COMMANDS: dict[str, Callable[[str], tuple[str, ...]]] = {
 
 def cli_commands() -> list[str]:
     """The commands ``portalloc`` has right now."""
+    import click
+
     from portalloc.cli.main import cli
 
-    return sorted(cli.commands)
+    return cli.list_commands(click.Context(cli))
 
 
 def _present(commands: dict[str, Any], have: set[str]) -> Iterator[tuple[str, Any]]:

@@ -176,7 +176,15 @@ def test_stats_check_status_metrics_healthz_and_openapi(server: ServerProcess) -
     assert stats["allocations"] == len(rows)
     assert stats["ledger"] == str(server.ledger)
     assert stats["free_pairs"] == stats["capacity"] - len(rows)
-    assert (check.status_code, check.json()) == (200, {"ok": True, "allocations": len(rows), "conflicts": []})
+    assert check.status_code == 200
+    assert check.json() == {
+        "ledger": str(server.ledger),
+        "ok": True,
+        "valid": True,
+        "allocations": len(rows),
+        "conflicts": [],
+        "live_problems": [],
+    }
     assert [(a["model"], a["app_num"]) for a in status["allocations"]] == [("report_model", 1)]
     assert status["allocations"][0]["live"]["backend"]["state"] in ("free", "listening", "reserved")
     assert metrics.headers["content-type"].startswith("text/plain")
@@ -202,8 +210,11 @@ def test_a_conflicted_ledger_is_409_on_check_and_counted_in_metrics(server: Serv
         metrics = client.get("/metrics").text
     assert check.status_code == 409
     assert check.json() == {
+        "ledger": str(server.ledger),
         "ok": False,
+        "valid": True,
         "allocations": 2,
+        "live_problems": [],
         "conflicts": [
             {
                 "port": 5001,

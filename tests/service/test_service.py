@@ -118,7 +118,7 @@ def test_preconfigured_pair_in_use_falls_back_and_warns(
     with caplog.at_level(logging.WARNING, logger="portalloc"):
         pair = PortAllocationService(ledger_path, config).get_or_allocate_ports("m", 1)
     assert pair.ports == (5003, 8003)
-    assert "pre-configured ports 5001/9999 for m/1 are not free" in caplog.text
+    assert "ports 5001/9999 for m/1 cannot be used (port 5001 is held by first/1 (backend))" in caplog.text
     assert "5003/8003 instead" in caplog.text
 
 
@@ -128,7 +128,10 @@ def test_preconfigured_pair_in_use_falls_back_and_warns(
         ("{not json", "is not valid JSON"),
         ('{"model": "m"}', "Input should be a valid list"),
         ('[{"model": "m", "app_number": 1, "backend_port": 5001}]', "frontend_port: Field required"),
-        ('[{"model": "m", "app_number": 0, "backend_port": 5001, "frontend_port": 8001}]', "app_num must be from 1"),
+        (
+            '[{"model": "m", "app_number": 0, "backend_port": 5001, "frontend_port": 8001}]',
+            "app_num must be a whole number from 1",
+        ),
         (
             '[{"model": "m", "app_number": 1, "backend_port": 80, "frontend_port": 8001}]',
             "greater than or equal to 1024",

@@ -3,17 +3,19 @@
 from __future__ import annotations
 
 import dataclasses
-from dataclasses import dataclass, field
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
 
 import click
 
-from portalloc.cli.options import Settings, conflict_json, echo_json, json_option, pass_settings
+from portalloc.cli.context import Settings, pass_settings
+from portalloc.cli.output import echo_report
+from portalloc.cli.params import json_option
 from portalloc.errors import PortallocError
 
 if TYPE_CHECKING:
     from portalloc.core.allocator import Conflict
+    from portalloc.reports import LedgerCheck
 
 
 @click.command()
@@ -37,74 +39,55 @@ def check(settings: Settings, ledgers: tuple[Path, ...], live: bool, as_json: bo
     Made for CI and pre-commit: exit 1 on a conflict or on a ledger that is missing, unreadable or
     invalid, one line per problem; exit 2 only for a mistyped command line. Apps outside their
     model's pool or on a reserved port are warned about on stderr (exit 0). With --json: one
-    object, {"ok": …, "ledgers": [{"ledger", "valid", "allocations", "conflicts",
-    "live_problems"}…]}; errors and warnings stay on stderr.
+    object, {"ok": …, "ledgers": [{"ledger", "ok", "valid", "allocations", "conflicts",
+    "live_problems"}…]} (GET /v1/check answers one such ledger); errors and warnings stay on stderr.
 
     \b
     Examples:
       portalloc check                    # exit 0: no conflicts
       portalloc check a.json b.json      # several ledgers, as pre-commit passes them
     """
-    findings = []
+    from portalloc.reports import CheckReport, ledger_check
+
+    findings: list[tuple[LedgerCheck, list[Conflict]]] = []
     for path in ledgers or (settings.ledger_path,):
         try:
-            found = _check_one(settings, path, live)
+            findings.append(_check_one(settings, path, live))
         except PortallocError as error:  # report it and go on to the next ledger
             click.echo(f"Error: {error}", err=True)
-            found = _Findings(path, valid=False)
-        findings.append(found)
-    ok = all(found.ok for found in findings)
+            findings.append((ledger_check(path, None), []))
+    report = CheckReport(ok=all(found.ok for found, _ in findings), ledgers=[found for found, _ in findings])
     if as_json:
-        echo_json({"ok": ok, "ledgers": [found.as_json() for found in findings]})
+        echo_report(report)
     else:
-        for found in findings:
-            found.echo(live)
-    return 0 if ok else 1
+        for found, conflicts in findings:
+            _echo(found, conflicts, live)
+    return 0 if report.ok else 1
 
 
-@dataclass
-class _Findings:
-    """What ``check`` found in one ledger."""
-
-    path: Path
-    valid: bool = True
-    allocations: int | None = None
-    conflicts: list[Conflict] = field(default_factory=list)
-    live_problems: list[str] = field(default_factory=list)
-
-    @property
-    def ok(self) -> bool:
-        return self.valid and not self.conflicts and not self.live_problems
-
-    def as_json(self) -> dict[str, Any]:
-        return {
-            "ledger": str(self.path),
-            "valid": self.valid,
-            "allocations": self.allocations,
-            "conflicts": [conflict_json(c) for c in self.conflicts],
-            "live_problems": self.live_problems,
-        }
-
-    def echo(self, live: bool) -> None:
-        if not self.valid:
-            return  # its Error: line is already out
-        path, conflicts, problems = self.path, self.conflicts, self.live_problems
-        for conflict in conflicts:
-            click.echo(f"conflict: {conflict.describe()}")
-        for problem in problems:
-            click.echo(f"live: {problem}")
-        if conflicts:
-            click.echo(f"{len(conflicts)} conflict{'s' if len(conflicts) > 1 else ''} in {path}")
-        elif problems:
-            click.echo(f"{len(problems)} live problem{'s' if len(problems) > 1 else ''} on this machine ({path})")
-        else:
-            count = self.allocations
-            machine = ", no live problems on this machine" if live else ""
-            click.echo(f"OK: {count} allocation{'' if count == 1 else 's'}, no conflicts{machine} ({path})")
+def _echo(found: LedgerCheck, conflicts: list[Conflict], live: bool) -> None:
+    """What ``check`` says of one ledger, for a person."""
+    if not found.valid:
+        return  # its Error: line is already out
+    path, problems = found.ledger, found.live_problems
+    for conflict in conflicts:
+        click.echo(f"conflict: {conflict.describe()}")
+    for problem in problems:
+        click.echo(f"live: {problem}")
+    if conflicts:
+        click.echo(f"{len(conflicts)} conflict{'s' if len(conflicts) > 1 else ''} in {path}")
+    elif problems:
+        click.echo(f"{len(problems)} live problem{'s' if len(problems) > 1 else ''} on this machine ({path})")
+    else:
+        count = found.allocations
+        machine = ", no live problems on this machine" if live else ""
+        click.echo(f"OK: {count} allocation{'' if count == 1 else 's'}, no conflicts{machine} ({path})")
 
 
-def _check_one(settings: Settings, path: Path, live: bool) -> _Findings:
-    """The findings for one ledger (its warnings printed on stderr)."""
+def _check_one(settings: Settings, path: Path, live: bool) -> tuple[LedgerCheck, list[Conflict]]:
+    """The findings for one ledger, and its conflicts as the allocator found them (its warnings printed on stderr)."""
+    from portalloc.reports import ledger_check
+
     if not path.exists():
         # A mistyped path must not pass a CI gate as "0 allocations, no conflicts".
         raise PortallocError(f"there is no ledger at {path}")
@@ -112,5 +95,5 @@ def _check_one(settings: Settings, path: Path, live: bool) -> _Findings:
     conflicts = service.check_port_conflicts()
     for warning in service.policy_warnings():
         click.echo(f"Warning: {warning} ({path})", err=True)
-    problems = [problem for report in service.live_status() for problem in report.problems()] if live else []
-    return _Findings(path, True, len(service.get_all_allocations()), conflicts, problems)
+    problems = [problem for pair in service.live_status() for problem in pair.problems()] if live else []
+    return ledger_check(path, len(service.get_all_allocations()), conflicts, problems), conflicts

@@ -6,7 +6,9 @@ from pathlib import Path
 
 import click
 
-from portalloc.cli.options import MODEL, Settings, echo_json, json_option, pair_json, pass_settings
+from portalloc.cli.context import Settings, pass_settings
+from portalloc.cli.output import echo_json, pair_json
+from portalloc.cli.params import MODEL, json_option
 
 
 @click.command()

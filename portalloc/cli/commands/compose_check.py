@@ -7,7 +7,9 @@ from typing import TYPE_CHECKING, Any
 
 import click
 
-from portalloc.cli.options import APP_NUM, MODEL, Settings, echo_json, json_option, pass_settings
+from portalloc.cli.context import Settings, pass_settings
+from portalloc.cli.output import echo_json
+from portalloc.cli.params import APP_NUM, MODEL, json_option
 
 if TYPE_CHECKING:
     from portalloc.integrations.compose import Binding, Finding
@@ -95,9 +97,11 @@ def _binding_json(binding: Binding) -> dict[str, Any]:
 
 
 def _finding_json(finding: Finding) -> dict[str, Any]:
+    from portalloc.reports import ClaimReport  # the service is loaded by now: pydantic is no extra cost
+
     return {
         "kind": finding.kind,
         "port": finding.port,
-        "holders": [{"model": h.model, "app_num": h.app_num, "role": h.role} for h in finding.holders],
+        "holders": [ClaimReport.of(claim).model_dump() for claim in finding.holders],
         "message": finding.message,
     }

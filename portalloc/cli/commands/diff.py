@@ -6,7 +6,9 @@ from typing import TYPE_CHECKING, Any
 
 import click
 
-from portalloc.cli.options import Settings, conflict_json, echo_json, pair_json, pass_settings
+from portalloc.cli.context import Settings, pass_settings
+from portalloc.cli.output import echo_json, pair_json
+from portalloc.cli.params import format_option
 
 if TYPE_CHECKING:  # `portalloc --help` imports every command module, and must not import pydantic
     from portalloc.core.models import Allocation
@@ -20,6 +22,8 @@ def _pair(a: Allocation) -> dict[str, Any]:
 
 
 def _as_json(diff: LedgerDiff, before: str, after: str) -> dict[str, Any]:
+    from portalloc.reports import ConflictReport
+
     return {
         "before": before,
         "after": after,
@@ -30,8 +34,8 @@ def _as_json(diff: LedgerDiff, before: str, after: str) -> dict[str, Any]:
             for m in diff.moved
         ],
         "policy": [{"setting": c.setting, "before": c.before, "after": c.after} for c in diff.policy],
-        "conflicts": [conflict_json(c) for c in diff.conflicts],
-        "new_conflicts": [conflict_json(c) for c in diff.new_conflicts],
+        "conflicts": [ConflictReport.of(c).model_dump() for c in diff.conflicts],
+        "new_conflicts": [ConflictReport.of(c).model_dump() for c in diff.new_conflicts],
         "off_policy": [{**_pair(a), "reason": reason} for a, reason in diff.off_policy],
     }
 
@@ -90,17 +94,9 @@ def _markdown(diff: LedgerDiff, before: str, after: str, ledger: str) -> list[st
 
 @click.command()
 @click.argument("revisions", nargs=-1, metavar="[REV [REV]]")
-@click.option(
-    "--format",
-    "fmt",
-    type=click.Choice(["text", "json", "markdown"]),
-    default="text",
-    show_default=True,
-    help="markdown: a comment for a pull request.",
-)
-@click.option("--json", "as_json", is_flag=True, help="Print JSON instead of text (--format json).")
+@format_option("text", "json", "markdown", default="text", help="markdown: a comment for a pull request.")
 @pass_settings
-def diff(settings: Settings, revisions: tuple[str, ...], fmt: str, as_json: bool) -> int:
+def diff(settings: Settings, revisions: tuple[str, ...], output: str) -> int:
     """Say what a change does to the ledger: allocations added, released, moved, policy changes, conflicts.
 
     With no REV: HEAD against the working tree. One REV: REV against the working tree.
@@ -125,9 +121,9 @@ def diff(settings: Settings, revisions: tuple[str, ...], fmt: str, as_json: bool
     after = settings.service().ledger() if new_rev is None else ledger_at(settings.ledger_path, new_rev) or Ledger()
     change = compare(before, after)
     after_name = new_rev or WORK_TREE
-    if as_json or fmt == "json":
+    if output == "json":
         echo_json(_as_json(change, old_rev, after_name))
-    elif fmt == "markdown":
+    elif output == "markdown":
         name = locate_in_repository(settings.ledger_path)[1]  # as the pull request shows it
         click.echo("\n".join(_markdown(change, old_rev, after_name, name)).rstrip("\n"))
     else:

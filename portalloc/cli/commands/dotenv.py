@@ -7,15 +7,8 @@ from pathlib import Path
 
 import click
 
-from portalloc.cli.options import (
-    OutputFile,
-    Settings,
-    follow_symlinks_option,
-    key_arguments,
-    pair_for,
-    pass_settings,
-    prefix_option,
-)
+from portalloc.cli.context import Settings, pass_settings
+from portalloc.cli.params import OutputFile, follow_symlinks_option, key_arguments, prefix_option
 
 
 @click.command()
@@ -67,7 +60,7 @@ def dotenv(
             f"{path} holds the portalloc block of {current}; one file holds one app's block "
             f"(pass --replace to give it to {label})"
         )
-    backend, frontend = pair_for(settings, model, app_num)
+    backend, frontend = settings.pair_for(model, app_num)
     variables = port_variables(backend, frontend, prefix)
     new = update_block(data, label, variables, where=str(path))
     for name, (line, value) in assignments(new, outside_block=True).items():

@@ -4,19 +4,18 @@ from __future__ import annotations
 
 import click
 
-from portalloc.cli.options import Settings, key_arguments, pair_for, pass_settings, prefix_option
+from portalloc.cli.context import Settings, pass_settings
+from portalloc.cli.params import format_option, key_arguments, prefix_option
 from portalloc.integrations.envvars import FORMATS, format_variables, port_variables
 
 
 @click.command()
 @key_arguments
-@click.option(
-    "--format",
-    "form",
-    type=click.Choice(FORMATS),
+@format_option(
+    *FORMATS,
     default="shell",
-    show_default=True,
     help="shell: export lines for eval; dotenv: NAME=VALUE lines; json: an object of strings.",
+    dest="form",
 )
 @prefix_option
 @click.option("--port-var", is_flag=True, help="Also print PORT (the backend port), as portalloc run sets it.")
@@ -30,6 +29,6 @@ def env(settings: Settings, model: str, app_num: int, form: str, prefix: str, po
       eval "$(portalloc env model_a 1 --port-var)"   # ... and PORT, as portalloc run sets it
       portalloc env model_a 1 --format dotenv > .env.ports
     """
-    backend, frontend = pair_for(settings, model, app_num)
+    backend, frontend = settings.pair_for(model, app_num)
     click.echo(format_variables(port_variables(backend, frontend, prefix, port_var=port_var), form), nl=False)
     return 0

@@ -11,7 +11,9 @@ from typing import TYPE_CHECKING
 
 import click
 
-from portalloc.cli.options import MODEL, OutputFile, Settings, follow_symlinks_option, pair_json, pass_settings
+from portalloc.cli.context import Settings, pass_settings
+from portalloc.cli.output import pair_json
+from portalloc.cli.params import MODEL, OutputFile, follow_symlinks_option, format_option
 
 if TYPE_CHECKING:  # `portalloc --help` imports every command module, and must not import pydantic
     from portalloc.core.models import Allocation
@@ -20,9 +22,11 @@ if TYPE_CHECKING:  # `portalloc --help` imports every command module, and must n
 def render(allocations: Sequence[Allocation], fmt: str) -> str:
     """The allocations in ``fmt``: ``port-config`` (what ``import`` and ``--config`` read), ``csv`` or ``json``."""
     if fmt == "csv":
+        from portalloc.integrations.importers import EXPORT_FIELDS  # the header import recognises
+
         buffer = io.StringIO()
         writer = csv.writer(buffer, lineterminator="\n")
-        writer.writerow(["model", "app_num", "backend", "frontend"])
+        writer.writerow(EXPORT_FIELDS)
         writer.writerows(a.model_dump().values() for a in allocations)
         return buffer.getvalue()
     if fmt == "port-config":
@@ -36,14 +40,14 @@ def render(allocations: Sequence[Allocation], fmt: str) -> str:
 
 
 @click.command()
-@click.option(
-    "--format",
-    "fmt",
-    type=click.Choice(["port-config", "csv", "json"]),
+@format_option(
+    "port-config",
+    "csv",
+    "json",
     default="json",
-    show_default=True,
     help="port-config: the platform's port_config.json list; csv: model,app_num,backend,frontend; "
     "json: what list --json prints.",
+    dest="fmt",
 )
 @click.option(
     "-o",

@@ -4,15 +4,9 @@ from __future__ import annotations
 
 import click
 
-from portalloc.cli.options import (
-    Settings,
-    echo_json,
-    json_option,
-    key_arguments,
-    pair_for,
-    pair_json,
-    pass_settings,
-)
+from portalloc.cli.context import Settings, pass_settings
+from portalloc.cli.output import echo_json, pair_json
+from portalloc.cli.params import json_option, key_arguments
 
 
 @click.command()
@@ -36,7 +30,7 @@ def get(settings: Settings, model: str, app_num: int, as_json: bool, field: str 
     """
     if as_json and field is not None:
         raise click.UsageError("--json and --field cannot be used together")
-    backend, frontend = pair_for(settings, model, app_num)
+    backend, frontend = settings.pair_for(model, app_num)
     if field is not None:
         click.echo(backend if field == "backend" else frontend)
     elif as_json:

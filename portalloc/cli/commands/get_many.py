@@ -4,7 +4,9 @@ from __future__ import annotations
 
 import click
 
-from portalloc.cli.options import Settings, batch_arguments, echo_json, json_option, pair_json, pass_settings
+from portalloc.cli.context import Settings, pass_settings
+from portalloc.cli.output import echo_json, pair_json
+from portalloc.cli.params import batch_arguments, json_option
 
 
 @click.command(name="get-many")

@@ -4,7 +4,9 @@ from __future__ import annotations
 
 import click
 
-from portalloc.cli.options import MODEL, Settings, echo_json, echo_table, json_option, pair_json, pass_settings
+from portalloc.cli.context import Settings, pass_settings
+from portalloc.cli.output import echo_report, echo_table
+from portalloc.cli.params import MODEL, json_option
 
 
 @click.command(name="list")
@@ -21,7 +23,7 @@ def list_allocations(settings: Settings, model: str | None, as_json: bool) -> in
     """
     rows = [a for a in settings.service().get_all_allocations() if model is None or a.model == model]
     if as_json:
-        echo_json([pair_json(a.model, a.app_num, a.backend, a.frontend) for a in rows])
+        echo_report(rows)
         return 0
     if not rows:
         click.echo(f"No allocations in {settings.ledger_path}.")

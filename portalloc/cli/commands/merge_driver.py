@@ -6,7 +6,7 @@ from pathlib import Path
 
 import click
 
-from portalloc.cli.options import Settings, pass_settings
+from portalloc.cli.context import Settings, pass_settings
 
 _LEDGER_FILE = click.Path(dir_okay=False, path_type=Path)
 

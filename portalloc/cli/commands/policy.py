@@ -7,7 +7,9 @@ from typing import TYPE_CHECKING, Any, TypeVar
 
 import click
 
-from portalloc.cli.options import Settings, echo_json, json_option, pass_settings
+from portalloc.cli.context import Settings, pass_settings
+from portalloc.cli.output import echo_report
+from portalloc.cli.params import json_option
 from portalloc.core.limits import MAX_PORT, MIN_PORT
 
 if TYPE_CHECKING:
@@ -49,32 +51,21 @@ def policy_changes(options: dict[str, Any]) -> dict[str, Any]:
     return {names.get(name, name): value for name, value in options.items() if value is not None}
 
 
-def policy_report(policy: PortPolicy) -> dict[str, Any]:
-    """The policy and what it gives: pairs in range, usable pairs, and every pair skipped and why."""
-    from portalloc.core.allocator import skipped_pairs, usable_pairs
-
-    return {
-        **policy.model_dump(),
-        "pairs": policy.pair_count,
-        "usable_pairs": usable_pairs(policy),
-        "skipped": [{"backend": b, "frontend": f, "reason": why} for b, f, why in skipped_pairs(policy)],
-    }
-
-
-def echo_policy(policy: PortPolicy, as_json: bool) -> None:
+def echo_policy(policy: PortPolicy, unusable: frozenset[int], as_json: bool) -> None:
     """Print ``policy_report`` as JSON, or as lines for a person."""
     from portalloc.core.models import describe_ranges
+    from portalloc.reports import policy_report
 
-    report = policy_report(policy)
+    report = policy_report(policy, unusable)
     if as_json:
-        echo_json(report)
+        echo_report(report)
         return
     last_backend, last_frontend = policy.pair(policy.pair_count - 1)
     pools = "; ".join(pool.describe() for pool in policy.pools) or "none"
     lines = [
         ("Backends", f"{policy.backend_start}-{last_backend}, step {policy.step}"),
         ("Frontends", f"{policy.frontend_start}-{last_frontend} (max port {policy.max_port})"),
-        ("Pairs", f"{report['pairs']:,} in range, {report['usable_pairs']:,} usable"),
+        ("Pairs", f"{report.pairs:,} in range, {report.usable_pairs:,} usable{report.usable_here_note()}"),
         ("Bad ports", "skipped" if policy.skip_bad_ports else "not skipped"),
         ("Probe", "on" if policy.probe else "off"),
         ("Reserved", describe_ranges(policy.reserved)),
@@ -83,8 +74,8 @@ def echo_policy(policy: PortPolicy, as_json: bool) -> None:
     width = max(len(name) for name, _ in lines) + 1
     for name, value in lines:
         click.echo(f"{name + ':':<{width}} {value}")
-    for skipped in report["skipped"]:
-        click.echo(f"skipped {skipped['backend']}/{skipped['frontend']}: {skipped['reason']}")
+    for skipped in report.skipped:
+        click.echo(f"skipped {skipped.backend}/{skipped.frontend}: {skipped.reason}")
 
 
 @click.group(invoke_without_command=True)
@@ -93,22 +84,37 @@ def echo_policy(policy: PortPolicy, as_json: bool) -> None:
 def policy(ctx: click.Context, as_json: bool) -> int:
     """Show the ledger's policy: its ranges, pairs, usable pairs, reserved ports, pools, and what is skipped.
 
+    Usable pairs are counted in the policy and, when it differs, on this machine: a pair
+    with a port in the OS ephemeral range or among the ports the OS reserves is never
+    handed out here.
+
     \b
     Examples:
       portalloc policy
       portalloc policy set --max-port 20000
     """
     if ctx.invoked_subcommand is None:
-        echo_policy(ctx.find_object(Settings).service().ledger().policy, as_json)  # type: ignore[union-attr]
+        service = ctx.find_object(Settings).service()  # type: ignore[union-attr]
+        policy = service.ledger().policy
+        echo_policy(policy, service.unusable_here(policy), as_json)
     return 0
 
 
 @policy.command(name="set")
 @policy_options
+@click.option(
+    "--force",
+    is_flag=True,
+    help="Go ahead although a pool moves or an app ends up outside its pool or the sequence; says what moved.",
+)
 @json_option
 @pass_settings
-def set_policy(settings: Settings, /, as_json: bool, **options: Any) -> int:
+def set_policy(settings: Settings, /, as_json: bool, force: bool, **options: Any) -> int:
     """Change the policy; refused, naming them, if any existing allocation would not fit or stay unique.
+
+    A change that fits but moves a pool (a new --step or start moves its ports), or puts
+    an app outside its pool or off the sequence of pairs, is refused too, naming them,
+    unless --force; then each move is a warning.
 
     \b
     Example:
@@ -117,5 +123,7 @@ def set_policy(settings: Settings, /, as_json: bool, **options: Any) -> int:
     changes = policy_changes(options)
     if not changes:
         raise click.UsageError("say what to change (--backend-start, --frontend-start, --step, --max-port, ...)")
-    echo_policy(settings.service().set_policy(**changes), as_json)
+    service = settings.service()
+    policy = service.set_policy(force=force, **changes)
+    echo_policy(policy, service.unusable_here(policy), as_json)
     return 0

@@ -6,16 +6,9 @@ from typing import TYPE_CHECKING
 
 import click
 
-from portalloc.cli.options import (
-    MODEL,
-    PORT_RANGE,
-    Settings,
-    Span,
-    echo_json,
-    echo_table,
-    json_option,
-    pass_settings,
-)
+from portalloc.cli.context import Settings, pass_settings
+from portalloc.cli.output import echo_json, echo_table
+from portalloc.cli.params import MODEL, PORT_RANGE, Span, json_option
 
 if TYPE_CHECKING:
     from portalloc.core.models import PortPolicy

@@ -4,16 +4,9 @@ from __future__ import annotations
 
 import click
 
-from portalloc.cli.options import (
-    APP_NUM,
-    MODEL,
-    Settings,
-    echo_json,
-    echo_released,
-    json_option,
-    pair_json,
-    pass_settings,
-)
+from portalloc.cli.context import Settings, pass_settings
+from portalloc.cli.output import echo_json, echo_released, pair_json
+from portalloc.cli.params import APP_NUM, MODEL, json_option
 from portalloc.errors import PortallocError
 
 

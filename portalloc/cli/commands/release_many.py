@@ -4,7 +4,9 @@ from __future__ import annotations
 
 import click
 
-from portalloc.cli.options import Settings, batch_arguments, echo_released, json_option, pass_settings
+from portalloc.cli.context import Settings, pass_settings
+from portalloc.cli.output import echo_released
+from portalloc.cli.params import batch_arguments, json_option
 from portalloc.errors import PortallocError
 
 

@@ -6,7 +6,9 @@ from typing import Any
 
 import click
 
-from portalloc.cli.options import Settings, echo_json, json_option, pass_settings
+from portalloc.cli.context import Settings, pass_settings
+from portalloc.cli.output import echo_json
+from portalloc.cli.params import json_option
 
 
 @click.command()

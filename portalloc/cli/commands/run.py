@@ -6,7 +6,8 @@ import os
 
 import click
 
-from portalloc.cli.options import Settings, key_arguments, pair_for, pass_settings, prefix_option
+from portalloc.cli.context import Settings, pass_settings
+from portalloc.cli.params import key_arguments, prefix_option
 
 
 @click.command(context_settings={"ignore_unknown_options": True})
@@ -32,6 +33,6 @@ def run(settings: Settings, model: str, app_num: int, command: tuple[str, ...], 
     from portalloc.machine.launch import exec_program, find_program
 
     program = find_program(command[0], os.environ.get("PATH"))  # before allocating: a typo writes nothing
-    backend, frontend = pair_for(settings, model, app_num)
+    backend, frontend = settings.pair_for(model, app_num)
     environment = {**os.environ, **port_variables(backend, frontend, prefix, port_var=not no_port_var)}
     exec_program(program, command, environment)

@@ -6,7 +6,7 @@ from pathlib import Path
 
 import click
 
-from portalloc.cli.options import Settings, pass_settings
+from portalloc.cli.context import Settings, pass_settings
 from portalloc.errors import PortallocError
 
 #: Outside the default policy's ranges (5001-10999), so the server never sits on a port it hands out.

@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
 
 import click
 
-from portalloc.cli.options import MODEL, Settings, echo_json, echo_table, json_option, pair_json, pass_settings
+from portalloc.cli.context import Settings, pass_settings
+from portalloc.cli.output import echo_report, echo_table
+from portalloc.cli.params import MODEL, json_option
 
 if TYPE_CHECKING:
     from portalloc.machine.live import PortReport
@@ -29,35 +31,23 @@ def status(settings: Settings, model: str | None, as_json: bool) -> int:
       portalloc status --json
     """
     from portalloc.machine.probe import PortState
+    from portalloc.reports import status_report
 
-    reports = settings.service().live_status(model)
-    pairs = list(zip(reports[::2], reports[1::2], strict=True))
-    findings = [(report, problem) for report in reports for problem in report.problems()]
-    problems = [problem for _, problem in findings]
+    pairs = settings.service().live_status(model)
     if as_json:
-        echo_json(
-            {
-                "ledger": str(settings.ledger_path),
-                "allocations": [
-                    {
-                        **pair_json(backend.model, backend.app_num, backend.port, frontend.port),
-                        "live": {"backend": _port_json(backend), "frontend": _port_json(frontend)},
-                    }
-                    for backend, frontend in pairs
-                ],
-                "findings": [{**_where_json(report), "message": problem} for report, problem in findings],
-            }
-        )
+        echo_report(status_report(settings.ledger_path, pairs))
         return 0
     if not pairs:
         click.echo(f"No allocations in {settings.ledger_path}.")
         return 0
     table = [("MODEL", "APP", "BACKEND", "FRONTEND")]
-    table += [(b.model, str(b.app_num), _cell(b), _cell(f)) for b, f in pairs]
+    table += [(pair.model, str(pair.app_num), _cell(pair.backend), _cell(pair.frontend)) for pair in pairs]
     echo_table(table, "<><<")
-    listening = sum(1 for report in reports if report.state is PortState.LISTENING)
+    ports = [port for pair in pairs for port in pair.ports]
+    listening = sum(1 for port in ports if port.state is PortState.LISTENING)
+    problems = [problem for pair in pairs for problem in pair.problems()]
     click.echo(
-        f"\n{listening} of {len(reports)} ports listening; {len(problems)} problem{'' if len(problems) == 1 else 's'}"
+        f"\n{listening} of {len(ports)} ports listening; {len(problems)} problem{'' if len(problems) == 1 else 's'}"
     )
     for problem in problems:
         click.echo(f"  {problem}")
@@ -71,16 +61,3 @@ def _cell(report: PortReport) -> str:
     if state == "listening":
         return f"{report.port} listening: {', '.join(h.describe() for h in report.holders)}"
     return f"{report.port} {state}"
-
-
-def _port_json(report: PortReport) -> dict[str, Any]:
-    return {
-        "state": report.state.value,
-        "own": report.own,
-        "held": report.held,
-        "holders": [{"pid": holder.pid, "name": holder.name} for holder in report.holders],
-    }
-
-
-def _where_json(report: PortReport) -> dict[str, Any]:
-    return {"model": report.model, "app_num": report.app_num, "role": report.role, "port": report.port}

@@ -18,10 +18,9 @@ from fastapi.exceptions import RequestValidationError
 from starlette.convertors import PathConvertor, register_url_convertor
 from starlette.exceptions import HTTPException
 
-from portalloc.core.keys import check_key, check_model_name
+from portalloc.core.keys import check_key, check_model_name, parse_app_num
 from portalloc.core.limits import MAX_APP_NUM, MAX_MODEL_LENGTH
 from portalloc.core.models import Allocation
-from portalloc.errors import InvalidKey
 from portalloc.server.schemas import BatchRequest, ErrorBody
 from portalloc.server.state import State
 from portalloc.service.facade import PortAllocationService
@@ -53,10 +52,7 @@ _NOT_FOUND: dict[int | str, dict[str, Any]] = {404: {"model": ErrorBody, "descri
 
 def parse_key(model: str, app_num: str) -> tuple[str, int]:
     """The key named by a URL's model and app number, validated as the CLI validates its arguments."""
-    # Plain ASCII digits only, as on the command line ("1_0", " 1" and "١" are not app numbers).
-    if not (app_num.isascii() and app_num.isdigit() and len(app_num) <= 10 and 1 <= int(app_num) <= MAX_APP_NUM):
-        raise InvalidKey(f"app_num must be a whole number from 1 to {MAX_APP_NUM:,}, not {app_num!r}")
-    return check_key(model, int(app_num))
+    return check_key(model, parse_app_num(app_num))
 
 
 def _no_allocation(state: State, model: str, app_num: int) -> HTTPException:

@@ -1,4 +1,8 @@
-"""The ledger as a whole: ``/v1/check``, ``/v1/stats``, ``/v1/status`` (live) and ``/metrics``."""
+"""The ledger as a whole: ``/v1/check``, ``/v1/stats``, ``/v1/status`` (live), ``/v1/policy`` and ``/metrics``.
+
+Each answers with the schema of ``portalloc.reports`` that the matching CLI command's
+``--json`` dumps, built by the same function, so both faces say the same thing.
+"""
 
 from __future__ import annotations
 
@@ -7,87 +11,68 @@ from typing import Annotated, Any
 from fastapi import APIRouter, Query, Response
 from fastapi.responses import JSONResponse, PlainTextResponse
 
-from portalloc.core import allocator
 from portalloc.core.keys import check_model_name
 from portalloc.core.metrics import prometheus_text
-from portalloc.machine.live import PortReport
-from portalloc.server.schemas import (
-    CheckReport,
-    ConflictHolder,
-    ConflictReport,
-    Finding,
-    Holder,
-    LiveAllocation,
-    LivePair,
-    LivePort,
+from portalloc.reports import (
+    LedgerCheck,
+    PolicyReport,
     StatsReport,
     StatusReport,
+    ledger_check,
+    policy_report,
+    stats_report,
+    status_report,
 )
 from portalloc.server.state import State
+from portalloc.service.facade import PortAllocationService
 
 router = APIRouter(tags=["reports"])
 
 
-@router.get("/v1/check", responses={409: {"model": CheckReport, "description": "The ledger has conflicts"}})
-def check(state: State) -> Any:
-    """200 with ``ok: true`` when no port or key is held twice; 409 with every conflict otherwise."""
-    ledger = state.call(lambda service: service.ledger())
-    conflicts = [_conflict_report(conflict) for conflict in allocator.find_conflicts(ledger.allocations)]
-    report = CheckReport(ok=not conflicts, allocations=len(ledger.allocations), conflicts=conflicts)
-    return JSONResponse(report.model_dump(), status_code=409 if conflicts else 200)
+@router.get(
+    "/v1/check",
+    response_model=LedgerCheck,
+    responses={409: {"model": LedgerCheck, "description": "The ledger has conflicts (or, with live, live problems)"}},
+)
+def check(state: State, live: Annotated[bool, Query()] = False) -> Any:
+    """``portalloc check --json``'s report of this ledger: 200 when ``ok``, 409 with every conflict otherwise.
 
+    ``live=true`` also looks at this machine, as ``check --live`` does.
+    """
 
-def _conflict_report(conflict: allocator.Conflict) -> ConflictReport:
-    """A conflict with its holders as ``{model, app_num, role}`` objects, as ``check --json`` prints it."""
-    holders = [ConflictHolder(model=h.model, app_num=h.app_num, role=h.role) for h in conflict.holders]
-    return ConflictReport(port=conflict.port, holders=holders)
+    def find(service: PortAllocationService) -> LedgerCheck:
+        allocations = service.get_all_allocations()
+        problems = [problem for pair in service.live_status() for problem in pair.problems()] if live else []
+        return ledger_check(service.ledger_path, len(allocations), service.check_port_conflicts(), problems)
+
+    report = state.call(find)
+    return JSONResponse(report.model_dump(mode="json"), status_code=200 if report.ok else 409)
 
 
 @router.get("/v1/stats")
 def stats(state: State) -> StatsReport:
-    """How full the ledger is: the keys of ``portalloc stats --json``."""
-    usage, ledger = state.call(lambda service: (service.stats(), service.ledger()))
-    return StatsReport(ledger=str(state.service.ledger_path), **usage._asdict(), policy=ledger.policy)
+    """How full the ledger is: ``portalloc stats --json``."""
+    ledger, unusable = state.call(lambda service: (service.ledger(), service.unusable_here()))
+    return stats_report(state.service.ledger_path, ledger, unusable)
 
 
 @router.get("/v1/status")
 def status(state: State, model: Annotated[str | None, Query()] = None) -> StatusReport:
-    """Each allocation's ports as this machine sees them now: the keys of ``portalloc status --json``."""
+    """Each allocation's ports as this machine sees them now: ``portalloc status --json``."""
     if model is not None:
         model = check_model_name(model)  # NFC, as the ledger stores it
-    reports = state.call(lambda service: service.live_status(model))
-    pairs = zip(reports[::2], reports[1::2], strict=True)
-    return StatusReport(
-        ledger=str(state.service.ledger_path),
-        allocations=[
-            LiveAllocation(
-                model=b.model,
-                app_num=b.app_num,
-                backend=b.port,
-                frontend=f.port,
-                live=LivePair(backend=_live_port(b), frontend=_live_port(f)),
-            )
-            for b, f in pairs
-        ],
-        findings=[
-            Finding(model=r.model, app_num=r.app_num, role=r.role, port=r.port, message=problem)
-            for r in reports
-            for problem in r.problems()
-        ],
-    )
+    return status_report(state.service.ledger_path, state.call(lambda service: service.live_status(model)))
 
 
-def _live_port(report: PortReport) -> LivePort:
-    return LivePort(
-        state=report.state.value,
-        own=report.own,
-        held=report.held,
-        holders=[Holder(pid=h.pid, name=h.name) for h in report.holders],
-    )
+@router.get("/v1/policy")
+def policy(state: State) -> PolicyReport:
+    """The ledger's policy and what it gives: ``portalloc policy --json``."""
+    policy, unusable = state.call(lambda service: (policy := service.ledger().policy, service.unusable_here(policy)))
+    return policy_report(policy, unusable)
 
 
 @router.get("/metrics", response_class=PlainTextResponse, responses={200: {"content": {"text/plain": {}}}})
 def metrics(state: State) -> Response:
     """The ledger's gauges in the Prometheus text format (what ``stats --format prometheus`` prints)."""
-    text = prometheus_text(state.call(lambda service: service.ledger()))
+    text = prometheus_text(*state.call(lambda service: (service.ledger(), service.unusable_here())))
     return PlainTextResponse(text, media_type="text/plain; version=0.0.4; charset=utf-8")

@@ -1,52 +1,16 @@
-"""What commands share: the table printer (columns in terminal cells) and the files they may write."""
+"""The command line's parameters: the files commands may write, ``--json`` beside ``--format``, app numbers."""
 
 from __future__ import annotations
 
+import json
 import os
 import subprocess
 from pathlib import Path
 
 import pytest
 
-from portalloc.cli.options import MAX_COLUMN_WIDTH, display_width
 from tests.conftest import RunCli, subprocess_env
 from tests.reliability.processes import portalloc_script
-
-
-@pytest.mark.parametrize(
-    ("text", "width"),
-    [("model_a", 7), ("caf\u00e9", 4), ("cafe\u0301", 4), ("\u30e2\u30c7\u30eb", 6), ("\uff21", 2), ("", 0)],
-)
-def test_display_width(text: str, width: int) -> None:
-    assert display_width(text) == width
-
-
-@pytest.mark.usefixtures("new_ledger")
-def test_list_aligns_wide_and_combined_names(run_cli: RunCli) -> None:
-    for model in ("model_a", "\u30e2\u30c7\u30eb", "caf\u00e9"):
-        run_cli("get", model, "1")
-    lines = run_cli("list").stdout.splitlines()
-    # Every APP cell ends in the same terminal column, whatever the model's script.
-    assert {display_width(line.split("  1 ")[0]) for line in lines[1:]} == {display_width(lines[0].split("APP")[0])}
-    assert lines[1:] == [
-        "caf\u00e9       1     5005      8005",
-        "model_a    1     5001      8001",
-        "\u30e2\u30c7\u30eb     1     5003      8003",
-    ]
-
-
-@pytest.mark.usefixtures("new_ledger")
-def test_one_long_name_does_not_pad_every_row(run_cli: RunCli) -> None:
-    long_name = "m" * 200
-    for model in ("a", long_name, "b"):
-        run_cli("get", model, "1")
-    lines = run_cli("list").stdout.splitlines()
-    assert lines[0] == "MODEL  APP  BACKEND  FRONTEND"
-    assert lines[1] == "a        1     5001      8001"
-    assert lines[2] == "b        1     5005      8005"
-    assert lines[3] == f"{long_name}    1     5003      8003"
-    assert max(map(len, lines[:3])) < MAX_COLUMN_WIDTH
-
 
 # Every command that writes a file the user names, pointed at the ledger or its lock file in
 # a real repository, the way a slip of the shell's tab completion does.
@@ -83,3 +47,28 @@ def test_no_command_writes_over_the_ledger_or_its_lock(tmp_path: Path, command: 
     done = subprocess.run([script, *argv], cwd=tmp_path, env=env, capture_output=True, text=True)
     assert done.returncode == 0, done.stderr
     assert (tmp_path / "out.file").stat().st_size > 0
+
+
+# Every command whose output has a --format, with a format that is neither JSON nor its default.
+_FORMATTED = [(("stats",), "prometheus"), (("diff",), "markdown"), (("env", "m", "1"), "dotenv"), (("export",), "csv")]
+
+
+@pytest.mark.usefixtures("new_ledger")
+@pytest.mark.parametrize(("command", "other"), _FORMATTED, ids=[words[0] for words, _ in _FORMATTED])
+def test_json_beside_another_format_is_a_usage_error_in_every_command(
+    run_cli: RunCli, command: tuple[str, ...], other: str
+) -> None:
+    for argv in ((*command, "--json", "--format", other), (*command, "--format", other, "--json")):
+        result = run_cli(*argv)
+        assert result.exit_code == 2, (argv, result.stdout, result.stderr)
+        assert result.stderr.startswith(f"Error: --json and --format {other} go against each other")
+        assert len(result.stderr.splitlines()) == 1 and result.stdout == ""
+
+
+@pytest.mark.usefixtures("new_ledger")
+@pytest.mark.parametrize("command", [("stats",), ("env", "m", "1"), ("export",)])
+def test_json_is_short_for_format_json(run_cli: RunCli, command: tuple[str, ...]) -> None:
+    run_cli("get", "m", "1")
+    short, long = run_cli(*command, "--json"), run_cli(*command, "--format", "json")
+    assert (short.exit_code, long.exit_code) == (0, 0)
+    assert short.stdout == long.stdout and json.loads(short.stdout)

@@ -1,0 +1,91 @@
+"""What a command runs in: the global options resolved (``Settings``), the service over the ledger, its warnings.
+
+Pydantic-free until a command asks for the service, so ``get`` of an existing key stays light.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+import click
+
+if TYPE_CHECKING:
+    from portalloc.service.facade import PortAllocationService
+
+
+@dataclass(frozen=True)
+class Settings:
+    """The global options, resolved: which ledger, which pre-configuration, how long to wait for the lock.
+
+    ``probe`` is ``False`` under ``--no-probe``: new allocations ignore what the OS holds
+    and ``get``/``run`` do not look at the machine. ``create_ledger`` says whether a
+    write may create a missing ledger: only at the default discovered location, the
+    root of the git repository (``ledger_creatable``); anywhere else a typo in
+    ``--ledger`` or ``PORTALLOC_LEDGER`` would silently start a second ledger.
+    """
+
+    ledger_path: Path
+    config_path: Path | None
+    lock_timeout: float
+    probe: bool = True
+    create_ledger: bool = False
+    #: ``--allow-confusable``: a new model may look like an existing one (``portalloc.core.names``).
+    allow_confusable: bool = False
+
+    def service(self) -> PortAllocationService:
+        """A service over this ledger (imports pydantic on first use).
+
+        Its warnings are shown as ``Warning: …`` lines on stderr from then on.
+        """
+        from portalloc.service.facade import PortAllocationService
+
+        show_warnings()
+        return PortAllocationService(
+            self.ledger_path,
+            self.config_path,
+            lock_timeout=self.lock_timeout,
+            probe=self.probe,
+            create_ledger=self.create_ledger,
+            allow_confusable=self.allow_confusable,
+        )
+
+    def pair_for(self, model: str, app_num: int) -> tuple[int, int]:
+        """``(backend, frontend)`` of the key, allocated if new; an existing pair is looked up without pydantic.
+
+        For an existing pair the machine is looked at too (unless ``--no-probe`` or the
+        ledger's policy says ``"probe": false``): a port that something else holds now is
+        warned about on stderr (``machine.live.held_warnings``), and the pair is kept.
+        """
+        from portalloc.storage.lookup import find_pair
+
+        hit = find_pair(self.ledger_path, model, app_num)
+        if hit is None:
+            return self.service().get_or_allocate_ports(model, app_num).ports
+        if self.probe and hit.probe:
+            from portalloc.machine.live import held_warnings
+
+            for warning in held_warnings(model, app_num, hit.backend, hit.frontend):
+                click.echo(f"Warning: {warning}", err=True)
+        return hit.ports
+
+
+pass_settings = click.make_pass_decorator(Settings)
+
+
+def show_warnings() -> None:
+    """Show what the ``portalloc`` logger warns about as ``Warning: …`` lines on the current stderr."""
+    import logging  # here, not at the top: a lookup never needs it
+
+    class WarningLines(logging.Handler):
+        portalloc_cli = True
+
+        def emit(self, record: logging.LogRecord) -> None:
+            click.echo(f"Warning: {record.getMessage()}", err=True)
+
+    logger = logging.getLogger("portalloc")
+    if not any(getattr(handler, "portalloc_cli", False) for handler in logger.handlers):
+        logger.addHandler(WarningLines())
+        logger.setLevel(logging.WARNING)
+        logger.propagate = False

@@ -1,0 +1,117 @@
+"""Both faces give each report the same keys and values: the CLI's ``--json`` and a real ``portalloc serve``.
+
+One ledger, with a conflict, a pool, a reserved port and a port this test holds, is
+asked for every report through both faces; the JSON must be equal, key for key. The
+pydantic-free pair object that ``get``'s fast path prints is pinned to the schema's dump.
+"""
+
+from __future__ import annotations
+
+import json
+import socket
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+pytest.importorskip("fastapi", reason="the 'serve' extra is not installed (pip install -e '.[test]')")
+
+from portalloc.cli.output import pair_json
+from portalloc.core.models import Allocation, Ledger, Pool, PortPolicy
+from portalloc.reports import dump_json
+from portalloc.storage.ledger import dump_ledger
+from tests.conftest import RunCli
+from tests.serving import ServerProcess, kill_group, start_server
+
+#: Ports nothing on a test machine holds, below the usual ephemeral ranges.
+BASE = 29001
+HELD = BASE + 502  # the frontend of a/2, held by this test while the reports are taken
+
+
+@pytest.fixture
+def both_faces(tmp_path: Path, ledger_path: Path) -> Iterator[ServerProcess]:
+    """A real server over a ledger with a conflict (b/1 on a/1's backend), a pool and a reserved port."""
+    policy = PortPolicy(
+        backend_start=BASE,
+        frontend_start=BASE + 500,
+        reserved=[[BASE + 4, BASE + 4]],
+        pools=[Pool(model="pooled", first=10, last=14)],
+    )
+    rows = [
+        Allocation(model="a", app_num=1, backend=BASE, frontend=BASE + 500),
+        Allocation(model="a", app_num=2, backend=BASE + 2, frontend=HELD),
+        Allocation(model="b", app_num=1, backend=BASE, frontend=BASE + 506),
+        Allocation(model="pooled", app_num=1, backend=BASE + 20, frontend=BASE + 520),
+    ]
+    ledger_path.write_bytes(dump_ledger(Ledger(policy=policy).with_allocations(rows)))
+    server = start_server(tmp_path, ledger=ledger_path)
+    try:
+        yield server
+    finally:
+        server.stop()
+        kill_group(server)
+
+
+@pytest.fixture
+def held_port() -> Iterator[int]:
+    """``HELD`` listening on 127.0.0.1 (this process holds it: ``status`` reports it held by something else)."""
+    with socket.socket() as listener:
+        listener.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        listener.bind(("127.0.0.1", HELD))
+        listener.listen()
+        yield HELD
+
+
+# (CLI arguments, HTTP path, the HTTP status, the CLI's exit code)
+REPORTS = {
+    "list": (["list", "--json"], "/v1/allocations", 200, 0),
+    "list of a model": (["list", "--model", "a", "--json"], "/v1/allocations?model=a", 200, 0),
+    "get": (["get", "a", "2", "--json"], "/v1/allocations/a/2", 200, 0),
+    "stats": (["stats", "--json"], "/v1/stats", 200, 0),
+    "stats (--format json)": (["stats", "--format", "json"], "/v1/stats", 200, 0),
+    "status": (["status", "--json"], "/v1/status", 200, 0),
+    "status of a model": (["status", "--model", "a", "--json"], "/v1/status?model=a", 200, 0),
+    "policy": (["policy", "--json"], "/v1/policy", 200, 0),
+}
+
+
+@pytest.mark.usefixtures("held_port")
+@pytest.mark.parametrize("name", list(REPORTS))
+def test_the_cli_and_the_http_api_give_one_report(name: str, both_faces: ServerProcess, run_cli: RunCli) -> None:
+    args, path, status, exit_code = REPORTS[name]
+    with both_faces.client() as client:
+        response = client.get(path)
+    result = run_cli(*args)
+    assert (result.exit_code, response.status_code) == (exit_code, status), result.stderr
+    assert json.loads(result.stdout) == response.json()
+    if name == "status":  # the report is about something: a held port, found by both faces
+        assert any(f["port"] == HELD for f in response.json()["findings"])
+    if name == "stats":  # the fields /v1/stats once lacked
+        assert {"reserved_ports", "ranges", "per_model"} <= response.json().keys()
+
+
+def test_check_of_one_ledger_is_the_http_check(both_faces: ServerProcess, run_cli: RunCli) -> None:
+    with both_faces.client() as client:
+        response = client.get("/v1/check")
+    result = run_cli("check", "--json")
+    assert (result.exit_code, response.status_code) == (1, 409)  # a/1 and b/1 share a backend
+    cli = json.loads(result.stdout)
+    assert cli == {"ok": False, "ledgers": [response.json()]}
+    assert response.json()["conflicts"][0]["port"] == BASE
+
+
+def test_the_pair_object_of_the_fast_path_is_the_schemas_dump() -> None:
+    allocation = Allocation(model="モデル/x", app_num=7, backend=5001, frontend=8001)
+    fast = pair_json(allocation.model, allocation.app_num, allocation.backend, allocation.frontend)
+    assert json.dumps(fast) == json.dumps(json.loads(allocation.model_dump_json()))  # same keys, same order
+    assert json.dumps(fast, ensure_ascii=False, indent=2) == dump_json(allocation)
+
+
+@pytest.mark.usefixtures("held_port")
+def test_check_live_is_the_http_check_live(both_faces: ServerProcess, run_cli: RunCli) -> None:
+    with both_faces.client() as client:
+        response = client.get("/v1/check", params={"live": "true"})
+    result = run_cli("check", "--live", "--json")
+    assert (result.exit_code, response.status_code) == (1, 409)
+    assert json.loads(result.stdout) == {"ok": False, "ledgers": [response.json()]}
+    assert any(str(HELD) in problem for problem in response.json()["live_problems"])
