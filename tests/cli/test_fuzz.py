@@ -42,6 +42,7 @@ from tests.reliability.bad_input import (
     HOSTILE_COMPOSE,
     LONG_NUMBER,
     VALID,
+    cli_commands,
 )
 
 #: Examples per command (25 commands): about 20 s in all on a quiet 2-core machine.
@@ -141,7 +142,12 @@ CONTENTS: dict[str, st.SearchStrategy[bytes]] = {
     "theirs.json": st.one_of(LEDGERS, NOISE),
 }
 
-COMMANDS = {name: cli.commands[name] for name in sorted(cli.commands) if name not in LEFT_OUT}
+_CONTEXT = click.Context(cli)
+COMMANDS = {
+    name: command
+    for name in cli_commands()
+    if name not in LEFT_OUT and (command := cli.get_command(_CONTEXT, name)) is not None
+}
 GLOBAL_PREFIXES = st.sampled_from(
     [(), (), ("--no-probe",), ("--allow-confusable",), ("--config", "config.json"), ("--lock-timeout", "0")]
 )
