@@ -9,7 +9,7 @@ Quick start::
 The public API (``dir(portalloc)`` lists it):
 
 * ``PortAllocationService(ledger_path=None, config_file=None, *, policy=None, lock_timeout=10,
-  probe=True, create_ledger=True)`` — the API over one ledger:
+  probe=True, create_ledger=True, allow_confusable=False)`` — the API over one ledger:
   ``get_or_allocate_ports``, ``get_ports``, ``get_all_allocations``, ``release_ports``,
   ``check_port_conflicts``, ``stats``, ``live_status`` …; ``get_or_allocate_ports(model, app_num)`` is
   the one-call shortcut.
@@ -24,6 +24,7 @@ The public API (``dir(portalloc)`` lists it):
 * Errors: everything raised on purpose is a ``PortallocError`` whose message is one
   line for a user. ``InvalidKey``, ``InvalidVariableName``, ``InvalidValue`` (a
   ``PortPair``, ``PortPolicy`` or ``Pool`` built from bad values): bad input.
+  ``ConfusableName``: a new model that looks like one the ledger has.
   ``LedgerCorrupt``: not valid JSON or not a ledger (never overwritten).
   ``LedgerUnavailable``: cannot be read or written (``LedgerMissing``: no ledger where a
   write needs one; ``portalloc init`` makes it). ``LedgerLocked``: the lock timed
@@ -72,6 +73,7 @@ if TYPE_CHECKING:  # for type checkers only (the names come from _PUBLIC on firs
         CommandNotFound,
         ComposeFileError,
         ConfigError,
+        ConfusableName,
         EnvFileError,
         GitError,
         ImportSourceError,
@@ -136,6 +138,7 @@ _PUBLIC = {
     "CommandNotFound": "portalloc.errors",
     "ComposeFileError": "portalloc.errors",
     "ConfigError": "portalloc.errors",
+    "ConfusableName": "portalloc.errors",
     "EnvFileError": "portalloc.errors",
     "GitError": "portalloc.errors",
     "ImportSourceError": "portalloc.errors",
