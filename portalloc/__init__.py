@@ -35,7 +35,8 @@ The public API (``dir(portalloc)`` lists it):
   ``CommandNotFound`` (exit 127), ``CommandNotExecutable`` (126): ``portalloc run``.
   ``AppsDirMissing``, ``AppsDirLooksWrong``, ``AppDirUnavailable``: ``cleanup``'s apps
   directory. ``LedgerExists``: ``init`` where a ledger is. ``PolicyRefused``: a policy
-  change an allocation would not fit. ``BatchInputError``, ``ImportSourceError``: a
+  change an allocation would not fit. ``PreconditionFailed``: an HTTP ``If-Match`` /
+  ``If-None-Match`` that does not hold. ``BatchInputError``, ``ImportSourceError``: a
   batch or an import file that cannot be read as one.
 
 Names are imported on first use, so ``import portalloc`` (and the command line's fast
@@ -89,6 +90,7 @@ if TYPE_CHECKING:  # for type checkers only (the names come from _PUBLIC on firs
         PolicyMismatch,
         PolicyRefused,
         PortallocError,
+        PreconditionFailed,
         UnsafeFile,
     )
     from portalloc.integrations.importers import (
@@ -154,6 +156,7 @@ _PUBLIC = {
     "PolicyMismatch": "portalloc.errors",
     "PolicyRefused": "portalloc.errors",
     "PortallocError": "portalloc.errors",
+    "PreconditionFailed": "portalloc.errors",
     "UnsafeFile": "portalloc.errors",
 }
 

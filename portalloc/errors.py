@@ -6,7 +6,7 @@ from __future__ import annotations
 class PortallocError(Exception):
     """Base class of every error portalloc raises on purpose; its message is one line for a user."""
 
-    #: Stable name of the error, the same for the CLI and the HTTP API (``{"error": {"code": …}}``).
+    #: Stable name of the error, the same for the CLI and the HTTP API (the problem's ``code``).
     code = "error"
     exit_code = 1
 
@@ -51,6 +51,12 @@ class LedgerExists(PortallocError):
     """``LedgerFile.create`` (``portalloc init``) found a file already at the ledger's path. It is left as it was."""
 
     code = "ledger_exists"
+
+
+class PreconditionFailed(PortallocError):
+    """A conditional write (HTTP ``If-Match`` / ``If-None-Match``) whose condition the key's pair does not meet."""
+
+    code = "precondition_failed"
 
 
 class LedgerLocked(PortallocError):

@@ -70,7 +70,8 @@ def start_server(
         stdout=subprocess.PIPE,
         stderr=subprocess.PIPE,
         text=True,
-        env=env or subprocess_env(),
+        # The server's machine state (the event journal) lives in the test's own directory.
+        env=env or subprocess_env(PORTALLOC_STATE_DIR=str(tmp / "state")),
         start_new_session=True,
     )
     assert process.stdout is not None

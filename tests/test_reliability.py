@@ -18,7 +18,7 @@ import pytest
 from portalloc.errors import LedgerLocked
 from portalloc.service.facade import PortAllocationService
 from portalloc.storage.files import FileDirectory, remove_stale_temps
-from portalloc.storage.ledger import lock_path
+from portalloc.storage.locking import lock_path
 from tests.conftest import portalloc_script, read_json, subprocess_env
 from tests.reliability.contention import run_contention
 from tests.reliability.crash import fork_lock_holder, run_crash_injection, run_lock_holder_death, temp_files

@@ -19,7 +19,7 @@ pytest.importorskip("fastapi", reason="the 'serve' extra is not installed (pip i
 from portalloc.cli.output import pair_json
 from portalloc.core.models import Allocation, Ledger, Pool, PortPolicy
 from portalloc.reports import dump_json
-from portalloc.storage.ledger import dump_ledger
+from portalloc.storage.codec import dump_ledger
 from tests.conftest import RunCli
 from tests.serving import ServerProcess, kill_group, start_server
 

@@ -2,20 +2,21 @@
 
 click completes commands and options by itself (``_PORTALLOC_COMPLETE=bash_source
 portalloc`` prints the script). For the key arguments it asks the parameter types,
-which ask here. A completion runs on every Tab press, so this reads the ledger with
-``json`` alone (no pydantic, no lock: a rename is atomic, so a reader never sees half a
-file) and answers nothing rather than an error: a shell has nowhere to show one.
+which ask here. A completion runs on every Tab press, so this reads the ledger with the
+codec's fast reader (``codec.read_document``: strict JSON, a repeated name refused, as
+every reader refuses it; no pydantic, no lock: a rename is atomic, so a reader never
+sees half a file) and answers nothing rather than an error: a shell has nowhere to show one.
 """
 
 from __future__ import annotations
 
-import json
 from pathlib import Path
 
 import click
 
 from portalloc.core.limits import MAX_LEDGER_BYTES
 from portalloc.errors import PortallocError
+from portalloc.storage.codec import read_document
 from portalloc.storage.files import read_regular_file
 from portalloc.storage.paths import find_ledger
 
@@ -26,17 +27,13 @@ _LEDGER_PARAM = "ledger"
 def ledger_keys(path: Path) -> list[tuple[str, int]]:
     """The ``(model, app_num)`` keys of the ledger at ``path``, sorted; ``[]`` if it cannot be read."""
     try:
-        raw = json.loads(read_regular_file(path, "ledger", MAX_LEDGER_BYTES).data)
-    except (OSError, ValueError, RecursionError, PortallocError):  # UnsafeFile is a PortallocError
+        text = read_regular_file(path, "ledger", MAX_LEDGER_BYTES).data.decode("utf-8")
+    except (OSError, ValueError, PortallocError):  # UnsafeFile is a PortallocError, UnicodeDecodeError a ValueError
         return []
-    rows = raw.get("allocations") if isinstance(raw, dict) else None
-    if not isinstance(rows, list):
+    document = read_document(text)
+    if document is None:
         return []
-    keys = {
-        (row["model"], row["app_num"])
-        for row in rows
-        if isinstance(row, dict) and isinstance(row.get("model"), str) and type(row.get("app_num")) is int
-    }
+    keys = {(model, app_num) for model, app_num, _, _ in document.rows if type(model) is str and type(app_num) is int}
     return sorted(keys)
 
 

@@ -368,20 +368,6 @@ def pool_strays(ledger: Ledger) -> list[Allocation]:
     return strays
 
 
-def assign(
-    ledger: Ledger,
-    model: str,
-    app_num: int,
-    taken: Iterable[int] = (),
-    preferred: tuple[int, int] | None = None,
-) -> tuple[Ledger, Assignment]:
-    """``assign_many`` for one key."""
-    new_ledger, (assignment,) = assign_many(
-        ledger, [(model, app_num)], taken, {(model, app_num): preferred} if preferred else None
-    )
-    return new_ledger, assignment
-
-
 def release(ledger: Ledger, model: str, app_num: int) -> tuple[Ledger, list[Allocation]]:
     """Remove every allocation of ``(model, app_num)``; return the new ledger and what was removed."""
     return release_many(ledger, [(model, app_num)])

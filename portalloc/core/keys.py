@@ -48,6 +48,29 @@ _DEFAULT_IGNORABLE = (
 _DIR_SAFE = frozenset(string.ascii_letters + string.digits + "._-")
 
 
+def _model_name_pattern() -> str:
+    # Without lookaround (fuzzers such as hypothesis cannot generate from it): a name is
+    # segments between "/" or "\\", none of them "." or "..", with no whitespace at either end.
+    control = r"\u0000-\u001f\u007f-\u009f"
+    part = rf"[^{control}/\\]"  # any character of a segment
+    head = rf"[^{control}/\\.]"  # one that is not a dot
+    head_solid = rf"[^{control}/\\.\s]"  # nor whitespace
+    tail_solid = rf"[^{control}/\\\s]"  # a segment's last character at the name's end
+    middle = rf"(?:{head}{part}*|\.{head}{part}*|\.\.{part}+)?"
+    first = rf"(?:{head_solid}{part}*|\.{head}{part}*|\.\.{part}+)?"
+    dotted = rf"\.{head_solid}|\.{head}{part}*{tail_solid}|\.\.{part}*{tail_solid}"  # ".x", ".x y", "..."
+    last = rf"(?:{head_solid}|{head}{part}*{tail_solid}|{dotted})?"
+    only = rf"(?:{head_solid}|{head_solid}{part}*{tail_solid}|{dotted})"
+    return rf"^(?:{only}|{first}(?:[/\\]{middle})*[/\\]{last})$"
+
+
+#: What ``check_model_name`` asks of a name, as far as one portable regular expression
+#: (Python's and ECMAScript's) can say it: no control character, no whitespace at either
+#: end, no "." or ".." path segment. Exact for ASCII names; the Unicode rules (invisible
+#: characters, unassigned code points, lone marks) stay with the check alone.
+MODEL_NAME_PATTERN = _model_name_pattern()
+
+
 def _refusal(char: str, previous: str | None) -> str | None:
     """Why ``char`` (after ``previous``) cannot be in a model name, or ``None``."""
     category = unicodedata.category(char)

@@ -20,7 +20,8 @@ MAX_ENV_BYTES = 1024 * 1024
 #: A batch of keys (``get-many``) and a file to import (an old SQLite database, say).
 MAX_BATCH_BYTES = 32 * 1024 * 1024
 MAX_IMPORT_BYTES = 256 * 1024 * 1024
-#: git's rebase state files the merge driver reads for its messages (one line per replayed commit).
+#: git's own small files portalloc reads: the rebase state the merge driver quotes (one line per
+#: replayed commit), the ``.gitattributes`` and ``.gitignore`` git-setup appends to, a worktree's ``.git`` file.
 MAX_GIT_STATE_BYTES = 1024 * 1024
 
 #: More digits than any number portalloc takes can have. Past 4,300 digits Python's int()

@@ -145,15 +145,16 @@ def _label(value: str) -> str:
 
 
 def _range_labels(row: RangeUse) -> str:
+    # One label set for every sample of a family (OpenMetrics asks it): the shared range's model is "".
     if row.pool is None:
-        return f'{{range="{SHARED}"}}'
+        return f'{{range="{SHARED}",model=""}}'
     return f'{{range="pool",model="{_label(row.pool.model)}"}}'
 
 
 def prometheus_text(ledger: Ledger, unusable: frozenset[int] = frozenset()) -> str:
     """The ledger's gauges in the Prometheus text exposition format (version 0.0.4), ending in a newline.
 
-    Per range (``range="shared"``, or ``range="pool",model="…"``): allocated, available
+    Per range (``range="shared",model=""``, or ``range="pool",model="…"``): allocated, available
     and usable pairs on this machine (none touching ``unusable``). Overall: allocations,
     available and usable pairs in the policy and on this machine, reserved ports,
     conflicts; per model: allocations.

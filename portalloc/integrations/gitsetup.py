@@ -18,6 +18,7 @@ from portalloc.core.limits import MAX_GIT_STATE_BYTES
 from portalloc.errors import GitError, UnsafeFile
 from portalloc.integrations.git import git_output, repository_root, run_git, text
 from portalloc.storage.files import read_regular_file
+from portalloc.storage.locking import lock_name
 
 DRIVER = "portalloc"
 DRIVER_NAME = "portalloc ledger merge (union, moves clashing ports)"
@@ -84,7 +85,10 @@ def _missing_attributes(root: Path, relative: PurePosixPath) -> dict[str, str]:
 
 
 def _append_line(path: Path, line: str) -> None:
-    existing = path.read_bytes() if path.exists() else b""
+    try:
+        existing = read_regular_file(path, "git file", MAX_GIT_STATE_BYTES).data
+    except FileNotFoundError:
+        existing = b""
     separator = b"" if not existing or existing.endswith(b"\n") else b"\n"
     with path.open("ab") as handle:
         handle.write(separator + line.encode("utf-8") + b"\n")
@@ -110,7 +114,7 @@ def _ensure_attributes(root: Path, relative: PurePosixPath) -> Step:
 
 
 def _ensure_lock_ignored(root: Path, relative: PurePosixPath) -> Step:
-    lock = PurePosixPath(f"{relative}.lock")
+    lock = relative.with_name(lock_name(relative.name))
     if run_git(root, "check-ignore", "-q", "--no-index", "--", lock.as_posix()).returncode == 0:
         return Step(".gitignore", False, f"{lock} is already ignored")
     line = path_pattern(lock, quote_spaces=False)

@@ -21,7 +21,7 @@ from portalloc.core.models import Ledger
 from portalloc.core.review import compare
 from portalloc.errors import GitError, LedgerCorrupt
 from portalloc.integrations.git import git_output, repository_root
-from portalloc.storage.ledger import parse_ledger
+from portalloc.storage.codec import parse_ledger
 
 _WEEK = 7 * 24 * 3600
 REMOVED = "the commit removed the ledger"

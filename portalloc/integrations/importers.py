@@ -247,7 +247,7 @@ def _sqlite_rows(path: Path, limits: ReadLimits, released_when: ReleasedWhen | N
 
 
 def _ledger_rows(data: bytes, path: Path) -> list[ImportRow]:
-    from portalloc.storage.ledger import parse_ledger
+    from portalloc.storage.codec import parse_ledger
 
     ledger = parse_ledger(data, path)
     return [

@@ -99,8 +99,3 @@ def _closing_brace(text: str, start: int) -> int:
             if depth == 0:
                 return index
     raise Unresolved("invalid interpolation format: a ${ is not closed")
-
-
-def interpolate(text: str, variables: Mapping[str, str]) -> str:
-    """``text`` with compose variables substituted (unset ones empty); ``Unresolved`` where compose refuses."""
-    return Interpolator(variables)(text)

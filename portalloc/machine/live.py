@@ -18,8 +18,11 @@ from pathlib import Path
 from typing import NamedTuple
 
 from portalloc.core.keys import AllocationRow
+from portalloc.core.limits import MAX_ENV_BYTES
+from portalloc.errors import UnsafeFile
 from portalloc.machine import probe
 from portalloc.machine.probe import ListeningProcess, PortState
+from portalloc.storage.files import read_regular_file
 
 
 class PortReport(NamedTuple):
@@ -150,11 +153,10 @@ def _is_app(holder: ListeningProcess, model: str, app_num: int, port: int) -> bo
 def _has_own_dotenv(directory: Path, model: str, app_num: int) -> bool:
     # Imported here: ``get`` of an existing key imports this module for ``held_warnings``, and reads no .env
     # unless a port is held. A stranger's directory: its .env may be a FIFO (a plain read blocks for ever).
-    from portalloc.core.limits import MAX_ENV_BYTES
-    from portalloc.errors import UnsafeFile
     from portalloc.integrations.envfile import block_label
-    from portalloc.storage.files import read_regular_file
 
+    # The directory is a stranger's as often as the app's: its .env may be a FIFO (which
+    # would block this read forever) or huge, so it is read as every file is read.
     try:
         data = read_regular_file(directory / ".env", ".env file", MAX_ENV_BYTES).data
     except (OSError, UnsafeFile):

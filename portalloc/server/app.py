@@ -6,10 +6,16 @@ import threading
 from collections.abc import Iterable
 
 from fastapi import FastAPI
+from starlette.routing import Route
 
 from portalloc import __version__
-from portalloc.server.errors import ERROR_RESPONSES, install_error_handlers
+from portalloc.server import page
+from portalloc.server.errors import ERROR_STATUSES, install_error_handlers
+from portalloc.server.journal import EventJournal
+from portalloc.server.openapi import install_document
+from portalloc.server.openmetrics import MeasureRequests, RequestMetrics
 from portalloc.server.policy import AccessPolicy, RequestPolicy
+from portalloc.server.problems import Problem
 from portalloc.server.routes import allocations, events, health, reports
 from portalloc.server.state import ServerState
 from portalloc.service.facade import PortAllocationService
@@ -28,7 +34,8 @@ def create_app(
     for a private unix socket only). ``extra_hosts`` are host names the ``Host`` header
     may use besides the loopback ones (the ``--host`` address). ``stopping``, once set,
     ends the event streams so the server can stop. The OpenAPI document is served at
-    ``/openapi.json``; the interactive pages are off (they load scripts from a CDN).
+    ``/openapi.json`` (``portalloc.server.openapi``); the interactive pages are off (they
+    load scripts from a CDN).
     """
     app = FastAPI(
         title="portalloc",
@@ -36,11 +43,23 @@ def create_app(
         summary="One backend/frontend port pair per (model, app), kept in a JSON ledger.",
         docs_url=None,
         redoc_url=None,
-        responses=ERROR_RESPONSES,
+        openapi_url=None,
+        # Operation ids are the route functions' names: a generated client gets `put_allocation`.
+        generate_unique_id_function=lambda route: route.name,
+        responses={status: {"model": Problem, "description": text} for status, text in ERROR_STATUSES.items()},
     )
     app.state.portalloc = ServerState(service, stopping or threading.Event())
-    for module in (allocations, reports, events, health):
-        app.include_router(module.router)
+    app.state.journal = EventJournal(service.ledger_path)
+    app.state.request_metrics = RequestMetrics()
+    routers = [module.router for module in (allocations, reports, events, health, page)]
+    for router in routers:
+        app.include_router(router)
+    install_document(app)
     install_error_handlers(app)
-    app.add_middleware(RequestPolicy, policy=AccessPolicy(token, extra_hosts))
+    # Every route by itself (an included router is one opaque entry of app.routes): what the policy
+    # asks to answer 405 with the path's every method.
+    routes = (*app.router.routes, *(route for router in routers for route in router.routes))
+    endpoints = [route for route in routes if isinstance(route, Route)]
+    app.add_middleware(RequestPolicy, policy=AccessPolicy(token, extra_hosts), routes=endpoints)
+    app.add_middleware(MeasureRequests, metrics=app.state.request_metrics)  # outermost: refusals count too
     return app

@@ -1,10 +1,11 @@
-"""How a failure becomes an HTTP response: a status, and ``{"error": {"code": …, "message": …}}``.
+"""How a failure becomes an HTTP response: a status, and a problem (``portalloc.server.problems``).
 
 The ``code`` of a ``PortallocError`` is its class attribute (``portalloc.errors``), and
-the message is the line the CLI prints after ``Error:``. Statuses: 4xx for the
-client's mistakes, 409 when the ledger's state refuses the request (a full policy, a
-corrupt or conflicted ledger), 503 with ``Retry-After`` when the ledger is locked or
-cannot be reached. No input gets a 500.
+the detail is the line the CLI prints after ``Error:``. Statuses: 4xx for the client's
+mistakes (400 for JSON that does not parse, 422 for JSON that does but does not fit
+the schema, 412 for a failed ``If-Match`` / ``If-None-Match``), 409 when the ledger's
+state refuses the request (a full policy, a corrupt or conflicted ledger), 503 with
+``Retry-After`` when the ledger is locked or cannot be reached. No input gets a 500.
 """
 
 from __future__ import annotations
@@ -20,12 +21,14 @@ from portalloc.errors import (
     LedgerMissing,
     LedgerUnavailable,
     PortallocError,
+    PreconditionFailed,
 )
-from portalloc.server.schemas import ErrorBody
+from portalloc.server.problems import problem_response
 
 #: The status of each kind of error (the nearest class in its MRO wins); anything else is 409.
 STATUS: dict[type[PortallocError], int] = {
     InvalidKey: 400,
+    PreconditionFailed: 412,
     LedgerLocked: 503,
     LedgerUnavailable: 503,
     # No ledger where a write needs one: retrying cannot help until someone runs `portalloc init`.
@@ -34,11 +37,6 @@ STATUS: dict[type[PortallocError], int] = {
 #: Seconds a client should wait before retrying a 503 (a write holds the lock about a millisecond).
 RETRY_AFTER = "1"
 _HTTP_CODES = {404: "not_found", 405: "method_not_allowed"}
-
-
-def error_response(status: int, code: str, message: str, headers: dict[str, str] | None = None) -> JSONResponse:
-    """The JSON error body every failure is answered with."""
-    return JSONResponse({"error": {"code": code, "message": message}}, status_code=status, headers=headers)
 
 
 def status_of(error: PortallocError) -> int:
@@ -52,33 +50,41 @@ def status_of(error: PortallocError) -> int:
 def _portalloc_error(request: Request, error: Exception) -> JSONResponse:
     assert isinstance(error, PortallocError)
     status = status_of(error)
-    return error_response(status, error.code, str(error), {"Retry-After": RETRY_AFTER} if status == 503 else None)
+    retry = {"Retry-After": RETRY_AFTER} if status == 503 else None
+    return problem_response(status, error.code, str(error), retry, request.url.path)
 
 
 def _os_error(request: Request, error: Exception) -> JSONResponse:
     assert isinstance(error, OSError)
     where = f": {error.filename}" if error.filename else ""
-    return error_response(503, "os_error", f"{error.strerror or error}{where}", {"Retry-After": RETRY_AFTER})
+    detail = f"{error.strerror or error}{where}"
+    return problem_response(503, "os_error", detail, {"Retry-After": RETRY_AFTER}, request.url.path)
 
 
 def _validation_error(request: Request, error: Exception) -> JSONResponse:
     assert isinstance(error, RequestValidationError)
     first = error.errors()[0]
+    if first.get("type") == "json_invalid":
+        # A syntax error is the client's malformed request (400), not content that fails the schema (422).
+        position = first.get("loc", ("body", 0))[-1]
+        reason = first.get("ctx", {}).get("error", "invalid JSON")
+        detail = f"the request body is not valid JSON: {reason} at character {position}"
+        return problem_response(400, "malformed_json", detail, instance=request.url.path)
     where = ".".join(str(part) for part in first.get("loc", ()))
     message = str(first.get("msg", "invalid request")).removeprefix("Value error, ")
     more = len(error.errors()) - 1
     suffix = f" (and {more} more problem{'s' if more > 1 else ''})" if more else ""
-    return error_response(422, "invalid_request", f"{where}: {message}{suffix}")
+    return problem_response(422, "invalid_request", f"{where}: {message}{suffix}", instance=request.url.path)
 
 
 def _http_error(request: Request, error: Exception) -> JSONResponse:
     assert isinstance(error, HTTPException)
     code = _HTTP_CODES.get(error.status_code, "http_error")
-    return error_response(error.status_code, code, str(error.detail), dict(error.headers or {}) or None)
+    return problem_response(error.status_code, code, str(error.detail), dict(error.headers or {}), request.url.path)
 
 
 def install_error_handlers(app: FastAPI) -> None:
-    """Make every failure the app can meet answer in the JSON error format."""
+    """Make every failure the app can meet answer as a problem."""
     app.add_exception_handler(PortallocError, _portalloc_error)
     app.add_exception_handler(OSError, _os_error)
     app.add_exception_handler(RequestValidationError, _validation_error)
@@ -86,16 +92,13 @@ def install_error_handlers(app: FastAPI) -> None:
 
 
 #: The error responses every route documents (the OpenAPI document is the contract schemathesis checks).
-ERROR_RESPONSES: dict[int | str, dict[str, object]] = {
-    status: {"model": ErrorBody, "description": description}
-    for status, description in (
-        (400, "An invalid model name or app number"),
-        (401, "A state change without the right bearer token"),
-        (403, "A foreign Host or Origin"),
-        (409, "The ledger refuses: full policy, corrupt or conflicted ledger"),
-        (413, "Request body too large"),
-        (415, "A state change without Content-Type: application/json"),
-        (422, "A body that does not match the schema"),
-        (503, "The ledger is locked or unreachable; see Retry-After"),
-    )
+ERROR_STATUSES: dict[int, str] = {
+    400: "An invalid model name or app number; a body that is not JSON, or that the route does not take",
+    401: "A state change without the right bearer token",
+    403: "A foreign Host or Origin",
+    409: "The ledger refuses: full policy, corrupt or conflicted ledger",
+    413: "Request body too large",
+    415: "A request body that is not Content-Type: application/json",
+    422: "A body that does not match the schema",
+    503: "The ledger is locked or unreachable; see Retry-After",
 }

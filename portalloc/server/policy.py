@@ -9,28 +9,38 @@ The rules, in the order they are applied (the first that fails answers):
    re-pointed at 127.0.0.1 (DNS rebinding) sends ``Host: evil.example``: 403.
 2. ``Origin``, when a browser sends one, must be such a host too: a cross-site
    ``fetch`` or form from another page is refused (403), whatever its method.
-3. A request that may change state (anything but ``GET`` and ``HEAD``) needs
+3. The method must be one the path has (405 with ``Allow``), whatever the method
+   (``TRACE``, ``QUERY``, an invented one): refused as a method, before any token is
+   asked for, and never as a server error (5xx).
+4. A request that may change state (anything but ``GET`` and ``HEAD``) needs
    ``Authorization: Bearer <token>`` (401), unless the server runs without a token
    (only on a mode-0600 unix socket),
-4. has ``Content-Type: application/json`` (415): a browser can send a cross-site
-   ``text/plain`` or form ``POST`` without asking first, never a JSON one,
-5. and a body of at most ``MAX_BODY_BYTES`` by its ``Content-Length`` (413).
+5. and, when it has a body, ``Content-Type: application/json`` (415): a browser can
+   send a cross-site ``text/plain`` or form ``POST`` without asking first, never a
+   JSON one. A body-less request carries nothing a form could forge, and the
+   ``Authorization`` header already forces a CORS preflight, which the server never
+   answers: ``curl -X DELETE -H 'Authorization: Bearer …'`` works as is;
+6. a body of at most ``MAX_BODY_BYTES`` by its ``Content-Length`` (413),
+7. and a body only where the route takes one (400): a ``PUT`` body is refused, not ignored.
 
-``GET`` never changes state (the routes keep that promise), so rules 3 to 5 guard
+``GET`` never changes state (the routes keep that promise), so rules 4 to 7 guard
 every write. The policy is a pure ASGI middleware: it refuses before FastAPI parses
-anything, for every path (404s and the OpenAPI document included).
+anything, for every path (404s and the OpenAPI document included), and answers
+``HEAD`` wherever ``GET`` is answered.
 """
 
 from __future__ import annotations
 
 import hmac
-from collections.abc import Iterable
+from collections.abc import Iterable, Sequence
 from typing import NamedTuple
 from urllib.parse import unquote_to_bytes, urlsplit
 
+from starlette.routing import BaseRoute
 from starlette.types import ASGIApp, Receive, Scope, Send
 
-from portalloc.server.errors import error_response
+from portalloc.server.methods import RouteFit, answer_head, route_fit
+from portalloc.server.problems import problem_response
 
 #: The names a loopback client may use for this server.
 LOOPBACK_HOSTS = frozenset({"127.0.0.1", "localhost", "::1"})
@@ -81,8 +91,11 @@ class AccessPolicy:
         self.token = token
         self.hosts = LOOPBACK_HOSTS | {host_name(host) for host in extra_hosts}
 
-    def check(self, method: str, headers: dict[str, str]) -> Refusal | None:
-        """The refusal for a request with this method and these (lower-case) headers, or ``None``."""
+    def check(self, method: str, headers: dict[str, str], fit: RouteFit | None = None) -> Refusal | None:
+        """The refusal for a request with this method and these (lower-case) headers, or ``None``.
+
+        ``fit`` is what the routes of the request's path accept (``None``: no route, a 404 later).
+        """
         host = headers.get("host")
         if host is None or host_name(host) not in self.hosts:
             return Refusal(
@@ -94,8 +107,9 @@ class AccessPolicy:
         origin = headers.get("origin")
         if origin is not None and not self._same_site(origin):
             return Refusal(403, "forbidden_origin", f"requests from the origin {origin!r} are refused (cross-site)")
-        if method in SAFE_METHODS:
-            return None
+        refusal = _method_refusal(method, fit)
+        if refusal is not None or method in SAFE_METHODS:
+            return refusal
         if self.token is not None:
             scheme, _, given = headers.get("authorization", "").partition(" ")
             if scheme.lower() != "bearer" or not given:
@@ -108,19 +122,7 @@ class AccessPolicy:
                 )
             if not hmac.compare_digest(given.strip().encode(), self.token.encode()):
                 return Refusal(401, "unauthorized", "the bearer token is wrong", (("WWW-Authenticate", "Bearer"),))
-        content_type = headers.get("content-type", "")
-        if content_type.split(";")[0].strip().lower() != "application/json":
-            return Refusal(
-                415,
-                "unsupported_media_type",
-                f"a request that changes the ledger must have Content-Type: application/json, not {content_type!r}",
-            )
-        length = headers.get("content-length", "0")
-        if not length.isdigit() or int(length) > MAX_BODY_BYTES:
-            return Refusal(
-                413, "body_too_large", f"the request body is {length} bytes; the limit is {MAX_BODY_BYTES:,}"
-            )
-        return None
+        return _body_refusal(method, headers, fit)
 
     def allowed(self) -> str:
         """The accepted host names, for messages."""
@@ -134,12 +136,43 @@ class AccessPolicy:
             return False
 
 
+def _method_refusal(method: str, fit: RouteFit | None) -> Refusal | None:
+    if fit is None or method in fit.allowed:
+        return None
+    allowed = ", ".join(sorted(fit.allowed))
+    return Refusal(405, "method_not_allowed", f"this path takes {allowed}, not {method}", (("Allow", allowed),))
+
+
+def has_body(headers: dict[str, str]) -> bool:
+    """Whether a request with these (lower-case) headers carries a body (RFC 9112 §6.3)."""
+    return "transfer-encoding" in headers or headers.get("content-length", "0").strip() not in ("", "0")
+
+
+def _body_refusal(method: str, headers: dict[str, str], fit: RouteFit | None) -> Refusal | None:
+    if not has_body(headers):
+        return None
+    content_type = headers.get("content-type", "")
+    if content_type.split(";")[0].strip().lower() != "application/json":
+        return Refusal(
+            415,
+            "unsupported_media_type",
+            f"a request body must be Content-Type: application/json, not {content_type!r}",
+        )
+    length = headers.get("content-length", "0")
+    if not length.isdigit() or int(length) > MAX_BODY_BYTES:
+        return Refusal(413, "body_too_large", f"the request body is {length} bytes; the limit is {MAX_BODY_BYTES:,}")
+    if fit is not None and not fit.takes_body:
+        return Refusal(400, "unexpected_body", f"{method} on this path takes no request body; send none")
+    return None
+
+
 class RequestPolicy:
     """ASGI middleware applying an ``AccessPolicy`` to every HTTP request."""
 
-    def __init__(self, app: ASGIApp, policy: AccessPolicy) -> None:
+    def __init__(self, app: ASGIApp, policy: AccessPolicy, routes: Sequence[BaseRoute]) -> None:
         self.app = app
         self.policy = policy
+        self.routes = routes
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         """Answer a refused request with its error; pass every other one on unchanged."""
@@ -149,9 +182,15 @@ class RequestPolicy:
             for name, value in scope["headers"]:
                 headers.setdefault(name.decode("latin-1"), value.decode("latin-1"))
             refusal = url_refusal(scope.get("raw_path") or scope["path"].encode(), scope.get("query_string", b""))
-            refusal = refusal or self.policy.check(scope["method"], headers)
+            fit = route_fit(self.routes, scope)
+            refusal = refusal or self.policy.check(scope["method"], headers, fit)
             if refusal is not None:
-                response = error_response(refusal.status, refusal.code, refusal.message, dict(refusal.headers))
+                response = problem_response(
+                    refusal.status, refusal.code, refusal.message, dict(refusal.headers), scope["path"]
+                )
                 await response(scope, receive, send)
+                return
+            if scope["method"] == "HEAD" and fit is not None:
+                await answer_head(self.app, scope, receive, send)
                 return
         await self.app(scope, receive, send)

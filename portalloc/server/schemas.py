@@ -8,10 +8,12 @@ schemas, the very ones the CLI's ``--json`` dumps; this module adds what only HT
 
 from __future__ import annotations
 
-from typing import Literal
+from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 
+from portalloc.core.keys import MODEL_NAME_PATTERN
+from portalloc.core.limits import MAX_APP_NUM, MAX_MODEL_LENGTH
 from portalloc.core.models import Allocation, AppNum, ModelName
 
 #: The most keys one batch request may allocate (a bound on the work one request asks for).
@@ -20,17 +22,10 @@ MAX_BATCH_KEYS = 10_000
 _STRICT = ConfigDict(extra="forbid")
 
 
-class ErrorDetail(BaseModel):
-    """What went wrong: a stable ``code`` and the one-line message the CLI prints after ``Error:``."""
-
-    code: str
-    message: str
-
-
-class ErrorBody(BaseModel):
-    """Every error response: ``{"error": {"code": …, "message": …}}``."""
-
-    error: ErrorDetail
+def describe_model_name(schema: dict[str, Any]) -> None:
+    """Give a model name's JSON schema the ledger's rule: 1 to 200 characters, ``MODEL_NAME_PATTERN``."""
+    schema.pop("anyOf", None)  # an optional query parameter is absent, never null
+    schema.update(type="string", minLength=1, maxLength=MAX_MODEL_LENGTH, pattern=MODEL_NAME_PATTERN)
 
 
 class KeyRequest(BaseModel):
@@ -38,8 +33,8 @@ class KeyRequest(BaseModel):
 
     model_config = ConfigDict(extra="forbid", strict=True)
 
-    model: ModelName
-    app_num: AppNum
+    model: ModelName = Field(json_schema_extra=describe_model_name)
+    app_num: AppNum = Field(json_schema_extra={"minimum": 1, "maximum": MAX_APP_NUM})
 
 
 class BatchRequest(BaseModel):
@@ -59,8 +54,6 @@ class Health(BaseModel):
 __all__ = [
     "Allocation",
     "BatchRequest",
-    "ErrorBody",
-    "ErrorDetail",
     "Health",
     "KeyRequest",
 ]

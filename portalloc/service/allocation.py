@@ -11,13 +11,13 @@ free. Ports in the OS ephemeral range, and those the OS reserves (Linux
 from __future__ import annotations
 
 import logging
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from typing import TYPE_CHECKING
 
 from portalloc.core import allocator
 from portalloc.core.keys import check_key, check_model_name
 from portalloc.core.models import Allocation, Ledger, PortPair, PortPolicy
-from portalloc.errors import NoFreePair
+from portalloc.errors import NoFreePair, PreconditionFailed
 from portalloc.machine import probe
 from portalloc.service import hostcapacity
 from portalloc.service.target import LedgerTarget
@@ -34,10 +34,12 @@ class Allocations:
     def __init__(self, target: LedgerTarget) -> None:
         self.target = target
 
-    def allocate_many(self, keys: Iterable[tuple[str, int]]) -> list[PortPair]:
+    def allocate_many(self, keys: Iterable[tuple[str, int]], *, new_only: bool = False) -> list[PortPair]:
         """Each key's pair, allocating the lowest free one for a key that has none, in order.
 
         No keys take no lock, but a ledger that is not valid is still refused (``LedgerCorrupt``).
+        ``new_only``: a key that already has a pair, as seen under the lock, refuses the
+        whole batch (``PreconditionFailed``) and nothing is written.
         """
         target = self.target
         wanted = [check_key(model, app_num) for model, app_num in keys]
@@ -51,6 +53,8 @@ class Allocations:
 
         def change(ledger: Ledger) -> tuple[Ledger, list[allocator.Assignment]]:
             target.check_policy(ledger.policy)
+            if new_only:
+                _refuse_existing(ledger, wanted)
             shared_ports[:] = _shared_ports(ledger)
             if not (target.probe and ledger.policy.probe):
                 unprobed[:] = [ledger.policy]
@@ -78,18 +82,33 @@ class Allocations:
             )
         return [assignment.allocation for assignment in assignments]
 
-    def release_many(self, keys: Iterable[tuple[str, int]]) -> list[PortPair]:
+    def release_many(
+        self, keys: Iterable[tuple[str, int]], *, only_if: Callable[[PortPair], bool] | None = None
+    ) -> list[PortPair]:
         """Release many keys under one lock and one write; returns what was released.
 
         Keys that hold nothing are simply not in the result. Every key is validated
         first, so one bad key releases nothing. When nothing is to be released no lock
-        is taken (and no lock file left beside a missing ledger).
+        is taken (and no lock file left beside a missing ledger). ``only_if`` is asked
+        about each key's pair as it is under the lock; when it says no, nothing is
+        released (``PreconditionFailed``): a tool releases only the pair it saw.
         """
         doomed = [check_key(model, app_num) for model, app_num in keys]
         current = self.target.file.read()
         if all(current.find(*key) is None for key in doomed):
             return []
-        return self.target.file.update(lambda ledger: allocator.release_many(ledger, doomed))
+
+        def change(ledger: Ledger) -> tuple[Ledger, list[Allocation]]:
+            for model_name, app_num in doomed:
+                pair = ledger.find(model_name, app_num)
+                if pair is not None and only_if is not None and not only_if(pair):
+                    raise PreconditionFailed(
+                        f"{model_name}/{app_num} holds {pair.backend}/{pair.frontend} now, "
+                        "not the pair this release was made for; nothing was released"
+                    )
+            return allocator.release_many(ledger, doomed)
+
+        return self.target.file.update(change)
 
     def release_model(self, model_name: str) -> list[PortPair]:
         """Release every app of ``model_name`` under one lock and one write; returns what was released."""
@@ -154,6 +173,16 @@ def _assign_free_on_this_machine(
         if not newly_busy:
             return new_ledger, assignments
         busy |= newly_busy
+
+
+def _refuse_existing(ledger: Ledger, keys: Iterable[tuple[str, int]]) -> None:
+    for model_name, app_num in keys:
+        found = ledger.find(model_name, app_num)
+        if found is not None:
+            raise PreconditionFailed(
+                f"{model_name}/{app_num} already has a pair ({found.backend}/{found.frontend}); "
+                "only a new key was to be allocated, so nothing was"
+            )
 
 
 def _shared_ports(ledger: Ledger) -> list[int]:

@@ -12,7 +12,7 @@ machine sees ``service.status``. All of them share one ``LedgerTarget``.
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -144,16 +144,22 @@ class PortAllocationService:
             return existing
         return self.allocate_many([(model_name, app_num)])[0]
 
-    def allocate_many(self, keys: Iterable[tuple[str, int]]) -> list[PortPair]:
+    def allocate_many(self, keys: Iterable[tuple[str, int]], *, new_only: bool = False) -> list[PortPair]:
         """``get_or_allocate_ports`` for many keys under one lock and one write, in order.
 
         No keys take no lock, but a ledger that is not valid is still refused (``LedgerCorrupt``).
+        ``new_only``: refuse (``PreconditionFailed``) if a key already has a pair under the lock.
         """
-        return self._allocations.allocate_many(keys)
+        return self._allocations.allocate_many(keys, new_only=new_only)
 
-    def release_ports(self, model_name: str, app_num: int) -> bool:
-        """Free the pair of ``(model_name, app_num)``; ``False`` if it had none."""
-        return bool(self._allocations.release_many([(model_name, app_num)]))
+    def release_ports(
+        self, model_name: str, app_num: int, *, only_if: Callable[[PortPair], bool] | None = None
+    ) -> bool:
+        """Free the pair of ``(model_name, app_num)``; ``False`` if it had none.
+
+        ``only_if``, asked about the pair under the lock, may refuse the release (``PreconditionFailed``).
+        """
+        return bool(self._allocations.release_many([(model_name, app_num)], only_if=only_if))
 
     def release_many(self, keys: Iterable[tuple[str, int]]) -> list[PortPair]:
         """``release_ports`` for many keys under one lock and one write; returns what was released.

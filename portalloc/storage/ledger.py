@@ -1,4 +1,5 @@
-"""How the ledger file is read, locked and written safely. No allocation logic here.
+"""How the ledger file is read, locked and written safely. No allocation logic, and no layout:
+its bytes are the codec's (``codec.py``).
 
 * Reads take no lock: every write replaces the file by a rename, so a reader sees the
   old file or the new one, never half of one. Only regular files of bounded size are
@@ -26,161 +27,22 @@
 from __future__ import annotations
 
 import errno
-import json
 import os
 import time
-from collections.abc import Callable, Iterator
-from contextlib import contextmanager, suppress
-from json.encoder import encode_basestring
+from collections.abc import Callable
 from pathlib import Path
-from typing import Any, NamedTuple, TypeVar, cast
-
-from pydantic import ValidationError
+from typing import NamedTuple, TypeVar
 
 from portalloc.core.limits import DEFAULT_LOCK_TIMEOUT, MAX_LEDGER_BYTES
-from portalloc.core.models import Allocation, Ledger, describe_validation_error
+from portalloc.core.models import Ledger
 from portalloc.errors import LedgerCorrupt, LedgerExists, LedgerLocked, LedgerMissing, LedgerUnavailable
 from portalloc.storage import locking
+from portalloc.storage.codec import LineCache, dump_ledger, parse_known_rows, parse_ledger
 from portalloc.storage.files import FileDirectory, RegularFile, same_file
 from portalloc.storage.locking import lock_path
 from portalloc.storage.paths import git_operation
-from portalloc.storage.strictjson import parse_json, reject_duplicate_names
 
 T = TypeVar("T")
-
-
-# --- bytes <-> Ledger -------------------------------------------------------------------
-
-
-def _allocation_line(allocation: Allocation) -> str:
-    # Exactly what ``json.dumps({...}, ensure_ascii=False)`` gives, at a fifth of the
-    # cost: the same string encoder, and ``:d`` spells an int the way json does.
-    return (
-        f'    {{"model": {encode_basestring(allocation.model)}, "app_num": {allocation.app_num:d}, '
-        f'"backend": {allocation.backend:d}, "frontend": {allocation.frontend:d}}}'
-    )
-
-
-class _LineCache:
-    """The canonical lines of the allocations one ``LedgerFile`` has read or written.
-
-    Allocations are immutable and successive ledgers of a file share them, so a write
-    after one allocation formats one new line instead of n. Lines are found by
-    ``id(row)``; every cached row is held, so no id can be reused while it is cached
-    and a line is never stale. The cache grows by the rows it has not seen and starts
-    over from the current rows once it holds twice as many. Growing only appends and
-    starting over swaps in new containers, so a reader in another thread is never
-    confused by a writer.
-    """
-
-    def __init__(self) -> None:
-        self._state: tuple[list[Allocation], dict[int, str]] = ([], {})
-
-    def lines_of(self, rows: list[Allocation]) -> list[str]:
-        """The canonical line of each row, in order."""
-        held, known = self._state
-        # map/list/index run at C speed: ~30 µs for 1,000 cached rows, where formatting them is ~300.
-        found: list[str | None] = list(map(known.get, map(id, rows)))
-        miss = -1
-        with suppress(ValueError):
-            while True:
-                miss = found.index(None, miss + 1)
-                row = rows[miss]
-                found[miss] = line = _allocation_line(row)
-                held.append(row)  # held before its id goes in
-                known[id(row)] = line
-        lines = cast("list[str]", found)
-        if len(held) > 2 * len(rows) + 64:
-            self._state = (list(rows), dict(zip(map(id, rows), lines, strict=True)))
-        return lines
-
-
-_FOOTER = "\n  ]\n}\n"
-
-
-def _header(ledger: Ledger) -> str:
-    fields = ledger.policy.model_dump()
-    if fields["probe"]:
-        # ``probe`` is written only when it is off: ledgers that keep the default stay
-        # byte-for-byte what they were, and readable by a portalloc that predates it.
-        del fields["probe"]
-    for name in ("reserved", "pools"):
-        if not fields[name]:
-            del fields[name]  # likewise: written only when there are some
-    policy = json.dumps(fields)
-    return f'{{\n  "version": {ledger.version},\n  "policy": {policy},\n  "allocations": '
-
-
-def dump_ledger(ledger: Ledger) -> bytes:
-    """The canonical bytes of a ledger: one allocation per line, sorted, trailing newline.
-
-    The same ledger always gives the same bytes, so an allocation is one line of a git
-    diff and two branches that allocate different apps touch different lines.
-    """
-    return _canonical(ledger, list(map(_allocation_line, ledger.in_key_order())))
-
-
-def _canonical(ledger: Ledger, lines: list[str]) -> bytes:
-    if not lines:
-        return (_header(ledger) + "[]\n}\n").encode("utf-8")
-    return (_header(ledger) + "[\n" + ",\n".join(lines) + _FOOTER).encode("utf-8")
-
-
-def parse_ledger(data: bytes, path: Path | str) -> Ledger:
-    """Parse and fully validate ledger bytes; raise ``LedgerCorrupt`` naming ``path`` if they are not a ledger."""
-    try:
-        text = data.decode("utf-8")
-    except UnicodeDecodeError as error:
-        raise LedgerCorrupt(f"{path} is not a valid ledger: not UTF-8 text (byte {error.start})") from None
-    if not text.strip():
-        raise LedgerCorrupt(f"{path} is not a valid ledger: the file is empty")
-    try:
-        raw = parse_json(text)
-    except ValueError as error:
-        raise LedgerCorrupt(f"{path} is {error}") from None
-    if not isinstance(raw, dict):
-        raise LedgerCorrupt(f"{path} is not a valid ledger: expected a JSON object, found {type(raw).__name__}")
-    try:
-        return Ledger.model_validate(raw)
-    except ValidationError as error:
-        raise LedgerCorrupt(f"{path} is not a valid ledger: {describe_validation_error(error)}") from None
-
-
-def _parse_known_rows(data: bytes, known: Ledger, lines: _LineCache) -> Ledger | None:
-    """``parse_ledger(data)`` for a file in the canonical layout, validating only rows ``known`` lacks.
-
-    Under the lock a writer re-reads a file that another writer has just changed by a
-    row or two. A row whose line is byte for byte the canonical line of one of
-    ``known``'s allocations parses to exactly that (already validated) allocation, so
-    only the other lines are parsed and validated, one by one; the ledger itself is
-    validated as usual. Returns ``None`` for anything else (another layout, a bad row),
-    and the caller does the full parse, which also reports what is wrong.
-    """
-    try:
-        text = data.decode("utf-8")
-    except UnicodeDecodeError:
-        return None
-    header = _header(known) + "[\n"
-    if not (text.startswith(header) and text.endswith(_FOOTER)) or len(text) < len(header) + len(_FOOTER):
-        return None
-    rows = known.in_key_order()
-    by_line = dict(zip(lines.lines_of(rows), rows, strict=True))
-    allocations: list[Any] = []
-    # No raw newline can sit inside a JSON string, and each piece must parse to exactly one
-    # object, so splitting at ",\n" cuts the array where a JSON parser would.
-    for line in text[len(header) : -len(_FOOTER)].split(",\n"):
-        allocation = by_line.get(line)
-        if allocation is None:
-            try:
-                allocation = Allocation.model_validate(json.loads(line, object_pairs_hook=reject_duplicate_names))
-            except (ValueError, RecursionError):  # bad JSON, a repeated name, or an invalid row
-                return None
-        allocations.append(allocation)
-    try:
-        # Instances pass strict validation as they are; the ledger's own checks still run.
-        return Ledger.model_validate({"version": known.version, "policy": known.policy, "allocations": allocations})
-    except ValidationError:
-        return None
 
 
 # --- files ------------------------------------------------------------------------------
@@ -221,21 +83,6 @@ def read_bytes(path: Path, what: str = "ledger", limit: int = MAX_LEDGER_BYTES) 
     with open_directory(path, "read") as directory:
         found = _read(directory, what, limit)
     return None if found is None else found.data
-
-
-@contextmanager
-def locked(path: Path, timeout: float = DEFAULT_LOCK_TIMEOUT) -> Iterator[None]:
-    """Hold the ledger's cross-process lock; raise ``LedgerLocked`` after ``timeout`` seconds.
-
-    ``flock`` on the sidecar ``<ledger>.lock`` (``portalloc.storage.locking``). The kernel drops
-    the lock of a process that dies, so a crash never leaves the ledger locked.
-    """
-    with open_directory(path, "lock") as directory:
-        held = locking.acquire(directory, timeout)
-        try:
-            yield
-        finally:
-            held.release()
 
 
 class _Snapshot(NamedTuple):
@@ -280,7 +127,7 @@ class LedgerFile:
         self.new_ledger = new_ledger or Ledger()
         self.create_missing = create_missing
         self._snapshot: _Snapshot | None = None
-        self._lines = _LineCache()
+        self._lines = LineCache()
         #: Once the ledger has been seen, its absence is never read as "a new ledger".
         self._seen = False
         #: Released locks whose ``FileLock`` the next update takes again (see ``locking.acquire``);
@@ -294,7 +141,7 @@ class LedgerFile:
             return ()
         except OSError as error:
             raise _unavailable("read", self.path, error) from None
-        return (st.st_dev, st.st_ino, st.st_size, st.st_mtime_ns, st.st_ctime_ns, st.st_nlink)
+        return _signature_of(st)
 
     def _load(self, data: bytes | None) -> Ledger:
         snapshot = self._snapshot
@@ -304,7 +151,7 @@ class LedgerFile:
             return self.new_ledger
         if snapshot is not None:
             # Usually another writer added a row or two: validate just those.
-            ledger = _parse_known_rows(data, snapshot.ledger, self._lines)
+            ledger = parse_known_rows(data, snapshot.ledger, self._lines)
             if ledger is not None:
                 return ledger
         return parse_ledger(data, self.path)
@@ -325,31 +172,16 @@ class LedgerFile:
         within the lock timeout, while a git operation runs in its repository (git may be
         writing it); then ``LedgerCorrupt``.
         """
-        signature = self._signature()
         snapshot = self._snapshot
-        if snapshot is not None and signature and snapshot.signature == signature:
+        if snapshot is not None and snapshot.signature and snapshot.signature == self._signature():
             return snapshot.ledger
-        deadline = time.monotonic() + self.lock_timeout
-        while True:
-            data = read_bytes(self.path)
-            if data is None and not self.create_missing:
-                # git replaces a work-tree file by unlink, create, write: while it runs, wait for the file.
-                if time.monotonic() >= deadline or git_operation(Path(os.path.realpath(self.path)).parent) is None:
-                    raise self.missing()
-                time.sleep(_SETTLE_INTERVAL)
-                signature = self._signature()
-                continue
-            try:
-                ledger = self._load(data)
-                break
-            except LedgerCorrupt:
-                # git creates a work-tree file, then writes it: for a moment it is empty or half there.
-                if time.monotonic() >= deadline or git_operation(Path(os.path.realpath(self.path)).parent) is None:
-                    raise
-            time.sleep(_SETTLE_INTERVAL)
-            signature = self._signature()
-        self._seen = self._seen or data is not None
-        self._snapshot = _Snapshot(signature, data, ledger)
+        with open_directory(self.path, "read") as directory:
+            found, ledger = self._settled(directory, time.monotonic() + self.lock_timeout, writing=False)
+        self._seen = self._seen or found is not None
+        # The signature of what was read, not of what is there now: a change made meanwhile is read next time.
+        self._snapshot = _Snapshot(
+            () if found is None else _signature_of(found.stat), None if found is None else found.data, ledger
+        )
         return ledger
 
     def create(self, ledger: Ledger) -> None:
@@ -392,18 +224,14 @@ class LedgerFile:
             if not self._fresh():
                 self._settled(directory, deadline)  # validate before locking: no .lock beside a non-ledger
             for _ in range(_REDO_LIMIT):
-                try:
-                    spare = self._spare_locks.pop()  # atomic: two threads never take the same one
-                except IndexError:
-                    spare = None
-                held = locking.acquire(directory, self.lock_timeout, deadline=deadline, reuse=spare)
+                held = self._lock(directory, deadline)
                 written = False
                 try:
                     found, current = self._settled(directory, deadline)
                     data = None if found is None else found.data
                     new, result = change(current)
                     if new is not current:
-                        new_data = _canonical(new, self._lines.lines_of(new.in_key_order()))  # = dump_ledger(new)
+                        new_data = self._lines.dump(new)
                         if new_data != data:
                             self._write(directory, new_data, found, held)
                             data, written = new_data, True
@@ -428,6 +256,13 @@ class LedgerFile:
             "while a write held the lock; nothing was written (is something deleting the lock, "
             "such as `git clean -X` in a loop?)"
         )
+
+    def _lock(self, directory: FileDirectory, deadline: float) -> locking.HeldLock:
+        try:
+            spare = self._spare_locks.pop()  # atomic: two threads never take the same one
+        except IndexError:
+            spare = None
+        return locking.acquire(directory, self.lock_timeout, deadline=deadline, reuse=spare)
 
     def _fresh(self) -> bool:
         # The file is the one this object last read and validated (one stat): skip the pre-lock read.
@@ -458,49 +293,61 @@ class LedgerFile:
         except OSError as error:
             raise _unavailable("write", self.path, error) from None
 
-    def _settled(self, directory: FileDirectory, deadline: float) -> tuple[RegularFile | None, Ledger]:
-        """The ledger file and what it holds, once it is there and valid; ``(None, new ledger)`` if it may be created.
+    def _settled(
+        self, directory: FileDirectory, deadline: float, *, writing: bool = True
+    ) -> tuple[RegularFile | None, Ledger]:
+        """The ledger file and what it holds, once it is there and valid; ``(None, new ledger)`` if there is none.
 
-        A missing or unparseable file is waited for (until ``deadline``) while a git
-        operation runs in its repository, and a missing one too once this object has
-        seen the ledger exist: git replaces work-tree files by unlink, create, write,
-        and a writer that took that moment for "no ledger" would start over from
-        nothing and hand out ports the ledger holds.
+        The one place that waits while git rewrites the ledger: git replaces a work-tree
+        file by unlink, create, write, so for a moment the ledger is missing, empty or
+        half there. A missing or unparseable file is read again (until ``deadline``) while
+        a git operation runs in its repository; a writer waits too once this object has
+        seen the ledger exist, since a writer that took that moment for "no ledger" would
+        start over from nothing and hand out ports the ledger holds. A reader that may
+        create (``create_missing``) reads a missing file as a new ledger at once. A
+        writer refuses a hard-linked ledger (each of its names would get its own lock).
         """
         linked_until = time.monotonic() + _LINK_GRACE
         while True:
             found = _read(directory)
-            if found is not None:
-                if found.stat.st_nlink > 1:
-                    # ``create`` links a complete temp file to the name, then unlinks the temp: for a
-                    # moment a new ledger has two names. A second name that stays is a real hard link.
-                    if time.monotonic() < min(linked_until, deadline):
-                        time.sleep(_SETTLE_INTERVAL)
-                        continue
+            if found is not None and writing and found.stat.st_nlink > 1:
+                # ``create`` links a complete temp file to the name, then unlinks the temp: for a
+                # moment a new ledger has two names. A second name that stays is a real hard link.
+                if time.monotonic() >= min(linked_until, deadline):
                     raise LedgerUnavailable(
                         f"{self.path} has {found.stat.st_nlink} hard links; portalloc does not write a hard-linked "
                         "ledger, since each name would get its own lock (use a symlink instead)"
                     )
+            elif found is not None:
                 try:
                     return found, self._load(found.data)
                 except LedgerCorrupt:
-                    if time.monotonic() >= deadline or not (self._seen or self._git_busy(directory)):
+                    if time.monotonic() >= deadline or not ((writing and self._seen) or _git_busy(directory)):
                         raise
             else:
-                busy = self._git_busy(directory)
-                if busy is None and not self._seen:
+                busy = _git_busy(directory) if writing or not self.create_missing else None
+                if busy is None and not (writing and self._seen):
                     if not self.create_missing:
                         raise self.missing()
                     return None, self.new_ledger
                 if time.monotonic() >= deadline:
-                    why = f"while git runs in its repository ({busy} exists)" if busy else "after it was read"
-                    raise LedgerUnavailable(
-                        f"the ledger {self.path} disappeared {why} and did not come back within "
-                        f"{self.lock_timeout:g}s; nothing was written (portalloc never starts a new ledger "
-                        "where one existed)"
-                    )
+                    raise self._gone(busy) if writing else self.missing()
             time.sleep(_SETTLE_INTERVAL)
 
-    @staticmethod
-    def _git_busy(directory: FileDirectory) -> str | None:
-        return git_operation(directory.real.parent)
+    def _gone(self, busy: str | None) -> LedgerUnavailable:
+        why = f"while git runs in its repository ({busy} exists)" if busy else "after it was read"
+        return LedgerUnavailable(
+            f"the ledger {self.path} disappeared {why} and did not come back within "
+            f"{self.lock_timeout:g}s; nothing was written (portalloc never starts a new ledger "
+            "where one existed)"
+        )
+
+
+def _git_busy(directory: FileDirectory) -> str | None:
+    """The marker of a git operation running in the repository of ``directory``'s file, or ``None``."""
+    return git_operation(directory.real.parent)
+
+
+def _signature_of(st: os.stat_result) -> tuple[int, ...]:
+    """What tells one version of the file from another without reading it (nlink last: see ``_fresh``)."""
+    return (st.st_dev, st.st_ino, st.st_size, st.st_mtime_ns, st.st_ctime_ns, st.st_nlink)

@@ -33,10 +33,15 @@ LOCK_SUFFIX = ".lock"
 POLL_INTERVAL = 0.001
 
 
+def lock_name(name: str) -> str:
+    """The name of the lock file of the file named ``name``: ``<name>.lock``, in the same directory."""
+    return name + LOCK_SUFFIX
+
+
 def lock_path(path: Path | str) -> Path:
     """The sidecar lock file: ``<ledger>.lock`` beside the real file (symlinks resolved)."""
     target = Path(os.path.realpath(path))
-    return target.with_name(target.name + LOCK_SUFFIX)
+    return target.with_name(lock_name(target.name))
 
 
 class HeldLock:
@@ -44,7 +49,7 @@ class HeldLock:
 
     def __init__(self, directory: FileDirectory, lock: FileLock, seen: list[os.stat_result]) -> None:
         self.directory = directory
-        self.name = directory.name + LOCK_SUFFIX
+        self.name = lock_name(directory.name)
         self.lock = lock
         #: What ``on_acquired`` recorded, one ``fstat`` per acquire; the last is the inode held now.
         self.seen = seen
@@ -78,7 +83,7 @@ def acquire(
     ``on_acquired`` records its inode each time, so the checks are the same. One of
     another path, or still locked, is not reused.
     """
-    path = directory.real.with_name(directory.name + LOCK_SUFFIX)
+    path = directory.real.with_name(lock_name(directory.name))  # ``lock_path``, the directory already resolved
     deadline = time.monotonic() + timeout if deadline is None else deadline
     if reuse is not None and reuse.lock.lock_file == str(path) and not reuse.lock.is_locked:
         lock, held = reuse.lock, reuse.seen

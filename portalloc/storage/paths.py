@@ -9,7 +9,9 @@ import stat
 from pathlib import Path
 from typing import NamedTuple
 
-from portalloc.storage.files import file_kind
+from portalloc.core.limits import MAX_GIT_STATE_BYTES
+from portalloc.errors import UnsafeFile
+from portalloc.storage.files import file_kind, read_regular_file
 
 LEDGER_NAME = "portalloc.json"
 #: Looked for beside the ledger, in this order.
@@ -103,9 +105,10 @@ def git_dir(start: Path) -> Path | None:
         if dot_git.is_file():
             # A linked worktree or a submodule: ".git" is a file saying "gitdir: <path>".
             try:
-                text = dot_git.read_text(encoding="utf-8", errors="replace")
-            except OSError:
+                data = read_regular_file(dot_git, "git file", MAX_GIT_STATE_BYTES).data
+            except (OSError, UnsafeFile):
                 return None
+            text = data.decode("utf-8", "replace")
             if text.startswith("gitdir:"):
                 return directory / text[len("gitdir:") :].strip()
             return None

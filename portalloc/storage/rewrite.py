@@ -1,9 +1,9 @@
 """Whole-file rewrites of a ledger: the git merge driver, ``repair`` and ``fmt``.
 
-Storage (``ledger.py``) plus the pure merge (``merge.py``); no printing or exiting.
+Storage (``codec.py``, ``ledger.py``) plus the pure merge (``merge.py``); no printing or exiting.
 Every function parses every input fully before writing anything, so a file that is
 not a valid ledger is never written, and every write is ``files.atomic_write`` of the
-canonical bytes (``ledger.dump_ledger``); ``repair`` and ``fmt`` go through
+canonical bytes (``codec.dump_ledger``); ``repair`` and ``fmt`` go through
 ``LedgerFile.update``, the one locked read-modify-write path, and take the lock only
 when they write: ``check``, ``fmt --check`` and a ``repair``/``fmt`` with nothing to do
 leave no ``<ledger>.lock`` for ``git add -A`` to commit.
@@ -17,8 +17,9 @@ from portalloc.core.limits import DEFAULT_LOCK_TIMEOUT
 from portalloc.core.merge import PLAIN_SIDES, Move, Sides, merge_ledgers, repair_ledger
 from portalloc.core.models import Ledger
 from portalloc.errors import LedgerUnavailable
+from portalloc.storage.codec import dump_ledger, is_canonical, parse_ledger
 from portalloc.storage.files import atomic_write
-from portalloc.storage.ledger import LedgerFile, dump_ledger, parse_ledger, read_bytes
+from portalloc.storage.ledger import LedgerFile, read_bytes
 
 
 def _existing_bytes(path: Path) -> bytes:
@@ -74,17 +75,6 @@ def merge_files(
     return LedgerFile(ours, lock_timeout).update(change)
 
 
-def _is_canonical(data: bytes, ledger: Ledger) -> bool:
-    """Whether ``data`` (the bytes ``ledger`` was parsed from) are its canonical bytes.
-
-    CRLF line ends count as LF: with ``core.autocrlf=true`` (Git for Windows' default)
-    git checks the ledger out with CRLF and commits it with LF, so a ledger fresh from
-    checkout is canonical in the repository even though its work-tree bytes differ.
-    """
-    canonical = dump_ledger(ledger)
-    return data == canonical or data.replace(b"\r\n", b"\n") == canonical
-
-
 def repair_file(path: Path, *, dry_run: bool = False, lock_timeout: float = DEFAULT_LOCK_TIMEOUT) -> list[Move]:
     """Rewrite the ledger at ``path`` without conflicts (see ``merge.repair_ledger``); return the moves.
 
@@ -109,17 +99,17 @@ def format_file(path: Path, *, check: bool = False, lock_timeout: float = DEFAUL
 
     With ``check`` nothing is written. Canonical means ``dump_ledger`` of the parsed
     file (rows sorted by ``(model, app_num)``, one per line, the policy spelled out),
-    with CRLF line ends allowed (``_is_canonical``). As with ``repair``, the lock is
+    with CRLF line ends allowed (``is_canonical``). As with ``repair``, the lock is
     taken only to write, so a canonical ledger never gets a lock file beside it.
     """
     data, ledger = _read_existing(path)
-    if check or _is_canonical(data, ledger):
-        return not _is_canonical(data, ledger)
+    if check or is_canonical(data, ledger):
+        return not is_canonical(data, ledger)
 
     def change(current: Ledger) -> tuple[Ledger, bool]:
         # Under the lock the file cannot change, so these are the bytes ``current`` came from.
         data = read_bytes(path)
-        was_canonical = data is not None and _is_canonical(data, current)
+        was_canonical = data is not None and is_canonical(data, current)
         if was_canonical:
             return current, False  # another fmt got here first
         # A new (equal) ledger object makes ``update`` write its canonical bytes.

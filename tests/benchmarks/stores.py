@@ -74,8 +74,8 @@ class PortallocStore:
         """Write a ledger of ``n`` allocations with the wide policy."""
         from portalloc.core.allocator import assign_many
         from portalloc.core.models import Ledger, PortPolicy
+        from portalloc.storage.codec import dump_ledger
         from portalloc.storage.files import atomic_write
-        from portalloc.storage.ledger import dump_ledger
 
         policy = PortPolicy(backend_start=BACKEND_START, frontend_start=FRONTEND_START, step=STEP, max_port=MAX_PORT)
         ledger, _ = assign_many(Ledger(policy=policy), keys_for(n))

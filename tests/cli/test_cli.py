@@ -11,7 +11,7 @@ from pathlib import Path
 import click
 import pytest
 
-from portalloc.storage.ledger import parse_ledger
+from portalloc.storage.codec import parse_ledger
 from tests.conftest import RunCli, obey_file_permissions, portalloc_script, read_json, subprocess_env
 
 

@@ -17,7 +17,7 @@ import pytest
 
 from portalloc.cli.main import COMMANDS, cli
 from portalloc.core.models import Allocation, Ledger, PortPolicy
-from portalloc.storage.ledger import dump_ledger
+from portalloc.storage.codec import dump_ledger
 from tests.conftest import subprocess_env
 
 RUN_AND_LIST_MODULES = """

@@ -136,6 +136,18 @@ def test_ledger_keys_of_real_files(tmp_path: Path) -> None:
     assert ledger_keys(fifo) == []  # returns at once: a FIFO is never opened for a blocking read
 
 
+def test_a_name_given_twice_completes_nothing_as_every_reader_refuses_it(tmp_path: Path) -> None:
+    # A careless merge can write "allocations" twice; json.loads keeps the last, which no other reader accepts.
+    row = '{"model": "ghost", "app_num": 1, "backend": 5001, "frontend": 8001}'
+    for text in (
+        '{"version": 1, "allocations": [], "allocations": [' + row + "]}",
+        '{"version": 1, "allocations": [' + row.replace('"app_num": 1', '"app_num": 1, "app_num": 2') + "]}",
+    ):
+        ledger = tmp_path / "portalloc.json"
+        ledger.write_text(text)
+        assert ledger_keys(ledger) == []
+
+
 def test_completing_imports_neither_pydantic_nor_filelock(project: Path) -> None:
     probe = (
         "import sys\n"

@@ -13,7 +13,7 @@ import pytest
 from portalloc.cli.keylist import parse_keys
 from portalloc.errors import BatchInputError
 from portalloc.service.facade import PortAllocationService
-from portalloc.storage.ledger import parse_ledger
+from portalloc.storage.codec import parse_ledger
 from tests.cli.test_cli import assert_one_error_line
 from tests.conftest import RunCli, portalloc_script, subprocess_env
 

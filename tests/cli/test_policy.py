@@ -15,7 +15,7 @@ import pytest
 from portalloc.core.models import Ledger, Pool, PortPolicy
 from portalloc.machine import probe
 from portalloc.service.facade import PortAllocationService
-from portalloc.storage.ledger import dump_ledger, parse_ledger
+from portalloc.storage.codec import dump_ledger, parse_ledger
 from tests.conftest import RunCli, portalloc_script, subprocess_env
 
 WIDE = ("--backend-start", "20001", "--frontend-start", "26001", "--step", "1", "--max-port", "32000")

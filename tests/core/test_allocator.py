@@ -8,9 +8,10 @@ from hypothesis import strategies as st
 from hypothesis.stateful import RuleBasedStateMachine, invariant, rule
 
 from portalloc.core import allocator
-from portalloc.core.allocator import BAD_PORTS, assign, assign_many, find_conflicts, release, usable_pairs, usage
+from portalloc.core.allocator import BAD_PORTS, assign_many, find_conflicts, release, usable_pairs, usage
 from portalloc.core.models import Allocation, Ledger, Pool, PortPolicy, merge_ranges
 from portalloc.errors import InvalidKey, NoFreePair, PolicyRefused
+from tests.testing.core import assign
 
 
 def ports_of(ledger: Ledger) -> list[int]:

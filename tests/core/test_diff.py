@@ -7,7 +7,7 @@ from pathlib import Path
 
 from portalloc.core.models import Allocation, Ledger, PortPolicy
 from portalloc.core.review import compare
-from portalloc.storage.ledger import dump_ledger, parse_ledger
+from portalloc.storage.codec import dump_ledger, parse_ledger
 from tests.integrations import test_git
 from tests.integrations.test_git import Run, commit
 

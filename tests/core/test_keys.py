@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import itertools
+import re
 import unicodedata
 from pathlib import Path
 from urllib.parse import unquote
@@ -10,7 +12,7 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from portalloc.core.keys import app_dir, check_app_num, check_model_name, model_dir_name
+from portalloc.core.keys import MODEL_NAME_PATTERN, app_dir, check_app_num, check_model_name, model_dir_name
 from portalloc.errors import InvalidKey
 
 
@@ -152,3 +154,27 @@ def test_check_model_name_is_idempotent_and_nfc(text: str) -> None:
         assert unicodedata.is_normalized("NFC", model)
         assert check_model_name(model) == model
         assert _valid_model(unicodedata.normalize("NFD", text)) == model
+
+
+def _accepted(name: str) -> bool:
+    try:
+        check_model_name(name)
+    except InvalidKey:
+        return False
+    return True
+
+
+def test_the_documented_pattern_is_the_check_for_ascii_names() -> None:
+    # Every name of up to 5 characters over the characters the rules are about: the OpenAPI
+    # document's pattern and the check agree on each (fuzzers trust the pattern).
+    pattern = re.compile(MODEL_NAME_PATTERN)
+    alphabet = "a. /\\\t\x01"
+    for length in range(1, 6):
+        for chars in itertools.product(alphabet, repeat=length):
+            name = "".join(chars)
+            assert _accepted(name) == bool(pattern.fullmatch(name)), repr(name)
+
+
+@given(st.text(alphabet=st.characters(min_codepoint=0, max_codepoint=127), min_size=1, max_size=30))
+def test_the_documented_pattern_agrees_on_any_ascii_name(name: str) -> None:
+    assert _accepted(name) == bool(re.fullmatch(MODEL_NAME_PATTERN, name))

@@ -61,7 +61,7 @@ def test_model_rows_count_the_room_each_model_has() -> None:
 
 def test_prometheus_text_parses_with_the_official_parser() -> None:
     found = samples(prometheus_text(platform_ledger()))
-    assert found[("portalloc_range_allocated_pairs", (("range", "shared"),))] == 3
+    assert found[("portalloc_range_allocated_pairs", (("model", ""), ("range", "shared")))] == 3
     assert found[("portalloc_range_allocated_pairs", (("model", "big"), ("range", "pool")))] == 3
     assert found[("portalloc_range_available_pairs", (("model", "tiny"), ("range", "pool")))] == 2
     assert found[("portalloc_range_capacity_pairs", (("model", "big"), ("range", "pool")))] == 5
@@ -71,6 +71,13 @@ def test_prometheus_text_parses_with_the_official_parser() -> None:
     assert found[("portalloc_reserved_ports", ())] == 1
     assert found[("portalloc_conflicts", ())] == 0
     assert found[("portalloc_model_allocations", (("model", "a"),))] == 2
+
+
+def test_every_family_has_one_label_set() -> None:
+    # OpenMetrics (and Prometheus' own advice) wants every sample of a family labelled alike.
+    families = text_string_to_metric_families(prometheus_text(platform_ledger()))
+    for family in families:
+        assert len({tuple(sorted(sample.labels)) for sample in family.samples}) == 1, family.name
 
 
 def test_label_values_are_escaped_and_conflicts_counted() -> None:

@@ -444,6 +444,17 @@ def test_pre_commit_hooks_name_real_commands() -> None:
     assert hooks.count("pass_filenames: true") == len(entries)
 
 
+def test_git_setup_reads_gitattributes_as_every_file_is_read(repo: Path, git: Run, portalloc: Run) -> None:
+    # git check-attr skips a .gitattributes that is a directory; git-setup reads it through
+    # the bounded regular-file reader, which names what it is. (A FIFO there hangs git itself.)
+    (repo / ".gitattributes").mkdir()
+    done = portalloc("git-setup")
+    assert done.returncode == 1
+    shown = repo / ".gitattributes"
+    assert done.stderr == f"Error: git file {shown} is not a regular file (a directory); refusing to read it\n"
+    assert not (repo / ".gitignore").exists()
+
+
 # --- the one git runner (portalloc/integrations/git.py) -----------------------------------
 
 

@@ -14,7 +14,7 @@ from hypothesis import strategies as st
 from portalloc.core.allocator import assign_many, find_conflicts, pair_refusal
 from portalloc.core.models import Allocation, Ledger
 from portalloc.integrations.importers import ImportRow, plan_import
-from portalloc.storage.ledger import dump_ledger, parse_ledger
+from portalloc.storage.codec import dump_ledger, parse_ledger
 from tests.cli.test_cli import assert_one_error_line
 from tests.conftest import RunCli
 

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from portalloc.integrations.interpolation import Interpolator, Unresolved, interpolate
+from portalloc.integrations.interpolation import Interpolator, Unresolved
 
 
 @pytest.mark.parametrize(
@@ -25,13 +25,13 @@ from portalloc.integrations.interpolation import Interpolator, Unresolved, inter
     ],
 )
 def test_interpolation(text: str, expected: str) -> None:
-    assert interpolate(text, {"A": "1", "EMPTY": ""}) == expected
+    assert Interpolator({"A": "1", "EMPTY": ""})(text) == expected
 
 
 @pytest.mark.parametrize("text", ["${UNSET:?set it}", "${EMPTY:?x}", "${A", "${:80", "${X-${Y:-" * 40 + "}" * 80])
 def test_what_compose_refuses_is_unresolved(text: str) -> None:
     with pytest.raises(Unresolved):
-        interpolate(text, {"A": "1", "EMPTY": ""})
+        Interpolator({"A": "1", "EMPTY": ""})(text)
 
 
 def test_unset_names_are_remembered_for_the_warning() -> None:

@@ -156,7 +156,7 @@ def _fork_api_worker(ledger: Path, model: str, count: int, results_dir: Path, gu
 
 def _audit(ledger: Path, wanted: set[Key], answers: list[tuple[Key, Pair]]) -> tuple[int, int, int]:
     """``(present, duplicates, lost)`` for the final ledger against what callers were told."""
-    from portalloc.storage.ledger import parse_ledger
+    from portalloc.storage.codec import parse_ledger
 
     parsed = parse_ledger(ledger.read_bytes(), ledger)
     held = {a.key: a.ports for a in parsed.allocations}

@@ -58,7 +58,7 @@ def run_crash_injection(ledger: Path, *, kills: int, seed: int, max_delay: float
     from portalloc.core.allocator import find_conflicts
     from portalloc.errors import LedgerCorrupt
     from portalloc.service.facade import PortAllocationService
-    from portalloc.storage.ledger import parse_ledger
+    from portalloc.storage.codec import parse_ledger
 
     # One write and one release here first, so that every forked writer starts with all
     # of the write path imported and spends its short life writing, not importing.
@@ -192,8 +192,9 @@ def run_lock_holder_death(ledger: Path, *, trials: int, held_timeout: float = 0.
     from portalloc.core.models import Ledger
     from portalloc.errors import LedgerLocked
     from portalloc.service.facade import PortAllocationService
-    from portalloc.storage.ledger import LedgerFile, locked
+    from portalloc.storage.ledger import LedgerFile
     from portalloc.storage.locking import lock_path
+    from tests.testing.storage import locked
 
     LedgerFile(ledger).create(Ledger())  # as `portalloc init` makes it
     result = LockDeathResult()
@@ -248,7 +249,8 @@ def fork_lock_holder(ledger: Path) -> int:
     pid = os.fork()
     if pid == 0:
         try:
-            from portalloc.storage.ledger import locked, read_bytes
+            from portalloc.storage.ledger import read_bytes
+            from tests.testing.storage import locked
 
             with locked(ledger):
                 read_bytes(ledger)  # the "read" of read-modify-write; it never gets to write

@@ -45,7 +45,8 @@ def change(ledger):
     if len(rounds) == 1:
         print("read", flush=True)
         sys.stdin.readline()
-    return allocator.assign(ledger, model, app_num)
+    ledger, (assignment,) = allocator.assign_many(ledger, [(model, app_num)])
+    return ledger, assignment
 
 try:
     assignment = LedgerFile(path, lock_timeout=10).update(change)
@@ -206,7 +207,8 @@ class LockDeletionResult:
 def run_lock_deletion(root: Path, *, trials: int) -> LockDeletionResult:
     """Stop a writer mid-write, delete its lock with ``git clean -fdX``, let another writer in, resume."""
     from portalloc.core.models import Ledger
-    from portalloc.storage.ledger import LedgerFile, parse_ledger
+    from portalloc.storage.codec import parse_ledger
+    from portalloc.storage.ledger import LedgerFile
     from portalloc.storage.locking import lock_path
 
     repo = root / "lock-repo"

@@ -12,6 +12,7 @@ import pytest
 pytest.importorskip("fastapi", reason="the 'serve' extra is not installed (pip install -e '.[test]')")
 pytest.importorskip("httpx", reason="httpx is not installed (pip install -e '.[test]')")
 
+from portalloc.server.methods import RouteFit
 from portalloc.server.policy import MAX_BODY_BYTES, AccessPolicy, host_name
 from tests.serving import ServerProcess, kill_group, start_server
 
@@ -95,11 +96,40 @@ def test_a_state_change_needs_the_token(authorization: str | None, why: str) -> 
     "content_type",
     [None, "text/plain", "application/x-www-form-urlencoded", "multipart/form-data; boundary=x", "application/jsonx"],
 )
-def test_a_state_change_needs_a_json_body(content_type: str | None) -> None:
+def test_a_state_change_with_a_body_needs_a_json_body(content_type: str | None) -> None:
     headers = {"host": "localhost", **AUTH, **({"content-type": content_type} if content_type else {})}
-    refusal = AccessPolicy(TOKEN).check("POST", headers)
-    assert refusal is not None
-    assert (refusal.status, refusal.code) == (415, "unsupported_media_type")
+    for body in ({"content-length": "12"}, {"transfer-encoding": "chunked"}):
+        refusal = AccessPolicy(TOKEN).check("POST", {**headers, **body})
+        assert refusal is not None
+        assert (refusal.status, refusal.code) == (415, "unsupported_media_type")
+
+
+@pytest.mark.parametrize("length", [None, "0"])
+def test_a_body_less_state_change_needs_no_content_type(length: str | None) -> None:
+    # Nothing a cross-site form could forge, and the Authorization header already forces a preflight.
+    headers = {"host": "localhost", **AUTH, **({"content-length": length} if length else {})}
+    for method in ("PUT", "DELETE", "POST"):
+        assert AccessPolicy(TOKEN).check(method, headers) is None
+
+
+def test_methods_the_path_lacks_are_405_with_allow_whatever_the_method() -> None:
+    fit = RouteFit(frozenset({"GET", "HEAD", "PUT", "DELETE"}), takes_body=False)
+    policy = AccessPolicy(TOKEN)
+    for method in ("PATCH", "TRACE", "POST", "OPTIONS", "QUERY", "BREW"):
+        refusal = policy.check(method, {"host": "localhost"}, fit)  # before the token is asked for
+        assert refusal is not None
+        assert (refusal.status, refusal.code, refusal.headers) == (
+            405,
+            "method_not_allowed",
+            (("Allow", "DELETE, GET, HEAD, PUT"),),
+        )
+
+
+def test_a_body_is_refused_where_the_route_takes_none() -> None:
+    headers = {"host": "localhost", **AUTH, **JSON, "content-length": "2"}
+    refusal = AccessPolicy(TOKEN).check("PUT", headers, RouteFit(frozenset({"PUT"}), takes_body=False))
+    assert refusal is not None and (refusal.status, refusal.code) == (400, "unexpected_body")
+    assert AccessPolicy(TOKEN).check("POST", headers, RouteFit(frozenset({"POST"}), takes_body=True)) is None
 
 
 def test_json_with_a_charset_passes_and_a_huge_body_is_413() -> None:
@@ -112,8 +142,8 @@ def test_json_with_a_charset_passes_and_a_huge_body_is_413() -> None:
 
 def test_without_a_token_state_changes_still_need_json() -> None:
     policy = AccessPolicy(None)
-    assert policy.check("PUT", {"host": "localhost", **JSON}) is None
-    refusal = policy.check("PUT", {"host": "localhost", "content-type": "text/plain"})
+    assert policy.check("PUT", {"host": "localhost", **JSON, "content-length": "2"}) is None
+    refusal = policy.check("PUT", {"host": "localhost", "content-type": "text/plain", "content-length": "2"})
     assert refusal is not None and refusal.status == 415
 
 
@@ -149,7 +179,12 @@ ATTACKS = [
     # The cross-site "simple requests" a web page can send without a preflight:
     ("POST", "/v1/allocations/batch", {"Content-Type": "text/plain", "Authorization": "TOKEN"}, _BATCH, 415, _MEDIA),
     ("POST", "/v1/allocations/batch", {"Authorization": "TOKEN"}, _BATCH, 415, _MEDIA),
-    ("DELETE", "/v1/allocations/kept/1", {"Authorization": "TOKEN"}, None, 415, _MEDIA),
+    ("DELETE", "/v1/allocations/kept/1", {"Content-Type": "text/plain", "Authorization": "TOKEN"}, b"x", 415, _MEDIA),
+    # A body where the route takes none is refused, not ignored; a method the path lacks is 405.
+    ("PUT", "/v1/allocations/attack/1", {**_JSON, "Authorization": "TOKEN"}, b'{"backend": 1}', 400,
+     "unexpected_body"),
+    ("TRACE", "/v1/allocations/kept/1", {}, None, 405, "method_not_allowed"),
+    ("PATCH", "/v1/allocations/kept/1", {**_JSON, "Authorization": "TOKEN"}, b"{}", 405, "method_not_allowed"),
     # Not UTF-8 once decoded: the server would make U+FFFD of it, one key for many names.
     ("PUT", "/v1/allocations/%FF/1", {**_JSON, "Authorization": "TOKEN"}, None, 400, "invalid_url"),
     ("PUT", "/v1/allocations/caf%E9/1", {**_JSON, "Authorization": "TOKEN"}, None, 400, "invalid_url"),
@@ -166,7 +201,7 @@ def test_refused_requests_change_nothing(
     with server.client() as client:
         response = client.request(method, path, headers=headers, content=body)
     assert response.status_code == status, response.text
-    assert response.json()["error"]["code"] == code
+    assert response.json()["code"] == code
     assert server.ledger.read_bytes() == before
 
 

@@ -16,7 +16,8 @@ import pytest
 from portalloc.core.models import Ledger, PortPolicy
 from portalloc.errors import LedgerExists, LedgerMissing
 from portalloc.service.facade import PortAllocationService
-from portalloc.storage.ledger import LedgerFile, dump_ledger, parse_ledger
+from portalloc.storage.codec import dump_ledger, parse_ledger
+from portalloc.storage.ledger import LedgerFile
 from tests.conftest import portalloc_script, subprocess_env
 
 

@@ -13,7 +13,7 @@ from click.testing import CliRunner
 from portalloc.cli.main import cli
 from portalloc.core.allocator import find_conflicts
 from portalloc.core.models import Allocation, Ledger, PortPolicy
-from portalloc.storage.ledger import dump_ledger, parse_ledger
+from portalloc.storage.codec import dump_ledger, parse_ledger
 from tests.conftest import RunCli, portalloc_script, subprocess_env
 
 POLICY_LINE = json.dumps(PortPolicy().model_dump())

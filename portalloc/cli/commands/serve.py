@@ -37,9 +37,10 @@ DEFAULT_PORT = 4790
 def serve(settings: Settings, host: str | None, port: int | None, uds: Path | None, token_file: Path | None) -> int:
     """Serve the ledger over HTTP until SIGTERM or Ctrl-C.
 
-    Writes need 'Authorization: Bearer <token>' and 'Content-Type: application/json';
-    the Host header must name this server and a browser's Origin must too. A non-loopback
-    --host needs an explicit --token-file.
+    Writes need 'Authorization: Bearer <token>' (and 'Content-Type: application/json'
+    when they have a body); the Host header must name this server and a browser's
+    Origin must too. A non-loopback --host needs an explicit --token-file. Open / in a
+    browser for a live page of every allocation.
 
     \b
     Examples:

@@ -13,15 +13,17 @@ from __future__ import annotations
 
 from typing import Annotated, Any
 
-from fastapi import APIRouter, Depends, Path, Query, Request, Response
+from fastapi import APIRouter, Depends, Header, Path, Query, Request, Response
 from fastapi.exceptions import RequestValidationError
 from starlette.convertors import PathConvertor, register_url_convertor
 from starlette.exceptions import HTTPException
 
 from portalloc.core.keys import check_key, check_model_name, parse_app_num
-from portalloc.core.limits import MAX_APP_NUM, MAX_MODEL_LENGTH
+from portalloc.core.limits import MAX_APP_NUM
 from portalloc.core.models import Allocation
-from portalloc.server.schemas import BatchRequest, ErrorBody
+from portalloc.server import conditional
+from portalloc.server.problems import Problem
+from portalloc.server.schemas import BatchRequest, describe_model_name
 from portalloc.server.state import State
 from portalloc.service.facade import PortAllocationService
 from portalloc.storage.strictjson import parse_json
@@ -38,16 +40,25 @@ _KEY_PATH = "/{model:model}/{app_num}"
 #: messages, a 400 on failure); the OpenAPI document still says what a valid one is.
 ModelSegment = Annotated[
     str,
-    Path(
-        description="The model name; '/' may be sent as is or as %2F.",
-        json_schema_extra={"minLength": 1, "maxLength": MAX_MODEL_LENGTH},
-    ),
+    Path(description="The model name; '/' may be sent as is or as %2F.", json_schema_extra=describe_model_name),
 ]
 AppNumSegment = Annotated[
     str,
     Path(description="The app number.", json_schema_extra={"type": "integer", "minimum": 1, "maximum": MAX_APP_NUM}),
 ]
-_NOT_FOUND: dict[int | str, dict[str, Any]] = {404: {"model": ErrorBody, "description": "The key has no allocation"}}
+IfMatch = Annotated[
+    str | None,
+    Header(alias="If-Match", description="Act only if the key's pair has one of these ETags ('*': has a pair)."),
+]
+IfNoneMatch = Annotated[
+    str | None,
+    Header(alias="If-None-Match", description="'*' on PUT: allocate only a new key; on GET: 304 if unchanged."),
+]
+_NOT_FOUND: dict[int | str, dict[str, Any]] = {404: {"model": Problem, "description": "The key has no allocation"}}
+_NOT_MODIFIED: dict[int | str, dict[str, Any]] = {304: {"description": "Unchanged since the ETag in If-None-Match"}}
+_PRECONDITION: dict[int | str, dict[str, Any]] = {
+    412: {"model": Problem, "description": "If-Match or If-None-Match does not hold; nothing changed"}
+}
 
 
 def parse_key(model: str, app_num: str) -> tuple[str, int]:
@@ -56,17 +67,27 @@ def parse_key(model: str, app_num: str) -> tuple[str, int]:
 
 
 def _no_allocation(state: State, model: str, app_num: int) -> HTTPException:
-    # Answered as {"error": {"code": "not_found", …}} by the app's handler, in the CLI's words.
+    # Answered as a problem with code "not_found" by the app's handler, in the CLI's words.
     return HTTPException(404, f"{model}/{app_num} has no allocation in {state.service.ledger_path}")
 
 
-@router.get("")
-def list_allocations(state: State, model: Annotated[str | None, Query()] = None) -> list[Allocation]:
-    """Every allocation sorted by ``(model, app_num)``, or only ``model``'s (in NFC, as ``list --model``)."""
+@router.get("", responses=_NOT_MODIFIED, response_model=list[Allocation])
+def list_allocations(
+    state: State,
+    response: Response,
+    model: Annotated[str | None, Query(description="Only this model's.", json_schema_extra=describe_model_name)] = None,
+    if_none_match: IfNoneMatch = None,
+) -> Any:
+    """Every allocation sorted by ``(model, app_num)``, or only ``model``'s; ``ETag`` names the list."""
     if model is not None:
         model = check_model_name(model)
     allocations = state.call(lambda service: service.get_all_allocations())
-    return [a for a in allocations if model is None or a.model == model]
+    chosen = [a for a in allocations if model is None or a.model == model]
+    etag = conditional.list_etag(chosen)
+    if conditional.not_modified(if_none_match, etag):
+        return Response(status_code=304, headers={"ETag": etag})
+    response.headers["ETag"] = etag
+    return chosen
 
 
 async def _no_repeated_names(request: Request) -> None:
@@ -84,35 +105,70 @@ def allocate_batch(state: State, batch: BatchRequest) -> list[Allocation]:
     return state.call(lambda service: service.allocate_many(keys))
 
 
-@router.get(_KEY_PATH, responses=_NOT_FOUND)
-def get_allocation(state: State, model: ModelSegment, app_num: AppNumSegment) -> Allocation:
-    """The pair of ``(model, app_num)``; 404 when it has none. Never allocates."""
+@router.get(_KEY_PATH, responses={**_NOT_FOUND, **_NOT_MODIFIED}, response_model=Allocation)
+def get_allocation(
+    state: State, model: ModelSegment, app_num: AppNumSegment, response: Response, if_none_match: IfNoneMatch = None
+) -> Any:
+    """The pair of ``(model, app_num)`` with its ``ETag``; 404 when it has none. Never allocates."""
     key = parse_key(model, app_num)
     found = state.call(lambda service: service.get_ports(*key))
     if found is None:
         raise _no_allocation(state, *key)
+    etag = conditional.etag_of(found)
+    if conditional.not_modified(if_none_match, etag):
+        return Response(status_code=304, headers={"ETag": etag})
+    response.headers["ETag"] = etag
     return found
 
 
-@router.put(_KEY_PATH, status_code=201, responses={200: {"model": Allocation, "description": "The key's pair"}})
-def put_allocation(state: State, model: ModelSegment, app_num: AppNumSegment, response: Response) -> Allocation:
-    """Get-or-allocate: 200 with the pair the key already had, 201 with a newly allocated one."""
+@router.put(
+    _KEY_PATH,
+    status_code=201,
+    responses={200: {"model": Allocation, "description": "The key's pair"}, **_PRECONDITION},
+)
+def put_allocation(
+    state: State,
+    model: ModelSegment,
+    app_num: AppNumSegment,
+    response: Response,
+    if_match: IfMatch = None,
+    if_none_match: IfNoneMatch = None,
+) -> Allocation:
+    """Get-or-allocate: 200 with the pair the key already had, 201 with a newly allocated one.
+
+    ``If-None-Match: *`` allocates only a new key (412 if it has a pair, checked under
+    the ledger's lock); ``If-Match`` answers only if the key's pair has that ``ETag``.
+    """
     key = parse_key(model, app_num)
+    conditions = if_match is not None or if_none_match is not None
 
     def get_or_allocate(service: PortAllocationService) -> tuple[Allocation, bool]:
         existing = service.get_ports(*key)
-        return (existing, False) if existing is not None else (service.allocate_many([key])[0], True)
+        for header, holds in ((if_match, conditional.if_match_holds), (if_none_match, conditional.if_none_match_holds)):
+            if header is not None and not holds(header, existing):
+                raise conditional.refuse(key, header, existing)
+        if existing is not None:
+            return existing, False
+        return service.allocate_many([key], new_only=conditions)[0], True
 
     pair, created = state.call(get_or_allocate)
     if not created:
         response.status_code = 200
+    response.headers["ETag"] = conditional.etag_of(pair)
     return pair
 
 
-@router.delete(_KEY_PATH, status_code=204, responses=_NOT_FOUND)
-def delete_allocation(state: State, model: ModelSegment, app_num: AppNumSegment) -> Response:
-    """Release the pair of ``(model, app_num)``: 204, or 404 when it had none."""
+@router.delete(_KEY_PATH, status_code=204, responses={**_NOT_FOUND, **_PRECONDITION})
+def delete_allocation(state: State, model: ModelSegment, app_num: AppNumSegment, if_match: IfMatch = None) -> Response:
+    """Release the pair of ``(model, app_num)``: 204, or 404 when it had none.
+
+    With ``If-Match``, only if the key's pair (under the ledger's lock) has one of those ``ETag`` s: 412 otherwise.
+    """
     key = parse_key(model, app_num)
-    if not state.call(lambda service: service.release_ports(*key)):
+
+    def holds(current: Allocation) -> bool:
+        return conditional.if_match_holds(if_match, current)
+
+    if not state.call(lambda service: service.release_ports(*key, only_if=holds if if_match is not None else None)):
         raise _no_allocation(state, *key)
     return Response(status_code=204)

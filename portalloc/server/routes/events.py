@@ -4,27 +4,36 @@ The stream watches the file itself (a ``stat`` every ``POLL_SECONDS``; a read on
 its inode, size or times moved), so a change by the CLI, another server or a
 ``git checkout`` is seen as well as one made through this server. Events:
 
-- ``ready`` once, when the stream starts: ``{"allocations": N}``;
+- ``ready`` once, when the stream starts: ``{"allocations": N}``, with the id of the
+  latest change;
 - ``change`` for each change seen: ``{"added": [...], "removed": [...], "allocations": N}``
   (allocations as ``{model, app_num, backend, frontend}``); changes closer together than
   the poll interval arrive as one event, and a rewrite that changes no allocation
   (``portalloc fmt``) sends none;
+- ``reset`` when a client reconnects with a ``Last-Event-ID`` whose sequel is no longer
+  known (older than the journal keeps, or from elsewhere): ``{"allocations": N}``, read
+  the state again;
 - ``error`` when the ledger cannot be read: ``{"code": …, "message": …}`` (once per
-  distinct error; the stream goes on and reports the next change).
+  distinct error, without an id; the stream goes on and reports the next change).
+
+Change ids only grow, across reconnects and server restarts: they come from the
+ledger's journal in the machine's state directory (``portalloc.server.journal``), and a
+client that reconnects with ``Last-Event-ID`` first gets every change it missed.
 """
 
 from __future__ import annotations
 
 import json
 from collections.abc import AsyncIterator
-from typing import Any
+from typing import Annotated, Any
 
 import anyio
-from fastapi import APIRouter
+from fastapi import APIRouter, Header, Request
 from fastapi.responses import StreamingResponse
 
-from portalloc.core.models import Allocation, Ledger
+from portalloc.core.models import Ledger
 from portalloc.errors import PortallocError
+from portalloc.server.journal import Event, EventJournal
 from portalloc.server.state import ServerState, State
 
 router = APIRouter(tags=["events"])
@@ -37,21 +46,29 @@ POLL_SECONDS = 0.1
     response_class=StreamingResponse,
     responses={200: {"content": {"text/event-stream": {}}, "description": "An endless text/event-stream"}},
 )
-async def events(state: State) -> StreamingResponse:
+async def events(
+    state: State,
+    request: Request,
+    last_event_id: Annotated[
+        str | None, Header(alias="Last-Event-ID", description="Resume after this event (as EventSource does).")
+    ] = None,
+) -> StreamingResponse:
     """A ``text/event-stream`` of the ledger's changes (see the module's description)."""
     return StreamingResponse(
-        _changes(state),
+        _changes(state, request.app.state.journal, last_event_id),
         media_type="text/event-stream",
         headers={"Cache-Control": "no-store", "X-Accel-Buffering": "no"},
     )
 
 
-def _event(name: str, number: int, data: dict[str, Any]) -> str:
-    return f"id: {number}\nevent: {name}\ndata: {json.dumps(data, ensure_ascii=False)}\n\n"
+def _event(name: str, number: int | None, data: dict[str, Any]) -> str:
+    # An event without an id (error) leaves the client's last event id where it was.
+    line = "" if number is None else f"id: {number}\n"
+    return f"{line}event: {name}\ndata: {json.dumps(data, ensure_ascii=False)}\n\n"
 
 
-def _pairs(allocations: list[Allocation]) -> list[dict[str, Any]]:
-    return [a.model_dump() for a in allocations]
+def _sent(events: list[Event]) -> str:
+    return "".join(_event(event.name, event.id, event.data) for event in events)
 
 
 async def _read(state: ServerState) -> Ledger:
@@ -59,15 +76,26 @@ async def _read(state: ServerState) -> Ledger:
     return await anyio.to_thread.run_sync(lambda: state.call(lambda service: service.ledger()))
 
 
-async def _changes(state: ServerState) -> AsyncIterator[str]:
-    number = 0
+async def _record(journal: EventJournal, ledger: Ledger, seen: int | None) -> tuple[int, list[Event]]:
+    return await anyio.to_thread.run_sync(lambda: journal.record(list(ledger.allocations), seen))
+
+
+async def _changes(state: ServerState, journal: EventJournal, last_event_id: str | None) -> AsyncIterator[str]:
     last_error: str | None = None
     try:
         ledger = await _read(state)
     except PortallocError as error:
         ledger, last_error = Ledger(), str(error)
-        yield _event("error", number, {"code": error.code, "message": str(error)})
-    yield _event("ready", number, {"allocations": len(ledger.allocations)})
+        yield _event("error", None, {"code": error.code, "message": str(error)})
+    newest, _ = await _record(journal, ledger, None) if last_error is None else (None, [])
+    if last_event_id is not None:
+        missed = await anyio.to_thread.run_sync(lambda: journal.since(last_event_id))
+        if missed is None:
+            yield _event("reset", newest, {"allocations": len(ledger.allocations)})
+        else:
+            yield _sent(missed)
+    yield _event("ready", newest, {"allocations": len(ledger.allocations)})
+    seen = newest
     while not state.stopping.is_set():
         await anyio.sleep(POLL_SECONDS)
         try:
@@ -75,20 +103,12 @@ async def _changes(state: ServerState) -> AsyncIterator[str]:
         except PortallocError as error:
             if str(error) != last_error:
                 last_error = str(error)
-                number += 1
-                yield _event("error", number, {"code": error.code, "message": str(error)})
+                yield _event("error", None, {"code": error.code, "message": str(error)})
             continue
         last_error = None
         if current is ledger:
             continue
-        before, after = set(ledger.allocations), set(current.allocations)
-        added = [a for a in current.allocations if a not in before]
-        removed = [a for a in ledger.allocations if a not in after]
         ledger = current
-        if added or removed:
-            number += 1
-            yield _event(
-                "change",
-                number,
-                {"added": _pairs(added), "removed": _pairs(removed), "allocations": len(current.allocations)},
-            )
+        seen, news = await _record(journal, current, seen)
+        if news:
+            yield _sent(news)

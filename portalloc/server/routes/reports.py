@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from typing import Annotated, Any
 
-from fastapi import APIRouter, Query, Response
+from fastapi import APIRouter, Header, Query, Request, Response
 from fastapi.responses import JSONResponse, PlainTextResponse
 
 from portalloc.core.keys import check_model_name
@@ -23,6 +23,8 @@ from portalloc.reports import (
     stats_report,
     status_report,
 )
+from portalloc.server.openmetrics import exposition
+from portalloc.server.schemas import describe_model_name
 from portalloc.server.state import State
 from portalloc.service.facade import PortAllocationService
 
@@ -57,7 +59,10 @@ def stats(state: State) -> StatsReport:
 
 
 @router.get("/v1/status")
-def status(state: State, model: Annotated[str | None, Query()] = None) -> StatusReport:
+def status(
+    state: State,
+    model: Annotated[str | None, Query(description="Only this model's.", json_schema_extra=describe_model_name)] = None,
+) -> StatusReport:
     """Each allocation's ports as this machine sees them now: ``portalloc status --json``."""
     if model is not None:
         model = check_model_name(model)  # NFC, as the ledger stores it
@@ -71,8 +76,16 @@ def policy(state: State) -> PolicyReport:
     return policy_report(policy, unusable)
 
 
-@router.get("/metrics", response_class=PlainTextResponse, responses={200: {"content": {"text/plain": {}}}})
-def metrics(state: State) -> Response:
-    """The ledger's gauges in the Prometheus text format (what ``stats --format prometheus`` prints)."""
-    text = prometheus_text(*state.call(lambda service: (service.ledger(), service.unusable_here())))
-    return PlainTextResponse(text, media_type="text/plain; version=0.0.4; charset=utf-8")
+@router.get(
+    "/metrics",
+    response_class=PlainTextResponse,
+    responses={200: {"content": {"text/plain": {}, "application/openmetrics-text": {}}}},
+)
+def metrics(state: State, request: Request, accept: Annotated[str | None, Header()] = None) -> Response:
+    """The ledger's gauges (what ``stats --format prometheus`` prints) and the server's request figures.
+
+    Prometheus text 0.0.4, or OpenMetrics 1.0 for ``Accept: application/openmetrics-text``.
+    """
+    ledger_text = prometheus_text(*state.call(lambda service: (service.ledger(), service.unusable_here())))
+    body, media_type = exposition(ledger_text, request.app.state.request_metrics, accept)
+    return Response(body, media_type=media_type)
