@@ -152,7 +152,7 @@ def _is_app(holder: ListeningProcess, model: str, app_num: int, port: int) -> bo
 
 def _has_own_dotenv(directory: Path, model: str, app_num: int) -> bool:
     # Imported here: ``get`` of an existing key imports this module for ``held_warnings``, and reads no .env
-    # unless a port is held. A stranger's directory: its .env may be a FIFO (a plain read blocks for ever).
+    # unless a port is held.
     from portalloc.integrations.envfile import block_label
 
     # The directory is a stranger's as often as the app's: its .env may be a FIFO (which
