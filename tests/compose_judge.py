@@ -17,7 +17,7 @@ from pathlib import Path
 from typing import Any
 
 from portalloc.errors import ComposeFileError
-from portalloc.integrations.compose import Binding, load_project
+from portalloc.integrations.compose import Binding, Project, load_project
 
 #: ``(service, host_ip, first port, last port, protocol)``: one host-port mapping.
 Published = tuple[str, str, int, int, str]
@@ -54,10 +54,15 @@ def compose_published(path: Path, env: Mapping[str, str] | None = None) -> set[P
     A mapping without a host port, with host port 0, or with a ``published`` that is
     not a number leaves the port to the engine and is not counted.
     """
+    return compose_project_published(path.parent, ["-f", str(path)], env)
+
+
+def compose_project_published(cwd: Path, args: list[str], env: Mapping[str, str] | None = None) -> set[Published]:
+    """What ``docker compose ARGS config`` run in ``cwd`` publishes (its own discovery when ARGS name no file)."""
     assert BINARY is not None
     result = subprocess.run(
-        [BINARY, "-f", str(path), "--profile", "*", "config", "--format", "json"],
-        cwd=path.parent,
+        [BINARY, *args, "--profile", "*", "config", "--format", "json"],
+        cwd=cwd,
         env={**judge_env(env), "COMPOSE_PROJECT_NAME": "judge"},
         capture_output=True,
         text=True,
@@ -82,7 +87,11 @@ def portalloc_published(path: Path, env: Mapping[str, str] | None = None) -> set
 
     A host range mapped to a container range is one port per mapping, as compose expands it.
     """
-    project = load_project(path, environ=judge_env(env))
+    return published_by(load_project([path], environ=judge_env(env)))
+
+
+def published_by(project: Project) -> set[Published]:
+    """``project``'s bindings in the judge's terms; ``Rejected`` if portalloc finds the project invalid."""
     if project.invalid:
         raise Rejected(project.invalid[0].message)
     return {item for binding in project.bindings for item in _expand(binding)}

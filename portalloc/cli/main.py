@@ -135,7 +135,16 @@ def _unknown_option(error: click.NoSuchOption, args: Sequence[str]) -> str:
     typed = next((arg for arg in args if arg.startswith(error.option_name)), error.option_name)
     if takes_app_num and re.fullmatch(r"-[0-9][0-9_.eE+-]*", typed):
         return f"{bad_app_num(typed)}{_help_hint(error)}"
+    ctx, name = error.ctx, error.option_name
+    if ctx is not None and ctx.parent is not None and name in _option_names(ctx.find_root().command):
+        # ``portalloc get m 1 --ledger x``: the option exists, in the wrong place.
+        where = f"portalloc {name} … {ctx.info_name} …"
+        return f"{name} is a global option: it goes before the command ({where}) (see 'portalloc --help')"
     return f"{error.format_message()}{_help_hint(error)}"
+
+
+def _option_names(command: click.Command) -> set[str]:
+    return {name for param in command.params for name in (*param.opts, *param.secondary_opts)}
 
 
 def _quiet_stdout() -> None:
@@ -214,7 +223,7 @@ COMMANDS = {
 
 
 @click.group(cls=_Group, lazy_commands=COMMANDS, context_settings={"help_option_names": ["-h", "--help"]})
-@click.version_option(__version__, prog_name="portalloc")
+@click.version_option(__version__, "-V", "--version", prog_name="portalloc")
 @click.option(
     "--ledger",
     type=click.Path(readable=False, path_type=Path),  # checked by the storage layer, one way
@@ -285,6 +294,10 @@ def cli(
 
 def main() -> None:
     """Console-script entry point."""
+    if "_PORTALLOC_COMPLETE" in os.environ:  # a shell asking for completion: our scripts, not click's stock ones
+        from portalloc.cli.shells import register
+
+        register()
     try:
         cli.main(prog_name="portalloc")
     except KeyboardInterrupt:  # between click's handlers, e.g. while an error line is printed

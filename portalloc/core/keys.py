@@ -216,3 +216,33 @@ def names_by_nfc(names: Iterable[str]) -> dict[str, str]:
 def app_dir(apps_dir: Path, model: str, app_num: int) -> Path:
     """Where the app ``(model, app_num)`` lives: ``<apps_dir>/<model_dir_name(model)>/app<N>``."""
     return apps_dir / model_dir_name(model) / f"app{check_app_num(app_num)}"
+
+
+_APP_DIR = re.compile(r"app([1-9][0-9]*)")
+
+
+def key_of_app_dir(directory: Path) -> tuple[str, int]:
+    """The key whose app lives in ``directory`` (``…/<model dir>/app<N>``): ``app_dir`` read backwards.
+
+    The parent's name is decoded as ``model_dir_name`` encodes it (``openai%2Fgpt-4o`` →
+    ``openai/gpt-4o``); a name that encoding would not produce (``openai_gpt-4o`` is
+    itself, ``a b`` is not ``a%20b``) is refused rather than taken as a second model.
+    ``directory`` should be absolute (``Path(".")`` has no name). Raises ``InvalidKey``.
+    """
+    from urllib.parse import unquote
+
+    match = _APP_DIR.fullmatch(directory.name)
+    if match is None:
+        raise InvalidKey(f"{directory} is not an app directory: its name is not app<N> (app1, app2, …)")
+    encoded = directory.parent.name
+    model = unquote(encoded)  # a bad %XX decodes to U+FFFD, which the check below refuses
+    try:
+        valid = bool(encoded) and model_dir_name(model) == encoded
+    except InvalidKey:
+        valid = False
+    if not valid:
+        raise InvalidKey(
+            f"{directory.parent} is not a model's directory: no model name is written {encoded!r} "
+            "(they are written as `portalloc cleanup` expects: openai/gpt-4o → openai%2Fgpt-4o)"
+        )
+    return model, check_app_num(int(match.group(1)))

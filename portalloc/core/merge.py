@@ -7,7 +7,8 @@ a port move, after every keeper is placed, to the lowest free pairs
 by ``settle``; only a release (in a merge) or a second row of the same key removes a row.
 
 * ``merge_ledgers`` (the git merge driver): our side's allocations come first, then
-  theirs (keys only they have or only they changed), so ours keep their ports. A key is merged three ways:
+  theirs (keys only they have or only they changed), so ours keep their ports; with
+  ``keep_theirs`` (their side is published, ours is not) the order is turned round. A key is merged three ways:
   the side that changed it from ``base`` wins, and only a key both sides changed
   differently is "allocated by both" (ours kept).
 * ``repair_ledger``: file order, so the earliest row holding a port keeps it.
@@ -138,8 +139,23 @@ def _same(a: Allocation | None, b: Allocation) -> bool:
     return a is not None and a.key == b.key and a.ports == b.ports
 
 
-def merge_ledgers(base: Ledger | None, ours: Ledger, theirs: Ledger, sides: Sides = PLAIN_SIDES) -> Resolution:
+def merge_ledgers(
+    base: Ledger | None, ours: Ledger, theirs: Ledger, sides: Sides = PLAIN_SIDES, *, keep_theirs: bool = False
+) -> Resolution:
     """The three-way merge of a ledger, as the git merge driver does it.
+
+    ``keep_theirs`` gives their side the priority this describes for ours: the driver
+    sets it when their side is already published and ours is not (``git pull`` merging
+    a pushed allocation into a local one), so the pair that may already be serving
+    stays. Everything else is symmetric, so the result is the same union either way.
+    """
+    if keep_theirs:
+        return _merge(base, theirs, ours, Sides(sides.theirs, sides.ours, sides.base))
+    return _merge(base, ours, theirs, sides)
+
+
+def _merge(base: Ledger | None, ours: Ledger, theirs: Ledger, sides: Sides) -> Resolution:
+    """The merge with ``ours`` as the side whose pairs stand.
 
     * The result is the union of both sides' allocations.
     * A key one side released and the other left exactly as in ``base`` stays released.

@@ -1,11 +1,13 @@
-"""The host ports a compose file publishes, read as docker compose v2 reads it, and how they square with the ledger.
+"""The host ports a compose project publishes, read as docker compose v2 reads it, and how they square with the ledger.
 
 What compose accepts is accepted, and what compose rejects is a finding (never a
 silent pass): the test suite holds this module to ``docker compose config`` itself.
 
+- The project's files (``-f``, ``COMPOSE_FILE`` or compose's own discovery with its
+  override file) and its variables are found by ``portalloc.integrations.composefiles``.
 - The YAML is read by ``portalloc.integrations.composeyaml`` (YAML 1.2, compose's tags, bounded).
 - ``${…}`` is interpolated in every value (``portalloc.integrations.interpolation``), from the
-  environment over the ``.env`` beside the file (``portalloc.integrations.envfile``); an unset
+  environment over the ``.env`` files compose reads (``portalloc.integrations.envfile``); an unset
   variable reads as empty with a warning, ``${VAR:?…}`` unset or a broken ``${`` is a
   finding.
 - ``extends`` (same file or another) and ``include`` bring in their services' ports;
@@ -20,20 +22,19 @@ silent pass): the test suite holds this module to ``docker compose config`` itse
 from __future__ import annotations
 
 import ipaddress
-import os
 import re
 from bisect import bisect_left
-from collections.abc import Iterable, Iterator, Mapping
+from collections.abc import Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, NamedTuple
 
 from portalloc.core.keys import AllocationRow, Claim, model_dir_name
-from portalloc.core.limits import MAX_ENV_BYTES, whole_number
-from portalloc.errors import ComposeFileError, EnvFileError
+from portalloc.core.limits import whole_number
+from portalloc.errors import ComposeFileError
+from portalloc.integrations.composefiles import find_sources, read_variables
 from portalloc.integrations.composeyaml import RESET, OverrideList, OverrideMap, load_documents, merge, quote
 from portalloc.integrations.interpolation import Interpolator, Unresolved
-from portalloc.storage.files import read_regular_file
 
 #: Pairs of port mappings compared for collisions before the rest are left out (a hostile file).
 MAX_COMPARISONS = 500_000
@@ -75,8 +76,10 @@ class Finding(NamedTuple):
 
 @dataclass
 class Project:
-    """What a compose file (with its includes and extends) publishes, and what compose would reject in it."""
+    """What a compose project (its files, their includes and extends) publishes, and what compose would reject in it."""
 
+    #: The compose files read, in merge order (not those they include or extend).
+    files: list[Path] = field(default_factory=list)
     bindings: list[Binding] = field(default_factory=list)
     #: Findings of kind ``invalid``: what makes ``docker compose config`` fail.
     invalid: list[Finding] = field(default_factory=list)
@@ -116,37 +119,31 @@ def _interpolate_tree(value: Any, run: Interpolator, where: str, problems: list[
 # --- files: .env, include, extends -------------------------------------------------------
 
 
-def read_variables(env_file: Path, *, required: bool, environ: Mapping[str, str]) -> dict[str, str]:
-    """The environment laid over ``env_file``, read as compose reads it; a missing file is ``{}`` unless required."""
-    from portalloc.integrations.envfile import parse
+def load_project(
+    files: Sequence[Path] = (),
+    *,
+    project_directory: Path | None = None,
+    env_files: Sequence[Path] = (),
+    environ: Mapping[str, str] | None = None,
+    cwd: Path | None = None,
+) -> Project:
+    """Every binding of the compose project these options name, and what compose rejects in it.
 
-    try:
-        data = read_regular_file(env_file, "env file", MAX_ENV_BYTES).data
-    except FileNotFoundError:
-        if required:
-            raise ComposeFileError(f"env file {env_file} does not exist") from None
-        return dict(environ)
-    except OSError as error:
-        raise ComposeFileError(f"cannot read {env_file}: {error.strerror or error}") from None
-    try:
-        values = parse(data, environ)
-    except EnvFileError as error:
-        raise ComposeFileError(str(error).replace(".env", str(env_file), 1)) from None
-    return {**{name: item.value for name, item in values.items()}, **environ}
-
-
-def load_project(path: Path, environ: Mapping[str, str] | None = None, env_file: Path | None = None) -> Project:
-    """Every binding of the compose file at ``path`` (includes and extends followed), and what compose rejects.
-
-    ``environ`` defaults to ``os.environ``; ``env_file`` to the ``.env`` beside ``path``.
-    Raises ``ComposeFileError`` for a file that cannot be read at all.
+    The files and variables are found as docker compose finds them
+    (``composefiles.find_sources``: ``-f`` files, ``COMPOSE_FILE``, or discovery with the
+    override file); the files' services are merged in order as compose merges them
+    (``composeyaml.merge``: ``ports`` lists are added to). Raises ``ComposeFileError``
+    for a file that cannot be read at all, or when there is no file to read.
     """
-    environ = dict(os.environ) if environ is None else dict(environ)
-    variables = read_variables(env_file or path.parent / ".env", required=env_file is not None, environ=environ)
-    project = Project()
-    services = _services(path, variables, environ, project, chain=())
+    sources = find_sources(files, project_directory=project_directory, env_files=env_files, environ=environ, cwd=cwd)
+    project = Project(files=sources.files)
+    services: dict[str, Any] = {}
+    for path in sources.files:
+        for name, spec in _services(path, sources.variables, sources.environ, project, chain=()).items():
+            services[name] = merge(services[name], spec) if name in services else spec
     for name, spec in services.items():
-        _service_bindings(str(name), spec, project)
+        if spec is not RESET:
+            _service_bindings(str(name), spec, project)
     return project
 
 

@@ -171,35 +171,97 @@ def is_git_temp_file(path: Path) -> bool:
     return _GIT_TEMP_FILE.fullmatch(path.name) is not None
 
 
-def merge_sides(directory: Path) -> tuple[str, str]:
-    """What to call the sides of the merge git is running in ``directory``: ``("ours (main)", "theirs (feature)")``.
+class MergeSides(NamedTuple):
+    """What the merge git is running calls its sides, and which side is already published."""
+
+    ours: str
+    theirs: str
+    #: ``"ours"`` or ``"theirs"`` when only that side's commit is reachable from a
+    #: remote-tracking branch or the upstream; ``""`` when both, neither, or unknown.
+    published: str = ""
+
+
+def merge_sides(directory: Path) -> MergeSides:
+    """The sides of the merge git runs in ``directory`` (``ours (main)``, ``theirs (feature)``), which is published.
 
     git 2.39 gives a merge driver no branch names (``%X``/``%Y`` came later), so they
     are read where git leaves them: ``git merge`` exports ``GITHEAD_<sha>=<branch>`` for
     what it merges, and a rebase keeps the branch and the commit it replays in
     ``rebase-merge/``. A side whose name cannot be found is plain "ours" or "theirs".
+    Ours is ``HEAD``; theirs is the merged or replayed commit (a cherry-pick leaves
+    none, so nothing is called published there).
     """
-    ours = text(run_git(directory, "symbolic-ref", "--short", "-q", "HEAD").stdout).strip() or "HEAD"
-    merged = sorted(value for name, value in os.environ.items() if name.startswith("GITHEAD_") and value)
-    theirs = ", ".join(merged) or _rebased_commit(directory)
-    return f"ours ({ours})", f"theirs ({theirs})" if theirs else "theirs"
+    head = text(run_git(directory, "symbolic-ref", "--short", "-q", "HEAD").stdout).strip()
+    merged = sorted(
+        (value, name.removeprefix("GITHEAD_"))
+        for name, value in os.environ.items()
+        if name.startswith("GITHEAD_") and value
+    )
+    step = _rebase_step(directory) if not merged else None
+    if merged:
+        # ``git pull`` merges a fetched commit by id: its remote-tracking branch is the name to show.
+        theirs = ", ".join(_remote_name(directory, value) if value == sha else value for value, sha in merged)
+        their_commit = merged[0][1] if len(merged) == 1 else ""
+    else:
+        theirs, their_commit = (step.label, step.commit) if step else ("", "")
+    ours = f"ours ({head or _remote_name(directory, 'HEAD')})"
+    theirs = f"theirs ({theirs})" if theirs else "theirs"
+    if not their_commit:
+        return MergeSides(ours, theirs)
+    # A rebase detaches HEAD: the upstream is the rebased branch's.
+    refs = ["refs/remotes/", *_upstream(directory, head or (step.branch if step else ""))]
+    ours_published, theirs_published = (_published(directory, commit, refs) for commit in ("HEAD", their_commit))
+    if ours_published == theirs_published:
+        return MergeSides(ours, theirs)
+    return MergeSides(ours, theirs, "ours" if ours_published else "theirs")
 
 
-def _rebased_commit(directory: Path) -> str:
+def _remote_name(directory: Path, commit: str) -> str:
+    """The remote-tracking branch at ``commit`` (``origin/main``), else ``commit`` as given."""
+    done = run_git(
+        directory, "for-each-ref", "--count=1", "--format=%(refname:short)", f"--points-at={commit}", "refs/remotes/"
+    )
+    return text(done.stdout).strip() or commit
+
+
+def _upstream(directory: Path, branch: str) -> list[str]:
+    """The full ref name of ``branch``'s upstream (it may be a local branch), or nothing."""
+    if not branch:
+        return []
+    done = run_git(directory, "rev-parse", "-q", "--symbolic-full-name", f"{branch}@{{upstream}}")
+    name = text(done.stdout).strip()
+    return [name] if done.returncode == 0 and name else []
+
+
+def _published(directory: Path, commit: str, refs: list[str]) -> bool:
+    """Whether ``commit`` is reachable from one of ``refs`` (full names or prefixes ending in ``/``)."""
+    done = run_git(directory, "for-each-ref", "--count=1", "--format=%(refname)", f"--contains={commit}", *refs)
+    return done.returncode == 0 and bool(done.stdout.strip())
+
+
+class _Step(NamedTuple):
+    """The commit a rebase is replaying: its branch, its (abbreviated) id and a label a user recognises."""
+
+    branch: str
+    commit: str
+    label: str
+
+
+def _rebase_step(directory: Path) -> _Step | None:
     state = text(run_git(directory, "rev-parse", "--git-path", "rebase-merge").stdout).strip()
     if not state:
-        return ""
+        return None
     folder = directory / state
     try:
         head_name = read_regular_file(folder / "head-name", "rebase state", MAX_GIT_STATE_BYTES).data
         done = read_regular_file(folder / "done", "rebase state", MAX_GIT_STATE_BYTES).data.decode().splitlines()
         branch = head_name.decode().strip().removeprefix("refs/heads/")
     except (OSError, UnicodeDecodeError, UnsafeFile):
-        return ""  # only a label: a merge never fails for want of it
+        return None  # only a label and a preference: a merge never fails for want of it
     # The last line of "done" is the step being replayed: "pick <sha> <subject>". The
     # subject, not the sha, is what a user recognises (git's own conflict label has both).
     step = done[-1].split(maxsplit=2) if done else []
     if len(step) < 3:
-        return branch
+        return _Step(branch, "", branch)
     subject = step[2] if len(step[2]) <= _SUBJECT_WIDTH else step[2][: _SUBJECT_WIDTH - 1] + "…"
-    return f"commit {json.dumps(subject, ensure_ascii=False)} of {branch}"
+    return _Step(branch, step[1], f"commit {json.dumps(subject, ensure_ascii=False)} of {branch}")

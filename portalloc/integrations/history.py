@@ -24,6 +24,11 @@ from portalloc.integrations.git import git_output, repository_root
 from portalloc.storage.codec import parse_ledger
 
 _WEEK = 7 * 24 * 3600
+#: A growth rate is told only over at least this long a window (a few minutes of
+#: history once "forecast" 156,800 new apps a week) ...
+MIN_FORECAST_SECONDS = _WEEK
+#: ... and from at least this many counts (the versions, plus the state at --since).
+MIN_FORECAST_POINTS = 3
 REMOVED = "the commit removed the ledger"
 
 
@@ -71,6 +76,8 @@ class HistoryReport(NamedTuple):
     free_pairs: int
     weeks_left: float | None
     unreadable: list[Version]
+    #: Why there is no growth rate (too short a window, too few versions); ``None`` when there is one.
+    no_forecast: str | None = None
 
 
 def locate_in_repository(ledger_path: Path) -> tuple[Path, str]:
@@ -152,8 +159,9 @@ def summarize(versions: Sequence[Version], *, since: datetime | None = None, mod
     without ``since`` it is the first version, whose rows are counted as added in its
     row but not as growth. Only
     ``model``'s apps count when it is given. The forecast divides the last version's
-    free pairs by the net new allocations per week; it is ``None`` when the window is
-    empty or allocations are not growing.
+    free pairs by the net new allocations per week; there is no rate (``no_forecast``
+    says why) over a window shorter than ``MIN_FORECAST_SECONDS`` or with fewer than
+    ``MIN_FORECAST_POINTS`` counts, and no run-out date when allocations are not growing.
     """
 
     def selected(ledger: Ledger) -> Ledger:
@@ -192,7 +200,26 @@ def summarize(versions: Sequence[Version], *, since: datetime | None = None, mod
         baseline = points[0].allocations
     net = len(final.allocations) - baseline
     seconds = (end - start).total_seconds() if start is not None and end is not None else 0.0
-    per_week = net / (seconds / _WEEK) if seconds > 0 else None
+    no_forecast = _too_little(seconds, len(points) + (1 if since is not None else 0))
+    per_week = net / (seconds / _WEEK) if no_forecast is None else None
     free = usage(readable[-1][1]).free_pairs if readable else 0
     weeks_left = free / per_week if per_week is not None and per_week > 0 else None
-    return HistoryReport(start, end, points, models, net, per_week, free, weeks_left, unreadable)
+    return HistoryReport(start, end, points, models, net, per_week, free, weeks_left, unreadable, no_forecast)
+
+
+def _too_little(seconds: float, counts: int) -> str | None:
+    """Why a window of ``seconds`` with ``counts`` known counts is too little to tell a rate, or ``None``."""
+    if counts < MIN_FORECAST_POINTS:
+        return f"{counts} version{'' if counts == 1 else 's'} in the window; a growth rate needs {MIN_FORECAST_POINTS}"
+    if seconds < MIN_FORECAST_SECONDS:
+        days = MIN_FORECAST_SECONDS // (24 * 3600)
+        return f"the window is {_duration(seconds)} long; a growth rate needs at least {days} days"
+    return None
+
+
+def _duration(seconds: float) -> str:
+    for unit, size in (("day", 24 * 3600), ("hour", 3600), ("minute", 60)):
+        if seconds >= size:
+            count = seconds / size
+            return f"{count:.1f} {unit}s" if unit == "day" else f"{count:.0f} {unit}{'' if round(count) == 1 else 's'}"
+    return f"{seconds:.0f} seconds"

@@ -41,6 +41,7 @@ def merge_files(
     sides: Sides | None = None,
     *,
     live: bool = False,
+    keep_theirs: bool = False,
     lock_timeout: float = DEFAULT_LOCK_TIMEOUT,
 ) -> list[Move]:
     """Merge three versions of a ledger and write the result over ``ours`` (git's ``%O %A %B``).
@@ -63,13 +64,13 @@ def merge_files(
     ours_ledger = parse_ledger(_existing_bytes(ours), names.ours)
     # Merged once before any lock is made, so that a bad side or a policy mismatch never
     # leaves a lock file beside OURS; with ``live`` it is redone on the file under the lock.
-    resolution = merge_ledgers(base_ledger, ours_ledger, theirs_ledger, sides)
+    resolution = merge_ledgers(base_ledger, ours_ledger, theirs_ledger, sides, keep_theirs=keep_theirs)
     if not live:
         atomic_write(ours, dump_ledger(resolution.ledger))
         return resolution.moves
 
     def change(current: Ledger) -> tuple[Ledger, list[Move]]:
-        resolution = merge_ledgers(base_ledger, current, theirs_ledger, sides)
+        resolution = merge_ledgers(base_ledger, current, theirs_ledger, sides, keep_theirs=keep_theirs)
         return resolution.ledger, resolution.moves
 
     return LedgerFile(ours, lock_timeout).update(change)

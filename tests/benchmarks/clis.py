@@ -20,7 +20,7 @@ def console_script(name: str) -> str:
         return str(beside)
     found = shutil.which(name)
     if found is None:
-        raise SystemExit(f"the {name!r} command is not installed: pip install -e '.[bench]'")
+        raise SystemExit(f"the {name!r} command is not installed: pip install --group bench")
     return found
 
 

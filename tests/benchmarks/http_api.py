@@ -42,7 +42,7 @@ def available() -> str | None:
         import httpx  # noqa: F401
         import uvicorn  # noqa: F401
     except ImportError as error:
-        return f"{error.name} is not installed (pip install -e '.[test]'); no HTTP rows"
+        return f"{error.name} is not installed (pip install --group test); no HTTP rows"
     return None
 
 

@@ -1,6 +1,6 @@
 """Benchmark portalloc against port-for and an SQLite baseline, on this machine, in one run.
 
-    pip install -e '.[bench]'            # port-for (and matplotlib via '.[bench-plot]' for a PNG)
+    pip install --group bench            # port-for (and matplotlib via --group bench-plot for a PNG)
     python tests/benchmarks/run.py       # the full run, a few minutes
     python tests/benchmarks/run.py --quick
 
@@ -649,7 +649,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     try:
         import port_for  # noqa: F401
     except ImportError:
-        print("port-for is not installed: pip install -e '.[bench]'", file=sys.stderr)
+        print("port-for is not installed: pip install --group bench", file=sys.stderr)
         return 2
     rounds = args.rounds or (3 if args.quick else 9)
     concurrent_rounds = args.concurrent_rounds or (1 if args.quick else 5)
@@ -681,7 +681,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         if write_png(rows, args.png):
             print(f"wrote {args.png}")
         else:
-            print("matplotlib is not installed; no PNG (pip install -e '.[bench-plot]')")
+            print("matplotlib is not installed; no PNG (pip install --group bench-plot)")
     if args.only:
         return 0
     print("÷ floor: a CLI row against `python -c pass`; a write row per durable write against the write floor.")

@@ -501,3 +501,50 @@ def test_a_name_the_output_encoding_cannot_show_is_one_error_line(ledger_path: P
     assert done.stderr == (
         b"Error: cannot write to standard output: its encoding (latin-1) cannot show '\\u30e2\\u30c7\\u30eb'\n"
     )
+
+
+@pytest.mark.usefixtures("new_ledger")
+def test_env_names_the_app_by_its_directory(run_cli: RunCli, tmp_path: Path) -> None:
+    assert run_cli("get", "first", "1").exit_code == 0
+    assert run_cli("get", "openai/gpt-4o", "2").exit_code == 0
+    app = tmp_path / "apps" / "openai%2Fgpt-4o" / "app2"
+    app.mkdir(parents=True)
+    done = run_cli("env", "--app-dir", str(app), "--format", "dotenv")
+    assert (done.exit_code, done.stdout) == (0, "BACKEND_PORT=5003\nFRONTEND_PORT=8003\n")
+    both = run_cli("env", "m", "1", "--app-dir", str(app))
+    assert both.exit_code == 2 and both.stderr.startswith("Error: give MODEL APP_NUM or --app-dir, not both")
+    neither = run_cli("env")
+    assert neither.exit_code == 2 and neither.stderr.startswith("Error: give MODEL APP_NUM, or --app-dir DIR")
+    odd = run_cli("env", "--app-dir", str(tmp_path / "apps" / "a b" / "app1"))
+    assert odd.exit_code == 1 and "is not a model's directory" in odd.stderr and "Traceback" not in odd.output
+
+
+@pytest.mark.parametrize("option", ["--ledger", "--ledger=other.json", "--lock-timeout", "--no-probe", "-V"])
+def test_a_global_option_after_the_command_says_where_it_goes(option: str) -> None:
+    """Run as a user runs it (the console script), so click's real argv handling is what is judged."""
+    args = [option, "other.json"] if option in ("--ledger", "--lock-timeout") else [option]
+    done = subprocess.run(
+        [portalloc_script(), "get", "m", "1", *args], capture_output=True, text=True, env=subprocess_env(), timeout=60
+    )
+    name = option.partition("=")[0]
+    assert done.returncode == 2
+    assert done.stderr == (
+        f"Error: {name} is a global option: it goes before the command (portalloc {name} … get …) "
+        "(see 'portalloc --help')\n"
+    )
+
+
+def test_version_short_and_long() -> None:
+    from portalloc import __version__
+
+    for flag in ("-V", "--version"):
+        done = subprocess.run([portalloc_script(), flag], capture_output=True, text=True, env=subprocess_env())
+        assert (done.returncode, done.stdout) == (0, f"portalloc, version {__version__}\n")
+
+
+@pytest.mark.usefixtures("new_ledger")
+def test_check_counts_with_a_thousands_separator_as_stats_does(run_cli: RunCli, ledger_path: Path) -> None:
+    keys = "".join(f"model {n}\n" for n in range(1, 1001))
+    assert run_cli("get-many", "-", input=keys).exit_code == 0
+    assert run_cli("check").stdout == f"OK: 1,000 allocations, no conflicts ({ledger_path})\n"
+    assert "1,000 (1 model)" in run_cli("stats").stdout

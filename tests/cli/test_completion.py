@@ -55,6 +55,8 @@ eval "$(_PORTALLOC_COMPLETE=bash_source portalloc)"
 complete -p portalloc >/dev/null || exit 3
 COMP_WORDS=("$@")
 COMP_CWORD=$(( $# - 1 ))
+COMP_LINE="$*"
+COMP_POINT=${#COMP_LINE}
 _portalloc_completion portalloc
 printf '%s\\n' "${COMPREPLY[@]}"
 """
@@ -160,7 +162,7 @@ def test_completing_imports_neither_pydantic_nor_filelock(project: Path) -> None
         cwd=project,
         capture_output=True,
         text=True,
-        env=subprocess_env(_PORTALLOC_COMPLETE="bash_complete", COMP_WORDS="portalloc get model_a ", COMP_CWORD="3"),
+        env=subprocess_env(_PORTALLOC_COMPLETE="bash_complete", COMP_LINE="portalloc get model_a "),
         timeout=60,
     )
     assert done.stdout.split() == ["plain,1", "plain,12"]

@@ -12,7 +12,14 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from portalloc.core.keys import MODEL_NAME_PATTERN, app_dir, check_app_num, check_model_name, model_dir_name
+from portalloc.core.keys import (
+    MODEL_NAME_PATTERN,
+    app_dir,
+    check_app_num,
+    check_model_name,
+    key_of_app_dir,
+    model_dir_name,
+)
 from portalloc.errors import InvalidKey
 
 
@@ -154,6 +161,30 @@ def test_check_model_name_is_idempotent_and_nfc(text: str) -> None:
         assert unicodedata.is_normalized("NFC", model)
         assert check_model_name(model) == model
         assert _valid_model(unicodedata.normalize("NFD", text)) == model
+
+
+@given(models, st.integers(min_value=1, max_value=1_000_000))
+def test_key_of_app_dir_reads_app_dir_backwards(model: str, app_num: int) -> None:
+    assert key_of_app_dir(app_dir(Path("/apps"), model, app_num)) == (model, app_num)
+
+
+@pytest.mark.parametrize(
+    ("directory", "message"),
+    [
+        ("/apps/openai%2fgpt-4o/app1", "no model name is written 'openai%2fgpt-4o'"),  # lower-case hex
+        ("/apps/a b/app1", "no model name is written 'a b'"),  # a space is written %20
+        ("/apps/a%ZZ/app1", "no model name is written"),
+        ("/apps/%C3/app1", "no model name is written"),  # half a UTF-8 character
+        ("/apps/model_a/app01", "not an app directory"),
+        ("/apps/model_a/app0", "not an app directory"),
+        ("/apps/model_a", "not an app directory"),
+        ("/app1", "no model name is written ''"),
+        ("/apps/model_a/app1000001", "app_num"),
+    ],
+)
+def test_key_of_app_dir_refuses_what_app_dir_never_makes(directory: str, message: str) -> None:
+    with pytest.raises(InvalidKey, match=re.escape(message)):
+        key_of_app_dir(Path(directory))
 
 
 def _accepted(name: str) -> bool:

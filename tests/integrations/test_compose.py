@@ -12,7 +12,8 @@ import pytest
 
 from portalloc import PortAllocationService
 from portalloc.errors import ComposeFileError, UnsafeFile
-from portalloc.integrations.compose import Binding, check_ports, load_project, read_variables
+from portalloc.integrations.compose import Binding, check_ports, load_project
+from portalloc.integrations.composefiles import read_variables
 from tests.compose_judge import BINARY, compose_published, judge_env, portalloc_published, verdict
 from tests.conftest import RunCli, subprocess_env
 from tests.reliability.processes import portalloc_script
@@ -141,7 +142,7 @@ def test_a_published_port_no_engine_can_bind_is_a_finding(tmp_path: Path) -> Non
     path = write(
         tmp_path / "compose.yaml", "services:\n  w:\n    image: x\n    ports:\n      - {target: 80, published: 70000}\n"
     )
-    (finding,) = load_project(path, environ={}).invalid
+    (finding,) = load_project([path], environ={}).invalid
     assert finding.message == "services.w.ports[0] {'target': 80, 'published': 70000}: invalid published: '70000'"
 
 
@@ -505,8 +506,8 @@ def test_compose_file_too_large_or_not_utf8(tmp_path: Path) -> None:
     big = tmp_path / "big.yaml"
     big.write_bytes(b"#" * (4 * 1024 * 1024 + 1))
     with pytest.raises(UnsafeFile, match="the limit is 4,194,304"):
-        load_project(big, environ={})
+        load_project([big], environ={})
     latin = tmp_path / "latin.yaml"
     latin.write_bytes(b"services: {}\n# caf\xe9\n")
     with pytest.raises(ComposeFileError, match="is not UTF-8"):
-        load_project(latin, environ={})
+        load_project([latin], environ={})

@@ -11,7 +11,7 @@ import pytest
 
 from portalloc import PortAllocationService
 from portalloc.errors import EnvFileError
-from portalloc.integrations.compose import read_variables
+from portalloc.integrations.composefiles import read_variables
 from portalloc.integrations.envfile import assignments, block_label, update_block
 from tests.conftest import RunCli, obey_file_permissions, portalloc_script, subprocess_env
 

@@ -133,7 +133,30 @@ def test_png(three_weeks: Path, portalloc: Run, tmp_path: Path) -> None:
     png = tmp_path / "history.png"
     done = portalloc("history", "--png", str(png))
     assert done.returncode == 0, done.stderr
+    assert done.stderr == f"Wrote {png}\n"
     assert png.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+    quiet = portalloc("history", "--json", "--png", str(png))
+    assert json.loads(quiet.stdout)["net_growth"] == 5 and quiet.stderr == f"Wrote {png}\n"
+
+
+def test_png_shows_the_capacity_line_and_whole_number_ticks(three_weeks: Path) -> None:
+    pytest.importorskip("matplotlib", reason="--png needs the plot extra")
+    from portalloc.integrations.plot import history_figure
+
+    figure = history_figure(summarize(ledger_versions(three_weeks)))
+    figure.canvas.draw()  # ticks are chosen when drawn
+    (axes,) = figure.axes
+    flat = [line for line in axes.get_lines() if len(set(line.get_ydata())) == 1]
+    assert [line.get_ydata()[0] for line in flat] == [1494]  # 6 allocations + 1,488 free pairs
+    assert any(text.get_text() == "capacity (1,494 pairs)" for text in axes.get_legend().get_texts())
+    assert axes.get_title() == "portalloc ledger history: +2.5 apps a week"
+    # A small range is where matplotlib would put ticks at 0.5 apps.
+    small = history_figure(summarize([_version(1, "a"), _version(2, "a", "b")])._replace(free_pairs=1))
+    small.canvas.draw()
+    (axes,) = small.axes
+    ticks = [tick for tick in axes.get_yticks() if axes.get_ylim()[0] <= tick <= axes.get_ylim()[1]]
+    assert ticks == [0, 1, 2, 3]
+    assert axes.get_title() == "portalloc ledger history: no growth rate yet"
 
 
 def _version(day: int, *keys: str) -> Version:
@@ -146,10 +169,51 @@ def _version(day: int, *keys: str) -> Version:
 def test_summarize_forecast_edges() -> None:
     assert summarize([]).per_week is None
     one = summarize([_version(1, "a")])
-    assert (one.per_week, one.weeks_left) == (None, None)
-    shrinking = summarize([_version(1, "a", "b"), _version(8, "a")])
-    assert shrinking.per_week == pytest.approx(-1.0)
+    assert (one.per_week, one.weeks_left, one.no_forecast) == (
+        None,
+        None,
+        "1 version in the window; a growth rate needs 3",
+    )
+    two = summarize([_version(1, "a"), _version(15, "a", "b")])
+    assert (two.per_week, two.no_forecast) == (None, "2 versions in the window; a growth rate needs 3")
+    short = summarize([_version(1, "a"), _version(2, "a", "b"), _version(3, "a", "b", "c")])
+    assert (short.per_week, short.no_forecast) == (
+        None,
+        "the window is 2.0 days long; a growth rate needs at least 7 days",
+    )
+    shrinking = summarize([_version(1, "a", "b", "c"), _version(4, "a", "b"), _version(8, "a")])
+    assert (shrinking.per_week, shrinking.no_forecast) == (pytest.approx(-2.0), None)
     assert shrinking.weeks_left is None
+
+
+def test_minutes_of_history_tell_no_rate(repo: Path, env: dict[str, str], git: Run, portalloc: Run) -> None:
+    """The issue's case: three commits minutes apart once "forecast" 156800.0 new apps a week."""
+    for minute, key in ((0, "a"), (3, "b"), (6, "c")):
+        portalloc("get", key, "1")
+        stamp = f"2026-03-02T12:{minute:02d}:00+00:00"
+        git("add", "-A")
+        subprocess.run(
+            ["git", "commit", "-q", "-m", key],
+            cwd=repo, env={**env, "GIT_AUTHOR_DATE": stamp, "GIT_COMMITTER_DATE": stamp}, check=True,
+        )  # fmt: skip
+    done = portalloc("history")
+    assert done.stdout.splitlines()[-1] == (
+        "Net growth: +2 allocations. No forecast: the window is 6 minutes long; a growth rate needs at least 7 days."
+    )
+    report = json.loads(portalloc("history", "--json").stdout)
+    assert (report["per_week"], report["weeks_left"]) == (None, None)
+    assert report["no_forecast"] == "the window is 6 minutes long; a growth rate needs at least 7 days"
+
+
+def test_shrinking_allocations_say_so(three_weeks: Path, dated: Run, portalloc: Run) -> None:
+    for key in ("model_c 1", "model_c 2", "model_c 3", "model_b 1", "model_b 2"):
+        portalloc("release", *key.split())
+    dated("2026-02-02", "released most")
+    done = portalloc("history", "--since", "2026-01-15")
+    # From 4 (the state at the 15th) to 1 in 18.5 days.
+    assert done.stdout.splitlines()[-1] == (
+        "Net growth: -3 allocations. Allocations are not growing (-1.1 a week); the range does not run out."
+    )
 
 
 def test_png_refuses_a_fifo_and_a_missing_directory(three_weeks: Path, portalloc: Run, tmp_path: Path) -> None:

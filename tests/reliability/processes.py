@@ -32,7 +32,7 @@ def portalloc_script() -> str:
         return str(script)
     found = shutil.which("portalloc")
     if found is None:
-        raise RuntimeError("the portalloc console script is not installed; run `pip install -e .[test]`")
+        raise RuntimeError("the portalloc console script is not installed; run `pip install -e . --group test`")
     return found
 
 

@@ -9,8 +9,8 @@ from pathlib import Path
 
 import pytest
 
-pytest.importorskip("fastapi", reason="the 'serve' extra is not installed (pip install -e '.[test]')")
-pytest.importorskip("httpx", reason="httpx is not installed (pip install -e '.[test]')")
+pytest.importorskip("fastapi", reason="the 'serve' extra is not installed (pip install -e '.[serve]')")
+pytest.importorskip("httpx", reason="httpx is not installed (pip install --group test)")
 
 from tests.conftest import portalloc_script, subprocess_env
 from tests.serving import kill_group, start_server

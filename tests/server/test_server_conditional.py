@@ -15,8 +15,8 @@ from concurrent.futures import ThreadPoolExecutor
 
 import pytest
 
-pytest.importorskip("fastapi", reason="the 'serve' extra is not installed (pip install -e '.[test]')")
-httpx = pytest.importorskip("httpx", reason="httpx is not installed (pip install -e '.[test]')")
+pytest.importorskip("fastapi", reason="the 'serve' extra is not installed (pip install -e '.[serve]')")
+httpx = pytest.importorskip("httpx", reason="httpx is not installed (pip install --group test)")
 
 from tests.conftest import portalloc_script, subprocess_env  # noqa: E402
 from tests.serving import ServerProcess, kill_group, start_server  # noqa: E402

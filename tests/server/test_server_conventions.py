@@ -13,8 +13,8 @@ from collections.abc import Iterator
 
 import pytest
 
-pytest.importorskip("fastapi", reason="the 'serve' extra is not installed (pip install -e '.[test]')")
-httpx = pytest.importorskip("httpx", reason="httpx is not installed (pip install -e '.[test]')")
+pytest.importorskip("fastapi", reason="the 'serve' extra is not installed (pip install -e '.[serve]')")
+httpx = pytest.importorskip("httpx", reason="httpx is not installed (pip install --group test)")
 
 from tests.serving import ServerProcess, kill_group, start_server  # noqa: E402
 

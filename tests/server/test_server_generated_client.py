@@ -15,8 +15,8 @@ from typing import Any
 
 import pytest
 
-pytest.importorskip("fastapi", reason="the 'serve' extra is not installed (pip install -e '.[test]')")
-httpx = pytest.importorskip("httpx", reason="httpx is not installed (pip install -e '.[test]')")
+pytest.importorskip("fastapi", reason="the 'serve' extra is not installed (pip install -e '.[serve]')")
+httpx = pytest.importorskip("httpx", reason="httpx is not installed (pip install --group test)")
 
 from tests.serving import ServerProcess, kill_group, start_server  # noqa: E402
 

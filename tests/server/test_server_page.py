@@ -24,8 +24,8 @@ from typing import Any
 
 import pytest
 
-pytest.importorskip("fastapi", reason="the 'serve' extra is not installed (pip install -e '.[test]')")
-httpx = pytest.importorskip("httpx", reason="httpx is not installed (pip install -e '.[test]')")
+pytest.importorskip("fastapi", reason="the 'serve' extra is not installed (pip install -e '.[serve]')")
+httpx = pytest.importorskip("httpx", reason="httpx is not installed (pip install --group test)")
 sync_client = pytest.importorskip("websockets.sync.client", reason="websockets is not installed")
 
 from tests.conftest import portalloc_script, subprocess_env  # noqa: E402

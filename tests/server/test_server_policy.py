@@ -9,8 +9,8 @@ from collections.abc import Iterator
 
 import pytest
 
-pytest.importorskip("fastapi", reason="the 'serve' extra is not installed (pip install -e '.[test]')")
-pytest.importorskip("httpx", reason="httpx is not installed (pip install -e '.[test]')")
+pytest.importorskip("fastapi", reason="the 'serve' extra is not installed (pip install -e '.[serve]')")
+pytest.importorskip("httpx", reason="httpx is not installed (pip install --group test)")
 
 from portalloc.server.methods import RouteFit
 from portalloc.server.policy import MAX_BODY_BYTES, AccessPolicy, host_name

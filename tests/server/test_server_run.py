@@ -11,7 +11,7 @@ from pathlib import Path
 
 import pytest
 
-pytest.importorskip("uvicorn", reason="the 'serve' extra is not installed (pip install -e '.[test]')")
+pytest.importorskip("uvicorn", reason="the 'serve' extra is not installed (pip install -e '.[serve]')")
 
 from portalloc.errors import PortallocError
 from portalloc.server.run import is_loopback, load_or_create_token, tcp_socket, unix_socket

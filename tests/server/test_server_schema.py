@@ -20,8 +20,8 @@ from pathlib import Path
 
 import pytest
 
-pytest.importorskip("fastapi", reason="the 'serve' extra is not installed (pip install -e '.[test]')")
-pytest.importorskip("schemathesis", reason="schemathesis is not installed (pip install -e '.[test]')")
+pytest.importorskip("fastapi", reason="the 'serve' extra is not installed (pip install -e '.[serve]')")
+pytest.importorskip("schemathesis", reason="schemathesis is not installed (pip install --group test)")
 
 from tests.serving import ServerProcess, kill_group, start_server
 

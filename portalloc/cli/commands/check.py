@@ -81,7 +81,7 @@ def _echo(found: LedgerCheck, conflicts: list[Conflict], live: bool) -> None:
     else:
         count = found.allocations
         machine = ", no live problems on this machine" if live else ""
-        click.echo(f"OK: {count} allocation{'' if count == 1 else 's'}, no conflicts{machine} ({path})")
+        click.echo(f"OK: {count:,} allocation{'' if count == 1 else 's'}, no conflicts{machine} ({path})")
 
 
 def _check_one(settings: Settings, path: Path, live: bool) -> tuple[LedgerCheck, list[Conflict]]:

@@ -1,4 +1,4 @@
-"""``portalloc compose-check FILE``: published host ports of a docker-compose file against the ledger."""
+"""``portalloc compose-check [FILE]...``: published host ports of a compose project against the ledger."""
 
 from __future__ import annotations
 
@@ -19,30 +19,47 @@ MAX_SHOWN = 50
 
 
 @click.command(name="compose-check")
-@click.argument("file", type=click.Path(dir_okay=False, path_type=Path))
-@click.option("--model", type=MODEL, default=None, help="The model whose app this file runs (with --app).")
+@click.argument("files", metavar="[FILE]...", nargs=-1, type=click.Path(dir_okay=False, path_type=Path))
+@click.option("--model", type=MODEL, default=None, help="The model whose app this project runs (with --app).")
 @click.option("--app", "app_num", type=APP_NUM, default=None, help="The app number (with --model).")
 @click.option(
-    "--env-file",
-    type=click.Path(dir_okay=False, path_type=Path),
+    "--project-directory",
+    type=click.Path(file_okay=False, path_type=Path),
     default=None,
-    help="Variables for ${...} in FILE [default: .env beside FILE]; the environment wins, as in docker compose.",
+    help="As docker compose's: where compose files are looked for and .env is read.",
+)
+@click.option(
+    "--env-file",
+    "env_files",
+    type=click.Path(dir_okay=False, path_type=Path),
+    multiple=True,
+    help="Variables for ${...} [default: .env, as docker compose reads it]; repeatable, a later file wins; "
+    "the environment wins over all.",
 )
 @json_option
 @pass_settings
 def compose_check(
-    settings: Settings, file: Path, model: str | None, app_num: int | None, env_file: Path | None, as_json: bool
+    settings: Settings,
+    files: tuple[Path, ...],
+    model: str | None,
+    app_num: int | None,
+    project_directory: Path | None,
+    env_files: tuple[Path, ...],
+    as_json: bool,
 ) -> int:
-    """Report host ports FILE publishes that another app holds in the ledger, or that are not MODEL/APP's pair.
+    """Report host ports the compose project publishes that another app holds, or that are not MODEL/APP's pair.
 
-    Anything docker compose itself would reject in FILE is a finding too. Without
-    --model/--app the app is taken from FILE's path (.../<model>/app<N>/...) when it
-    names exactly one allocation. Exit 1 on any finding.
+    The project is what `docker compose config` would read: the FILEs merged in order
+    (like its -f), else COMPOSE_FILE (environment or .env), else compose's own
+    discovery (compose.yaml, docker-compose.yml, … in this directory or the nearest
+    parent, with its override file). Anything docker compose itself would reject is a
+    finding too. Without --model/--app the app is taken from the first file's path
+    (.../<model>/app<N>/...) when it names exactly one allocation. Exit 1 on any finding.
 
     \b
     Examples:
-      portalloc compose-check apps/model_a/app1/docker-compose.yml
-      portalloc compose-check compose.yml --model model_a --app 1
+      portalloc compose-check                  # in apps/model_a/app1: compose.yaml + compose.override.yaml
+      portalloc compose-check compose.yml compose.dev.yml --model model_a --app 1
     """
     from portalloc.errors import PortallocError
     from portalloc.integrations import compose
@@ -52,17 +69,21 @@ def compose_check(
     if not settings.ledger_path.exists():
         # Like check: a mistyped ledger path must not pass a CI gate as "checked against the ledger".
         raise PortallocError(f"there is no ledger at {settings.ledger_path}")
-    project = compose.load_project(file, env_file=env_file)
+    project = compose.load_project(files, project_directory=project_directory, env_files=env_files)
     entries = [(a.model, a.app_num, a.backend, a.frontend) for a in settings.service().get_all_allocations()]
-    app = (model, app_num) if model is not None and app_num is not None else compose.app_from_path(file, entries)
+    first = project.files[0]
+    app = (model, app_num) if model is not None and app_num is not None else compose.app_from_path(first, entries)
     findings = project.invalid + compose.check_ports(project.bindings, entries, app)
     for note in project.notes:
         click.echo(f"Warning: {note}", err=True)
+    # Files compose found itself are named as found; files the user named, as the user named them.
+    named = " + ".join(str(path) for path in project.files)
     hidden = max(0, len(findings) - MAX_SHOWN)
     if as_json:
         echo_json(
             {
-                "file": str(file),
+                "file": str(first),
+                "files": [str(path) for path in project.files],
                 "app": {"model": app[0], "app_num": app[1]} if app else None,
                 "published": [_binding_json(b) for b in project.bindings],
                 "findings": [_finding_json(f) for f in findings[:MAX_SHOWN]],
@@ -79,9 +100,9 @@ def compose_check(
     label = f"{app[0]}/{app[1]}" if app else None
     against = f" against {label}'s pair and the ledger" if label else " against the ledger"
     if findings:
-        click.echo(f"{len(findings)} problem{'' if len(findings) == 1 else 's'} in {file} ({checked}{against})")
+        click.echo(f"{len(findings)} problem{'' if len(findings) == 1 else 's'} in {named} ({checked}{against})")
         return 1
-    click.echo(f"OK: {checked} in {file}, checked{against}")
+    click.echo(f"OK: {checked} in {named}, checked{against}")
     return 0
 
 

@@ -1,16 +1,25 @@
-"""``portalloc env MODEL APP_NUM``: the pair as environment assignments, allocating it if new."""
+"""``portalloc env MODEL APP_NUM`` (or ``--app-dir DIR``): the pair as environment assignments, allocating it if new."""
 
 from __future__ import annotations
+
+from pathlib import Path
 
 import click
 
 from portalloc.cli.context import Settings, pass_settings
-from portalloc.cli.params import format_option, key_arguments, prefix_option
+from portalloc.cli.params import APP_NUM, MODEL, format_option, prefix_option
 from portalloc.integrations.envvars import FORMATS, format_variables, port_variables
 
 
 @click.command()
-@key_arguments
+@click.argument("model", type=MODEL, metavar="[MODEL", required=False)
+@click.argument("app_num", type=APP_NUM, metavar="APP_NUM]", required=False)
+@click.option(
+    "--app-dir",
+    type=click.Path(file_okay=False, path_type=Path),
+    default=None,
+    help="The app's directory (…/<model dir>/app<N>, as cleanup names it) instead of MODEL APP_NUM.",
+)
 @format_option(
     *FORMATS,
     default="shell",
@@ -20,15 +29,35 @@ from portalloc.integrations.envvars import FORMATS, format_variables, port_varia
 @prefix_option
 @click.option("--port-var", is_flag=True, help="Also print PORT (the backend port), as portalloc run sets it.")
 @pass_settings
-def env(settings: Settings, model: str, app_num: int, form: str, prefix: str, port_var: bool) -> int:
+def env(
+    settings: Settings,
+    model: str | None,
+    app_num: int | None,
+    app_dir: Path | None,
+    form: str,
+    prefix: str,
+    port_var: bool,
+) -> int:
     """Print BACKEND_PORT and FRONTEND_PORT of MODEL's app APP_NUM, allocating the pair if it has none.
+
+    With --app-dir the key is read from the directory's path: .../openai%2Fgpt-4o/app1
+    is openai/gpt-4o's app 1 (the model directory is named as cleanup names it).
 
     \b
     Examples:
       eval "$(portalloc env model_a 1)"              # export both into this shell
       eval "$(portalloc env model_a 1 --port-var)"   # ... and PORT, as portalloc run sets it
       portalloc env model_a 1 --format dotenv > .env.ports
+      eval "$(portalloc env --app-dir .)"             # in apps/openai%2Fgpt-4o/app1
     """
+    if app_dir is not None:
+        if model is not None:
+            raise click.UsageError("give MODEL APP_NUM or --app-dir, not both")
+        from portalloc.core.keys import key_of_app_dir
+
+        model, app_num = key_of_app_dir(app_dir.resolve())
+    elif model is None or app_num is None:
+        raise click.UsageError("give MODEL APP_NUM, or --app-dir DIR")
     backend, frontend = settings.pair_for(model, app_num)
     click.echo(format_variables(port_variables(backend, frontend, prefix, port_var=port_var), form), nl=False)
     return 0

@@ -33,11 +33,10 @@ class _Date(click.ParamType):  # type: ignore[type-arg]
 def _forecast(report: HistoryReport, model: str | None) -> str:
     whose = f"{model}'s " if model else ""
     if report.per_week is None:
-        return "Not enough history to tell a growth rate (one version, or all on one day)."
+        return f"No forecast: {report.no_forecast}."
     if report.weeks_left is None:
-        return (
-            f"At {whose}{report.per_week:.1f} new apps a week, allocations are not growing; the range does not run out."
-        )
+        text = f"{whose}allocations are not growing ({report.per_week:+.1f} a week); the range does not run out."
+        return text[0].upper() + text[1:]
     return (
         f"At {whose}{report.per_week:.1f} new apps a week, the range ({report.free_pairs:,} free pairs) "
         f"is full in about {report.weeks_left:,.0f} weeks."
@@ -78,6 +77,7 @@ def history(
         from portalloc.integrations.plot import draw_history
 
         draw_history(report, png, follow_symlinks=follow_symlinks)
+        click.echo(f"Wrote {png}", err=True)  # on stderr: stdout may be --json
     if as_json:
         echo_json(
             {
@@ -100,6 +100,7 @@ def history(
                 "per_week": report.per_week,
                 "free_pairs": report.free_pairs,
                 "weeks_left": report.weeks_left,
+                "no_forecast": report.no_forecast,
             }
         )
         return 0

@@ -22,7 +22,10 @@ def merge_driver(settings: Settings, base: Path, ours: Path, theirs: Path) -> in
     The result is the union of both sides; a key released on one side and untouched
     on the other stays released; a key only one side changed takes that side's pair;
     a key both sides changed keeps our pair; when the sides gave different keys one
-    port, ours keeps it and theirs moves to the next free pair. Each move is printed
+    port, ours keeps it and theirs moves to the next free pair. Under git, when only
+    one side is already published (reachable from a remote-tracking branch or the
+    upstream), that side keeps its pairs and the other moves: in `git pull` (a merge)
+    "ours" is the local, unpushed branch, and a pushed pair may already be serving. Each move is printed
     on stderr, naming the side (and, under git, the branch) it came from. A policy
     change (ranges, reserved ports, pools) made on one side is taken. Exits 1, leaving
     OURS as it was, when a side is not a valid ledger, both sides changed the policy
@@ -37,13 +40,29 @@ def merge_driver(settings: Settings, base: Path, ours: Path, theirs: Path) -> in
       portalloc git-setup     # installs it: git then calls merge-driver itself
     """
     from portalloc.core.merge import Sides
-    from portalloc.integrations.gitsetup import is_git_temp_file, merge_sides
+    from portalloc.integrations.gitsetup import MergeSides, is_git_temp_file, merge_sides
     from portalloc.storage.rewrite import merge_files
 
     by_git = is_git_temp_file(ours)
     # Under git the file names are its temp files, meaningless to a user: name the branches instead.
-    sides = Sides(*merge_sides(Path.cwd())) if by_git else None
-    moves = merge_files(base, ours, theirs, sides, live=not by_git, lock_timeout=settings.lock_timeout)
+    found = merge_sides(Path.cwd()) if by_git else MergeSides("ours", "theirs")
+    sides = Sides(found.ours, found.theirs) if by_git else None
+    moves = merge_files(
+        base,
+        ours,
+        theirs,
+        sides,
+        live=not by_git,
+        keep_theirs=found.published == "theirs",
+        lock_timeout=settings.lock_timeout,
+    )
+    if moves and found.published:
+        kept, moved = (found.ours, found.theirs) if found.published == "ours" else (found.theirs, found.ours)
+        click.echo(
+            f"portalloc merge-driver: {kept} is already published (a remote-tracking branch has it) and "
+            f"{moved} is not, so {moved.split(' ', 1)[0]} moves where the two clash",
+            err=True,
+        )
     for move in moves:
         click.echo(f"portalloc merge-driver: moved {move.describe()}", err=True)
     return 0

@@ -44,7 +44,7 @@ def serve(settings: Settings, host: str | None, port: int | None, uds: Path | No
 
     \b
     Examples:
-      portalloc serve                   # http://127.0.0.1:4790, token printed
+      portalloc serve                   # http://127.0.0.1:4790; prints the token file's path
       portalloc serve --uds /tmp/portalloc.sock
     """
     try:
