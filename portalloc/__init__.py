@@ -9,8 +9,8 @@ Quick start::
 The public API (``dir(portalloc)`` lists it):
 
 * ``PortAllocationService(ledger_path=None, config_file=None, *, policy=None, lock_timeout=10,
-  probe=True, create_ledger=True, leases=None, state_dir=None)`` — the API over one ledger
-  (``leases``: this machine's host leases, on unless ``PORTALLOC_LEASES=0``):
+  probe=True, create_ledger=True, leases=None, state_dir=None, allow_confusable=False)`` — the
+  API over one ledger (``leases``: this machine's host leases, on unless ``PORTALLOC_LEASES=0``):
   ``get_or_allocate_ports``, ``get_ports``, ``get_all_allocations``, ``release_ports``,
   ``check_port_conflicts``, ``stats``, ``live_status`` …; ``get_or_allocate_ports(model, app_num)`` is
   the one-call shortcut.
@@ -25,6 +25,7 @@ The public API (``dir(portalloc)`` lists it):
 * Errors: everything raised on purpose is a ``PortallocError`` whose message is one
   line for a user. ``InvalidKey``, ``InvalidVariableName``, ``InvalidValue`` (a
   ``PortPair``, ``PortPolicy`` or ``Pool`` built from bad values): bad input.
+  ``ConfusableName``: a new model that looks like one the ledger has.
   ``LedgerCorrupt``: not valid JSON or not a ledger (never overwritten).
   ``LeaseStoreUnavailable``: this machine's host lease store cannot be used.
   ``LedgerUnavailable``: cannot be read or written (``LedgerMissing``: no ledger where a
@@ -75,6 +76,7 @@ if TYPE_CHECKING:  # for type checkers only (the names come from _PUBLIC on firs
         CommandNotFound,
         ComposeFileError,
         ConfigError,
+        ConfusableName,
         EnvFileError,
         GitError,
         ImportSourceError,
@@ -141,6 +143,7 @@ _PUBLIC = {
     "CommandNotFound": "portalloc.errors",
     "ComposeFileError": "portalloc.errors",
     "ConfigError": "portalloc.errors",
+    "ConfusableName": "portalloc.errors",
     "EnvFileError": "portalloc.errors",
     "GitError": "portalloc.errors",
     "ImportSourceError": "portalloc.errors",

@@ -17,6 +17,12 @@ class InvalidKey(PortallocError, ValueError):
     code = "invalid_key"
 
 
+class ConfusableName(PortallocError):
+    """A new model name that looks the same as a model the ledger has (``core/names.py``); allowed on request."""
+
+    code = "confusable_name"
+
+
 class InvalidValue(PortallocError, ValueError):
     """A ``PortPair``, ``PortPolicy`` or ``Pool`` built (through the API) from values it cannot hold."""
 

@@ -33,6 +33,8 @@ class Settings:
     create_ledger: bool = False
     #: ``False`` under ``--no-leases`` (``PORTALLOC_LEASES=0``): no host lease store (``service.host``).
     leases: bool = True
+    #: ``--allow-confusable``: a new model may look like an existing one (``portalloc.core.names``).
+    allow_confusable: bool = False
 
     def service(self) -> PortAllocationService:
         """A service over this ledger (imports pydantic on first use).
@@ -49,6 +51,7 @@ class Settings:
             probe=self.probe,
             create_ledger=self.create_ledger,
             leases=self.leases,
+            allow_confusable=self.allow_confusable,
         )
 
     def moved_ledger(self) -> Path | None:

@@ -264,9 +264,21 @@ COMMANDS = {
     help="Keep this machine's host leases, so that no port is handed out twice across checkouts "
     "[env: PORTALLOC_LEASES=0 to turn off].",
 )
+@click.option(
+    "--allow-confusable",
+    is_flag=True,
+    help="Let a new model name look the same as an existing one (model_а with a Cyrillic а beside model_a); "
+    "by default it is refused.",
+)
 @click.pass_context
 def cli(
-    ctx: click.Context, ledger: Path | None, config: Path | None, lock_timeout: float, probe: bool, leases: bool
+    ctx: click.Context,
+    ledger: Path | None,
+    config: Path | None,
+    lock_timeout: float,
+    probe: bool,
+    leases: bool,
+    allow_confusable: bool,
 ) -> None:
     """Give every (model, app) its own backend/frontend port pair, kept in a JSON ledger.
 
@@ -281,9 +293,14 @@ def cli(
     # The service's warnings become ``Warning:`` lines: set up by ``Settings.service()``,
     # so a lookup never imports logging.
     ledger_path = ledger if ledger is not None else find_ledger(Path.cwd())
-    config_path = config if config is not None else find_config(ledger_path)
+    config_path = config
+    if config is None:
+        found = find_config(ledger_path)
+        config_path = found.path
+        for skipped in found.skipped:
+            click.echo(f"Warning: {skipped}", err=True)
     creatable = ledger_creatable(ledger_path, ledger is not None)
-    ctx.obj = Settings(ledger_path, config_path, lock_timeout, probe, creatable, leases)
+    ctx.obj = Settings(ledger_path, config_path, lock_timeout, probe, creatable, leases, allow_confusable)
 
 
 def main() -> None:

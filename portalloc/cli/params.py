@@ -15,7 +15,7 @@ import click
 
 from portalloc.cli.context import Settings
 from portalloc.core.keys import check_app_num, check_model_name, parse_app_num
-from portalloc.core.limits import MAX_PORT, MIN_PORT
+from portalloc.core.limits import MAX_PORT, MIN_PORT, whole_number
 from portalloc.errors import InvalidKey
 
 if TYPE_CHECKING:
@@ -48,6 +48,15 @@ class OutputFile(click.Path):
                 if _same_file(path, protected):
                     self.fail(f"{value} is {what} ({protected}); write somewhere else", param, ctx)
         return path
+
+
+#: ``--follow-symlinks`` for every command with an ``OutputFile``: by default a link there is refused
+#: (``portalloc.storage.files.output_target``).
+follow_symlinks_option = click.option(
+    "--follow-symlinks",
+    is_flag=True,
+    help="If the output file is a symbolic link, write the existing file it points to (by default a link is refused).",
+)
 
 
 def _same_file(path: Path, other: str) -> bool:
@@ -110,10 +119,9 @@ class Span(click.ParamType):  # type: ignore[type-arg]
         if isinstance(value, tuple):
             return value
         low, dash, high = str(value).partition("-")
-        ends = (low, high) if dash else (low, low)
-        if not all(end.isascii() and end.isdigit() for end in ends):
+        first, last = whole_number(low), whole_number(high if dash else low)
+        if first is None or last is None:
             self.fail(f"{value!r} is not a number or a LOW-HIGH range", param, ctx)
-        first, last = int(ends[0]), int(ends[1])
         if not self.minimum <= first <= last <= self.maximum:
             self.fail(f"{value!r}: each end goes from {self.minimum} to {self.maximum:,}, low end first", param, ctx)
         return first, last

@@ -14,6 +14,7 @@ from typing import NamedTuple
 from portalloc.core.keys import Claim, Key, check_key
 from portalloc.core.limits import MAX_PORT, MIN_PORT
 from portalloc.core.models import Allocation, Ledger, Pool, PortPolicy
+from portalloc.core.names import KnownModels
 from portalloc.errors import NoFreePair, PolicyRefused
 
 #: The WHATWG fetch standard's "bad ports": browsers refuse to connect to them.
@@ -192,6 +193,8 @@ def assign_many(
     keys: Iterable[Key],
     taken: Iterable[int] = (),
     preferred: Mapping[Key, tuple[int, int]] | None = None,
+    *,
+    allow_confusable: bool = False,
 ) -> tuple[Ledger, list[Assignment]]:
     """Give every key a pair: its existing one, else its preferred one if free, else the lowest free.
 
@@ -200,10 +203,13 @@ def assign_many(
     given to no other key. The policy's reserved ports are never handed out, a pooled
     model takes its pool's pairs first, and no other model takes them. Returns the new
     ledger and one ``Assignment`` per key, in order; a key given twice gets the same pair twice.
-    Raises ``InvalidKey`` for a key that cannot be stored and ``NoFreePair`` when the
-    policy (or a pool that must not overflow) runs out; either way no ledger is returned.
+    A model new to the ledger must pass ``names.check_new_model`` (``allow_confusable``
+    lets a look-alike of an existing model in). Raises ``InvalidKey`` for a key that
+    cannot be stored, ``ConfusableName`` for a look-alike and ``NoFreePair`` when the
+    policy (or a pool that must not overflow) runs out; then no ledger is returned.
     """
     preferred = preferred or {}
+    known = KnownModels(ledger, allow_confusable=allow_confusable)
     kept = (port for key, pair in preferred.items() if ledger.find(*key) is None for port in pair)
     finder = _PairFinder(ledger, taken, kept)
     added: dict[Key, Allocation] = {}
@@ -214,6 +220,7 @@ def assign_many(
         if existing is not None:
             assignments.append(Assignment(existing, created=False))
             continue
+        known.admit(model)
         note = None
         wanted = preferred.get((model, app_num))
         refusal = (

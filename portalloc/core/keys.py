@@ -6,8 +6,11 @@ can validate a key without importing it.
 A model name is compared as Unicode NFC: ``café`` typed precomposed and ``café`` typed
 as ``e`` + combining accent are one model, stored precomposed. Characters that cannot
 be seen (controls, format characters, default-ignorable code points, spaces other than
-U+0020), lone combining marks, surrogates and code points this Python's Unicode
-database does not know are refused, so two keys never print the same.
+U+0020), lone combining marks, surrogates and noncharacters are refused, so two keys
+never print the same. These rules give one answer on every supported Python, so a
+ledger written by one loads on all; what only holds when a model first enters the
+ledger (its code points assigned in this Python's Unicode, no look-alike of an
+existing model) is ``core/names.py``.
 """
 
 from __future__ import annotations
@@ -15,6 +18,7 @@ from __future__ import annotations
 import re
 import string
 import unicodedata
+from collections.abc import Iterable
 from pathlib import Path
 from typing import NamedTuple
 
@@ -24,7 +28,8 @@ from portalloc.errors import InvalidKey
 _PATH_SEPARATORS = re.compile(r"[/\\]")
 #: Categories no model name may contain: controls, format characters (zero-width space,
 #: bidi overrides, soft hyphen…), line/paragraph separators, surrogates (what a non-UTF-8
-#: byte on the command line becomes), and unassigned code points (NFC of those may change).
+#: byte on the command line becomes). Unassigned code points are refused only in a new name
+#: (``names.check_new_model``): a newer Python may have assigned them.
 _REFUSED_CATEGORIES = {"Cc": "control", "Cf": "invisible", "Zl": "control", "Zp": "control", "Cs": "surrogate"}
 #: Unicode's Default_Ignorable_Code_Point ranges (DerivedCoreProperties.txt) that are not
 #: already Cf or Cn: fillers and variation selectors render as nothing.
@@ -71,8 +76,8 @@ def _refusal(char: str, previous: str | None) -> str | None:
     category = unicodedata.category(char)
     if category in _REFUSED_CATEGORIES:
         return f"the {_REFUSED_CATEGORIES[category]} character {char!r}"
-    if category == "Cn":
-        return f"the unassigned code point U+{ord(char):04X}"
+    if category == "Cn" and _is_noncharacter(ord(char)):
+        return f"the noncharacter U+{ord(char):04X}"
     if category == "Zs" and char != " ":
         return f"the space character U+{ord(char):04X} (only a plain space may be used)"
     if any(low <= ord(char) <= high for low, high in _DEFAULT_IGNORABLE):
@@ -80,6 +85,11 @@ def _refusal(char: str, previous: str | None) -> str | None:
     if category.startswith("M") and (previous is None or previous in " /\\"):
         return f"the combining mark U+{ord(char):04X} with no letter to combine with"
     return None
+
+
+def _is_noncharacter(point: int) -> bool:
+    """Unicode's 66 noncharacters: never assigned by any version, so refused by every one."""
+    return 0xFDD0 <= point <= 0xFDEF or point & 0xFFFE == 0xFFFE
 
 
 #: ``(model, app_num)``: what names one allocation.
@@ -184,6 +194,23 @@ def model_dir_name(model: str) -> str:
         if model[end] == ".":
             out[end] = "%2E"
     return "".join(out)
+
+
+def names_by_nfc(names: Iterable[str]) -> dict[str, str]:
+    """Directory ``names`` as found on disk, keyed by their NFC form, for those that are not in NFC.
+
+    ``model_dir_name`` is NFC, and so is every name portalloc creates; an archive or a
+    copy made on macOS spells ``café`` as ``cafe`` + U+0301, which Linux treats as
+    another name. Names already in NFC are left out: they are found as they are.
+    """
+    found: dict[str, str] = {}
+    for name in names:
+        if name.isascii():
+            continue  # its own NFC: nothing to map
+        canonical = unicodedata.normalize("NFC", name)
+        if canonical != name and canonical not in found:
+            found[canonical] = name
+    return found
 
 
 def app_dir(apps_dir: Path, model: str, app_num: int) -> Path:

@@ -23,3 +23,18 @@ MAX_IMPORT_BYTES = 256 * 1024 * 1024
 #: git's own small files portalloc reads: the rebase state the merge driver quotes (one line per
 #: replayed commit), the ``.gitattributes`` and ``.gitignore`` git-setup appends to, a worktree's ``.git`` file.
 MAX_GIT_STATE_BYTES = 1024 * 1024
+
+#: More digits than any number portalloc takes can have. Past 4,300 digits Python's int()
+#: refuses a string with a ValueError of its own, so a longer run is refused before it.
+MAX_NUMBER_DIGITS = 20
+
+
+def whole_number(text: str) -> int | None:
+    """``text`` as an int if it is 1 to ``MAX_NUMBER_DIGITS`` ASCII digits, else ``None``.
+
+    Stricter than ``int()``, which also takes ``" 1"``, ``"1_0"``, ``"+1"`` and non-ASCII
+    digits, and raises for 4,301 digits: what a user types as a number is plain digits.
+    """
+    if 0 < len(text) <= MAX_NUMBER_DIGITS and text.isascii() and text.isdigit():
+        return int(text)
+    return None

@@ -30,6 +30,7 @@ from pathlib import Path
 from typing import Any, NamedTuple
 
 from portalloc.core.keys import AllocationRow, Claim, model_dir_name
+from portalloc.core.limits import whole_number
 from portalloc.errors import ComposeFileError
 from portalloc.integrations.composefiles import find_sources, read_variables
 from portalloc.integrations.composeyaml import RESET, OverrideList, OverrideMap, load_documents, merge, quote
@@ -340,8 +341,8 @@ def _long(entry: Mapping[Any, Any]) -> tuple[str, int, int, str, bool] | None:
     if unknown:
         raise ValueError(f"additional property {quote(unknown[0])} is not allowed")
     target = entry.get("target")
-    if isinstance(target, str) and target.isdigit():
-        target = int(target)
+    if isinstance(target, str):
+        target = whole_number(target)  # "80" as compose takes it; anything else is no target
     if not isinstance(target, int) or isinstance(target, bool) or not 0 <= target <= 65535:
         raise ValueError("is missing a target port")
     protocol = str(entry.get("protocol") or "tcp").lower()

@@ -87,6 +87,14 @@ def _loader(problems: list[str]) -> type[Any]:
                     return {}
             return dict(super().construct_mapping(node, deep=deep))
 
+        def construct_yaml_int(self, node: Any) -> int:
+            try:
+                return int(super().construct_yaml_int(node))
+            except ValueError:  # int() refuses more than 4,300 digits: a YAML error, with its place
+                raise yaml.constructor.ConstructorError(
+                    None, None, f"the number {quote(node.value)} is too long", node.start_mark
+                ) from None
+
     def tagged(loader: Any, suffix: str, node: Any) -> Any:
         if isinstance(node, yaml.MappingNode):
             value: Any = loader.construct_mapping(node, deep=True)
@@ -127,6 +135,7 @@ def _loader(problems: list[str]) -> type[Any]:
         re.compile(r"^(?:[-+]?(?:[0-9][0-9_]*)\.[0-9_]*(?:[eE][-+]?[0-9]+)?|\.[0-9_]+(?:[eE][-+]?[0-9]+)?)$"),
         list("-+0123456789."),
     )
+    ComposeLoader.add_constructor("tag:yaml.org,2002:int", ComposeLoader.construct_yaml_int)
     ComposeLoader.add_multi_constructor("!", tagged)
     return ComposeLoader
 

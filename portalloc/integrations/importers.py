@@ -20,7 +20,8 @@ from portalloc.core.allocator import pair_refusal
 from portalloc.core.keys import check_key
 from portalloc.core.limits import MAX_IMPORT_BYTES, MAX_PORT, MIN_PORT
 from portalloc.core.models import Allocation, Ledger, describe_validation_error
-from portalloc.errors import ImportSourceError, InvalidKey
+from portalloc.core.names import KnownModels
+from portalloc.errors import ConfusableName, ImportSourceError, InvalidKey
 from portalloc.integrations.sqlitesource import ReadLimits, ReleasedWhen, read_table
 from portalloc.storage.files import read_regular_file
 
@@ -90,15 +91,19 @@ def _port(value: Any) -> bool:
     return isinstance(value, int) and not isinstance(value, bool) and MIN_PORT <= value <= MAX_PORT
 
 
-def plan_import(ledger: Ledger, rows: Iterable[ImportRow]) -> tuple[Ledger, ImportReport]:
+def plan_import(
+    ledger: Ledger, rows: Iterable[ImportRow], *, allow_confusable: bool = False
+) -> tuple[Ledger, ImportReport]:
     """The ledger with every acceptable row added, and the outcome of each row. Pure.
 
     A row is skipped when its reader refused it, its key or ports are invalid, its key
     already holds a different pair (never overwritten), its key came earlier in the
     source, a port clashes with an earlier imported row, or ``pair_refusal`` refuses
-    the pair (outside the policy, a bad port, held in the ledger). A key that already
-    holds exactly this pair is ``kept``.
+    the pair (outside the policy, a bad port, held in the ledger), or its model is new
+    and may not enter (``names.KnownModels``: a look-alike of an existing model unless
+    ``allow_confusable``). A key that already holds exactly this pair is ``kept``.
     """
+    known = KnownModels(ledger, allow_confusable=allow_confusable)
     outcomes: list[ImportOutcome] = []
     added: dict[tuple[str, int], Allocation] = {}
     imported_ports: dict[int, str] = {}
@@ -137,6 +142,11 @@ def plan_import(ledger: Ledger, rows: Iterable[ImportRow]) -> tuple[Ledger, Impo
         if refusal is not None:
             why = TAKEN if any(port in ledger.used_ports for port in pair) else POLICY
             outcomes.append(ImportOutcome(row, "skipped", why, refusal))
+            continue
+        try:
+            known.admit(key[0])
+        except (InvalidKey, ConfusableName) as error:
+            outcomes.append(ImportOutcome(row, "skipped", INVALID, str(error)))
             continue
         allocation = Allocation.model_construct(model=key[0], app_num=key[1], backend=pair[0], frontend=pair[1])
         added[key] = allocation

@@ -43,12 +43,15 @@ def history_figure(report: HistoryReport) -> Figure:
     return figure
 
 
-def draw_history(report: HistoryReport, path: Path) -> None:
-    """``history_figure(report)`` written to ``path`` as a PNG."""
+def draw_history(report: HistoryReport, path: Path, *, follow_symlinks: bool = False) -> None:
+    """``history_figure(report)`` written to ``path`` as a PNG.
+
+    ``path`` that is a symbolic link is refused unless ``follow_symlinks`` (``files.output_target``).
+    """
     image = io.BytesIO()
     history_figure(report).savefig(image, format="png", dpi=100)
     # Replaced atomically, as every file portalloc writes: never half a PNG, never into a FIFO or a device.
     try:
-        atomic_write(path, image.getvalue())
+        atomic_write(path, image.getvalue(), follow_symlinks=follow_symlinks)
     except OSError as error:
         raise PortallocError(f"cannot write {path}: {error.strerror or error}") from None

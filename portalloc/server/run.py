@@ -49,15 +49,29 @@ ROOM_FOR_BURSTS = 4 * BACKLOG
 
 
 def default_token_file() -> Path:
-    """``$XDG_CONFIG_HOME/portalloc/token`` (``~/.config/portalloc/token``): outside any repository."""
-    base = os.environ.get("XDG_CONFIG_HOME") or str(Path.home() / ".config")
+    """``$XDG_CONFIG_HOME/portalloc/token`` (``~/.config/portalloc/token``): outside any repository.
+
+    A user with neither (no ``$HOME``, no home in the password database: a service
+    account) must name the file: ``PortallocError``.
+    """
+    base = os.environ.get("XDG_CONFIG_HOME")
+    if not base:
+        try:
+            base = str(Path.home() / ".config")
+        except RuntimeError:  # pathlib's "Could not determine home directory"
+            raise PortallocError(
+                "this user has no home directory (and no XDG_CONFIG_HOME) for the default token file; "
+                "name one with --token-file"
+            ) from None
     return Path(base) / "portalloc" / "token"
 
 
 def load_or_create_token(path: Path) -> str:
     """The token in ``path``, created there (mode 0600, 256 random bits) if the file does not exist.
 
-    A token file others may read is refused: the token is the key to every write.
+    A token file others may read is refused: the token is the key to every write. So is
+    one owned by another user, even at mode 0600: whoever wrote it (in a shared
+    directory, say) would know the token and could change the ledger through this server.
     """
     try:
         path.parent.mkdir(mode=0o700, parents=True, exist_ok=True)
@@ -75,6 +89,11 @@ def load_or_create_token(path: Path) -> str:
         data, info = read_regular_file(path, "token file", MAX_TOKEN_BYTES)
     except OSError as error:
         raise PortallocError(f"cannot read the token file {path}: {error.strerror}") from None
+    if info.st_uid != os.geteuid():
+        raise PortallocError(
+            f"the token file {path} is owned by uid {info.st_uid}, not by this user (uid {os.geteuid()}); "
+            "whoever owns it knows the token: use a token file of your own"
+        )
     if info.st_mode & 0o077:
         raise PortallocError(
             f"the token file {path} may be read by others (mode {stat.S_IMODE(info.st_mode):04o}); chmod 600 it"

@@ -29,9 +29,9 @@ def describe_model_name(schema: dict[str, Any]) -> None:
 
 
 class KeyRequest(BaseModel):
-    """One ``(model, app_num)`` to allocate."""
+    """One ``(model, app_num)`` to allocate; strict: ``true``, ``"1"`` and ``1.0`` are no app numbers, as in the CLI."""
 
-    model_config = _STRICT
+    model_config = ConfigDict(extra="forbid", strict=True)
 
     model: ModelName = Field(json_schema_extra=describe_model_name)
     app_num: AppNum = Field(json_schema_extra={"minimum": 1, "maximum": MAX_APP_NUM})

@@ -125,9 +125,13 @@ class Allocations:
 
             def assign(taken: set[int]) -> tuple[Ledger, list[allocator.Assignment]]:
                 if not probing:
-                    return allocator.assign_many(ledger, wanted, taken, preferred)
+                    return allocator.assign_many(
+                        ledger, wanted, taken, preferred, allow_confusable=target.allow_confusable
+                    )
                 # A pair coming back is not bind-tested: its own app may be listening on it.
-                return _assign_free_on_this_machine(ledger, wanted, preferred, taken, set(plan.restore.values()))
+                return _assign_free_on_this_machine(
+                    ledger, wanted, preferred, taken, set(plan.restore.values()), target.allow_confusable
+                )
 
             if host is None or all(ledger.find(*key) is not None for key in wanted):
                 return assign(set())  # nothing to choose: a batch of existing keys is a read, and needs no store
@@ -214,7 +218,7 @@ class Allocations:
 
         def change(ledger: Ledger) -> tuple[Ledger, ImportReport]:
             target.check_policy(ledger.policy)
-            new_ledger, report = plan_import(ledger, rows)
+            new_ledger, report = plan_import(ledger, rows, allow_confusable=target.allow_confusable)
             return (ledger if dry_run else new_ledger), report
 
         if dry_run:
@@ -232,6 +236,7 @@ def _assign_free_on_this_machine(
     preferred: Mapping[tuple[str, int], tuple[int, int]],
     leased: set[int],
     coming_back: set[tuple[int, int]],
+    allow_confusable: bool,
 ) -> tuple[Ledger, list[allocator.Assignment]]:
     """``allocator.assign_many`` with the ports this machine holds passed in as taken.
 
@@ -248,7 +253,9 @@ def _assign_free_on_this_machine(
     tested: set[int] = {port for pair in coming_back for port in pair}
     while True:
         try:
-            new_ledger, assignments = allocator.assign_many(ledger, keys, ephemeral | busy | leased, preferred)
+            new_ledger, assignments = allocator.assign_many(
+                ledger, keys, ephemeral | busy | leased, preferred, allow_confusable=allow_confusable
+            )
         except NoFreePair as error:
             if not (ephemeral or busy):
                 raise  # (ports leased here are named by the error's caller, service.allocation)

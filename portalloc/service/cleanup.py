@@ -4,10 +4,11 @@ from __future__ import annotations
 
 import os
 import stat
+from collections.abc import Mapping
 from pathlib import Path
 
 from portalloc.core import allocator
-from portalloc.core.keys import app_dir, check_key, check_model_name
+from portalloc.core.keys import app_dir, check_key, check_model_name, names_by_nfc
 from portalloc.core.models import Allocation, Ledger, PortPair
 from portalloc.errors import AppDirUnavailable, AppsDirLooksWrong, AppsDirMissing
 from portalloc.service.allocation import Allocations
@@ -40,7 +41,8 @@ class AppDirectories:
         wanted = check_model_name(model_name) if model_name is not None else None
 
         def orphans(ledger: Ledger) -> list[Allocation]:
-            gone = [a for a in ledger.allocations if _is_gone(app_dir(root, a.model, a.app_num))]
+            spelled = _nfd_model_dirs(root)
+            gone = [a for a in ledger.allocations if _is_gone(_app_dir_on_disk(root, spelled, a))]
             doomed = [a for a in gone if wanted is None or a.model == wanted]
             if doomed and len(gone) == len(ledger.allocations) and not allow_all:
                 raise AppsDirLooksWrong(
@@ -62,6 +64,22 @@ def _apps_root(apps_dir: str | Path) -> Path:
     if not root.is_dir():
         raise AppsDirMissing(f"apps directory {root} does not exist or is not a directory")
     return root
+
+
+def _nfd_model_dirs(root: Path) -> dict[str, str]:
+    """The model directories under ``root`` whose names are not in NFC, by their NFC names (``keys.names_by_nfc``)."""
+    try:
+        return names_by_nfc(entry.name for entry in os.scandir(root))
+    except OSError:  # unreadable: each app's own stat says what it can (an unsure one is kept)
+        return {}
+
+
+def _app_dir_on_disk(root: Path, spelled: Mapping[str, str], allocation: Allocation) -> Path:
+    """``keys.app_dir`` of the allocation, with its model directory as spelled on disk if that is not NFC."""
+    model_dir = app_dir(root, allocation.model, allocation.app_num).parent
+    if model_dir.name in spelled and not model_dir.exists():
+        model_dir = root / spelled[model_dir.name]
+    return model_dir / f"app{allocation.app_num}"
 
 
 def _is_gone(directory: Path) -> bool:

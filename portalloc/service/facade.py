@@ -54,6 +54,8 @@ class PortAllocationService:
     directory must exist). ``create_ledger=False`` makes that write an error instead
     (``LedgerMissing``), as the command line does away from the repository root.
     Once the ledger has been seen, a write never creates it again (see ``LedgerFile``).
+    A new model that looks the same as one the ledger has (``model_а`` with a Cyrillic
+    a beside ``model_a``) is refused (``ConfusableName``) unless ``allow_confusable``.
     """
 
     def __init__(
@@ -67,6 +69,7 @@ class PortAllocationService:
         create_ledger: bool = True,
         leases: bool | None = None,
         state_dir: str | Path | None = None,
+        allow_confusable: bool = False,
     ) -> None:
         _check_lock_timeout(lock_timeout)
         path = Path(ledger_path) if ledger_path is not None else find_ledger(Path.cwd())
@@ -74,7 +77,7 @@ class PortAllocationService:
         on = leases_enabled() if leases is None else leases
         host = HostLeases(path, state_dir=Path(state_dir) if state_dir is not None else None) if on else None
         config = Path(config_file) if config_file is not None else None
-        self._target = LedgerTarget(path, file, config, policy, probe, host)
+        self._target = LedgerTarget(path, file, config, policy, probe, host, allow_confusable)
         self._allocations = Allocations(self._target)
         self._app_dirs = AppDirectories(self._allocations)
         self._policy_admin = PolicyAdmin(self._target)
@@ -98,6 +101,11 @@ class PortAllocationService:
     def probe(self) -> bool:
         """``False`` turns OS probing off for this service whatever the ledger's policy says."""
         return self._target.probe
+
+    @property
+    def allow_confusable(self) -> bool:
+        """``True`` lets a new model that looks like an existing one in (``portalloc.core.names``)."""
+        return self._target.allow_confusable
 
     # --- reading ---------------------------------------------------------------------
 

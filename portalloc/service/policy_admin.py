@@ -13,6 +13,7 @@ from collections.abc import Callable, Iterable
 
 from portalloc.core import allocator
 from portalloc.core.models import Allocation, Ledger, Pool, PortPolicy, build_policy, merge_ranges
+from portalloc.core.names import KnownModels
 from portalloc.core.policymoves import describe_moves, policy_moves
 from portalloc.errors import PolicyRefused
 from portalloc.service import hostcapacity
@@ -82,9 +83,15 @@ class PolicyAdmin:
         return self._change_policy(without)
 
     def add_pool(self, pool: Pool) -> PortPolicy:
-        """Give ``pool.model`` its own pairs; refused if they overlap a pool or another model holds one."""
-        if self.target.file.read().policy.pool_of(pool.model) is not None:
+        """Give ``pool.model`` its own pairs; refused if they overlap a pool or another model holds one.
+
+        A pool names a model before it has apps: a new name there passes the same door
+        as a new allocation's (``names.KnownModels``).
+        """
+        ledger = self.target.file.read()
+        if ledger.policy.pool_of(pool.model) is not None:
             raise PolicyRefused(f"{pool.model} already has a pool; 'portalloc pool remove {pool.model}' first")
+        KnownModels(ledger, allow_confusable=self.target.allow_confusable).admit(pool.model)
         return self._change_policy(
             lambda policy: {
                 **policy.model_dump(),

@@ -23,7 +23,9 @@ class LedgerTarget:
 
     ``policy`` is the one asked for (``None``: whatever the ledger has); ``probe``
     ``False`` makes new allocations ignore what the OS holds; ``host`` is this
-    machine's lease store as this ledger sees it, ``None`` when leases are off.
+    machine's lease store as this ledger sees it, ``None`` when leases are off;
+    ``allow_confusable`` lets a new model that looks like an existing one in
+    (``portalloc.core.names``).
     """
 
     path: Path
@@ -32,6 +34,7 @@ class LedgerTarget:
     policy: PortPolicy | None
     probe: bool
     host: HostLeases | None = None
+    allow_confusable: bool = False
     _preconfig: dict[tuple[str, int], tuple[int, int]] | None = field(default=None, repr=False)
 
     def preconfig(self) -> dict[tuple[str, int], tuple[int, int]]:

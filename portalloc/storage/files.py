@@ -8,7 +8,10 @@ so what is checked is what is read.
 
 Every file portalloc writes is written the same way (``FileDirectory.write``): a temp
 file in the directory the file was read from, mode and owner set on the open
-descriptor, then a rename relative to that directory.
+descriptor, then a rename relative to that directory. A file a command writes on a
+user's behalf (``atomic_write``: ``.env``, an export, a PNG) is the file named, never
+what a symbolic link there points to (``output_target``): a repository can commit
+``app.env -> /etc/passwd``.
 """
 
 from __future__ import annotations
@@ -48,7 +51,7 @@ def read_regular_file(
     try:
         info = os.fstat(fd)
         if not stat.S_ISREG(info.st_mode):
-            raise UnsafeFile(f"{what} {path} is not a regular file ({_kind(info.st_mode)}); refusing to read it")
+            raise UnsafeFile(f"{what} {path} is not a regular file ({file_kind(info.st_mode)}); refusing to read it")
         if info.st_size > limit:
             raise UnsafeFile(f"{what} {path} is {info.st_size:,} bytes; the limit is {limit:,}")
         chunks: list[bytes] = []
@@ -66,13 +69,15 @@ def read_regular_file(
         os.close(fd)
 
 
-def _kind(mode: int) -> str:
+def file_kind(mode: int) -> str:
+    """What a ``st_mode`` that is not a regular file's is, for a message: ``a FIFO``, ``a directory``…"""
     for test, name in (
         (stat.S_ISDIR, "a directory"),
         (stat.S_ISFIFO, "a FIFO"),
         (stat.S_ISCHR, "a character device"),
         (stat.S_ISBLK, "a block device"),
         (stat.S_ISSOCK, "a socket"),
+        (stat.S_ISLNK, "a symbolic link"),
     ):
         if test(mode):
             return name
@@ -99,14 +104,18 @@ class FileDirectory:
     """The directory of one file, opened once: every read, write and rename of the file goes through it.
 
     ``path`` is resolved once (symlinks followed, as a user who links a ledger
-    expects); from then on the file is named relative to the open directory, so a
-    directory or link swapped afterwards cannot redirect a write. Use as a context
-    manager, or call ``close``.
+    expects; with ``follow_symlinks=False`` only the directories above the file are,
+    and the file is the name itself, whatever it is); from then on the file is named
+    relative to the open directory, so a directory or link swapped afterwards cannot
+    redirect a write. Use as a context manager, or call ``close``.
     """
 
-    def __init__(self, path: Path | str) -> None:
+    def __init__(self, path: Path | str, *, follow_symlinks: bool = True) -> None:
         self.path = Path(path)
-        real = Path(os.path.realpath(path))
+        if follow_symlinks:
+            real = Path(os.path.realpath(path))
+        else:
+            real = Path(os.path.realpath(self.path.parent)) / self.path.name
         self.real = real
         self.name = real.name
         self.fd = os.open(real.parent, os.O_RDONLY | getattr(os, "O_DIRECTORY", 0) | getattr(os, "O_CLOEXEC", 0))
@@ -169,7 +178,7 @@ class FileDirectory:
         fsync to the caller (``sync``), which must make it before it reports the write done.
         """
         if like is not None and not stat.S_ISREG(like.st_mode):
-            raise UnsafeFile(f"{self.path} is not a regular file ({_kind(like.st_mode)}); refusing to replace it")
+            raise UnsafeFile(f"{self.path} is not a regular file ({file_kind(like.st_mode)}); refusing to replace it")
         temp = temp_name(self.name)
         # 0o666 lets the umask decide a new file's mode, as for any file a user creates.
         fd = os.open(temp, os.O_WRONLY | os.O_CREAT | os.O_EXCL | getattr(os, "O_CLOEXEC", 0), 0o666, dir_fd=self.fd)
@@ -222,13 +231,45 @@ def _copy_owner_and_mode(fd: int, like: os.stat_result) -> None:
     os.fchmod(fd, stat.S_IMODE(like.st_mode))
 
 
-def atomic_write(path: Path | str, data: bytes) -> None:
+def output_target(path: Path | str, *, follow_symlinks: bool = False) -> Path:
+    """The file a write of ``path`` replaces: ``path`` itself, unless it is a symbolic link.
+
+    A link is refused (``UnsafeFile``): writing through ``app.env -> /etc/passwd`` would
+    replace a file nobody named. With ``follow_symlinks`` (the user said so) the link's
+    final target is returned instead, if it exists: a dangling link's target is never
+    created, since where it points is the link's author's choice, not the user's.
+    Links among the directories above ``path`` are followed either way
+    (``apps -> /srv/apps`` is an ordinary layout).
+    """
+    path = Path(path)
+    try:
+        is_link = stat.S_ISLNK(os.lstat(path).st_mode)
+    except OSError:
+        return path  # missing (to be created) or not reachable: the write itself says which
+    if not is_link:
+        return path
+    target = Path(os.path.realpath(path))
+    if not follow_symlinks:
+        raise UnsafeFile(
+            f"{path} is a symbolic link to {target}; refusing to write through it "
+            "(--follow-symlinks writes the file it points to)"
+        )
+    if not target.exists():
+        raise UnsafeFile(f"{path} is a symbolic link to {target}, which does not exist; refusing to create it")
+    return target
+
+
+def atomic_write(path: Path | str, data: bytes, *, follow_symlinks: bool = False) -> None:
     """Replace the regular file at ``path`` (or create it) with ``data``; see ``FileDirectory.write``.
 
-    For a file that is not read first under a lock (``.env``, the merge driver's
-    output): mode, owner and group of the file it replaces are kept.
+    For a file that is not read first under a lock (``.env``, an export, the merge
+    driver's output): mode, owner and group of the file it replaces are kept. A
+    symbolic link at ``path`` is refused, or with ``follow_symlinks`` its existing
+    target written (``output_target``); a link that appears at the name afterwards is
+    refused too (``FileDirectory.write`` checks what it replaces).
     """
-    with FileDirectory(path) as directory:
+    target = output_target(path, follow_symlinks=follow_symlinks)
+    with FileDirectory(target, follow_symlinks=False) as directory:
         directory.write(data, like=directory.lstat())
 
 

@@ -5,11 +5,13 @@ Kept free of pydantic: the command line resolves paths on every call.
 
 from __future__ import annotations
 
+import stat
 from pathlib import Path
+from typing import NamedTuple
 
 from portalloc.core.limits import MAX_GIT_STATE_BYTES
 from portalloc.errors import UnsafeFile
-from portalloc.storage.files import read_regular_file
+from portalloc.storage.files import file_kind, read_regular_file
 
 LEDGER_NAME = "portalloc.json"
 #: Looked for beside the ledger, in this order.
@@ -45,13 +47,42 @@ def ledger_creatable(ledger: Path, named: bool) -> bool:
     return not named and is_repository_root(ledger.parent)
 
 
-def find_config(ledger: Path) -> Path | None:
-    """The default pre-configuration: ``port_config.json`` or ``misc/port_config.json`` beside the ledger."""
+class DefaultConfig(NamedTuple):
+    """The default pre-configuration found beside a ledger, and why earlier candidates were passed over."""
+
+    path: Path | None
+    #: One line per candidate that exists but cannot be read as a file (a FIFO, a dangling link…).
+    skipped: list[str]
+
+
+def find_config(ledger: Path) -> DefaultConfig:
+    """The default pre-configuration: ``port_config.json`` or ``misc/port_config.json`` beside the ledger.
+
+    A candidate that exists but is not a regular file (a dangling symbolic link, a FIFO,
+    a device, a directory) is passed over, and said so in ``skipped``: silence would let
+    its pre-configured pairs go to other apps unannounced. Only ``stat`` is used, so a
+    FIFO is never opened.
+    """
+    skipped: list[str] = []
     for name in CONFIG_NAMES:
         candidate = ledger.parent / name
-        if candidate.is_file():
-            return candidate
-    return None
+        try:
+            mode = candidate.stat().st_mode
+        except FileNotFoundError:
+            if candidate.is_symlink():
+                skipped.append(_unusable(candidate, "a dangling symbolic link"))
+            continue
+        except OSError as error:
+            skipped.append(_unusable(candidate, f"unreadable ({error.strerror or error})"))
+            continue
+        if stat.S_ISREG(mode):
+            return DefaultConfig(candidate, skipped)
+        skipped.append(_unusable(candidate, file_kind(mode)))
+    return DefaultConfig(None, skipped)
+
+
+def _unusable(path: Path, kind: str) -> str:
+    return f"the default pre-configuration {path} is {kind}, not a regular file; it was not read"
 
 
 #: What git leaves in its directory while it rewrites work-tree files: the index lock

@@ -226,3 +226,23 @@ def test_png_refuses_a_fifo_and_a_missing_directory(three_weeks: Path, portalloc
         assert done.stderr.startswith("Error: ") and message in done.stderr, done.stderr
         assert len(done.stderr.splitlines()) == 1, done.stderr
     assert not (tmp_path / "no").exists()
+
+
+def test_png_refuses_a_symbolic_link(three_weeks: Path, portalloc: Run, tmp_path: Path) -> None:
+    """``--png`` through a link once replaced the link's target with a PNG; a dangling link created its target."""
+    pytest.importorskip("matplotlib", reason="--png needs the plot extra")
+    victim = tmp_path / "victim.txt"
+    victim.write_bytes(b"keep me\n")
+    link, dangling = tmp_path / "history.png", tmp_path / "dangling.png"
+    link.symlink_to(victim)
+    dangling.symlink_to(tmp_path / "created.png")
+    for target in (link, dangling):
+        done = portalloc("history", "--png", str(target))
+        assert done.returncode == 1, done
+        assert done.stderr.startswith("Error: ") and "is a symbolic link" in done.stderr, done.stderr
+        assert len(done.stderr.splitlines()) == 1, done.stderr
+    assert victim.read_bytes() == b"keep me\n"
+    assert not (tmp_path / "created.png").exists()
+    done = portalloc("history", "--png", str(link), "--follow-symlinks")
+    assert done.returncode == 0, done.stderr
+    assert link.is_symlink() and victim.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"

@@ -166,6 +166,62 @@ BAD_APP_NUMS: dict[str, str] = {
     "app_num 1.5": "1.5",
     "app_num 1000001": "1000001",
     "app_num 10**30": "1" + "0" * 30,
+    "app_num 5,000 digits": "9" * 5000,  # past int()'s 4,300-digit limit: its ValueError was a traceback
+}
+
+#: A number past Python's 4,300-digit ``int()`` limit, for every reader that meets one.
+LONG_NUMBER = "9" * 5000
+_LONG_ROW = f'[{{"model": "n", "app_number": 2, "backend_port": {LONG_NUMBER}, "frontend_port": 8101}}]'
+#: Input files with a 5,000-digit number, and the invocations that read them.
+LONG_NUMBER_INPUTS: dict[str, tuple[dict[str, bytes], tuple[tuple[str, ...], ...]]] = {
+    "5,000-digit app_num in a key list": (
+        {"keys.txt": f"n {LONG_NUMBER}\n".encode()},
+        (("get-many", "keys.txt"), ("release-many", "keys.txt")),
+    ),
+    "5,000-digit app_num in a JSON key list": (
+        {"keys.json": f'[{{"model": "n", "app_num": {LONG_NUMBER}}}]'.encode()},
+        (("get-many", "keys.json", "--format", "json"), ("release-many", "keys.json", "--format", "jsonl")),
+    ),
+    "5,000-digit port": (
+        {},
+        (("reserve", LONG_NUMBER), ("reserve", f"6000-{LONG_NUMBER}"), ("unreserve", LONG_NUMBER)),
+    ),
+    "5,000-digit port in port_config.json": (
+        {"cfg.json": _LONG_ROW.encode()},
+        (("import", "cfg.json"), ("--config", "cfg.json", "get", "n", "2")),
+    ),
+    "5,000-digit number in a compose file": (
+        {
+            "long1.yaml": f"services:\n  web:\n    image: x\n    ports:\n      - target: {LONG_NUMBER}\n".encode(),
+            "long2.yaml": f"x-n: {LONG_NUMBER}\nservices:\n  web:\n    image: x\n".encode(),
+        },
+        (("compose-check", "long1.yaml"), ("compose-check", "long2.yaml")),
+    ),
+}
+
+#: New model names that look the same as ``model_a`` or ``model-a``, which the ledger holds (``core/names.py``).
+LOOK_ALIKES: dict[str, str] = {
+    "look-alike: Cyrillic a": "model_\u0430",
+    "look-alike: Greek omicron": "m\u03bfdel_a",
+    "look-alike: fullwidth m": "\uff4dodel_a",
+    "look-alike: U+2010 hyphen": "model\u2010a",
+    "look-alike: capital I for l": "modeI_a",
+}
+
+
+def _with_model_a(directory: Path) -> None:
+    (directory / LEDGER).write_bytes(
+        _ledger_text(_row(), _row("model-a", 1, 5005, 8005), _row("model_a", 1, 5003, 8003))
+    )
+
+
+#: Files a command writes that are symbolic links: refused, the file linked to never written or created.
+_VICTIM = b"root:x:0:0:root:/root:/bin/bash\n"
+SYMLINKED_OUTPUTS: dict[str, tuple[str, ...]] = {
+    "dotenv": ("dotenv", "n", "2", "out.env"),
+    "dotenv --replace": ("dotenv", "n", "2", "out.env", "--replace"),
+    "export": ("export", "-o", "out.env"),
+    "export --format csv": ("export", "--format", "csv", "-o", "out.env"),
 }
 
 #: App numbers as an API caller might pass them.
@@ -404,6 +460,15 @@ def cli_cases() -> list[Case]:
         for extra in (("--model", "m"), ("--model", "m", "--dry-run"), ("--dry-run",)):
             argv = (*ledger_opt, "cleanup", "--apps-dir", ".", *extra)
             add("--apps-dir with no app of the ledger", "cleanup", _with_valid_ledger, argv)
+    for hostile, model in LOOK_ALIKES.items():
+        for command, make in _present(KEY_COMMANDS, have):
+            if command != "release":  # releasing a key nobody holds is its own row
+                add(hostile, command, _with_model_a, (*ledger_opt, *make(model, "1")))
+        keys = _chain(_with_model_a, _files(**{"keys.txt": f"n 1\n{model} 2\n".encode()}))
+        if "get-many" in have:
+            add(hostile, "get-many", keys, (*ledger_opt, "get-many", "keys.txt"))
+        if "pool" in have:
+            add(hostile, "pool", _with_model_a, (*ledger_opt, "pool", "add", model, "--pairs", "50-60"))
     if "release" in have:
         add("release a key with no pair", "release", _with_valid_ledger, (*ledger_opt, "release", "n", "2"))
     if "git-setup" in have:
@@ -429,6 +494,15 @@ def cli_cases() -> list[Case]:
             (*ledger_opt, "dotenv", "n", "2", "ro/out.env"),
             unprivileged=True,
         )
+    for hostile, (inputs, invocations) in LONG_NUMBER_INPUTS.items():
+        for argv in invocations:
+            command = next(word for word in argv if not word.startswith("-") and word != "cfg.json")
+            if command in have:
+                add(hostile, command, _chain(_with_valid_ledger, _files(**inputs)), (*ledger_opt, *argv))
+    for argv in SYMLINKED_OUTPUTS.values():
+        if argv[0] in have:
+            add("output a symlink to another file", argv[0], _symlinked_output, (*ledger_opt, *argv))
+            add("output a dangling symlink", argv[0], _dangling_output, (*ledger_opt, *argv))
     # A command nobody wrote rows for still gets the two rows every command must pass.
     known = {*LEDGER_COMMANDS, "git-setup"}
     for command in sorted(have - known):
@@ -436,6 +510,19 @@ def cli_cases() -> list[Case]:
         add("ledger truncated mid-file", command, bad, (*ledger_opt, command))
         add("unknown option", command, _with_valid_ledger, (*ledger_opt, command, "--no-such-option"))
     return cases
+
+
+def _symlinked_output(directory: Path) -> None:
+    _with_valid_ledger(directory)
+    (directory / "etc").mkdir()
+    (directory / "etc" / "passwd").write_bytes(_VICTIM)  # as a repository's committed link to /etc/passwd
+    (directory / "out.env").symlink_to(directory / "etc" / "passwd")
+
+
+def _dangling_output(directory: Path) -> None:
+    _with_valid_ledger(directory)
+    (directory / "elsewhere").mkdir()
+    (directory / "out.env").symlink_to(directory / "elsewhere" / "created.env")  # must never be created
 
 
 def _read_only_dir_base_files(directory: Path) -> None:
@@ -490,6 +577,9 @@ def api_cases() -> list[Case]:
     for hostile, model in api_models.items():
         for name, key_call in API_KEY_CALLS.items():
             add(hostile, name, _with_valid_ledger, _bind(key_call, model, 1))
+    for hostile, model in LOOK_ALIKES.items():
+        for name in ("get_or_allocate_ports", "allocate_many"):
+            add(hostile, name, _with_model_a, _bind(API_KEY_CALLS[name], model, 1))
     for hostile, app_num in BAD_API_APP_NUMS.items():
         for name, key_call in API_KEY_CALLS.items():
             add(hostile, name, _with_valid_ledger, _bind(key_call, "m", app_num))

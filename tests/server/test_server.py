@@ -290,6 +290,48 @@ def test_a_bad_batch_body_is_422(server: ServerProcess, body: object, where: str
     assert (server.ledger.read_bytes() if server.ledger.exists() else b"") == before
 
 
+@pytest.mark.parametrize(
+    "body",
+    [
+        b'{"keys": [{"model": "m", "app_num": true}]}',
+        b'{"keys": [{"model": "m", "app_num": "1"}]}',
+        b'{"keys": [{"model": "m", "app_num": 1.0}]}',
+        b'{"keys": [{"model": "m", "app_num": 2, "app_num": 1}]}',
+        b'{"keys": [{"model": "x", "model": "m", "app_num": 1}]}',
+        b'{"keys": [], "keys": [{"model": "m", "app_num": 1}]}',
+    ],
+)
+def test_a_batch_is_refused_as_the_cli_refuses_its_json(server: ServerProcess, body: bytes) -> None:
+    """``get-many --format json`` refuses these; the API once allocated m/1 for each (last name won)."""
+    before = server.ledger.read_bytes() if server.ledger.exists() else b""
+    with server.client() as client:
+        response = client.post("/v1/allocations/batch", content=body, headers=server.write_headers())
+    assert response.status_code == 422, response.text
+    assert response.json()["code"] == "invalid_request"
+    assert (server.ledger.read_bytes() if server.ledger.exists() else b"") == before
+
+
+def test_a_model_filter_in_nfd_finds_the_nfc_key(server: ServerProcess) -> None:
+    """``list --model cafe\u0301`` finds ``café`` (stored in NFC); so must ``?model=``."""
+    with server.client() as client:
+        put = client.put("/v1/allocations/caf\u00e9_filter/1", headers=server.write_headers())
+        assert put.status_code in (200, 201), put.text
+        listed = client.get("/v1/allocations", params={"model": "cafe\u0301_filter"}).json()
+        status = client.get("/v1/status", params={"model": "cafe\u0301_filter"}).json()
+    assert [(a["model"], a["app_num"]) for a in listed] == [("caf\u00e9_filter", 1)]
+    assert [(a["model"], a["app_num"]) for a in status["allocations"]] == [("caf\u00e9_filter", 1)]
+
+
+def test_a_look_alike_model_is_409_confusable_name(server: ServerProcess) -> None:
+    with server.client() as client:
+        first = client.put("/v1/allocations/lookalike_a/1", headers=server.write_headers())
+        second = client.put("/v1/allocations/lookalike_\u0430/1", headers=server.write_headers())
+    assert first.status_code in (200, 201), first.text
+    assert second.status_code == 409, second.text
+    assert second.json()["code"] == "confusable_name"
+    assert "'lookalike_a'" in second.json()["detail"]
+
+
 def test_broken_json_is_400_not_500(server: ServerProcess) -> None:
     with server.client() as client:
         response = client.post("/v1/allocations/batch", content=b'{"keys": [', headers=server.write_headers())

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import ast
 import asyncio
 import os
 import shutil
@@ -117,3 +118,54 @@ def test_the_connection_budget_raises_the_soft_limit_and_leaves_room(limit: str,
         ["prlimit", f"--nofile={limit}", sys.executable, "-c", code], capture_output=True, text=True, check=True
     )
     assert int(done.stdout) == budget
+
+
+#: A uid no one on this machine has: its process has no home directory and owns nothing here.
+_STRANGER_UID = 54321
+
+
+@pytest.mark.skipif(os.geteuid() != 0, reason="giving a file to another user needs root")
+def test_a_token_file_owned_by_another_user_is_refused(tmp_path: Path) -> None:
+    """A user who can write the token file's directory must not choose the server's token."""
+    path = tmp_path / "token"
+    path.write_text("chosen-by-someone-else\n")
+    path.chmod(0o600)
+    os.chown(path, _STRANGER_UID, _STRANGER_UID)
+    with pytest.raises(PortallocError, match=f"is owned by uid {_STRANGER_UID}"):
+        load_or_create_token(path)
+
+
+@pytest.mark.skipif(os.geteuid() != 0, reason="becoming a user with no home directory needs root")
+def test_serve_as_a_user_with_no_home_directory_is_one_error_line(tmp_path: Path) -> None:
+    """No ``$HOME`` and no password-database entry: ``Path.home()`` raised RuntimeError out of ``serve``."""
+    import tempfile
+
+    from click.testing import CliRunner
+
+    import portalloc.cli.commands.serve  # noqa: F401  imported while the interpreter's files are readable
+    from portalloc.cli.main import cli
+    from portalloc.core.models import Ledger
+    from portalloc.storage.ledger import LedgerFile
+    from tests.reliability.processes import run_forked
+
+    shared = Path(tempfile.mkdtemp(prefix="portalloc-nohome-"))  # not under pytest's 0700 tmp root
+    try:
+        shared.chmod(0o777)
+        LedgerFile(shared / "l.json").create(Ledger())
+        (shared / "l.json").chmod(0o644)
+
+        def serve_as_stranger() -> object:
+            os.setgid(_STRANGER_UID)
+            os.setuid(_STRANGER_UID)
+            result = CliRunner().invoke(
+                cli, ["--ledger", str(shared / "l.json"), "serve"], env={"HOME": None, "XDG_CONFIG_HOME": None}
+            )
+            return result.exit_code, result.stderr, type(result.exception).__name__
+
+        outcome = run_forked(serve_as_stranger)
+    finally:
+        shutil.rmtree(shared)
+    exit_code, stderr, _ = ast.literal_eval(outcome["value"])
+    assert exit_code == 1, outcome
+    assert stderr.startswith("Error: ") and len(stderr.splitlines()) == 1, stderr
+    assert "--token-file" in stderr

@@ -170,3 +170,13 @@ def test_command_refusal_is_one_line_and_the_same_for_dry_run(
     assert done.stderr.startswith("Error: no app in the ledger has a directory under") and done.stderr.count("\n") == 1
     assert ledger_path.read_bytes() == before
     assert sorted(os.listdir(apps / "m")) == ["app1", "app2"]  # nothing created under the wrong level either
+
+
+def test_an_app_whose_directory_name_is_nfd_is_alive(ledger_path: Path, tmp_path: Path) -> None:
+    """An archive made on macOS spells ``café`` as ``cafe`` + U+0301: the same name, not a missing app."""
+    apps = make_apps(tmp_path / "apps", "cafe\u0301/app1", "model_a/app1")
+    service = PortAllocationService(ledger_path)
+    service.allocate_many([("café", 1), ("café", 2), ("model_a", 1)])
+    assert [a.label() for a in service.cleanup_orphaned_allocations(apps, dry_run=True)] == ["café/2"]
+    assert [a.label() for a in service.cleanup_orphaned_allocations(apps)] == ["café/2"]
+    assert [a.label() for a in service.get_all_allocations()] == ["café/1", "model_a/1"]

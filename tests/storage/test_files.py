@@ -9,7 +9,7 @@ from pathlib import Path
 import pytest
 
 from portalloc.errors import UnsafeFile
-from portalloc.storage.files import FileDirectory, atomic_write, read_regular_file, remove_stale_temps
+from portalloc.storage.files import FileDirectory, atomic_write, output_target, read_regular_file, remove_stale_temps
 
 
 def test_reads_a_regular_file_and_its_stat(tmp_path: Path) -> None:
@@ -77,10 +77,41 @@ def test_write_refuses_to_replace_what_is_not_a_regular_file(tmp_path: Path, kin
         os.mknod(special, stat.S_IFCHR | 0o666, os.makedev(1, 3))  # a /dev/null of our own
     link = tmp_path / ".env"
     link.symlink_to(special)
-    with pytest.raises(UnsafeFile, match="is not a regular file"):
+    with pytest.raises(UnsafeFile, match="is a symbolic link"):
         atomic_write(link, b"BACKEND_PORT=5001\n")
+    with pytest.raises(UnsafeFile, match="is not a regular file"):  # followed on purpose: still not a file
+        atomic_write(link, b"BACKEND_PORT=5001\n", follow_symlinks=True)
     assert not stat.S_ISREG(special.lstat().st_mode)  # still the FIFO / device, not "rewritten" into a file
     assert sorted(p.name for p in tmp_path.iterdir()) == [".env", "special"]  # no temp file left
+
+
+def test_write_refuses_a_link_and_never_creates_a_dangling_links_target(tmp_path: Path) -> None:
+    victim, link, dangling = tmp_path / "victim", tmp_path / "out", tmp_path / "dangling"
+    victim.write_bytes(b"keep\n")
+    link.symlink_to(victim)
+    dangling.symlink_to(tmp_path / "created")
+    for path in (link, dangling):
+        with pytest.raises(UnsafeFile, match="is a symbolic link"):
+            atomic_write(path, b"x\n")
+    with pytest.raises(UnsafeFile, match="which does not exist"):
+        atomic_write(dangling, b"x\n", follow_symlinks=True)
+    assert victim.read_bytes() == b"keep\n" and not (tmp_path / "created").exists()
+    atomic_write(link, b"new\n", follow_symlinks=True)
+    assert link.is_symlink() and victim.read_bytes() == b"new\n"
+    assert output_target(tmp_path / "plain") == tmp_path / "plain"
+
+
+def test_a_link_swapped_in_after_the_check_is_refused_not_followed(tmp_path: Path) -> None:
+    """``output_target`` checked a plain name; the writer must still not write through a link put there since."""
+    victim, name = tmp_path / "victim", tmp_path / "out"
+    victim.write_bytes(b"keep\n")
+    name.write_bytes(b"mine\n")
+    with FileDirectory(name, follow_symlinks=False) as directory:
+        name.unlink()
+        name.symlink_to(victim)
+        with pytest.raises(UnsafeFile, match=r"not a regular file \(a symbolic link\)"):
+            directory.write(b"x\n", like=directory.lstat())
+    assert victim.read_bytes() == b"keep\n" and name.is_symlink()
 
 
 def test_write_keeps_the_mode_and_sweeps_only_dead_writers_temps(tmp_path: Path) -> None:

@@ -2,10 +2,15 @@
 
 from __future__ import annotations
 
+import os
 import subprocess
+from collections.abc import Callable
 from pathlib import Path
 
+import pytest
+
 from portalloc.storage.paths import find_config, find_ledger, git_dir, git_operation, ledger_creatable
+from tests.conftest import RunCli
 
 
 def test_outside_a_repository_the_ledger_is_in_the_current_directory(tmp_path: Path) -> None:
@@ -35,12 +40,16 @@ def test_the_search_stops_at_the_repository_root(tmp_path: Path) -> None:
 
 def test_config_beside_the_ledger_then_in_misc(tmp_path: Path) -> None:
     ledger = tmp_path / "portalloc.json"
-    assert find_config(ledger) is None
+    assert find_config(ledger) == (None, [])
     (tmp_path / "misc").mkdir()
     (tmp_path / "misc" / "port_config.json").write_text("[]")
-    assert find_config(ledger) == tmp_path / "misc" / "port_config.json"
+    assert find_config(ledger) == (tmp_path / "misc" / "port_config.json", [])
+    (tmp_path / "port_config.json").mkdir()  # passed over, and said so
+    path, skipped = find_config(ledger)
+    assert path == tmp_path / "misc" / "port_config.json" and "is a directory, not a regular file" in skipped[0]
+    (tmp_path / "port_config.json").rmdir()
     (tmp_path / "port_config.json").write_text("[]")
-    assert find_config(ledger) == tmp_path / "port_config.json"
+    assert find_config(ledger) == (tmp_path / "port_config.json", [])
 
 
 def _git(*args: str) -> None:
@@ -80,3 +89,33 @@ def test_only_an_unnamed_ledger_at_a_repository_root_may_be_created(tmp_path: Pa
     assert not ledger_creatable(tmp_path / "portalloc.json", named=True)  # --ledger or PORTALLOC_LEDGER
     (tmp_path / "sub").mkdir()
     assert not ledger_creatable(tmp_path / "sub" / "portalloc.json", named=False)
+
+
+def _fifo(path: Path) -> None:
+    os.mkfifo(path)  # a reader that opens it blocking would hang for ever
+
+
+def _dangling(path: Path) -> None:
+    path.symlink_to(path.parent / "gone.json")
+
+
+def _device(path: Path) -> None:
+    path.symlink_to("/dev/zero")
+
+
+@pytest.mark.usefixtures("new_ledger")
+@pytest.mark.parametrize(
+    ("make", "kind"), [(_fifo, "a FIFO"), (_dangling, "a dangling symbolic link"), (_device, "a character device")]
+)
+def test_a_default_config_that_cannot_be_used_is_a_warning_naming_it(
+    run_cli: RunCli, ledger_path: Path, make: Callable[[Path], None], kind: str
+) -> None:
+    """It was silently ignored: its pre-configured pair then went to another app unannounced."""
+    config = ledger_path.parent / "port_config.json"
+    make(config)
+    result = run_cli("get", "model_a", "1")
+    assert result.exit_code == 0, result.output
+    assert result.stderr.splitlines() == [
+        f"Warning: the default pre-configuration {config} is {kind}, not a regular file; it was not read"
+    ]
+    assert result.stdout.startswith("model_a/1: backend 5001")

@@ -8,7 +8,7 @@ from pathlib import Path
 import click
 
 from portalloc.cli.context import Settings, pass_settings
-from portalloc.cli.params import OutputFile, key_arguments, prefix_option
+from portalloc.cli.params import OutputFile, follow_symlinks_option, key_arguments, prefix_option
 
 
 @click.command()
@@ -20,15 +20,19 @@ from portalloc.cli.params import OutputFile, key_arguments, prefix_option
     is_flag=True,
     help="Replace the block of another app if PATH has one (by default one file holds one app's block).",
 )
+@follow_symlinks_option
 @pass_settings
-def dotenv(settings: Settings, model: str, app_num: int, path: Path, prefix: str, replace: bool) -> int:
+def dotenv(
+    settings: Settings, model: str, app_num: int, path: Path, prefix: str, replace: bool, follow_symlinks: bool
+) -> int:
     """Write BACKEND_PORT and FRONTEND_PORT of MODEL's app APP_NUM into PATH (a .env file).
 
     The variables go in a block between '# >>> portalloc: MODEL/APP_NUM >>>' and
     '# <<< portalloc <<<': a new block at the top (after a leading comment), so that
     lines below can refer to ${BACKEND_PORT}; an existing block is replaced where it
     is. Every other byte of PATH is kept. PATH is created if missing and replaced
-    atomically. Everything about PATH is checked before a port is allocated.
+    atomically; a PATH that is a symbolic link is refused unless --follow-symlinks.
+    Everything about PATH is checked before a port is allocated.
 
     \b
     Example:
@@ -43,10 +47,11 @@ def dotenv(settings: Settings, model: str, app_num: int, path: Path, prefix: str
         update_block,
     )
     from portalloc.integrations.envvars import port_variables
-    from portalloc.storage.files import atomic_write
+    from portalloc.storage.files import atomic_write, output_target
 
     label = f"{model}/{app_num}"
-    old = _read_target(path)
+    target = output_target(path, follow_symlinks=follow_symlinks)  # a link, refused before anything is allocated
+    old = _read_target(target)
     data = old or b""
     check_block(data, where=str(path))  # a damaged block or a UTF-16 file, before anything is allocated
     current = block_label(data)
@@ -75,7 +80,7 @@ def dotenv(settings: Settings, model: str, app_num: int, path: Path, prefix: str
     if new == old:
         click.echo(f"{path} already has {assigned} ({label}); unchanged.")
         return 0
-    atomic_write(path, new)
+    atomic_write(target, new)
     click.echo(f"{'Updated' if old is not None else 'Created'} {path}: {assigned} ({label})")
     return 0
 

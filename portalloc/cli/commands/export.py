@@ -13,7 +13,7 @@ import click
 
 from portalloc.cli.context import Settings, pass_settings
 from portalloc.cli.output import pair_json
-from portalloc.cli.params import MODEL, OutputFile, format_option
+from portalloc.cli.params import MODEL, OutputFile, follow_symlinks_option, format_option
 
 if TYPE_CHECKING:  # `portalloc --help` imports every command module, and must not import pydantic
     from portalloc.core.models import Allocation
@@ -56,9 +56,10 @@ def render(allocations: Sequence[Allocation], fmt: str) -> str:
     default=None,
     help="Write to this file (replaced atomically) instead of standard output.",
 )
+@follow_symlinks_option
 @click.option("--model", type=MODEL, default=None, help="Only this model's apps.")
 @pass_settings
-def export(settings: Settings, fmt: str, output: Path | None, model: str | None) -> int:
+def export(settings: Settings, fmt: str, output: Path | None, follow_symlinks: bool, model: str | None) -> int:
     """Write every allocation out, sorted by model and app number.
 
     \b
@@ -73,6 +74,6 @@ def export(settings: Settings, fmt: str, output: Path | None, model: str | None)
         return 0
     from portalloc.storage.files import atomic_write
 
-    atomic_write(output, text.encode("utf-8"))
+    atomic_write(output, text.encode("utf-8"), follow_symlinks=follow_symlinks)
     click.echo(f"Wrote {len(allocations)} allocations to {output}.", err=True)
     return 0

@@ -10,7 +10,7 @@ import click
 
 from portalloc.cli.context import Settings, pass_settings
 from portalloc.cli.output import echo_json, echo_table
-from portalloc.cli.params import MODEL, OutputFile, json_option
+from portalloc.cli.params import MODEL, OutputFile, follow_symlinks_option, json_option
 
 if TYPE_CHECKING:
     from portalloc.integrations.history import HistoryReport
@@ -47,9 +47,17 @@ def _forecast(report: HistoryReport, model: str | None) -> str:
 @click.option("--model", type=MODEL, default=None, help="Only this model's apps.")
 @click.option("--since", type=_Date(), default=None, help="Start the window at this date (UTC unless it says).")
 @click.option("--png", type=OutputFile(), default=None, help="Also draw it (needs portalloc[plot]).")
+@follow_symlinks_option
 @json_option
 @pass_settings
-def history(settings: Settings, model: str | None, since: datetime | None, png: Path | None, as_json: bool) -> int:
+def history(
+    settings: Settings,
+    model: str | None,
+    since: datetime | None,
+    png: Path | None,
+    follow_symlinks: bool,
+    as_json: bool,
+) -> int:
     """Allocations and releases over the ledger's git history, the growth rate, and when the range runs out.
 
     Reads every committed version of the ledger on the current branch (first parent).
@@ -68,7 +76,7 @@ def history(settings: Settings, model: str | None, since: datetime | None, png: 
     if png is not None:
         from portalloc.integrations.plot import draw_history
 
-        draw_history(report, png)
+        draw_history(report, png, follow_symlinks=follow_symlinks)
         click.echo(f"Wrote {png}", err=True)  # on stderr: stdout may be --json
     if as_json:
         echo_json(

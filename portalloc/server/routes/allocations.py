@@ -13,7 +13,8 @@ from __future__ import annotations
 
 from typing import Annotated, Any
 
-from fastapi import APIRouter, Header, Path, Query, Response
+from fastapi import APIRouter, Depends, Header, Path, Query, Request, Response
+from fastapi.exceptions import RequestValidationError
 from starlette.convertors import PathConvertor, register_url_convertor
 from starlette.exceptions import HTTPException
 
@@ -25,6 +26,7 @@ from portalloc.server.problems import Problem
 from portalloc.server.schemas import BatchRequest, describe_model_name
 from portalloc.server.state import State
 from portalloc.service.facade import PortAllocationService
+from portalloc.storage.strictjson import parse_json
 
 
 class _ModelConvertor(PathConvertor):
@@ -78,7 +80,7 @@ def list_allocations(
 ) -> Any:
     """Every allocation sorted by ``(model, app_num)``, or only ``model``'s; ``ETag`` names the list."""
     if model is not None:
-        check_model_name(model)
+        model = check_model_name(model)
     allocations = state.read(lambda service: service.get_all_allocations())
     chosen = [a for a in allocations if model is None or a.model == model]
     etag = conditional.list_etag(chosen)
@@ -88,7 +90,15 @@ def list_allocations(
     return chosen
 
 
-@router.post("/batch")
+async def _no_repeated_names(request: Request) -> None:
+    """Refuse a body with a name twice in one object, as ``get-many`` does: the JSON parser keeps the last."""
+    try:
+        parse_json((await request.body()).decode("utf-8"))  # Starlette keeps the body: FastAPI read it first
+    except ValueError as error:
+        raise RequestValidationError([{"loc": ("body",), "msg": str(error), "type": "value_error"}]) from None
+
+
+@router.post("/batch", dependencies=[Depends(_no_repeated_names)])
 def allocate_batch(state: State, batch: BatchRequest) -> list[Allocation]:
     """Get-or-allocate every key under one lock and one write; the pairs in the order asked."""
     keys = [(key.model, key.app_num) for key in batch.keys]

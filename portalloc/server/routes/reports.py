@@ -65,7 +65,7 @@ def status(
 ) -> StatusReport:
     """Each allocation's ports as this machine sees them now: ``portalloc status --json``."""
     if model is not None:
-        check_model_name(model)
+        model = check_model_name(model)  # NFC, as the ledger stores it
     return status_report(state.service.ledger_path, state.read(lambda service: service.live_status(model)))
 
 
