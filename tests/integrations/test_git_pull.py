@@ -29,6 +29,9 @@ def env(tmp_path: Path) -> dict[str, str]:
         HOME=str(home),
         GIT_CONFIG_NOSYSTEM="1",
         PORTALLOC_PROBE="0",
+        # The two clones stand for two teammates' machines: this machine's host leases would keep
+        # their allocations apart, and the clash the driver settles would never happen.
+        PORTALLOC_LEASES="0",
         GIT_AUTHOR_NAME="Test",
         GIT_AUTHOR_EMAIL="test@example.invalid",
         GIT_COMMITTER_NAME="Test",
