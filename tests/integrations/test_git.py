@@ -28,6 +28,11 @@ Run = Callable[..., subprocess.CompletedProcess[str]]
 def env(tmp_path: Path) -> dict[str, str]:
     home = tmp_path / "home"
     home.mkdir()
+    return git_test_env(home)
+
+
+def git_test_env(home: Path) -> dict[str, str]:
+    """The child environment of these tests: the installed script first on PATH, ``home`` as HOME, leases off."""
     return subprocess_env(
         PATH=f"{Path(portalloc_script()).parent}{os.pathsep}{os.environ.get('PATH', '')}",
         HOME=str(home),  # no global git config of the developer's

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import os
+import shutil
 import subprocess
 from datetime import datetime, timezone
 from pathlib import Path
@@ -20,41 +21,68 @@ from tests.integrations.test_git import Run
 env, repo, git, portalloc = test_git.env, test_git.repo, test_git.git, test_git.portalloc
 
 
+def commit_dated(repo: Path, env: dict[str, str], day: str, message: str) -> subprocess.CompletedProcess[str]:
+    """Commit everything in ``repo`` with author and committer date ``day`` at noon UTC."""
+    stamp = f"{day}T12:00:00+00:00"
+    subprocess.run(["git", "add", "-A"], cwd=repo, env=env, check=True, capture_output=True)
+    return subprocess.run(
+        ["git", "commit", "-q", "-m", message],
+        cwd=repo,
+        env={**env, "GIT_AUTHOR_DATE": stamp, "GIT_COMMITTER_DATE": stamp},
+        check=True,
+        capture_output=True,
+        text=True,
+    )
+
+
 @pytest.fixture
 def dated(repo: Path, env: dict[str, str], git: Run) -> Run:
-    """``dated(day, message)``: commit everything with author and committer date ``day`` at noon UTC."""
+    """``dated(day, message)``: ``commit_dated`` in the test's repository."""
 
     def run(day: str, message: str) -> subprocess.CompletedProcess[str]:
-        stamp = f"{day}T12:00:00+00:00"
-        git("add", "-A")
-        return subprocess.run(
-            ["git", "commit", "-q", "-m", message],
-            cwd=repo,
-            env={**env, "GIT_AUTHOR_DATE": stamp, "GIT_COMMITTER_DATE": stamp},
-            check=True,
-            capture_output=True,
-            text=True,
-        )
+        return commit_dated(repo, env, day, message)
 
     return run
 
 
-@pytest.fixture
-def three_weeks(portalloc: Run, dated: Run, repo: Path, tmp_path: Path) -> Path:
-    """Week 1: one app; week 2: three more; week 3: one released, three of model_c, and a README commit."""
+@pytest.fixture(scope="module")
+def three_weeks_built(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """Week 1: one app; week 2: three more; week 3: one released, three of model_c, and a README commit.
+
+    Built once for the module (about twenty git and portalloc processes); each test gets a
+    copy of its own (``three_weeks``), so a test that commits more changes only its copy.
+    """
+    base = tmp_path_factory.mktemp("three-weeks")
+    (base / "home").mkdir()
+    env = test_git.git_test_env(base / "home")
+    repo = base / "repo"
+    repo.mkdir()
+
+    def portalloc(*args: str) -> None:
+        done = subprocess.run([portalloc_script(), *args], cwd=repo, env=env, capture_output=True, text=True)
+        assert done.returncode == 0, done.stderr
+
+    subprocess.run(["git", "init", "-q", "-b", "main"], cwd=repo, env=env, check=True)
     portalloc("get", "model_a", "1")
-    dated("2026-01-05", "first app")
-    batch = tmp_path / "batch.txt"  # outside the repository
+    commit_dated(repo, env, "2026-01-05", "first app")
+    batch = base / "batch.txt"  # outside the repository
     batch.write_text("model_a 2\nmodel_b 1\nmodel_b 2\n")
     portalloc("get-many", str(batch))
     (repo / "README").write_text("unrelated\n")
-    dated("2026-01-12", "three more")
+    commit_dated(repo, env, "2026-01-12", "three more")
     (repo / "README").write_text("unrelated, changed\n")
-    dated("2026-01-14", "docs only")  # does not touch the ledger: not a version
+    commit_dated(repo, env, "2026-01-14", "docs only")  # does not touch the ledger: not a version
     portalloc("release", "model_a", "2")
     batch.write_text("model_c 1\nmodel_c 2\nmodel_c 3\n")
     portalloc("get-many", str(batch))
-    dated("2026-01-19", "model_c arrives")
+    commit_dated(repo, env, "2026-01-19", "model_c arrives")
+    return repo
+
+
+@pytest.fixture
+def three_weeks(three_weeks_built: Path, git: Run, repo: Path) -> Path:
+    """The test's own copy of ``three_weeks_built`` at ``repo`` (over ``git``'s fresh init): its ledger."""
+    shutil.copytree(three_weeks_built, repo, symlinks=True, dirs_exist_ok=True)
     return repo / "portalloc.json"
 
 
