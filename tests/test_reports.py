@@ -28,9 +28,18 @@ BASE = 29001
 HELD = BASE + 502  # the frontend of a/2, held by this test while the reports are taken
 
 
-@pytest.fixture
-def both_faces(tmp_path: Path, ledger_path: Path) -> Iterator[ServerProcess]:
-    """A real server over a ledger with a conflict (b/1 on a/1's backend), a pool and a reserved port."""
+@pytest.fixture(scope="module")
+def ledger_path(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """The module's one ledger, which ``run_cli`` and the server share (every test here only reads it)."""
+    return tmp_path_factory.mktemp("reports") / "portalloc.json"
+
+
+@pytest.fixture(scope="module")
+def both_faces(ledger_path: Path) -> Iterator[ServerProcess]:
+    """A real server over a ledger with a conflict (b/1 on a/1's backend), a pool and a reserved port.
+
+    Started once for the module: the tests only read. That they did is checked when it stops.
+    """
     policy = PortPolicy(
         backend_start=BASE,
         frontend_start=BASE + 500,
@@ -43,13 +52,15 @@ def both_faces(tmp_path: Path, ledger_path: Path) -> Iterator[ServerProcess]:
         Allocation(model="b", app_num=1, backend=BASE, frontend=BASE + 506),
         Allocation(model="pooled", app_num=1, backend=BASE + 20, frontend=BASE + 520),
     ]
-    ledger_path.write_bytes(dump_ledger(Ledger(policy=policy).with_allocations(rows)))
-    server = start_server(tmp_path, ledger=ledger_path)
+    written = dump_ledger(Ledger(policy=policy).with_allocations(rows))
+    ledger_path.write_bytes(written)
+    server = start_server(ledger_path.parent, ledger=ledger_path)
     try:
         yield server
     finally:
         server.stop()
         kill_group(server)
+    assert ledger_path.read_bytes() == written  # no test changed what the others read
 
 
 @pytest.fixture
