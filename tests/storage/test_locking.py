@@ -43,7 +43,13 @@ def flock_holder(new_ledger: Path) -> object:
     """util-linux ``flock`` holding the ledger's lock: a real process that is not portalloc."""
     lock = lock_path(new_ledger)
     lock.touch()
-    holder = subprocess.Popen(["flock", str(lock), "-c", "echo held; exec sleep 60"], stdout=subprocess.PIPE)
+    # flock locks the lock file's inode through a short second name: the message shows the
+    # holder's command line cut at 120 characters, and a long temporary path (pytest-xdist
+    # adds popen-gwN/) cut off the end this test reads.
+    os.link(lock, lock.with_name("held"))
+    holder = subprocess.Popen(
+        ["flock", "held", "-c", "echo held; exec sleep 60"], cwd=lock.parent, stdout=subprocess.PIPE
+    )
     assert holder.stdout is not None and holder.stdout.readline() == b"held\n"
     yield holder
     holder.kill()
