@@ -61,7 +61,7 @@ def test_the_sdist_metadata_names_the_license_and_publishes_no_developer_extras(
     assert info["License-Expression"] == "Apache-2.0"
     assert info.get_all("License-File") == ["LICENSE"]
     assert info["Author"] == "The portalloc authors"
-    assert any(url.startswith("Repository, ") for url in info.get_all("Project-URL") or [])
+    assert info.get_all("Project-URL") is None  # none until the project has a public home (pyproject.toml)
     assert "Programming Language :: Python :: 3" in (info.get_all("Classifier") or [])
     assert sorted(info.get_all("Provides-Extra") or []) == ["plot", "serve"]
 
