@@ -62,7 +62,7 @@ def compose_check(
       portalloc compose-check compose.yml compose.dev.yml --model model_a --app 1
     """
     from portalloc.errors import PortallocError
-    from portalloc.integrations import compose
+    from portalloc.integrations import compose, composecheck
 
     if (model is None) != (app_num is None):
         raise click.UsageError("--model and --app go together")
@@ -72,8 +72,8 @@ def compose_check(
     project = compose.load_project(files, project_directory=project_directory, env_files=env_files)
     entries = [(a.model, a.app_num, a.backend, a.frontend) for a in settings.service().get_all_allocations()]
     first = project.files[0]
-    app = (model, app_num) if model is not None and app_num is not None else compose.app_from_path(first, entries)
-    findings = project.invalid + compose.check_ports(project.bindings, entries, app)
+    app = (model, app_num) if model is not None and app_num is not None else composecheck.app_from_path(first, entries)
+    findings = project.invalid + composecheck.check_ports(project.bindings, entries, app)
     for note in project.notes:
         click.echo(f"Warning: {note}", err=True)
     # Files compose found itself are named as found; files the user named, as the user named them.
