@@ -121,18 +121,18 @@ class ModelStats(BaseModel):
     utilisation: float
 
 
-class StatsReport(BaseModel):
-    """``stats --json`` and ``GET /v1/stats``: counts, the policy, and each range's and model's figures."""
+class _LedgerPath(BaseModel):
+    """The ledger a report is about: a base of its own so that its key comes first (see ``StatsReport``)."""
 
     ledger: str
-    allocations: int
-    models: int
-    capacity: int
-    free_pairs: int
-    bad_port_pairs: int
-    off_sequence: int
-    usable_here: int
-    free_here: int
+
+
+class StatsReport(audit.Usage, _LedgerPath):
+    """``stats --json`` and ``GET /v1/stats``: counts, the policy, and each range's and model's figures."""
+
+    # The counts are core.audit.Usage's fields, inherited, so the two cannot drift. pydantic
+    # puts the fields of the bases last to first: ledger, then the counts, then the fields
+    # below: the order of the JSON's keys, which tests/test_reports.py pins.
     reserved_ports: int
     policy: PortPolicy
     ranges: list[RangeStats]
@@ -148,7 +148,7 @@ def stats_report(path: Path, ledger: Ledger, unusable: frozenset[int] = frozense
     ranges = metrics.range_usage(ledger, unusable)
     return StatsReport(
         ledger=str(path),
-        **audit.usage(ledger, unusable)._asdict(),
+        **audit.usage(ledger, unusable).model_dump(),
         reserved_ports=len(ledger.policy.reserved_ports()),
         policy=ledger.policy,
         ranges=[

@@ -8,6 +8,8 @@ from __future__ import annotations
 from collections.abc import Iterable
 from typing import NamedTuple
 
+from pydantic import BaseModel, ConfigDict
+
 from portalloc.core.keys import Claim, Key
 from portalloc.core.models import Allocation, Ledger
 from portalloc.core.policyrules import is_bad_pair
@@ -26,8 +28,14 @@ class Conflict(NamedTuple):
         return f"port {self.port} is used by " + " and ".join(holder.describe() for holder in self.holders)
 
 
-class Usage(NamedTuple):
-    """Capacity and use of a ledger, for ``stats``: in the policy, and usable on this machine (``_here``)."""
+class Usage(BaseModel):
+    """Capacity and use of a ledger, for ``stats``: in the policy, and usable on this machine (``_here``).
+
+    The one list of these counts: ``reports.StatsReport`` (``stats --json``, ``GET
+    /v1/stats``) extends this model, so its count keys are these fields, in this order.
+    """
+
+    model_config = ConfigDict(frozen=True)
 
     allocations: int
     models: int

@@ -50,4 +50,4 @@ def test_usage_here_leaves_out_the_ports_this_machine_keeps() -> None:
     # Frontends 32768-49999 are ephemeral: pairs 2,767 to 19,998 are not usable here.
     assert (result.usable_here, result.free_here) == (2_766, 2_756)
     assert usable_pairs(policy, unusable) == 2_766
-    assert usage(ledger) == result._replace(usable_here=19_998, free_here=19_988)
+    assert usage(ledger) == result.model_copy(update={"usable_here": 19_998, "free_here": 19_988})
