@@ -121,18 +121,18 @@ class ModelStats(BaseModel):
     utilisation: float
 
 
-class _LedgerPath(BaseModel):
-    """The ledger a report is about: a base of its own so that its key comes first (see ``StatsReport``)."""
+class _StatsHead(BaseModel):
+    """The keys ``StatsReport`` starts with, before ``Usage``'s counts: a base of its own, so they come first."""
 
     ledger: str
 
 
-class StatsReport(audit.Usage, _LedgerPath):
+class StatsReport(audit.Usage, _StatsHead):
     """``stats --json`` and ``GET /v1/stats``: counts, the policy, and each range's and model's figures."""
 
     # The counts are core.audit.Usage's fields, inherited, so the two cannot drift. pydantic
-    # puts the fields of the bases last to first: ledger, then the counts, then the fields
-    # below: the order of the JSON's keys, which tests/test_reports.py pins.
+    # puts the fields of the bases last to first: _StatsHead's, then the counts, then the
+    # fields below: the order of the JSON's keys, which tests/test_reports.py pins.
     reserved_ports: int
     policy: PortPolicy
     ranges: list[RangeStats]
