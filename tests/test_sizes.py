@@ -32,7 +32,6 @@ LONG_FUNCTIONS = {
     "integrations/importers.py:plan_import": "issue 20 adds lease notes to import",
     "cli/commands/host.py:host": "issues 18 and 19 add to the host command",
     "cli/commands/dotenv.py:dotenv": "issue 19 gives dotenv the worktree's pair",
-    "cli/commands/compose_check.py:compose_check": "issue 19 gives compose-check the worktree's pair",
 }
 
 
