@@ -31,7 +31,6 @@ LONG_FUNCTIONS = {
     "cli/commands/import_.py:import_allocations": "issue 20 adds lease notes to import",
     "integrations/importers.py:plan_import": "issue 20 adds lease notes to import",
     "cli/commands/host.py:host": "issues 18 and 19 add to the host command",
-    "cli/commands/dotenv.py:dotenv": "issue 19 gives dotenv the worktree's pair",
 }
 
 
