@@ -125,16 +125,6 @@ def test_the_pair_object_of_the_fast_path_is_the_schemas_dump() -> None:
     assert json.dumps(fast, ensure_ascii=False, indent=2) == dump_json(allocation)
 
 
-@pytest.mark.usefixtures("held_port")
-def test_check_live_is_the_http_check_live(both_faces: ServerProcess, run_cli: RunCli) -> None:
-    with both_faces.client() as client:
-        response = client.get("/v1/check", params={"live": "true"})
-    result = run_cli("check", "--live", "--json")
-    assert (result.exit_code, response.status_code) == (1, 409)
-    assert json.loads(result.stdout) == {"ok": False, "ledgers": [response.json()]}
-    assert any(str(HELD) in problem for problem in response.json()["live_problems"])
-
-
 def test_the_stats_counts_are_usages_fields_in_its_order(tmp_path: Path) -> None:
     """``core.audit.Usage`` is the one list of the counts: a count added to, dropped from or
     reordered in either ``Usage`` or the report, and not in the other, fails here."""
@@ -151,3 +141,13 @@ def test_the_stats_counts_are_usages_fields_in_its_order(tmp_path: Path) -> None
     assert STATS_KEYS[1 : 1 + len(counts)] == list(Usage.model_fields) == list(counts)
     assert {key: dumped[key] for key in counts} == counts
     assert list(dumped) == list(StatsReport.model_fields) == STATS_KEYS
+
+
+@pytest.mark.usefixtures("held_port")
+def test_check_live_is_the_http_check_live(both_faces: ServerProcess, run_cli: RunCli) -> None:
+    with both_faces.client() as client:
+        response = client.get("/v1/check", params={"live": "true"})
+    result = run_cli("check", "--live", "--json")
+    assert (result.exit_code, response.status_code) == (1, 409)
+    assert json.loads(result.stdout) == {"ok": False, "ledgers": [response.json()]}
+    assert any(str(HELD) in problem for problem in response.json()["live_problems"])
