@@ -2,10 +2,10 @@
 
 The short syntax follows docker's ``nat.ParsePortSpec`` (which compose uses):
 ``[HOST_IP:][HOST_PORTS:]CONTAINER_PORTS[/PROTOCOL]``; the long syntax follows
-compose-spec's schema. Host port ``0``, no host port, or a ``published`` that is not a
-number leaves the choice to the engine: nothing fixed to check. A host range mapped to
-one container port (``8000-9000:80``) is "any one of these". What compose rejects is a
-``ValueError`` with compose's reason.
+compose-spec's schema. No host port, or a ``published`` that is not a number, leaves the
+choice to the engine: nothing fixed to check (``None``); so does host port ``0``, which
+the caller notes. A host range mapped to one container port (``8000-9000:80``) is "any
+one of these". What compose rejects is a ``ValueError`` with compose's reason.
 """
 
 from __future__ import annotations
