@@ -53,7 +53,7 @@ from typing import TYPE_CHECKING, Any
 __version__ = "0.1.0"
 
 if TYPE_CHECKING:  # for type checkers only (the names come from _PUBLIC on first use): hence no F401
-    from portalloc.core.allocator import (
+    from portalloc.core.audit import (
         Conflict,
         Usage,
     )
@@ -125,9 +125,9 @@ _PUBLIC = {
     "PortPair": "portalloc.core.models",
     "PortPolicy": "portalloc.core.models",
     "Pool": "portalloc.core.models",
-    "Conflict": "portalloc.core.allocator",
+    "Conflict": "portalloc.core.audit",
     "Claim": "portalloc.core.keys",
-    "Usage": "portalloc.core.allocator",
+    "Usage": "portalloc.core.audit",
     "PairReport": "portalloc.machine.live",
     "PortReport": "portalloc.machine.live",
     "PortState": "portalloc.machine.probe",

@@ -25,7 +25,7 @@ from typing import Literal
 
 from pydantic import BaseModel
 
-from portalloc.core import allocator, metrics
+from portalloc.core import audit, metrics, policyrules
 from portalloc.core.keys import Claim
 from portalloc.core.models import Allocation, Ledger, PortPolicy
 from portalloc.machine.live import PairReport, PortReport
@@ -53,8 +53,8 @@ class ConflictReport(BaseModel):
     holders: list[ClaimReport]
 
     @classmethod
-    def of(cls, conflict: allocator.Conflict) -> ConflictReport:
-        """The report of one conflict ``allocator.find_conflicts`` found."""
+    def of(cls, conflict: audit.Conflict) -> ConflictReport:
+        """The report of one conflict ``audit.find_conflicts`` found."""
         return cls(port=conflict.port, holders=[ClaimReport.of(claim) for claim in conflict.holders])
 
 
@@ -79,7 +79,7 @@ class CheckReport(BaseModel):
 def ledger_check(
     path: Path,
     allocations: int | None,
-    conflicts: Sequence[allocator.Conflict] = (),
+    conflicts: Sequence[audit.Conflict] = (),
     live_problems: Sequence[str] = (),
 ) -> LedgerCheck:
     """The check of one ledger (``allocations`` ``None``: the ledger could not be read, so it is not valid)."""
@@ -121,18 +121,18 @@ class ModelStats(BaseModel):
     utilisation: float
 
 
-class StatsReport(BaseModel):
-    """``stats --json`` and ``GET /v1/stats``: counts, the policy, and each range's and model's figures."""
+class _StatsHead(BaseModel):
+    """The keys ``StatsReport`` starts with, before ``Usage``'s counts: a base of its own, so they come first."""
 
     ledger: str
-    allocations: int
-    models: int
-    capacity: int
-    free_pairs: int
-    bad_port_pairs: int
-    off_sequence: int
-    usable_here: int
-    free_here: int
+
+
+class StatsReport(audit.Usage, _StatsHead):
+    """``stats --json`` and ``GET /v1/stats``: counts, the policy, and each range's and model's figures."""
+
+    # The counts are core.audit.Usage's fields, inherited, so the two cannot drift. pydantic
+    # puts the fields of the bases last to first: _StatsHead's, then the counts, then the
+    # fields below: the order of the JSON's keys, which tests/test_reports.py pins.
     reserved_ports: int
     policy: PortPolicy
     ranges: list[RangeStats]
@@ -148,7 +148,7 @@ def stats_report(path: Path, ledger: Ledger, unusable: frozenset[int] = frozense
     ranges = metrics.range_usage(ledger, unusable)
     return StatsReport(
         ledger=str(path),
-        **allocator.usage(ledger, unusable)._asdict(),
+        **audit.usage(ledger, unusable).model_dump(),
         reserved_ports=len(ledger.policy.reserved_ports()),
         policy=ledger.policy,
         ranges=[
@@ -293,9 +293,9 @@ def policy_report(policy: PortPolicy, unusable: frozenset[int] = frozenset()) ->
     return PolicyReport(
         **policy.model_dump(),
         pairs=policy.pair_count,
-        usable_pairs=allocator.usable_pairs(policy),
-        usable_here=allocator.usable_pairs(policy, unusable),
-        skipped=[SkippedPair(backend=b, frontend=f, reason=why) for b, f, why in allocator.skipped_pairs(policy)],
+        usable_pairs=policyrules.usable_pairs(policy),
+        usable_here=policyrules.usable_pairs(policy, unusable),
+        skipped=[SkippedPair(backend=b, frontend=f, reason=why) for b, f, why in policyrules.skipped_pairs(policy)],
     )
 
 

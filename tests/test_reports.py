@@ -17,8 +17,9 @@ import pytest
 pytest.importorskip("fastapi", reason="the 'serve' extra is not installed (pip install -e '.[serve]')")
 
 from portalloc.cli.output import pair_json
+from portalloc.core.audit import Usage, usage
 from portalloc.core.models import Allocation, Ledger, Pool, PortPolicy
-from portalloc.reports import dump_json
+from portalloc.reports import StatsReport, dump_json, stats_report
 from portalloc.storage.codec import dump_ledger
 from tests.conftest import RunCli
 from tests.serving import ServerProcess, kill_group, start_server
@@ -73,6 +74,23 @@ def held_port() -> Iterator[int]:
         yield HELD
 
 
+#: The keys of ``stats --json`` and ``GET /v1/stats``, in order: a contract scripts may rely on.
+STATS_KEYS = [
+    "ledger",
+    "allocations",
+    "models",
+    "capacity",
+    "free_pairs",
+    "bad_port_pairs",
+    "off_sequence",
+    "usable_here",
+    "free_here",
+    "reserved_ports",
+    "policy",
+    "ranges",
+    "per_model",
+]
+
 # (CLI arguments, HTTP path, the HTTP status, the CLI's exit code)
 REPORTS = {
     "list": (["list", "--json"], "/v1/allocations", 200, 0),
@@ -97,8 +115,8 @@ def test_the_cli_and_the_http_api_give_one_report(name: str, both_faces: ServerP
     assert json.loads(result.stdout) == response.json()
     if name == "status":  # the report is about something: a held port, found by both faces
         assert any(f["port"] == HELD for f in response.json()["findings"])
-    if name == "stats":  # the fields /v1/stats once lacked
-        assert {"reserved_ports", "ranges", "per_model"} <= response.json().keys()
+    if name == "stats":  # every key, in the same order on both faces (dict equality above ignores order)
+        assert list(json.loads(result.stdout)) == list(response.json()) == STATS_KEYS
 
 
 def test_check_of_one_ledger_is_the_http_check(both_faces: ServerProcess, run_cli: RunCli) -> None:
@@ -116,6 +134,24 @@ def test_the_pair_object_of_the_fast_path_is_the_schemas_dump() -> None:
     fast = pair_json(allocation.model, allocation.app_num, allocation.backend, allocation.frontend)
     assert json.dumps(fast) == json.dumps(json.loads(allocation.model_dump_json()))  # same keys, same order
     assert json.dumps(fast, ensure_ascii=False, indent=2) == dump_json(allocation)
+
+
+def test_the_stats_counts_are_usages_fields_in_its_order(tmp_path: Path) -> None:
+    """``core.audit.Usage`` is the one list of the counts: a count added to, dropped from or
+    reordered in either ``Usage`` or the report, and not in the other, fails here."""
+    policy = PortPolicy(reserved=[[5003, 5003]], pools=[Pool(model="p", first=5, last=9)])
+    rows = [
+        Allocation(model="a", app_num=1, backend=5001, frontend=8001),
+        Allocation(model="p", app_num=1, backend=5011, frontend=8011),
+        Allocation(model="x", app_num=1, backend=5002, frontend=9002),  # off the sequence
+    ]
+    ledger = Ledger(policy=policy).with_allocations(rows)
+    unusable = frozenset({5005, 8007})
+    counts = usage(ledger, unusable).model_dump()
+    dumped = json.loads(dump_json(stats_report(tmp_path / "ports.json", ledger, unusable)))
+    assert STATS_KEYS[1 : 1 + len(counts)] == list(Usage.model_fields) == list(counts)
+    assert {key: dumped[key] for key in counts} == counts
+    assert list(dumped) == list(StatsReport.model_fields) == STATS_KEYS
 
 
 @pytest.mark.usefixtures("held_port")

@@ -11,22 +11,12 @@ from collections.abc import Container, Iterable, Mapping
 from itertools import filterfalse
 from typing import NamedTuple
 
-from portalloc.core.keys import Claim, Key, check_key
+from portalloc.core.keys import Key, check_key
 from portalloc.core.limits import MAX_PORT, MIN_PORT
-from portalloc.core.models import Allocation, Ledger, Pool, PortPolicy
+from portalloc.core.models import Allocation, Ledger
 from portalloc.core.names import KnownModels
-from portalloc.errors import NoFreePair, PolicyRefused
-
-#: The WHATWG fetch standard's "bad ports": browsers refuse to connect to them.
-BAD_PORTS = frozenset(
-    {
-        1, 7, 9, 11, 13, 15, 17, 19, 20, 21, 22, 23, 25, 37, 42, 43, 53, 69, 77, 79, 87, 95,
-        101, 102, 103, 104, 109, 110, 111, 113, 115, 117, 119, 123, 135, 137, 139, 143, 161,
-        179, 389, 427, 465, 512, 513, 514, 515, 526, 530, 531, 532, 540, 548, 554, 556, 563,
-        587, 601, 636, 989, 990, 993, 995, 1719, 1720, 1723, 2049, 3659, 4045, 4190, 5060,
-        5061, 6000, 6566, 6665, 6666, 6667, 6668, 6669, 6679, 6697, 10080,
-    }
-)  # fmt: skip
+from portalloc.core.policyrules import BAD_PORTS, is_bad_pair, pool_holding, segments_for, usable_pairs
+from portalloc.errors import NoFreePair
 
 
 class Assignment(NamedTuple):
@@ -36,99 +26,6 @@ class Assignment(NamedTuple):
     created: bool
     #: Why a pre-configured pair was not used, or ``None``.
     note: str | None = None
-
-
-class Conflict(NamedTuple):
-    """A port held more than once, or a key that appears more than once (``port`` is ``None``)."""
-
-    port: int | None
-    holders: tuple[Claim, ...]
-
-    def describe(self) -> str:
-        """One line for a user."""
-        if self.port is None:
-            return f"{self.holders[0].describe()} is allocated {len(self.holders)} times"
-        return f"port {self.port} is used by " + " and ".join(holder.describe() for holder in self.holders)
-
-
-class Usage(NamedTuple):
-    """Capacity and use of a ledger, for ``stats``: in the policy, and usable on this machine (``_here``)."""
-
-    allocations: int
-    models: int
-    capacity: int
-    free_pairs: int
-    bad_port_pairs: int
-    off_sequence: int
-    #: Pairs of ``capacity`` with no port this machine keeps from new allocations, and how many are free.
-    usable_here: int
-    free_here: int
-
-
-def _is_bad(policy: PortPolicy, backend: int, frontend: int) -> bool:
-    return policy.skip_bad_ports and (backend in BAD_PORTS or frontend in BAD_PORTS)
-
-
-def usable_pairs(policy: PortPolicy, unusable: frozenset[int] = frozenset()) -> int:
-    """How many pairs the policy can hand out (in range, minus pairs touching a bad or reserved port).
-
-    ``unusable``: ports this machine keeps from new allocations (see ``usage``), for the count usable here.
-    """
-    blocked = policy.reserved_ports() | unusable
-    return sum(1 for k in range(policy.pair_count) if is_usable_pair(policy, blocked, k))
-
-
-def is_usable_pair(policy: PortPolicy, reserved: frozenset[int], k: int) -> bool:
-    """Whether pair ``k`` may be handed out at all: no browsers' bad port (if skipped), no ``reserved`` port."""
-    backend, frontend = policy.pair(k)
-    return not _is_bad(policy, backend, frontend) and backend not in reserved and frontend not in reserved
-
-
-def skipped_pairs(policy: PortPolicy) -> list[tuple[int, int, str]]:
-    """The pairs in range that are never handed out: ``(backend, frontend, why)``, in sequence order."""
-    reserved = policy.reserved_ports()
-    skipped = []
-    for k in range(policy.pair_count):
-        pair = policy.pair(k)
-        bad = [port for port in pair if port in BAD_PORTS] if policy.skip_bad_ports else []
-        held = [port for port in pair if port in reserved]
-        reasons = [f"{port} is a port browsers refuse" for port in bad] + [f"{port} is reserved" for port in held]
-        if reasons:
-            skipped.append((*pair, "; ".join(reasons)))
-    return skipped
-
-
-def shared_segments(policy: PortPolicy) -> list[range]:
-    """The pair indices outside every pool (the shared range), as runs of consecutive ``k``."""
-    segments, start = [], 0
-    for pool in policy.pools:  # sorted and apart: the model guarantees it
-        if pool.first > start:
-            segments.append(range(start, pool.first))
-        start = pool.last + 1
-    if start < policy.pair_count:
-        segments.append(range(start, policy.pair_count))
-    return segments
-
-
-def _segments_for(policy: PortPolicy, model: str) -> list[range]:
-    """Where ``model``'s new apps look, in order: its pool, then (unless it must fail) the shared range."""
-    pool = policy.pool_of(model)
-    if pool is None:
-        return shared_segments(policy)
-    own = [range(pool.first, pool.last + 1)]
-    return own + shared_segments(policy) if pool.overflow == "shared" else own
-
-
-def pool_holding(policy: PortPolicy, port: int) -> Pool | None:
-    """The pool one of whose pairs has ``port`` (as backend or frontend), or ``None``."""
-    for start in (policy.backend_start, policy.frontend_start):
-        k, rest = divmod(port - start, policy.step)
-        # Backends lie below frontend_start, so at most one of the two roles can match.
-        if rest == 0 and 0 <= k < policy.pair_count:
-            pool = next((pool for pool in policy.pools if pool.first <= k <= pool.last), None)
-            if pool is not None:
-                return pool
-    return None
 
 
 class _PairFinder:
@@ -156,7 +53,7 @@ class _PairFinder:
         policy, used = self.policy, self.used
         start, step = policy.backend_start, policy.step
         blocked = self.blocked
-        segments = _segments_for(policy, model)
+        segments = segments_for(policy, model)
         for segment in segments:
             first = self.cursors.get(segment.start, segment.start)
             backends = range(start + first * step, start + segment.stop * step, step)
@@ -169,7 +66,7 @@ class _PairFinder:
                     frontend not in used
                     and backend not in blocked
                     and frontend not in blocked
-                    and not _is_bad(policy, backend, frontend)
+                    and not is_bad_pair(policy, backend, frontend)
                 ):
                     self.cursors[segment.start] = k + 1
                     self.take((backend, frontend))
@@ -319,55 +216,6 @@ def _held_only_by(ledger: Ledger, key: Key, port: int) -> bool:
     return own is not None and port in own.ports and len(ledger.used_ports) == 2 * len(ledger.allocations)
 
 
-def policy_refusals(ledger: Ledger, policy: PortPolicy) -> list[str]:
-    """Every allocation that fits ``ledger``'s policy but would not fit ``policy``: ``model/app (B/F): why``.
-
-    Fitting is ``pair_refusal`` having nothing against it. Reserved ports are left
-    out: reserving a port an app holds is allowed (and reported), never a reason to
-    refuse. An allocation outside its own model's pool fits, and one that already did
-    not fit (a pre-configured pair outside the range, say) is not the change's doing.
-    """
-    candidate = ledger.model_copy(update={"policy": policy})
-    return [
-        f"{a.label()} ({a.backend}/{a.frontend}): {why}"
-        for a in ledger.allocations
-        if (why := pair_refusal(candidate, a.key, a.ports, reserved=frozenset())) is not None
-        and pair_refusal(ledger, a.key, a.ports, reserved=frozenset()) is None
-    ]
-
-
-def change_policy(ledger: Ledger, policy: PortPolicy) -> Ledger:
-    """``ledger`` under ``policy``; ``PolicyRefused`` naming every allocation that would not fit it."""
-    if policy == ledger.policy:
-        return ledger
-    refusals = policy_refusals(ledger, policy)
-    if refusals:
-        count = len(refusals)
-        raise PolicyRefused(
-            f"the new policy does not fit {count} allocation{'s' if count > 1 else ''}, "
-            "nothing changed: " + "; ".join(refusals)
-        )
-    return ledger.model_copy(update={"policy": policy})
-
-
-def reserved_holders(ledger: Ledger) -> list[tuple[Allocation, int]]:
-    """Allocations holding a reserved port, with the port: they stay, and are reported."""
-    reserved = ledger.policy.reserved_ports()
-    return [(a, port) for a in ledger.allocations for port in a.ports if port in reserved]
-
-
-def pool_strays(ledger: Ledger) -> list[Allocation]:
-    """Allocations of a pooled model that lie outside its pool: they stay, and ``check`` warns."""
-    policy = ledger.policy
-    strays = []
-    for a in ledger.allocations:
-        pool = policy.pool_of(a.model)
-        k = policy.index_of(*a.ports) if pool is not None else None
-        if pool is not None and (k is None or not pool.first <= k <= pool.last):
-            strays.append(a)
-    return strays
-
-
 def release(ledger: Ledger, model: str, app_num: int) -> tuple[Ledger, list[Allocation]]:
     """Remove every allocation of ``(model, app_num)``; return the new ledger and what was removed."""
     return release_many(ledger, [(model, app_num)])
@@ -380,64 +228,3 @@ def release_many(ledger: Ledger, keys: Iterable[Key]) -> tuple[Ledger, list[Allo
     if not removed:
         return ledger, []
     return ledger.with_allocations(a for a in ledger.allocations if a.key not in doomed), removed
-
-
-def policy_warnings(ledger: Ledger) -> list[str]:
-    """What ``check`` warns about (not conflicts): apps outside their model's pool, apps on a reserved port."""
-    policy = ledger.policy
-    warnings = []
-    for a in pool_strays(ledger):
-        pool = policy.pool_of(a.model)
-        assert pool is not None  # a stray is an app of a pooled model
-        warnings.append(f"{a.label()} ({a.backend}/{a.frontend}) lies outside the pool of {pool.describe()}")
-    warnings += [f"{a.label()} holds reserved port {port}" for a, port in reserved_holders(ledger)]
-    return warnings
-
-
-def find_conflicts(allocations: Iterable[Allocation]) -> list[Conflict]:
-    """Every port held more than once (in any role) and every key that appears more than once."""
-    holders: dict[int, list[Claim]] = {}
-    seen: dict[Key, int] = {}
-    for a in allocations:
-        seen[a.key] = seen.get(a.key, 0) + 1
-        holders.setdefault(a.backend, []).append(Claim(a.model, a.app_num, "backend"))
-        holders.setdefault(a.frontend, []).append(Claim(a.model, a.app_num, "frontend"))
-    conflicts = [Conflict(None, (Claim(*key, None),) * count) for key, count in seen.items() if count > 1]
-    conflicts += [Conflict(port, tuple(names)) for port, names in sorted(holders.items()) if len(names) > 1]
-    return conflicts
-
-
-def usage(ledger: Ledger, unusable: frozenset[int] = frozenset()) -> Usage:
-    """Counts for ``stats``: allocations, models, usable pairs (not bad, not reserved), free pairs and more.
-
-    ``unusable`` are the ports this machine keeps from new allocations (gathered by the
-    caller: the OS ephemeral range, its reserved ports); ``usable_here`` and
-    ``free_here`` count the pairs that touch none of them.
-    """
-    policy = ledger.policy
-    used = ledger.used_ports
-    reserved = policy.reserved_ports()
-    capacity = free = bad = usable_here = free_here = 0
-    for k in range(policy.pair_count):
-        pair = policy.pair(k)
-        if _is_bad(policy, *pair):
-            bad += 1
-            continue
-        if pair[0] in reserved or pair[1] in reserved:
-            continue
-        capacity += 1
-        is_free = pair[0] not in used and pair[1] not in used
-        free += is_free
-        if pair[0] not in unusable and pair[1] not in unusable:
-            usable_here += 1
-            free_here += is_free
-    return Usage(
-        allocations=len(ledger.allocations),
-        models=len({a.model for a in ledger.allocations}),
-        capacity=capacity,
-        free_pairs=free,
-        bad_port_pairs=bad,
-        off_sequence=sum(1 for a in ledger.allocations if policy.index_of(*a.ports) is None),
-        usable_here=usable_here,
-        free_here=free_here,
-    )

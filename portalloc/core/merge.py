@@ -19,9 +19,10 @@ from __future__ import annotations
 from collections.abc import Iterable, Sequence
 from typing import NamedTuple
 
-from portalloc.core.allocator import assign_many, policy_refusals
+from portalloc.core.allocator import assign_many
 from portalloc.core.keys import Key
 from portalloc.core.models import Allocation, Ledger, PortPolicy
+from portalloc.core.policymoves import policy_refusals
 from portalloc.errors import PolicyMismatch
 
 

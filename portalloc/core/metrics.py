@@ -15,8 +15,9 @@ from __future__ import annotations
 from collections.abc import Iterable
 from typing import NamedTuple
 
-from portalloc.core.allocator import find_conflicts, is_usable_pair, shared_segments, usage
+from portalloc.core.audit import find_conflicts, usage
 from portalloc.core.models import Ledger, Pool
+from portalloc.core.policyrules import is_usable_pair, shared_segments
 
 #: The ``range`` label and name of the pairs outside every pool.
 SHARED = "shared"

@@ -1,4 +1,7 @@
-"""What a policy change would move under the apps the ledger holds. Pure: no I/O.
+"""A policy change: whether it fits the apps the ledger holds, and what it would move under them. Pure: no I/O.
+
+A change that would leave an allocation on a port the new policy refuses (out of
+range, a browsers' bad port, another model's pool) is refused (``change_policy``).
 
 A pool is a range of pair indices, so a change of ``step`` or of a start moves its
 ports, and an app sitting on a pair of the old sequence can end up off the new one or
@@ -9,11 +12,44 @@ told to go ahead (``--force``), and then says what moved.
 
 from __future__ import annotations
 
-from portalloc.core.allocator import pool_strays
+from portalloc.core.allocator import pair_refusal
 from portalloc.core.models import Allocation, Ledger, Pool, PortPolicy
+from portalloc.core.policyrules import pool_strays
+from portalloc.errors import PolicyRefused
 
 #: How many moves one message names before it says how many more there are.
 _SHOWN = 10
+
+
+def policy_refusals(ledger: Ledger, policy: PortPolicy) -> list[str]:
+    """Every allocation that fits ``ledger``'s policy but would not fit ``policy``: ``model/app (B/F): why``.
+
+    Fitting is ``pair_refusal`` having nothing against it. Reserved ports are left
+    out: reserving a port an app holds is allowed (and reported), never a reason to
+    refuse. An allocation outside its own model's pool fits, and one that already did
+    not fit (a pre-configured pair outside the range, say) is not the change's doing.
+    """
+    candidate = ledger.model_copy(update={"policy": policy})
+    return [
+        f"{a.label()} ({a.backend}/{a.frontend}): {why}"
+        for a in ledger.allocations
+        if (why := pair_refusal(candidate, a.key, a.ports, reserved=frozenset())) is not None
+        and pair_refusal(ledger, a.key, a.ports, reserved=frozenset()) is None
+    ]
+
+
+def change_policy(ledger: Ledger, policy: PortPolicy) -> Ledger:
+    """``ledger`` under ``policy``; ``PolicyRefused`` naming every allocation that would not fit it."""
+    if policy == ledger.policy:
+        return ledger
+    refusals = policy_refusals(ledger, policy)
+    if refusals:
+        count = len(refusals)
+        raise PolicyRefused(
+            f"the new policy does not fit {count} allocation{'s' if count > 1 else ''}, "
+            "nothing changed: " + "; ".join(refusals)
+        )
+    return ledger.model_copy(update={"policy": policy})
 
 
 def policy_moves(ledger: Ledger, policy: PortPolicy) -> list[str]:

@@ -8,7 +8,8 @@ from __future__ import annotations
 
 from typing import Any, NamedTuple
 
-from portalloc.core.allocator import Conflict, find_conflicts, pair_refusal
+from portalloc.core.allocator import pair_refusal
+from portalloc.core.audit import Conflict, find_conflicts
 from portalloc.core.models import Allocation, Ledger
 
 

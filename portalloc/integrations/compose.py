@@ -1,4 +1,4 @@
-"""The host ports a compose project publishes, read as docker compose v2 reads it, and how they square with the ledger.
+"""The host ports a compose project publishes, read as docker compose v2 reads it.
 
 What compose accepts is accepted, and what compose rejects is a finding (never a
 silent pass): the test suite holds this module to ``docker compose config`` itself.
@@ -12,38 +12,28 @@ silent pass): the test suite holds this module to ``docker compose config`` itse
   finding.
 - ``extends`` (same file or another) and ``include`` bring in their services' ports;
   ``profiles`` decide which services can run together.
-- ``ports`` follow compose's parser (docker's ``nat.ParsePortSpec``): short syntax
-  ``[HOST_IP:][HOST_PORTS:]CONTAINER_PORTS[/PROTOCOL]`` and long syntax. Host port
-  ``0``, no host port, or a ``published`` that is not a number leaves the choice to
-  the engine: nothing fixed to check. A host range mapped to one container port
-  (``8000-9000:80``) is "any one of these": one binding, one finding at most.
+- Each ``ports`` entry is parsed as compose parses it (``portalloc.integrations.composeports``);
+  a host range mapped to one container port is one binding, one finding at most.
+
+How the bindings square with the ledger is ``portalloc.integrations.composecheck``.
 """
 
 from __future__ import annotations
 
-import ipaddress
-import re
-from bisect import bisect_left
-from collections.abc import Iterable, Iterator, Mapping, Sequence
+from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, NamedTuple
 
-from portalloc.core.keys import AllocationRow, Claim, model_dir_name
-from portalloc.core.limits import whole_number
+from portalloc.core.keys import Claim
 from portalloc.errors import ComposeFileError
 from portalloc.integrations.composefiles import find_sources, read_variables
+from portalloc.integrations.composeports import parse_entry
 from portalloc.integrations.composeyaml import RESET, OverrideList, OverrideMap, load_documents, merge, quote
 from portalloc.integrations.interpolation import Interpolator, Unresolved
 
-#: Pairs of port mappings compared for collisions before the rest are left out (a hostile file).
-MAX_COMPARISONS = 500_000
 #: ``extends``/``include`` chains longer than this are refused (compose refuses cycles).
 MAX_CHAIN = 32
-_PORTS = re.compile(r"(?P<low>[0-9]+)(?:-(?P<high>[0-9]+))?\Z")
-_PROTOCOLS = ("tcp", "udp", "sctp")
-#: The keys of a long-syntax port (compose-spec's schema; ``x-`` extensions are allowed too).
-_LONG_KEYS = frozenset({"name", "target", "published", "host_ip", "protocol", "app_protocol", "mode"})
 
 
 class Binding(NamedTuple):
@@ -251,6 +241,7 @@ def _invalid(message: str) -> Finding:
 
 
 def _service_bindings(service: str, spec: Any, project: Project) -> None:
+    """Add what one merged service publishes to ``project`` (and what compose would reject in it)."""
     if not isinstance(spec, dict):
         project.invalid.append(_invalid(f"services.{service} must be a mapping"))
         return
@@ -268,9 +259,11 @@ def _service_bindings(service: str, spec: Any, project: Project) -> None:
         project.invalid.append(_invalid(f"services.{service}.ports must be a list (it is {quote(ports)})"))
         return
     for index, entry in enumerate(ports):
+        if entry is FAILED or (isinstance(entry, dict) and any(value is FAILED for value in entry.values())):
+            continue  # its interpolation is already a finding
         where = f"services.{service}.ports[{index}]"
         try:
-            parsed = _entry(entry, where)
+            parsed = parse_entry(entry)
         except ValueError as error:
             project.invalid.append(_invalid(f"{where} {quote(entry)}: {error}"))
             continue
@@ -283,208 +276,3 @@ def _service_bindings(service: str, spec: Any, project: Project) -> None:
         project.bindings.append(
             Binding(service, f"{where} {quote(entry)}", host_ip, low, high, protocol, any_one, frozenset(profiles))
         )
-
-
-def _entry(entry: object, where: str) -> tuple[str, int, int, str, bool] | None:
-    """``(host_ip, first, last, protocol, any_one)`` of a mapping with host ports, ``None`` if it has none."""
-    if entry is FAILED or (isinstance(entry, dict) and any(value is FAILED for value in entry.values())):
-        return None  # its interpolation is already a finding
-    if isinstance(entry, bool) or entry is None:
-        raise ValueError("must be a number or a string")
-    if isinstance(entry, int):
-        if not 0 < entry <= 65535:
-            raise ValueError("is not a valid container port")
-        return None  # a container port only: the engine picks the host port
-    if isinstance(entry, float):
-        raise ValueError("invalid type float for port")
-    if isinstance(entry, str):
-        return _short(entry)
-    if isinstance(entry, dict):
-        return _long(entry)
-    raise ValueError("must be a number, a string or a mapping")
-
-
-def _short(text: str) -> tuple[str, int, int, str, bool] | None:
-    """docker's ``nat.ParsePortSpec``, which compose uses for the short syntax."""
-    # docker's SplitProtoPort: the part after the first "/" is the protocol, empty means tcp.
-    spec, _, protocol = text.partition("/")
-    protocol = protocol.split("/")[0].lower() or "tcp"
-    if not spec:
-        raise ValueError(f"invalid proto: {quote(protocol if text else '')}")
-    if protocol not in _PROTOCOLS:
-        raise ValueError(f"invalid proto: {quote(protocol)}")
-    parts = spec.split(":")
-    container = parts[-1]
-    host = parts[-2] if len(parts) >= 2 else ""
-    host_ip = ":".join(parts[:-2])
-    if host_ip.startswith("[") and host_ip.endswith("]"):
-        host_ip = host_ip[1:-1]
-    if host_ip:
-        try:
-            ipaddress.ip_address(host_ip)
-        except ValueError:
-            raise ValueError(f"invalid IP address: {quote(host_ip)}") from None
-    target = _port_range(container, "containerPort")
-    if target[0] == 0:
-        raise ValueError("is missing a target port")
-    if not host:
-        return None  # "80" or "127.0.0.1::80": the engine picks the host port
-    low, high = _port_range(host, "hostPort")
-    container_size, host_size = target[1] - target[0], high - low
-    if container_size and container_size != host_size:
-        raise ValueError(f"invalid ranges specified for container and host ports: {container} and {host}")
-    return host_ip, low, high, protocol, bool(host_size) and not container_size
-
-
-def _long(entry: Mapping[Any, Any]) -> tuple[str, int, int, str, bool] | None:
-    unknown = [key for key in entry if key not in _LONG_KEYS and not str(key).startswith("x-")]
-    if unknown:
-        raise ValueError(f"additional property {quote(unknown[0])} is not allowed")
-    target = entry.get("target")
-    if isinstance(target, str):
-        target = whole_number(target)  # "80" as compose takes it; anything else is no target
-    if not isinstance(target, int) or isinstance(target, bool) or not 0 <= target <= 65535:
-        raise ValueError("is missing a target port")
-    protocol = str(entry.get("protocol") or "tcp").lower()
-    host_ip = str(entry.get("host_ip") or "")
-    if host_ip:
-        try:
-            ipaddress.ip_address(host_ip)
-        except ValueError:
-            raise ValueError(f"invalid IP address: {quote(host_ip)}") from None
-    published = entry.get("published")
-    if published is None or published == "":
-        return None
-    if isinstance(published, bool) or not isinstance(published, (int, str)):
-        raise ValueError("published must be a number or a string")
-    if not _PORTS.match(str(published)):
-        return None  # compose passes any string through ("example.com:8080"): nothing fixed to check
-    # compose config lets "published: 70000" through, but no engine can bind it: a finding.
-    low, high = _port_range(str(published), "published")
-    return host_ip, low, high, protocol, low != high
-
-
-def _port_range(text: str, what: str) -> tuple[int, int]:
-    match = _PORTS.match(text)
-    if match is None or len(text) > 11:
-        raise ValueError(f"invalid {what}: {quote(text)}")
-    low = int(match.group("low"))
-    high = int(match.group("high") or low)
-    if not 0 <= low <= high <= 65535:
-        raise ValueError(f"invalid {what}: {quote(text)}")
-    return low, high
-
-
-# --- against the ledger ------------------------------------------------------------------
-
-
-def app_from_path(path: Path, entries: Iterable[AllocationRow]) -> tuple[str, int] | None:
-    """The allocation whose app directory (``…/<model>/app<N>/``) holds ``path``, if exactly one does."""
-    parents = path.resolve().parents
-    names = [(parent.parent.name, parent.name) for parent in parents]
-    found = {(model, app_num) for model, app_num, _, _ in entries if (model_dir_name(model), f"app{app_num}") in names}
-    return found.pop() if len(found) == 1 else None
-
-
-def _family(host_ip: str) -> int:
-    return 0 if not host_ip else ipaddress.ip_address(host_ip).version
-
-
-def _addresses_overlap(a: str, b: str) -> bool:
-    """Whether two bindings' host IPs share a socket address space ("" is every address of both families)."""
-    if a == b or not a or not b:
-        return True
-    if _family(a) != _family(b):
-        return False  # IPv4 and IPv6 are separate port spaces
-    return ipaddress.ip_address(a).is_unspecified or ipaddress.ip_address(b).is_unspecified
-
-
-def _can_run_together(a: Binding, b: Binding) -> bool:
-    """Services in profiles that share none never start together (a service without profiles always starts)."""
-    return not (a.profiles and b.profiles and not a.profiles & b.profiles)
-
-
-def check_ports(
-    bindings: Iterable[Binding], entries: Iterable[AllocationRow], app: tuple[str, int] | None
-) -> list[Finding]:
-    """TCP bindings that another app holds in the ledger, that are not ``app``'s pair, or that collide in the file.
-
-    With ``app`` unknown, every published port the ledger holds is reported (whose it is).
-    A range is one finding, however many ports it spans.
-    """
-    bindings = list(bindings)
-    holders: dict[int, list[Claim]] = {}
-    own: dict[str, int] = {}
-    for model, app_num, backend, frontend in entries:
-        holders.setdefault(backend, []).append(Claim(model, app_num, "backend"))
-        holders.setdefault(frontend, []).append(Claim(model, app_num, "frontend"))
-        if app == (model, app_num):
-            own = {"backend": backend, "frontend": frontend}
-    held = sorted(holders)
-    label = f"{app[0]}/{app[1]}" if app else None
-    findings: list[Finding] = []
-    if app is not None and not own:
-        findings.append(
-            Finding(
-                "unallocated", None, f"{label} has no allocation in the ledger (run: portalloc get {app[0]} {app[1]})"
-            )
-        )
-    for item in bindings:
-        if item.protocol != "tcp":
-            continue  # ledger ports are TCP; a UDP socket on the same number does not collide
-        prefix = f"{item.where} publishes {item.describe()}"
-        inside = held[bisect_left(held, item.low) : bisect_left(held, item.high + 1)]
-        others = [port for port in inside if port not in own.values()]
-        if others:
-            port = others[0]
-            names = ", ".join(f"{h.model}/{h.app_num}'s {h.role}" for h in holders[port])
-            more = (
-                f" (and {len(others) - 1} more ledger port{'s' if len(others) > 2 else ''})" if len(others) > 1 else ""
-            )
-            hint = "" if app is not None else " (pass --model/--app if this file is that app's)"
-            verb = "which may take" if item.any_one else "which includes" if item.low != item.high else "which is"
-            what = f"port {port}, {names}" if item.low != item.high else f"{names} port"
-            findings.append(Finding("held", port, f"{prefix}, {verb} {what}{more}{hint}", tuple(holders[port])))
-        elif own and not (item.low == item.high and item.low in own.values()):
-            findings.append(
-                Finding(
-                    "not-own",
-                    item.low,
-                    f"{prefix}, not {label}'s backend {own['backend']} or frontend {own['frontend']}",
-                )
-            )
-    return findings + _collisions(bindings)
-
-
-def _collisions(bindings: list[Binding]) -> list[Finding]:
-    """Two bindings of fixed ports that overlap on one address and protocol and can run together.
-
-    A sweep in port order. Of the bindings still open on one (protocol, address,
-    profiles), only the one reaching highest matters: it overlaps whatever any of them
-    would. A file crafted to make many such groups meet a comparison budget instead
-    of quadratic time.
-    """
-    fixed = sorted((b for b in bindings if not b.any_one), key=lambda b: (b.protocol, b.low, b.high))
-    findings: list[Finding] = []
-    reach: dict[tuple[str, str, frozenset[str]], Binding] = {}
-    budget = MAX_COMPARISONS
-    for item in fixed:
-        budget -= len(reach) + 1  # the work below is two passes over reach
-        if budget < 0:
-            findings.append(
-                Finding("twice", None, f"more than {MAX_COMPARISONS:,} overlapping mappings; the rest not compared")
-            )
-            break
-        for key, earlier in list(reach.items()):
-            if earlier.protocol != item.protocol or earlier.high < item.low:
-                del reach[key]  # closed: every later binding starts above it
-        for earlier in reach.values():
-            if _addresses_overlap(earlier.host_ip, item.host_ip) and _can_run_together(earlier, item):
-                port = max(earlier.low, item.low)
-                message = f"{item.where} publishes host port {port}, already published by {earlier.where}"
-                findings.append(Finding("twice", port, message))
-                break
-        key = (item.protocol, item.host_ip, item.profiles)
-        if key not in reach or reach[key].high < item.high:
-            reach[key] = item
-    return findings

@@ -64,6 +64,7 @@ def _base() -> type[Any]:
 
 
 def _loader(problems: list[str]) -> type[Any]:
+    """A loader class for compose's YAML (``_read_as_yaml_12``, tags); duplicate keys go to ``problems``."""
     import yaml
 
     class ComposeLoader(_base()):  # type: ignore[misc]
@@ -95,24 +96,15 @@ def _loader(problems: list[str]) -> type[Any]:
                     None, None, f"the number {quote(node.value)} is too long", node.start_mark
                 ) from None
 
-    def tagged(loader: Any, suffix: str, node: Any) -> Any:
-        if isinstance(node, yaml.MappingNode):
-            value: Any = loader.construct_mapping(node, deep=True)
-        elif isinstance(node, yaml.SequenceNode):
-            value = loader.construct_sequence(node, deep=True)
-        else:
-            value = loader.construct_scalar(node)
-        if suffix == "reset":
-            return RESET
-        if suffix == "override":
-            return (
-                OverrideList(value)
-                if isinstance(value, list)
-                else OverrideMap(value)
-                if isinstance(value, dict)
-                else value
-            )
-        return value  # any other tag: compose ignores it
+    _read_as_yaml_12(ComposeLoader)
+    ComposeLoader.add_constructor("tag:yaml.org,2002:int", ComposeLoader.construct_yaml_int)
+    ComposeLoader.add_multi_constructor("!", _tagged)
+    return ComposeLoader
+
+
+def _read_as_yaml_12(loader: type[Any]) -> None:
+    """Give ``loader`` YAML 1.2's implicit types as go-yaml v3 reads them: no yes/no booleans, no base 60."""
+    import yaml
 
     resolvers = {key: list(value) for key, value in yaml.SafeLoader.yaml_implicit_resolvers.items()}
     for key, entries in resolvers.items():
@@ -121,23 +113,39 @@ def _loader(problems: list[str]) -> type[Any]:
             for tag, regexp in entries
             if tag not in ("tag:yaml.org,2002:int", "tag:yaml.org,2002:float", "tag:yaml.org,2002:bool")
         ]
-    ComposeLoader.yaml_implicit_resolvers = resolvers
-    ComposeLoader.add_implicit_resolver(
+    loader.yaml_implicit_resolvers = resolvers
+    loader.add_implicit_resolver(
         "tag:yaml.org,2002:bool", re.compile(r"^(?:true|True|TRUE|false|False|FALSE)$"), list("tTfF")
     )
-    ComposeLoader.add_implicit_resolver(
+    loader.add_implicit_resolver(
         "tag:yaml.org,2002:int",
         re.compile(r"^[-+]?(?:0|[1-9][0-9_]*|0x[0-9a-fA-F_]+|0o?[0-7_]+)$"),
         list("-+0123456789"),
     )
-    ComposeLoader.add_implicit_resolver(
+    loader.add_implicit_resolver(
         "tag:yaml.org,2002:float",
         re.compile(r"^(?:[-+]?(?:[0-9][0-9_]*)\.[0-9_]*(?:[eE][-+]?[0-9]+)?|\.[0-9_]+(?:[eE][-+]?[0-9]+)?)$"),
         list("-+0123456789."),
     )
-    ComposeLoader.add_constructor("tag:yaml.org,2002:int", ComposeLoader.construct_yaml_int)
-    ComposeLoader.add_multi_constructor("!", tagged)
-    return ComposeLoader
+
+
+def _tagged(loader: Any, suffix: str, node: Any) -> Any:
+    """A tagged value: ``!reset`` drops it, ``!override`` marks it, any other tag is ignored (as compose does)."""
+    import yaml
+
+    if isinstance(node, yaml.MappingNode):
+        value: Any = loader.construct_mapping(node, deep=True)
+    elif isinstance(node, yaml.SequenceNode):
+        value = loader.construct_sequence(node, deep=True)
+    else:
+        value = loader.construct_scalar(node)
+    if suffix == "reset":
+        return RESET
+    if suffix == "override":
+        return (
+            OverrideList(value) if isinstance(value, list) else OverrideMap(value) if isinstance(value, dict) else value
+        )
+    return value  # any other tag: compose ignores it
 
 
 def _bound(text: str, path: Path) -> None:

@@ -85,11 +85,16 @@ def _missing_attributes(root: Path, relative: PurePosixPath) -> dict[str, str]:
     return missing
 
 
-def _append_line(path: Path, line: str) -> None:
+def _read_if_present(path: Path, what: str) -> bytes | None:
+    """``path``'s bytes if it is a regular file (else ``UnsafeFile``: a FIFO would block), ``None`` if absent."""
     try:
-        existing = read_regular_file(path, "git file", MAX_GIT_STATE_BYTES).data
+        return read_regular_file(path, what, MAX_GIT_STATE_BYTES).data
     except FileNotFoundError:
-        existing = b""
+        return None
+
+
+def _append_line(path: Path, line: str) -> None:
+    existing = _read_if_present(path, "git file") or b""
     separator = b"" if not existing or existing.endswith(b"\n") else b"\n"
     with path.open("ab") as handle:
         handle.write(separator + line.encode("utf-8") + b"\n")
@@ -148,7 +153,7 @@ def _ensure_hook(root: Path, name: str, relative: PurePosixPath) -> Step:
     shown = str(path) if inside.startswith("..") else inside  # a worktree's hooks live in the main repository
     line = hook_line(relative)
     try:
-        existing = path.read_bytes() if path.exists() else None
+        existing = _read_if_present(path, "git hook")
         if existing is not None and _HOOK_MARK.encode() in existing:
             return Step(shown, False, "already runs 'portalloc host sync'")
         if existing is not None and not _SHELLS.match(existing):

@@ -15,7 +15,7 @@ from datetime import datetime, timezone
 from pathlib import Path, PurePosixPath
 from typing import NamedTuple
 
-from portalloc.core.allocator import usage
+from portalloc.core.audit import usage
 from portalloc.core.limits import MAX_LEDGER_BYTES
 from portalloc.core.models import Ledger
 from portalloc.core.review import compare

@@ -13,9 +13,10 @@ from collections.abc import Iterable
 from contextlib import suppress
 from pathlib import Path
 
-from portalloc.errors import GitError
+from portalloc.errors import GitError, PortallocError
 from portalloc.integrations.git import git_output, text
 from portalloc.storage.codec import key_text
+from portalloc.storage.ledger import read_bytes
 
 #: Where a repository can still hold a key: its branches, remote-tracking branches, tags and stash.
 _REF_SPACES = ("refs/heads", "refs/remotes", "refs/tags", "refs/stash")
@@ -63,9 +64,12 @@ def held_texts(top: Path, relative: str, work_files: Iterable[Path]) -> str:
     texts = [_batch(top, revisions)]
     for work_file in work_files:
         try:
-            texts.append(work_file.read_text(encoding="utf-8", errors="replace"))
-        except OSError:
+            data = read_bytes(work_file)  # a regular file only: a FIFO there would block the read forever
+        except PortallocError:
             continue
+        if data is None:
+            continue
+        texts.append(data.decode("utf-8", "replace"))
         with suppress(GitError):  # that worktree's index
             index = git_output(work_file.parent, "cat-file", "-p", f":./{work_file.name}")
             texts.append(index.decode("utf-8", "replace"))

@@ -14,7 +14,7 @@ import logging
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from typing import TYPE_CHECKING
 
-from portalloc.core import allocator
+from portalloc.core import allocator, audit
 from portalloc.core.keys import check_key, check_model_name
 from portalloc.core.models import Allocation, Ledger, PortPair, PortPolicy
 from portalloc.errors import NoFreePair, PortallocError, PreconditionFailed
@@ -285,7 +285,7 @@ def _shared_ports(ledger: Ledger) -> list[int]:
     """Ports two allocations hold (a plain git merge can make them), sorted; cheap when there are none."""
     if len(ledger.used_ports) == 2 * len(ledger.allocations):
         return []  # the common case: every port is held once, decided by a set the allocator builds anyway
-    return [conflict.port for conflict in allocator.find_conflicts(ledger.allocations) if conflict.port is not None]
+    return [conflict.port for conflict in audit.find_conflicts(ledger.allocations) if conflict.port is not None]
 
 
 def _report_plan(plan: Plan, assignments: list[allocator.Assignment]) -> None:

@@ -16,8 +16,8 @@ from collections.abc import Callable, Iterable, Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from portalloc.core import allocator
-from portalloc.core.allocator import Conflict, Usage
+from portalloc.core import audit, policyrules
+from portalloc.core.audit import Conflict, Usage
 from portalloc.core.keys import check_key
 from portalloc.core.limits import DEFAULT_LOCK_TIMEOUT
 from portalloc.core.models import Allocation, Ledger, Pool, PortPair, PortPolicy
@@ -123,16 +123,16 @@ class PortAllocationService:
 
     def check_port_conflicts(self) -> list[Conflict]:
         """Ports held more than once and keys that appear more than once (empty when clean)."""
-        return allocator.find_conflicts(self.ledger().allocations)
+        return audit.find_conflicts(self.ledger().allocations)
 
     def policy_warnings(self) -> list[str]:
         """Apps outside their model's pool and apps on a reserved port: they stay, and are reported."""
-        return allocator.policy_warnings(self.ledger())
+        return policyrules.policy_warnings(self.ledger())
 
     def stats(self) -> Usage:
         """Counts of allocations, models, capacity and free pairs: in the policy, and usable on this machine."""
         ledger = self.ledger()
-        return allocator.usage(ledger, self.unusable_here(ledger.policy))
+        return audit.usage(ledger, self.unusable_here(ledger.policy))
 
     def unusable_here(self, policy: PortPolicy | None = None) -> frozenset[int]:
         """The ports of ``policy`` (default: the ledger's) that new allocations on this machine skip.

@@ -16,7 +16,7 @@ from portalloc.errors import GitError, PortallocError
 from portalloc.machine.leases import Instance, Lease, LeaseStore
 from portalloc.service.host import HostLeases
 from portalloc.storage.codec import key_text
-from portalloc.storage.ledger import LedgerFile
+from portalloc.storage.ledger import LedgerFile, read_bytes
 
 
 @dataclass(frozen=True)
@@ -144,9 +144,10 @@ def _held_text(instance: Instance, present: tuple[Path, ...]) -> str | None:
     """Everything that still holds keys of ``instance``, as text; ``None`` if it cannot be known."""
     if instance.repository is None or instance.relative is None:
         try:
-            return "\n".join(path.read_text(encoding="utf-8", errors="replace") for path in present if path.exists())
-        except OSError:
+            found = [read_bytes(path) for path in present]
+        except PortallocError:  # unreadable, or no longer a regular file: what it holds cannot be known
             return None
+        return "\n".join(data.decode("utf-8", "replace") for data in found if data is not None)
     from portalloc.integrations.leasegit import held_texts
 
     identity = HostLeases(present[0]).identity()  # the store is not needed for that

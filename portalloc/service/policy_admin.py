@@ -1,7 +1,7 @@
 """The ledger's policy: creating a ledger with one, changing it, reserved ports and per-model pools.
 
 Every change is made under the ledger lock and only when every allocation still fits
-(``allocator.change_policy``); ``policy set`` also refuses, unless forced, a change that
+(``policymoves.change_policy``); ``policy set`` also refuses, unless forced, a change that
 would move pools or apps (``core.policymoves``). Creating a ledger and changing its
 policy warn when the range crosses the OS ephemeral range (``service.hostcapacity``).
 """
@@ -11,10 +11,10 @@ from __future__ import annotations
 import logging
 from collections.abc import Callable, Iterable
 
-from portalloc.core import allocator
 from portalloc.core.models import Allocation, Ledger, Pool, PortPolicy, build_policy, merge_ranges
 from portalloc.core.names import KnownModels
-from portalloc.core.policymoves import describe_moves, policy_moves
+from portalloc.core.policymoves import change_policy, describe_moves, policy_moves
+from portalloc.core.policyrules import reserved_holders
 from portalloc.errors import PolicyRefused
 from portalloc.service import hostcapacity
 from portalloc.service.target import LedgerTarget
@@ -70,7 +70,7 @@ class PolicyAdmin:
 
         self._change_policy(add)
         ledger = self.target.file.read()
-        return [(a, port) for a, port in allocator.reserved_holders(ledger) if port not in before]
+        return [(a, port) for a, port in reserved_holders(ledger) if port not in before]
 
     def unreserve(self, ranges: Iterable[tuple[int, int]]) -> PortPolicy:
         """Stop reserving these ports (ports that were not reserved are ignored)."""
@@ -121,7 +121,7 @@ class PolicyAdmin:
 
         def update(ledger: Ledger) -> tuple[Ledger, PortPolicy]:
             policy = build_policy(change(ledger.policy))
-            changed = allocator.change_policy(ledger, policy)
+            changed = change_policy(ledger, policy)
             if check is not None:
                 check(ledger, policy)
             return changed, policy

@@ -1,10 +1,13 @@
 """Reading a file that is what it claims to be: a regular file of bounded size.
 
-Every file portalloc reads (ledger, pre-configuration, compose file, ``.env``) comes
-through ``read_regular_file``: a FIFO would block the reader forever, ``/dev/zero``
-would fill memory, and a ``.env`` that is ``/dev/null`` must not be "rewritten" into a
-regular file. The file is opened without blocking and checked on the open descriptor,
-so what is checked is what is read.
+Every file portalloc reads that a user or a repository could have put there (a ledger
+or another checkout's copy of it, pre-configuration, compose and ``.env`` files, an
+import's input, git hooks and ``.gitattributes``) comes through ``read_regular_file``:
+a FIFO would block the reader forever, ``/dev/zero`` would fill memory, and a ``.env``
+that is ``/dev/null`` must not be "rewritten" into a regular file. (Files of ``/proc``,
+git's own metadata that ``machine.identity`` follows, the package's data files and the
+server's event journal in the state directory are read directly.) The file is opened
+without blocking and checked on the open descriptor, so what is checked is what is read.
 
 Every file portalloc writes is written the same way (``FileDirectory.write``): a temp
 file in the directory the file was read from, mode and owner set on the open

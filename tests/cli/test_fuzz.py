@@ -45,7 +45,7 @@ from tests.reliability.bad_input import (
     cli_commands,
 )
 
-#: Examples per command (25 commands): about 20 s in all on a quiet 2-core machine.
+#: Examples per command (every command but ``serve``): about 20 s in all on a quiet 2-core machine.
 EXAMPLES = 20
 #: Seconds one example may take before it counts as a hang.
 HANG_SECONDS = 30

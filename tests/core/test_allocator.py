@@ -1,4 +1,4 @@
-"""The pure allocator: the sequence, gap filling, bad ports, pre-configured pairs, reserved ports, pools, conflicts."""
+"""The pure allocator: the sequence, gap filling, bad ports, pre-configured pairs, reserved ports, pools, releases."""
 
 from __future__ import annotations
 
@@ -8,8 +8,11 @@ from hypothesis import strategies as st
 from hypothesis.stateful import RuleBasedStateMachine, invariant, rule
 
 from portalloc.core import allocator
-from portalloc.core.allocator import BAD_PORTS, assign_many, find_conflicts, release, usable_pairs, usage
+from portalloc.core.allocator import assign_many, release
+from portalloc.core.audit import find_conflicts
 from portalloc.core.models import Allocation, Ledger, Pool, PortPolicy, merge_ranges
+from portalloc.core.policymoves import change_policy, policy_refusals
+from portalloc.core.policyrules import BAD_PORTS, usable_pairs
 from portalloc.errors import InvalidKey, NoFreePair, PolicyRefused
 from tests.testing.core import assign
 
@@ -67,13 +70,6 @@ def test_bad_port_skip_is_a_policy_setting() -> None:
     ledger = Ledger(policy=PortPolicy(backend_start=5061, frontend_start=8001))
     _, assignment = assign(ledger, "m", 1)
     assert assignment.allocation.ports == (5063, 8003)
-
-
-def test_default_policy_holds_1500_pairs_of_which_1494_usable() -> None:
-    policy = PortPolicy()
-    assert policy.pair_count == 1500
-    assert policy.pair(1499) == (7999, 10999)
-    assert usable_pairs(policy) == 1494
 
 
 def test_beyond_capacity_raises_and_never_reuses_a_frontend_port() -> None:
@@ -138,51 +134,6 @@ def test_invalid_keys_are_rejected() -> None:
     for model, app_num in [("", 1), ("   ", 1), ("m\n", 1), ("m", 0), ("m", -1), ("x" * 201, 1)]:
         with pytest.raises(InvalidKey):
             assign(Ledger(), model, app_num)
-
-
-def test_find_conflicts_reports_shared_ports_in_any_role_and_duplicate_keys() -> None:
-    rows = [
-        Allocation(model="a", app_num=1, backend=5001, frontend=8001),
-        Allocation(model="b", app_num=1, backend=8001, frontend=8003),
-        Allocation(model="a", app_num=1, backend=5005, frontend=8005),
-    ]
-    conflicts = find_conflicts(rows)
-    described = [c.describe() for c in conflicts]
-    assert described == [
-        "a/1 is allocated 2 times",
-        "port 8001 is used by a/1 (frontend) and b/1 (backend)",
-    ]
-
-
-def test_usage_counts() -> None:
-    ledger, _ = assign_many(Ledger(), [("a", 1), ("a", 2), ("b", 1)])
-    ledger = ledger.with_allocations(
-        [*ledger.allocations, Allocation(model="c", app_num=1, backend=6002, frontend=9002)]
-    )
-    result = usage(ledger)
-    assert result == allocator.Usage(
-        allocations=4,
-        models=3,
-        capacity=1494,
-        free_pairs=1491,
-        bad_port_pairs=6,
-        off_sequence=1,
-        usable_here=1494,
-        free_here=1491,
-    )
-
-
-def test_usage_here_leaves_out_the_ports_this_machine_keeps() -> None:
-    """A policy across an ephemeral range of 32768-60999: the pairs touching it are not usable here."""
-    policy = PortPolicy(backend_start=10001, frontend_start=30001, step=1, max_port=49999)
-    unusable = frozenset(range(32768, 61000))
-    ledger, _ = assign_many(Ledger(policy=policy), [("m", n) for n in range(1, 11)], unusable)
-    result = usage(ledger, unusable)
-    assert (result.capacity, result.free_pairs) == (19_998, 19_988)
-    # Frontends 32768-49999 are ephemeral: pairs 2,767 to 19,998 are not usable here.
-    assert (result.usable_here, result.free_here) == (2_766, 2_756)
-    assert allocator.usable_pairs(policy, unusable) == 2_766
-    assert usage(ledger) == result._replace(usable_here=19_998, free_here=19_988)
 
 
 # --- properties --------------------------------------------------------------------------
@@ -353,41 +304,6 @@ def test_pair_refusal(key: tuple[str, int], pair: tuple[int, int], why: str | No
     assert allocator.pair_refusal(ledger, key, pair) == why
 
 
-def test_policy_refusals_name_every_allocation_that_would_not_fit() -> None:
-    ledger, _ = assign_many(Ledger(), [("a", 1), ("b", 1), ("c", 1)])  # 5001, 5003, 5005
-    narrower = PortPolicy(backend_start=5003)
-    assert allocator.policy_refusals(ledger, narrower) == [
-        "a/1 (5001/8001): backend 5001 is outside the policy's backend range 5003-8000"
-    ]
-    pool_over_b = PortPolicy(pools=[Pool(model="a", first=0, last=1)])
-    assert allocator.policy_refusals(ledger, pool_over_b) == ["b/1 (5003/8003): port 5003 is in the pool of a"]
-    # Reserving a held port is no refusal (it is reported instead), nor is an app outside its own pool.
-    assert allocator.policy_refusals(ledger, PortPolicy(reserved=[[5001, 5001]])) == []
-    assert allocator.policy_refusals(ledger, PortPolicy(pools=[Pool(model="c", first=5, last=9)])) == []
-    with pytest.raises(PolicyRefused, match="does not fit 1 allocation, nothing changed: a/1"):
-        allocator.change_policy(ledger, narrower)
-
-
-def test_strays_and_reserved_holders_are_warnings() -> None:
-    ledger, _ = assign_many(Ledger(), [("a", 1), ("b", 1)])
-    ledger = allocator.change_policy(
-        ledger, PortPolicy(pools=[Pool(model="a", first=5, last=9)], reserved=[[8003, 8003]])
-    )
-    assert allocator.pool_strays(ledger) == [ledger.find("a", 1)]
-    assert allocator.policy_warnings(ledger) == [
-        "a/1 (5001/8001) lies outside the pool of a: pairs 5-9 (overflow shared)",
-        "b/1 holds reserved port 8003",
-    ]
-    assert find_conflicts(ledger.allocations) == []
-
-
-def test_skipped_pairs_say_why() -> None:
-    policy = PortPolicy(reserved=[[8005, 8005]])
-    skipped = allocator.skipped_pairs(policy)
-    assert skipped[:2] == [(5005, 8005, "8005 is reserved"), (5061, 8061, "5061 is a port browsers refuse")]
-    assert len(skipped) == 7
-
-
 POOL_POLICY = PortPolicy(backend_start=6001, frontend_start=6041, step=2, max_port=6100)  # 20 pairs
 pools_strategy = st.sampled_from(
     [
@@ -415,9 +331,9 @@ class PlatformMachine(RuleBasedStateMachine):
             return  # not a policy at all (a pool past the end, say): the service refuses it the same way
         before = {a.key: a.ports for a in self.ledger.allocations}
         try:
-            self.ledger = allocator.change_policy(self.ledger, policy)
+            self.ledger = change_policy(self.ledger, policy)
         except PolicyRefused as error:
-            assert allocator.policy_refusals(self.ledger, policy)
+            assert policy_refusals(self.ledger, policy)
             assert str(error).count("/") >= 1
             return
         assert {a.key: a.ports for a in self.ledger.allocations} == before  # nothing moved, nothing dropped

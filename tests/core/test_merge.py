@@ -6,7 +6,8 @@ import pytest
 from hypothesis import assume, given, settings
 from hypothesis import strategies as st
 
-from portalloc.core.allocator import assign_many, find_conflicts, release_many
+from portalloc.core.allocator import assign_many, release_many
+from portalloc.core.audit import find_conflicts
 from portalloc.core.merge import Sides, merge_ledgers, repair_ledger
 from portalloc.core.models import Allocation, Ledger, PortPolicy
 from portalloc.errors import NoFreePair, PolicyMismatch

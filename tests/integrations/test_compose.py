@@ -12,7 +12,7 @@ import pytest
 
 from portalloc import PortAllocationService
 from portalloc.errors import ComposeFileError, UnsafeFile
-from portalloc.integrations.compose import Binding, check_ports, load_project
+from portalloc.integrations.compose import load_project
 from portalloc.integrations.composefiles import read_variables
 from tests.compose_judge import BINARY, compose_published, judge_env, portalloc_published, verdict
 from tests.conftest import RunCli, subprocess_env
@@ -40,41 +40,6 @@ def allocate(ledger_path: Path, *keys: tuple[str, int]) -> None:
 @pytest.mark.parametrize("path", FIXTURE_FILES, ids=[p.name for p in FIXTURE_FILES])
 def test_fixture_publishes_what_compose_publishes(path: Path) -> None:
     """Every fixture: the same host ports (service, IP, range, protocol), or both refuse the file."""
-    assert verdict(portalloc_published, path) == verdict(compose_published, path)
-
-
-#: Short-syntax entries beyond the fixtures, each judged by compose (accepted or refused).
-SHORT_CASES = [
-    "5001:80/TCP",
-    "01:80",
-    " 5001:80",
-    "5001 :80",
-    "65535:80",
-    "65536:80",
-    "9000-8000:80",
-    "[::]:5002:80",
-    "::1:6002:6002",
-    "0.0.0.0:5003:80",
-    "1.2.3.4:5004:80",
-    "5005:80/sctp",
-    "5006-5007:80-81/udp",
-    "127.0.0.1::80",
-    "${UNSET}:80",
-    "$UNSET:80",
-    "8000-9000:80",
-    "80-81",
-    "5008:80/",
-    "/tcp",
-    ":80",
-    "5009:",
-    "a:b",
-]
-
-
-@pytest.mark.compose
-@pytest.mark.parametrize("entry", SHORT_CASES)
-def test_short_syntax_entry_as_compose_reads_it(tmp_path: Path, entry: str) -> None:
-    path = write(tmp_path / "compose.yaml", f"services:\n  web:\n    image: x\n    ports: [{json.dumps(entry)}]\n")
     assert verdict(portalloc_published, path) == verdict(compose_published, path)
 
 
@@ -135,15 +100,6 @@ def test_small_file_as_compose_reads_it(tmp_path: Path, case: str) -> None:
     path = tmp_path / "compose.yaml"
     path.write_text(FILE_CASES[case])
     assert verdict(portalloc_published, path) == verdict(compose_published, path)
-
-
-def test_a_published_port_no_engine_can_bind_is_a_finding(tmp_path: Path) -> None:
-    """The one place compose-check is stricter than ``compose config``, which passes it to fail at ``up``."""
-    path = write(
-        tmp_path / "compose.yaml", "services:\n  w:\n    image: x\n    ports:\n      - {target: 80, published: 70000}\n"
-    )
-    (finding,) = load_project([path], environ={}).invalid
-    assert finding.message == "services.w.ports[0] {'target': 80, 'published': 70000}: invalid published: '70000'"
 
 
 #: ``.env`` contents whose variables compose and portalloc must read alike.
@@ -217,81 +173,6 @@ def test_env_file_reads_as_python_dotenv_reads_it(tmp_path: Path, case: str) -> 
     (tmp_path / ".env").write_bytes(ENV_CASES[case])
     theirs = {k: v or "" for k, v in dotenv_values(tmp_path / ".env", interpolate=True).items()}
     assert read_variables(tmp_path / ".env", required=True, environ={}) == theirs
-
-
-# --- the ledger checks -------------------------------------------------------------------
-
-
-def _binding(port: int, service: str = "web", host_ip: str = "", **kw: object) -> Binding:
-    fields: dict[str, object] = {"high": port, "protocol": "tcp", "any_one": False, "profiles": frozenset()}
-    fields.update(kw)
-    return Binding(service, f"services.{service}.ports[0] '{port}:80'", host_ip, port, **fields)  # type: ignore[arg-type]
-
-
-def test_check_ports_rules() -> None:
-    entries = [("model_a", 1, 5001, 8001), ("model_b", 1, 5003, 8003)]
-    assert check_ports([_binding(5001), _binding(8001, "front")], entries, ("model_a", 1)) == []
-    found = check_ports([_binding(5003), _binding(5005), _binding(5001, "api")], entries, ("model_a", 1))
-    assert [(f.kind, f.port, f.message) for f in found] == [
-        (
-            "held",
-            5003,
-            "services.web.ports[0] '5003:80' publishes host port 5003, which is model_b/1's backend port",
-        ),
-        (
-            "not-own",
-            5005,
-            "services.web.ports[0] '5005:80' publishes host port 5005, not model_a/1's backend 5001 or frontend 8001",
-        ),
-    ]
-    assert found[0].holders == (("model_b", 1, "backend"),)
-    (twice,) = check_ports([_binding(5001), _binding(5001, "api")], entries, ("model_a", 1))
-    assert twice.kind == "twice" and twice.message.endswith("already published by services.web.ports[0] '5001:80'")
-    (unknown,) = check_ports([_binding(8003), _binding(9999)], entries, None)
-    assert unknown.message.endswith(
-        "which is model_b/1's frontend port (pass --model/--app if this file is that app's)"
-    )
-    (missing,) = check_ports([], entries, ("model_c", 1))
-    assert missing.kind == "unallocated" and missing.message.startswith("model_c/1 has no allocation in the ledger")
-
-
-def test_ipv4_and_ipv6_are_two_port_spaces_and_the_wildcard_covers_both() -> None:
-    v4, v6, anywhere = _binding(8001, host_ip="127.0.0.1"), _binding(8001, "b", host_ip="::1"), _binding(8001, "c")
-    assert check_ports([v4, v6], [], None) == []
-    assert [f.kind for f in check_ports([v4, anywhere], [], None)] == ["twice"]
-    assert [f.kind for f in check_ports([v6, _binding(8001, "d", host_ip="::")], [], None)] == ["twice"]
-    assert check_ports([v4, _binding(8001, "e", protocol="udp")], [], None) == []
-
-
-def test_profiles_that_exclude_each_other_do_not_collide() -> None:
-    dev = _binding(3000, "dev", profiles=frozenset({"dev"}))
-    prod = _binding(3000, "prod", profiles=frozenset({"prod"}))
-    always = _binding(3000, "always")
-    assert check_ports([dev, prod], [], None) == []
-    (finding,) = check_ports([dev, prod, always], [], None)  # one finding per binding that collides
-    assert finding.message.startswith("services.always.ports[0] '3000:80' publishes host port 3000, already published")
-
-
-def test_many_services_in_disjoint_profiles_meet_the_comparison_budget(monkeypatch: pytest.MonkeyPatch) -> None:
-    """Groups that never collide would make the sweep quadratic: a budget bounds it, and says so."""
-    import portalloc.integrations.compose
-
-    monkeypatch.setattr(portalloc.integrations.compose, "MAX_COMPARISONS", 1_000)
-    bindings = [_binding(5001, f"s{i}", profiles=frozenset({f"p{i}"})) for i in range(100)]
-    (finding,) = check_ports(bindings, [], None)
-    assert (finding.kind, finding.port) == ("twice", None)
-    assert finding.message == "more than 1,000 overlapping mappings; the rest not compared"
-    assert check_ports(bindings[:40], [], None) == []  # under the budget: compared, and none collide
-
-
-def test_a_range_is_one_finding_however_many_ledger_ports_it_spans() -> None:
-    entries = [(f"m{i}", 1, 5001 + 2 * i, 8001 + 2 * i) for i in range(500)]
-    any_one = _binding(5000, high=9000, any_one=True)
-    (finding,) = check_ports([any_one], entries, None)
-    assert finding.port == 5001
-    assert "host ports 5000-9000, which may take port 5001, m0/1's backend (and 999 more ledger ports)" in (
-        finding.message
-    )
 
 
 # --- the command -------------------------------------------------------------------------

@@ -482,6 +482,18 @@ def test_git_setup_appends_to_a_shell_hook_and_leaves_any_other_hook_alone(
     assert (hooks / "post-merge").read_text() == "#!/usr/bin/env python3\nprint('mine')\n"
 
 
+def test_git_setup_refuses_a_hook_that_is_a_fifo_in_one_line(repo: Path, git: Run, env: dict[str, str]) -> None:
+    """A hook read like every other file portalloc reads: a FIFO there once made git-setup wait forever."""
+    fifo = repo / ".git" / "hooks" / "post-checkout"
+    fifo.parent.mkdir(parents=True, exist_ok=True)
+    os.mkfifo(fifo)
+    done = subprocess.run(
+        [portalloc_script(), "git-setup"], cwd=repo, env=env, capture_output=True, text=True, timeout=60
+    )
+    assert done.returncode == 1
+    assert done.stderr == f"Error: git hook {fifo} is not a regular file (a FIFO); refusing to read it\n"
+
+
 def test_the_post_checkout_hook_leases_the_rows_a_checkout_brings(repo: Path, git: Run, portalloc: Run) -> None:
     assert portalloc("init").returncode == 0
     assert portalloc("git-setup").returncode == 0

@@ -11,7 +11,8 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from portalloc.core.allocator import assign_many, find_conflicts, pair_refusal
+from portalloc.core.allocator import assign_many, pair_refusal
+from portalloc.core.audit import find_conflicts
 from portalloc.core.models import Allocation, Ledger
 from portalloc.integrations.importers import ImportRow, plan_import
 from portalloc.storage.codec import dump_ledger, parse_ledger

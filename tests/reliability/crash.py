@@ -55,7 +55,7 @@ def temp_files(ledger: Path) -> list[Path]:
 
 def run_crash_injection(ledger: Path, *, kills: int, seed: int, max_delay: float = 0.1) -> CrashResult:
     """Kill ``kills`` writers on ``ledger``, each after a random ``0..max_delay`` seconds of work."""
-    from portalloc.core.allocator import find_conflicts
+    from portalloc.core.audit import find_conflicts
     from portalloc.errors import LedgerCorrupt
     from portalloc.service.facade import PortAllocationService
     from portalloc.storage.codec import parse_ledger

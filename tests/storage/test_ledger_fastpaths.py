@@ -18,7 +18,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from portalloc.core import allocator
+from portalloc.core import allocator, policyrules
 from portalloc.core.models import Allocation, Ledger, PortPolicy
 from portalloc.errors import LedgerCorrupt
 from portalloc.storage.codec import dump_ledger, parse_ledger
@@ -159,7 +159,7 @@ def naive_next_free(ledger: Ledger, taken: set[int]) -> tuple[int, int]:
     policy = ledger.policy
     for k in range(policy.pair_count):
         backend, frontend = policy.pair(k)
-        if backend not in used and frontend not in used and not allocator._is_bad(policy, backend, frontend):
+        if backend not in used and frontend not in used and not policyrules.is_bad_pair(policy, backend, frontend):
             return backend, frontend
     raise AssertionError("full")
 

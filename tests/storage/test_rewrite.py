@@ -11,7 +11,7 @@ import pytest
 from click.testing import CliRunner
 
 from portalloc.cli.main import cli
-from portalloc.core.allocator import find_conflicts
+from portalloc.core.audit import find_conflicts
 from portalloc.core.models import Allocation, Ledger, PortPolicy
 from portalloc.storage.codec import dump_ledger, parse_ledger
 from tests.conftest import RunCli, portalloc_script, subprocess_env

@@ -14,7 +14,7 @@ from portalloc.cli.params import json_option
 from portalloc.errors import PortallocError
 
 if TYPE_CHECKING:
-    from portalloc.core.allocator import Conflict
+    from portalloc.core.audit import Conflict
     from portalloc.core.models import Ledger
     from portalloc.reports import LedgerCheck
 

@@ -12,7 +12,7 @@ from portalloc.cli.output import echo_json
 from portalloc.cli.params import APP_NUM, MODEL, json_option
 
 if TYPE_CHECKING:
-    from portalloc.integrations.compose import Binding, Finding
+    from portalloc.integrations.compose import Binding, Finding, Project
 
 #: Findings printed (or put in the JSON) before the rest are summarised in one line.
 MAX_SHOWN = 50
@@ -62,7 +62,7 @@ def compose_check(
       portalloc compose-check compose.yml compose.dev.yml --model model_a --app 1
     """
     from portalloc.errors import PortallocError
-    from portalloc.integrations import compose
+    from portalloc.integrations import compose, composecheck
 
     if (model is None) != (app_num is None):
         raise click.UsageError("--model and --app go together")
@@ -72,29 +72,37 @@ def compose_check(
     project = compose.load_project(files, project_directory=project_directory, env_files=env_files)
     entries = [(a.model, a.app_num, a.backend, a.frontend) for a in settings.service().get_all_allocations()]
     first = project.files[0]
-    app = (model, app_num) if model is not None and app_num is not None else compose.app_from_path(first, entries)
-    findings = project.invalid + compose.check_ports(project.bindings, entries, app)
+    app = (model, app_num) if model is not None and app_num is not None else composecheck.app_from_path(first, entries)
+    findings = project.invalid + composecheck.check_ports(project.bindings, entries, app)
     for note in project.notes:
         click.echo(f"Warning: {note}", err=True)
-    # Files compose found itself are named as found; files the user named, as the user named them.
-    named = " + ".join(str(path) for path in project.files)
-    hidden = max(0, len(findings) - MAX_SHOWN)
     if as_json:
-        echo_json(
-            {
-                "file": str(first),
-                "files": [str(path) for path in project.files],
-                "app": {"model": app[0], "app_num": app[1]} if app else None,
-                "published": [_binding_json(b) for b in project.bindings],
-                "findings": [_finding_json(f) for f in findings[:MAX_SHOWN]],
-                "findings_not_shown": hidden,
-            }
-        )
+        echo_json(_as_json(project, findings, app))
         return 1 if findings else 0
+    return _echo_text(project, findings, app)
+
+
+def _as_json(project: Project, findings: list[Finding], app: tuple[str, int] | None) -> dict[str, Any]:
+    """The ``--json`` object: the files, the app, what they publish, and the first ``MAX_SHOWN`` findings."""
+    return {
+        "file": str(project.files[0]),
+        "files": [str(path) for path in project.files],
+        "app": {"model": app[0], "app_num": app[1]} if app else None,
+        "published": [_binding_json(b) for b in project.bindings],
+        "findings": [_finding_json(f) for f in findings[:MAX_SHOWN]],
+        "findings_not_shown": max(0, len(findings) - MAX_SHOWN),
+    }
+
+
+def _echo_text(project: Project, findings: list[Finding], app: tuple[str, int] | None) -> int:
+    """The findings for a person, then one summary line; the exit status (1 on any finding)."""
     for finding in findings[:MAX_SHOWN]:
         click.echo(finding.message)
+    hidden = max(0, len(findings) - MAX_SHOWN)
     if hidden:
         click.echo(f"… and {hidden} more finding{'' if hidden == 1 else 's'} (fix these first)")
+    # Files compose found itself are named as found; files the user named, as the user named them.
+    named = " + ".join(str(path) for path in project.files)
     count = len(project.bindings)
     checked = f"{count} published port{'' if count == 1 else 's'}"
     label = f"{app[0]}/{app[1]}" if app else None

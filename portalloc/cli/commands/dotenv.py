@@ -39,13 +39,7 @@ def dotenv(
       portalloc dotenv model_a 1 apps/model_a/app1/.env
     """
     from portalloc.errors import EnvFileError
-    from portalloc.integrations.envfile import (
-        assignments,
-        block_label,
-        check_block,
-        references_above_block,
-        update_block,
-    )
+    from portalloc.integrations.envfile import block_label, check_block, update_block
     from portalloc.integrations.envvars import port_variables
     from portalloc.storage.files import atomic_write, output_target
 
@@ -63,19 +57,7 @@ def dotenv(
     backend, frontend = settings.pair_for(model, app_num)
     variables = port_variables(backend, frontend, prefix)
     new = update_block(data, label, variables, where=str(path))
-    for name, (line, value) in assignments(new, outside_block=True).items():
-        if name in variables:
-            click.echo(
-                f"Warning: {path} also sets {name}={value} on line {line}, outside the portalloc block; "
-                "a loader may use either value",
-                err=True,
-            )
-    for line, name in references_above_block(new, list(variables)):
-        click.echo(
-            f"Warning: {path} line {line} refers to {name} above the portalloc block; "
-            "loaders expand it from lines above only, so it reads as empty (move the block up)",
-            err=True,
-        )
+    _warn_outside_the_block(path, new, variables)
     assigned = " ".join(f"{name}={value}" for name, value in variables.items())
     if new == old:
         click.echo(f"{path} already has {assigned} ({label}); unchanged.")
@@ -83,6 +65,25 @@ def dotenv(
     atomic_write(target, new)
     click.echo(f"{'Updated' if old is not None else 'Created'} {path}: {assigned} ({label})")
     return 0
+
+
+def _warn_outside_the_block(path: Path, data: bytes, variables: dict[str, str]) -> None:
+    """Warn about lines of ``data`` outside the block that set, or refer too early to, its ``variables``."""
+    from portalloc.integrations.envfile import assignments, references_above_block
+
+    for name, (line, value) in assignments(data, outside_block=True).items():
+        if name in variables:
+            click.echo(
+                f"Warning: {path} also sets {name}={value} on line {line}, outside the portalloc block; "
+                "a loader may use either value",
+                err=True,
+            )
+    for line, name in references_above_block(data, list(variables)):
+        click.echo(
+            f"Warning: {path} line {line} refers to {name} above the portalloc block; "
+            "loaders expand it from lines above only, so it reads as empty (move the block up)",
+            err=True,
+        )
 
 
 def _read_target(path: Path) -> bytes | None:

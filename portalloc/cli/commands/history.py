@@ -79,38 +79,47 @@ def history(
         draw_history(report, png, follow_symlinks=follow_symlinks)
         click.echo(f"Wrote {png}", err=True)  # on stderr: stdout may be --json
     if as_json:
-        echo_json(
+        echo_json(_as_json(report, model))
+    else:
+        _echo_text(report, settings.ledger_path, since is not None, model)
+    return 0
+
+
+def _as_json(report: HistoryReport, model: str | None) -> dict[str, Any]:
+    """The ``--json`` object: the window, each version, each model, the growth and the forecast."""
+    return {
+        "start": report.start.isoformat() if report.start else None,
+        "end": report.end.isoformat() if report.end else None,
+        "model": model,
+        "versions": [
             {
-                "start": report.start.isoformat() if report.start else None,
-                "end": report.end.isoformat() if report.end else None,
-                "model": model,
-                "versions": [
-                    {
-                        "commit": p.version.commit,
-                        "date": p.version.when.isoformat(),
-                        "subject": p.version.subject,
-                        "allocations": p.allocations,
-                        "added": p.added,
-                        "released": p.released,
-                    }
-                    for p in report.points
-                ],
-                "models": [m._asdict() for m in report.models],
-                "net_growth": report.net_growth,
-                "per_week": report.per_week,
-                "free_pairs": report.free_pairs,
-                "weeks_left": report.weeks_left,
-                "no_forecast": report.no_forecast,
+                "commit": p.version.commit,
+                "date": p.version.when.isoformat(),
+                "subject": p.version.subject,
+                "allocations": p.allocations,
+                "added": p.added,
+                "released": p.released,
             }
-        )
-        return 0
+            for p in report.points
+        ],
+        "models": [m._asdict() for m in report.models],
+        "net_growth": report.net_growth,
+        "per_week": report.per_week,
+        "free_pairs": report.free_pairs,
+        "weeks_left": report.weeks_left,
+        "no_forecast": report.no_forecast,
+    }
+
+
+def _echo_text(report: HistoryReport, ledger_path: Path, windowed: bool, model: str | None) -> None:
+    """The report for a person: one row per version, one per model, then the growth and the forecast."""
     if not report.points:
-        click.echo(f"No committed versions of {settings.ledger_path}" + (" since then." if since else "."))
-        return 0
+        click.echo(f"No committed versions of {ledger_path}" + (" since then." if windowed else "."))
+        return
     assert report.start is not None and report.end is not None  # there are points
     weeks = (report.end - report.start).total_seconds() / (7 * 24 * 3600)
     click.echo(
-        f"{len(report.points)} versions of {settings.ledger_path} from {report.start:%Y-%m-%d} "
+        f"{len(report.points)} versions of {ledger_path} from {report.start:%Y-%m-%d} "
         f"to {report.end:%Y-%m-%d} ({weeks:.1f} weeks):"
     )
     rows = [("DATE", "APPS", "ADDED", "RELEASED", "COMMIT")]
@@ -125,4 +134,3 @@ def history(
     echo_table(table, "<>>>")
     click.echo("")
     click.echo(f"Net growth: {report.net_growth:+d} allocations. {_forecast(report, model)}")
-    return 0

@@ -3,12 +3,16 @@
 from __future__ import annotations
 
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import click
 
 from portalloc.cli.context import Settings, pass_settings
 from portalloc.errors import PortallocError
 from portalloc.server.limits import ServerLimits
+
+if TYPE_CHECKING:
+    import socket
 
 _LIMITS = ServerLimits()
 #: Outside the default policy's ranges (5001-10999), so the server never sits on a port it hands out.
@@ -102,12 +106,7 @@ def serve(
     if token_file is not None or uds is None:
         token_file = token_file or run.default_token_file()
         token = run.load_or_create_token(token_file)
-    listener = run.unix_socket(uds) if uds is not None else run.tcp_socket(host, DEFAULT_PORT if port is None else port)
-    if uds is not None:
-        address = f"unix:{uds}"
-    else:
-        bound_host, bound_port = listener.getsockname()[:2]
-        address = f"http://[{bound_host}]:{bound_port}" if ":" in bound_host else f"http://{bound_host}:{bound_port}"
+    listener, address = _listen(host, port, uds)
 
     def announce() -> None:
         click.echo(f"Serving {settings.ledger_path} on {address}")
@@ -122,3 +121,14 @@ def serve(
             uds.unlink(missing_ok=True)
     click.echo("Stopped.")
     return 0
+
+
+def _listen(host: str, port: int | None, uds: Path | None) -> tuple[socket.socket, str]:
+    """The socket to serve on (``uds``, else TCP on ``host``:``port``) and its address as the banner names it."""
+    from portalloc.server import run  # serve has checked that the extra is installed
+
+    if uds is not None:
+        return run.unix_socket(uds), f"unix:{uds}"
+    listener = run.tcp_socket(host, DEFAULT_PORT if port is None else port)
+    bound_host, bound_port = listener.getsockname()[:2]
+    return listener, f"http://[{bound_host}]:{bound_port}" if ":" in bound_host else f"http://{bound_host}:{bound_port}"
