@@ -282,6 +282,11 @@ class PortAllocationService:
         """Every allocation (or ``model_name``'s) and its two ports as this machine sees them (``machine.live``)."""
         return status.live_status(self._target, model_name)
 
+    def shared_here(self, model_name: str | None = None) -> list[tuple[Allocation, int, str]]:
+        """``(allocation, port, message)`` for each port of the ledger (or ``model_name``'s) that another key
+        has leased on this machine (host leases); empty with leases off, a warning if the store cannot be read."""
+        return status.shared_here(self._target, model_name)
+
 
 def _check_lock_timeout(seconds: float) -> None:
     # NaN slips through every comparison, and a negative timeout means nothing sensible.

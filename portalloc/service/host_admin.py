@@ -63,14 +63,16 @@ def clashes_of(store: LeaseStore, ledger_path: Path, ledger: Ledger) -> list[tup
     """Each port of ``ledger`` (the file at ``ledger_path``) that a live lease of another key claims here.
 
     ``(allocation, port, other lease)``: another ledger's key, or a key of this ledger
-    that git dropped from this copy (its pair is still leased to it).
+    that git dropped from this copy (its pair is still leased to it). Two keys this copy
+    holds on one port are a conflict in the ledger itself (``check``, ``repair``), not here.
     """
     identity = HostLeases(ledger_path, store).identity()
     found = []
     for allocation in ledger.allocations:
         for port in allocation.ports:
             for lease in store.leases(port=port):
-                if (lease.identity, lease.key) != (identity.key, allocation.key):
+                mine = lease.identity == identity.key
+                if not (mine and (lease.key == allocation.key or ledger.find(*lease.key) is not None)):
                     found.append((allocation, port, lease))
     return found
 
