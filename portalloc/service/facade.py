@@ -137,12 +137,19 @@ class PortAllocationService:
     def unusable_here(self, policy: PortPolicy | None = None) -> frozenset[int]:
         """The ports of ``policy`` (default: the ledger's) that new allocations on this machine skip.
 
-        The OS ephemeral range and the ports the OS reserves (``service.hostcapacity``);
-        none when probing is off, as allocation then ignores the machine. What
-        ``stats``, ``policy`` and the metrics count as not usable here.
+        The OS ephemeral range and the ports the OS reserves, unless probing is off (then
+        allocation ignores the OS), and, with host leases on, the ports other keys lease
+        here (``service.hostcapacity``). What ``stats``, ``policy`` and the metrics count
+        as not usable here.
         """
-        policy = policy or self.ledger().policy
-        return hostcapacity.unusable_here(policy, probing=self.probe and policy.probe)
+        ledger = self.ledger()
+        policy = policy or ledger.policy
+        return hostcapacity.unusable_here(
+            policy,
+            probing=self.probe and policy.probe,
+            host=self._target.host,
+            held=[allocation.key for allocation in ledger.allocations],
+        )
 
     # --- writing (service.allocation) ---------------------------------------------------
 
