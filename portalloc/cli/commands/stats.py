@@ -62,7 +62,8 @@ def _free_pairs(report: StatsReport) -> str:
     return (
         f"{report.free_here:,} of {report.usable_here:,} usable on this machine "
         f"({report.free_pairs:,} of {report.capacity:,} in the policy; "
-        f"{report.capacity - report.usable_here:,} touch the OS ephemeral range, ports the OS reserves or ports other checkouts lease here)"
+        f"{report.capacity - report.usable_here:,} touch the OS ephemeral range, ports the OS reserves "
+        "or ports other checkouts lease here)"
     )
 
 
