@@ -215,19 +215,23 @@ class Allocations:
         from portalloc.integrations.importers import plan_import  # here: a plain get never pays for it
 
         target = self.target
+        planned: list[Ledger] = []
 
         def change(ledger: Ledger) -> tuple[Ledger, ImportReport]:
             target.check_policy(ledger.policy)
             new_ledger, report = plan_import(ledger, rows, allow_confusable=target.allow_confusable)
+            planned[:] = [new_ledger]
             return (ledger if dry_run else new_ledger), report
 
-        if dry_run:
-            return change(target.file.read())[1]
         host = target.host
-        if host is None:
+        if dry_run:
+            report = change(target.file.read())[1]
+        elif host is None:
             return target.file.update(change)
-        # Imported rows keep their own ports; they are leased like every row written.
-        return target.file.update(lambda ledger: host.choose(ledger, (), Plan(), lambda _taken: change(ledger)))
+        else:
+            # Imported rows keep their own ports; they are leased like every row written.
+            report = target.file.update(lambda ledger: host.choose(ledger, (), Plan(), lambda _taken: change(ledger)))
+        return report if host is None else _note_leased_elsewhere(report, target, planned[0])
 
 
 def _assign_free_on_this_machine(
@@ -312,3 +316,15 @@ def _report_plan(plan: Plan, assignments: list[allocator.Assignment]) -> None:
                     f"{allocation.label()} was missing from the ledger, and its leased pair {backend}/{frontend} "
                     f"is no longer free here; it gets {allocation.backend}/{allocation.frontend}"
                 )
+
+
+def _note_leased_elsewhere(report: ImportReport, target: LedgerTarget, ledger: Ledger) -> ImportReport:
+    """``report`` with a note on each row whose ports another key leases on this machine (kept, never dropped:
+    the other ledger may be a stale clone, and dropping a live pair would hand its port out twice)."""
+    from portalloc.integrations.importers import LEASED_HERE
+    from portalloc.service import status
+
+    notes: dict[tuple[str, int], list[str]] = {}
+    for allocation, _port, message in status.shared_here(target, ledger=ledger):
+        notes.setdefault(allocation.key, []).append(message)
+    return report.with_notes({key: "; ".join(messages) for key, messages in notes.items()}, LEASED_HERE)

@@ -6,7 +6,7 @@ from __future__ import annotations
 import logging
 import sqlite3
 
-from portalloc.core.models import Allocation
+from portalloc.core.models import Allocation, Ledger
 from portalloc.errors import LeaseStoreUnavailable
 from portalloc.machine import live
 from portalloc.service.target import LedgerTarget
@@ -23,9 +23,13 @@ def live_status(target: LedgerTarget, model_name: str | None = None) -> list[liv
     )
 
 
-def shared_here(target: LedgerTarget, model_name: str | None = None) -> list[tuple[Allocation, int, str]]:
+def shared_here(
+    target: LedgerTarget, model_name: str | None = None, *, ledger: Ledger | None = None
+) -> list[tuple[Allocation, int, str]]:
     """``(allocation, port, message)`` for each port of the ledger (or of ``model_name``'s apps) that a live
     host lease of another key claims on this machine (``service.host_admin.shared_ports``).
+
+    ``ledger``: these rows instead of the file's (an import's plan, written or not).
 
     A read never fails because of the store: with leases off there is nothing to compare
     with; a store that cannot be opened or read is a warning on the ``portalloc`` logger
@@ -36,7 +40,7 @@ def shared_here(target: LedgerTarget, model_name: str | None = None) -> list[tup
     host = target.host
     if host is None:
         return []
-    ledger = target.file.read()
+    ledger = target.file.read() if ledger is None else ledger
     try:
         found = shared_ports(host.store(), target.path, ledger)
     except (LeaseStoreUnavailable, sqlite3.Error) as error:
