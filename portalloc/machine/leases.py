@@ -45,7 +45,7 @@ from portalloc.errors import LeaseStoreUnavailable
 from portalloc.machine import statedir
 from portalloc.machine.leaseindex import PortIndex
 
-STORE_NAME = "leases.sqlite3"
+STORE_NAME = statedir.STORE_NAME
 #: The layout this code writes. A store whose ``readable_by`` is higher was made by a newer
 #: portalloc that changed it incompatibly, and is refused; additions keep ``readable_by``.
 SCHEMA_VERSION = 1
@@ -130,7 +130,7 @@ class Instance:
 def state_dir() -> Path:
     """Where this user's store lives: ``machine.statedir.state_dir`` (``$PORTALLOC_STATE_DIR``,
     ``$XDG_STATE_HOME/portalloc``, ``~/.local/state/portalloc``), refused when there is no home to put it in."""
-    if not (os.environ.get("PORTALLOC_STATE_DIR") or os.environ.get("XDG_STATE_HOME") or os.environ.get("HOME")):
+    if not statedir.placeable():
         raise LeaseStoreUnavailable(f"there is no home directory (HOME is not set) for the host lease store; {FIXES}")
     return statedir.state_dir()
 
@@ -164,14 +164,21 @@ class LeaseStore:
         self.connection.close()
 
     @contextmanager
-    def transaction(self) -> Iterator[LeaseStore]:
+    def transaction(self, wait_ms: int = BUSY_TIMEOUT_MS) -> Iterator[LeaseStore]:
         """One write transaction (``BEGIN IMMEDIATE``): committed on success, rolled back on error.
 
         Taken before reading what is leased, so that two writers never both see a port
-        free: the second waits (``busy_timeout``) until the first has committed its lease.
+        free: the second waits (``busy_timeout``, at most ``wait_ms``) until the first has
+        committed its lease. A read's best-effort sync waits less than a write.
         """
         try:
-            self.connection.execute("BEGIN IMMEDIATE")
+            if wait_ms != BUSY_TIMEOUT_MS:
+                self.connection.execute(f"PRAGMA busy_timeout = {int(wait_ms)}")
+            try:
+                self.connection.execute("BEGIN IMMEDIATE")
+            finally:
+                if wait_ms != BUSY_TIMEOUT_MS:
+                    self.connection.execute(f"PRAGMA busy_timeout = {BUSY_TIMEOUT_MS}")
         except sqlite3.Error as error:
             raise LeaseStoreUnavailable(f"cannot write the host lease store {self.path}: {error}; {FIXES}") from None
         try:

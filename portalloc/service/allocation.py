@@ -99,7 +99,12 @@ class Allocations:
                 return ledger, assign(store.leased_ports(policy_span(ledger.policy), {}))[1]
             return host.choose(ledger, moving, Plan(), assign)
 
-        return change(file.read())[1] if dry_run else file.update(change)
+        if dry_run:
+            return change(file.read())[1]
+        moves = file.update(change)
+        if moves:
+            self.target.written()
+        return moves
 
     def _allocate(
         self, wanted: list[tuple[str, int]], plan: Plan, *, report: bool = True, new_only: bool = False
@@ -138,6 +143,8 @@ class Allocations:
             return host.choose(ledger, wanted, plan, assign)
 
         assignments = target.file.update(change)
+        if host is not None and any(assignment.created for assignment in assignments):
+            target.written()  # host.choose leased every row of what was written
         if report:
             _report_plan(plan, assignments)
         if unprobed:
@@ -231,6 +238,7 @@ class Allocations:
         else:
             # Imported rows keep their own ports; they are leased like every row written.
             report = target.file.update(lambda ledger: host.choose(ledger, (), Plan(), lambda _taken: change(ledger)))
+            target.written()
         return report if host is None else _note_leased_elsewhere(report, target, planned[0])
 
 

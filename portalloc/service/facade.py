@@ -110,8 +110,12 @@ class PortAllocationService:
     # --- reading ---------------------------------------------------------------------
 
     def ledger(self) -> Ledger:
-        """The ledger as it is now (lock-free; re-parsed only when the file changed)."""
-        return self._target.file.read()
+        """The ledger as it is now (lock-free; re-parsed only when the file changed).
+
+        With host leases on, a ledger that changed since this machine last leased its rows
+        (a ``git pull`` without the hooks) has them leased now, best effort (``service.readsync``).
+        """
+        return self._target.read()
 
     def get_ports(self, model_name: str, app_num: int) -> PortPair | None:
         """The pair of ``(model_name, app_num)`` if it has one; never allocates."""

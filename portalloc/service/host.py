@@ -33,7 +33,7 @@ from typing import TypeVar
 from portalloc.core.models import Allocation, Ledger, PortPolicy
 from portalloc.errors import PortallocError
 from portalloc.machine.identity import LedgerIdentity, identify
-from portalloc.machine.leases import LeaseStore, open_store
+from portalloc.machine.leases import BUSY_TIMEOUT_MS, LeaseStore, open_store
 
 Key = tuple[str, int]
 Pair = tuple[int, int]
@@ -181,10 +181,13 @@ class HostLeases:
         with store.transaction():
             _end_released(store, self.register(store), plan)
 
-    def sync(self, ledger: Ledger) -> int:
-        """Lease every row of ``ledger`` (this copy, as read); how many leases were added or moved."""
+    def sync(self, ledger: Ledger, *, wait_ms: int = BUSY_TIMEOUT_MS) -> int:
+        """Lease every row of ``ledger`` (this copy, as read); how many leases were added or moved.
+
+        ``wait_ms``: how long to wait for another process's store transaction.
+        """
         store = self.store()
-        with store.transaction():
+        with store.transaction(wait_ms):
             return self._lease_rows(store, self.register(store), ledger)
 
     @staticmethod

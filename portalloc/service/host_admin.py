@@ -13,6 +13,7 @@ from pathlib import Path
 from portalloc.core.limits import MAX_PORT
 from portalloc.core.models import Allocation, Ledger, PortPolicy
 from portalloc.errors import GitError, PortallocError
+from portalloc.machine import syncstamp
 from portalloc.machine.leases import Instance, Lease, LeaseStore
 from portalloc.service.host import HostLeases
 from portalloc.storage.codec import key_text
@@ -99,8 +100,11 @@ def sync(store: LeaseStore, ledger_path: Path) -> tuple[int, list[tuple[str, int
     without a commit keeps its lease (``host recover`` puts it back).
     """
     host = HostLeases(ledger_path, store)
+    seen = syncstamp.signature(ledger_path)  # before the read: a change after it is taken in by the next read
     ledger = LedgerFile(ledger_path, create_missing=False).read()
     changed = host.sync(ledger)
+    if seen is not None:
+        syncstamp.record(store.path.parent, ledger_path, seen)  # reads need not sync it again (service.readsync)
     plan = host.plan(ledger, host.dropped(ledger))
     if plan.released:
         host.end_released(plan)

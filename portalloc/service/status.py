@@ -18,7 +18,7 @@ def live_status(target: LedgerTarget, model_name: str | None = None) -> list[liv
     """Every allocation (or ``model_name``'s) with its two ports' reports, as this machine sees them now."""
     return live.inspect(
         (a.model, a.app_num, a.backend, a.frontend)
-        for a in target.file.read().allocations
+        for a in target.read().allocations
         if model_name is None or a.model == model_name
     )
 
@@ -40,7 +40,7 @@ def shared_here(
     host = target.host
     if host is None:
         return []
-    ledger = target.file.read() if ledger is None else ledger
+    ledger = target.read() if ledger is None else ledger
     try:
         found = shared_ports(host.store(), target.path, ledger)
     except (LeaseStoreUnavailable, sqlite3.Error) as error:

@@ -68,6 +68,18 @@ def test_get_of_an_existing_key_imports_neither_pydantic_nor_filelock_nor_other_
     assert commands == {"portalloc.cli.commands.get"}
 
 
+def test_get_of_an_existing_key_opens_the_store_only_once_after_the_ledger_changed(ledger_path: Path) -> None:
+    policy = PortPolicy(backend_start=29001, frontend_start=29501)
+    ledger_path.write_bytes(
+        dump_ledger(
+            Ledger(policy=policy).with_allocations([Allocation(model="m", app_num=1, backend=29001, frontend=29501)])
+        )
+    )  # as git brings a ledger: never leased here
+    assert "sqlite3" in modules_after("--ledger", str(ledger_path), "get", "m", "1")  # the read leases its rows
+    assert "sqlite3" not in modules_after("--ledger", str(ledger_path), "get", "m", "1")  # and then it is unchanged
+    assert "sqlite3" not in modules_after("--ledger", str(ledger_path), "--no-leases", "get", "m", "1")
+
+
 def test_every_command_in_the_table_is_found_under_its_own_name() -> None:
     ctx = click.Context(cli)
     names = cli.list_commands(ctx)

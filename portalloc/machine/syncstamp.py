@@ -1,0 +1,88 @@
+"""Which version of a ledger file this machine's host leases last took in: a small stamp per ledger file.
+
+A read leases the rows of a ledger that changed since its rows were last leased here
+(``service.readsync``): rows that arrived by ``git pull`` or a checkout without the
+hooks. "Changed" must cost next to nothing on the hottest read there is, ``get`` of a
+key the ledger holds (no pydantic, no ``sqlite3``), so it is a stamp file in the state
+directory, not a row in the store: ``<state>/synced/<hash of the ledger's real path>``
+holding the ledger file's signature (device, inode, size, mtime and ctime in ns: git
+and every portalloc write replace the file, so a new version has a new inode), the
+store file's device and inode (a store deleted or replaced has taken in nothing), and
+the ledger's real path (a hash collision then reads as "changed", never as "synced").
+
+Never an error: a stamp that cannot be read is "changed" (the read leases the rows
+again), and one that cannot be written is simply not there next time.
+"""
+
+from __future__ import annotations
+
+import os
+import zlib
+from contextlib import suppress
+from pathlib import Path
+
+from portalloc.machine import statedir
+
+#: The stamps' directory in the state directory.
+STAMPS = "synced"
+_FORMAT = "portalloc-synced 1"
+
+
+def signature(path: Path | str) -> str | None:
+    """The signature of the file at ``path`` now, or ``None`` when there is none."""
+    try:
+        st = os.stat(path)
+    except OSError:
+        return None
+    return f"{st.st_dev}:{st.st_ino}:{st.st_size}:{st.st_mtime_ns}:{st.st_ctime_ns}"
+
+
+def _stamp(directory: Path | None, ledger: Path | str) -> tuple[Path, str] | None:
+    """Where the stamp of the ledger at ``ledger`` lives (in the state ``directory``, default this user's),
+    and what it says when current but for the ledger's signature; ``None`` when there is no store."""
+    if directory is None:
+        if not statedir.placeable():
+            return None
+        directory = statedir.state_dir()
+    try:
+        store = os.stat(directory / statedir.STORE_NAME)
+    except OSError:
+        return None  # no store yet: nothing has been leased, so nothing is current
+    real = os.path.realpath(ledger)
+    data = real.encode("utf-8", "surrogateescape")
+    name = f"{zlib.crc32(data):08x}{zlib.adler32(data):08x}"
+    return directory / STAMPS / name, f"{_FORMAT}\n{store.st_dev}:{store.st_ino}\n{real}\n"
+
+
+def is_current(directory: Path | None, ledger: Path | str, seen: str) -> bool:
+    """Whether the store in the state ``directory`` (``None``: this user's) took in the ledger at ``ledger``
+    as it was when its signature was ``seen``."""
+    where = _stamp(directory, ledger)
+    if where is None:
+        return False
+    try:
+        with open(where[0], encoding="utf-8", errors="replace") as file:
+            return file.read(8192) == where[1] + seen + "\n"
+    except OSError:
+        return False
+
+
+def record(directory: Path | None, ledger: Path | str, seen: str) -> None:
+    """Say that the store in the state ``directory`` (``None``: this user's) took in the ledger at ``ledger``
+    as it was when its signature was ``seen``."""
+    where = _stamp(directory, ledger)
+    if where is None:
+        return
+    path, text = where
+    temp = path.with_name(f".{path.name}.{os.getpid()}.{os.urandom(4).hex()}.tmp")
+    try:
+        path.parent.mkdir(mode=0o700, exist_ok=True)
+        fd = os.open(temp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC | getattr(os, "O_CLOEXEC", 0), 0o600)
+        try:
+            os.write(fd, (text + seen + "\n").encode("utf-8", "surrogateescape"))
+        finally:
+            os.close(fd)
+        os.replace(temp, path)  # a reader sees the old stamp or the new one; no fsync: losing one costs a re-sync
+    except OSError:
+        with suppress(OSError):
+            os.unlink(temp)
