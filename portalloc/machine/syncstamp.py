@@ -11,7 +11,8 @@ store file's device and inode (a store deleted or replaced has taken in nothing)
 the ledger's real path (a hash collision then reads as "changed", never as "synced").
 
 Never an error: a stamp that cannot be read is "changed" (the read leases the rows
-again), and one that cannot be written is simply not there next time.
+again), and one that cannot be written is simply not there next time. A machine with no
+store yet has nothing to sync into: reads never create the store.
 """
 
 from __future__ import annotations
@@ -54,17 +55,18 @@ def _stamp(directory: Path | None, ledger: Path | str) -> tuple[Path, str] | Non
     return directory / STAMPS / name, f"{_FORMAT}\n{store.st_dev}:{store.st_ino}\n{real}\n"
 
 
-def is_current(directory: Path | None, ledger: Path | str, seen: str) -> bool:
-    """Whether the store in the state ``directory`` (``None``: this user's) took in the ledger at ``ledger``
-    as it was when its signature was ``seen``."""
+def stale(directory: Path | None, ledger: Path | str, seen: str) -> bool:
+    """Whether the store in the state ``directory`` (``None``: this user's) has not taken in the ledger at
+    ``ledger`` as it was when its signature was ``seen``. ``False`` when there is no store (nor anywhere to
+    put one): nothing is leased here yet, and the first write makes the store and leases its own rows."""
     where = _stamp(directory, ledger)
     if where is None:
         return False
     try:
         with open(where[0], encoding="utf-8", errors="replace") as file:
-            return file.read(8192) == where[1] + seen + "\n"
+            return file.read(8192) != where[1] + seen + "\n"
     except OSError:
-        return False
+        return True
 
 
 def record(directory: Path | None, ledger: Path | str, seen: str) -> None:

@@ -159,10 +159,12 @@ class PortAllocationService:
 
     def get_or_allocate_ports(self, model_name: str, app_num: int) -> PortPair:
         """The pair of ``(model_name, app_num)``, allocating the lowest free one if it has none."""
-        existing = self.get_ports(model_name, app_num)
-        if existing is not None:
-            return existing
-        return self.allocate_many([(model_name, app_num)])[0]
+        key = check_key(model_name, app_num)
+        existing = self._target.file.read().find(*key)
+        if existing is None:
+            return self.allocate_many([key])[0]  # a write, which leases every row of the ledger itself
+        self.ledger()  # a read: rows that arrived without a write are leased now (service.readsync)
+        return existing
 
     def allocate_many(self, keys: Iterable[tuple[str, int]], *, new_only: bool = False) -> list[PortPair]:
         """``get_or_allocate_ports`` for many keys under one lock and one write, in order.

@@ -33,7 +33,7 @@ from typing import TypeVar
 from portalloc.core.models import Allocation, Ledger, PortPolicy
 from portalloc.errors import PortallocError
 from portalloc.machine.identity import LedgerIdentity, identify
-from portalloc.machine.leases import BUSY_TIMEOUT_MS, LeaseStore, open_store
+from portalloc.machine.leases import BUSY_TIMEOUT_MS, STORE_NAME, LeaseStore, open_store, state_dir
 
 Key = tuple[str, int]
 Pair = tuple[int, int]
@@ -96,6 +96,13 @@ class HostLeases:
         if store is None:
             store = self._local.store = open_store(self.state_dir)
         return store
+
+    def existing_store(self) -> LeaseStore | None:
+        """The open store, or ``None`` when this machine has none yet (a read never makes it)."""
+        opened = self._given is not None or getattr(self._local, "store", None) is not None
+        if not opened and not (self.state_dir or state_dir()).joinpath(STORE_NAME).exists():
+            return None
+        return self.store()
 
     def register(self, store: LeaseStore) -> int:
         """This ledger's row id, with this copy remembered (inside a transaction)."""

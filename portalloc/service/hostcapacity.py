@@ -65,7 +65,9 @@ def leased_elsewhere(host: HostLeases, policy: PortPolicy, held: Iterable[tuple[
     warning saying the figures do not exclude leased ports, and none are excluded.
     """
     try:
-        store = host.store()
+        store = host.existing_store()
+        if store is None:
+            return frozenset()  # nothing is leased on this machine yet
         ledger_id = store.known_ledger_id(host.identity().key)
         excluding = {} if ledger_id is None else {ledger_id: list(held)}
         return frozenset(store.leased_ports(policy_span(policy), excluding))

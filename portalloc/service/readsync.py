@@ -9,7 +9,8 @@ released a key: a read spawns no git). "Changed" is the ledger's stamp
 ``host sync`` records, so a read of an unchanged ledger costs a ``stat`` and a small
 file read and never opens the store.
 
-A read never fails, and never waits long, because of the store: another process's
+A read never creates the store (with none yet, nothing is leased here to sync into),
+and never fails or waits long because of it: another process's
 store transaction is waited for ``READ_WAIT_MS`` at most, and a store that cannot be
 had is one warning; either way the stamp stays as it was and the next read tries again.
 """
@@ -43,7 +44,7 @@ def read(file: LedgerFile, host: HostLeases | None, synced: list[str]) -> Ledger
     ledger = file.read()
     if seen is None or seen in synced:
         return ledger
-    if syncstamp.is_current(host.state_dir, file.path, seen) or _sync(host, file, ledger, seen):
+    if not syncstamp.stale(host.state_dir, file.path, seen) or _sync(host, file, ledger, seen):
         synced[:] = [seen]
     return ledger
 

@@ -42,7 +42,8 @@ def shared_here(
         return []
     ledger = target.read() if ledger is None else ledger
     try:
-        found = shared_ports(host.store(), target.path, ledger)
+        store = host.existing_store()
+        found = [] if store is None else shared_ports(store, target.path, ledger)
     except (LeaseStoreUnavailable, sqlite3.Error) as error:
         logger.warning(f"ports other ledgers lease on this machine are not shown: {error}")
         return []

@@ -15,6 +15,7 @@ from pathlib import Path
 import click
 import pytest
 
+from portalloc import PortAllocationService
 from portalloc.cli.main import COMMANDS, cli
 from portalloc.core.models import Allocation, Ledger, PortPolicy
 from portalloc.storage.codec import dump_ledger
@@ -69,6 +70,10 @@ def test_get_of_an_existing_key_imports_neither_pydantic_nor_filelock_nor_other_
 
 
 def test_get_of_an_existing_key_opens_the_store_only_once_after_the_ledger_changed(ledger_path: Path) -> None:
+    other = PortAllocationService(
+        ledger_path.with_name("other.json"), policy=PortPolicy(backend_start=30001, frontend_start=31001), probe=False
+    )
+    other.allocate_many([("e", 1)])  # this machine has a host lease store from now on
     policy = PortPolicy(backend_start=29001, frontend_start=29501)
     ledger_path.write_bytes(
         dump_ledger(

@@ -4,6 +4,7 @@ never fails because of the host lease store."""
 from __future__ import annotations
 
 import logging
+import os
 from pathlib import Path
 
 import pytest
@@ -11,6 +12,7 @@ import pytest
 from portalloc import PortAllocationService
 from portalloc.core.models import PortPolicy
 from portalloc.errors import NoFreePair
+from portalloc.machine.leases import STORE_NAME
 from portalloc.reports import policy_report
 
 #: 100 pairs (29001/29101 … 29100/29200), below the usual ephemeral ranges.
@@ -41,15 +43,20 @@ def test_with_leases_off_the_ledger_alone_counts(tmp_path: Path) -> None:
 def test_a_store_that_cannot_be_used_still_counts_and_says_leases_are_not_excluded(
     tmp_path: Path, caplog: pytest.LogCaptureFixture
 ) -> None:
-    PortAllocationService(tmp_path / "mine.json", policy=POLICY, leases=False, probe=False).allocate_many([("m", 1)])
-    not_a_directory = tmp_path / "state"
-    not_a_directory.write_text("")
-    service = PortAllocationService(tmp_path / "mine.json", probe=False, state_dir=not_a_directory)
+    PortAllocationService(tmp_path / "mine.json", policy=POLICY, probe=False).allocate_many([("m", 1)])
+    store = Path(os.environ["PORTALLOC_STATE_DIR"]) / STORE_NAME
+    store.chmod(0o660)
     with caplog.at_level(logging.WARNING, logger="portalloc"):
-        stats = service.stats()
+        stats = PortAllocationService(tmp_path / "mine.json", probe=False).stats()
     assert (stats.usable_here, stats.free_here) == (100, 99)
     assert [r.getMessage() for r in caplog.records] == [
         "the pairs counted as usable on this machine include ports other ledgers may lease: "
-        f"cannot open the host lease store in {not_a_directory}: File exists; set PORTALLOC_STATE_DIR to a "
-        "directory of your own, or turn host leases off (PORTALLOC_LEASES=0)"
+        f"the host lease store {store} is writable by others (mode 660); chmod go-w it, or set PORTALLOC_STATE_DIR "
+        "to a directory of your own, or turn host leases off (PORTALLOC_LEASES=0)"
     ]
+
+
+def test_a_machine_with_no_store_yet_counts_without_making_one(tmp_path: Path) -> None:
+    PortAllocationService(tmp_path / "mine.json", policy=POLICY, leases=False, probe=False).allocate_many([("m", 1)])
+    assert PortAllocationService(tmp_path / "mine.json", probe=False).stats().free_here == 99
+    assert not (Path(os.environ["PORTALLOC_STATE_DIR"]) / STORE_NAME).exists()

@@ -29,11 +29,18 @@ def leased(run_cli: RunCli) -> list[tuple[str, int, int, bool]]:
 def test_a_read_leases_rows_that_arrived_without_a_write_so_another_ledger_avoids_them(
     read: tuple[str, ...], run_cli: RunCli, new_ledger: Path, tmp_path: Path
 ) -> None:
+    elsewhere = tmp_path / "elsewhere" / "portalloc.json"
+    elsewhere.parent.mkdir()
+    assert (
+        run_cli("--ledger", str(elsewhere), "init", "--backend-start", "20001", "--frontend-start", "21001").exit_code
+        == 0
+    )
+    assert run_cli("--ledger", str(elsewhere), "get", "e", "1").exit_code == 0  # this machine has a store
     assert run_cli("--no-leases", "get", "x", "1").exit_code == 0  # as git would bring it: 5001/8001, not leased
-    assert leased(run_cli) == []
+    assert ("x", 1, 5001, True) not in leased(run_cli)
     done = run_cli(*read)
     assert done.exit_code == 0 and done.stderr == "", done.stderr
-    assert leased(run_cli) == [("x", 1, 5001, True)]  # on main: nothing leased until a write
+    assert ("x", 1, 5001, True) in leased(run_cli)  # on main: nothing leased until a write
     other = tmp_path / "other" / "portalloc.json"
     other.parent.mkdir()
     assert run_cli("--ledger", str(other), "init").exit_code == 0
@@ -58,20 +65,29 @@ def test_an_unchanged_ledger_is_not_synced_again_and_a_changed_one_is(new_ledger
     assert rows == [("a", 5001), ("b", 5003)]
 
 
-def test_a_store_that_cannot_be_had_leaves_the_read_working_with_one_warning(
-    run_cli: RunCli, new_ledger: Path, tmp_path: Path
+def test_a_store_that_cannot_be_used_leaves_the_read_working_with_one_warning(
+    run_cli: RunCli, new_ledger: Path
 ) -> None:
+    assert run_cli("get", "a", "1").exit_code == 0  # the store exists
     assert run_cli("--no-leases", "get", "x", "1").exit_code == 0
-    not_a_directory = tmp_path / "state"
-    not_a_directory.write_text("")
+    store = Path(os.environ["PORTALLOC_STATE_DIR"]) / STORE_NAME
+    store.chmod(0o660)  # others may write it: refused (they could make this machine hand a port out twice)
     for read in (("list",), ("get", "x", "1")):
-        done = run_cli(*read, env={"PORTALLOC_STATE_DIR": str(not_a_directory)})
-        assert done.exit_code == 0 and "5001" in done.stdout
+        done = run_cli(*read)
+        assert done.exit_code == 0 and "5003" in done.stdout
         assert done.stderr == (
-            f"Warning: the rows of {new_ledger} are not leased on this machine yet: cannot open the host lease store "
-            f"in {not_a_directory}: File exists; set PORTALLOC_STATE_DIR to a directory of your own, or turn host "
-            "leases off (PORTALLOC_LEASES=0)\n"
+            f"Warning: the rows of {new_ledger} are not leased on this machine yet: the host lease store {store} "
+            "is writable by others (mode 660); chmod go-w it, or set PORTALLOC_STATE_DIR to a directory of your "
+            "own, or turn host leases off (PORTALLOC_LEASES=0)\n"
         )
+
+
+def test_a_read_never_makes_the_store(run_cli: RunCli, new_ledger: Path) -> None:
+    assert run_cli("--no-leases", "get", "x", "1").exit_code == 0
+    for read in (("list",), ("get", "x", "1"), ("stats",), ("status",)):
+        done = run_cli(*read)
+        assert done.exit_code == 0 and done.stderr == "", done.stderr
+    assert not (Path(os.environ["PORTALLOC_STATE_DIR"]) / STORE_NAME).exists()
 
 
 def test_a_busy_store_leaves_the_sync_to_the_next_read(run_cli: RunCli, new_ledger: Path) -> None:
