@@ -15,17 +15,10 @@ from portalloc.core.models import Allocation, Ledger, PortPolicy
 from portalloc.errors import GitError, PortallocError
 from portalloc.machine import syncstamp
 from portalloc.machine.leases import Instance, Lease, LeaseStore
+from portalloc.machine.leaseview import ledger_labels
 from portalloc.service.host import HostLeases
 from portalloc.storage.codec import key_text
 from portalloc.storage.ledger import LedgerFile
-
-
-@dataclass(frozen=True)
-class Clash:
-    """A port that live leases of two or more keys claim (two ledgers that committed 5001 before leases)."""
-
-    port: int
-    holders: tuple[Lease, ...]
 
 
 @dataclass(frozen=True)
@@ -34,30 +27,6 @@ class Pruned:
 
     lease: Lease
     why: str
-
-
-def ledger_labels(store: LeaseStore) -> dict[str, str]:
-    """Each ledger as a person knows it, by identity: the copy with the shortest path (the main work tree,
-    usually), preferring one that still exists."""
-    return {i.identity: label(i) for i in store.instances()}
-
-
-def label(instance: Instance) -> str:
-    """The name ``ledger_labels`` gives one ledger."""
-    copies = instance.present() or instance.checkouts
-    if not copies:
-        return instance.identity
-    return str(min(copies, key=lambda path: (len(path.parts), str(path))))
-
-
-def clashes(store: LeaseStore, port: int | None = None) -> list[Clash]:
-    """Ports held by the live leases of more than one key, by port (only ``port`` if given)."""
-    holders: dict[int, list[Lease]] = {}
-    for lease in store.leases(port=port):
-        for held in {lease.backend, lease.frontend}:
-            if port is None or held == port:
-                holders.setdefault(held, []).append(lease)
-    return [Clash(held, tuple(found)) for held, found in sorted(holders.items()) if len(found) > 1]
 
 
 def clashes_of(store: LeaseStore, ledger_path: Path, ledger: Ledger) -> list[tuple[Allocation, int, Lease]]:
