@@ -86,14 +86,17 @@ class ImportReport(NamedTuple):
         return dict(Counter(o.why for o in self.outcomes if o.status == "skipped" and o.why).most_common())
 
     def noted(self) -> list[ImportOutcome]:
-        """The rows imported or kept with a note (``why``) to read."""
-        return [o for o in self.outcomes if o.status != "skipped" and o.why is not None]
+        """The rows imported with a note (``why``) to read."""
+        return [o for o in self.outcomes if o.status == "imported" and o.why is not None]
 
     def with_notes(self, notes: Mapping[tuple[str, int], str], why: str) -> ImportReport:
-        """This report with ``notes`` (by key) on the rows that were imported or kept, as ``why``."""
+        """This report with ``notes`` (by key) on the rows it imports, as ``why`` (a row the ledger already held
+        is not this import's to note: ``check --host`` reports it)."""
         outcomes = []
         for outcome in self.outcomes:
-            note = None if outcome.status == "skipped" else notes.get(check_key(outcome.row.model, outcome.row.app_num))
+            note = (
+                notes.get(check_key(outcome.row.model, outcome.row.app_num)) if outcome.status == "imported" else None
+            )
             outcomes.append(outcome if note is None else outcome._replace(why=why, reason=note))
         return ImportReport(outcomes)
 
