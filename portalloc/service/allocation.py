@@ -20,7 +20,7 @@ from portalloc.core.models import Allocation, Ledger, PortPair, PortPolicy
 from portalloc.errors import NoFreePair, PortallocError, PreconditionFailed
 from portalloc.machine import probe
 from portalloc.service import hostcapacity
-from portalloc.service.host import Plan, policy_span
+from portalloc.service.host import Plan
 from portalloc.service.target import LedgerTarget
 
 if TYPE_CHECKING:
@@ -96,7 +96,7 @@ class Allocations:
             if not moving:
                 return ledger, []
             if dry_run:
-                return ledger, assign(store.leased_ports(policy_span(ledger.policy), {}))[1]
+                return ledger, assign(store.leased_ports(hostcapacity.policy_span(ledger.policy), {}))[1]
             return host.choose(ledger, moving, Plan(), assign)
 
         if dry_run:

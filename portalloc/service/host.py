@@ -30,10 +30,11 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TypeVar
 
-from portalloc.core.models import Allocation, Ledger, PortPolicy
+from portalloc.core.models import Allocation, Ledger
 from portalloc.errors import PortallocError
 from portalloc.machine.identity import LedgerIdentity, identify
 from portalloc.machine.leases import BUSY_TIMEOUT_MS, STORE_NAME, LeaseStore, open_store, state_dir
+from portalloc.service.hostcapacity import policy_span
 
 Key = tuple[str, int]
 Pair = tuple[int, int]
@@ -57,11 +58,6 @@ class Plan:
     restore: dict[Key, Pair] = field(default_factory=dict)
     #: Keys a commit released: ``key -> (leased pair, "abc1234 subject")``; their leases end.
     released: dict[Key, tuple[Pair, str]] = field(default_factory=dict)
-
-
-def policy_span(policy: PortPolicy) -> tuple[int, int]:
-    """The lowest and highest port the policy can hand out."""
-    return policy.backend_start, policy.pair(policy.pair_count - 1)[1]
 
 
 class HostLeases:
