@@ -294,6 +294,34 @@ class LeaseStore:
         query = _LEASE_SELECT + " WHERE " + " AND ".join(where) + " ORDER BY d.identity, l.model, l.app_num"
         return [_lease(row) for row in self.connection.execute(query, args)]
 
+    def live_by_port(
+        self, *, model: str | None = None, ports: Iterable[int] | None = None, limit: int | None = None
+    ) -> tuple[int, list[Lease]]:
+        """How many live leases there are (of ``model``, on one of ``ports``, if given), and the first ``limit``
+        of them by port (all with ``None``), read through the port indexes: a listing of 100,000 leases
+        need not load them all to show the first hundred."""
+        where, args = "l.live", []  # type: str, list[object]
+        if model is not None:
+            where += " AND l.model = ?"
+            args.append(model)
+        if ports is not None:
+            marks = ",".join("?" * len(chosen := sorted(set(ports))))  # only "?" marks go in
+            where += f" AND (l.backend IN ({marks}) OR l.frontend IN ({marks}))"
+            args += [*chosen, *chosen]
+        count = self.connection.execute(f"SELECT count(*) FROM leases l WHERE {where}", args).fetchone()[0]
+        cut = "" if limit is None else f" LIMIT {int(limit)}"
+        query = f"{_LEASE_SELECT} WHERE {where} ORDER BY l.backend, l.frontend, d.identity, l.model, l.app_num{cut}"
+        return int(count), [_lease(row) for row in self.connection.execute(query, args)]
+
+    def claimed_twice(self) -> list[int]:
+        """The ports that the live leases of more than one key hold, in order."""
+        rows = self.connection.execute(
+            "SELECT port FROM (SELECT backend AS port FROM leases WHERE live UNION ALL "
+            "SELECT frontend FROM leases WHERE live AND frontend != backend) GROUP BY port HAVING count(*) > 1 "
+            "ORDER BY port"
+        )
+        return [port for (port,) in rows]
+
     def live_lease(self, ledger_id: int, key: Key) -> Lease | None:
         """The live lease of ``key`` in ledger ``ledger_id``, if any."""
         row = self.connection.execute(

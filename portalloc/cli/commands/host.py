@@ -67,24 +67,25 @@ def host(ctx: click.Context, model: str | None, port: int | None, limit: int | N
     Examples:
       portalloc host                 # ledgers, leases, clashes
       portalloc host --port 5003     # who holds 5003 here
-      portalloc host --json --limit 0 | jq '.leases | length'
+      portalloc host --limit 0       # every lease and clash, not the first 100
       portalloc host prune --dry-run
     """
     if ctx.invoked_subcommand is not None:
         return 0
     from portalloc.machine.leaseview import clashes, ledger_labels
 
-    store = _open_store(create=False)
-    instances = store.instances() if store else []
-    live = store.leases(port=port) if store else []
-    leases = [lease for lease in live if model is None or lease.model == model]
-    found = clashes(live, port)
-    labels = ledger_labels(store) if store else {}
-    # By what a person reads (identities are random ids): ledgers by name, leases by port.
-    instances.sort(key=lambda instance: labels[instance.identity])
-    leases.sort(key=lambda lease: (lease.backend, lease.frontend, labels.get(lease.identity, ""), lease.key))
     limit = (0 if as_json else TEXT_LIMIT) if limit is None else limit
-    listing = _Listing(instances, leases, found, labels, limit or max(len(leases), len(found)))
+    store = _open_store(create=False)
+    if store is None:
+        listing = _Listing([], (0, []), (0, []), {})
+    else:
+        ports = None if port is None else [port]
+        listing = _Listing(
+            store.instances(),
+            store.live_by_port(model=model, ports=ports, limit=limit or None),
+            clashes(store, port, limit or None),
+            ledger_labels(store),
+        )
     if as_json:
         echo_json(listing.json())
     else:
@@ -92,15 +93,19 @@ def host(ctx: click.Context, model: str | None, port: int | None, limit: int | N
     return 0
 
 
-@dataclass(frozen=True)
+@dataclass
 class _Listing:
-    """What ``portalloc host`` shows: every ledger, and the first ``limit`` leases and clashes (by port)."""
+    """What ``portalloc host`` shows: every ledger, and the first leases and clashes by port with their totals."""
 
     instances: list[Instance]
-    leases: list[Lease]
-    clashes: list[Clash]
+    leases: tuple[int, list[Lease]]
+    clashes: tuple[int, list[Clash]]
     labels: dict[str, str]
-    limit: int
+
+    def __post_init__(self) -> None:
+        # By what a person reads (identities are random ids): ledgers by name, leases by port.
+        self.instances.sort(key=lambda instance: self.labels[instance.identity])
+        self.leases[1].sort(key=lambda lease: (lease.backend, lease.frontend, self.where(lease), lease.key))
 
     def where(self, lease: Lease) -> str:
         return self.labels.get(lease.identity, lease.identity)
@@ -116,13 +121,13 @@ class _Listing:
                 }
                 for i in self.instances
             ],
-            "leases": [lease_json(lease, self.where(lease)) for lease in self.leases[: self.limit]],
-            "leases_total": len(self.leases),
+            "leases": [lease_json(lease, self.where(lease)) for lease in self.leases[1]],
+            "leases_total": self.leases[0],
             "clashes": [
                 {"port": clash.port, "holders": [lease_json(h, self.where(h)) for h in clash.holders]}
-                for clash in self.clashes[: self.limit]
+                for clash in self.clashes[1]
             ],
-            "clashes_total": len(self.clashes),
+            "clashes_total": self.clashes[0],
         }
 
     def echo(self) -> None:
@@ -133,20 +138,21 @@ class _Listing:
             present, others = instance.present(), len(instance.present()) - 1
             more = f" (and {others} other work tree{'' if others == 1 else 's'})" if others > 0 else ""
             lines.append(f"  {self.labels[instance.identity]}{more}{'' if present else ' (its work tree is gone)'}")
-        lines.append(f"{len(self.leases)} live lease{'' if len(self.leases) == 1 else 's'}")
+        total, leases = self.leases
+        lines.append(f"{total} live lease{'' if total == 1 else 's'}")
         click.echo("\n".join(lines))
         rows = [["model", "app", "backend", "frontend", "ledger"]]
         rows += [
             [lease.model, str(lease.app_num), str(lease.backend), str(lease.frontend), self.where(lease)]
-            for lease in self.leases[: self.limit]
+            for lease in leases
         ]
         if len(rows) > 1:
             echo_table(rows, "<>>><")
-        lines = [_left_out(len(self.leases) - self.limit, "lease")]
-        for clash in self.clashes[: self.limit]:
+        lines = [_left_out(total - len(leases), "lease")]
+        for clash in self.clashes[1]:
             holders = ", ".join(f"{h.model}/{h.app_num} of {self.where(h)}" for h in clash.holders)
             lines.append(f"clash: port {clash.port} is claimed by {holders}")
-        lines.append(_left_out(len(self.clashes) - self.limit, "clash"))
+        lines.append(_left_out(self.clashes[0] - len(self.clashes[1]), "clash"))
         if any(lines):
             click.echo("\n".join(line for line in lines if line))
 
