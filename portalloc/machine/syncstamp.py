@@ -63,28 +63,45 @@ def stale(directory: Path | None, ledger: Path | str, seen: str) -> bool:
     if where is None:
         return False
     try:
-        with open(where[0], encoding="utf-8", errors="replace") as file:
-            return file.read(8192) != where[1] + seen + "\n"
+        with open(where[0], "rb") as file:
+            expected = _content(where[1], seen)
+            return expected is None or file.read(_SIZE + 1) != expected
     except OSError:
         return True
 
 
 def record(directory: Path | None, ledger: Path | str, seen: str) -> None:
     """Say that the store in the state ``directory`` (``None``: this user's) took in the ledger at ``ledger``
-    as it was when its signature was ``seen``."""
+    as it was when its signature was ``seen``.
+
+    Written in place, at a fixed length, without a rename: every write of the ledger
+    records one, and a rename costs a hundred times more. A reader that meets a stamp
+    half written sees a mismatch and syncs: a torn stamp can only cost work.
+    """
     where = _stamp(directory, ledger)
     if where is None:
         return
-    path, text = where
-    temp = path.with_name(f".{path.name}.{os.getpid()}.{os.urandom(4).hex()}.tmp")
-    try:
+    path, prefix = where
+    data = _content(prefix, seen)
+    if data is None:
+        return
+    with suppress(OSError):
         path.parent.mkdir(mode=0o700, exist_ok=True)
-        fd = os.open(temp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC | getattr(os, "O_CLOEXEC", 0), 0o600)
+        fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_NOFOLLOW | getattr(os, "O_CLOEXEC", 0), 0o600)
         try:
-            os.write(fd, (text + seen + "\n").encode("utf-8", "surrogateescape"))
+            os.pwrite(fd, data, 0)
+            if os.fstat(fd).st_size > len(data):  # a longer stamp was there (another path with the same hash)
+                os.ftruncate(fd, len(data))
         finally:
             os.close(fd)
-        os.replace(temp, path)  # a reader sees the old stamp or the new one; no fsync: losing one costs a re-sync
-    except OSError:
-        with suppress(OSError):
-            os.unlink(temp)
+
+
+#: Every stamp's length: the prefix (with a path of up to 4,096 bytes) and the signature, padded.
+_SIZE = 4608
+
+
+def _content(prefix: str, seen: str) -> bytes | None:
+    """What the stamp holds: ``prefix`` (format, store, ledger path) and the signature, padded to one
+    length; ``None`` when they do not fit (such a ledger is synced by every read, never wrongly skipped)."""
+    data = (prefix + seen + "\n").encode("utf-8", "surrogateescape")
+    return None if len(data) > _SIZE else data.ljust(_SIZE, b" ")
