@@ -220,7 +220,11 @@ def test_sigkill_at_any_instant_leaves_every_answered_port_leased_or_in_the_ledg
         for worker in workers:
             worker.send_signal(signal.SIGKILL)
         for index, worker in enumerate(workers):
-            out, _ = worker.communicate()
+            assert worker.stdout is not None
+            # Through the buffer readline filled: communicate() reads the pipe itself, and under load the
+            # lines a worker printed before the first readline (answers, "releasing") were in that buffer.
+            out = worker.stdout.read()
+            worker.communicate()
             for line in (started[index] + out).splitlines():
                 words = line.split()
                 if not words:
