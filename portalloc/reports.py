@@ -238,8 +238,11 @@ class StatusReport(BaseModel):
     findings: list[Finding]
 
 
-def status_report(path: Path, pairs: Sequence[PairReport]) -> StatusReport:
-    """The status of the allocations ``machine.live.inspect`` looked at, in order."""
+def status_report(
+    path: Path, pairs: Sequence[PairReport], shared: Sequence[tuple[Allocation, int, str]] = ()
+) -> StatusReport:
+    """The status of the allocations ``machine.live.inspect`` looked at, in order; ``shared``: the ports
+    another key has leased on this machine (``PortAllocationService.shared_here``), found after the live ones."""
     return StatusReport(
         ledger=str(path),
         allocations=[
@@ -257,8 +260,16 @@ def status_report(path: Path, pairs: Sequence[PairReport]) -> StatusReport:
             for pair in pairs
             for port in pair.ports
             for problem in port.problems()
+        ]
+        + [
+            Finding(model=a.model, app_num=a.app_num, role=_role(a, port), port=port, message=message)
+            for a, port, message in shared
         ],
     )
+
+
+def _role(allocation: Allocation, port: int) -> str:
+    return "backend" if port == allocation.backend else "frontend"
 
 
 # --- policy -------------------------------------------------------------------------

@@ -162,3 +162,30 @@ def test_check_live_is_the_http_check_live(both_faces: ServerProcess, run_cli: R
     assert (result.exit_code, response.status_code) == (1, 409)
     assert json.loads(result.stdout) == {"ok": False, "ledgers": [response.json()]}
     assert any(str(HELD) in problem for problem in response.json()["live_problems"])
+
+
+def test_status_names_a_port_another_ledger_leases_here_in_both_faces(
+    tmp_path: Path, both_faces: ServerProcess, run_cli: RunCli, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("PORTALLOC_STATE_DIR", str(tmp_path / "state"))  # the server's host lease store
+    other = tmp_path / "other" / "portalloc.json"
+    other.parent.mkdir()
+    other.write_bytes(
+        dump_ledger(Ledger().with_allocations([Allocation(model="m", app_num=1, backend=BASE + 2, frontend=5001)]))
+    )
+    assert run_cli("--ledger", str(other), "host", "sync").exit_code == 0  # its pair is leased here
+    with both_faces.client() as client:
+        response = client.get("/v1/status")
+    result = run_cli("status", "--json")
+    assert (result.exit_code, response.status_code) == (0, 200), result.stderr
+    assert json.loads(result.stdout) == response.json()
+    shared = [f for f in response.json()["findings"] if "leased" in f["message"]]
+    assert shared == [
+        {
+            "model": "a",
+            "app_num": 2,
+            "role": "backend",
+            "port": BASE + 2,
+            "message": f"port {BASE + 2} of a/2 is also leased to m/1 of {other}",
+        }
+    ]  # on main: only the text output said so; a/1 and b/1's own conflict is check's, not a lease finding

@@ -94,6 +94,12 @@ class Settings:
         hit = find_pair(self.ledger_path, model, app_num)
         if hit is None:
             return self.service().get_or_allocate_ports(model, app_num).ports
+        if self.leases:
+            from portalloc.machine.syncstamp import signature, stale
+
+            seen = signature(self.ledger_path)
+            if seen is not None and stale(None, self.ledger_path, seen):
+                self.service().ledger()  # the ledger changed since its rows were leased here: the read leases them
         if self.probe and hit.probe:
             from portalloc.machine.live import held_warnings
 

@@ -10,7 +10,7 @@ row by row, what joins the ledger and why the rest does not. Every pair is judge
 from __future__ import annotations
 
 from collections import Counter
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from pathlib import Path
 from typing import Any, NamedTuple
 
@@ -40,6 +40,8 @@ DUPLICATE = "key repeated in the source"
 CLASH = "port clashes with another imported row"
 TAKEN = "port already in the ledger"
 POLICY = "refused by the policy"
+#: Why an imported row carries a note (it is kept: dropping a live pair would hand its port out twice).
+LEASED_HERE = "port leased on this machine to another ledger's key"
 
 
 class ImportRow(NamedTuple):
@@ -54,7 +56,11 @@ class ImportRow(NamedTuple):
 
 
 class ImportOutcome(NamedTuple):
-    """What became of one row: ``status`` is ``imported``, ``kept`` (already there) or ``skipped``."""
+    """What became of one row: ``status`` is ``imported``, ``kept`` (already there) or ``skipped``.
+
+    ``why`` (one of the reasons above) and ``reason`` say why a row was skipped, or what
+    to know about a row that was imported (``LEASED_HERE``).
+    """
 
     row: ImportRow
     status: str
@@ -77,7 +83,22 @@ class ImportReport(NamedTuple):
 
     def skipped_by_reason(self) -> dict[str, int]:
         """Skipped rows counted by why, most common first."""
-        return dict(Counter(o.why for o in self.outcomes if o.why is not None).most_common())
+        return dict(Counter(o.why for o in self.outcomes if o.status == "skipped" and o.why).most_common())
+
+    def noted(self) -> list[ImportOutcome]:
+        """The rows imported with a note (``why``) to read."""
+        return [o for o in self.outcomes if o.status == "imported" and o.why is not None]
+
+    def with_notes(self, notes: Mapping[tuple[str, int], str], why: str) -> ImportReport:
+        """This report with ``notes`` (by key) on the rows it imports, as ``why`` (a row the ledger already held
+        is not this import's to note: ``check --host`` reports it)."""
+        outcomes = []
+        for outcome in self.outcomes:
+            note = (
+                notes.get(check_key(outcome.row.model, outcome.row.app_num)) if outcome.status == "imported" else None
+            )
+            outcomes.append(outcome if note is None else outcome._replace(why=why, reason=note))
+        return ImportReport(outcomes)
 
 
 class ImportSource(NamedTuple):

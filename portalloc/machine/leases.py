@@ -45,7 +45,7 @@ from portalloc.errors import LeaseStoreUnavailable
 from portalloc.machine import statedir
 from portalloc.machine.leaseindex import PortIndex
 
-STORE_NAME = "leases.sqlite3"
+STORE_NAME = statedir.STORE_NAME
 #: The layout this code writes. A store whose ``readable_by`` is higher was made by a newer
 #: portalloc that changed it incompatibly, and is refused; additions keep ``readable_by``.
 SCHEMA_VERSION = 1
@@ -130,7 +130,7 @@ class Instance:
 def state_dir() -> Path:
     """Where this user's store lives: ``machine.statedir.state_dir`` (``$PORTALLOC_STATE_DIR``,
     ``$XDG_STATE_HOME/portalloc``, ``~/.local/state/portalloc``), refused when there is no home to put it in."""
-    if not (os.environ.get("PORTALLOC_STATE_DIR") or os.environ.get("XDG_STATE_HOME") or os.environ.get("HOME")):
+    if not statedir.placeable():
         raise LeaseStoreUnavailable(f"there is no home directory (HOME is not set) for the host lease store; {FIXES}")
     return statedir.state_dir()
 
@@ -164,14 +164,21 @@ class LeaseStore:
         self.connection.close()
 
     @contextmanager
-    def transaction(self) -> Iterator[LeaseStore]:
+    def transaction(self, wait_ms: int = BUSY_TIMEOUT_MS) -> Iterator[LeaseStore]:
         """One write transaction (``BEGIN IMMEDIATE``): committed on success, rolled back on error.
 
         Taken before reading what is leased, so that two writers never both see a port
-        free: the second waits (``busy_timeout``) until the first has committed its lease.
+        free: the second waits (``busy_timeout``, at most ``wait_ms``) until the first has
+        committed its lease. A read's best-effort sync waits less than a write.
         """
         try:
-            self.connection.execute("BEGIN IMMEDIATE")
+            if wait_ms != BUSY_TIMEOUT_MS:
+                self.connection.execute(f"PRAGMA busy_timeout = {int(wait_ms)}")
+            try:
+                self.connection.execute("BEGIN IMMEDIATE")
+            finally:
+                if wait_ms != BUSY_TIMEOUT_MS:
+                    self.connection.execute(f"PRAGMA busy_timeout = {BUSY_TIMEOUT_MS}")
         except sqlite3.Error as error:
             raise LeaseStoreUnavailable(f"cannot write the host lease store {self.path}: {error}; {FIXES}") from None
         try:
@@ -286,6 +293,34 @@ class LeaseStore:
             args += [port, port]
         query = _LEASE_SELECT + " WHERE " + " AND ".join(where) + " ORDER BY d.identity, l.model, l.app_num"
         return [_lease(row) for row in self.connection.execute(query, args)]
+
+    def live_by_port(
+        self, *, model: str | None = None, ports: Iterable[int] | None = None, limit: int | None = None
+    ) -> tuple[int, list[Lease]]:
+        """How many live leases there are (of ``model``, on one of ``ports``, if given), and the first ``limit``
+        of them by port (all with ``None``), read through the port indexes: a listing of 100,000 leases
+        need not load them all to show the first hundred."""
+        where, args = "l.live", []  # type: str, list[object]
+        if model is not None:
+            where += " AND l.model = ?"
+            args.append(model)
+        if ports is not None:
+            marks = ",".join("?" * len(chosen := sorted(set(ports))))  # only "?" marks go in
+            where += f" AND (l.backend IN ({marks}) OR l.frontend IN ({marks}))"
+            args += [*chosen, *chosen]
+        count = self.connection.execute(f"SELECT count(*) FROM leases l WHERE {where}", args).fetchone()[0]
+        cut = "" if limit is None else f" LIMIT {int(limit)}"
+        query = f"{_LEASE_SELECT} WHERE {where} ORDER BY l.backend, l.frontend, d.identity, l.model, l.app_num{cut}"
+        return int(count), [_lease(row) for row in self.connection.execute(query, args)]
+
+    def claimed_twice(self) -> list[int]:
+        """The ports that the live leases of more than one key hold, in order."""
+        rows = self.connection.execute(
+            "SELECT port FROM (SELECT backend AS port FROM leases WHERE live UNION ALL "
+            "SELECT frontend FROM leases WHERE live AND frontend != backend) GROUP BY port HAVING count(*) > 1 "
+            "ORDER BY port"
+        )
+        return [port for (port,) in rows]
 
     def live_lease(self, ledger_id: int, key: Key) -> Lease | None:
         """The live lease of ``key`` in ledger ``ledger_id``, if any."""

@@ -20,7 +20,7 @@ from portalloc.core.models import Allocation, Ledger, PortPair, PortPolicy
 from portalloc.errors import NoFreePair, PortallocError, PreconditionFailed
 from portalloc.machine import probe
 from portalloc.service import hostcapacity
-from portalloc.service.host import Plan, policy_span
+from portalloc.service.host import Plan
 from portalloc.service.target import LedgerTarget
 
 if TYPE_CHECKING:
@@ -96,10 +96,15 @@ class Allocations:
             if not moving:
                 return ledger, []
             if dry_run:
-                return ledger, assign(store.leased_ports(policy_span(ledger.policy), {}))[1]
+                return ledger, assign(store.leased_ports(hostcapacity.policy_span(ledger.policy), {}))[1]
             return host.choose(ledger, moving, Plan(), assign)
 
-        return change(file.read())[1] if dry_run else file.update(change)
+        if dry_run:
+            return change(file.read())[1]
+        moves = file.update(change)
+        if moves:
+            self.target.written()
+        return moves
 
     def _allocate(
         self, wanted: list[tuple[str, int]], plan: Plan, *, report: bool = True, new_only: bool = False
@@ -138,6 +143,8 @@ class Allocations:
             return host.choose(ledger, wanted, plan, assign)
 
         assignments = target.file.update(change)
+        if host is not None and any(assignment.created for assignment in assignments):
+            target.written()  # host.choose leased every row of what was written
         if report:
             _report_plan(plan, assignments)
         if unprobed:
@@ -215,19 +222,24 @@ class Allocations:
         from portalloc.integrations.importers import plan_import  # here: a plain get never pays for it
 
         target = self.target
+        planned: list[Ledger] = []
 
         def change(ledger: Ledger) -> tuple[Ledger, ImportReport]:
             target.check_policy(ledger.policy)
             new_ledger, report = plan_import(ledger, rows, allow_confusable=target.allow_confusable)
+            planned[:] = [new_ledger]
             return (ledger if dry_run else new_ledger), report
 
-        if dry_run:
-            return change(target.file.read())[1]
         host = target.host
-        if host is None:
+        if dry_run:
+            report = change(target.file.read())[1]
+        elif host is None:
             return target.file.update(change)
-        # Imported rows keep their own ports; they are leased like every row written.
-        return target.file.update(lambda ledger: host.choose(ledger, (), Plan(), lambda _taken: change(ledger)))
+        else:
+            # Imported rows keep their own ports; they are leased like every row written.
+            report = target.file.update(lambda ledger: host.choose(ledger, (), Plan(), lambda _taken: change(ledger)))
+            target.written()
+        return report if host is None else _note_leased_elsewhere(report, target, planned[0])
 
 
 def _assign_free_on_this_machine(
@@ -312,3 +324,15 @@ def _report_plan(plan: Plan, assignments: list[allocator.Assignment]) -> None:
                     f"{allocation.label()} was missing from the ledger, and its leased pair {backend}/{frontend} "
                     f"is no longer free here; it gets {allocation.backend}/{allocation.frontend}"
                 )
+
+
+def _note_leased_elsewhere(report: ImportReport, target: LedgerTarget, ledger: Ledger) -> ImportReport:
+    """``report`` with a note on each row whose ports another key leases on this machine (kept, never dropped:
+    the other ledger may be a stale clone, and dropping a live pair would hand its port out twice)."""
+    from portalloc.integrations.importers import LEASED_HERE
+    from portalloc.service import status
+
+    notes: dict[tuple[str, int], list[str]] = {}
+    for allocation, _port, message in status.shared_here(target, ledger=ledger):
+        notes.setdefault(allocation.key, []).append(message)
+    return report.with_notes({key: "; ".join(messages) for key, messages in notes.items()}, LEASED_HERE)

@@ -110,8 +110,12 @@ class PortAllocationService:
     # --- reading ---------------------------------------------------------------------
 
     def ledger(self) -> Ledger:
-        """The ledger as it is now (lock-free; re-parsed only when the file changed)."""
-        return self._target.file.read()
+        """The ledger as it is now (lock-free; re-parsed only when the file changed).
+
+        With host leases on, a ledger that changed since this machine last leased its rows
+        (a ``git pull`` without the hooks) has them leased now, best effort (``service.readsync``).
+        """
+        return self._target.read()
 
     def get_ports(self, model_name: str, app_num: int) -> PortPair | None:
         """The pair of ``(model_name, app_num)`` if it has one; never allocates."""
@@ -137,21 +141,30 @@ class PortAllocationService:
     def unusable_here(self, policy: PortPolicy | None = None) -> frozenset[int]:
         """The ports of ``policy`` (default: the ledger's) that new allocations on this machine skip.
 
-        The OS ephemeral range and the ports the OS reserves (``service.hostcapacity``);
-        none when probing is off, as allocation then ignores the machine. What
-        ``stats``, ``policy`` and the metrics count as not usable here.
+        The OS ephemeral range and the ports the OS reserves, unless probing is off (then
+        allocation ignores the OS), and, with host leases on, the ports other keys lease
+        here (``service.hostcapacity``). What ``stats``, ``policy`` and the metrics count
+        as not usable here.
         """
-        policy = policy or self.ledger().policy
-        return hostcapacity.unusable_here(policy, probing=self.probe and policy.probe)
+        ledger = self.ledger()
+        policy = policy or ledger.policy
+        return hostcapacity.unusable_here(
+            policy,
+            probing=self.probe and policy.probe,
+            host=self._target.host,
+            held=[allocation.key for allocation in ledger.allocations],
+        )
 
     # --- writing (service.allocation) ---------------------------------------------------
 
     def get_or_allocate_ports(self, model_name: str, app_num: int) -> PortPair:
         """The pair of ``(model_name, app_num)``, allocating the lowest free one if it has none."""
-        existing = self.get_ports(model_name, app_num)
-        if existing is not None:
-            return existing
-        return self.allocate_many([(model_name, app_num)])[0]
+        key = check_key(model_name, app_num)
+        existing = self._target.file.read().find(*key)
+        if existing is None:
+            return self.allocate_many([key])[0]  # a write, which leases every row of the ledger itself
+        self.ledger()  # a read: rows that arrived without a write are leased now (service.readsync)
+        return existing
 
     def allocate_many(self, keys: Iterable[tuple[str, int]], *, new_only: bool = False) -> list[PortPair]:
         """``get_or_allocate_ports`` for many keys under one lock and one write, in order.
@@ -281,6 +294,11 @@ class PortAllocationService:
     def live_status(self, model_name: str | None = None) -> list[live.PairReport]:
         """Every allocation (or ``model_name``'s) and its two ports as this machine sees them (``machine.live``)."""
         return status.live_status(self._target, model_name)
+
+    def shared_here(self, model_name: str | None = None) -> list[tuple[Allocation, int, str]]:
+        """``(allocation, port, message)`` for each port of the ledger (or ``model_name``'s) that another key
+        has leased on this machine (host leases); empty with leases off, a warning if the store cannot be read."""
+        return status.shared_here(self._target, model_name)
 
 
 def _check_lock_timeout(seconds: float) -> None:

@@ -13,18 +13,12 @@ from pathlib import Path
 from portalloc.core.limits import MAX_PORT
 from portalloc.core.models import Allocation, Ledger, PortPolicy
 from portalloc.errors import GitError, PortallocError
+from portalloc.machine import syncstamp
 from portalloc.machine.leases import Instance, Lease, LeaseStore
+from portalloc.machine.leaseview import ledger_labels
 from portalloc.service.host import HostLeases
 from portalloc.storage.codec import key_text
 from portalloc.storage.ledger import LedgerFile, read_bytes
-
-
-@dataclass(frozen=True)
-class Clash:
-    """A port that live leases of two or more keys claim (two ledgers that committed 5001 before leases)."""
-
-    port: int
-    holders: tuple[Lease, ...]
 
 
 @dataclass(frozen=True)
@@ -35,42 +29,20 @@ class Pruned:
     why: str
 
 
-def ledger_labels(store: LeaseStore) -> dict[str, str]:
-    """Each ledger as a person knows it, by identity: the copy with the shortest path (the main work tree,
-    usually), preferring one that still exists."""
-    return {i.identity: label(i) for i in store.instances()}
-
-
-def label(instance: Instance) -> str:
-    """The name ``ledger_labels`` gives one ledger."""
-    copies = instance.present() or instance.checkouts
-    if not copies:
-        return instance.identity
-    return str(min(copies, key=lambda path: (len(path.parts), str(path))))
-
-
-def clashes(store: LeaseStore, port: int | None = None) -> list[Clash]:
-    """Ports held by the live leases of more than one key, by port (only ``port`` if given)."""
-    holders: dict[int, list[Lease]] = {}
-    for lease in store.leases(port=port):
-        for held in {lease.backend, lease.frontend}:
-            if port is None or held == port:
-                holders.setdefault(held, []).append(lease)
-    return [Clash(held, tuple(found)) for held, found in sorted(holders.items()) if len(found) > 1]
-
-
 def clashes_of(store: LeaseStore, ledger_path: Path, ledger: Ledger) -> list[tuple[Allocation, int, Lease]]:
     """Each port of ``ledger`` (the file at ``ledger_path``) that a live lease of another key claims here.
 
     ``(allocation, port, other lease)``: another ledger's key, or a key of this ledger
-    that git dropped from this copy (its pair is still leased to it).
+    that git dropped from this copy (its pair is still leased to it). Two keys this copy
+    holds on one port are a conflict in the ledger itself (``check``, ``repair``), not here.
     """
     identity = HostLeases(ledger_path, store).identity()
     found = []
     for allocation in ledger.allocations:
         for port in allocation.ports:
             for lease in store.leases(port=port):
-                if (lease.identity, lease.key) != (identity.key, allocation.key):
+                mine = lease.identity == identity.key
+                if not (mine and (lease.key == allocation.key or ledger.find(*lease.key) is not None)):
                     found.append((allocation, port, lease))
     return found
 
@@ -97,8 +69,11 @@ def sync(store: LeaseStore, ledger_path: Path) -> tuple[int, list[tuple[str, int
     without a commit keeps its lease (``host recover`` puts it back).
     """
     host = HostLeases(ledger_path, store)
+    seen = syncstamp.signature(ledger_path)  # before the read: a change after it is taken in by the next read
     ledger = LedgerFile(ledger_path, create_missing=False).read()
     changed = host.sync(ledger)
+    if seen is not None:
+        syncstamp.record(store.path.parent, ledger_path, seen)  # reads need not sync it again (service.readsync)
     plan = host.plan(ledger, host.dropped(ledger))
     if plan.released:
         host.end_released(plan)

@@ -4,16 +4,24 @@ the policy's range crosses the OS ephemeral range.
 One place for both, used by the write path (``service.allocation``), the policy's
 administration (``init`` and ``policy set`` warn) and the counts (``stats``,
 ``policy``, the metrics), so that no count promises a pair this machine would not
-hand out. The ports come from ``portalloc.machine.hostports``; the core takes them as
-one set of unusable ports and stays pure.
+hand out: the OS ephemeral range and reserved ports (``portalloc.machine.hostports``)
+and the ports other ledgers and worktrees lease here (``portalloc.machine.leases``).
+The core takes them as one set of unusable ports and stays pure.
 """
 
 from __future__ import annotations
 
 import logging
+import sqlite3
+from collections.abc import Iterable
+from typing import TYPE_CHECKING
 
 from portalloc.core.models import PortPolicy
+from portalloc.errors import LeaseStoreUnavailable
 from portalloc.machine import hostports
+
+if TYPE_CHECKING:
+    from portalloc.service.host import HostLeases
 
 logger = logging.getLogger("portalloc")
 
@@ -23,16 +31,49 @@ def policy_span(policy: PortPolicy) -> tuple[int, int]:
     return policy.backend_start, policy.pair(policy.pair_count - 1)[1]
 
 
-def unusable_here(policy: PortPolicy, *, probing: bool, warn: bool = False) -> frozenset[int]:
-    """The ports of ``policy`` that new allocations on this machine skip: the OS ephemeral range and the
-    ports the OS reserves. None when not ``probing`` (the ledger alone decides then). ``warn``: say so
-    when the ephemeral range is among them."""
-    if not probing:
+def unusable_here(
+    policy: PortPolicy,
+    *,
+    probing: bool,
+    warn: bool = False,
+    host: HostLeases | None = None,
+    held: Iterable[tuple[str, int]] = (),
+) -> frozenset[int]:
+    """The ports of ``policy`` that new allocations on this machine skip.
+
+    When ``probing``: the OS ephemeral range and the ports the OS reserves (``warn``:
+    say so when the ephemeral range is among them). With ``host`` (leases on, probing or
+    not, as the write path): the ports that live host leases of keys other than ``held``
+    (the ledger's own keys) hold here, in every ledger of this machine whose work tree
+    still exists (``leased_elsewhere``).
+    """
+    ports: frozenset[int] = frozenset()
+    if probing:
+        found = hostports.host_ports()
+        if warn:
+            warn_if_ephemeral(policy, found, probing=True)
+        ports = found.unusable(*policy_span(policy))
+    if host is not None:
+        ports |= leased_elsewhere(host, policy, held)
+    return ports
+
+
+def leased_elsewhere(host: HostLeases, policy: PortPolicy, held: Iterable[tuple[str, int]]) -> frozenset[int]:
+    """The ports of ``policy``'s span that live host leases of keys other than ``held`` hold on this machine.
+
+    A count never fails because of the store: one that cannot be opened or read is a
+    warning saying the figures do not exclude leased ports, and none are excluded.
+    """
+    try:
+        store = host.existing_store()
+        if store is None:
+            return frozenset()  # nothing is leased on this machine yet
+        ledger_id = store.known_ledger_id(host.identity().key)
+        excluding = {} if ledger_id is None else {ledger_id: list(held)}
+        return frozenset(store.leased_ports(policy_span(policy), excluding))
+    except (LeaseStoreUnavailable, sqlite3.Error) as error:
+        logger.warning(f"the pairs counted as usable on this machine include ports other ledgers may lease: {error}")
         return frozenset()
-    host = hostports.host_ports()
-    if warn:
-        warn_if_ephemeral(policy, host, probing=True)
-    return host.unusable(*policy_span(policy))
 
 
 def warn_if_ephemeral(policy: PortPolicy, host: hostports.HostPorts | None = None, *, probing: bool) -> None:

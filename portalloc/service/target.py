@@ -10,8 +10,9 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from portalloc.core.models import PortPolicy
+from portalloc.core.models import Ledger, PortPolicy
 from portalloc.errors import PortallocError
+from portalloc.service import readsync
 from portalloc.service.host import HostLeases
 from portalloc.storage.ledger import LedgerFile
 from portalloc.storage.preconfig import load_preconfig
@@ -36,6 +37,17 @@ class LedgerTarget:
     host: HostLeases | None = None
     allow_confusable: bool = False
     _preconfig: dict[tuple[str, int], tuple[int, int]] | None = field(default=None, repr=False)
+    #: The version of the file last seen taken in by the host leases (``service.readsync``).
+    _synced: list[str] = field(default_factory=list, repr=False)
+
+    def read(self) -> Ledger:
+        """The ledger for a read: with host leases on, its rows are leased here first (best effort) if the file
+        changed since they last were (``service.readsync``). Writes read ``file`` and lease what they write."""
+        return readsync.read(self.file, self.host, self._synced)
+
+    def written(self) -> None:
+        """Say that the write just made leased every row of the ledger it wrote (``service.readsync``)."""
+        readsync.written(self.file, self.host, self._synced)
 
     def preconfig(self) -> dict[tuple[str, int], tuple[int, int]]:
         """The pre-configured pairs (``port_config.json``), read once."""

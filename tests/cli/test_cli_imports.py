@@ -15,6 +15,7 @@ from pathlib import Path
 import click
 import pytest
 
+from portalloc import PortAllocationService
 from portalloc.cli.main import COMMANDS, cli
 from portalloc.core.models import Allocation, Ledger, PortPolicy
 from portalloc.storage.codec import dump_ledger
@@ -66,6 +67,22 @@ def test_get_of_an_existing_key_imports_neither_pydantic_nor_filelock_nor_other_
     assert "portalloc.integrations.envfile" not in modules  # .env files are read only when a port is held
     commands = {name for name in modules if name.startswith("portalloc.cli.commands.")}
     assert commands == {"portalloc.cli.commands.get"}
+
+
+def test_get_of_an_existing_key_opens_the_store_only_once_after_the_ledger_changed(ledger_path: Path) -> None:
+    other = PortAllocationService(
+        ledger_path.with_name("other.json"), policy=PortPolicy(backend_start=30001, frontend_start=31001), probe=False
+    )
+    other.allocate_many([("e", 1)])  # this machine has a host lease store from now on
+    policy = PortPolicy(backend_start=29001, frontend_start=29501)
+    ledger_path.write_bytes(
+        dump_ledger(
+            Ledger(policy=policy).with_allocations([Allocation(model="m", app_num=1, backend=29001, frontend=29501)])
+        )
+    )  # as git brings a ledger: never leased here
+    assert "sqlite3" in modules_after("--ledger", str(ledger_path), "get", "m", "1")  # the read leases its rows
+    assert "sqlite3" not in modules_after("--ledger", str(ledger_path), "get", "m", "1")  # and then it is unchanged
+    assert "sqlite3" not in modules_after("--ledger", str(ledger_path), "--no-leases", "get", "m", "1")
 
 
 def test_every_command_in_the_table_is_found_under_its_own_name() -> None:

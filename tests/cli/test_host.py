@@ -343,3 +343,39 @@ def test_init_on_a_machine_that_leases_5001_offers_a_range_free_here(tmp_path: P
     assert pair(second, "m", 1) == (6001, 9001)
     third = new_repo(tmp_path / "third")
     assert portalloc(third, "--no-leases", "init").stderr == ""  # leases off: nothing machine-dependent is said
+
+
+def test_host_lists_the_first_leases_and_clashes_by_port_and_says_how_many_more(tmp_path: Path) -> None:
+    from portalloc.machine.leases import open_store
+
+    store = open_store()
+    with store.transaction():
+        ids = []
+        for name in ("one", "two"):
+            (tmp_path / name).mkdir()
+            ids.append(store.ledger_id(f"path:{tmp_path / name / 'portalloc.json'}", None, None))
+            store.saw_checkout(ids[-1], tmp_path / name / "portalloc.json", None)
+        for n in range(1, 121):  # 120 keys in each ledger on the same 120 pairs: 240 leases, 240 shared ports
+            for ledger_id in ids:
+                store.lease(ledger_id, ("m", n), (20000 + n, 30000 + n))
+    store.close()
+    shown = portalloc(tmp_path, "host")
+    assert shown.returncode == 0, shown.stderr
+    lines = shown.stdout.splitlines()
+    assert lines[3] == "240 live leases"
+    assert lines[5].split()[:4] == ["m", "1", "20001", "30001"]
+    assert lines[4 + 100 + 1] == "… and 140 more leases (--limit 0 lists them all)"
+    assert lines[-1] == "… and 140 more clashes (--limit 0 lists them all)"
+    assert lines[-2].startswith("clash: port 20100 is claimed by m/100 of ")
+    assert len(portalloc(tmp_path, "host", "--limit", "0").stdout.splitlines()) == len(lines) - 2 + 140 * 2
+    listed = json.loads(portalloc(tmp_path, "host", "--json").stdout)
+    assert (len(listed["leases"]), listed["leases_total"], len(listed["clashes"]), listed["clashes_total"]) == (
+        240,
+        240,
+        240,
+        240,
+    )
+    cut = json.loads(portalloc(tmp_path, "host", "--json", "--limit", "3").stdout)
+    assert [lease["backend"] for lease in cut["leases"]] == [20001, 20001, 20002]
+    assert [clash["port"] for clash in cut["clashes"]] == [20001, 20002, 20003]
+    assert (cut["leases_total"], cut["clashes_total"]) == (240, 240)

@@ -334,7 +334,7 @@ def test_capacity_across_the_ephemeral_range_is_counted_honestly(run_cli: RunCli
     stats = run_cli("stats")
     assert (
         "Free pairs:     0 of 2,766 usable on this machine (9,999 of 19,998 in the policy; "
-        "17,232 touch the OS ephemeral range or ports the OS reserves)"
+        "17,232 touch the OS ephemeral range, ports the OS reserves or ports other checkouts lease here)"
     ) in stats.stdout
     figures = json.loads(run_cli("stats", "--json").stdout)
     assert (figures["free_pairs"], figures["usable_here"], figures["free_here"]) == (9_999, 2_766, 0)

@@ -265,3 +265,36 @@ def test_a_large_import_against_a_wide_reservation(tmp_path: Path) -> None:
     reasons = {row["reason"].split(" is ", 1)[1] for row in report["skipped_rows"]}
     assert reasons == {"reserved", "a port browsers refuse to connect to (the policy skips them)"}
     assert ledger.read_bytes() == before
+
+
+def test_a_row_whose_ports_another_ledger_leases_here_is_kept_and_reported(
+    run_cli: RunCli, new_ledger: Path, tmp_path: Path
+) -> None:
+    other = tmp_path / "other" / "portalloc.json"
+    other.parent.mkdir()
+    assert run_cli("--ledger", str(other), "init").exit_code == 0
+    assert run_cli("--ledger", str(other), "get", "x", "1").stdout == "x/1: backend 5001, frontend 8001\n"
+    source = tmp_path / "ports.csv"
+    source.write_text("model,app_num,backend,frontend\nold,1,5001,8001\nold,2,5009,8009\n")
+    dry = run_cli("import", str(source), "--dry-run", "--json")
+    assert dry.exit_code == 0, dry.stderr
+    assert json.loads(dry.stdout)["noted_rows"] == [
+        {
+            "where": "line 2",
+            "model": "old",
+            "app_num": 1,
+            "backend": 5001,
+            "frontend": 8001,
+            "why": "port leased on this machine to another ledger's key",
+            "reason": f"port 5001 of old/1 is also leased to x/1 of {other}; "
+            f"port 8001 of old/1 is also leased to x/1 of {other}",
+        }
+    ]
+    done = run_cli("import", str(source))
+    assert done.exit_code == 0, done.stderr
+    assert done.stdout.splitlines()[1:] == [
+        "  1 were imported with a note: port leased on this machine to another ledger's key",
+        f"  line 2 old/1 5001/8001: port 5001 of old/1 is also leased to x/1 of {other}; "
+        f"port 8001 of old/1 is also leased to x/1 of {other}",
+    ]  # on main: imported without a word
+    assert run_cli("get", "old", "1").stdout == "old/1: backend 5001, frontend 8001\n"  # kept, never dropped

@@ -20,6 +20,7 @@ pytest.importorskip("httpx", reason="httpx is not installed (pip install --group
 
 import httpx
 
+from portalloc import PortAllocationService
 from portalloc.core.metrics import prometheus_text
 from portalloc.core.models import Allocation, Ledger, PortPolicy
 from portalloc.storage.codec import dump_ledger, parse_ledger
@@ -229,7 +230,9 @@ def test_a_conflicted_ledger_is_409_on_check_and_counted_in_metrics(server: Serv
             }
         ],
     }
-    assert metrics.startswith(prometheus_text(ledger))
+    # Keys earlier tests allocated, gone from the swapped-in ledger, keep their host leases: not usable here.
+    service = PortAllocationService(server.ledger, probe=False, state_dir=server.ledger.parent / "state")
+    assert metrics.startswith(prometheus_text(ledger, service.unusable_here()))
 
 
 # --- errors ----------------------------------------------------------------------------------

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -12,7 +13,8 @@ from portalloc.cli.output import echo_json, echo_table
 from portalloc.cli.params import json_option
 
 if TYPE_CHECKING:
-    from portalloc.machine.leases import Lease, LeaseStore
+    from portalloc.machine.leases import Instance, Lease, LeaseStore
+    from portalloc.machine.leaseview import Clash
 
 
 def _open_store(create: bool = True) -> LeaseStore | None:
@@ -38,12 +40,23 @@ def lease_json(lease: Lease, where: str) -> dict[str, Any]:
     }
 
 
+#: How many leases and clashes the text listing shows unless --limit says otherwise (--json: all).
+TEXT_LIMIT = 100
+
+
 @click.group(invoke_without_command=True)
 @click.option("--model", default=None, metavar="MODEL", help="Only this model's leases.")
 @click.option("--port", type=click.IntRange(1, 65535), default=None, metavar="N", help="Who holds port N.")
+@click.option(
+    "--limit",
+    type=click.IntRange(min=0),
+    default=None,
+    metavar="N",
+    help=f"List at most N leases and N clashes, by port (0: all; default {TEXT_LIMIT}, with --json all).",
+)
 @json_option
 @click.pass_context
-def host(ctx: click.Context, model: str | None, port: int | None, as_json: bool) -> int:
+def host(ctx: click.Context, model: str | None, port: int | None, limit: int | None, as_json: bool) -> int:
     """List this machine's ledgers and live leases, and the ports two ledgers both claim.
 
     The host lease store ($PORTALLOC_STATE_DIR, else $XDG_STATE_HOME/portalloc, else
@@ -54,59 +67,102 @@ def host(ctx: click.Context, model: str | None, port: int | None, as_json: bool)
     Examples:
       portalloc host                 # ledgers, leases, clashes
       portalloc host --port 5003     # who holds 5003 here
+      portalloc host --limit 0       # every lease and clash, not the first 100
       portalloc host prune --dry-run
     """
     if ctx.invoked_subcommand is not None:
         return 0
-    from portalloc.service.host_admin import clashes, ledger_labels
+    from portalloc.machine.leaseview import clashes, ledger_labels
 
+    limit = (0 if as_json else TEXT_LIMIT) if limit is None else limit
     store = _open_store(create=False)
-    instances = store.instances() if store else []
-    leases = store.leases(port=port) if store else []
-    leases = [lease for lease in leases if model is None or lease.model == model]
-    found = clashes(store, port) if store else []
-    labels = ledger_labels(store) if store else {}
-    # By what a person reads (identities are random ids): ledgers by name, leases by port.
-    instances.sort(key=lambda instance: labels[instance.identity])
-    leases.sort(key=lambda lease: (lease.backend, lease.frontend, labels.get(lease.identity, ""), lease.key))
-    if as_json:
-        echo_json(
-            {
-                "ledgers": [
-                    {
-                        "identity": i.identity,
-                        "path_in_repository": i.relative,
-                        "copies": [{"path": str(p), "present": p.parent.is_dir()} for p in i.checkouts],
-                    }
-                    for i in instances
-                ],
-                "leases": [lease_json(lease, labels.get(lease.identity, lease.identity)) for lease in leases],
-                "clashes": [
-                    {
-                        "port": clash.port,
-                        "holders": [lease_json(h, labels.get(h.identity, h.identity)) for h in clash.holders],
-                    }
-                    for clash in found
-                ],
-            }
+    if store is None:
+        listing = _Listing([], (0, []), (0, []), {})
+    else:
+        ports = None if port is None else [port]
+        listing = _Listing(
+            store.instances(),
+            store.live_by_port(model=model, ports=ports, limit=limit or None),
+            clashes(store, port, limit or None),
+            ledger_labels(store),
         )
-        return 0
-    click.echo(f"{len(instances)} ledger{'' if len(instances) == 1 else 's'} on this machine")
-    for instance in instances:
-        present, others = instance.present(), len(instance.present()) - 1
-        more = f" (and {others} other work tree{'' if others == 1 else 's'})" if others > 0 else ""
-        click.echo(f"  {labels[instance.identity]}{more}{'' if present else ' (its work tree is gone)'}")
-    rows = [["model", "app", "backend", "frontend", "ledger"]]
-    for lease in leases:
-        where = labels.get(lease.identity, lease.identity)
-        rows.append([lease.model, str(lease.app_num), str(lease.backend), str(lease.frontend), where])
-    click.echo(f"{len(leases)} live lease{'' if len(leases) == 1 else 's'}")
-    if leases:
-        echo_table(rows, "<>>><")
-    for clash in found:
-        holders = ", ".join(f"{h.model}/{h.app_num} of {labels.get(h.identity, h.identity)}" for h in clash.holders)
-        click.echo(f"clash: port {clash.port} is claimed by {holders}")
+    if as_json:
+        echo_json(listing.json())
+    else:
+        listing.echo()
     return 0
+
+
+@dataclass
+class _Listing:
+    """What ``portalloc host`` shows: every ledger, and the first leases and clashes by port with their totals."""
+
+    instances: list[Instance]
+    leases: tuple[int, list[Lease]]
+    clashes: tuple[int, list[Clash]]
+    labels: dict[str, str]
+
+    def __post_init__(self) -> None:
+        # By what a person reads (identities are random ids): ledgers by name, leases by port.
+        self.instances.sort(key=lambda instance: self.labels[instance.identity])
+        self.leases[1].sort(key=lambda lease: (lease.backend, lease.frontend, self.where(lease), lease.key))
+
+    def where(self, lease: Lease) -> str:
+        return self.labels.get(lease.identity, lease.identity)
+
+    def json(self) -> dict[str, Any]:
+        """``host --json``: ledgers, leases and clashes, with how many of each there are in all."""
+        return {
+            "ledgers": [
+                {
+                    "identity": i.identity,
+                    "path_in_repository": i.relative,
+                    "copies": [{"path": str(p), "present": p.parent.is_dir()} for p in i.checkouts],
+                }
+                for i in self.instances
+            ],
+            "leases": [lease_json(lease, self.where(lease)) for lease in self.leases[1]],
+            "leases_total": self.leases[0],
+            "clashes": [
+                {"port": clash.port, "holders": [lease_json(h, self.where(h)) for h in clash.holders]}
+                for clash in self.clashes[1]
+            ],
+            "clashes_total": self.clashes[0],
+        }
+
+    def echo(self) -> None:
+        """The listing for a person, in one write (30,000 lines one at a time cost seconds)."""
+        count = len(self.instances)
+        lines = [f"{count} ledger{'' if count == 1 else 's'} on this machine"]
+        for instance in self.instances:
+            present, others = instance.present(), len(instance.present()) - 1
+            more = f" (and {others} other work tree{'' if others == 1 else 's'})" if others > 0 else ""
+            lines.append(f"  {self.labels[instance.identity]}{more}{'' if present else ' (its work tree is gone)'}")
+        total, leases = self.leases
+        lines.append(f"{total} live lease{'' if total == 1 else 's'}")
+        click.echo("\n".join(lines))
+        rows = [["model", "app", "backend", "frontend", "ledger"]]
+        rows += [
+            [lease.model, str(lease.app_num), str(lease.backend), str(lease.frontend), self.where(lease)]
+            for lease in leases
+        ]
+        if len(rows) > 1:
+            echo_table(rows, "<>>><")
+        lines = [_left_out(total - len(leases), "lease")]
+        for clash in self.clashes[1]:
+            holders = ", ".join(f"{h.model}/{h.app_num} of {self.where(h)}" for h in clash.holders)
+            lines.append(f"clash: port {clash.port} is claimed by {holders}")
+        lines.append(_left_out(self.clashes[0] - len(self.clashes[1]), "clash"))
+        if any(lines):
+            click.echo("\n".join(line for line in lines if line))
+
+
+def _left_out(count: int, what: str) -> str:
+    """``… and 29,900 more leases (--limit 0 lists them all)``, or nothing when none was left out."""
+    if count <= 0:
+        return ""
+    plural = f"{what}{'es' if what.endswith('sh') else 's'}" if count > 1 else what
+    return f"… and {count:,} more {plural} (--limit 0 lists them all)"
 
 
 @host.command()
@@ -156,7 +212,7 @@ def prune(dry_run: bool) -> int:
     and of keys that nothing of their repository still holds: no branch,
     remote-tracking branch, tag, stash entry, worktree file or index.
     """
-    from portalloc.service.host_admin import ledger_labels
+    from portalloc.machine.leaseview import ledger_labels
     from portalloc.service.host_admin import prune as prune_leases
 
     store = _open_store(create=False)

@@ -12,6 +12,7 @@ from portalloc.cli.output import echo_json
 from portalloc.cli.params import json_option
 
 if TYPE_CHECKING:  # `portalloc --help` imports every command module, and must not import sqlite3
+    from portalloc.integrations.importers import ImportOutcome
     from portalloc.integrations.sqlitesource import ReleasedWhen
 
 _KINDS = {
@@ -113,19 +114,8 @@ def import_allocations(
                 "rows": len(report.outcomes),
                 **counts,
                 "skipped_by_reason": report.skipped_by_reason(),
-                "skipped_rows": [
-                    {
-                        "where": o.row.where,
-                        "model": o.row.model,
-                        "app_num": o.row.app_num,
-                        "backend": o.row.backend,
-                        "frontend": o.row.frontend,
-                        "why": o.why,
-                        "reason": o.reason,
-                    }
-                    for o in report.outcomes
-                    if o.status == "skipped"
-                ],
+                "skipped_rows": [_row_json(o) for o in report.outcomes if o.status == "skipped"],
+                "noted_rows": [_row_json(o) for o in report.noted()],
             }
         )
         return 0
@@ -140,6 +130,27 @@ def import_allocations(
         if outcome.status == "skipped":
             pair = f"{outcome.row.backend}/{outcome.row.frontend}"
             click.echo(f"  {outcome.row.where} {outcome.label()} {pair}: {outcome.reason}")
+    noted = report.noted()
+    if noted:
+        click.echo(f"  {len(noted)} {'would be' if dry_run else 'were'} imported with a note: {noted[0].why}")
+    for outcome in noted:
+        click.echo(
+            f"  {outcome.row.where} {outcome.label()} {outcome.row.backend}/{outcome.row.frontend}: {outcome.reason}"
+        )
     if dry_run:
         click.echo("Nothing written (--dry-run).")
     return 0
+
+
+def _row_json(outcome: ImportOutcome) -> dict[str, Any]:
+    """One row of ``import --json``'s ``skipped_rows`` or ``noted_rows``: where it was, what it held, why."""
+    row = outcome.row
+    return {
+        "where": row.where,
+        "model": row.model,
+        "app_num": row.app_num,
+        "backend": row.backend,
+        "frontend": row.frontend,
+        "why": outcome.why,
+        "reason": outcome.reason,
+    }

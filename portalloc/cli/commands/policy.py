@@ -85,8 +85,8 @@ def policy(ctx: click.Context, as_json: bool) -> int:
     """Show the ledger's policy: its ranges, pairs, usable pairs, reserved ports, pools, and what is skipped.
 
     Usable pairs are counted in the policy and, when it differs, on this machine: a pair
-    with a port in the OS ephemeral range or among the ports the OS reserves is never
-    handed out here.
+    with a port in the OS ephemeral range, among the ports the OS reserves or leased here
+    to another checkout's key (host leases) is never handed out here.
 
     \b
     Examples:

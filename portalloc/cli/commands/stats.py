@@ -27,9 +27,10 @@ if TYPE_CHECKING:
 def stats(settings: Settings, output: str) -> int:
     """Show allocations, capacity and free pairs: overall, per range (each pool, the shared range) and per model.
 
-    Pairs with a port in this machine's ephemeral range or among the ports the OS
-    reserves are never handed out here: the free pairs say so, and the per-range and
-    per-model rows count only the pairs usable on this machine.
+    Pairs with a port in this machine's ephemeral range, among the ports the OS
+    reserves, or leased here to another checkout's key (host leases) are never handed
+    out here: the free pairs say so, and the per-range and per-model rows count only
+    the pairs usable on this machine.
 
     \b
     Examples:
@@ -61,7 +62,8 @@ def _free_pairs(report: StatsReport) -> str:
     return (
         f"{report.free_here:,} of {report.usable_here:,} usable on this machine "
         f"({report.free_pairs:,} of {report.capacity:,} in the policy; "
-        f"{report.capacity - report.usable_here:,} touch the OS ephemeral range or ports the OS reserves)"
+        f"{report.capacity - report.usable_here:,} touch the OS ephemeral range, ports the OS reserves "
+        "or ports other checkouts lease here)"
     )
 
 

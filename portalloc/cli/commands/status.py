@@ -11,7 +11,6 @@ from portalloc.cli.output import echo_report, echo_table
 from portalloc.cli.params import MODEL, json_option
 
 if TYPE_CHECKING:
-    from portalloc.core.models import Ledger
     from portalloc.machine.live import PortReport
 
 
@@ -36,8 +35,9 @@ def status(settings: Settings, model: str | None, as_json: bool) -> int:
 
     service = settings.service()
     pairs = service.live_status(model)
+    shared = service.shared_here(model)
     if as_json:
-        echo_report(status_report(settings.ledger_path, pairs))
+        echo_report(status_report(settings.ledger_path, pairs, shared))
         return 0
     if not pairs:
         click.echo(f"No allocations in {settings.ledger_path}.")
@@ -48,34 +48,13 @@ def status(settings: Settings, model: str | None, as_json: bool) -> int:
     ports = [port for pair in pairs for port in pair.ports]
     listening = sum(1 for port in ports if port.state is PortState.LISTENING)
     problems = [problem for pair in pairs for problem in pair.problems()]
-    problems += _shared_here(settings, service.ledger(), model)
+    problems += [message for _, _, message in shared]
     click.echo(
         f"\n{listening} of {len(ports)} ports listening; {len(problems)} problem{'' if len(problems) == 1 else 's'}"
     )
     for problem in problems:
         click.echo(f"  {problem}")
     return 0
-
-
-def _shared_here(settings: Settings, ledger: Ledger, model: str | None) -> list[str]:
-    """Ports of the ledger that another key has leased on this machine (``host``), as problems.
-
-    A read never fails because of the store: with none yet, leases off or a store that
-    cannot be used, there is nothing to mark.
-    """
-    if not settings.leases:
-        return []
-    from portalloc.errors import LeaseStoreUnavailable
-    from portalloc.machine.leases import STORE_NAME, open_store, state_dir
-    from portalloc.service.host_admin import shared_ports
-
-    try:
-        if not (state_dir() / STORE_NAME).exists():
-            return []
-        shared = shared_ports(open_store(create=False), settings.ledger_path, ledger)
-    except LeaseStoreUnavailable:
-        return []
-    return [message for allocation, _, message in shared if model is None or allocation.model == model]
 
 
 def _cell(report: PortReport) -> str:

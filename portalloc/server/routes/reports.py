@@ -66,7 +66,8 @@ def status(
     """Each allocation's ports as this machine sees them now: ``portalloc status --json``."""
     if model is not None:
         model = check_model_name(model)  # NFC, as the ledger stores it
-    return status_report(state.service.ledger_path, state.read(lambda service: service.live_status(model)))
+    pairs, shared = state.read(lambda service: (service.live_status(model), service.shared_here(model)))
+    return status_report(state.service.ledger_path, pairs, shared)
 
 
 @router.get("/v1/policy")
