@@ -7,6 +7,7 @@ import shutil
 import sys
 from pathlib import Path
 
+from install import BIN_VARIABLE
 from stores import Key, port_for_name
 
 HERE = Path(__file__).resolve().parent
@@ -21,7 +22,11 @@ _PORTALLOC_ENV = (
 
 
 def console_script(name: str) -> str:
-    """An installed console script, preferring the one beside this interpreter."""
+    """An installed console script: ``portalloc`` from the regular install of ``install.py`` when there is one,
+    else the one beside this interpreter."""
+    installed = os.environ.get(BIN_VARIABLE)
+    if name == "portalloc" and installed:
+        return str(Path(installed) / name)
     beside = Path(sys.executable).with_name(name)
     if beside.exists():
         return str(beside)
@@ -58,7 +63,7 @@ def help_command(store: str) -> list[str]:
 
 def get_command(store: str, path: Path, key: Key) -> tuple[list[str], dict[str, str]]:
     """The command line that prints ``key``'s port(s), allocating if new, and its environment."""
-    if store == "portalloc":
+    if store.startswith("portalloc"):  # its variants differ by their ledger, not their command
         return [console_script("portalloc"), "--ledger", str(path), "get", "--json", key[0], str(key[1])], environment()
     if store == "port-for":
         argv = [sys.executable, str(HERE / "port_for_cli.py"), port_for_name(key)]
@@ -75,7 +80,7 @@ def get_many_command(store: str, path: Path, batch: Path) -> list[str]:
 
 def parse_output(store: str, output: str) -> tuple[int, ...]:
     """The port(s) a contender's ``get`` printed."""
-    if store == "portalloc":
+    if store.startswith("portalloc"):
         import json
 
         data = json.loads(output)

@@ -112,6 +112,31 @@ class PortallocStore:
         return {a.key: a.ports for a in LedgerFile(self.path).read().allocations}
 
 
+class PortallocReservedStore(PortallocStore):
+    """The same, with three reserved ports and one model's pool in the policy (what a platform's ledger holds)."""
+
+    name = "portalloc-reserved"
+
+    @staticmethod
+    def create(path: Path, n: int) -> None:
+        """Write a ledger of ``n`` allocations with the wide policy, reserved ports and a pool."""
+        from portalloc.core.allocator import assign_many
+        from portalloc.core.models import Ledger, Pool, PortPolicy
+        from portalloc.storage.codec import dump_ledger
+        from portalloc.storage.files import atomic_write
+
+        policy = PortPolicy(
+            backend_start=BACKEND_START,
+            frontend_start=FRONTEND_START,
+            step=STEP,
+            max_port=MAX_PORT,
+            reserved=[[15000, 15000], [25000, 25000], [30000, 30000]],
+            pools=[Pool(model="pooled", first=10_900, last=10_999)],
+        )
+        ledger, _ = assign_many(Ledger(policy=policy), keys_for(n))
+        atomic_write(path, dump_ledger(ledger))
+
+
 class PortallocNoProbeStore(PortallocStore):
     """The same, with OS probing off (``probe=False``): the ledger's work alone, as SQLite does."""
 
@@ -382,6 +407,7 @@ class PortForStore:
 STORES: dict[str, type[PortallocStore] | type[SqliteStore] | type[PortForStore]] = {
     "portalloc": PortallocStore,
     "portalloc-noprobe": PortallocNoProbeStore,
+    "portalloc-reserved": PortallocReservedStore,
     "portalloc-noleases": PortallocNoLeasesStore,
     "portalloc-host-100": PortallocHostStore,
     "portalloc-host-100k": PortallocBusyHostStore,
