@@ -12,6 +12,7 @@ command of the run (the workers' too, through ``PORTALLOC_BENCH_BIN``) is that o
 from __future__ import annotations
 
 import os
+import shutil
 import subprocess
 import sys
 from pathlib import Path
@@ -23,8 +24,20 @@ BIN_VARIABLE = "PORTALLOC_BENCH_BIN"
 
 def install_regular(workdir: Path) -> Path:
     """Build a wheel of this checkout and install it into a new venv under ``workdir``; its ``bin`` directory."""
-    wheels, venv = workdir / "wheel", workdir / "venv"
-    _run([sys.executable, "-m", "pip", "wheel", "-q", "--no-deps", "-w", str(wheels), str(REPOSITORY)])
+    source, wheels, venv = workdir / "source", workdir / "wheel", workdir / "venv"
+    # Built from a copy of the work tree's files (uncommitted changes included): setuptools
+    # leaves a build/ directory in the tree it builds, and the work tree is not ours to litter.
+    listed = subprocess.run(
+        ["git", "ls-files", "-z", "--cached", "--others", "--exclude-standard"],
+        cwd=REPOSITORY,
+        capture_output=True,
+        check=True,
+    ).stdout.decode()
+    for name in filter(None, listed.split("\0")):
+        if (REPOSITORY / name).is_file():
+            (source / name).parent.mkdir(parents=True, exist_ok=True)
+            shutil.copy2(REPOSITORY / name, source / name)
+    _run([sys.executable, "-m", "pip", "wheel", "-q", "--no-deps", "-w", str(wheels), str(source)])
     (wheel,) = wheels.glob("portalloc-*.whl")
     _run([sys.executable, "-m", "venv", str(venv)])
     _run([str(venv / "bin" / "python"), "-m", "pip", "install", "-q", f"{wheel}[serve]"])

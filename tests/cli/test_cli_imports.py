@@ -15,7 +15,9 @@ from pathlib import Path
 import click
 import pytest
 
-from portalloc.cli.main import COMMANDS, cli
+from portalloc.cli.catalog import COMMANDS
+from portalloc.cli.lazy import SUMMARY_LIMIT
+from portalloc.cli.main import cli
 from portalloc.core.models import Allocation, Ledger, PortPolicy
 from portalloc.storage.codec import dump_ledger
 from tests.conftest import subprocess_env
@@ -46,8 +48,19 @@ def heavy(modules: set[str]) -> list[str]:
     return sorted(name for name in modules if name.split(".")[0] in HEAVY)
 
 
-def test_help_imports_neither_pydantic_nor_filelock() -> None:
-    assert heavy(modules_after("--help")) == []
+def test_help_imports_neither_pydantic_nor_filelock_nor_any_command() -> None:
+    modules = modules_after("--help")
+    assert heavy(modules) == []
+    assert not {name for name in modules if name.startswith("portalloc.cli.commands.")}
+
+
+def test_each_summary_in_the_table_is_its_commands_own() -> None:
+    """``--help`` lists the table's summaries: each is what click would take from the command's docstring."""
+    ctx = click.Context(cli)
+    for name, entry in COMMANDS.items():
+        command = cli.get_command(ctx, name)
+        assert command is not None and not command.hidden
+        assert entry.summary == command.get_short_help_str(limit=SUMMARY_LIMIT), name
 
 
 def test_get_of_an_existing_key_imports_neither_pydantic_nor_filelock_nor_other_commands(ledger_path: Path) -> None:
