@@ -12,8 +12,9 @@ import logging
 from collections.abc import Callable, Iterable
 
 from portalloc.core import allocator
-from portalloc.core.models import Allocation, Ledger, Pool, PortPolicy, build_policy, merge_ranges
+from portalloc.core.models import Allocation, Ledger, Pool, PortPolicy, build_policy
 from portalloc.core.names import KnownModels
+from portalloc.core.pairs import merge_ranges
 from portalloc.core.policymoves import describe_moves, policy_moves
 from portalloc.errors import PolicyRefused
 from portalloc.service import hostcapacity

@@ -43,6 +43,7 @@ from typing import TYPE_CHECKING, Any, NamedTuple, cast
 
 from portalloc.core.keys import check_app_num, check_model_name
 from portalloc.core.limits import LEDGER_VERSION, MAX_PORT, MIN_PORT
+from portalloc.core.pairs import merge_ranges, pair_count
 from portalloc.errors import LedgerCorrupt, PortallocError
 from portalloc.storage.strictjson import parse_json, reject_duplicate_names
 
@@ -64,9 +65,13 @@ POLICY_DEFAULTS: Mapping[str, int | bool] = {
     "skip_bad_ports": True,
     "probe": True,
 }
-#: ``PortPolicy``'s list fields (reserved ranges, per-model pools). The fast reader knows
-#: neither: a policy with one defers to ``parse_ledger``.
+#: ``PortPolicy``'s list fields (reserved ranges, per-model pools), empty by default.
 POLICY_LISTS = ("reserved", "pools")
+#: ``Pool``'s fields and the defaults of those that have one, in the order the file spells them.
+POOL_FIELDS = ("model", "first", "last", "overflow")
+POOL_DEFAULTS: Mapping[str, str] = {"overflow": "shared"}
+#: What a full pool's model gets next: the first is the default.
+POOL_OVERFLOWS = ("shared", "fail")
 #: Which plain policy fields are ports (the others are the step and flags).
 POLICY_PORTS = ("backend_start", "frontend_start", "max_port")
 POLICY_FLAGS = tuple(name for name, value in POLICY_DEFAULTS.items() if type(value) is bool)
@@ -278,7 +283,7 @@ class Document(NamedTuple):
 
 
 class CheckedLedger(NamedTuple):
-    """A ledger the models would accept: its policy (defaults filled in) and its rows (models in NFC)."""
+    """A ledger the models would accept: its policy (``PortPolicy.model_dump()``) and its rows (models in NFC)."""
 
     policy: Mapping[str, Any]
     rows: list[tuple[str, int, int, int]]
@@ -367,14 +372,58 @@ def read_checked(text: str) -> CheckedLedger | None:
 
 
 def _checked_policy(policy: object) -> dict[str, Any] | None:
-    if not isinstance(policy, dict) or not policy.keys() <= POLICY_DEFAULTS.keys():
+    """The policy with its defaults filled in (``PortPolicy.model_dump()``) if the model accepts it, else ``None``."""
+    if not isinstance(policy, dict) or not policy.keys() <= {*POLICY_DEFAULTS, *POLICY_LISTS}:
         return None
-    full = {**POLICY_DEFAULTS, **policy}
+    full = {**POLICY_DEFAULTS, **{name: [] for name in POLICY_LISTS}, **policy}
     if not all(_is_int(full[name], MIN_PORT, MAX_PORT) for name in POLICY_PORTS):
         return None
     if not all(type(full[name]) is bool for name in POLICY_FLAGS) or not _is_int(full["step"], 1, None):
         return None
-    return full if full["backend_start"] < full["frontend_start"] <= full["max_port"] else None
+    if not full["backend_start"] < full["frontend_start"] <= full["max_port"]:
+        return None
+    count = pair_count(full["backend_start"], full["frontend_start"], full["step"], full["max_port"])
+    full["pools"] = _checked_pools(full["pools"], count)
+    return full if _checked_reserved(full["reserved"]) and full["pools"] is not None else None
+
+
+def _checked_reserved(reserved: object) -> bool:
+    """Whether ``reserved`` is ranges of ports ``[low, high]``, sorted, apart and not touching (one spelling)."""
+    if type(reserved) is not list:
+        return False
+    for port_range in reserved:
+        if type(port_range) is not list or len(port_range) != 2:
+            return False
+        if not all(_is_int(port, MIN_PORT, MAX_PORT) for port in port_range):
+            return False
+    return reserved == merge_ranges(reserved)
+
+
+def _checked_pools(pools: object, count: int) -> list[dict[str, Any]] | None:
+    """The pools with their defaults filled in and their models in NFC, if the model accepts them, else ``None``."""
+    if type(pools) is not list:
+        return None
+    checked: list[dict[str, Any]] = []
+    for pool in pools:
+        if not isinstance(pool, dict) or not set(POOL_FIELDS) - set(POOL_DEFAULTS) <= pool.keys() <= set(POOL_FIELDS):
+            return None
+        full = {name: pool.get(name, POOL_DEFAULTS.get(name)) for name in POOL_FIELDS}
+        if not (_is_int(full["first"], 0, None) and _is_int(full["last"], full["first"], count - 1)):
+            return None
+        if (
+            type(full["overflow"]) is not str
+            or full["overflow"] not in POOL_OVERFLOWS
+            or type(full["model"]) is not str
+        ):
+            return None
+        try:
+            full["model"] = check_model_name(full["model"])
+        except PortallocError:
+            return None
+        if checked and full["first"] <= checked[-1]["last"]:
+            return None  # overlapping, or not sorted by pair
+        checked.append(full)
+    return checked if len({pool["model"] for pool in checked}) == len(checked) else None
 
 
 def _checked_row(row: Row, names: dict[str, str | None]) -> tuple[str, int, int, int] | None:

@@ -2,11 +2,13 @@
 
 An editable install adds a path finder that every ``portalloc`` start pays for (about
 10 ms at start-up here); a user's ``pip install portalloc`` has none. So by default the
-benchmark builds a wheel of the work tree and installs it, with its dependencies and the ``serve`` extra (the HTTP rows) as
-pip resolves them (the same versions where a constraints file pins them), into a fresh
-virtual environment under the run's temporary directory, and every ``portalloc``
-command of the run (the workers' too, through ``PORTALLOC_BENCH_BIN``) is that one.
-``run.py --editable`` skips this and times the ``portalloc`` beside the interpreter.
+benchmark builds a wheel of the work tree and installs it, with the ``serve`` extra (for
+the HTTP rows) and its dependencies as pip resolves them (the same versions where a
+constraints file pins them), into a fresh virtual environment under the run's temporary
+directory, and every ``portalloc`` command of the run (the workers' too, through
+``PORTALLOC_BENCH_BIN``) is that one. ``run.py --editable`` skips this and times the
+``portalloc`` beside the interpreter; ``run.py --checkout DIR`` installs another work
+tree's portalloc instead (an A/B against ``main``, say).
 """
 
 from __future__ import annotations
@@ -22,21 +24,21 @@ REPOSITORY = Path(__file__).resolve().parents[2]
 BIN_VARIABLE = "PORTALLOC_BENCH_BIN"
 
 
-def install_regular(workdir: Path) -> Path:
-    """Build a wheel of this checkout and install it into a new venv under ``workdir``; its ``bin`` directory."""
+def install_regular(workdir: Path, checkout: Path = REPOSITORY) -> Path:
+    """Build a wheel of ``checkout`` and install it into a new venv under ``workdir``; its ``bin`` directory."""
     source, wheels, venv = workdir / "source", workdir / "wheel", workdir / "venv"
     # Built from a copy of the work tree's files (uncommitted changes included): setuptools
     # leaves a build/ directory in the tree it builds, and the work tree is not ours to litter.
     listed = subprocess.run(
         ["git", "ls-files", "-z", "--cached", "--others", "--exclude-standard"],
-        cwd=REPOSITORY,
+        cwd=checkout,
         capture_output=True,
         check=True,
     ).stdout.decode()
     for name in filter(None, listed.split("\0")):
-        if (REPOSITORY / name).is_file():
+        if (checkout / name).is_file():
             (source / name).parent.mkdir(parents=True, exist_ok=True)
-            shutil.copy2(REPOSITORY / name, source / name)
+            shutil.copy2(checkout / name, source / name)
     _run([sys.executable, "-m", "pip", "wheel", "-q", "--no-deps", "-w", str(wheels), str(source)])
     (wheel,) = wheels.glob("portalloc-*.whl")
     _run([sys.executable, "-m", "venv", str(venv)])
@@ -44,9 +46,9 @@ def install_regular(workdir: Path) -> Path:
     return venv / "bin"
 
 
-def use_regular(workdir: Path) -> Path:
+def use_regular(workdir: Path, checkout: Path = REPOSITORY) -> Path:
     """``install_regular``, and point this process and its children at it."""
-    bin_dir = install_regular(workdir)
+    bin_dir = install_regular(workdir, checkout)
     os.environ[BIN_VARIABLE] = str(bin_dir)
     return bin_dir
 

@@ -55,7 +55,7 @@ from clis import (  # noqa: E402
     help_command,
     parse_output,
 )
-from install import use_regular  # noqa: E402
+from install import REPOSITORY, use_regular  # noqa: E402
 from stores import STORES, Key, Store, create_original_table, keys_for, open_store, store_file  # noqa: E402
 
 CONTENDERS = ("portalloc", "sqlite", "port-for")
@@ -753,6 +753,12 @@ def main(argv: Sequence[str] | None = None) -> int:
         action="store_true",
         help="time the portalloc beside this interpreter (an editable install) instead of a regular install",
     )
+    parser.add_argument(
+        "--checkout",
+        type=Path,
+        default=REPOSITORY,
+        help="install and time the portalloc of this work tree (default: this one), e.g. main's for an A/B",
+    )
     args = parser.parse_args(argv)
     try:
         import port_for  # noqa: F401
@@ -771,7 +777,10 @@ def main(argv: Sequence[str] | None = None) -> int:
     if args.editable:
         print("portalloc: the install beside this interpreter (--editable)", file=sys.stderr)
     else:
-        print(f"portalloc: a regular install of this checkout in {use_regular(workdir)}", file=sys.stderr)
+        print(
+            f"portalloc: a regular install of this checkout in {use_regular(workdir, args.checkout.resolve())}",
+            file=sys.stderr,
+        )
     bench = Benchmark(workdir, args.quick, rounds, concurrent_rounds)
     try:
         rows = bench.run(args.only)

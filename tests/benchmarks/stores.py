@@ -91,15 +91,9 @@ class PortallocStore:
         return [allocation.ports for allocation in self.service.allocate_many(keys)]
 
     def release(self, keys: Iterable[Key]) -> None:
-        from portalloc.core.allocator import release_many
-        from portalloc.storage.ledger import LedgerFile
-
-        doomed = list(keys)
-        if len(doomed) <= 10:
-            for key in doomed:
-                self.service.release_ports(*key)
-        else:
-            LedgerFile(self.path).update(lambda ledger: release_many(ledger, doomed))
+        # Through the service, so that the host leases end too: a lease left live keeps its
+        # ports from every later allocation, and a run of batches would use the range up.
+        self.service.release_many(list(keys))
         # Untimed: re-read and build the lookup index and used-port set, as a process that
         # has been allocating has them, so the next timed call starts warm.
         ledger = self.service.ledger()
