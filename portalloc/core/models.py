@@ -28,7 +28,7 @@ Port = Annotated[int, Field(ge=MIN_PORT, le=MAX_PORT)]
 ModelName = Annotated[str, AfterValidator(check_model_name)]
 AppNum = Annotated[int, AfterValidator(check_app_num)]
 
-_FROZEN_STRICT = ConfigDict(strict=True, frozen=True, extra="forbid")
+_FROZEN_STRICT = ConfigDict(strict=True, frozen=True, extra="forbid", defer_build=True)
 
 #: ``[low, high]``, both included: one reserved port is ``[6379, 6379]``.
 PortRange = Annotated[list[Port], Field(min_length=2, max_length=2)]
@@ -263,10 +263,10 @@ class Ledger(BaseModel):
     ``check`` can report what a careless merge produced; writes never add one.
     """
 
-    model_config = ConfigDict(strict=True, frozen=True, extra="forbid")
+    model_config = ConfigDict(strict=True, frozen=True, extra="forbid", defer_build=True)
 
     version: int = LEDGER_VERSION
-    policy: PortPolicy = PortPolicy()
+    policy: PortPolicy = Field(default_factory=PortPolicy)  # a factory: no schema is built at import
     allocations: list[Allocation] = Field(default_factory=list)
     _cache: _Derived = PrivateAttr(default_factory=_Derived)
 

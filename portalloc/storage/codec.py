@@ -16,7 +16,8 @@ git diff, and two branches that allocate different apps touch different lines. T
 ledger always gives the same bytes. Every reader is strict (``strictjson``: a name given
 twice in one object is refused, as a careless merge can write it):
 
-* ``parse_ledger`` reads any JSON layout and validates it with the pydantic models.
+* ``parse_ledger`` reads any JSON layout and validates it: a file the fast reader accepts
+  becomes models without a second check (``_built``), any other is validated by pydantic.
 * ``parse_known_rows`` is the writer's re-read under the lock: in the canonical layout it
   validates only the lines it did not write itself.
 * ``read_document`` and ``read_checked`` are the fast reader (``get`` of an existing key,
@@ -48,7 +49,7 @@ from portalloc.errors import LedgerCorrupt, PortallocError
 from portalloc.storage.strictjson import parse_json, reject_duplicate_names
 
 if TYPE_CHECKING:
-    from portalloc.core.models import Allocation, Ledger
+    from portalloc.core.models import Allocation, Ledger, PortPolicy
 
 # --- the layout -------------------------------------------------------------------------
 
@@ -123,8 +124,16 @@ def key_text(model: str, app_num: int) -> str:
     return line[len("    {") : line.index(f', "{ROW_FIELDS[2]}"') + 1]
 
 
+def policy_fields(policy: PortPolicy) -> dict[str, Any]:
+    """``policy.model_dump()``, read off the fields: a dump would build pydantic's serializer, a write needs none."""
+    fields: dict[str, Any] = {name: getattr(policy, name) for name in (*POLICY_DEFAULTS, *POLICY_LISTS)}
+    fields["reserved"] = [list(port_range) for port_range in policy.reserved]
+    fields["pools"] = [{name: getattr(pool, name) for name in POOL_FIELDS} for pool in policy.pools]
+    return fields
+
+
 def _head(ledger: Ledger) -> str:
-    fields = ledger.policy.model_dump()
+    fields = policy_fields(ledger.policy)
     for name in _WRITTEN_WHEN_SET:
         if fields[name] == POLICY_DEFAULTS.get(name, []):
             del fields[name]
@@ -204,6 +213,9 @@ def parse_ledger(data: bytes, path: Path | str) -> Ledger:
         text = data.decode("utf-8")
     except UnicodeDecodeError as error:
         raise LedgerCorrupt(f"{path} is not a valid ledger: not UTF-8 text (byte {error.start})") from None
+    checked = read_checked(text)
+    if checked is not None:
+        return _built(checked)
     if not text.strip():
         raise LedgerCorrupt(f"{path} is not a valid ledger: the file is empty")
     try:
@@ -216,6 +228,28 @@ def parse_ledger(data: bytes, path: Path | str) -> Ledger:
         return Ledger.model_validate(raw)
     except ValidationError as error:
         raise LedgerCorrupt(f"{path} is not a valid ledger: {describe_validation_error(error)}") from None
+
+
+def _built(checked: CheckedLedger) -> Ledger:
+    """The ``Ledger`` of a file ``read_checked`` accepted: ``Ledger.model_validate``'s result, without checking again.
+
+    ``read_checked`` answers only where the models accept the file and reads it as they
+    do (``tests/storage/test_codec.py`` pins both), so the values need no second check:
+    the models are built with ``model_construct``, and their validators (whose schemas
+    pydantic builds on first use) are never needed by a command that only reads the file
+    and adds a row or two.
+    """
+    from portalloc.core.models import Allocation, Ledger, Pool, PortPolicy
+
+    pools = [Pool.model_construct(**pool) for pool in checked.policy["pools"]]
+    reserved = [list(port_range) for port_range in checked.policy["reserved"]]
+    policy = PortPolicy.model_construct(**{**checked.policy, "reserved": reserved, "pools": pools})
+    row = Allocation.model_construct
+    allocations = [
+        row(model=model, app_num=app_num, backend=backend, frontend=frontend)
+        for model, app_num, backend, frontend in checked.rows
+    ]
+    return Ledger.model_construct(version=LEDGER_VERSION, policy=policy, allocations=allocations)
 
 
 def _row_lines(body: str) -> list[str] | None:

@@ -123,8 +123,7 @@ class LedgerFile:
     ):
         self.path = Path(path)
         self.lock_timeout = lock_timeout
-        #: What a missing file reads as (its policy is the one a new ledger gets).
-        self.new_ledger = new_ledger or Ledger()
+        self._new_ledger = new_ledger
         self.create_missing = create_missing
         self._snapshot: _Snapshot | None = None
         self._lines = LineCache()
@@ -142,6 +141,15 @@ class LedgerFile:
         except OSError as error:
             raise _unavailable("read", self.path, error) from None
         return _signature_of(st)
+
+    @property
+    def new_ledger(self) -> Ledger:
+        """What a missing file reads as (its policy is the one a new ledger gets)."""
+        # Built when first asked for: validating even an empty Ledger builds the models'
+        # validators, which a write to an existing file never needs (``codec._built``).
+        if self._new_ledger is None:
+            self._new_ledger = Ledger()
+        return self._new_ledger
 
     def _load(self, data: bytes | None) -> Ledger:
         snapshot = self._snapshot
