@@ -453,7 +453,7 @@ def _checked_pools(pools: object, count: int) -> list[dict[str, Any]] | None:
     for pool in pools:
         if not isinstance(pool, dict) or not set(POOL_FIELDS) - set(POOL_DEFAULTS) <= pool.keys() <= set(POOL_FIELDS):
             return None
-        full = {name: pool.get(name, POOL_DEFAULTS.get(name)) for name in POOL_FIELDS}
+        full: dict[str, Any] = {name: pool.get(name, POOL_DEFAULTS.get(name)) for name in POOL_FIELDS}
         if not (_is_int(full["first"], 0, None) and _is_int(full["last"], full["first"], count - 1)):
             return None
         if (
