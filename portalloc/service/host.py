@@ -28,12 +28,14 @@ import threading
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import TypeVar
+from typing import TYPE_CHECKING, TypeVar
 
 from portalloc.core.models import Allocation, Ledger, PortPolicy
 from portalloc.errors import PortallocError
 from portalloc.machine.identity import LedgerIdentity, identify
-from portalloc.machine.leases import LeaseStore, open_store
+
+if TYPE_CHECKING:  # the store (and sqlite3) is opened when a pair is chosen or ended: reads never need it
+    from portalloc.machine.leases import LeaseStore
 
 Key = tuple[str, int]
 Pair = tuple[int, int]
@@ -94,6 +96,8 @@ class HostLeases:
             return self._given
         store: LeaseStore | None = getattr(self._local, "store", None)
         if store is None:
+            from portalloc.machine.leases import open_store
+
             store = self._local.store = open_store(self.state_dir)
         return store
 

@@ -31,16 +31,17 @@ import os
 import time
 from collections.abc import Callable
 from pathlib import Path
-from typing import NamedTuple, TypeVar
+from typing import TYPE_CHECKING, NamedTuple, TypeVar
 
 from portalloc.core.limits import DEFAULT_LOCK_TIMEOUT, MAX_LEDGER_BYTES
 from portalloc.core.models import Ledger
 from portalloc.errors import LedgerCorrupt, LedgerExists, LedgerLocked, LedgerMissing, LedgerUnavailable
-from portalloc.storage import locking
 from portalloc.storage.codec import LineCache, dump_ledger, parse_known_rows, parse_ledger
 from portalloc.storage.files import FileDirectory, RegularFile, same_file
-from portalloc.storage.locking import lock_path
 from portalloc.storage.paths import git_operation
+
+if TYPE_CHECKING:  # imported when a write takes the lock: a read never needs filelock
+    from portalloc.storage import locking
 
 T = TypeVar("T")
 
@@ -259,6 +260,8 @@ class LedgerFile:
                     # could always see a rename before its directory fsync).
                     directory.sync()
                 return result
+        from portalloc.storage.locking import lock_path
+
         raise LedgerLocked(
             f"the lock file {lock_path(self.path)} or the ledger {self.path} was replaced {_REDO_LIMIT} times "
             "while a write held the lock; nothing was written (is something deleting the lock, "
@@ -270,6 +273,8 @@ class LedgerFile:
             spare = self._spare_locks.pop()  # atomic: two threads never take the same one
         except IndexError:
             spare = None
+        from portalloc.storage import locking
+
         return locking.acquire(directory, self.lock_timeout, deadline=deadline, reuse=spare)
 
     def _fresh(self) -> bool:
