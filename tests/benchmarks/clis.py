@@ -8,7 +8,7 @@ import sys
 from pathlib import Path
 
 from install import BIN_VARIABLE
-from stores import Key, port_for_name
+from stores import Key, port_for_name, state_dir
 
 HERE = Path(__file__).resolve().parent
 _PORTALLOC_ENV = (
@@ -40,7 +40,8 @@ def environment(**extra: str) -> dict[str, str]:
     """The current environment without portalloc's own variables, plus ``extra``.
 
     ``PORTALLOC_STATE_DIR`` is kept: ``run.py`` points it at its own temporary directory,
-    so the benchmark never writes the user's host lease store.
+    so the benchmark never writes the user's host lease store; a command on a scenario's
+    ledger gets that scenario's own store (``stores.state_dir``) in ``extra``.
     """
     env = {k: v for k, v in os.environ.items() if k not in _PORTALLOC_ENV}
     env.update(extra)
@@ -64,7 +65,8 @@ def help_command(store: str) -> list[str]:
 def get_command(store: str, path: Path, key: Key) -> tuple[list[str], dict[str, str]]:
     """The command line that prints ``key``'s port(s), allocating if new, and its environment."""
     if store.startswith("portalloc"):  # its variants differ by their ledger, not their command
-        return [console_script("portalloc"), "--ledger", str(path), "get", "--json", key[0], str(key[1])], environment()
+        argv = [console_script("portalloc"), "--ledger", str(path), "get", "--json", key[0], str(key[1])]
+        return argv, environment(PORTALLOC_STATE_DIR=str(state_dir(path)))
     if store == "port-for":
         argv = [sys.executable, str(HERE / "port_for_cli.py"), port_for_name(key)]
         return argv, environment(PORT_FOR_CONFIG=str(path))

@@ -56,7 +56,7 @@ from clis import (  # noqa: E402
     parse_output,
 )
 from install import REPOSITORY, use_regular  # noqa: E402
-from stores import STORES, Key, Store, create_original_table, keys_for, open_store, store_file  # noqa: E402
+from stores import STORES, Key, Store, create_original_table, keys_for, open_store, state_dir, store_file  # noqa: E402
 
 CONTENDERS = ("portalloc", "sqlite", "port-for")
 TITLES = {"portalloc": "portalloc", "sqlite": "SQLite baseline", "port-for": "port-for", "floor": "floor"}
@@ -280,7 +280,7 @@ class Benchmark:
     def cli_host(self, _contender: str) -> float:
         """``portalloc host --json`` over the store with 30,000 live and 70,000 ended leases."""
         self.store("portalloc-host-100k", "n1000", 1000)
-        state = STORES["portalloc-host-100k"].state_dir(self.path("portalloc-host-100k", "n1000"))  # type: ignore[attr-defined]
+        state = state_dir(self.path("portalloc-host-100k", "n1000"))
         return run_timed([console_script("portalloc"), "host", "--json"], environment(PORTALLOC_STATE_DIR=str(state)))[
             0
         ]
@@ -302,7 +302,9 @@ class Benchmark:
         keys = [(f"cli_batch_{self.counter.next()}", j) for j in range(1, 1001)]
         batch = self.workdir / f"batch-{contender}.txt"
         batch.write_text("".join(f"{model} {app_num}\n" for model, app_num in keys))
-        elapsed, output = run_timed(get_many_command(contender, self.path(contender, "cli-many"), batch), environment())
+        path = self.path(contender, "cli-many")
+        env = environment(PORTALLOC_STATE_DIR=str(state_dir(path)))
+        elapsed, output = run_timed(get_many_command(contender, path, batch), env)
         printed = json.loads(output) if contender == "portalloc" else output.splitlines()
         assert len(printed) == len(keys), output[-200:]
         store.release(keys)  # back to 1,000 rows, untimed
@@ -316,10 +318,7 @@ class Benchmark:
         ledger = self.path(contender, f"import-{self.counter.next()}")
         STORES[contender].create(ledger, 0)  # an empty ledger with the wide policy the rows fit
         argv = [console_script("portalloc"), "--ledger", str(ledger), "import", "--json", str(database)]
-        # A lease store of its own: the 9,999 leases of a ledger deleted after the sample would
-        # otherwise stay live (its directory is still there) and use up the other rows' range.
-        state = self.workdir / f"{ledger.stem}.state"
-        elapsed, output = run_timed(argv, environment(PORTALLOC_STATE_DIR=str(state)))
+        elapsed, output = run_timed(argv, environment(PORTALLOC_STATE_DIR=str(state_dir(ledger))))
         report = json.loads(output)
         # The old table, like the old allocator, put one row on 10080 (a browsers' bad port): import refuses it.
         assert (report["imported"], report["skipped_by_reason"]) == (9_999, {"refused by the policy": 1}), output[:300]

@@ -31,6 +31,13 @@ Pair = tuple[int, int]
 BACKEND_START, FRONTEND_START, STEP, MAX_PORT = 10001, 21001, 1, 32767
 
 
+def state_dir(path: Path) -> Path:
+    """The host lease store of the scenario whose ledger is ``path``: one per scenario, as if each ran on its own
+    machine. One store for all would let the 10,000-row ledger's leases keep every other scenario's ledgers
+    off those ports, and the wide range would run out."""
+    return path.with_suffix(".state")
+
+
 def keys_for(n: int, model_count: int = 10, prefix: str = "model") -> list[Key]:
     """``n`` distinct keys spread over ``model_count`` models, the way a platform's ledger looks."""
     return [(f"{prefix}_{i % model_count}", i // model_count + 1) for i in range(n)]
@@ -67,7 +74,7 @@ class PortallocStore:
         from portalloc import PortAllocationService
 
         self.path = path
-        self.service = PortAllocationService(path, probe=self.probe)
+        self.service = PortAllocationService(path, probe=self.probe, state_dir=state_dir(path))
 
     @staticmethod
     def create(path: Path, n: int) -> None:
@@ -147,7 +154,7 @@ class PortallocNoLeasesStore(PortallocStore):
         from portalloc import PortAllocationService
 
         self.path = path
-        self.service = PortAllocationService(path, probe=self.probe, leases=False)
+        self.service = PortAllocationService(path, probe=self.probe, leases=False, state_dir=state_dir(path))
 
 
 class PortallocHostStore(PortallocStore):
@@ -161,11 +168,7 @@ class PortallocHostStore(PortallocStore):
         from portalloc import PortAllocationService
 
         self.path = path
-        self.service = PortAllocationService(path, probe=self.probe, state_dir=self.state_dir(path))
-
-    @staticmethod
-    def state_dir(path: Path) -> Path:
-        return path.with_suffix(".state")
+        self.service = PortAllocationService(path, probe=self.probe, state_dir=state_dir(path))
 
     @classmethod
     def create(cls, path: Path, n: int) -> None:
@@ -175,7 +178,7 @@ class PortallocHostStore(PortallocStore):
         PortallocStore.create(path, n)
         generator = random.Random(cls.LIVE)
         checkouts = path.parent / f"{path.stem}-checkouts"
-        store = open_store(cls.state_dir(path))
+        store = open_store(state_dir(path))
         with store.transaction():
             ids = []
             for i in range(1000):
