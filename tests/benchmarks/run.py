@@ -787,10 +787,14 @@ def main(argv: Sequence[str] | None = None) -> int:
     try:
         rows = bench.run(args.only)
         ledger = store_file(workdir, "portalloc", "cli")
+        reserved = store_file(workdir, "portalloc-reserved", "cli-reserved")
         imports = {
             "portalloc --help": heavy_imports([console_script("portalloc"), "--help"]),
             "portalloc get (existing key)": heavy_imports(
                 [console_script("portalloc"), "--ledger", str(ledger), "get", "model_3", "42"]
+            ),
+            "portalloc get (existing key, reserved ports and a pool)": heavy_imports(
+                [console_script("portalloc"), "--ledger", str(reserved), "get", "model_3", "42"]
             ),
         }
     finally:
