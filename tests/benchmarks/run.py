@@ -185,17 +185,10 @@ class Benchmark:
     def cli_help(self, contender: str) -> float:
         return run_timed(help_command(contender), environment())[0]
 
-    def cli_get_existing(self, contender: str) -> float:
-        self.store(contender, "cli", 1000)
-        argv, env = get_command(contender, self.path(contender, "cli"), ("model_3", 42))
-        elapsed, output = run_timed(argv, env)
-        assert parse_output(contender, output), output
-        return elapsed
-
-    def cli_get_existing_reserved(self, contender: str) -> float:
-        """``get`` of an existing key in a ledger whose policy holds reserved ports and a pool."""
-        self.store(contender, "cli-reserved", 1000)
-        argv, env = get_command(contender, self.path(contender, "cli-reserved"), ("model_3", 42))
+    def cli_get_existing(self, contender: str, label: str = "cli") -> float:
+        """``get`` of an existing key; ``label`` "cli-reserved" for the ledger with reserved ports and a pool."""
+        self.store(contender, label, 1000)
+        argv, env = get_command(contender, self.path(contender, label), ("model_3", 42))
         elapsed, output = run_timed(argv, env)
         assert parse_output(contender, output), output
         return elapsed
@@ -389,7 +382,7 @@ class Benchmark:
                     stand_in="portalloc-reserved",
                     versus=existing,
                 ),
-                self.cli_get_existing_reserved,
+                lambda c: self.cli_get_existing(c, "cli-reserved"),
                 rounds,
             ),
             (Row("CLI `get`, new key (n=1,000)", CONTENDERS, cli=True), self.cli_get_new, rounds),
