@@ -241,6 +241,16 @@ def fast(data: bytes, model: str, app_num: int) -> tuple[int, int, bool] | None:
     return None if found is None else (found[2], found[3], checked.policy["probe"])
 
 
+def validated(data: bytes) -> Ledger | None:
+    """The ledger pydantic validates from ``data`` (the reference), checked against the fast reader; else ``None``."""
+    try:
+        ledger: Ledger | None = validate_ledger(data, "generated.json")
+    except LedgerCorrupt:
+        ledger = None
+    assert_same_ledger(data, ledger)
+    return ledger
+
+
 def assert_same_ledger(data: bytes, ledger: Ledger | None) -> None:
     """What the fast reader accepts, the models accept, and ``parse_ledger`` builds from its reading the very ledger
     pydantic validates (policy defaults and NFC names included); a write spells the policy as the models dump it."""
@@ -260,11 +270,7 @@ def assert_same_ledger(data: bytes, ledger: Ledger | None) -> None:
 @settings(max_examples=250, deadline=None)
 @given(_documents())
 def test_the_fast_reader_agrees_with_the_full_parser(data: bytes) -> None:
-    try:
-        ledger: Ledger | None = validate_ledger(data, "generated.json")
-    except LedgerCorrupt:
-        ledger = None
-    assert_same_ledger(data, ledger)
+    ledger = validated(data)
     for model, app_num in _QUERIES:
         hit = fast(data, model, app_num)
         full = ledger.find(model, app_num) if ledger is not None else None
@@ -312,11 +318,7 @@ def _canonical_documents(draw: st.DrawFn) -> bytes:
 @settings(max_examples=250, deadline=None)
 @given(_canonical_documents())
 def test_the_canonical_reading_agrees_with_the_full_parser(data: bytes) -> None:
-    try:
-        ledger: Ledger | None = validate_ledger(data, "generated.json")
-    except LedgerCorrupt:
-        ledger = None
-    assert_same_ledger(data, ledger)
+    ledger = validated(data)
     for model, app_num in _QUERIES:
         hit = fast(data, model, app_num)
         full = ledger.find(model, app_num) if ledger is not None else None
@@ -370,11 +372,7 @@ def _list_policies(draw: st.DrawFn) -> bytes:
 @settings(max_examples=300, deadline=None)
 @given(_list_policies())
 def test_the_fast_reader_checks_reserved_ports_and_pools_as_the_models_do(data: bytes) -> None:
-    try:
-        ledger: Ledger | None = validate_ledger(data, "generated.json")
-    except LedgerCorrupt:
-        ledger = None
-    assert_same_ledger(data, ledger)
+    ledger = validated(data)
     # Every policy the models accept, the fast reader reads too: a get of an existing key stays fast.
     if ledger is not None:
         assert fast(data, "a", 1) == (5003, 8003, True)
