@@ -77,6 +77,9 @@ POOL_OVERFLOWS = ("shared", "fail")
 #: Which plain policy fields are ports (the others are the step and flags).
 POLICY_PORTS = ("backend_start", "frontend_start", "max_port")
 POLICY_FLAGS = tuple(name for name, value in POLICY_DEFAULTS.items() if type(value) is bool)
+#: The policy fields whose values the fast reader checks (``_checked_policy``). A field added
+#: to ``POLICY_DEFAULTS`` and not checked there sends every file that spells it to the models.
+_CHECKED_POLICY_FIELDS = frozenset({*POLICY_PORTS, *POLICY_FLAGS, "step", *POLICY_LISTS})
 #: Policy fields written only when they differ from their default: ledgers that keep the
 #: default stay byte for byte what they were, and readable by a portalloc that predates them.
 _WRITTEN_WHEN_SET = ("probe", *POLICY_LISTS)
@@ -419,7 +422,7 @@ def read_checked(text: str) -> CheckedLedger | None:
 
 def _checked_policy(policy: object) -> dict[str, Any] | None:
     """The policy with its defaults filled in (``PortPolicy.model_dump()``) if the model accepts it, else ``None``."""
-    if not isinstance(policy, dict) or not policy.keys() <= {*POLICY_DEFAULTS, *POLICY_LISTS}:
+    if not isinstance(policy, dict) or not policy.keys() <= _CHECKED_POLICY_FIELDS:
         return None
     full = {**POLICY_DEFAULTS, **{name: [] for name in POLICY_LISTS}, **policy}
     if not all(_is_int(full[name], MIN_PORT, MAX_PORT) for name in POLICY_PORTS):

@@ -11,6 +11,7 @@ import json
 from pathlib import Path
 from typing import get_args
 
+import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
@@ -51,6 +52,15 @@ def test_the_codec_field_names_are_the_models_fields() -> None:
     assert tuple(Pool.model_fields) == codec.POOL_FIELDS
     assert Pool(model="m", first=0, last=0).model_dump() == {"model": "m", "first": 0, "last": 0, **codec.POOL_DEFAULTS}
     assert get_args(Pool.model_fields["overflow"].annotation) == codec.POOL_OVERFLOWS
+
+
+def test_a_policy_field_the_fast_reader_does_not_check_defers_it(monkeypatch: pytest.MonkeyPatch) -> None:
+    """A field another change adds to the policy (and the codec's defaults) is checked by the models until the
+    fast reader learns it: a file that spells it takes the full path, one that leaves it out the fast one."""
+    plain = dump_ledger(three_apps()).decode()
+    monkeypatch.setattr(codec, "POLICY_DEFAULTS", {**codec.POLICY_DEFAULTS, "worktrees": "shared"})
+    assert read_checked(plain.replace('"skip_bad_ports": true', '"skip_bad_ports": true, "worktrees": 7')) is None
+    assert read_checked(plain) is not None
 
 
 def test_a_policy_field_the_codec_does_not_know_defers_the_fast_reader() -> None:
