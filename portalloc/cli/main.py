@@ -18,6 +18,7 @@ from typing import Any
 import click
 
 from portalloc import __version__
+from portalloc.cli.catalog import COMMAND_SECTIONS, COMMANDS
 from portalloc.cli.context import Settings
 from portalloc.cli.lazy import LazyGroup
 from portalloc.cli.stdout import StdoutFailed, guarded_stdout
@@ -108,11 +109,11 @@ class _Group(LazyGroup):
         for title, names in (*COMMAND_SECTIONS, ("Other commands", sorted(self.list_commands(ctx)))):
             rows = []
             for name in names:
-                command = self.get_command(ctx, name) if name not in listed else None
-                if command is None or command.hidden:
+                summary = self.summary(ctx, name) if name not in listed else None
+                if summary is None:
                     continue
                 listed.add(name)
-                rows.append((name, command.get_short_help_str(limit=200)))  # a sentence, never cut
+                rows.append((name, summary))
             if rows:
                 with formatter.section(title):
                     formatter.write_dl(rows)
@@ -175,53 +176,6 @@ GLOBAL_OPTIONS_NOTE = (
     "Global options (--ledger, --config, --lock-timeout, --no-probe) go before the command, "
     "e.g. portalloc --ledger ./portalloc.json get model_a 1."
 )
-
-#: ``portalloc --help`` lists the commands in these sections, in this order; a command in
-#: none of them is listed under "Other commands". Names of commands that are not
-#: installed are skipped, so a section may name a command another branch adds.
-COMMAND_SECTIONS: tuple[tuple[str, tuple[str, ...]], ...] = (
-    ("Daily use", ("get", "run", "env", "dotenv", "list", "status", "release", "cleanup", "get-many")),
-    ("The ledger", ("check", "stats", "repair", "fmt", "compose-check", "import", "export", "history", "diff")),
-    ("Git", ("git-setup", "merge-driver")),
-    ("This machine", ("host",)),
-    ("The platform", ("init", "policy", "reserve", "pool")),
-    ("HTTP API", ("serve",)),
-)
-
-
-#: Every command: its name and where it lives (``module:function``). A command's module is
-#: imported only when that command runs or ``--help`` lists it (``LazyGroup``), so
-#: ``portalloc get`` pays for itself alone. To add a command, add its line here.
-COMMANDS = {
-    "get": "portalloc.cli.commands.get:get",
-    "list": "portalloc.cli.commands.list:list_allocations",
-    "check": "portalloc.cli.commands.check:check",
-    "stats": "portalloc.cli.commands.stats:stats",
-    "release": "portalloc.cli.commands.release:release",
-    "cleanup": "portalloc.cli.commands.cleanup:cleanup",
-    "merge-driver": "portalloc.cli.commands.merge_driver:merge_driver",
-    "git-setup": "portalloc.cli.commands.git_setup:git_setup",
-    "repair": "portalloc.cli.commands.repair:repair",
-    "fmt": "portalloc.cli.commands.fmt:fmt",
-    "env": "portalloc.cli.commands.env:env",
-    "run": "portalloc.cli.commands.run:run",
-    "dotenv": "portalloc.cli.commands.dotenv:dotenv",
-    "status": "portalloc.cli.commands.status:status",
-    "compose-check": "portalloc.cli.commands.compose_check:compose_check",
-    "get-many": "portalloc.cli.commands.get_many:get_many",
-    "release-many": "portalloc.cli.commands.release_many:release_many",
-    "import": "portalloc.cli.commands.import_:import_allocations",
-    "export": "portalloc.cli.commands.export:export",
-    "history": "portalloc.cli.commands.history:history",
-    "diff": "portalloc.cli.commands.diff:diff",
-    "init": "portalloc.cli.commands.init:init",
-    "policy": "portalloc.cli.commands.policy:policy",
-    "reserve": "portalloc.cli.commands.reserve:reserve",
-    "unreserve": "portalloc.cli.commands.reserve:unreserve",
-    "pool": "portalloc.cli.commands.pool:pool",
-    "serve": "portalloc.cli.commands.serve:serve",
-    "host": "portalloc.cli.commands.host:host",
-}
 
 
 @click.group(cls=_Group, lazy_commands=COMMANDS, context_settings={"help_option_names": ["-h", "--help"]})

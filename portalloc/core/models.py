@@ -21,13 +21,14 @@ from pydantic import (
 
 from portalloc.core.keys import check_app_num, check_model_name
 from portalloc.core.limits import LEDGER_VERSION, MAX_PORT, MIN_PORT
+from portalloc.core.pairs import merge_ranges, pair_count
 from portalloc.errors import InvalidValue, PolicyRefused
 
 Port = Annotated[int, Field(ge=MIN_PORT, le=MAX_PORT)]
 ModelName = Annotated[str, AfterValidator(check_model_name)]
 AppNum = Annotated[int, AfterValidator(check_app_num)]
 
-_FROZEN_STRICT = ConfigDict(strict=True, frozen=True, extra="forbid")
+_FROZEN_STRICT = ConfigDict(strict=True, frozen=True, extra="forbid", defer_build=True)
 
 #: ``[low, high]``, both included: one reserved port is ``[6379, 6379]``.
 PortRange = Annotated[list[Port], Field(min_length=2, max_length=2)]
@@ -48,17 +49,6 @@ class _ApiErrors(type(BaseModel)):  # type: ignore[misc]  # pydantic's metaclass
         except ValidationError as error:
             name = "PortPair" if cls.__name__ == "Allocation" else cls.__name__  # the name users meet
             raise InvalidValue(f"invalid {name}: {describe_validation_error(error)}") from None
-
-
-def merge_ranges(ranges: Iterable[Sequence[int]]) -> list[list[int]]:
-    """``ranges`` as the policy stores them: sorted, overlapping or touching ones joined."""
-    merged: list[list[int]] = []
-    for low, high in sorted((min(r), max(r)) for r in ranges):
-        if merged and low <= merged[-1][1] + 1:
-            merged[-1][1] = max(merged[-1][1], high)
-        else:
-            merged.append([low, high])
-    return merged
 
 
 def describe_ranges(ranges: Iterable[Sequence[int]]) -> str:
@@ -170,9 +160,7 @@ class PortPolicy(BaseModel, metaclass=_ApiErrors):
     @property
     def pair_count(self) -> int:
         """How many pairs lie in range (before skipping browsers' bad ports)."""
-        backend_room = -(-(self.frontend_start - self.backend_start) // self.step)
-        frontend_room = (self.max_port - self.frontend_start) // self.step + 1
-        return min(backend_room, frontend_room)
+        return pair_count(self.backend_start, self.frontend_start, self.step, self.max_port)
 
     def pair(self, k: int) -> tuple[int, int]:
         """The ``k``-th pair of the sequence (``0 <= k < pair_count``)."""
@@ -275,10 +263,10 @@ class Ledger(BaseModel):
     ``check`` can report what a careless merge produced; writes never add one.
     """
 
-    model_config = ConfigDict(strict=True, frozen=True, extra="forbid")
+    model_config = ConfigDict(strict=True, frozen=True, extra="forbid", defer_build=True)
 
     version: int = LEDGER_VERSION
-    policy: PortPolicy = PortPolicy()
+    policy: PortPolicy = Field(default_factory=PortPolicy)  # a factory: no schema is built at import
     allocations: list[Allocation] = Field(default_factory=list)
     _cache: _Derived = PrivateAttr(default_factory=_Derived)
 

@@ -21,6 +21,11 @@ BAD_PORTS = frozenset(
 )  # fmt: skip
 
 
+def policy_span(policy: PortPolicy) -> tuple[int, int]:
+    """The lowest and highest port of the policy's sequence (first backend, last frontend)."""
+    return policy.backend_start, policy.pair(policy.pair_count - 1)[1]
+
+
 def is_bad_pair(policy: PortPolicy, backend: int, frontend: int) -> bool:
     """Whether the pair touches a browsers' bad port and the policy skips those."""
     return policy.skip_bad_ports and (backend in BAD_PORTS or frontend in BAD_PORTS)

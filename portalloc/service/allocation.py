@@ -17,6 +17,7 @@ from typing import TYPE_CHECKING
 from portalloc.core import allocator, audit
 from portalloc.core.keys import check_key, check_model_name
 from portalloc.core.models import Allocation, Ledger, PortPair, PortPolicy
+from portalloc.core.policyrules import policy_span
 from portalloc.errors import NoFreePair, PortallocError, PreconditionFailed
 from portalloc.machine import probe
 from portalloc.service import hostcapacity
@@ -96,7 +97,7 @@ class Allocations:
             if not moving:
                 return ledger, []
             if dry_run:
-                return ledger, assign(store.leased_ports(hostcapacity.policy_span(ledger.policy), {}))[1]
+                return ledger, assign(store.leased_ports(policy_span(ledger.policy), {}))[1]
             return host.choose(ledger, moving, Plan(), assign)
 
         if dry_run:

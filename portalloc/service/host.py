@@ -28,13 +28,15 @@ import threading
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import TypeVar
+from typing import TYPE_CHECKING, TypeVar
 
 from portalloc.core.models import Allocation, Ledger
+from portalloc.core.policyrules import policy_span
 from portalloc.errors import PortallocError
 from portalloc.machine.identity import LedgerIdentity, identify
-from portalloc.machine.leases import BUSY_TIMEOUT_MS, STORE_NAME, LeaseStore, open_store, state_dir
-from portalloc.service.hostcapacity import policy_span
+
+if TYPE_CHECKING:  # the store (and sqlite3) is opened when a pair is chosen or ended: reads never need it
+    from portalloc.machine.leases import LeaseStore
 
 Key = tuple[str, int]
 Pair = tuple[int, int]
@@ -90,14 +92,19 @@ class HostLeases:
             return self._given
         store: LeaseStore | None = getattr(self._local, "store", None)
         if store is None:
+            from portalloc.machine.leases import open_store
+
             store = self._local.store = open_store(self.state_dir)
         return store
 
     def existing_store(self) -> LeaseStore | None:
         """The open store, or ``None`` when this machine has none yet (a read never makes it)."""
         opened = self._given is not None or getattr(self._local, "store", None) is not None
-        if not opened and not (self.state_dir or state_dir()).joinpath(STORE_NAME).exists():
-            return None
+        if not opened:
+            from portalloc.machine.leases import STORE_NAME, state_dir
+
+            if not (self.state_dir or state_dir()).joinpath(STORE_NAME).exists():
+                return None
         return self.store()
 
     def register(self, store: LeaseStore) -> int:
@@ -184,13 +191,13 @@ class HostLeases:
         with store.transaction():
             _end_released(store, self.register(store), plan)
 
-    def sync(self, ledger: Ledger, *, wait_ms: int = BUSY_TIMEOUT_MS) -> int:
+    def sync(self, ledger: Ledger, *, wait_ms: int | None = None) -> int:
         """Lease every row of ``ledger`` (this copy, as read); how many leases were added or moved.
 
-        ``wait_ms``: how long to wait for another process's store transaction.
+        ``wait_ms``: how long to wait for another process's store transaction (default: the store's own).
         """
         store = self.store()
-        with store.transaction(wait_ms):
+        with store.transaction() if wait_ms is None else store.transaction(wait_ms):
             return self._lease_rows(store, self.register(store), ledger)
 
     @staticmethod

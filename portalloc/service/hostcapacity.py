@@ -17,6 +17,7 @@ from collections.abc import Iterable
 from typing import TYPE_CHECKING
 
 from portalloc.core.models import PortPolicy
+from portalloc.core.policyrules import policy_span
 from portalloc.errors import LeaseStoreUnavailable
 from portalloc.machine import hostports
 
@@ -24,11 +25,6 @@ if TYPE_CHECKING:
     from portalloc.service.host import HostLeases
 
 logger = logging.getLogger("portalloc")
-
-
-def policy_span(policy: PortPolicy) -> tuple[int, int]:
-    """The lowest and highest port of the policy's sequence (first backend, last frontend)."""
-    return policy.backend_start, policy.pair(policy.pair_count - 1)[1]
 
 
 def unusable_here(

@@ -11,8 +11,9 @@ from __future__ import annotations
 import logging
 from collections.abc import Callable, Iterable
 
-from portalloc.core.models import Allocation, Ledger, Pool, PortPolicy, build_policy, merge_ranges
+from portalloc.core.models import Allocation, Ledger, Pool, PortPolicy, build_policy
 from portalloc.core.names import KnownModels
+from portalloc.core.pairs import merge_ranges
 from portalloc.core.policymoves import change_policy, describe_moves, policy_moves
 from portalloc.core.policyrules import reserved_holders
 from portalloc.errors import PolicyRefused

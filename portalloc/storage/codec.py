@@ -16,7 +16,9 @@ git diff, and two branches that allocate different apps touch different lines. T
 ledger always gives the same bytes. Every reader is strict (``strictjson``: a name given
 twice in one object is refused, as a careless merge can write it):
 
-* ``parse_ledger`` reads any JSON layout and validates it with the pydantic models.
+* ``parse_ledger`` reads any JSON layout and validates it: a file the fast reader accepts
+  becomes models without a second check (``_built``), any other is validated by pydantic
+  (``validate_ledger``).
 * ``parse_known_rows`` is the writer's re-read under the lock: in the canonical layout it
   validates only the lines it did not write itself.
 * ``read_document`` and ``read_checked`` are the fast reader (``get`` of an existing key,
@@ -43,11 +45,12 @@ from typing import TYPE_CHECKING, Any, NamedTuple, cast
 
 from portalloc.core.keys import check_app_num, check_model_name
 from portalloc.core.limits import LEDGER_VERSION, MAX_PORT, MIN_PORT
+from portalloc.core.pairs import merge_ranges, pair_count
 from portalloc.errors import LedgerCorrupt, PortallocError
 from portalloc.storage.strictjson import parse_json, reject_duplicate_names
 
 if TYPE_CHECKING:
-    from portalloc.core.models import Allocation, Ledger
+    from portalloc.core.models import Allocation, Ledger, PortPolicy
 
 # --- the layout -------------------------------------------------------------------------
 
@@ -64,12 +67,19 @@ POLICY_DEFAULTS: Mapping[str, int | bool] = {
     "skip_bad_ports": True,
     "probe": True,
 }
-#: ``PortPolicy``'s list fields (reserved ranges, per-model pools). The fast reader knows
-#: neither: a policy with one defers to ``parse_ledger``.
+#: ``PortPolicy``'s list fields (reserved ranges, per-model pools), empty by default.
 POLICY_LISTS = ("reserved", "pools")
+#: ``Pool``'s fields and the defaults of those that have one, in the order the file spells them.
+POOL_FIELDS = ("model", "first", "last", "overflow")
+POOL_DEFAULTS: Mapping[str, str] = {"overflow": "shared"}
+#: What a full pool's model gets next: the first is the default.
+POOL_OVERFLOWS = ("shared", "fail")
 #: Which plain policy fields are ports (the others are the step and flags).
 POLICY_PORTS = ("backend_start", "frontend_start", "max_port")
 POLICY_FLAGS = tuple(name for name, value in POLICY_DEFAULTS.items() if type(value) is bool)
+#: The policy fields whose values the fast reader checks (``_checked_policy``). A field added
+#: to ``POLICY_DEFAULTS`` and not checked there sends every file that spells it to the models.
+_CHECKED_POLICY_FIELDS = frozenset({*POLICY_PORTS, *POLICY_FLAGS, "step", *POLICY_LISTS})
 #: Policy fields written only when they differ from their default: ledgers that keep the
 #: default stay byte for byte what they were, and readable by a portalloc that predates them.
 _WRITTEN_WHEN_SET = ("probe", *POLICY_LISTS)
@@ -118,8 +128,16 @@ def key_text(model: str, app_num: int) -> str:
     return line[len("    {") : line.index(f', "{ROW_FIELDS[2]}"') + 1]
 
 
+def policy_fields(policy: PortPolicy) -> dict[str, Any]:
+    """``policy.model_dump()``, read off the fields: a dump would build pydantic's serializer, a write needs none."""
+    fields: dict[str, Any] = {name: getattr(policy, name) for name in (*POLICY_DEFAULTS, *POLICY_LISTS)}
+    fields["reserved"] = [list(port_range) for port_range in policy.reserved]
+    fields["pools"] = [{name: getattr(pool, name) for name in POOL_FIELDS} for pool in policy.pools]
+    return fields
+
+
 def _head(ledger: Ledger) -> str:
-    fields = ledger.policy.model_dump()
+    fields = policy_fields(ledger.policy)
     for name in _WRITTEN_WHEN_SET:
         if fields[name] == POLICY_DEFAULTS.get(name, []):
             del fields[name]
@@ -189,7 +207,21 @@ class LineCache:
 
 
 def parse_ledger(data: bytes, path: Path | str) -> Ledger:
-    """Parse and fully validate ledger bytes; raise ``LedgerCorrupt`` naming ``path`` if they are not a ledger."""
+    """Parse and fully validate ledger bytes; raise ``LedgerCorrupt`` naming ``path`` if they are not a ledger.
+
+    A file the fast reader accepts is built from its reading (``_built``): the same
+    ledger ``validate_ledger`` gives, for a fraction of the cost and none of pydantic's
+    validators; any other file is validated by the models, which say what is wrong.
+    """
+    try:
+        checked = read_checked(data.decode("utf-8"))
+    except UnicodeDecodeError:
+        checked = None
+    return validate_ledger(data, path) if checked is None else _built(checked)
+
+
+def validate_ledger(data: bytes, path: Path | str) -> Ledger:
+    """``parse_ledger`` by the pydantic models alone: the reference the fast reader is held to."""
     # Imported here, not at the top: the fast reader below shares this module and must stay free of pydantic.
     from pydantic import ValidationError
 
@@ -211,6 +243,28 @@ def parse_ledger(data: bytes, path: Path | str) -> Ledger:
         return Ledger.model_validate(raw)
     except ValidationError as error:
         raise LedgerCorrupt(f"{path} is not a valid ledger: {describe_validation_error(error)}") from None
+
+
+def _built(checked: CheckedLedger) -> Ledger:
+    """The ``Ledger`` of a file ``read_checked`` accepted: ``Ledger.model_validate``'s result, without checking again.
+
+    ``read_checked`` answers only where the models accept the file and reads it as they
+    do (``tests/storage/test_codec.py`` pins both), so the values need no second check:
+    the models are built with ``model_construct``, and their validators (whose schemas
+    pydantic builds on first use) are never needed by a command that only reads the file
+    and adds a row or two.
+    """
+    from portalloc.core.models import Allocation, Ledger, Pool, PortPolicy
+
+    pools = [Pool.model_construct(**pool) for pool in checked.policy["pools"]]
+    reserved = [list(port_range) for port_range in checked.policy["reserved"]]
+    policy = PortPolicy.model_construct(**{**checked.policy, "reserved": reserved, "pools": pools})
+    row = Allocation.model_construct
+    allocations = [
+        row(model=model, app_num=app_num, backend=backend, frontend=frontend)
+        for model, app_num, backend, frontend in checked.rows
+    ]
+    return Ledger.model_construct(version=LEDGER_VERSION, policy=policy, allocations=allocations)
 
 
 def _row_lines(body: str) -> list[str] | None:
@@ -278,7 +332,7 @@ class Document(NamedTuple):
 
 
 class CheckedLedger(NamedTuple):
-    """A ledger the models would accept: its policy (defaults filled in) and its rows (models in NFC)."""
+    """A ledger the models would accept: its policy (``PortPolicy.model_dump()``) and its rows (models in NFC)."""
 
     policy: Mapping[str, Any]
     rows: list[tuple[str, int, int, int]]
@@ -367,14 +421,58 @@ def read_checked(text: str) -> CheckedLedger | None:
 
 
 def _checked_policy(policy: object) -> dict[str, Any] | None:
-    if not isinstance(policy, dict) or not policy.keys() <= POLICY_DEFAULTS.keys():
+    """The policy with its defaults filled in (``PortPolicy.model_dump()``) if the model accepts it, else ``None``."""
+    if not isinstance(policy, dict) or not policy.keys() <= _CHECKED_POLICY_FIELDS:
         return None
-    full = {**POLICY_DEFAULTS, **policy}
+    full = {**POLICY_DEFAULTS, **{name: [] for name in POLICY_LISTS}, **policy}
     if not all(_is_int(full[name], MIN_PORT, MAX_PORT) for name in POLICY_PORTS):
         return None
     if not all(type(full[name]) is bool for name in POLICY_FLAGS) or not _is_int(full["step"], 1, None):
         return None
-    return full if full["backend_start"] < full["frontend_start"] <= full["max_port"] else None
+    if not full["backend_start"] < full["frontend_start"] <= full["max_port"]:
+        return None
+    count = pair_count(full["backend_start"], full["frontend_start"], full["step"], full["max_port"])
+    full["pools"] = _checked_pools(full["pools"], count)
+    return full if _checked_reserved(full["reserved"]) and full["pools"] is not None else None
+
+
+def _checked_reserved(reserved: object) -> bool:
+    """Whether ``reserved`` is ranges of ports ``[low, high]``, sorted, apart and not touching (one spelling)."""
+    if type(reserved) is not list:
+        return False
+    for port_range in reserved:
+        if type(port_range) is not list or len(port_range) != 2:
+            return False
+        if not all(_is_int(port, MIN_PORT, MAX_PORT) for port in port_range):
+            return False
+    return reserved == merge_ranges(reserved)
+
+
+def _checked_pools(pools: object, count: int) -> list[dict[str, Any]] | None:
+    """The pools with their defaults filled in and their models in NFC, if the model accepts them, else ``None``."""
+    if type(pools) is not list:
+        return None
+    checked: list[dict[str, Any]] = []
+    for pool in pools:
+        if not isinstance(pool, dict) or not set(POOL_FIELDS) - set(POOL_DEFAULTS) <= pool.keys() <= set(POOL_FIELDS):
+            return None
+        full: dict[str, Any] = {name: pool.get(name, POOL_DEFAULTS.get(name)) for name in POOL_FIELDS}
+        if not (_is_int(full["first"], 0, None) and _is_int(full["last"], full["first"], count - 1)):
+            return None
+        if (
+            type(full["overflow"]) is not str
+            or full["overflow"] not in POOL_OVERFLOWS
+            or type(full["model"]) is not str
+        ):
+            return None
+        try:
+            full["model"] = check_model_name(full["model"])
+        except PortallocError:
+            return None
+        if checked and full["first"] <= checked[-1]["last"]:
+            return None  # overlapping, or not sorted by pair
+        checked.append(full)
+    return checked if len({pool["model"] for pool in checked}) == len(checked) else None
 
 
 def _checked_row(row: Row, names: dict[str, str | None]) -> tuple[str, int, int, int] | None:

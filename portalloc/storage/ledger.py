@@ -31,16 +31,17 @@ import os
 import time
 from collections.abc import Callable
 from pathlib import Path
-from typing import NamedTuple, TypeVar
+from typing import TYPE_CHECKING, NamedTuple, TypeVar
 
 from portalloc.core.limits import DEFAULT_LOCK_TIMEOUT, MAX_LEDGER_BYTES
 from portalloc.core.models import Ledger
 from portalloc.errors import LedgerCorrupt, LedgerExists, LedgerLocked, LedgerMissing, LedgerUnavailable
-from portalloc.storage import locking
 from portalloc.storage.codec import LineCache, dump_ledger, parse_known_rows, parse_ledger
 from portalloc.storage.files import FileDirectory, RegularFile, same_file
-from portalloc.storage.locking import lock_path
 from portalloc.storage.paths import git_operation
+
+if TYPE_CHECKING:  # imported when a write takes the lock: a read never needs filelock
+    from portalloc.storage import locking
 
 T = TypeVar("T")
 
@@ -123,8 +124,7 @@ class LedgerFile:
     ):
         self.path = Path(path)
         self.lock_timeout = lock_timeout
-        #: What a missing file reads as (its policy is the one a new ledger gets).
-        self.new_ledger = new_ledger or Ledger()
+        self._new_ledger = new_ledger
         self.create_missing = create_missing
         self._snapshot: _Snapshot | None = None
         self._lines = LineCache()
@@ -142,6 +142,15 @@ class LedgerFile:
         except OSError as error:
             raise _unavailable("read", self.path, error) from None
         return _signature_of(st)
+
+    @property
+    def new_ledger(self) -> Ledger:
+        """What a missing file reads as (its policy is the one a new ledger gets)."""
+        # Built when first asked for: validating even an empty Ledger builds the models'
+        # validators, which a write to an existing file never needs (``codec._built``).
+        if self._new_ledger is None:
+            self._new_ledger = Ledger()
+        return self._new_ledger
 
     def _load(self, data: bytes | None) -> Ledger:
         snapshot = self._snapshot
@@ -251,6 +260,8 @@ class LedgerFile:
                     # could always see a rename before its directory fsync).
                     directory.sync()
                 return result
+        from portalloc.storage.locking import lock_path
+
         raise LedgerLocked(
             f"the lock file {lock_path(self.path)} or the ledger {self.path} was replaced {_REDO_LIMIT} times "
             "while a write held the lock; nothing was written (is something deleting the lock, "
@@ -262,6 +273,8 @@ class LedgerFile:
             spare = self._spare_locks.pop()  # atomic: two threads never take the same one
         except IndexError:
             spare = None
+        from portalloc.storage import locking
+
         return locking.acquire(directory, self.lock_timeout, deadline=deadline, reuse=spare)
 
     def _fresh(self) -> bool:

@@ -7,6 +7,7 @@ ports are free; until its key is allocated, no other key is given those ports.
 
 from __future__ import annotations
 
+from functools import cache
 from pathlib import Path
 
 from pydantic import BaseModel, ConfigDict, TypeAdapter, ValidationError
@@ -22,7 +23,8 @@ from portalloc.storage.strictjson import parse_json
 class PreconfiguredPorts(BaseModel):
     """One entry of ``port_config.json``."""
 
-    model_config = ConfigDict(strict=True, frozen=True, extra="ignore")
+    # Its validator is built when a file is first read: most ledgers have no pre-configuration.
+    model_config = ConfigDict(strict=True, frozen=True, extra="ignore", defer_build=True)
 
     model: ModelName
     app_number: AppNum
@@ -30,7 +32,10 @@ class PreconfiguredPorts(BaseModel):
     frontend_port: Port
 
 
-_ENTRIES = TypeAdapter(list[PreconfiguredPorts])
+@cache
+def _entries() -> TypeAdapter[list[PreconfiguredPorts]]:
+    """The validator of the file's list, built on first use (building one at import costs every command)."""
+    return TypeAdapter(list[PreconfiguredPorts])
 
 
 def load_preconfig(path: Path) -> dict[Key, tuple[int, int]]:
@@ -53,7 +58,7 @@ def load_preconfig(path: Path) -> dict[Key, tuple[int, int]]:
     except ValueError as error:
         raise ConfigError(f"{path} is {error}") from None
     try:
-        entries = _ENTRIES.validate_python(raw)
+        entries = _entries().validate_python(raw)
     except ValidationError as error:
         raise ConfigError(f"{path} is not a valid port configuration: {describe_validation_error(error)}") from None
     pairs: dict[Key, tuple[int, int]] = {}

@@ -7,7 +7,8 @@ import shutil
 import sys
 from pathlib import Path
 
-from stores import Key, port_for_name
+from install import BIN_VARIABLE
+from stores import Key, port_for_name, state_dir
 
 HERE = Path(__file__).resolve().parent
 _PORTALLOC_ENV = (
@@ -21,7 +22,11 @@ _PORTALLOC_ENV = (
 
 
 def console_script(name: str) -> str:
-    """An installed console script, preferring the one beside this interpreter."""
+    """An installed console script: ``portalloc`` from the regular install of ``install.py`` when there is one,
+    else the one beside this interpreter."""
+    installed = os.environ.get(BIN_VARIABLE)
+    if name == "portalloc" and installed:
+        return str(Path(installed) / name)
     beside = Path(sys.executable).with_name(name)
     if beside.exists():
         return str(beside)
@@ -35,7 +40,8 @@ def environment(**extra: str) -> dict[str, str]:
     """The current environment without portalloc's own variables, plus ``extra``.
 
     ``PORTALLOC_STATE_DIR`` is kept: ``run.py`` points it at its own temporary directory,
-    so the benchmark never writes the user's host lease store.
+    so the benchmark never writes the user's host lease store; a command on a scenario's
+    ledger gets that scenario's own store (``stores.state_dir``) in ``extra``.
     """
     env = {k: v for k, v in os.environ.items() if k not in _PORTALLOC_ENV}
     env.update(extra)
@@ -58,8 +64,9 @@ def help_command(store: str) -> list[str]:
 
 def get_command(store: str, path: Path, key: Key) -> tuple[list[str], dict[str, str]]:
     """The command line that prints ``key``'s port(s), allocating if new, and its environment."""
-    if store == "portalloc":
-        return [console_script("portalloc"), "--ledger", str(path), "get", "--json", key[0], str(key[1])], environment()
+    if store.startswith("portalloc"):  # its variants differ by their ledger, not their command
+        argv = [console_script("portalloc"), "--ledger", str(path), "get", "--json", key[0], str(key[1])]
+        return argv, environment(PORTALLOC_STATE_DIR=str(state_dir(path)))
     if store == "port-for":
         argv = [sys.executable, str(HERE / "port_for_cli.py"), port_for_name(key)]
         return argv, environment(PORT_FOR_CONFIG=str(path))
@@ -75,7 +82,7 @@ def get_many_command(store: str, path: Path, batch: Path) -> list[str]:
 
 def parse_output(store: str, output: str) -> tuple[int, ...]:
     """The port(s) a contender's ``get`` printed."""
-    if store == "portalloc":
+    if store.startswith("portalloc"):
         import json
 
         data = json.loads(output)

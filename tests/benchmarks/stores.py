@@ -31,6 +31,13 @@ Pair = tuple[int, int]
 BACKEND_START, FRONTEND_START, STEP, MAX_PORT = 10001, 21001, 1, 32767
 
 
+def state_dir(path: Path) -> Path:
+    """The host lease store of the scenario whose ledger is ``path``: one per scenario, as if each ran on its own
+    machine. One store for all would let the 10,000-row ledger's leases keep every other scenario's ledgers
+    off those ports, and the wide range would run out."""
+    return path.with_suffix(".state")
+
+
 def keys_for(n: int, model_count: int = 10, prefix: str = "model") -> list[Key]:
     """``n`` distinct keys spread over ``model_count`` models, the way a platform's ledger looks."""
     return [(f"{prefix}_{i % model_count}", i // model_count + 1) for i in range(n)]
@@ -67,7 +74,7 @@ class PortallocStore:
         from portalloc import PortAllocationService
 
         self.path = path
-        self.service = PortAllocationService(path, probe=self.probe)
+        self.service = PortAllocationService(path, probe=self.probe, state_dir=state_dir(path))
 
     @staticmethod
     def create(path: Path, n: int) -> None:
@@ -91,15 +98,9 @@ class PortallocStore:
         return [allocation.ports for allocation in self.service.allocate_many(keys)]
 
     def release(self, keys: Iterable[Key]) -> None:
-        from portalloc.core.allocator import release_many
-        from portalloc.storage.ledger import LedgerFile
-
-        doomed = list(keys)
-        if len(doomed) <= 10:
-            for key in doomed:
-                self.service.release_ports(*key)
-        else:
-            LedgerFile(self.path).update(lambda ledger: release_many(ledger, doomed))
+        # Through the service, so that the host leases end too: a lease left live keeps its
+        # ports from every later allocation, and a run of batches would use the range up.
+        self.service.release_many(list(keys))
         # Untimed: re-read and build the lookup index and used-port set, as a process that
         # has been allocating has them, so the next timed call starts warm.
         ledger = self.service.ledger()
@@ -110,6 +111,31 @@ class PortallocStore:
         from portalloc.storage.ledger import LedgerFile
 
         return {a.key: a.ports for a in LedgerFile(self.path).read().allocations}
+
+
+class PortallocReservedStore(PortallocStore):
+    """The same, with three reserved ports and one model's pool in the policy (what a platform's ledger holds)."""
+
+    name = "portalloc-reserved"
+
+    @staticmethod
+    def create(path: Path, n: int) -> None:
+        """Write a ledger of ``n`` allocations with the wide policy, reserved ports and a pool."""
+        from portalloc.core.allocator import assign_many
+        from portalloc.core.models import Ledger, Pool, PortPolicy
+        from portalloc.storage.codec import dump_ledger
+        from portalloc.storage.files import atomic_write
+
+        policy = PortPolicy(
+            backend_start=BACKEND_START,
+            frontend_start=FRONTEND_START,
+            step=STEP,
+            max_port=MAX_PORT,
+            reserved=[[15000, 15000], [25000, 25000], [30000, 30000]],
+            pools=[Pool(model="pooled", first=10_900, last=10_999)],
+        )
+        ledger, _ = assign_many(Ledger(policy=policy), keys_for(n))
+        atomic_write(path, dump_ledger(ledger))
 
 
 class PortallocNoProbeStore(PortallocStore):
@@ -128,7 +154,7 @@ class PortallocNoLeasesStore(PortallocStore):
         from portalloc import PortAllocationService
 
         self.path = path
-        self.service = PortAllocationService(path, probe=self.probe, leases=False)
+        self.service = PortAllocationService(path, probe=self.probe, leases=False, state_dir=state_dir(path))
 
 
 class PortallocHostStore(PortallocStore):
@@ -142,11 +168,7 @@ class PortallocHostStore(PortallocStore):
         from portalloc import PortAllocationService
 
         self.path = path
-        self.service = PortAllocationService(path, probe=self.probe, state_dir=self.state_dir(path))
-
-    @staticmethod
-    def state_dir(path: Path) -> Path:
-        return path.with_suffix(".state")
+        self.service = PortAllocationService(path, probe=self.probe, state_dir=state_dir(path))
 
     @classmethod
     def create(cls, path: Path, n: int) -> None:
@@ -156,7 +178,7 @@ class PortallocHostStore(PortallocStore):
         PortallocStore.create(path, n)
         generator = random.Random(cls.LIVE)
         checkouts = path.parent / f"{path.stem}-checkouts"
-        store = open_store(cls.state_dir(path))
+        store = open_store(state_dir(path))
         with store.transaction():
             ids = []
             for i in range(1000):
@@ -382,6 +404,7 @@ class PortForStore:
 STORES: dict[str, type[PortallocStore] | type[SqliteStore] | type[PortForStore]] = {
     "portalloc": PortallocStore,
     "portalloc-noprobe": PortallocNoProbeStore,
+    "portalloc-reserved": PortallocReservedStore,
     "portalloc-noleases": PortallocNoLeasesStore,
     "portalloc-host-100": PortallocHostStore,
     "portalloc-host-100k": PortallocBusyHostStore,

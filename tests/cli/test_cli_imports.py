@@ -1,8 +1,12 @@
-"""What the fast command-line paths import: ``--help`` and ``get`` of an existing key stay light.
+"""What each command may import: its start-up is most of what a command-line call costs.
 
-Each check runs the command in a fresh interpreter and reads ``sys.modules`` at exit:
-neither pydantic nor filelock may be imported, and ``get`` imports no other command's
-module. ``get`` of a new key does import pydantic, which shows the check can fail.
+Each check runs the command in a fresh interpreter and reads ``sys.modules`` at exit
+(``run``'s ``exec`` is stopped just before it happens), against a budget per command:
+``--help`` imports no command module; a read (``get``/``env``/``run`` of a key the
+ledger holds, with or without reserved ports and pools in its policy) imports neither
+pydantic nor filelock nor sqlite3; a ``list`` imports no lock and no lease store; a new
+allocation imports pydantic, filelock and sqlite3 but builds no pydantic validator and
+never ``importlib.metadata`` (pydantic's plugin loader, when a validator is built).
 """
 
 from __future__ import annotations
@@ -16,19 +20,26 @@ import click
 import pytest
 
 from portalloc import PortAllocationService
-from portalloc.cli.main import COMMANDS, cli
-from portalloc.core.models import Allocation, Ledger, PortPolicy
+from portalloc.cli.catalog import COMMANDS
+from portalloc.cli.lazy import SUMMARY_LIMIT
+from portalloc.cli.main import cli
+from portalloc.core.models import Allocation, Ledger, Pool, PortPolicy
 from portalloc.storage.codec import dump_ledger
 from tests.conftest import subprocess_env
 
 RUN_AND_LIST_MODULES = """
-import json, sys
-from portalloc.cli.main import COMMANDS, cli
+import json, os, sys
+os.execve = lambda *args: sys.exit(0)  # `portalloc run` hands over here: its imports are all made by then
+from portalloc.cli.main import cli
 try:
     cli.main(args=sys.argv[1:], prog_name="portalloc")
 except SystemExit:
     pass
-sys.stderr.write("\\nMODULES " + json.dumps(sorted(sys.modules)) + "\\n")
+models = sys.modules.get("portalloc.core.models")
+built = [] if models is None else [
+    name for name in ("Allocation", "Ledger", "PortPolicy", "Pool") if getattr(models, name).__pydantic_complete__
+]
+sys.stderr.write("\\nMODULES " + json.dumps(sorted(sys.modules) + [f"validator:{name}" for name in built]) + "\\n")
 """
 
 HEAVY = ("pydantic", "pydantic_core", "filelock")
@@ -47,26 +58,80 @@ def heavy(modules: set[str]) -> list[str]:
     return sorted(name for name in modules if name.split(".")[0] in HEAVY)
 
 
-def test_help_imports_neither_pydantic_nor_filelock() -> None:
-    assert heavy(modules_after("--help")) == []
-
-
-def test_get_of_an_existing_key_imports_neither_pydantic_nor_filelock_nor_other_commands(ledger_path: Path) -> None:
-    policy = PortPolicy(backend_start=29001, frontend_start=29501)  # ports nothing on a test machine holds
-    ledger_path.write_bytes(
-        dump_ledger(
-            Ledger(policy=policy).with_allocations([Allocation(model="m", app_num=1, backend=29001, frontend=29501)])
-        )
-    )
-    allocating = modules_after("--ledger", str(ledger_path), "--no-probe", "get", "m", "2")
-    assert heavy(allocating) and "sqlite3" in allocating  # allocates: heavy, and leases the pair
-    modules = modules_after("--ledger", str(ledger_path), "get", "m", "1")
+def test_help_imports_neither_pydantic_nor_filelock_nor_any_command() -> None:
+    modules = modules_after("--help")
     assert heavy(modules) == []
-    assert "logging" not in modules
-    assert "sqlite3" not in modules  # the host lease store is not opened for a key the ledger holds
-    assert "portalloc.integrations.envfile" not in modules  # .env files are read only when a port is held
+    assert not {name for name in modules if name.startswith("portalloc.cli.commands.")}
+
+
+def test_each_summary_in_the_table_is_its_commands_own() -> None:
+    """``--help`` lists the table's summaries: each is what click would take from the command's docstring."""
+    ctx = click.Context(cli)
+    for name, entry in COMMANDS.items():
+        command = cli.get_command(ctx, name)
+        assert command is not None and not command.hidden
+        assert entry.summary == command.get_short_help_str(limit=SUMMARY_LIMIT), name
+
+
+#: A ledger's policy with reserved ports and a pool (ports nothing on a test machine holds).
+_POLICIES = {
+    "plain": PortPolicy(backend_start=29001, frontend_start=29501),
+    "reserved ports and a pool": PortPolicy(
+        backend_start=29001,
+        frontend_start=29501,
+        reserved=[[29101, 29101], [29601, 29610]],
+        pools=[Pool(model="pooled", first=100, last=119)],
+    ),
+}
+#: What a read may never import: the models, the lock, the host lease store, the warnings' logging.
+_READ_FORBIDS = ("pydantic", "pydantic_core", "filelock", "sqlite3", "logging")
+
+
+def _ledger(path: Path, policy: PortPolicy) -> Path:
+    row = Allocation(model="m", app_num=1, backend=29001, frontend=29501)
+    path.write_bytes(dump_ledger(Ledger(policy=policy).with_allocations([row])))
+    return path
+
+
+def own_command_only(modules: set[str], command: str) -> bool:
     commands = {name for name in modules if name.startswith("portalloc.cli.commands.")}
-    assert commands == {"portalloc.cli.commands.get"}
+    return commands == {f"portalloc.cli.commands.{command}"}
+
+
+def forbidden(modules: set[str], names: tuple[str, ...]) -> list[str]:
+    return sorted(name for name in modules if name.split(".")[0] in names)
+
+
+@pytest.mark.parametrize("policy", sorted(_POLICIES))
+@pytest.mark.parametrize("command", ["get", "env", "run"])
+def test_a_read_of_a_key_the_ledger_holds_imports_no_model_no_lock_no_lease_store(
+    ledger_path: Path, policy: str, command: str
+) -> None:
+    _ledger(ledger_path, _POLICIES[policy])
+    args = ["--ledger", str(ledger_path), command, "m", "1"] + (["--", "true"] if command == "run" else [])
+    modules = modules_after(*args)
+    assert forbidden(modules, _READ_FORBIDS) == []
+    assert "portalloc.integrations.envfile" not in modules  # .env files are read only when a port is held
+    assert own_command_only(modules, command)
+
+
+@pytest.mark.parametrize("command", ["get", "env"])
+def test_a_new_allocation_builds_no_validator_and_loads_no_plugin(ledger_path: Path, command: str) -> None:
+    _ledger(ledger_path, _POLICIES["reserved ports and a pool"])
+    modules = modules_after("--ledger", str(ledger_path), command, "m", "2")
+    # It allocates (the models, the lock, the lease store), which shows the read budget can fail.
+    assert {"pydantic", "filelock", "sqlite3"} <= {name.split(".")[0] for name in modules}
+    assert [name for name in modules if name.startswith("validator:")] == []
+    assert "importlib.metadata" not in modules
+    assert own_command_only(modules, command)
+    assert ledger_path.read_text().count('"model": "m"') == 2  # and it did allocate
+
+
+def test_list_takes_no_lock_and_opens_no_lease_store(ledger_path: Path) -> None:
+    _ledger(ledger_path, _POLICIES["plain"])
+    modules = modules_after("--ledger", str(ledger_path), "list")
+    assert forbidden(modules, ("filelock", "sqlite3")) == []
+    assert own_command_only(modules, "list")
 
 
 def test_get_of_an_existing_key_opens_the_store_only_once_after_the_ledger_changed(ledger_path: Path) -> None:

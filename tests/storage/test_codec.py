@@ -9,16 +9,26 @@ from __future__ import annotations
 
 import json
 from pathlib import Path
+from typing import get_args
 
+import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from portalloc.core.allocator import assign_many
-from portalloc.core.models import Allocation, Ledger, PortPolicy
+from portalloc.core.models import Allocation, Ledger, Pool, PortPolicy
 from portalloc.errors import LedgerCorrupt
 from portalloc.service.facade import PortAllocationService
 from portalloc.storage import codec
-from portalloc.storage.codec import canonical_document, dump_ledger, parse_ledger, parsed_document, read_checked
+from portalloc.storage.codec import (
+    canonical_document,
+    dump_ledger,
+    parse_ledger,
+    parsed_document,
+    policy_fields,
+    read_checked,
+    validate_ledger,
+)
 from portalloc.storage.lookup import find_pair
 from portalloc.storage.strictjson import parse_json
 
@@ -39,6 +49,18 @@ def test_the_codec_field_names_are_the_models_fields() -> None:
     assert (*codec.POLICY_DEFAULTS, *codec.POLICY_LISTS) == tuple(PortPolicy.model_fields)
     assert PortPolicy().model_dump() == {**codec.POLICY_DEFAULTS, **{name: [] for name in codec.POLICY_LISTS}}
     assert set(codec.POLICY_PORTS) | set(codec.POLICY_FLAGS) | {"step"} == set(codec.POLICY_DEFAULTS)
+    assert tuple(Pool.model_fields) == codec.POOL_FIELDS
+    assert Pool(model="m", first=0, last=0).model_dump() == {"model": "m", "first": 0, "last": 0, **codec.POOL_DEFAULTS}
+    assert get_args(Pool.model_fields["overflow"].annotation) == codec.POOL_OVERFLOWS
+
+
+def test_a_policy_field_the_fast_reader_does_not_check_defers_it(monkeypatch: pytest.MonkeyPatch) -> None:
+    """A field another change adds to the policy (and the codec's defaults) is checked by the models until the
+    fast reader learns it: a file that spells it takes the full path, one that leaves it out the fast one."""
+    plain = dump_ledger(three_apps()).decode()
+    monkeypatch.setattr(codec, "POLICY_DEFAULTS", {**codec.POLICY_DEFAULTS, "worktrees": "shared"})
+    assert read_checked(plain.replace('"skip_bad_ports": true', '"skip_bad_ports": true, "worktrees": 7')) is None
+    assert read_checked(plain) is not None
 
 
 def test_a_policy_field_the_codec_does_not_know_defers_the_fast_reader() -> None:
@@ -149,6 +171,41 @@ def _rows(draw: st.DrawFn) -> _Obj:
 
 
 @st.composite
+def _pools(draw: st.DrawFn) -> list[object]:
+    """Per-model pools, mostly valid (sorted, apart, one per model), now and then not."""
+    pools: list[object] = []
+    first = draw(st.integers(0, 3))
+    for model in draw(st.lists(st.sampled_from(_MODELS[:4]), max_size=3)):
+        last = first + draw(st.integers(0, 3))
+        pairs: Pairs = [
+            ("model", draw(_mostly([model], _MODELS[4:], odds=10))),
+            ("first", draw(_mostly([first], [-1, True, 1.0, last + 1], odds=10))),
+            ("last", draw(_mostly([last], [first - 1, 100_000, "1"], odds=10))),
+        ]
+        if draw(st.booleans()):
+            pairs.append(("overflow", draw(_mostly(["shared", "fail"], ["", "Fail", 1, None], odds=3))))
+        extra = st.tuples(st.sampled_from(["model", "first", "last", "overflow", "size"]), _any_scalar)
+        pools.append(_Obj(draw(_mutated(pairs, extra, odds=20))))
+        first = last + draw(_mostly([1, 2], [0, -1], odds=4))  # type: ignore[operator]
+    return pools
+
+
+_RESERVED: list[object] = [[[5005, 5005]], [[5001, 5001], [8003, 8010]], [[6379, 6379], [9229, 9240], [20000, 20000]]]
+_BAD_RESERVED: list[object] = [
+    [[5005]],
+    [[5010, 5005]],
+    [[5001, 5002], [5003, 5003]],
+    [[8003, 8010], [5001, 5001]],
+    [[1023, 1024]],
+    [[5001, True]],
+    [[5001, 5001.0]],
+    [5001],
+    "5001",
+    None,
+]
+
+
+@st.composite
 def _policies(draw: st.DrawFn) -> _Obj:
     values: dict[str, tuple[list[object], list[object]]] = {
         "backend_start": ([5001, 6001], [8001, 1023, True, "5001"]),
@@ -157,12 +214,14 @@ def _policies(draw: st.DrawFn) -> _Obj:
         "max_port": ([65535, 20000], [9000, 70000]),
         "skip_bad_ports": ([True, False], [1, None]),
         "probe": ([True, False], [0, "no"]),
+        "reserved": ([[], *_RESERVED], _BAD_RESERVED),
+        "pools": ([[], draw(_pools())], [None, {}, [[]]]),
     }
     chosen = draw(st.lists(st.sampled_from(sorted(values)), unique=True))
     pairs: Pairs = [(name, draw(_mostly(*values[name], odds=5))) for name in chosen]
     if not pairs:
         return _Obj(draw(_mostly([[]], [[("pools", [])], [("step", None)]])))  # type: ignore[arg-type]
-    return _Obj(draw(_mutated(pairs, st.tuples(st.sampled_from([*values, "pools"]), _any_scalar))))
+    return _Obj(draw(_mutated(pairs, st.tuples(st.sampled_from([*values, "other"]), _any_scalar))))
 
 
 @st.composite
@@ -192,13 +251,36 @@ def fast(data: bytes, model: str, app_num: int) -> tuple[int, int, bool] | None:
     return None if found is None else (found[2], found[3], checked.policy["probe"])
 
 
+def validated(data: bytes) -> Ledger | None:
+    """The ledger pydantic validates from ``data`` (the reference), checked against the fast reader; else ``None``."""
+    try:
+        ledger: Ledger | None = validate_ledger(data, "generated.json")
+    except LedgerCorrupt:
+        ledger = None
+    assert_same_ledger(data, ledger)
+    return ledger
+
+
+def assert_same_ledger(data: bytes, ledger: Ledger | None) -> None:
+    """What the fast reader accepts, the models accept, and ``parse_ledger`` builds from its reading the very ledger
+    pydantic validates (policy defaults and NFC names included); a write spells the policy as the models dump it."""
+    try:
+        checked = read_checked(data.decode("utf-8"))
+    except UnicodeDecodeError:
+        checked = None
+    if checked is None:
+        return
+    assert ledger is not None and checked.policy == ledger.policy.model_dump()
+    built = parse_ledger(data, "generated.json")
+    assert built == ledger and built.model_dump() == ledger.model_dump()
+    assert policy_fields(built.policy) == policy_fields(ledger.policy) == ledger.policy.model_dump()
+    assert dump_ledger(built) == dump_ledger(ledger)
+
+
 @settings(max_examples=250, deadline=None)
 @given(_documents())
 def test_the_fast_reader_agrees_with_the_full_parser(data: bytes) -> None:
-    try:
-        ledger: Ledger | None = parse_ledger(data, "generated.json")
-    except LedgerCorrupt:
-        ledger = None
+    ledger = validated(data)
     for model, app_num in _QUERIES:
         hit = fast(data, model, app_num)
         full = ledger.find(model, app_num) if ledger is not None else None
@@ -246,18 +328,12 @@ def _canonical_documents(draw: st.DrawFn) -> bytes:
 @settings(max_examples=250, deadline=None)
 @given(_canonical_documents())
 def test_the_canonical_reading_agrees_with_the_full_parser(data: bytes) -> None:
-    try:
-        ledger: Ledger | None = parse_ledger(data, "generated.json")
-    except LedgerCorrupt:
-        ledger = None
+    ledger = validated(data)
     for model, app_num in _QUERIES:
         hit = fast(data, model, app_num)
         full = ledger.find(model, app_num) if ledger is not None else None
         if full is None:
             assert hit is None
-        elif b'"pools"' in data or b'"reserved"' in data:
-            # The fast path knows no pools or reserved ports: it may defer, but never answer otherwise.
-            assert hit in (None, (full.backend, full.frontend, ledger.policy.probe))  # type: ignore[union-attr]
         else:
             assert hit == (full.backend, full.frontend, ledger.policy.probe)  # type: ignore[union-attr]
     # What the line-by-line reading accepts, it reads exactly as the duplicate-refusing parser does.
@@ -286,3 +362,27 @@ def test_a_written_ledger_takes_the_canonical_reading(ledger_path: Path) -> None
     hit = find_pair(ledger_path, 'quote"d', 1)
     found = service.get_ports('quote"d', 1)
     assert hit is not None and found is not None and hit.ports == found.ports
+
+
+@st.composite
+def _list_policies(draw: st.DrawFn) -> bytes:
+    """A valid ledger head whose policy holds reserved ports and pools, mostly valid, and one row."""
+    pairs: Pairs = [
+        ("backend_start", 5001),
+        ("frontend_start", draw(st.sampled_from([5009, 8001]))),  # 4 pairs, or 1,500
+        ("reserved", draw(_mostly(_RESERVED, _BAD_RESERVED, odds=4))),
+        ("pools", draw(_pools())),
+    ]
+    policy = _Obj(draw(_mutated(draw(st.permutations(pairs)), st.tuples(st.just("reserved"), st.just([])), odds=8)))
+    row = _Obj([("model", "a"), ("app_num", 1), ("backend", 5003), ("frontend", 8003)])
+    text = _dump(_Obj([("version", 1), ("policy", policy), ("allocations", [row])]))
+    return text.encode("utf-8", "surrogatepass")
+
+
+@settings(max_examples=300, deadline=None)
+@given(_list_policies())
+def test_the_fast_reader_checks_reserved_ports_and_pools_as_the_models_do(data: bytes) -> None:
+    ledger = validated(data)
+    # Every policy the models accept, the fast reader reads too: a get of an existing key stays fast.
+    if ledger is not None:
+        assert fast(data, "a", 1) == (5003, 8003, True)
