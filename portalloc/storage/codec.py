@@ -42,7 +42,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any, NamedTuple, cast
 
 from portalloc.core.keys import check_app_num, check_model_name
-from portalloc.core.limits import LEDGER_VERSION, MAX_PORT, MIN_PORT
+from portalloc.core.limits import LATEST_LEDGER_VERSION, LEDGER_VERSION, MAX_PORT, MIN_PORT, SEPARATE_WORKTREES_VERSION
 from portalloc.errors import LedgerCorrupt, PortallocError
 from portalloc.storage.strictjson import parse_json, reject_duplicate_names
 
@@ -56,13 +56,14 @@ LEDGER_FIELDS = ("version", "policy", "allocations")
 #: ``Allocation``'s fields, in the order every row spells them. ``model`` is the one string.
 ROW_FIELDS = ("model", "app_num", "backend", "frontend")
 #: ``PortPolicy``'s plain fields and their defaults, in the order the file spells them.
-POLICY_DEFAULTS: Mapping[str, int | bool] = {
+POLICY_DEFAULTS: Mapping[str, int | bool | str] = {
     "backend_start": 5001,
     "frontend_start": 8001,
     "step": 2,
     "max_port": MAX_PORT,
     "skip_bad_ports": True,
     "probe": True,
+    "worktrees": "shared",
 }
 #: ``PortPolicy``'s list fields (reserved ranges, per-model pools). The fast reader knows
 #: neither: a policy with one defers to ``parse_ledger``.
@@ -70,9 +71,11 @@ POLICY_LISTS = ("reserved", "pools")
 #: Which plain policy fields are ports (the others are the step and flags).
 POLICY_PORTS = ("backend_start", "frontend_start", "max_port")
 POLICY_FLAGS = tuple(name for name, value in POLICY_DEFAULTS.items() if type(value) is bool)
+#: The policy fields that name one of a few choices, and the choices.
+POLICY_CHOICES: Mapping[str, tuple[str, ...]] = {"worktrees": ("shared", "separate")}
 #: Policy fields written only when they differ from their default: ledgers that keep the
 #: default stay byte for byte what they were, and readable by a portalloc that predates them.
-_WRITTEN_WHEN_SET = ("probe", *POLICY_LISTS)
+_WRITTEN_WHEN_SET = ("probe", *POLICY_CHOICES, *POLICY_LISTS)
 
 
 def _head_layout(version: str, policy: str, literal: Callable[[str], str] = str) -> str:
@@ -123,7 +126,8 @@ def _head(ledger: Ledger) -> str:
     for name in _WRITTEN_WHEN_SET:
         if fields[name] == POLICY_DEFAULTS.get(name, []):
             del fields[name]
-    return _HEAD_FORMAT % (ledger.version, json.dumps(fields))
+    # The version follows from the policy (``PortPolicy.ledger_version``), never from what was read.
+    return _HEAD_FORMAT % (ledger.policy.ledger_version, json.dumps(fields))
 
 
 def _canonical(ledger: Ledger, lines: list[str]) -> bytes:
@@ -259,7 +263,8 @@ def parse_known_rows(data: bytes, known: Ledger, lines: LineCache) -> Ledger | N
         allocations.append(allocation)
     try:
         # Instances pass strict validation as they are; the ledger's own checks still run.
-        return Ledger.model_validate({"version": known.version, "policy": known.policy, "allocations": allocations})
+        version = known.policy.ledger_version  # what the head just matched says
+        return Ledger.model_validate({"version": version, "policy": known.policy, "allocations": allocations})
     except ValidationError:
         return None
 
@@ -350,10 +355,10 @@ def read_document(text: str) -> Document | None:
 def read_checked(text: str) -> CheckedLedger | None:
     """The policy and rows of ``text`` if ``parse_ledger`` would accept it, else ``None`` (let it say why)."""
     document = read_document(text)
-    if document is None or not _is_int(document.version, LEDGER_VERSION, LEDGER_VERSION):
+    if document is None or not _is_int(document.version, LEDGER_VERSION, LATEST_LEDGER_VERSION):
         return None
     policy = _checked_policy(document.policy)
-    if policy is None:
+    if policy is None or document.version < _ledger_version(policy):
         return None
     rows = []
     names: dict[str, str | None] = {}  # each distinct model name is checked once
@@ -373,6 +378,8 @@ def _checked_policy(policy: object) -> dict[str, Any] | None:
     if not all(_is_int(full[name], MIN_PORT, MAX_PORT) for name in POLICY_PORTS):
         return None
     if not all(type(full[name]) is bool for name in POLICY_FLAGS) or not _is_int(full["step"], 1, None):
+        return None
+    if not all(type(full[name]) is str and full[name] in choices for name, choices in POLICY_CHOICES.items()):
         return None
     return full if full["backend_start"] < full["frontend_start"] <= full["max_port"] else None
 
@@ -396,6 +403,11 @@ def _checked_row(row: Row, names: dict[str, str | None]) -> tuple[str, int, int,
             names[model] = None
     checked = names[model]
     return None if checked is None else (checked, app_num, cast("int", backend), cast("int", frontend))
+
+
+def _ledger_version(policy: Mapping[str, Any]) -> int:
+    """``PortPolicy.ledger_version`` of a checked policy (the models are not imported here)."""
+    return SEPARATE_WORKTREES_VERSION if policy["worktrees"] == "separate" else LEDGER_VERSION
 
 
 def _is_int(value: object, low: int, high: int | None) -> bool:
