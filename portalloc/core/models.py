@@ -306,6 +306,15 @@ class Ledger(BaseModel):
     allocations: list[Allocation] = Field(default_factory=list)
     _cache: _Derived = PrivateAttr(default_factory=_Derived)
 
+    @model_validator(mode="before")
+    @classmethod
+    def _version_of_its_policy(cls, data: Any) -> Any:
+        # A ledger built in code (``Ledger(policy=...)``) takes the version its policy needs;
+        # a file is read as it says (a missing version is the oldest, as it always was).
+        if isinstance(data, dict) and "version" not in data and isinstance(data.get("policy"), PortPolicy):
+            return {**data, "version": data["policy"].ledger_version}
+        return data
+
     @model_validator(mode="after")
     def _known_version(self) -> Ledger:
         if self.version > LATEST_LEDGER_VERSION:
