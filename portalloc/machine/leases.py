@@ -14,8 +14,10 @@ then the rollback journal), with ``synchronous=NORMAL``: a power loss may lose t
 transactions, and the ledger's own fsyncs cover those rows.
 
 Rows: ``ledgers`` (one per identity, see ``portalloc.machine.identity``), ``checkouts``
-(each ledger file seen for an identity: one per work tree), and ``leases`` (identity,
-key, pair, live or ended and why, when). Which commit released a key is asked of git
+(each ledger file seen for an identity: one per work tree), ``leases`` (identity,
+key, pair, live or ended and why, when), and ``worktree_leases`` (identity, linked
+worktree, key, pair: the pairs a linked worktree uses under ``worktrees: separate``,
+never in any ledger; a row is deleted when its pair ends). Which commit released a key is asked of git
 when it matters (``integrations.leasegit``), not copied here, so it is never stale. The store
 is refused when its directory or file is not the current user's or is writable by
 others: whoever can write it can make this machine hand a port out twice.
@@ -26,7 +28,9 @@ and its copies, ``instances()`` lists them; ``leased_ports(span, excluding)`` is
 new pair must avoid; ``lease(ledger_id, key, pair)`` records or moves a live lease and
 ``release(ledger_id, keys, why)`` ends them; ``live_lease``, ``live_pairs`` and
 ``leases(ledger_id, live=, port=)`` read them. A lease is per ``(ledger, key)``: at most
-one live lease per key of a ledger (a unique partial index).
+one live lease per key of a ledger (a unique partial index). A worktree's own pairs:
+``worktree_pair``, ``lease_in_worktree``, ``worktree_leases`` and ``end_worktree``;
+``leased_ports`` counts them too (but for the ``worktree`` keys it is asked for).
 """
 
 from __future__ import annotations
@@ -48,7 +52,10 @@ from portalloc.machine.leaseindex import PortIndex
 STORE_NAME = "leases.sqlite3"
 #: The layout this code writes. A store whose ``readable_by`` is higher was made by a newer
 #: portalloc that changed it incompatibly, and is refused; additions keep ``readable_by``.
-SCHEMA_VERSION = 1
+SCHEMA_VERSION = 2
+#: The first schema with worktree leases. A store that holds one is made ``readable_by`` it:
+#: an older portalloc would not see those ports and could hand them out again.
+WORKTREE_SCHEMA = 2
 #: How long a writer waits for another process's store transaction.
 BUSY_TIMEOUT_MS = 10_000
 #: What every refusal suggests.
@@ -84,6 +91,18 @@ CREATE TABLE IF NOT EXISTS leases (
 CREATE UNIQUE INDEX IF NOT EXISTS leases_live_key ON leases (ledger_id, model, app_num) WHERE live;
 CREATE INDEX IF NOT EXISTS leases_live_backend ON leases (backend, frontend, ledger_id, model, app_num) WHERE live;
 CREATE INDEX IF NOT EXISTS leases_live_frontend ON leases (frontend, backend, ledger_id, model, app_num) WHERE live;
+CREATE TABLE IF NOT EXISTS worktree_leases (
+    ledger_id INTEGER NOT NULL REFERENCES ledgers(id),
+    worktree TEXT NOT NULL,
+    model TEXT NOT NULL,
+    app_num INTEGER NOT NULL,
+    backend INTEGER NOT NULL,
+    frontend INTEGER NOT NULL,
+    leased_at REAL NOT NULL,
+    PRIMARY KEY (ledger_id, worktree, model, app_num)
+);
+CREATE INDEX IF NOT EXISTS worktree_leases_backend ON worktree_leases (backend);
+CREATE INDEX IF NOT EXISTS worktree_leases_frontend ON worktree_leases (frontend);
 """
 
 Key = tuple[str, int]
@@ -110,6 +129,34 @@ class Lease:
     def key(self) -> Key:
         """``(model, app_num)``."""
         return self.model, self.app_num
+
+
+@dataclass(frozen=True)
+class WorktreeLease:
+    """A linked worktree's own pair for one key of a ledger (``worktrees: separate``)."""
+
+    ledger_id: int
+    identity: str
+    worktree: Path
+    model: str
+    app_num: int
+    backend: int
+    frontend: int
+    leased_at: float
+
+    @property
+    def key(self) -> Key:
+        """``(model, app_num)``."""
+        return self.model, self.app_num
+
+    @property
+    def ports(self) -> tuple[int, int]:
+        """``(backend, frontend)``."""
+        return self.backend, self.frontend
+
+
+#: What ``leased_ports`` leaves out of a worktree's own leases: ``(ledger_id, worktree, keys)``.
+WorktreeKeys = tuple[int, Path, Iterable[Key]]
 
 
 @dataclass(frozen=True)
@@ -225,16 +272,39 @@ class LeaseStore:
 
     # --- leases ---------------------------------------------------------------------------
 
-    def leased_ports(self, span: tuple[int, int], excluding: Mapping[int, Iterable[Key]]) -> set[int]:
-        """The ports in ``span`` (both ends included) that live leases hold, but for the ``excluding`` keys' leases.
+    def leased_ports(
+        self, span: tuple[int, int], excluding: Mapping[int, Iterable[Key]], *, worktree: WorktreeKeys | None = None
+    ) -> set[int]:
+        """The ports in ``span`` (both ends included) that live leases and worktree leases hold, but for the
+        ``excluding`` keys' leases and the ``worktree`` keys' worktree leases.
 
         ``excluding`` maps a ledger id to the keys whose own leases do not count (a key
-        never avoids its own pair). Leases of ledgers whose every copy is gone are
-        left out: a removed CI clone must not exhaust the range (``host prune`` ends them).
+        never avoids its own pair); ``worktree`` names a linked worktree's keys whose own
+        pairs do not count. Leases of ledgers whose every copy is gone, and worktree
+        leases of worktrees whose directory is gone, are left out: a removed CI clone or
+        worktree must not exhaust the range (``host prune`` ends them).
         """
         index = self._port_index(span)
         skip = {(ledger_id, *key) for ledger_id, keys in excluding.items() for key in keys}
-        return index.ports(skip, self._gone(index.ledgers() - set(excluding)))
+        return index.ports(skip, self._gone(index.ledgers() - set(excluding))) | self._worktree_ports(span, worktree)
+
+    def _worktree_ports(self, span: tuple[int, int], skip: WorktreeKeys | None) -> set[int]:
+        """The ports in ``span`` of worktree leases whose worktree still exists, but for ``skip``'s keys."""
+        own = set() if skip is None else {(skip[0], str(skip[1]), *key) for key in skip[2]}
+        present: dict[str, bool] = {}
+        ports: set[int] = set()
+        columns = "SELECT ledger_id, worktree, model, app_num, backend, frontend FROM worktree_leases WHERE"
+        rows = self.connection.execute(
+            f"{columns} backend BETWEEN ? AND ? UNION {columns} frontend BETWEEN ? AND ?", (*span, *span)
+        )
+        for ledger_id, worktree, model, app_num, backend, frontend in rows:
+            if (ledger_id, worktree, model, app_num) in own:
+                continue
+            if worktree not in present:
+                present[worktree] = os.path.isdir(worktree)
+            if present[worktree]:
+                ports.update(port for port in (backend, frontend) if span[0] <= port <= span[1])
+        return ports
 
     def _port_index(self, span: tuple[int, int]) -> PortIndex:
         """The live leases in ``span`` from the covering port indexes, or the one kept (``machine.leaseindex``)."""
@@ -320,6 +390,57 @@ class LeaseStore:
                 self._index.put((ledger_id, model, app_num), None)
         return ended
 
+    # --- a linked worktree's own pairs --------------------------------------------------------
+
+    def worktree_pair(self, ledger_id: int, worktree: Path, key: Key) -> tuple[int, int] | None:
+        """The pair ``worktree`` uses for ``key`` of ledger ``ledger_id``, if it has one."""
+        row = self.connection.execute(
+            "SELECT backend, frontend FROM worktree_leases WHERE ledger_id = ? AND worktree = ? "
+            "AND model = ? AND app_num = ?",
+            (ledger_id, str(worktree), *key),
+        ).fetchone()
+        return None if row is None else (int(row[0]), int(row[1]))
+
+    def lease_in_worktree(self, ledger_id: int, worktree: Path, key: Key, pair: tuple[int, int]) -> None:
+        """Record (or move) ``worktree``'s own pair for ``key`` of ledger ``ledger_id`` (inside a transaction)."""
+        self.connection.execute(
+            "INSERT INTO worktree_leases (ledger_id, worktree, model, app_num, backend, frontend, leased_at) "
+            "VALUES (?, ?, ?, ?, ?, ?, ?) ON CONFLICT (ledger_id, worktree, model, app_num) DO UPDATE SET "
+            "backend = excluded.backend, frontend = excluded.frontend, leased_at = excluded.leased_at",
+            (ledger_id, str(worktree), key[0], key[1], pair[0], pair[1], time.time()),
+        )
+        # From now on an older portalloc, which would not avoid these ports, is refused this store.
+        self.connection.execute(
+            "UPDATE meta SET value = ? WHERE name = 'readable_by' AND value < ?", (WORKTREE_SCHEMA, WORKTREE_SCHEMA)
+        )
+
+    def worktree_leases(self, ledger_id: int | None = None, worktree: Path | None = None) -> list[WorktreeLease]:
+        """Worktree leases, of one ledger or all, of one worktree or all, by identity, worktree and key."""
+        where, args = ["1"], []  # type: list[str], list[object]
+        if ledger_id is not None:
+            where.append("w.ledger_id = ?")
+            args.append(ledger_id)
+        if worktree is not None:
+            where.append("w.worktree = ?")
+            args.append(str(worktree))
+        query = (
+            "SELECT w.ledger_id, d.identity, w.worktree, w.model, w.app_num, w.backend, w.frontend, w.leased_at "
+            "FROM worktree_leases w JOIN ledgers d ON d.id = w.ledger_id WHERE "
+            + " AND ".join(where)
+            + " ORDER BY d.identity, w.worktree, w.model, w.app_num"
+        )
+        return [
+            WorktreeLease(ledger_id, identity, Path(tree), model, app_num, backend, frontend, at)
+            for ledger_id, identity, tree, model, app_num, backend, frontend, at in self.connection.execute(query, args)
+        ]
+
+    def end_worktree(self, ledger_id: int, worktree: Path) -> int:
+        """End every pair ``worktree`` holds for ledger ``ledger_id`` (it is gone); how many ended."""
+        cursor = self.connection.execute(
+            "DELETE FROM worktree_leases WHERE ledger_id = ? AND worktree = ?", (ledger_id, str(worktree))
+        )
+        return cursor.rowcount
+
 
 _LEASE_SELECT = (
     "SELECT l.ledger_id, d.identity, l.model, l.app_num, l.backend, l.frontend, l.live, "
@@ -375,29 +496,52 @@ def _prepare(connection: sqlite3.Connection) -> None:
     connection.execute(f"PRAGMA busy_timeout = {BUSY_TIMEOUT_MS}")
     connection.execute("PRAGMA synchronous = NORMAL")
     readable_by = _readable_by(connection)
+    if (
+        readable_by is not None
+        and readable_by <= SCHEMA_VERSION
+        and _meta(connection, "schema_version") < SCHEMA_VERSION
+    ):
+        _create_schema(connection)  # an older store: its tables stay, the new ones are added
     if readable_by is None:
         if connection.execute("PRAGMA journal_mode").fetchone()[0] != "wal":
             # Persistent in the file, so set once. A file system without shared memory (some
             # network homes) refuses it, and the rollback journal stays.
             with suppress(sqlite3.OperationalError):
                 connection.execute("PRAGMA journal_mode = WAL")
-        connection.execute("BEGIN IMMEDIATE")
-        try:
-            for statement in _SCHEMA.split(";"):
-                if statement.strip():
-                    connection.execute(statement)
-            for name in ("schema_version", "readable_by"):
-                connection.execute("INSERT OR IGNORE INTO meta (name, value) VALUES (?, ?)", (name, SCHEMA_VERSION))
-            connection.commit()
-        except BaseException:
-            connection.rollback()
-            raise
+        _create_schema(connection)
         readable_by = _readable_by(connection) or SCHEMA_VERSION
     if readable_by > SCHEMA_VERSION:
         raise sqlite3.DatabaseError(
             f"it was made by a newer portalloc (schema {readable_by}, this one knows {SCHEMA_VERSION}); "
             "upgrade portalloc"
         )
+
+
+def _create_schema(connection: sqlite3.Connection) -> None:
+    """Make the tables and indexes that are missing, and say this schema made them, in one transaction.
+
+    ``readable_by`` is set only when new: adding tables keeps a store readable by older portalloc.
+    """
+    connection.execute("BEGIN IMMEDIATE")
+    try:
+        for statement in _SCHEMA.split(";"):
+            if statement.strip():
+                connection.execute(statement)
+        connection.execute("INSERT OR IGNORE INTO meta (name, value) VALUES ('readable_by', 1)")
+        connection.execute(
+            "INSERT INTO meta (name, value) VALUES ('schema_version', ?) "
+            "ON CONFLICT (name) DO UPDATE SET value = max(value, excluded.value)",
+            (SCHEMA_VERSION,),
+        )
+        connection.commit()
+    except BaseException:
+        connection.rollback()
+        raise
+
+
+def _meta(connection: sqlite3.Connection, name: str) -> int:
+    row = connection.execute("SELECT value FROM meta WHERE name = ?", (name,)).fetchone()
+    return 0 if row is None else int(row[0])
 
 
 def _readable_by(connection: sqlite3.Connection) -> int | None:
