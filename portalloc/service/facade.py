@@ -29,6 +29,7 @@ from portalloc.service.cleanup import AppDirectories
 from portalloc.service.host import HostLeases, leases_enabled
 from portalloc.service.policy_admin import PolicyAdmin
 from portalloc.service.target import LedgerTarget
+from portalloc.service.worktrees import WorktreePairs
 from portalloc.storage.ledger import LedgerFile
 from portalloc.storage.paths import find_ledger
 
@@ -81,6 +82,7 @@ class PortAllocationService:
         self._allocations = Allocations(self._target)
         self._app_dirs = AppDirectories(self._allocations)
         self._policy_admin = PolicyAdmin(self._target)
+        self._worktrees = WorktreePairs(self._target)
 
     @property
     def ledger_path(self) -> Path:
@@ -114,12 +116,29 @@ class PortAllocationService:
         return self._target.file.read()
 
     def get_ports(self, model_name: str, app_num: int) -> PortPair | None:
-        """The pair of ``(model_name, app_num)`` if it has one; never allocates."""
-        return self.ledger().find(*check_key(model_name, app_num))
+        """The pair of ``(model_name, app_num)`` if it has one; never allocates.
+
+        In a linked worktree under ``worktrees: separate`` that is the worktree's own pair
+        (a ``WorktreePair``), and ``None`` until the worktree has one.
+        """
+        ledger = self.ledger()
+        found = ledger.find(*check_key(model_name, app_num))
+        if found is None or self._worktrees.worktree(ledger) is None:
+            return found
+        return self._worktrees.held(ledger).get(found.key)
 
     def get_all_allocations(self) -> list[PortPair]:
-        """Every allocation, sorted by ``(model, app_num)``."""
+        """Every allocation of the ledger (the committed pairs), sorted by ``(model, app_num)``."""
         return list(self.ledger().allocations)
+
+    def pairs_in_use(self) -> list[PortPair]:
+        """Every allocation as this work tree uses it, sorted by ``(model, app_num)``: in a linked worktree
+        under ``worktrees: separate``, the worktree's own pair (``WorktreePair``) where it has one."""
+        return self._worktrees.in_use(self.ledger())
+
+    def worktree(self) -> Path | None:
+        """The linked worktree whose pairs are its own (``worktrees: separate``), or ``None``."""
+        return self._worktrees.worktree(self.ledger())
 
     def check_port_conflicts(self) -> list[Conflict]:
         """Ports held more than once and keys that appear more than once (empty when clean)."""
@@ -147,7 +166,11 @@ class PortAllocationService:
     # --- writing (service.allocation) ---------------------------------------------------
 
     def get_or_allocate_ports(self, model_name: str, app_num: int) -> PortPair:
-        """The pair of ``(model_name, app_num)``, allocating the lowest free one if it has none."""
+        """The pair of ``(model_name, app_num)``, allocating the lowest free one if it has none.
+
+        In a linked worktree under ``worktrees: separate``: the worktree's own pair
+        (``WorktreePair``), chosen if new; a new key gets its ledger pair too.
+        """
         existing = self.get_ports(model_name, app_num)
         if existing is not None:
             return existing
@@ -158,8 +181,10 @@ class PortAllocationService:
 
         No keys take no lock, but a ledger that is not valid is still refused (``LedgerCorrupt``).
         ``new_only``: refuse (``PreconditionFailed``) if a key already has a pair under the lock.
+        In a linked worktree under ``worktrees: separate``, each pair is the worktree's own.
         """
-        return self._allocations.allocate_many(keys, new_only=new_only)
+        committed = self._allocations.allocate_many(keys, new_only=new_only)
+        return self._worktrees.own_pairs(self.ledger(), committed)
 
     def release_ports(
         self, model_name: str, app_num: int, *, only_if: Callable[[PortPair], bool] | None = None
