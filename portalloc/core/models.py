@@ -261,7 +261,7 @@ class Allocation(BaseModel, metaclass=_ApiErrors):
 PortPair = Allocation
 
 
-class WorktreePair(Allocation):
+class WorktreePair(Allocation):  # type: ignore[metaclass]  # Allocation's metaclass is pydantic's, which mypy cannot see
     """The pair a linked git worktree uses for a key under ``worktrees: separate``: its own, never in the ledger.
 
     ``worktree`` is the worktree's top directory. Everything else is an ``Allocation``'s

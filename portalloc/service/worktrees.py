@@ -30,7 +30,6 @@ from portalloc.core import allocator
 from portalloc.core.models import Allocation, Ledger, WorktreePair
 from portalloc.errors import LeaseStoreUnavailable
 from portalloc.machine import probe
-from portalloc.machine.leases import LeaseStore
 from portalloc.service import hostcapacity
 from portalloc.service.target import LedgerTarget
 

@@ -358,7 +358,7 @@ def read_checked(text: str) -> CheckedLedger | None:
     if document is None or not _is_int(document.version, LEDGER_VERSION, LATEST_LEDGER_VERSION):
         return None
     policy = _checked_policy(document.policy)
-    if policy is None or document.version < _ledger_version(policy):
+    if policy is None or cast("int", document.version) < _ledger_version(policy):
         return None
     rows = []
     names: dict[str, str | None] = {}  # each distinct model name is checked once

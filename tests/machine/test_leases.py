@@ -67,7 +67,8 @@ def test_a_schema_1_store_gains_worktree_leases_and_stays_readable_until_it_hold
     with sqlite3.connect(tmp_path / STORE_NAME) as db:
         db.execute("CREATE TABLE meta (name TEXT PRIMARY KEY, value INTEGER NOT NULL)")
         db.execute(
-            "CREATE TABLE ledgers (id INTEGER PRIMARY KEY, identity TEXT NOT NULL UNIQUE, repository TEXT, relative TEXT)"
+            "CREATE TABLE ledgers (id INTEGER PRIMARY KEY, identity TEXT NOT NULL UNIQUE, "
+            "repository TEXT, relative TEXT)"
         )
         db.executemany("INSERT INTO meta VALUES (?, 1)", [("schema_version",), ("readable_by",)])
     os.chmod(tmp_path / STORE_NAME, 0o600)
