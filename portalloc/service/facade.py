@@ -171,10 +171,12 @@ class PortAllocationService:
         In a linked worktree under ``worktrees: separate``: the worktree's own pair
         (``WorktreePair``), chosen if new; a new key gets its ledger pair too.
         """
-        existing = self.get_ports(model_name, app_num)
-        if existing is not None:
-            return existing
-        return self.allocate_many([(model_name, app_num)])[0]
+        ledger = self.ledger()
+        existing = ledger.find(*check_key(model_name, app_num))
+        if existing is None:
+            return self.allocate_many([(model_name, app_num)])[0]
+        # No ledger lock for a key the ledger holds; a worktree's own pair is checked (and moved) in the store.
+        return self._worktrees.own_pairs(ledger, [existing])[0]
 
     def allocate_many(self, keys: Iterable[tuple[str, int]], *, new_only: bool = False) -> list[PortPair]:
         """``get_or_allocate_ports`` for many keys under one lock and one write, in order.
