@@ -4,9 +4,11 @@ The CLI's ``--json`` is a schema's dump (``dump_json``) and the HTTP route retur
 same schema as its response model, so ``portalloc stats --json`` and ``GET /v1/stats``
 cannot drift apart: ``tests/test_reports.py`` runs both on one ledger for each report.
 
-- ``list`` and ``get``: ``Allocation`` (``model``, ``app_num``, ``backend``, ``frontend``);
-  ``get``'s fast path prints it without pydantic (``cli/output.py: pair_json``, tested
-  against this schema's dump).
+- ``list`` and ``get``: ``UsedPair`` (``model``, ``app_num``, ``backend``, ``frontend``,
+  ``worktree``: the linked worktree whose own pair it is under ``worktrees: separate``,
+  else ``null``); ``get``'s fast path prints it without pydantic (``cli/output.py:
+  pair_json``, tested against this schema's dump). Ledger rows as such (``list
+  --committed``, ``release``, ``export``) are ``Allocation``.
 - ``check``: ``CheckReport`` (``ok`` and one ``LedgerCheck`` per ledger; HTTP serves one ledger).
 - ``stats``: ``StatsReport``; ``status``: ``StatusReport``; ``policy``: ``PolicyReport``.
 - ``host`` (the machine's ledgers and leases) lands here as its own schema when the host
@@ -27,8 +29,28 @@ from pydantic import BaseModel
 
 from portalloc.core import allocator, metrics
 from portalloc.core.keys import Claim
-from portalloc.core.models import Allocation, Ledger, PortPolicy
+from portalloc.core.models import Allocation, Ledger, PortPolicy, worktree_of
 from portalloc.machine.live import PairReport, PortReport
+
+# --- get, list: pairs as a work tree uses them ----------------------------------------
+
+
+class UsedPair(BaseModel):
+    """A pair as this work tree uses it: the ledger's (``worktree`` null) or a linked worktree's own."""
+
+    model: str
+    app_num: int
+    backend: int
+    frontend: int
+    worktree: str | None
+
+
+def used_pair(pair: Allocation) -> UsedPair:
+    """``pair`` (a ledger row, or a ``WorktreePair``) as ``get --json`` and ``list --json`` print it."""
+    return UsedPair(
+        model=pair.model, app_num=pair.app_num, backend=pair.backend, frontend=pair.frontend, worktree=worktree_of(pair)
+    )
+
 
 # --- check --------------------------------------------------------------------------
 
@@ -328,9 +350,11 @@ __all__ = [
     "SkippedPair",
     "StatsReport",
     "StatusReport",
+    "UsedPair",
     "dump_json",
     "ledger_check",
     "policy_report",
     "stats_report",
     "status_report",
+    "used_pair",
 ]

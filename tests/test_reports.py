@@ -16,9 +16,9 @@ import pytest
 
 pytest.importorskip("fastapi", reason="the 'serve' extra is not installed (pip install -e '.[serve]')")
 
-from portalloc.cli.output import pair_json
-from portalloc.core.models import Allocation, Ledger, Pool, PortPolicy
-from portalloc.reports import dump_json
+from portalloc.cli.output import pair_json, used_pair_json
+from portalloc.core.models import Allocation, Ledger, Pool, PortPolicy, WorktreePair, worktree_of
+from portalloc.reports import dump_json, used_pair
 from portalloc.storage.codec import dump_ledger
 from tests.conftest import RunCli
 from tests.serving import ServerProcess, kill_group, start_server
@@ -100,11 +100,14 @@ def test_check_of_one_ledger_is_the_http_check(both_faces: ServerProcess, run_cl
     assert response.json()["conflicts"][0]["port"] == BASE
 
 
-def test_the_pair_object_of_the_fast_path_is_the_schemas_dump() -> None:
+def test_the_pair_objects_of_the_fast_path_are_the_schemas_dumps() -> None:
     allocation = Allocation(model="モデル/x", app_num=7, backend=5001, frontend=8001)
     fast = pair_json(allocation.model, allocation.app_num, allocation.backend, allocation.frontend)
     assert json.dumps(fast) == json.dumps(json.loads(allocation.model_dump_json()))  # same keys, same order
     assert json.dumps(fast, ensure_ascii=False, indent=2) == dump_json(allocation)
+    for pair in (allocation, WorktreePair(**allocation.model_dump(), worktree="/w/wt1")):
+        used = used_pair_json(pair.model, pair.app_num, pair.backend, pair.frontend, worktree_of(pair))
+        assert json.dumps(used, ensure_ascii=False, indent=2) == dump_json(used_pair(pair))
 
 
 @pytest.mark.usefixtures("held_port")

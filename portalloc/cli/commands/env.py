@@ -58,6 +58,6 @@ def env(
         model, app_num = key_of_app_dir(app_dir.resolve())
     elif model is None or app_num is None:
         raise click.UsageError("give MODEL APP_NUM, or --app-dir DIR")
-    backend, frontend = settings.pair_for(model, app_num)
+    backend, frontend, _worktree = settings.pair_for(model, app_num)
     click.echo(format_variables(port_variables(backend, frontend, prefix, port_var=port_var), form), nl=False)
     return 0
