@@ -68,7 +68,8 @@ def test_put_allocates_then_returns_the_same_pair(server: ServerProcess) -> None
     assert again.status_code == 200
     assert looked_up.status_code == 200
     body = first.json()
-    assert set(body) == {"model", "app_num", "backend", "frontend"}
+    assert set(body) == {"model", "app_num", "backend", "frontend", "worktree"}
+    assert body["worktree"] is None  # the ledger's pair (not a linked worktree's own)
     assert again.json() == looked_up.json() == body
     assert {"model": "put_model", "app_num": 1, "backend": body["backend"], "frontend": body["frontend"]} in (
         _ledger_rows(server.ledger)

@@ -66,6 +66,8 @@ def host(ctx: click.Context, model: str | None, port: int | None, as_json: bool)
     leases = [lease for lease in leases if model is None or lease.model == model]
     found = clashes(store, port) if store else []
     labels = ledger_labels(store) if store else {}
+    own = store.worktree_leases() if store else []
+    own = [w for w in own if (model is None or w.model == model) and (port is None or port in w.ports)]
     # By what a person reads (identities are random ids): ledgers by name, leases by port.
     instances.sort(key=lambda instance: labels[instance.identity])
     leases.sort(key=lambda lease: (lease.backend, lease.frontend, labels.get(lease.identity, ""), lease.key))
@@ -88,6 +90,19 @@ def host(ctx: click.Context, model: str | None, port: int | None, as_json: bool)
                     }
                     for clash in found
                 ],
+                "worktree_pairs": [
+                    {
+                        "model": w.model,
+                        "app_num": w.app_num,
+                        "backend": w.backend,
+                        "frontend": w.frontend,
+                        "ledger": labels.get(w.identity, w.identity),
+                        "identity": w.identity,
+                        "worktree": str(w.worktree),
+                        "present": w.worktree.is_dir(),
+                    }
+                    for w in own
+                ],
             }
         )
         return 0
@@ -106,6 +121,14 @@ def host(ctx: click.Context, model: str | None, port: int | None, as_json: bool)
     for clash in found:
         holders = ", ".join(f"{h.model}/{h.app_num} of {labels.get(h.identity, h.identity)}" for h in clash.holders)
         click.echo(f"clash: port {clash.port} is claimed by {holders}")
+    if own:
+        # A linked worktree's own pairs (worktrees: separate), by repository and worktree.
+        click.echo(f"{len(own)} worktree pair{'' if len(own) == 1 else 's'}")
+        table = [["model", "app", "backend", "frontend", "ledger", "worktree"]]
+        for w in own:
+            where = str(w.worktree) + ("" if w.worktree.is_dir() else " (gone)")
+            table.append([w.model, str(w.app_num), str(w.backend), str(w.frontend), labels.get(w.identity, ""), where])
+        echo_table(table, "<>>><<")
     return 0
 
 
@@ -154,13 +177,17 @@ def prune(dry_run: bool) -> int:
 
     Those of ledgers whose work tree is gone (a removed clone, 'git worktree remove'),
     and of keys that nothing of their repository still holds: no branch,
-    remote-tracking branch, tag, stash entry, worktree file or index.
+    remote-tracking branch, tag, stash entry, worktree file or index. And the own pairs
+    of linked worktrees (worktrees: separate) that 'git worktree list' no longer has,
+    or marks prunable and not locked.
     """
-    from portalloc.service.host_admin import ledger_labels
+    from portalloc.service.host_admin import ledger_labels, prune_worktrees
     from portalloc.service.host_admin import prune as prune_leases
 
     store = _open_store(create=False)
     labels = ledger_labels(store) if store else {}  # before pruning, which forgets gone copies
+    # Worktrees first: they ask git through a copy of their ledger, which pruning leases may forget.
+    worktrees = prune_worktrees(store, dry_run=dry_run) if store else []
     pruned = prune_leases(store, dry_run=dry_run) if store else []
     pruned.sort(key=lambda item: (labels.get(item.lease.identity, ""), item.lease.key))
     verb = "Would end" if dry_run else "Ended"
@@ -170,6 +197,9 @@ def prune(dry_run: bool) -> int:
             f"{verb} the lease of {lease.model}/{lease.app_num} ({lease.backend}/{lease.frontend}) "
             f"of {labels.get(lease.identity, lease.identity)}: {item.why}."
         )
-    if not pruned:
+    for gone in worktrees:
+        pairs = ", ".join(f"{w.model}/{w.app_num} ({w.backend}/{w.frontend})" for w in gone.leases)
+        click.echo(f"{verb} the own pairs of worktree {gone.worktree}: {pairs}: {gone.why}.")
+    if not (pruned or worktrees):
         click.echo("Nothing to prune.")
     return 0
