@@ -109,7 +109,7 @@ class Settings:
             used = UsedPorts(pair.backend, pair.frontend, worktree_of(pair))
             if used.worktree is not None and say_worktree:
                 click.echo(
-                    f"{model}/{app_num}: the own pair of worktree {used.worktree} (worktrees: separate)", err=True
+                    f"{model}/{app_num} uses worktree {used.worktree}'s own pair (worktrees: separate)", err=True
                 )
             return used
         if self.probe and hit.probe:
