@@ -144,9 +144,15 @@ class ModelStats(BaseModel):
 
 
 class StatsReport(BaseModel):
-    """``stats --json`` and ``GET /v1/stats``: counts, the policy, and each range's and model's figures."""
+    """``stats --json`` and ``GET /v1/stats``: counts, the policy, and each range's and model's figures.
+
+    The counts are the ledger's; ``worktree`` is the linked worktree this is (``worktrees: separate``)
+    and ``worktree_pairs`` how many pairs of its own it holds beside them (both null and 0 elsewhere).
+    """
 
     ledger: str
+    worktree: str | None
+    worktree_pairs: int
     allocations: int
     models: int
     capacity: int
@@ -161,15 +167,24 @@ class StatsReport(BaseModel):
     per_model: list[ModelStats]
 
 
-def stats_report(path: Path, ledger: Ledger, unusable: frozenset[int] = frozenset()) -> StatsReport:
+def stats_report(
+    path: Path,
+    ledger: Ledger,
+    unusable: frozenset[int] = frozenset(),
+    worktree: Path | None = None,
+    worktree_pairs: int = 0,
+) -> StatsReport:
     """How full ``ledger`` (read from ``path``) is, overall, per range and per model.
 
     ``unusable``: the ports this machine cannot hand out (``PortAllocationService.unusable_here``);
     the ``*_here`` figures and the per-range and per-model rows leave their pairs out.
+    ``worktree`` and ``worktree_pairs``: the linked worktree and how many pairs of its own it holds.
     """
     ranges = metrics.range_usage(ledger, unusable)
     return StatsReport(
         ledger=str(path),
+        worktree=None if worktree is None else str(worktree),
+        worktree_pairs=worktree_pairs,
         **allocator.usage(ledger, unusable)._asdict(),
         reserved_ports=len(ledger.policy.reserved_ports()),
         policy=ledger.policy,
@@ -253,17 +268,22 @@ class Finding(BaseModel):
 
 
 class StatusReport(BaseModel):
-    """``status --json`` and ``GET /v1/status``: each allocation's ports now, and what is wrong with them."""
+    """``status --json`` and ``GET /v1/status``: each allocation's ports now, and what is wrong with them.
+
+    ``worktree``: the linked worktree whose own pairs these are where it has them (``worktrees: separate``).
+    """
 
     ledger: str
+    worktree: str | None
     allocations: list[LiveAllocation]
     findings: list[Finding]
 
 
-def status_report(path: Path, pairs: Sequence[PairReport]) -> StatusReport:
+def status_report(path: Path, pairs: Sequence[PairReport], worktree: Path | None = None) -> StatusReport:
     """The status of the allocations ``machine.live.inspect`` looked at, in order."""
     return StatusReport(
         ledger=str(path),
+        worktree=None if worktree is None else str(worktree),
         allocations=[
             LiveAllocation(
                 model=pair.model,

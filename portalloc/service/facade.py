@@ -136,6 +136,10 @@ class PortAllocationService:
         under ``worktrees: separate``, the worktree's own pair (``WorktreePair``) where it has one."""
         return self._worktrees.in_use(self.ledger())
 
+    def worktree_pairs(self) -> list[PortPair]:
+        """The pairs of its own this linked worktree holds (``worktrees: separate``; none elsewhere); never chooses."""
+        return list(self._worktrees.held(self.ledger()).values())
+
     def worktree(self) -> Path | None:
         """The linked worktree whose pairs are its own (``worktrees: separate``), or ``None``."""
         return self._worktrees.worktree(self.ledger())
@@ -306,8 +310,9 @@ class PortAllocationService:
     # --- this machine (service.status) -------------------------------------------------
 
     def live_status(self, model_name: str | None = None) -> list[live.PairReport]:
-        """Every allocation (or ``model_name``'s) and its two ports as this machine sees them (``machine.live``)."""
-        return status.live_status(self._target, model_name)
+        """Every allocation (or ``model_name``'s) and its two ports as this machine sees them (``machine.live``):
+        the pairs this work tree uses (a linked worktree's own ones under ``worktrees: separate``)."""
+        return status.live_status(self.pairs_in_use(), model_name)
 
 
 def _check_lock_timeout(seconds: float) -> None:

@@ -2,14 +2,17 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterable
+
+from portalloc.core.models import Allocation
 from portalloc.machine import live
-from portalloc.service.target import LedgerTarget
 
 
-def live_status(target: LedgerTarget, model_name: str | None = None) -> list[live.PairReport]:
-    """Every allocation (or ``model_name``'s) with its two ports' reports, as this machine sees them now."""
+def live_status(pairs: Iterable[Allocation], model_name: str | None = None) -> list[live.PairReport]:
+    """Every pair (or ``model_name``'s) with its two ports' reports, as this machine sees them now.
+
+    ``pairs``: the allocations as this work tree uses them (``PortAllocationService.pairs_in_use``).
+    """
     return live.inspect(
-        (a.model, a.app_num, a.backend, a.frontend)
-        for a in target.file.read().allocations
-        if model_name is None or a.model == model_name
+        (a.model, a.app_num, a.backend, a.frontend) for a in pairs if model_name is None or a.model == model_name
     )

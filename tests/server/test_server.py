@@ -147,7 +147,14 @@ def test_list_is_sorted_and_filters_by_model(server: ServerProcess) -> None:
         only = client.get("/v1/allocations", params={"model": "list_model"}).json()
     assert [(row["model"], row["app_num"]) for row in only] == [("list_model", 1), ("list_model", 2)]
     assert everything == sorted(everything, key=lambda row: (row["model"], row["app_num"]))
-    assert everything == _ledger_rows(server.ledger)
+    assert everything == [{**row, "worktree": None} for row in _ledger_rows(server.ledger)]
+    assert client_rows(server, committed=True) == everything  # not a linked worktree: the same pairs
+
+
+def client_rows(server: ServerProcess, **params: object) -> list[dict[str, object]]:
+    with server.client() as client:
+        rows: list[dict[str, object]] = client.get("/v1/allocations", params=params).json()
+    return rows
 
 
 def test_batch_allocates_in_order_under_one_write(server: ServerProcess) -> None:
