@@ -119,13 +119,16 @@ class PortAllocationService:
         """The pair of ``(model_name, app_num)`` if it has one; never allocates.
 
         In a linked worktree under ``worktrees: separate`` that is the worktree's own pair
-        (a ``WorktreePair``), and ``None`` until the worktree has one.
+        (a ``WorktreePair``), and ``None`` until the worktree has one (or while a row the
+        ledger gained holds one of its ports: ``get_or_allocate_ports`` moves it).
         """
         ledger = self.ledger()
         found = ledger.find(*check_key(model_name, app_num))
         if found is None or self._worktrees.worktree(ledger) is None:
             return found
-        return self._worktrees.held(ledger).get(found.key)
+        own = self._worktrees.held(ledger).get(found.key)
+        # One the ledger now holds too (a pulled row landed on it) is not answered: a write moves it.
+        return None if own is None or ledger.used_ports & set(own.ports) else own
 
     def get_all_allocations(self) -> list[PortPair]:
         """Every allocation of the ledger (the committed pairs), sorted by ``(model, app_num)``."""

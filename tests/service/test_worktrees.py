@@ -103,6 +103,7 @@ def test_a_pulled_row_landing_on_a_worktree_pair_moves_it_and_says_so(
     (main / LEDGER).write_text(text)
     git(main, "commit", "-q", "-am", "model_z")
     git(wt1, "merge", "-q", "--no-edit", "main")
+    assert service(wt1).get_ports("model_a", 1) is None  # a read does not answer a pair the ledger holds now
     with caplog.at_level(logging.WARNING, logger="portalloc"):
         moved = service(wt1).get_or_allocate_ports("model_a", 1)
     assert moved.ports == (7997, 10997)
