@@ -434,12 +434,14 @@ class LeaseStore:
             for ledger_id, identity, tree, model, app_num, backend, frontend, at in self.connection.execute(query, args)
         ]
 
-    def end_worktree(self, ledger_id: int, worktree: Path) -> int:
-        """End every pair ``worktree`` holds for ledger ``ledger_id`` (it is gone); how many ended."""
-        cursor = self.connection.execute(
-            "DELETE FROM worktree_leases WHERE ledger_id = ? AND worktree = ?", (ledger_id, str(worktree))
-        )
-        return cursor.rowcount
+    def end_worktree(self, ledger_id: int, worktree: Path, keys: Iterable[Key] | None = None) -> int:
+        """End the pairs ``worktree`` holds for ledger ``ledger_id``: every one (the worktree is gone), or
+        those of ``keys`` (released); how many ended."""
+        where = "DELETE FROM worktree_leases WHERE ledger_id = ? AND worktree = ?"
+        if keys is None:
+            return self.connection.execute(where, (ledger_id, str(worktree))).rowcount
+        query = f"{where} AND model = ? AND app_num = ?"
+        return sum(self.connection.execute(query, (ledger_id, str(worktree), *key)).rowcount for key in keys)
 
 
 _LEASE_SELECT = (

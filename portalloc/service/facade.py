@@ -202,7 +202,7 @@ class PortAllocationService:
 
         ``only_if``, asked about the pair under the lock, may refuse the release (``PreconditionFailed``).
         """
-        return bool(self._allocations.release_many([(model_name, app_num)], only_if=only_if))
+        return bool(self._ended(self._allocations.release_many([(model_name, app_num)], only_if=only_if)))
 
     def release_many(self, keys: Iterable[tuple[str, int]]) -> list[PortPair]:
         """``release_ports`` for many keys under one lock and one write; returns what was released.
@@ -210,11 +210,16 @@ class PortAllocationService:
         Keys that hold nothing are simply not in the result. Every key is validated
         first, so one bad key releases nothing.
         """
-        return self._allocations.release_many(keys)
+        return self._ended(self._allocations.release_many(keys))
 
     def release_model(self, model_name: str) -> list[PortPair]:
         """Release every app of ``model_name`` under one lock and one write; returns what was released."""
-        return self._allocations.release_model(model_name)
+        return self._ended(self._allocations.release_model(model_name))
+
+    def _ended(self, released: list[PortPair]) -> list[PortPair]:
+        """``released``, once a linked worktree's own pairs of those keys have ended too (``worktrees: separate``)."""
+        self._worktrees.end(self.ledger(), released)
+        return released
 
     def import_allocations(self, rows: Sequence[ImportRow], *, dry_run: bool = False) -> ImportReport:
         """Add ``rows`` (read by ``portalloc.integrations.importers``) to the ledger, each keeping its own ports.

@@ -15,7 +15,8 @@ key, which only this machine knows (the host lease store's ``worktree_leases``):
 - stable for the life of the worktree: kept until a row pulled into the ledger, or
   another lease, lands on one of its ports, and then moved, with a warning;
 - read (never chosen) by ``held``/``in_use`` for ``list``, ``status`` and the like;
-- ended by ``host prune`` when git no longer lists the worktree (``service.host_admin``).
+- ended with its key's release in the worktree, or by ``host prune`` when git no longer
+  lists the worktree (``service.host_admin``).
 
 Nothing here runs with host leases off, under ``worktrees: shared`` or outside a linked worktree.
 """
@@ -103,6 +104,16 @@ class WorktreePairs:
                 )
         pairs = {**kept, **chosen}
         return [_pair(pair.key, pairs[pair.key], worktree) for pair in committed]
+
+    def end(self, ledger: Ledger, released: Sequence[Allocation]) -> None:
+        """After a release in this worktree: its own pairs of the ``released`` keys end too."""
+        worktree = self.worktree(ledger)
+        host = self.target.host
+        if worktree is None or host is None or not released:
+            return
+        store = host.store()
+        with store.transaction():
+            store.end_worktree(host.register(store), worktree, [pair.key for pair in released])
 
     def _choose(self, ledger: Ledger, keys: list[Key], taken: set[int]) -> dict[Key, tuple[int, int]]:
         """A new pair per key, from the top of the policy down, clear of ``taken`` and, when probing, of

@@ -147,3 +147,12 @@ def test_shared_behaves_as_today(tmp_path: Path) -> None:
     pair = service(wt1).get_or_allocate_ports("model_a", 1)
     assert type(pair) is Allocation and pair.ports == (5001, 8001)
     assert service(wt1).worktree() is None and (wt1 / LEDGER).read_bytes() == before
+
+
+def test_a_release_in_a_linked_worktree_ends_its_own_pair_too(four: list[Path]) -> None:
+    wt1 = four[1]
+    assert service(wt1).get_or_allocate_ports("model_b", 1).ports == (7999, 10999)
+    assert service(wt1).release_ports("model_b", 1)
+    assert service(wt1).worktree_pairs() == []
+    # Freed: the next worktree to ask takes the top pair.
+    assert service(four[2]).get_or_allocate_ports("model_a", 1).ports == (7999, 10999)
