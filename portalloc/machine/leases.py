@@ -28,9 +28,9 @@ and its copies, ``instances()`` lists them; ``leased_ports(span, excluding)`` is
 new pair must avoid; ``lease(ledger_id, key, pair)`` records or moves a live lease and
 ``release(ledger_id, keys, why)`` ends them; ``live_lease``, ``live_pairs`` and
 ``leases(ledger_id, live=, port=)`` read them. A lease is per ``(ledger, key)``: at most
-one live lease per key of a ledger (a unique partial index). A worktree's own pairs:
-``worktree_pair``, ``lease_in_worktree``, ``worktree_leases`` and ``end_worktree``;
-``leased_ports`` counts them too (but for the ``worktree`` keys it is asked for).
+one live lease per key of a ledger (a unique partial index). A linked worktree's own
+pairs are ``store.worktrees`` (``machine.worktreeleases``); ``leased_ports`` counts them
+too (but for the ``worktree`` keys it is asked for).
 """
 
 from __future__ import annotations
@@ -48,14 +48,12 @@ from typing import Any
 from portalloc.errors import LeaseStoreUnavailable
 from portalloc.machine import statedir
 from portalloc.machine.leaseindex import PortIndex
+from portalloc.machine.worktreeleases import WORKTREE_SCHEMA, WorktreeKeys, WorktreeLeases
 
 STORE_NAME = "leases.sqlite3"
 #: The layout this code writes. A store whose ``readable_by`` is higher was made by a newer
 #: portalloc that changed it incompatibly, and is refused; additions keep ``readable_by``.
-SCHEMA_VERSION = 2
-#: The first schema with worktree leases. A store that holds one is made ``readable_by`` it:
-#: an older portalloc would not see those ports and could hand them out again.
-WORKTREE_SCHEMA = 2
+SCHEMA_VERSION = WORKTREE_SCHEMA
 #: How long a writer waits for another process's store transaction.
 BUSY_TIMEOUT_MS = 10_000
 #: What every refusal suggests.
@@ -132,34 +130,6 @@ class Lease:
 
 
 @dataclass(frozen=True)
-class WorktreeLease:
-    """A linked worktree's own pair for one key of a ledger (``worktrees: separate``)."""
-
-    ledger_id: int
-    identity: str
-    worktree: Path
-    model: str
-    app_num: int
-    backend: int
-    frontend: int
-    leased_at: float
-
-    @property
-    def key(self) -> Key:
-        """``(model, app_num)``."""
-        return self.model, self.app_num
-
-    @property
-    def ports(self) -> tuple[int, int]:
-        """``(backend, frontend)``."""
-        return self.backend, self.frontend
-
-
-#: What ``leased_ports`` leaves out of a worktree's own leases: ``(ledger_id, worktree, keys)``.
-WorktreeKeys = tuple[int, Path, Iterable[Key]]
-
-
-@dataclass(frozen=True)
 class Instance:
     """A ledger this machine knows: its identity and every copy of it seen (one per work tree)."""
 
@@ -205,6 +175,8 @@ class LeaseStore:
         #: The live leases of one span by port, kept while no other process commits (``machine.leaseindex``).
         self._index: PortIndex | None = None
         self._presence: dict[int, tuple[float, bool]] = {}
+        #: Linked worktrees' own pairs (``worktrees: separate``): ``machine.worktreeleases``.
+        self.worktrees = WorktreeLeases(connection)
 
     def close(self) -> None:
         """Close the connection (a transaction left open is rolled back)."""
@@ -286,25 +258,7 @@ class LeaseStore:
         """
         index = self._port_index(span)
         skip = {(ledger_id, *key) for ledger_id, keys in excluding.items() for key in keys}
-        return index.ports(skip, self._gone(index.ledgers() - set(excluding))) | self._worktree_ports(span, worktree)
-
-    def _worktree_ports(self, span: tuple[int, int], skip: WorktreeKeys | None) -> set[int]:
-        """The ports in ``span`` of worktree leases whose worktree still exists, but for ``skip``'s keys."""
-        own = set() if skip is None else {(skip[0], str(skip[1]), *key) for key in skip[2]}
-        present: dict[str, bool] = {}
-        ports: set[int] = set()
-        columns = "SELECT ledger_id, worktree, model, app_num, backend, frontend FROM worktree_leases WHERE"
-        rows = self.connection.execute(
-            f"{columns} backend BETWEEN ? AND ? UNION {columns} frontend BETWEEN ? AND ?", (*span, *span)
-        )
-        for ledger_id, worktree, model, app_num, backend, frontend in rows:
-            if (ledger_id, worktree, model, app_num) in own:
-                continue
-            if worktree not in present:
-                present[worktree] = os.path.isdir(worktree)
-            if present[worktree]:
-                ports.update(port for port in (backend, frontend) if span[0] <= port <= span[1])
-        return ports
+        return index.ports(skip, self._gone(index.ledgers() - set(excluding))) | self.worktrees.ports(span, worktree)
 
     def _port_index(self, span: tuple[int, int]) -> PortIndex:
         """The live leases in ``span`` from the covering port indexes, or the one kept (``machine.leaseindex``)."""
@@ -389,59 +343,6 @@ class LeaseStore:
             if self._index is not None:
                 self._index.put((ledger_id, model, app_num), None)
         return ended
-
-    # --- a linked worktree's own pairs --------------------------------------------------------
-
-    def worktree_pair(self, ledger_id: int, worktree: Path, key: Key) -> tuple[int, int] | None:
-        """The pair ``worktree`` uses for ``key`` of ledger ``ledger_id``, if it has one."""
-        row = self.connection.execute(
-            "SELECT backend, frontend FROM worktree_leases WHERE ledger_id = ? AND worktree = ? "
-            "AND model = ? AND app_num = ?",
-            (ledger_id, str(worktree), *key),
-        ).fetchone()
-        return None if row is None else (int(row[0]), int(row[1]))
-
-    def lease_in_worktree(self, ledger_id: int, worktree: Path, key: Key, pair: tuple[int, int]) -> None:
-        """Record (or move) ``worktree``'s own pair for ``key`` of ledger ``ledger_id`` (inside a transaction)."""
-        self.connection.execute(
-            "INSERT INTO worktree_leases (ledger_id, worktree, model, app_num, backend, frontend, leased_at) "
-            "VALUES (?, ?, ?, ?, ?, ?, ?) ON CONFLICT (ledger_id, worktree, model, app_num) DO UPDATE SET "
-            "backend = excluded.backend, frontend = excluded.frontend, leased_at = excluded.leased_at",
-            (ledger_id, str(worktree), key[0], key[1], pair[0], pair[1], time.time()),
-        )
-        # From now on an older portalloc, which would not avoid these ports, is refused this store.
-        self.connection.execute(
-            "UPDATE meta SET value = ? WHERE name = 'readable_by' AND value < ?", (WORKTREE_SCHEMA, WORKTREE_SCHEMA)
-        )
-
-    def worktree_leases(self, ledger_id: int | None = None, worktree: Path | None = None) -> list[WorktreeLease]:
-        """Worktree leases, of one ledger or all, of one worktree or all, by identity, worktree and key."""
-        where, args = ["1"], []  # type: list[str], list[object]
-        if ledger_id is not None:
-            where.append("w.ledger_id = ?")
-            args.append(ledger_id)
-        if worktree is not None:
-            where.append("w.worktree = ?")
-            args.append(str(worktree))
-        query = (
-            "SELECT w.ledger_id, d.identity, w.worktree, w.model, w.app_num, w.backend, w.frontend, w.leased_at "
-            "FROM worktree_leases w JOIN ledgers d ON d.id = w.ledger_id WHERE "
-            + " AND ".join(where)
-            + " ORDER BY d.identity, w.worktree, w.model, w.app_num"
-        )
-        return [
-            WorktreeLease(ledger_id, identity, Path(tree), model, app_num, backend, frontend, at)
-            for ledger_id, identity, tree, model, app_num, backend, frontend, at in self.connection.execute(query, args)
-        ]
-
-    def end_worktree(self, ledger_id: int, worktree: Path, keys: Iterable[Key] | None = None) -> int:
-        """End the pairs ``worktree`` holds for ledger ``ledger_id``: every one (the worktree is gone), or
-        those of ``keys`` (released); how many ended."""
-        where = "DELETE FROM worktree_leases WHERE ledger_id = ? AND worktree = ?"
-        if keys is None:
-            return self.connection.execute(where, (ledger_id, str(worktree))).rowcount
-        query = f"{where} AND model = ? AND app_num = ?"
-        return sum(self.connection.execute(query, (ledger_id, str(worktree), *key)).rowcount for key in keys)
 
 
 _LEASE_SELECT = (

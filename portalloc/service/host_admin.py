@@ -13,7 +13,8 @@ from pathlib import Path
 from portalloc.core.limits import MAX_PORT
 from portalloc.core.models import Allocation, Ledger, PortPolicy
 from portalloc.errors import GitError, PortallocError
-from portalloc.machine.leases import Instance, Lease, LeaseStore, WorktreeLease
+from portalloc.machine.leases import Instance, Lease, LeaseStore
+from portalloc.machine.worktreeleases import WorktreeLease
 from portalloc.service.host import HostLeases
 from portalloc.storage.codec import key_text
 from portalloc.storage.ledger import LedgerFile
@@ -151,7 +152,7 @@ def prune_worktrees(store: LeaseStore, *, dry_run: bool) -> list[PrunedWorktree]
     from portalloc.integrations.leasegit import live_worktrees
 
     grouped: dict[tuple[int, Path], list[WorktreeLease]] = {}
-    for lease in store.worktree_leases():
+    for lease in store.worktrees.leases():
         grouped.setdefault((lease.ledger_id, lease.worktree), []).append(lease)
     copies = {instance.ledger_id: instance.present() for instance in store.instances()}
     listed: dict[int, set[Path] | None] = {}
@@ -170,7 +171,7 @@ def prune_worktrees(store: LeaseStore, *, dry_run: bool) -> list[PrunedWorktree]
     if not dry_run and pruned:
         with store.transaction():
             for item in pruned:
-                store.end_worktree(item.leases[0].ledger_id, item.worktree)
+                store.worktrees.end(item.leases[0].ledger_id, item.worktree)
     return pruned
 
 

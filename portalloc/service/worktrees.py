@@ -64,7 +64,7 @@ class WorktreePairs:
         try:
             store = host.store()
             ledger_id = store.known_ledger_id(host.identity().key)
-            leases = [] if ledger_id is None else store.worktree_leases(ledger_id, worktree)
+            leases = [] if ledger_id is None else store.worktrees.leases(ledger_id, worktree)
         except LeaseStoreUnavailable as error:
             logger.warning(f"{error}; showing the ledger's pairs")
             return {}
@@ -90,11 +90,11 @@ class WorktreePairs:
                 hostcapacity.policy_span(ledger.policy), {}, worktree=(ledger_id, worktree, keys)
             )
             taken |= ledger.used_ports
-            held = {key: store.worktree_pair(ledger_id, worktree, key) for key in keys}
+            held = {key: store.worktrees.pair(ledger_id, worktree, key) for key in keys}
             kept = {key: pair for key, pair in held.items() if pair is not None and not taken & set(pair)}
             chosen = self._choose(ledger, [key for key in keys if key not in kept], taken | _ports(kept.values()))
             for key, pair in chosen.items():
-                store.lease_in_worktree(ledger_id, worktree, key, pair)
+                store.worktrees.lease(ledger_id, worktree, key, pair)
         for key, pair in chosen.items():
             before = held[key]
             if before is not None:
@@ -113,7 +113,7 @@ class WorktreePairs:
             return
         store = host.store()
         with store.transaction():
-            store.end_worktree(host.register(store), worktree, [pair.key for pair in released])
+            store.worktrees.end(host.register(store), worktree, [pair.key for pair in released])
 
     def _choose(self, ledger: Ledger, keys: list[Key], taken: set[int]) -> dict[Key, tuple[int, int]]:
         """A new pair per key, from the top of the policy down, clear of ``taken`` and, when probing, of

@@ -79,17 +79,17 @@ def test_a_schema_1_store_gains_worktree_leases_and_stays_readable_until_it_hold
     tree.mkdir()
     with store.transaction():
         ledger_id = store.ledger_id("git:x:portalloc.json", "x", "portalloc.json")
-        store.lease_in_worktree(ledger_id, tree, ("m", 1), (7999, 10999))
+        store.worktrees.lease(ledger_id, tree, ("m", 1), (7999, 10999))
     # Now an older portalloc, blind to worktree pairs, must not use the store.
     assert dict(store.connection.execute(meta)) == {"schema_version": 2, "readable_by": 2}
-    assert store.worktree_pair(ledger_id, tree, ("m", 1)) == (7999, 10999)
+    assert store.worktrees.pair(ledger_id, tree, ("m", 1)) == (7999, 10999)
     assert store.leased_ports((5001, 10999), {}) == {7999, 10999}
     assert store.leased_ports((5001, 10999), {}, worktree=(ledger_id, tree, [("m", 1)])) == set()  # its own
     tree.rmdir()
     assert store.leased_ports((5001, 10999), {}) == set()  # a removed worktree's pairs are not avoided
     with store.transaction():
-        assert store.end_worktree(ledger_id, tree) == 1
-    assert store.worktree_leases() == []
+        assert store.worktrees.end(ledger_id, tree) == 1
+    assert store.worktrees.leases() == []
     store.close()
 
 

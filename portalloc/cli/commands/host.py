@@ -66,7 +66,7 @@ def host(ctx: click.Context, model: str | None, port: int | None, as_json: bool)
     leases = [lease for lease in leases if model is None or lease.model == model]
     found = clashes(store, port) if store else []
     labels = ledger_labels(store) if store else {}
-    own = store.worktree_leases() if store else []
+    own = store.worktrees.leases() if store else []
     own = [w for w in own if (model is None or w.model == model) and (port is None or port in w.ports)]
     # By what a person reads (identities are random ids): ledgers by name, leases by port.
     instances.sort(key=lambda instance: labels[instance.identity])
