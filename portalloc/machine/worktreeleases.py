@@ -78,19 +78,13 @@ class WorktreeLeases:
 
     def leases(self, ledger_id: int | None = None, worktree: Path | None = None) -> list[WorktreeLease]:
         """Worktree leases, of one ledger or all, of one worktree or all, by identity, worktree and key."""
-        where, args = ["1"], []  # type: list[str], list[object]
-        if ledger_id is not None:
-            where.append("w.ledger_id = ?")
-            args.append(ledger_id)
-        if worktree is not None:
-            where.append("w.worktree = ?")
-            args.append(str(worktree))
         query = (
             "SELECT w.ledger_id, d.identity, w.worktree, w.model, w.app_num, w.backend, w.frontend, w.leased_at "
-            "FROM worktree_leases w JOIN ledgers d ON d.id = w.ledger_id WHERE "
-            + " AND ".join(where)
-            + " ORDER BY d.identity, w.worktree, w.model, w.app_num"
+            "FROM worktree_leases w JOIN ledgers d ON d.id = w.ledger_id "
+            "WHERE (?1 IS NULL OR w.ledger_id = ?1) AND (?2 IS NULL OR w.worktree = ?2) "
+            "ORDER BY d.identity, w.worktree, w.model, w.app_num"
         )
+        args = (ledger_id, None if worktree is None else str(worktree))
         return [
             WorktreeLease(ledger_id, identity, Path(tree), model, app_num, backend, frontend, at)
             for ledger_id, identity, tree, model, app_num, backend, frontend, at in self.connection.execute(query, args)
