@@ -13,6 +13,7 @@ from portalloc.cli.params import json_option
 
 if TYPE_CHECKING:
     from portalloc.machine.leases import Lease, LeaseStore
+    from portalloc.machine.worktreeleases import WorktreeLease
 
 
 def _open_store(create: bool = True) -> LeaseStore | None:
@@ -121,14 +122,17 @@ def host(ctx: click.Context, model: str | None, port: int | None, as_json: bool)
     for clash in found:
         holders = ", ".join(f"{h.model}/{h.app_num} of {labels.get(h.identity, h.identity)}" for h in clash.holders)
         click.echo(f"clash: port {clash.port} is claimed by {holders}")
-    if own:
-        # A linked worktree's own pairs (worktrees: separate), by repository and worktree.
-        click.echo(f"{len(own)} worktree pair{'' if len(own) == 1 else 's'}")
-        table = [["model", "app", "backend", "frontend", "ledger", "worktree"]]
-        for w in own:
-            where = str(w.worktree) + ("" if w.worktree.is_dir() else " (gone)")
-            table.append([w.model, str(w.app_num), str(w.backend), str(w.frontend), labels.get(w.identity, ""), where])
-        echo_table(table, "<>>><<")
+    # A linked worktree's own pairs (worktrees: separate), by ledger (its repository) and worktree.
+    by_ledger: dict[str, list[WorktreeLease]] = {}
+    for w in own:
+        by_ledger.setdefault(labels.get(w.identity, w.identity), []).append(w)
+    for where, pairs in sorted(by_ledger.items()):
+        click.echo(f"{len(pairs)} worktree pair{'' if len(pairs) == 1 else 's'} of {where}")
+        table = [["model", "app", "backend", "frontend", "worktree"]]
+        for w in pairs:
+            tree = str(w.worktree) + ("" if w.worktree.is_dir() else " (gone)")
+            table.append([w.model, str(w.app_num), str(w.backend), str(w.frontend), tree])
+        echo_table(table, "<>>><")
     return 0
 
 
