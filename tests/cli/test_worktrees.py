@@ -122,3 +122,23 @@ def test_shared_keeps_todays_output(tmp_path: Path) -> None:
     before = (tmp_path / "wt" / LEDGER).read_bytes()
     assert run(tmp_path / "wt", "get", "model_a", "1").stdout == "model_a/1: backend 5001, frontend 8001\n"
     assert (tmp_path / "wt" / LEDGER).read_bytes() == before
+
+
+def test_worktrees_starting_at_once_get_different_pairs(trees: list[Path]) -> None:
+    # Real processes at the same moment: choosing and leasing a pair is one store transaction.
+    more = trees[0].parent / "feature-z"
+    git(trees[0], "worktree", "add", "-q", str(more), "-b", "feature-z")
+    started = [
+        subprocess.Popen(
+            [portalloc_script(), "get", "model_a", "1", "--field", "backend"],
+            cwd=tree,
+            env=subprocess_env(),
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+            text=True,
+        )
+        for tree in [*trees, more]
+    ]
+    backends = [int(process.communicate(timeout=60)[0]) for process in started]
+    assert backends[0] == 5001
+    assert sorted(backends[1:]) == [7995, 7997, 7999]
