@@ -88,9 +88,9 @@ def _project_name(ledger_path: Path) -> str:
     identity = identify(ledger_path)
     if identity.top is None or identity.common_dir is None:
         return compose_project_name(identity.ledger.parent.name)
+    if identity.worktree is None:
+        return compose_project_name(identity.top.name)
     common = identity.common_dir
     # The main worktree's directory holds <repository>/.git; a bare repository is <repository>.git itself.
     repository = common.parent.name if common.name == ".git" else common.name.removesuffix(".git")
-    if identity.worktree is None:
-        return compose_project_name(identity.top.name)
     return compose_project_name(repository, identity.worktree.name)
