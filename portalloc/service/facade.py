@@ -143,6 +143,11 @@ class PortAllocationService:
         """The pairs of its own this linked worktree holds (``worktrees: separate``; none elsewhere); never chooses."""
         return list(self._worktrees.held(self.ledger()).values())
 
+    def recheck_worktree_pairs(self) -> list[PortPair]:
+        """Move each of this linked worktree's own pairs that the ledger (after a pull) or another lease now
+        holds, with a warning; its pairs after that (none outside a separate linked worktree)."""
+        return self._worktrees.recheck(self.ledger())
+
     def worktree(self) -> Path | None:
         """The linked worktree whose pairs are its own (``worktrees: separate``), or ``None``."""
         return self._worktrees.worktree(self.ledger())

@@ -13,7 +13,8 @@ key, which only this machine knows (the host lease store's ``worktree_leases``):
   every port something holds now; committed allocations avoid them in turn
   (``LeaseStore.leased_ports`` counts them);
 - stable for the life of the worktree: kept until a row pulled into the ledger, or
-  another lease, lands on one of its ports, and then moved, with a warning;
+  another lease, lands on one of its ports, and then moved, with a warning (at the next
+  ``get``/``env``/``run``/``dotenv``, or ``host sync``: ``recheck``);
 - read (never chosen) by ``held``/``in_use`` for ``list``, ``status`` and the like;
 - ended with its key's release in the worktree, or by ``host prune`` when git no longer
   lists the worktree (``service.host_admin``).
@@ -104,6 +105,12 @@ class WorktreePairs:
                 )
         pairs = {**kept, **chosen}
         return [_pair(pair.key, pairs[pair.key], worktree) for pair in committed]
+
+    def recheck(self, ledger: Ledger) -> list[Allocation]:
+        """Move each own pair that a row the ledger gained (a pull, a merge) or another lease now holds;
+        what ``host sync`` runs after git changed the work tree. Returns this worktree's pairs."""
+        rows = [row for row in ledger.allocations if row.key in self.held(ledger)]
+        return self.own_pairs(ledger, rows)
 
     def end(self, ledger: Ledger, released: Sequence[Allocation]) -> None:
         """After a release in this worktree: its own pairs of the ``released`` keys end too."""

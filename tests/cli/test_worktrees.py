@@ -142,3 +142,16 @@ def test_worktrees_starting_at_once_get_different_pairs(trees: list[Path]) -> No
     backends = [int(process.communicate(timeout=60)[0]) for process in started]
     assert backends[0] == 5001
     assert sorted(backends[1:]) == [7995, 7997, 7999]
+
+
+def test_host_sync_moves_a_worktree_pair_a_pulled_row_landed_on(trees: list[Path]) -> None:
+    main, one = trees[:2]
+    assert json.loads(run(one, "get", "model_a", "1", "--json").stdout)["backend"] == 7999
+    text = (main / LEDGER).read_text()
+    row = '{"model": "model_z", "app_num": 1, "backend": 7999, "frontend": 10999}'
+    (main / LEDGER).write_text(text.replace('"frontend": 8001}', '"frontend": 8001},\n    ' + row))
+    git(main, "commit", "-q", "-am", "model_z, from another machine")
+    git(one, "merge", "-q", "--no-edit", "main")
+    synced = run(one, "host", "sync")
+    assert f"Warning: model_a/1 in worktree {one} moved from 7999/10999 to 7997/10997" in synced.stderr
+    assert json.loads(run(one, "get", "model_a", "1", "--json").stdout)["backend"] == 7997

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from dataclasses import replace
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -154,6 +155,8 @@ def sync(settings: Settings, paths: tuple[Path, ...]) -> int:
         changed, ended = sync_ledger(store, path)
         note = "".join(f"; {m}/{n} was released by a commit, its lease ended" for m, n in ended)
         click.echo(f"Synced {path}: {changed} lease{'' if changed == 1 else 's'} added or moved{note}")
+        # A linked worktree's own pairs (worktrees: separate) that a pulled row now holds move, and say so.
+        replace(settings, ledger_path=path).service().recheck_worktree_pairs()
     return 0
 
 
