@@ -62,6 +62,7 @@ def test_get_env_run_list_in_linked_worktrees_use_their_own_pairs_and_write_noth
     assert json.loads(run(one, "list", "--json").stdout)[0]["worktree"] == str(one)
     assert run(one, "list").stdout.splitlines()[1].split() == ["model_a", "1", "7999", "10999", str(one)]
     assert json.loads(run(one, "list", "--committed", "--json").stdout)[0]["backend"] == 5001
+    assert json.loads(run(one, "export").stdout)[0]["backend"] == 5001  # an export holds committed pairs only
     assert run(main, "list").stdout.splitlines()[0].split() == ["MODEL", "APP", "BACKEND", "FRONTEND"]
 
 
