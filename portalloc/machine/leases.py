@@ -48,7 +48,7 @@ from typing import Any
 from portalloc.errors import LeaseStoreUnavailable
 from portalloc.machine import statedir
 from portalloc.machine.leaseindex import PortIndex
-from portalloc.machine.worktreeleases import WORKTREE_SCHEMA, WorktreeKeys, WorktreeLeases
+from portalloc.machine.worktreeleases import WORKTREE_SCHEMA, WORKTREE_TABLES, WorktreeKeys, WorktreeLeases
 
 STORE_NAME = "leases.sqlite3"
 #: The layout this code writes. A store whose ``readable_by`` is higher was made by a newer
@@ -89,18 +89,6 @@ CREATE TABLE IF NOT EXISTS leases (
 CREATE UNIQUE INDEX IF NOT EXISTS leases_live_key ON leases (ledger_id, model, app_num) WHERE live;
 CREATE INDEX IF NOT EXISTS leases_live_backend ON leases (backend, frontend, ledger_id, model, app_num) WHERE live;
 CREATE INDEX IF NOT EXISTS leases_live_frontend ON leases (frontend, backend, ledger_id, model, app_num) WHERE live;
-CREATE TABLE IF NOT EXISTS worktree_leases (
-    ledger_id INTEGER NOT NULL REFERENCES ledgers(id),
-    worktree TEXT NOT NULL,
-    model TEXT NOT NULL,
-    app_num INTEGER NOT NULL,
-    backend INTEGER NOT NULL,
-    frontend INTEGER NOT NULL,
-    leased_at REAL NOT NULL,
-    PRIMARY KEY (ledger_id, worktree, model, app_num)
-);
-CREATE INDEX IF NOT EXISTS worktree_leases_backend ON worktree_leases (backend);
-CREATE INDEX IF NOT EXISTS worktree_leases_frontend ON worktree_leases (frontend);
 """
 
 Key = tuple[str, int]
@@ -399,25 +387,21 @@ def _prepare(connection: sqlite3.Connection) -> None:
     connection.execute(f"PRAGMA busy_timeout = {BUSY_TIMEOUT_MS}")
     connection.execute("PRAGMA synchronous = NORMAL")
     readable_by = _readable_by(connection)
-    if (
-        readable_by is not None
-        and readable_by <= SCHEMA_VERSION
-        and _meta(connection, "schema_version") < SCHEMA_VERSION
-    ):
-        _create_schema(connection)  # an older store: its tables stay, the new ones are added
-    if readable_by is None:
-        if connection.execute("PRAGMA journal_mode").fetchone()[0] != "wal":
-            # Persistent in the file, so set once. A file system without shared memory (some
-            # network homes) refuses it, and the rollback journal stays.
-            with suppress(sqlite3.OperationalError):
-                connection.execute("PRAGMA journal_mode = WAL")
-        _create_schema(connection)
-        readable_by = _readable_by(connection) or SCHEMA_VERSION
-    if readable_by > SCHEMA_VERSION:
+    if readable_by is not None and readable_by > SCHEMA_VERSION:
         raise sqlite3.DatabaseError(
             f"it was made by a newer portalloc (schema {readable_by}, this one knows {SCHEMA_VERSION}); "
             "upgrade portalloc"
         )
+    if readable_by is None and connection.execute("PRAGMA journal_mode").fetchone()[0] != "wal":
+        # Persistent in the file, so set once. A file system without shared memory (some
+        # network homes) refuses it, and the rollback journal stays.
+        with suppress(sqlite3.OperationalError):
+            connection.execute("PRAGMA journal_mode = WAL")
+    made_by = (
+        connection.execute("SELECT value FROM meta WHERE name = 'schema_version'").fetchone() if readable_by else None
+    )
+    if made_by is None or made_by[0] < SCHEMA_VERSION:
+        _create_schema(connection)  # new, or made by an older portalloc: its rows stay, missing tables are added
 
 
 def _create_schema(connection: sqlite3.Connection) -> None:
@@ -427,7 +411,7 @@ def _create_schema(connection: sqlite3.Connection) -> None:
     """
     connection.execute("BEGIN IMMEDIATE")
     try:
-        for statement in _SCHEMA.split(";"):
+        for statement in (_SCHEMA + WORKTREE_TABLES).split(";"):
             if statement.strip():
                 connection.execute(statement)
         connection.execute("INSERT OR IGNORE INTO meta (name, value) VALUES ('readable_by', 1)")
@@ -440,11 +424,6 @@ def _create_schema(connection: sqlite3.Connection) -> None:
     except BaseException:
         connection.rollback()
         raise
-
-
-def _meta(connection: sqlite3.Connection, name: str) -> int:
-    row = connection.execute("SELECT value FROM meta WHERE name = ?", (name,)).fetchone()
-    return 0 if row is None else int(row[0])
 
 
 def _readable_by(connection: sqlite3.Connection) -> int | None:

@@ -22,6 +22,21 @@ WorktreeKeys = tuple[int, Path, Iterable[Key]]
 #: The first store schema with worktree leases. A store that holds one is made ``readable_by`` it:
 #: an older portalloc would not see those ports and could hand them out again.
 WORKTREE_SCHEMA = 2
+#: The tables, made with the store's others (``machine.leases``).
+WORKTREE_TABLES = """
+CREATE TABLE IF NOT EXISTS worktree_leases (
+    ledger_id INTEGER NOT NULL REFERENCES ledgers(id),
+    worktree TEXT NOT NULL,
+    model TEXT NOT NULL,
+    app_num INTEGER NOT NULL,
+    backend INTEGER NOT NULL,
+    frontend INTEGER NOT NULL,
+    leased_at REAL NOT NULL,
+    PRIMARY KEY (ledger_id, worktree, model, app_num)
+);
+CREATE INDEX IF NOT EXISTS worktree_leases_backend ON worktree_leases (backend);
+CREATE INDEX IF NOT EXISTS worktree_leases_frontend ON worktree_leases (frontend);
+"""
 
 
 @dataclass(frozen=True)
