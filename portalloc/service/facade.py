@@ -223,7 +223,8 @@ class PortAllocationService:
 
     def _ended(self, released: list[PortPair]) -> list[PortPair]:
         """``released``, once a linked worktree's own pairs of those keys have ended too (``worktrees: separate``)."""
-        self._worktrees.end(self.ledger(), released)
+        if released:
+            self._worktrees.end(self.ledger(), released)
         return released
 
     def import_allocations(self, rows: Sequence[ImportRow], *, dry_run: bool = False) -> ImportReport:
