@@ -282,7 +282,10 @@ class PortAllocationService:
         scaffolder that creates the directory before it allocates
         (``allocate_app_dir``) is never released.
         """
-        return self._app_dirs.cleanup_orphaned_allocations(apps_dir, model_name, dry_run=dry_run, allow_all=allow_all)
+        orphans = self._app_dirs.cleanup_orphaned_allocations(
+            apps_dir, model_name, dry_run=dry_run, allow_all=allow_all
+        )
+        return orphans if dry_run else self._ended(orphans)
 
     # --- policy: init, policy set, reserve, pools (service.policy_admin) ----------------
 

@@ -156,3 +156,13 @@ def test_a_release_in_a_linked_worktree_ends_its_own_pair_too(four: list[Path]) 
     assert service(wt1).worktree_pairs() == []
     # Freed: the next worktree to ask takes the top pair.
     assert service(four[2]).get_or_allocate_ports("model_a", 1).ports == (7999, 10999)
+
+
+def test_cleanup_in_a_linked_worktree_ends_its_own_pairs_of_the_apps_it_releases(four: list[Path]) -> None:
+    wt1 = four[1]
+    apps = wt1 / "apps"
+    (apps / "model_a" / "app1").mkdir(parents=True)  # model_a/1 has its directory; model_b/1 has none
+    assert service(wt1).get_or_allocate_ports("model_b", 1).ports == (7999, 10999)
+    released = service(wt1).cleanup_orphaned_allocations(apps)
+    assert [pair.key for pair in released] == [("model_b", 1)]
+    assert service(wt1).worktree_pairs() == []
