@@ -81,6 +81,8 @@ class WorktreePairs:
         chosen and leased now if it has none or if its pair is no longer free of the ledger and other leases."""
         worktree = self.worktree(ledger)
         host = self.target.host
+        if host is None and committed and ledger.policy.separate_worktrees:
+            _warn_without_leases(self.target.path)
         if worktree is None or host is None or not committed:
             return list(committed)
         keys = list(dict.fromkeys(pair.key for pair in committed))
@@ -138,6 +140,18 @@ class WorktreePairs:
             if not busy:
                 return dict(zip(keys, pairs, strict=True))
             taken = taken | busy  # grows every round, and the policy is finite: NoFreePair ends it
+
+
+def _warn_without_leases(ledger_path: Path) -> None:
+    """Say so when a linked worktree uses the ledger's pairs only because host leases are off."""
+    from portalloc.machine.identity import identify
+
+    worktree = identify(ledger_path).worktree
+    if worktree is not None:
+        logger.warning(
+            f"worktree {worktree} uses the ledger's pairs: its own pairs (worktrees: separate) need host leases, "
+            "which are off (PORTALLOC_LEASES=0 or --no-leases)"
+        )
 
 
 def _pair(key: Key, ports: tuple[int, int], worktree: Path) -> WorktreePair:

@@ -166,3 +166,12 @@ def test_cleanup_in_a_linked_worktree_ends_its_own_pairs_of_the_apps_it_releases
     released = service(wt1).cleanup_orphaned_allocations(apps)
     assert [pair.key for pair in released] == [("model_b", 1)]
     assert service(wt1).worktree_pairs() == []
+
+
+def test_with_leases_off_a_linked_worktree_uses_the_ledgers_pair_and_says_why(
+    four: list[Path], caplog: pytest.LogCaptureFixture
+) -> None:
+    with caplog.at_level(logging.WARNING, logger="portalloc"):
+        pair = service(four[1], leases=False).get_or_allocate_ports("model_a", 1)
+    assert type(pair) is Allocation and pair.ports == (5001, 8001)
+    assert "need host leases, which are off" in caplog.text
