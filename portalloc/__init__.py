@@ -68,6 +68,8 @@ if TYPE_CHECKING:  # for type checkers only (the names come from _PUBLIC on firs
         Pool,
         PortPair,
         PortPolicy,
+    )
+    from portalloc.core.worktreepair import (
         WorktreePair,
     )
     from portalloc.errors import (
@@ -127,7 +129,7 @@ _PUBLIC = {
     "Ledger": "portalloc.core.models",
     "PortPair": "portalloc.core.models",
     "PortPolicy": "portalloc.core.models",
-    "WorktreePair": "portalloc.core.models",
+    "WorktreePair": "portalloc.core.worktreepair",
     "Pool": "portalloc.core.models",
     "Conflict": "portalloc.core.allocator",
     "Claim": "portalloc.core.keys",

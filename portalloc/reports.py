@@ -29,7 +29,8 @@ from pydantic import BaseModel
 
 from portalloc.core import allocator, metrics
 from portalloc.core.keys import Claim
-from portalloc.core.models import Allocation, Ledger, PortPolicy, worktree_of
+from portalloc.core.models import Allocation, Ledger, PortPolicy
+from portalloc.core.worktreepair import worktree_of
 from portalloc.machine.live import PairReport, PortReport
 
 # --- get, list: pairs as a work tree uses them ----------------------------------------

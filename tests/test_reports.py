@@ -17,7 +17,8 @@ import pytest
 pytest.importorskip("fastapi", reason="the 'serve' extra is not installed (pip install -e '.[serve]')")
 
 from portalloc.cli.output import pair_json, used_pair_json
-from portalloc.core.models import Allocation, Ledger, Pool, PortPolicy, WorktreePair, worktree_of
+from portalloc.core.models import Allocation, Ledger, Pool, PortPolicy
+from portalloc.core.worktreepair import WorktreePair, worktree_of
 from portalloc.reports import dump_json, used_pair
 from portalloc.storage.codec import dump_ledger
 from tests.conftest import RunCli

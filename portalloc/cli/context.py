@@ -103,7 +103,7 @@ class Settings:
 
         hit = find_pair(self.ledger_path, model, app_num)
         if hit is None:
-            from portalloc.core.models import worktree_of
+            from portalloc.core.worktreepair import worktree_of
 
             pair = self.service().get_or_allocate_ports(model, app_num)
             used = UsedPorts(pair.backend, pair.frontend, worktree_of(pair))

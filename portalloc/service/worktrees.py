@@ -29,7 +29,8 @@ from collections.abc import Iterable, Sequence
 from pathlib import Path
 
 from portalloc.core import allocator
-from portalloc.core.models import Allocation, Ledger, WorktreePair
+from portalloc.core.models import Allocation, Ledger
+from portalloc.core.worktreepair import WorktreePair
 from portalloc.errors import LeaseStoreUnavailable
 from portalloc.machine import probe
 from portalloc.service import hostcapacity

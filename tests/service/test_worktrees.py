@@ -11,7 +11,8 @@ from pathlib import Path
 
 import pytest
 
-from portalloc.core.models import Allocation, Pool, PortPolicy, WorktreePair, worktree_of
+from portalloc.core.models import Allocation, Pool, PortPolicy
+from portalloc.core.worktreepair import WorktreePair, worktree_of
 from portalloc.service.facade import PortAllocationService
 from tests.gittools import git, new_repo
 
