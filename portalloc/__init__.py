@@ -15,7 +15,9 @@ The public API (``dir(portalloc)`` lists it):
   ``check_port_conflicts``, ``stats``, ``live_status`` …; ``get_or_allocate_ports(model, app_num)`` is
   the one-call shortcut.
 * Data: ``PortPair`` (an alias of ``Allocation``: ``model``, ``app_num``, ``backend``,
-  ``frontend``; ``backend, frontend = pair`` unpacks it), ``Ledger``, ``PortPolicy``,
+  ``frontend``; ``backend, frontend = pair`` unpacks it), ``WorktreePair`` (a ``PortPair``
+  with the ``worktree`` it belongs to: what a linked worktree gets under the policy's
+  ``worktrees: separate``), ``Ledger``, ``PortPolicy``,
   ``Pool`` (for ``add_pool``), ``ImportRow`` (for ``import_allocations``); what the
   service reports: ``Conflict`` (``port`` and its ``holders``, each a ``Claim``),
   ``Usage`` (capacity in the policy and on this machine, for ``stats``), ``PairReport``
@@ -66,6 +68,9 @@ if TYPE_CHECKING:  # for type checkers only (the names come from _PUBLIC on firs
         Pool,
         PortPair,
         PortPolicy,
+    )
+    from portalloc.core.worktreepair import (
+        WorktreePair,
     )
     from portalloc.errors import (
         AppDirUnavailable,
@@ -124,6 +129,7 @@ _PUBLIC = {
     "Ledger": "portalloc.core.models",
     "PortPair": "portalloc.core.models",
     "PortPolicy": "portalloc.core.models",
+    "WorktreePair": "portalloc.core.worktreepair",
     "Pool": "portalloc.core.models",
     "Conflict": "portalloc.core.audit",
     "Claim": "portalloc.core.keys",

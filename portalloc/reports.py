@@ -4,9 +4,11 @@ The CLI's ``--json`` is a schema's dump (``dump_json``) and the HTTP route retur
 same schema as its response model, so ``portalloc stats --json`` and ``GET /v1/stats``
 cannot drift apart: ``tests/test_reports.py`` runs both on one ledger for each report.
 
-- ``list`` and ``get``: ``Allocation`` (``model``, ``app_num``, ``backend``, ``frontend``);
-  ``get``'s fast path prints it without pydantic (``cli/output.py: pair_json``, tested
-  against this schema's dump).
+- ``list`` and ``get``: ``UsedPair`` (``model``, ``app_num``, ``backend``, ``frontend``,
+  ``worktree``: the linked worktree whose own pair it is under ``worktrees: separate``,
+  else ``null``); ``get``'s fast path prints it without pydantic (``cli/output.py:
+  pair_json``, tested against this schema's dump). Ledger rows as such (``list
+  --committed``, ``release``, ``export``) are ``Allocation``.
 - ``check``: ``CheckReport`` (``ok`` and one ``LedgerCheck`` per ledger; HTTP serves one ledger).
 - ``stats``: ``StatsReport``; ``status``: ``StatusReport``; ``policy``: ``PolicyReport``.
 - ``host`` (the machine's ledgers and leases) lands here as its own schema when the host
@@ -28,7 +30,28 @@ from pydantic import BaseModel
 from portalloc.core import audit, metrics, policyrules
 from portalloc.core.keys import Claim
 from portalloc.core.models import Allocation, Ledger, PortPolicy
+from portalloc.core.worktreepair import worktree_of
 from portalloc.machine.live import PairReport, PortReport
+
+# --- get, list: pairs as a work tree uses them ----------------------------------------
+
+
+class UsedPair(BaseModel):
+    """A pair as this work tree uses it: the ledger's (``worktree`` null) or a linked worktree's own."""
+
+    model: str
+    app_num: int
+    backend: int
+    frontend: int
+    worktree: str | None
+
+
+def used_pair(pair: Allocation) -> UsedPair:
+    """``pair`` (a ledger row, or a ``WorktreePair``) as ``get --json`` and ``list --json`` print it."""
+    return UsedPair(
+        model=pair.model, app_num=pair.app_num, backend=pair.backend, frontend=pair.frontend, worktree=worktree_of(pair)
+    )
+
 
 # --- check --------------------------------------------------------------------------
 
@@ -122,9 +145,15 @@ class ModelStats(BaseModel):
 
 
 class _StatsHead(BaseModel):
-    """The keys ``StatsReport`` starts with, before ``Usage``'s counts: a base of its own, so they come first."""
+    """The keys ``StatsReport`` starts with, before ``Usage``'s counts: a base of its own, so they come first.
+
+    ``worktree`` is the linked worktree this is (``worktrees: separate``) and ``worktree_pairs`` how many
+    pairs of its own it holds beside the ledger's (null and 0 elsewhere).
+    """
 
     ledger: str
+    worktree: str | None
+    worktree_pairs: int
 
 
 class StatsReport(audit.Usage, _StatsHead):
@@ -139,15 +168,24 @@ class StatsReport(audit.Usage, _StatsHead):
     per_model: list[ModelStats]
 
 
-def stats_report(path: Path, ledger: Ledger, unusable: frozenset[int] = frozenset()) -> StatsReport:
+def stats_report(
+    path: Path,
+    ledger: Ledger,
+    unusable: frozenset[int] = frozenset(),
+    worktree: Path | None = None,
+    worktree_pairs: int = 0,
+) -> StatsReport:
     """How full ``ledger`` (read from ``path``) is, overall, per range and per model.
 
     ``unusable``: the ports this machine cannot hand out (``PortAllocationService.unusable_here``);
     the ``*_here`` figures and the per-range and per-model rows leave their pairs out.
+    ``worktree`` and ``worktree_pairs``: the linked worktree and how many pairs of its own it holds.
     """
     ranges = metrics.range_usage(ledger, unusable)
     return StatsReport(
         ledger=str(path),
+        worktree=None if worktree is None else str(worktree),
+        worktree_pairs=worktree_pairs,
         **audit.usage(ledger, unusable).model_dump(),
         reserved_ports=len(ledger.policy.reserved_ports()),
         policy=ledger.policy,
@@ -231,20 +269,29 @@ class Finding(BaseModel):
 
 
 class StatusReport(BaseModel):
-    """``status --json`` and ``GET /v1/status``: each allocation's ports now, and what is wrong with them."""
+    """``status --json`` and ``GET /v1/status``: each allocation's ports now, and what is wrong with them.
+
+    ``worktree``: the linked worktree whose own pairs these are where it has them (``worktrees: separate``).
+    """
 
     ledger: str
+    worktree: str | None
     allocations: list[LiveAllocation]
     findings: list[Finding]
 
 
 def status_report(
-    path: Path, pairs: Sequence[PairReport], shared: Sequence[tuple[Allocation, int, str]] = ()
+    path: Path,
+    pairs: Sequence[PairReport],
+    shared: Sequence[tuple[Allocation, int, str]] = (),
+    worktree: Path | None = None,
 ) -> StatusReport:
     """The status of the allocations ``machine.live.inspect`` looked at, in order; ``shared``: the ports
-    another key has leased on this machine (``PortAllocationService.shared_here``), found after the live ones."""
+    another key has leased on this machine (``PortAllocationService.shared_here``), found after the live ones;
+    ``worktree``: the linked worktree whose own pairs these are, if any."""
     return StatusReport(
         ledger=str(path),
+        worktree=None if worktree is None else str(worktree),
         allocations=[
             LiveAllocation(
                 model=pair.model,
@@ -339,9 +386,11 @@ __all__ = [
     "SkippedPair",
     "StatsReport",
     "StatusReport",
+    "UsedPair",
     "dump_json",
     "ledger_check",
     "policy_report",
     "stats_report",
     "status_report",
+    "used_pair",
 ]

@@ -16,10 +16,11 @@ import pytest
 
 pytest.importorskip("fastapi", reason="the 'serve' extra is not installed (pip install -e '.[serve]')")
 
-from portalloc.cli.output import pair_json
+from portalloc.cli.output import pair_json, used_pair_json
 from portalloc.core.audit import Usage, usage
 from portalloc.core.models import Allocation, Ledger, Pool, PortPolicy
-from portalloc.reports import StatsReport, dump_json, stats_report
+from portalloc.core.worktreepair import WorktreePair, worktree_of
+from portalloc.reports import StatsReport, dump_json, stats_report, used_pair
 from portalloc.storage.codec import dump_ledger
 from tests.conftest import RunCli
 from tests.serving import ServerProcess, kill_group, start_server
@@ -77,6 +78,8 @@ def held_port() -> Iterator[int]:
 #: The keys of ``stats --json`` and ``GET /v1/stats``, in order: a contract scripts may rely on.
 STATS_KEYS = [
     "ledger",
+    "worktree",
+    "worktree_pairs",
     "allocations",
     "models",
     "capacity",
@@ -129,11 +132,14 @@ def test_check_of_one_ledger_is_the_http_check(both_faces: ServerProcess, run_cl
     assert response.json()["conflicts"][0]["port"] == BASE
 
 
-def test_the_pair_object_of_the_fast_path_is_the_schemas_dump() -> None:
+def test_the_pair_objects_of_the_fast_path_are_the_schemas_dumps() -> None:
     allocation = Allocation(model="モデル/x", app_num=7, backend=5001, frontend=8001)
     fast = pair_json(allocation.model, allocation.app_num, allocation.backend, allocation.frontend)
     assert json.dumps(fast) == json.dumps(json.loads(allocation.model_dump_json()))  # same keys, same order
     assert json.dumps(fast, ensure_ascii=False, indent=2) == dump_json(allocation)
+    for pair in (allocation, WorktreePair(**allocation.model_dump(), worktree="/w/wt1")):
+        used = used_pair_json(pair.model, pair.app_num, pair.backend, pair.frontend, worktree_of(pair))
+        assert json.dumps(used, ensure_ascii=False, indent=2) == dump_json(used_pair(pair))
 
 
 def test_the_stats_counts_are_usages_fields_in_its_order(tmp_path: Path) -> None:
@@ -149,7 +155,7 @@ def test_the_stats_counts_are_usages_fields_in_its_order(tmp_path: Path) -> None
     unusable = frozenset({5005, 8007})
     counts = usage(ledger, unusable).model_dump()
     dumped = json.loads(dump_json(stats_report(tmp_path / "ports.json", ledger, unusable)))
-    assert STATS_KEYS[1 : 1 + len(counts)] == list(Usage.model_fields) == list(counts)
+    assert STATS_KEYS[3 : 3 + len(counts)] == list(Usage.model_fields) == list(counts)
     assert {key: dumped[key] for key in counts} == counts
     assert list(dumped) == list(StatsReport.model_fields) == STATS_KEYS
 

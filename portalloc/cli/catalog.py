@@ -33,7 +33,7 @@ COMMANDS = {
     ),
     "list": LazyCommand(
         "portalloc.cli.commands.list:list_allocations",
-        "List allocations sorted by model and app number.",
+        "List allocations sorted by model and app number, with the pairs this work tree uses.",
     ),
     "check": LazyCommand(
         "portalloc.cli.commands.check:check",

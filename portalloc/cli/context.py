@@ -7,12 +7,20 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, NamedTuple
 
 import click
 
 if TYPE_CHECKING:
     from portalloc.service.facade import PortAllocationService
+
+
+class UsedPorts(NamedTuple):
+    """The pair a command uses: its ports, and the linked worktree whose own pair it is (``None``: the ledger's)."""
+
+    backend: int
+    frontend: int
+    worktree: str | None = None
 
 
 @dataclass(frozen=True)
@@ -82,18 +90,28 @@ class Settings:
         )
         return top / found[0]
 
-    def pair_for(self, model: str, app_num: int) -> tuple[int, int]:
-        """``(backend, frontend)`` of the key, allocated if new; an existing pair is looked up without pydantic.
+    def pair_for(self, model: str, app_num: int, *, say_worktree: bool = True) -> UsedPorts:
+        """The pair the key uses here, allocated if new; an existing pair is looked up without pydantic.
 
         For an existing pair the machine is looked at too (unless ``--no-probe`` or the
         ledger's policy says ``"probe": false``): a port that something else holds now is
         warned about on stderr (``machine.live.held_warnings``), and the pair is kept.
+        A linked worktree's own pair (``worktrees: separate``) is said on stderr unless
+        not ``say_worktree`` (the caller prints it itself).
         """
         from portalloc.storage.lookup import find_pair
 
         hit = find_pair(self.ledger_path, model, app_num)
         if hit is None:
-            return self.service().get_or_allocate_ports(model, app_num).ports
+            from portalloc.core.worktreepair import worktree_of
+
+            pair = self.service().get_or_allocate_ports(model, app_num)
+            used = UsedPorts(pair.backend, pair.frontend, worktree_of(pair))
+            if used.worktree is not None and say_worktree:
+                click.echo(
+                    f"{model}/{app_num} uses worktree {used.worktree}'s own pair (worktrees: separate)", err=True
+                )
+            return used
         if self.leases:
             from portalloc.machine.syncstamp import signature, stale
 
@@ -105,7 +123,7 @@ class Settings:
 
             for warning in held_warnings(model, app_num, hit.backend, hit.frontend):
                 click.echo(f"Warning: {warning}", err=True)
-        return hit.ports
+        return UsedPorts(hit.backend, hit.frontend)
 
 
 pass_settings = click.make_pass_decorator(Settings)

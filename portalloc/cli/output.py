@@ -19,12 +19,17 @@ if TYPE_CHECKING:
 
 
 def pair_json(model: str, app_num: int, backend: int, frontend: int) -> dict[str, Any]:
-    """The JSON object of one allocation, as ``reports.Allocation`` dumps it, built without pydantic.
+    """The JSON object of one ledger row, as ``reports.Allocation`` dumps it, built without pydantic."""
+    return {"model": model, "app_num": app_num, "backend": backend, "frontend": frontend}
+
+
+def used_pair_json(model: str, app_num: int, backend: int, frontend: int, worktree: str | None) -> dict[str, Any]:
+    """The JSON object of a pair in use, as ``reports.UsedPair`` dumps it, built without pydantic.
 
     ``get`` of an existing key prints this on its fast path; ``tests/test_reports.py``
-    pins it to the schema's ``model_dump_json``.
+    pins it to the schema's dump.
     """
-    return {"model": model, "app_num": app_num, "backend": backend, "frontend": frontend}
+    return {**pair_json(model, app_num, backend, frontend), "worktree": worktree}
 
 
 def echo_report(report: BaseModel | Sequence[BaseModel]) -> None:

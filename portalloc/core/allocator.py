@@ -29,13 +29,16 @@ class Assignment(NamedTuple):
 
 
 class _PairFinder:
-    """Hands out the lowest free pair, again and again, in one pass over each segment of the sequence.
+    """Hands out the lowest free pair (or, ``highest_first``, the highest), again and again, in one pass
+    over each segment of the sequence.
 
-    Within one batch ports are only ever added to ``used``, so every pair below a
-    segment's cursor stays unusable and the search never restarts from its first pair.
+    Within one batch ports are only ever added to ``used``, so every pair a segment's
+    cursor has passed stays unusable and the search never restarts from its first pair.
     """
 
-    def __init__(self, ledger: Ledger, taken: Iterable[int], kept: Iterable[int] = ()) -> None:
+    def __init__(
+        self, ledger: Ledger, taken: Iterable[int], kept: Iterable[int] = (), *, highest_first: bool = False
+    ) -> None:
         self.policy = ledger.policy
         self.reserved = self.policy.reserved_ports()
         self.used = set(ledger.used_ports)
@@ -43,23 +46,31 @@ class _PairFinder:
         #: Ports kept for pre-configured keys: ``next_pair`` skips them; their own key may take them.
         self.kept = frozenset(kept)
         self.blocked = self.kept | self.reserved
-        #: Per segment (by its first ``k``): the lowest ``k`` that may still be free.
+        self.highest_first = highest_first
+        #: Per segment (by its first ``k``): the next ``k`` that may still be free, in the search's direction.
         self.cursors: dict[int, int] = {}
 
     def take(self, ports: Iterable[int]) -> None:
         self.used.update(ports)
 
+    def _candidates(self, segment: range) -> range:
+        """The backends of ``segment`` still to look at, in the search's direction."""
+        start, step = self.policy.backend_start, self.policy.step
+        if self.highest_first:
+            top = self.cursors.get(segment.start, segment.stop - 1)
+            return range(start + top * step, start + (segment.start - 1) * step, -step)
+        first = self.cursors.get(segment.start, segment.start)
+        return range(start + first * step, start + segment.stop * step, step)
+
     def next_pair(self, model: str) -> tuple[int, int]:
         policy, used = self.policy, self.used
         start, step = policy.backend_start, policy.step
         blocked = self.blocked
-        segments = segments_for(policy, model)
-        for segment in segments:
-            first = self.cursors.get(segment.start, segment.start)
-            backends = range(start + first * step, start + segment.stop * step, step)
+        after = -1 if self.highest_first else 1
+        for segment in segments_for(policy, model, self.highest_first):
             # filterfalse skips pairs whose backend is taken at C speed: a full ledger of
             # 10,000 pairs is passed in well under a millisecond, not one Python step each.
-            for backend in filterfalse(used.__contains__, backends):
+            for backend in filterfalse(used.__contains__, self._candidates(segment)):
                 k = (backend - start) // step
                 frontend = policy.frontend_start + k * step
                 if (
@@ -68,10 +79,10 @@ class _PairFinder:
                     and frontend not in blocked
                     and not is_bad_pair(policy, backend, frontend)
                 ):
-                    self.cursors[segment.start] = k + 1
+                    self.cursors[segment.start] = k + after
                     self.take((backend, frontend))
                     return backend, frontend
-            self.cursors[segment.start] = segment.stop
+            self.cursors[segment.start] = segment.start - 1 if self.highest_first else segment.stop
         pool = policy.pool_of(model)
         if pool is not None and pool.overflow == "fail":
             raise NoFreePair(
@@ -83,6 +94,20 @@ class _PairFinder:
             f"no free port pair left: none of the {usable_pairs(policy):,} pairs of {where} "
             f"({policy.describe()}) is free; release some or widen the policy"
         )
+
+
+def free_pairs(
+    ledger: Ledger, models: Iterable[str], taken: Iterable[int] = (), *, highest_first: bool = False
+) -> list[tuple[int, int]]:
+    """A free pair for each of ``models`` (one pair per entry, all different), as ``assign_many`` would
+    choose for new keys, without adding them to the ledger; ``highest_first`` searches from the top down.
+
+    For pairs that are not ledger rows (a linked worktree's own, ``service.worktrees``):
+    the policy's pools, reserved and bad ports apply as for rows, and the ledger's ports and
+    ``taken`` are avoided. ``NoFreePair`` when the policy runs out.
+    """
+    finder = _PairFinder(ledger, taken, highest_first=highest_first)
+    return [finder.next_pair(model) for model in models]
 
 
 def assign_many(

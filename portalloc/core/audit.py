@@ -35,7 +35,8 @@ class Usage(BaseModel):
     /v1/stats``) extends this model, so its count keys are these fields, in this order.
     """
 
-    model_config = ConfigDict(frozen=True)
+    # Built when first used, not at import: a command-line write that never reports usage skips the cost.
+    model_config = ConfigDict(frozen=True, defer_build=True)
 
     allocations: int
     models: int

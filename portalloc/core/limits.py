@@ -2,8 +2,13 @@
 
 from __future__ import annotations
 
-#: The ledger format this portalloc reads and writes.
+#: The ledger format of every ledger whose policy needs nothing newer: what older portalloc reads.
 LEDGER_VERSION = 1
+#: The format of a ledger whose policy says ``worktrees: separate``: a portalloc that predates
+#: it refuses the file (its version says so) rather than hand every worktree the ledger's pairs.
+SEPARATE_WORKTREES_VERSION = 2
+#: The newest ledger format this portalloc reads and writes.
+LATEST_LEDGER_VERSION = SEPARATE_WORKTREES_VERSION
 #: No port below 1024 (privileged) is ever handed out or accepted in a ledger.
 MIN_PORT = 1024
 MAX_PORT = 65535

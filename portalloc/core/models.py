@@ -20,7 +20,7 @@ from pydantic import (
 )
 
 from portalloc.core.keys import check_app_num, check_model_name
-from portalloc.core.limits import LEDGER_VERSION, MAX_PORT, MIN_PORT
+from portalloc.core.limits import LATEST_LEDGER_VERSION, LEDGER_VERSION, MAX_PORT, MIN_PORT, SEPARATE_WORKTREES_VERSION
 from portalloc.core.pairs import merge_ranges, pair_count
 from portalloc.errors import InvalidValue, PolicyRefused
 
@@ -94,8 +94,12 @@ class PortPolicy(BaseModel, metaclass=_ApiErrors):
     ``skip_bad_ports`` skips pairs that touch a port browsers refuse to connect to.
     ``probe`` lets a new allocation skip ports this machine's OS holds (``portalloc.machine.probe``);
     turn it off for a ledger that must be a pure function of its own contents.
-    ``reserved`` are port ranges never handed out; ``pools`` give models pairs of their
-    own. Both are empty by default and then not written, so older ledgers keep their bytes.
+    ``worktrees`` says what a linked git worktree of the ledger's repository uses:
+    ``shared``, the ledger's pairs (every worktree alike); ``separate``, pairs of its own
+    that only this machine knows (``portalloc.service.worktrees``), the main worktree
+    keeping the ledger's. ``reserved`` are port ranges never handed out; ``pools`` give
+    models pairs of their own. Each is written only when it differs from its default, so
+    older ledgers keep their bytes.
     """
 
     model_config = _FROZEN_STRICT
@@ -106,6 +110,7 @@ class PortPolicy(BaseModel, metaclass=_ApiErrors):
     max_port: Port = MAX_PORT
     skip_bad_ports: bool = True
     probe: bool = True
+    worktrees: Literal["shared", "separate"] = "shared"
     reserved: list[PortRange] = Field(default_factory=list)
     pools: list[Pool] = Field(default_factory=list)
 
@@ -130,6 +135,20 @@ class PortPolicy(BaseModel, metaclass=_ApiErrors):
         if len({pool.model for pool in self.pools}) < len(self.pools):
             raise ValueError("a model has more than one pool")
         return self
+
+    @property
+    def ledger_version(self) -> int:
+        """The ledger format that can carry this policy: what the file's ``version`` says.
+
+        The lowest that holds it, so a ledger that needs nothing new stays readable by
+        older portalloc, and one that does is refused by them rather than misread.
+        """
+        return SEPARATE_WORKTREES_VERSION if self.worktrees == "separate" else LEDGER_VERSION
+
+    @property
+    def separate_worktrees(self) -> bool:
+        """Whether each linked worktree gets pairs of its own (``worktrees: separate``)."""
+        return self.worktrees == "separate"
 
     def pool_of(self, model: str) -> Pool | None:
         """``model``'s pool, or ``None``."""
@@ -172,6 +191,8 @@ class PortPolicy(BaseModel, metaclass=_ApiErrors):
         text = f"backend {self.backend_start}+, frontend {self.frontend_start}+, step {self.step}, max {self.max_port}"
         if not self.skip_bad_ports:
             text += ", bad ports not skipped"
+        if self.separate_worktrees:
+            text += ", separate worktrees"
         if self.reserved:
             text += f", reserved {describe_ranges(self.reserved)}"
         if self.pools:
@@ -259,6 +280,9 @@ class _Derived:
 class Ledger(BaseModel):
     """The whole file: a version, the policy, and allocations sorted by ``(model, app_num)``.
 
+    ``version`` is the one read; the codec writes the policy's ``ledger_version``, so the
+    file's version always follows from its policy.
+
     A ledger may hold conflicts (two keys on one port, or one key twice) so that
     ``check`` can report what a careless merge produced; writes never add one.
     """
@@ -270,11 +294,29 @@ class Ledger(BaseModel):
     allocations: list[Allocation] = Field(default_factory=list)
     _cache: _Derived = PrivateAttr(default_factory=_Derived)
 
+    @model_validator(mode="before")
+    @classmethod
+    def _version_of_its_policy(cls, data: Any) -> Any:
+        # A ledger built in code (``Ledger(policy=...)``) takes the version its policy needs;
+        # a file is read as it says (a missing version is the oldest, as it always was).
+        if isinstance(data, dict) and "version" not in data and isinstance(data.get("policy"), PortPolicy):
+            return {**data, "version": data["policy"].ledger_version}
+        return data
+
     @model_validator(mode="after")
     def _known_version(self) -> Ledger:
-        if self.version != LEDGER_VERSION:
+        if self.version > LATEST_LEDGER_VERSION:
             raise ValueError(
-                f"ledger version {self.version} is not supported (this portalloc reads version {LEDGER_VERSION})"
+                f"ledger version {self.version} was written by a newer portalloc (this one reads versions "
+                f"{LEDGER_VERSION} to {LATEST_LEDGER_VERSION}); upgrade portalloc"
+            )
+        if self.version < LEDGER_VERSION:
+            raise ValueError(f"ledger version {self.version} is not supported (versions start at {LEDGER_VERSION})")
+        if self.version < self.policy.ledger_version:
+            # Written by hand or by a tool that knew no better: an older portalloc would misread it.
+            raise ValueError(
+                f"a policy with worktrees: {self.policy.worktrees} needs ledger version "
+                f"{self.policy.ledger_version}, and this one says {self.version}"
             )
         return self
 

@@ -72,13 +72,15 @@ def shared_segments(policy: PortPolicy) -> list[range]:
     return segments
 
 
-def segments_for(policy: PortPolicy, model: str) -> list[range]:
-    """Where ``model``'s new apps look, in order: its pool, then (unless it must fail) the shared range."""
+def segments_for(policy: PortPolicy, model: str, highest_first: bool = False) -> list[range]:
+    """Where ``model``'s new apps look, in order: its pool, then (unless it must fail) the shared range
+    (its last segment first when the search goes ``highest_first``)."""
     pool = policy.pool_of(model)
+    shared = shared_segments(policy)[:: -1 if highest_first else 1]
     if pool is None:
-        return shared_segments(policy)
+        return shared
     own = [range(pool.first, pool.last + 1)]
-    return own + shared_segments(policy) if pool.overflow == "shared" else own
+    return own + shared if pool.overflow == "shared" else own
 
 
 def pool_holding(policy: PortPolicy, port: int) -> Pool | None:

@@ -17,7 +17,11 @@ from portalloc.errors import InvalidVariableName
 BACKEND_VAR = "BACKEND_PORT"
 FRONTEND_VAR = "FRONTEND_PORT"
 PORT_VAR = "PORT"
+COMPOSE_PROJECT_VAR = "COMPOSE_PROJECT_NAME"
 FORMATS = ("shell", "dotenv", "json")
+
+# What Docker Compose accepts as a project name, after lowercasing.
+_NOT_IN_PROJECT_NAME = re.compile(r"[^a-z0-9_-]+")
 
 # What POSIX shells accept after ``export`` and every dotenv loader accepts before ``=``.
 _NAME = re.compile(r"[A-Za-z_][A-Za-z0-9_]*\Z")
@@ -67,3 +71,14 @@ def format_variables(variables: Mapping[str, str], form: str) -> str:
     if form == "json":
         return json.dumps(dict(variables), indent=2) + "\n"
     raise ValueError(f"unknown format {form!r}; expected one of {', '.join(FORMATS)}")
+
+
+def compose_project_name(*names: str) -> str:
+    """A Docker Compose project name made of ``names`` (a repository's and a worktree's directory names):
+    lowercased, joined by ``-``, with what Compose refuses turned into ``-``, starting with a letter or digit.
+
+    Compose names a project after its directory by default; two worktrees of one repository
+    run from directories with the same layout, so each gets ``<repository>-<worktree>``.
+    """
+    cleaned = (_NOT_IN_PROJECT_NAME.sub("-", name.lower()).strip("-_") for name in names)
+    return "-".join(part for part in cleaned if part) or "portalloc"

@@ -9,6 +9,7 @@ removed it without parsing any old ledger.
 
 from __future__ import annotations
 
+import os
 from collections.abc import Iterable
 from contextlib import suppress
 from pathlib import Path
@@ -104,3 +105,22 @@ def tracked_ledgers(top: Path, name: str) -> list[str]:
     except GitError:
         return []
     return sorted({path for path in text(listed).split("\0") if path})
+
+
+def live_worktrees(directory: Path) -> set[Path]:
+    """The worktrees of the repository at ``directory`` that git still counts: those ``git worktree list
+    --porcelain`` lists and does not mark prunable, or marks prunable but locked (real paths).
+
+    ``GitError`` if git cannot say (then no worktree's pairs may end).
+    """
+    out = git_output(directory, "worktree", "list", "--porcelain", "-z").decode("utf-8", "surrogateescape")
+    live: set[Path] = set()
+    # Records are separated by an empty field; each starts with "worktree <path>".
+    for record in out.split("\0\0"):
+        fields = [field for field in record.split("\0") if field]
+        if not fields or not fields[0].startswith("worktree "):
+            continue
+        names = {field.split(" ", 1)[0] for field in fields[1:]}
+        if "prunable" not in names or "locked" in names:
+            live.add(Path(os.path.realpath(fields[0][len("worktree ") :])))
+    return live

@@ -32,7 +32,9 @@ class LedgerIdentity:
     ``key`` is the identity itself: ``git:<repository id>:<path in the work tree>`` or
     ``path:<real path>``. ``top`` is the work tree holding this copy of the ledger and
     ``relative`` the ledger's path in it (both ``None`` outside git); ``common_dir`` is
-    the repository's common git directory.
+    the repository's common git directory. ``worktree`` is ``top`` when that is a linked
+    worktree (``git worktree add``: its git directory is not the common one), else ``None``
+    (the main worktree, a bare ``GIT_DIR``, outside git).
     """
 
     key: str
@@ -41,6 +43,7 @@ class LedgerIdentity:
     common_dir: Path | None = None
     top: Path | None = None
     relative: str | None = None
+    worktree: Path | None = None
 
     @property
     def in_git(self) -> bool:
@@ -73,6 +76,8 @@ def identify(ledger_path: Path, env: Mapping[str, str] | None = None) -> LedgerI
         common_dir=common,
         top=top,
         relative=relative,
+        # A linked worktree's git directory is <common>/worktrees/<name>; a submodule's has no commondir.
+        worktree=top if git_dir != common else None,
     )
 
 

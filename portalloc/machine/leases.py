@@ -14,8 +14,10 @@ then the rollback journal), with ``synchronous=NORMAL``: a power loss may lose t
 transactions, and the ledger's own fsyncs cover those rows.
 
 Rows: ``ledgers`` (one per identity, see ``portalloc.machine.identity``), ``checkouts``
-(each ledger file seen for an identity: one per work tree), and ``leases`` (identity,
-key, pair, live or ended and why, when). Which commit released a key is asked of git
+(each ledger file seen for an identity: one per work tree), ``leases`` (identity,
+key, pair, live or ended and why, when), and ``worktree_leases`` (identity, linked
+worktree, key, pair: the pairs a linked worktree uses under ``worktrees: separate``,
+never in any ledger; a row is deleted when its pair ends). Which commit released a key is asked of git
 when it matters (``integrations.leasegit``), not copied here, so it is never stale. The store
 is refused when its directory or file is not the current user's or is writable by
 others: whoever can write it can make this machine hand a port out twice.
@@ -26,7 +28,9 @@ and its copies, ``instances()`` lists them; ``leased_ports(span, excluding)`` is
 new pair must avoid; ``lease(ledger_id, key, pair)`` records or moves a live lease and
 ``release(ledger_id, keys, why)`` ends them; ``live_lease``, ``live_pairs`` and
 ``leases(ledger_id, live=, port=)`` read them. A lease is per ``(ledger, key)``: at most
-one live lease per key of a ledger (a unique partial index).
+one live lease per key of a ledger (a unique partial index). A linked worktree's own
+pairs are ``store.worktrees`` (``machine.worktreeleases``); ``leased_ports`` counts them
+too (but for the ``worktree`` keys it is asked for).
 """
 
 from __future__ import annotations
@@ -44,14 +48,17 @@ from typing import Any
 from portalloc.errors import LeaseStoreUnavailable
 from portalloc.machine import statedir
 from portalloc.machine.leaseindex import PortIndex
+from portalloc.machine.worktreeleases import WORKTREE_SCHEMA, WORKTREE_TABLES, WorktreeKeys, WorktreeLeases
 
 STORE_NAME = statedir.STORE_NAME
 #: The layout this code writes. A store whose ``readable_by`` is higher was made by a newer
 #: portalloc that changed it incompatibly, and is refused; additions keep ``readable_by``.
-SCHEMA_VERSION = 1
+SCHEMA_VERSION = WORKTREE_SCHEMA
 #: How long a writer waits for another process's store transaction.
 BUSY_TIMEOUT_MS = 10_000
 #: What every refusal suggests.
+#: What a read that uses the store catches to answer without it (a warning, never a failure).
+STORE_ERRORS = (LeaseStoreUnavailable, sqlite3.Error)
 FIXES = "set PORTALLOC_STATE_DIR to a directory of your own, or turn host leases off (PORTALLOC_LEASES=0)"
 
 _SCHEMA = """
@@ -158,6 +165,8 @@ class LeaseStore:
         #: The live leases of one span by port, kept while no other process commits (``machine.leaseindex``).
         self._index: PortIndex | None = None
         self._presence: dict[int, tuple[float, bool]] = {}
+        #: Linked worktrees' own pairs (``worktrees: separate``): ``machine.worktreeleases``.
+        self.worktrees = WorktreeLeases(connection)
 
     def close(self) -> None:
         """Close the connection (a transaction left open is rolled back)."""
@@ -232,16 +241,21 @@ class LeaseStore:
 
     # --- leases ---------------------------------------------------------------------------
 
-    def leased_ports(self, span: tuple[int, int], excluding: Mapping[int, Iterable[Key]]) -> set[int]:
-        """The ports in ``span`` (both ends included) that live leases hold, but for the ``excluding`` keys' leases.
+    def leased_ports(
+        self, span: tuple[int, int], excluding: Mapping[int, Iterable[Key]], *, worktree: WorktreeKeys | None = None
+    ) -> set[int]:
+        """The ports in ``span`` (both ends included) that live leases and worktree leases hold, but for the
+        ``excluding`` keys' leases and the ``worktree`` keys' worktree leases.
 
         ``excluding`` maps a ledger id to the keys whose own leases do not count (a key
-        never avoids its own pair). Leases of ledgers whose every copy is gone are
-        left out: a removed CI clone must not exhaust the range (``host prune`` ends them).
+        never avoids its own pair); ``worktree`` names a linked worktree's keys whose own
+        pairs do not count. Leases of ledgers whose every copy is gone, and worktree
+        leases of worktrees whose directory is gone, are left out: a removed CI clone or
+        worktree must not exhaust the range (``host prune`` ends them).
         """
         index = self._port_index(span)
         skip = {(ledger_id, *key) for ledger_id, keys in excluding.items() for key in keys}
-        return index.ports(skip, self._gone(index.ledgers() - set(excluding)))
+        return index.ports(skip, self._gone(index.ledgers() - set(excluding))) | self.worktrees.ports(span, worktree)
 
     def _port_index(self, span: tuple[int, int]) -> PortIndex:
         """The live leases in ``span`` from the covering port indexes, or the one kept (``machine.leaseindex``)."""
@@ -410,29 +424,43 @@ def _prepare(connection: sqlite3.Connection) -> None:
     connection.execute(f"PRAGMA busy_timeout = {BUSY_TIMEOUT_MS}")
     connection.execute("PRAGMA synchronous = NORMAL")
     readable_by = _readable_by(connection)
-    if readable_by is None:
-        if connection.execute("PRAGMA journal_mode").fetchone()[0] != "wal":
-            # Persistent in the file, so set once. A file system without shared memory (some
-            # network homes) refuses it, and the rollback journal stays.
-            with suppress(sqlite3.OperationalError):
-                connection.execute("PRAGMA journal_mode = WAL")
-        connection.execute("BEGIN IMMEDIATE")
-        try:
-            for statement in _SCHEMA.split(";"):
-                if statement.strip():
-                    connection.execute(statement)
-            for name in ("schema_version", "readable_by"):
-                connection.execute("INSERT OR IGNORE INTO meta (name, value) VALUES (?, ?)", (name, SCHEMA_VERSION))
-            connection.commit()
-        except BaseException:
-            connection.rollback()
-            raise
-        readable_by = _readable_by(connection) or SCHEMA_VERSION
-    if readable_by > SCHEMA_VERSION:
+    if readable_by is not None and readable_by > SCHEMA_VERSION:
         raise sqlite3.DatabaseError(
             f"it was made by a newer portalloc (schema {readable_by}, this one knows {SCHEMA_VERSION}); "
             "upgrade portalloc"
         )
+    if readable_by is None and connection.execute("PRAGMA journal_mode").fetchone()[0] != "wal":
+        # Persistent in the file, so set once. A file system without shared memory (some
+        # network homes) refuses it, and the rollback journal stays.
+        with suppress(sqlite3.OperationalError):
+            connection.execute("PRAGMA journal_mode = WAL")
+    made_by = (
+        connection.execute("SELECT value FROM meta WHERE name = 'schema_version'").fetchone() if readable_by else None
+    )
+    if made_by is None or made_by[0] < SCHEMA_VERSION:
+        _create_schema(connection)  # new, or made by an older portalloc: its rows stay, missing tables are added
+
+
+def _create_schema(connection: sqlite3.Connection) -> None:
+    """Make the tables and indexes that are missing, and say this schema made them, in one transaction.
+
+    ``readable_by`` is set only when new: adding tables keeps a store readable by older portalloc.
+    """
+    connection.execute("BEGIN IMMEDIATE")
+    try:
+        for statement in (_SCHEMA + WORKTREE_TABLES).split(";"):
+            if statement.strip():
+                connection.execute(statement)
+        connection.execute("INSERT OR IGNORE INTO meta (name, value) VALUES ('readable_by', 1)")
+        connection.execute(
+            "INSERT INTO meta (name, value) VALUES ('schema_version', ?) "
+            "ON CONFLICT (name) DO UPDATE SET value = max(value, excluded.value)",
+            (SCHEMA_VERSION,),
+        )
+        connection.commit()
+    except BaseException:
+        connection.rollback()
+        raise
 
 
 def _readable_by(connection: sqlite3.Connection) -> int | None:

@@ -29,6 +29,7 @@ from portalloc.service.cleanup import AppDirectories
 from portalloc.service.host import HostLeases, leases_enabled
 from portalloc.service.policy_admin import PolicyAdmin
 from portalloc.service.target import LedgerTarget
+from portalloc.service.worktrees import WorktreePairs
 from portalloc.storage.ledger import LedgerFile
 from portalloc.storage.paths import find_ledger
 
@@ -81,6 +82,7 @@ class PortAllocationService:
         self._allocations = Allocations(self._target)
         self._app_dirs = AppDirectories(self._allocations)
         self._policy_admin = PolicyAdmin(self._target)
+        self._worktrees = WorktreePairs(self._target)
 
     @property
     def ledger_path(self) -> Path:
@@ -118,12 +120,41 @@ class PortAllocationService:
         return self._target.read()
 
     def get_ports(self, model_name: str, app_num: int) -> PortPair | None:
-        """The pair of ``(model_name, app_num)`` if it has one; never allocates."""
-        return self.ledger().find(*check_key(model_name, app_num))
+        """The pair of ``(model_name, app_num)`` if it has one; never allocates.
+
+        In a linked worktree under ``worktrees: separate`` that is the worktree's own pair
+        (a ``WorktreePair``), and ``None`` until the worktree has one (or while a row the
+        ledger gained holds one of its ports: ``get_or_allocate_ports`` moves it).
+        """
+        ledger = self.ledger()
+        found = ledger.find(*check_key(model_name, app_num))
+        if found is None or self._worktrees.worktree(ledger) is None:
+            return found
+        own = self._worktrees.held(ledger).get(found.key)
+        # One the ledger now holds too (a pulled row landed on it) is not answered: a write moves it.
+        return None if own is None or ledger.used_ports & set(own.ports) else own
 
     def get_all_allocations(self) -> list[PortPair]:
-        """Every allocation, sorted by ``(model, app_num)``."""
+        """Every allocation of the ledger (the committed pairs), sorted by ``(model, app_num)``."""
         return list(self.ledger().allocations)
+
+    def pairs_in_use(self) -> list[PortPair]:
+        """Every allocation as this work tree uses it, sorted by ``(model, app_num)``: in a linked worktree
+        under ``worktrees: separate``, the worktree's own pair (``WorktreePair``) where it has one."""
+        return self._worktrees.in_use(self.ledger())
+
+    def worktree_pairs(self) -> list[PortPair]:
+        """The pairs of its own this linked worktree holds (``worktrees: separate``; none elsewhere); never chooses."""
+        return list(self._worktrees.held(self.ledger()).values())
+
+    def recheck_worktree_pairs(self) -> list[PortPair]:
+        """Move each of this linked worktree's own pairs that the ledger (after a pull) or another lease now
+        holds, with a warning; its pairs after that (none outside a separate linked worktree)."""
+        return self._worktrees.recheck(self.ledger())
+
+    def worktree(self) -> Path | None:
+        """The linked worktree whose pairs are its own (``worktrees: separate``), or ``None``."""
+        return self._worktrees.worktree(self.ledger())
 
     def check_port_conflicts(self) -> list[Conflict]:
         """Ports held more than once and keys that appear more than once (empty when clean)."""
@@ -158,21 +189,28 @@ class PortAllocationService:
     # --- writing (service.allocation) ---------------------------------------------------
 
     def get_or_allocate_ports(self, model_name: str, app_num: int) -> PortPair:
-        """The pair of ``(model_name, app_num)``, allocating the lowest free one if it has none."""
+        """The pair of ``(model_name, app_num)``, allocating the lowest free one if it has none.
+
+        In a linked worktree under ``worktrees: separate``: the worktree's own pair
+        (``WorktreePair``), chosen if new; a new key gets its ledger pair too.
+        """
         key = check_key(model_name, app_num)
         existing = self._target.file.read().find(*key)
         if existing is None:
             return self.allocate_many([key])[0]  # a write, which leases every row of the ledger itself
-        self.ledger()  # a read: rows that arrived without a write are leased now (service.readsync)
-        return existing
+        # A read: rows that arrived without a write are leased now (service.readsync). No ledger lock for a
+        # key the ledger holds; a worktree's own pair is checked (and moved) in the store.
+        return self._worktrees.own_pairs(self.ledger(), [existing])[0]
 
     def allocate_many(self, keys: Iterable[tuple[str, int]], *, new_only: bool = False) -> list[PortPair]:
         """``get_or_allocate_ports`` for many keys under one lock and one write, in order.
 
         No keys take no lock, but a ledger that is not valid is still refused (``LedgerCorrupt``).
         ``new_only``: refuse (``PreconditionFailed``) if a key already has a pair under the lock.
+        In a linked worktree under ``worktrees: separate``, each pair is the worktree's own.
         """
-        return self._allocations.allocate_many(keys, new_only=new_only)
+        committed = self._allocations.allocate_many(keys, new_only=new_only)
+        return self._worktrees.own_pairs(self.ledger(), committed)
 
     def release_ports(
         self, model_name: str, app_num: int, *, only_if: Callable[[PortPair], bool] | None = None
@@ -181,7 +219,7 @@ class PortAllocationService:
 
         ``only_if``, asked about the pair under the lock, may refuse the release (``PreconditionFailed``).
         """
-        return bool(self._allocations.release_many([(model_name, app_num)], only_if=only_if))
+        return bool(self._ended(self._allocations.release_many([(model_name, app_num)], only_if=only_if)))
 
     def release_many(self, keys: Iterable[tuple[str, int]]) -> list[PortPair]:
         """``release_ports`` for many keys under one lock and one write; returns what was released.
@@ -189,11 +227,17 @@ class PortAllocationService:
         Keys that hold nothing are simply not in the result. Every key is validated
         first, so one bad key releases nothing.
         """
-        return self._allocations.release_many(keys)
+        return self._ended(self._allocations.release_many(keys))
 
     def release_model(self, model_name: str) -> list[PortPair]:
         """Release every app of ``model_name`` under one lock and one write; returns what was released."""
-        return self._allocations.release_model(model_name)
+        return self._ended(self._allocations.release_model(model_name))
+
+    def _ended(self, released: list[PortPair]) -> list[PortPair]:
+        """``released``, once a linked worktree's own pairs of those keys have ended too (``worktrees: separate``)."""
+        if released:
+            self._worktrees.end(self.ledger(), released)
+        return released
 
     def import_allocations(self, rows: Sequence[ImportRow], *, dry_run: bool = False) -> ImportReport:
         """Add ``rows`` (read by ``portalloc.integrations.importers``) to the ledger, each keeping its own ports.
@@ -250,7 +294,10 @@ class PortAllocationService:
         scaffolder that creates the directory before it allocates
         (``allocate_app_dir``) is never released.
         """
-        return self._app_dirs.cleanup_orphaned_allocations(apps_dir, model_name, dry_run=dry_run, allow_all=allow_all)
+        orphans = self._app_dirs.cleanup_orphaned_allocations(
+            apps_dir, model_name, dry_run=dry_run, allow_all=allow_all
+        )
+        return orphans if dry_run else self._ended(orphans)
 
     # --- policy: init, policy set, reserve, pools (service.policy_admin) ----------------
 
@@ -292,8 +339,9 @@ class PortAllocationService:
     # --- this machine (service.status) -------------------------------------------------
 
     def live_status(self, model_name: str | None = None) -> list[live.PairReport]:
-        """Every allocation (or ``model_name``'s) and its two ports as this machine sees them (``machine.live``)."""
-        return status.live_status(self._target, model_name)
+        """Every allocation (or ``model_name``'s) and its two ports as this machine sees them (``machine.live``):
+        the pairs this work tree uses (a linked worktree's own ones under ``worktrees: separate``)."""
+        return status.live_status(self.pairs_in_use(), model_name)
 
     def shared_here(self, model_name: str | None = None) -> list[tuple[Allocation, int, str]]:
         """``(allocation, port, message)`` for each port of the ledger (or ``model_name``'s) that another key

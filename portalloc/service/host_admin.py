@@ -16,6 +16,7 @@ from portalloc.errors import GitError, PortallocError
 from portalloc.machine import syncstamp
 from portalloc.machine.leases import Instance, Lease, LeaseStore
 from portalloc.machine.leaseview import ledger_labels
+from portalloc.machine.worktreeleases import WorktreeLease
 from portalloc.service.host import HostLeases
 from portalloc.storage.codec import key_text
 from portalloc.storage.ledger import LedgerFile, read_bytes
@@ -26,6 +27,15 @@ class Pruned:
     """A lease ``prune`` ended (or, dry, would end), and why."""
 
     lease: Lease
+    why: str
+
+
+@dataclass(frozen=True)
+class PrunedWorktree:
+    """A linked worktree whose own pairs ``prune`` ended (or, dry, would end), and why."""
+
+    worktree: Path
+    leases: tuple[WorktreeLease, ...]
     why: str
 
 
@@ -108,6 +118,35 @@ def prune(store: LeaseStore, *, dry_run: bool) -> list[Pruned]:
                 for path in instance.checkouts:
                     if not path.parent.is_dir():
                         store.forget_checkout(instance.ledger_id, path)
+    return pruned
+
+
+def prune_worktrees(store: LeaseStore, *, dry_run: bool) -> list[PrunedWorktree]:
+    """End the own pairs (``worktrees: separate``) of every linked worktree git no longer counts: not in
+    ``git worktree list``, or marked prunable and not locked. A repository git cannot read is left alone."""
+    from portalloc.integrations.leasegit import live_worktrees
+
+    grouped: dict[tuple[int, Path], list[WorktreeLease]] = {}
+    for lease in store.worktrees.leases():
+        grouped.setdefault((lease.ledger_id, lease.worktree), []).append(lease)
+    copies = {instance.ledger_id: instance.present() for instance in store.instances()}
+    listed: dict[int, set[Path] | None] = {}
+    pruned: list[PrunedWorktree] = []
+    for (ledger_id, worktree), leases in grouped.items():
+        present = copies.get(ledger_id, ())
+        if ledger_id not in listed:
+            # Any copy of the ledger that still exists can ask git for the repository's worktrees.
+            try:
+                listed[ledger_id] = live_worktrees(present[0].parent) if present else set()
+            except (GitError, PortallocError):
+                listed[ledger_id] = None
+        live = listed[ledger_id]
+        if live is not None and worktree not in live:
+            pruned.append(PrunedWorktree(worktree, tuple(leases), "git no longer counts its worktree"))
+    if not dry_run and pruned:
+        with store.transaction():
+            for item in pruned:
+                store.worktrees.end(item.leases[0].ledger_id, item.worktree)
     return pruned
 
 

@@ -12,13 +12,11 @@ The core takes them as one set of unusable ports and stays pure.
 from __future__ import annotations
 
 import logging
-import sqlite3
 from collections.abc import Iterable
 from typing import TYPE_CHECKING
 
 from portalloc.core.models import PortPolicy
 from portalloc.core.policyrules import policy_span
-from portalloc.errors import LeaseStoreUnavailable
 from portalloc.machine import hostports
 
 if TYPE_CHECKING:
@@ -60,6 +58,8 @@ def leased_elsewhere(host: HostLeases, policy: PortPolicy, held: Iterable[tuple[
     A count never fails because of the store: one that cannot be opened or read is a
     warning saying the figures do not exclude leased ports, and none are excluded.
     """
+    from portalloc.machine.leases import STORE_ERRORS  # here: sqlite3 only once a store is in use
+
     try:
         store = host.existing_store()
         if store is None:
@@ -67,7 +67,7 @@ def leased_elsewhere(host: HostLeases, policy: PortPolicy, held: Iterable[tuple[
         ledger_id = store.known_ledger_id(host.identity().key)
         excluding = {} if ledger_id is None else {ledger_id: list(held)}
         return frozenset(store.leased_ports(policy_span(policy), excluding))
-    except (LeaseStoreUnavailable, sqlite3.Error) as error:
+    except STORE_ERRORS as error:
         logger.warning(f"the pairs counted as usable on this machine include ports other ledgers may lease: {error}")
         return frozenset()
 

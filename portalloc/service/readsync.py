@@ -18,10 +18,8 @@ had is one warning; either way the stamp stays as it was and the next read tries
 from __future__ import annotations
 
 import logging
-import sqlite3
 
 from portalloc.core.models import Ledger
-from portalloc.errors import LeaseStoreUnavailable
 from portalloc.machine import syncstamp
 from portalloc.service.host import HostLeases
 from portalloc.storage.ledger import LedgerFile
@@ -50,9 +48,11 @@ def read(file: LedgerFile, host: HostLeases | None, synced: list[str]) -> Ledger
 
 
 def _sync(host: HostLeases, file: LedgerFile, ledger: Ledger, seen: str) -> bool:
+    from portalloc.machine.leases import STORE_ERRORS  # here: sqlite3 only once a store is in use
+
     try:
         host.sync(ledger, wait_ms=READ_WAIT_MS)
-    except (LeaseStoreUnavailable, sqlite3.Error) as error:
+    except STORE_ERRORS as error:
         logger.warning(f"the rows of {file.path} are not leased on this machine yet: {error}")
         return False
     syncstamp.record(host.state_dir, file.path, seen)

@@ -4,22 +4,22 @@ ports of the ledger that another key has leased on this machine (``service.host_
 from __future__ import annotations
 
 import logging
-import sqlite3
+from collections.abc import Iterable
 
 from portalloc.core.models import Allocation, Ledger
-from portalloc.errors import LeaseStoreUnavailable
 from portalloc.machine import live
 from portalloc.service.target import LedgerTarget
 
 logger = logging.getLogger("portalloc")
 
 
-def live_status(target: LedgerTarget, model_name: str | None = None) -> list[live.PairReport]:
-    """Every allocation (or ``model_name``'s) with its two ports' reports, as this machine sees them now."""
+def live_status(pairs: Iterable[Allocation], model_name: str | None = None) -> list[live.PairReport]:
+    """Every pair (or ``model_name``'s) with its two ports' reports, as this machine sees them now.
+
+    ``pairs``: the allocations as this work tree uses them (``PortAllocationService.pairs_in_use``).
+    """
     return live.inspect(
-        (a.model, a.app_num, a.backend, a.frontend)
-        for a in target.read().allocations
-        if model_name is None or a.model == model_name
+        (a.model, a.app_num, a.backend, a.frontend) for a in pairs if model_name is None or a.model == model_name
     )
 
 
@@ -41,10 +41,12 @@ def shared_here(
     if host is None:
         return []
     ledger = target.read() if ledger is None else ledger
+    from portalloc.machine.leases import STORE_ERRORS  # here: sqlite3 only once a store is in use
+
     try:
         store = host.existing_store()
         found = [] if store is None else shared_ports(store, target.path, ledger)
-    except (LeaseStoreUnavailable, sqlite3.Error) as error:
+    except STORE_ERRORS as error:
         logger.warning(f"ports other ledgers lease on this machine are not shown: {error}")
         return []
     return [item for item in found if model_name is None or item[0].model == model_name]

@@ -44,7 +44,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any, NamedTuple, cast
 
 from portalloc.core.keys import check_app_num, check_model_name
-from portalloc.core.limits import LEDGER_VERSION, MAX_PORT, MIN_PORT
+from portalloc.core.limits import LATEST_LEDGER_VERSION, LEDGER_VERSION, MAX_PORT, MIN_PORT, SEPARATE_WORKTREES_VERSION
 from portalloc.core.pairs import merge_ranges, pair_count
 from portalloc.errors import LedgerCorrupt, PortallocError
 from portalloc.storage.strictjson import parse_json, reject_duplicate_names
@@ -59,13 +59,14 @@ LEDGER_FIELDS = ("version", "policy", "allocations")
 #: ``Allocation``'s fields, in the order every row spells them. ``model`` is the one string.
 ROW_FIELDS = ("model", "app_num", "backend", "frontend")
 #: ``PortPolicy``'s plain fields and their defaults, in the order the file spells them.
-POLICY_DEFAULTS: Mapping[str, int | bool] = {
+POLICY_DEFAULTS: Mapping[str, int | bool | str] = {
     "backend_start": 5001,
     "frontend_start": 8001,
     "step": 2,
     "max_port": MAX_PORT,
     "skip_bad_ports": True,
     "probe": True,
+    "worktrees": "shared",
 }
 #: ``PortPolicy``'s list fields (reserved ranges, per-model pools), empty by default.
 POLICY_LISTS = ("reserved", "pools")
@@ -77,12 +78,14 @@ POOL_OVERFLOWS = ("shared", "fail")
 #: Which plain policy fields are ports (the others are the step and flags).
 POLICY_PORTS = ("backend_start", "frontend_start", "max_port")
 POLICY_FLAGS = tuple(name for name, value in POLICY_DEFAULTS.items() if type(value) is bool)
+#: The policy fields that name one of a few choices, and the choices.
+POLICY_CHOICES: Mapping[str, tuple[str, ...]] = {"worktrees": ("shared", "separate")}
 #: The policy fields whose values the fast reader checks (``_checked_policy``). A field added
 #: to ``POLICY_DEFAULTS`` and not checked there sends every file that spells it to the models.
-_CHECKED_POLICY_FIELDS = frozenset({*POLICY_PORTS, *POLICY_FLAGS, "step", *POLICY_LISTS})
+_CHECKED_POLICY_FIELDS = frozenset({*POLICY_PORTS, *POLICY_FLAGS, "step", *POLICY_CHOICES, *POLICY_LISTS})
 #: Policy fields written only when they differ from their default: ledgers that keep the
 #: default stay byte for byte what they were, and readable by a portalloc that predates them.
-_WRITTEN_WHEN_SET = ("probe", *POLICY_LISTS)
+_WRITTEN_WHEN_SET = ("probe", *POLICY_CHOICES, *POLICY_LISTS)
 
 
 def _head_layout(version: str, policy: str, literal: Callable[[str], str] = str) -> str:
@@ -141,7 +144,8 @@ def _head(ledger: Ledger) -> str:
     for name in _WRITTEN_WHEN_SET:
         if fields[name] == POLICY_DEFAULTS.get(name, []):
             del fields[name]
-    return _HEAD_FORMAT % (ledger.version, json.dumps(fields))
+    # The version follows from the policy (``PortPolicy.ledger_version``), never from what was read.
+    return _HEAD_FORMAT % (ledger.policy.ledger_version, json.dumps(fields))
 
 
 def _canonical(ledger: Ledger, lines: list[str]) -> bytes:
@@ -313,7 +317,8 @@ def parse_known_rows(data: bytes, known: Ledger, lines: LineCache) -> Ledger | N
         allocations.append(allocation)
     try:
         # Instances pass strict validation as they are; the ledger's own checks still run.
-        return Ledger.model_validate({"version": known.version, "policy": known.policy, "allocations": allocations})
+        version = known.policy.ledger_version  # what the head just matched says
+        return Ledger.model_validate({"version": version, "policy": known.policy, "allocations": allocations})
     except ValidationError:
         return None
 
@@ -404,10 +409,10 @@ def read_document(text: str) -> Document | None:
 def read_checked(text: str) -> CheckedLedger | None:
     """The policy and rows of ``text`` if ``parse_ledger`` would accept it, else ``None`` (let it say why)."""
     document = read_document(text)
-    if document is None or not _is_int(document.version, LEDGER_VERSION, LEDGER_VERSION):
+    if document is None or not _is_int(document.version, LEDGER_VERSION, LATEST_LEDGER_VERSION):
         return None
     policy = _checked_policy(document.policy)
-    if policy is None:
+    if policy is None or cast("int", document.version) < _ledger_version(policy):
         return None
     rows = []
     names: dict[str, str | None] = {}  # each distinct model name is checked once
@@ -428,6 +433,8 @@ def _checked_policy(policy: object) -> dict[str, Any] | None:
     if not all(_is_int(full[name], MIN_PORT, MAX_PORT) for name in POLICY_PORTS):
         return None
     if not all(type(full[name]) is bool for name in POLICY_FLAGS) or not _is_int(full["step"], 1, None):
+        return None
+    if not all(type(full[name]) is str and full[name] in choices for name, choices in POLICY_CHOICES.items()):
         return None
     if not full["backend_start"] < full["frontend_start"] <= full["max_port"]:
         return None
@@ -494,6 +501,11 @@ def _checked_row(row: Row, names: dict[str, str | None]) -> tuple[str, int, int,
             names[model] = None
     checked = names[model]
     return None if checked is None else (checked, app_num, cast("int", backend), cast("int", frontend))
+
+
+def _ledger_version(policy: Mapping[str, Any]) -> int:
+    """``PortPolicy.ledger_version`` of a checked policy (the models are not imported here)."""
+    return SEPARATE_WORKTREES_VERSION if policy["worktrees"] == "separate" else LEDGER_VERSION
 
 
 def _is_int(value: object, low: int, high: int | None) -> bool:

@@ -5,7 +5,7 @@ and most of its cost would be imports. This module reads the file the way the fu
 parser does (``files.read_regular_file``, strict UTF-8) and asks the codec's fast reader
 (``codec.read_checked``), which answers only where ``codec.parse_ledger`` would accept
 the file and give the same first row for the key; anything it does not know (a policy
-field added later, say) returns ``None`` and the caller takes the full path
+field added later, say, or a ledger whose worktrees are separate) returns ``None`` and the caller takes the full path
 (``PortAllocationService``), which reports what is wrong.
 """
 
@@ -40,7 +40,8 @@ def find_pair(path: Path, model: str, app_num: int) -> Hit | None:
     except (OSError, PortallocError, ValueError):  # UnicodeDecodeError is a ValueError
         return None
     checked = read_checked(text)
-    if checked is None:
+    if checked is None or checked.policy["worktrees"] != "shared":
+        # Under ``worktrees: separate`` a linked worktree's pair is not the ledger's: the service knows it.
         return None
     # The first row of the key, as ``Ledger.find`` takes it.
     found = next((row for row in checked.rows if row[0] == model and row[1] == app_num), None)

@@ -36,7 +36,13 @@ def test_get_seed_story(run_cli: RunCli) -> None:
 def test_get_json_keys(run_cli: RunCli) -> None:
     result = run_cli("get", "model_a", "3", "--json")
     assert result.exit_code == 0
-    assert json.loads(result.stdout) == {"model": "model_a", "app_num": 3, "backend": 5001, "frontend": 8001}
+    assert json.loads(result.stdout) == {
+        "model": "model_a",
+        "app_num": 3,
+        "backend": 5001,
+        "frontend": 8001,
+        "worktree": None,  # the ledger's pair: not a linked worktree's own (worktrees: separate)
+    }
     # The fast lookup path (existing key) prints the same thing.
     assert run_cli("get", "model_a", "3", "--json").stdout == result.stdout
 
@@ -53,7 +59,7 @@ def test_list_table_and_json(run_cli: RunCli) -> None:
         "model_b                    12     5001      8001",
     ]
     only_b = json.loads(run_cli("list", "--json", "--model", "model_b").stdout)
-    assert only_b == [{"model": "model_b", "app_num": 12, "backend": 5001, "frontend": 8001}]
+    assert only_b == [{"model": "model_b", "app_num": 12, "backend": 5001, "frontend": 8001, "worktree": None}]
 
 
 @pytest.mark.usefixtures("new_ledger")
@@ -399,7 +405,7 @@ def test_a_surrogate_escape_in_a_ledger_row_is_refused_by_every_command(ledger_p
 def test_nfc_and_nfd_spellings_get_one_pair(run_cli: RunCli, ledger_path: Path) -> None:
     nfc = json.loads(run_cli("get", "caf\u00e9", "1", "--json").stdout)
     nfd = json.loads(run_cli("get", "cafe\u0301", "1", "--json").stdout)
-    assert nfc == nfd == {"model": "caf\u00e9", "app_num": 1, "backend": 5001, "frontend": 8001}
+    assert nfc == nfd == {"model": "caf\u00e9", "app_num": 1, "backend": 5001, "frontend": 8001, "worktree": None}
     assert len(json.loads(run_cli("list", "--json").stdout)) == 1
     assert "caf\u00e9" in ledger_path.read_text(encoding="utf-8")
 

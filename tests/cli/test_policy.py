@@ -94,16 +94,17 @@ def test_policy_shows_ranges_capacity_and_every_skipped_pair(run_cli: RunCli) ->
     run_cli("init")
     run_cli("reserve", "6379")
     lines = run_cli("policy").stdout.splitlines()
-    assert lines[:7] == [
+    assert lines[:8] == [
         "Backends:  5001-7999, step 2",
         "Frontends: 8001-10999 (max port 65535)",
         "Pairs:     1,500 in range, 1,493 usable",
         "Bad ports: skipped",
         "Probe:     on",
+        "Worktrees: shared",
         "Reserved:  6379",
         "Pools:     none",
     ]
-    assert lines[7:] == [
+    assert lines[8:] == [
         "skipped 5061/8061: 5061 is a port browsers refuse",
         "skipped 6379/9379: 6379 is reserved",
         "skipped 6665/9665: 6665 is a port browsers refuse",
@@ -357,3 +358,23 @@ def test_policy_set_into_the_ephemeral_range_warns(run_cli: RunCli) -> None:
     warned = run_cli("policy", "set", "--frontend-start", "30001", "--max-port", "40000")
     assert warned.exit_code == 0
     assert "overlaps the OS ephemeral port range 32768-60999" in warned.stderr
+
+
+def test_worktrees_separate_is_set_shown_and_undone_to_the_same_bytes(run_cli: RunCli, ledger_path: Path) -> None:
+    run_cli("init")
+    run_cli("get", "model_a", "1")
+    shared = ledger_path.read_bytes()
+    report = json.loads(run_cli("policy", "set", "--worktrees", "separate", "--json").stdout)
+    assert report["worktrees"] == "separate"
+    data = ledger_path.read_bytes()
+    assert data.startswith(b'{\n  "version": 2,\n') and b'"worktrees": "separate"' in data
+    assert "Worktrees: separate" in run_cli("policy").stdout.splitlines()
+    assert json.loads(run_cli("get", "model_a", "1", "--json").stdout)["backend"] == 5001  # not a worktree here
+    run_cli("policy", "set", "--worktrees", "shared")
+    assert ledger_path.read_bytes() == shared
+
+
+def test_init_takes_worktrees(run_cli: RunCli, ledger_path: Path) -> None:
+    run_cli("init", "--worktrees", "separate")
+    assert parse_ledger(ledger_path.read_bytes(), ledger_path).policy.worktrees == "separate"
+    assert portalloc(ledger_path, "policy", "set", "--worktrees", "apart").returncode == 2

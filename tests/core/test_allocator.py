@@ -396,3 +396,39 @@ class PlatformMachine(RuleBasedStateMachine):
 
 TestPlatformMachine = PlatformMachine.TestCase
 TestPlatformMachine.settings = settings(max_examples=120, stateful_step_count=40, deadline=None)
+
+
+# --- free_pairs: the pair search in either direction (a linked worktree's own pairs) -------------
+
+
+def test_free_pairs_from_the_top_skip_the_ledger_taken_bad_reserved_and_other_pools() -> None:
+    # Backends 6001..6699 (6665, 6667 and 6669 are bad ports); p's pool is pairs 0-1 (6001, 6003).
+    policy = PortPolicy(
+        backend_start=6001,
+        frontend_start=6701,
+        max_port=7500,
+        reserved=[[6697, 6697]],
+        pools=[Pool(model="p", first=0, last=1)],
+    )
+    ledger = Ledger(policy=policy, allocations=[Allocation(model="m", app_num=1, backend=6699, frontend=7399)])
+    pairs = allocator.free_pairs(ledger, ["m", "m", "p", "p", "p"], taken={7393}, highest_first=True)
+    # 6699 is the ledger's, 6697 reserved, 6693's frontend taken: m gets 6695, then 6691.
+    assert pairs[:2] == [(6695, 7395), (6691, 7391)]
+    assert pairs[2:4] == [(6003, 6703), (6001, 6701)]  # a pooled model: its pool first, from its top
+    assert pairs[4] == (6689, 7389)  # the pool is full: overflow into the shared range, still from the top
+    assert allocator.free_pairs(ledger, ["m", "p"]) == [(6005, 6705), (6001, 6701)]  # lowest first, as assign_many
+    assert ledger.allocations == [Allocation(model="m", app_num=1, backend=6699, frontend=7399)]  # not added
+
+
+@settings(max_examples=60, deadline=None)
+@given(st.sets(st.integers(0, 29), max_size=25), st.integers(1, 6))
+def test_free_pairs_highest_first_is_the_lowest_first_search_turned_around(held: set[int], count: int) -> None:
+    policy = PortPolicy(backend_start=20001, frontend_start=20061, max_port=20200)  # 30 pairs
+    taken = {port for k in held for port in policy.pair(k)}
+    free = [policy.pair(k) for k in range(policy.pair_count) if k not in held]
+    if count > len(free):
+        with pytest.raises(NoFreePair):
+            allocator.free_pairs(Ledger(policy=policy), ["m"] * count, taken, highest_first=True)
+        return
+    assert allocator.free_pairs(Ledger(policy=policy), ["m"] * count, taken, highest_first=True) == free[::-1][:count]
+    assert allocator.free_pairs(Ledger(policy=policy), ["m"] * count, taken) == free[:count]

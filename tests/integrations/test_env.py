@@ -89,3 +89,11 @@ def test_port_var_adds_port_as_run_sets_it(run_cli: RunCli) -> None:
         "BACKEND_PORT=5001\nFRONTEND_PORT=8001\nPORT=5001\n"
     )
     assert "PORT" not in run_cli("env", "model_a", "1", "--format", "dotenv").stdout.replace("_PORT", "")
+
+
+def test_compose_project_names_are_what_compose_accepts() -> None:
+    from portalloc.integrations.envvars import compose_project_name
+
+    assert compose_project_name("Shop", "feature/X.2") == "shop-feature-x-2"
+    assert compose_project_name("__", "") == "portalloc"
+    assert compose_project_name("-web-") == "web"

@@ -31,6 +31,8 @@ def test_linked_worktrees_share_the_repository_and_the_path_in_it(tmp_path: Path
         common, top = rev_parse(tree / "infra")
         assert (identity.common_dir, identity.top) == (common, top)
     assert (main / ".git" / ID_FILE).is_file()  # kept in the common directory, once
+    # Which of them is a linked worktree (``worktrees: separate`` gives those pairs of their own).
+    assert [identity.worktree for identity in identities] == [None, identities[1].top, identities[2].top]
 
 
 def test_two_clones_are_two_repositories_and_a_moved_one_keeps_its_identity(tmp_path: Path) -> None:
@@ -54,6 +56,7 @@ def test_a_submodule_is_its_own_repository(tmp_path: Path) -> None:
     assert sub.key != top.key
     assert (sub.common_dir, sub.top) == rev_parse(app / "lib")
     assert sub.relative == "portalloc.json"
+    assert sub.worktree is None and top.worktree is None  # a submodule is no linked worktree
 
 
 def test_git_dir_and_work_tree_from_the_environment(tmp_path: Path) -> None:

@@ -58,8 +58,39 @@ def test_a_new_store_is_private_and_carries_its_schema_version(tmp_path: Path) -
     assert oct((tmp_path / "state").stat().st_mode & 0o777) == "0o700"
     assert oct((tmp_path / "state" / STORE_NAME).stat().st_mode & 0o777) == "0o600"
     with sqlite3.connect(tmp_path / "state" / STORE_NAME) as db:
-        assert dict(db.execute("SELECT name, value FROM meta")) == {"schema_version": 1, "readable_by": 1}
+        assert dict(db.execute("SELECT name, value FROM meta")) == {"schema_version": 2, "readable_by": 1}
         assert db.execute("PRAGMA journal_mode").fetchone()[0] == "wal"
+
+
+def test_a_schema_1_store_gains_worktree_leases_and_stays_readable_until_it_holds_one(tmp_path: Path) -> None:
+    # A store as the first schema made it: no worktree_leases table.
+    with sqlite3.connect(tmp_path / STORE_NAME) as db:
+        db.execute("CREATE TABLE meta (name TEXT PRIMARY KEY, value INTEGER NOT NULL)")
+        db.execute(
+            "CREATE TABLE ledgers (id INTEGER PRIMARY KEY, identity TEXT NOT NULL UNIQUE, "
+            "repository TEXT, relative TEXT)"
+        )
+        db.executemany("INSERT INTO meta VALUES (?, 1)", [("schema_version",), ("readable_by",)])
+    os.chmod(tmp_path / STORE_NAME, 0o600)
+    store = open_store(tmp_path)
+    meta = "SELECT name, value FROM meta"
+    assert dict(store.connection.execute(meta)) == {"schema_version": 2, "readable_by": 1}
+    tree = tmp_path / "tree"
+    tree.mkdir()
+    with store.transaction():
+        ledger_id = store.ledger_id("git:x:portalloc.json", "x", "portalloc.json")
+        store.worktrees.lease(ledger_id, tree, ("m", 1), (7999, 10999))
+    # Now an older portalloc, blind to worktree pairs, must not use the store.
+    assert dict(store.connection.execute(meta)) == {"schema_version": 2, "readable_by": 2}
+    assert store.worktrees.pair(ledger_id, tree, ("m", 1)) == (7999, 10999)
+    assert store.leased_ports((5001, 10999), {}) == {7999, 10999}
+    assert store.leased_ports((5001, 10999), {}, worktree=(ledger_id, tree, [("m", 1)])) == set()  # its own
+    tree.rmdir()
+    assert store.leased_ports((5001, 10999), {}) == set()  # a removed worktree's pairs are not avoided
+    with store.transaction():
+        assert store.worktrees.end(ledger_id, tree) == 1
+    assert store.worktrees.leases() == []
+    store.close()
 
 
 def test_a_store_a_newer_portalloc_made_incompatible_is_refused(tmp_path: Path) -> None:

@@ -80,7 +80,7 @@ BAD_LEDGERS: dict[str, bytes] = {
     "ledger port NaN": _ledger_text(_row(backend="NaN")),
     "ledger 5,000-digit number": _ledger_text(_row(frontend="9" * 5000)),
     "ledger nested 100,000 deep": b"[" * 100_000 + b"]" * 100_000,
-    "ledger version 2": _ledger_text(_row(), version="2"),
+    "ledger version 3 (newer)": _ledger_text(_row(), version="3"),
     "ledger same port on both roles": _ledger_text(_row(backend=5001, frontend=5001)),
     "ledger bad policy (step 0)": _ledger_text(_row()).replace(b'"step": 2', b'"step": 0'),
     # The lookup fast path once answered get/env/run of m/1 from each of these.

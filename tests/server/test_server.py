@@ -69,7 +69,8 @@ def test_put_allocates_then_returns_the_same_pair(server: ServerProcess) -> None
     assert again.status_code == 200
     assert looked_up.status_code == 200
     body = first.json()
-    assert set(body) == {"model", "app_num", "backend", "frontend"}
+    assert set(body) == {"model", "app_num", "backend", "frontend", "worktree"}
+    assert body["worktree"] is None  # the ledger's pair (not a linked worktree's own)
     assert again.json() == looked_up.json() == body
     assert {"model": "put_model", "app_num": 1, "backend": body["backend"], "frontend": body["frontend"]} in (
         _ledger_rows(server.ledger)
@@ -147,7 +148,14 @@ def test_list_is_sorted_and_filters_by_model(server: ServerProcess) -> None:
         only = client.get("/v1/allocations", params={"model": "list_model"}).json()
     assert [(row["model"], row["app_num"]) for row in only] == [("list_model", 1), ("list_model", 2)]
     assert everything == sorted(everything, key=lambda row: (row["model"], row["app_num"]))
-    assert everything == _ledger_rows(server.ledger)
+    assert everything == [{**row, "worktree": None} for row in _ledger_rows(server.ledger)]
+    assert client_rows(server, committed=True) == everything  # not a linked worktree: the same pairs
+
+
+def client_rows(server: ServerProcess, **params: object) -> list[dict[str, object]]:
+    with server.client() as client:
+        rows: list[dict[str, object]] = client.get("/v1/allocations", params=params).json()
+    return rows
 
 
 def test_batch_allocates_in_order_under_one_write(server: ServerProcess) -> None:

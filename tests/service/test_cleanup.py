@@ -149,7 +149,7 @@ def test_command_text_and_json(run_cli: RunCli, tmp_path: Path, ledger_path: Pat
     real = run_cli("cleanup", "--apps-dir", str(apps), "--json")
     assert json.loads(real.stdout)["released"][0]["app_num"] == 2 and real.stderr == ""
     assert json.loads(run_cli("list", "--json").stdout) == [
-        {"model": "model_a", "app_num": 1, "backend": 5001, "frontend": 8001}
+        {"model": "model_a", "app_num": 1, "backend": 5001, "frontend": 8001, "worktree": None}
     ]
 
 

@@ -48,7 +48,10 @@ def test_the_codec_field_names_are_the_models_fields() -> None:
     # Every policy field is known to the codec, with the model's default, in the model's order.
     assert (*codec.POLICY_DEFAULTS, *codec.POLICY_LISTS) == tuple(PortPolicy.model_fields)
     assert PortPolicy().model_dump() == {**codec.POLICY_DEFAULTS, **{name: [] for name in codec.POLICY_LISTS}}
-    assert set(codec.POLICY_PORTS) | set(codec.POLICY_FLAGS) | {"step"} == set(codec.POLICY_DEFAULTS)
+    choices = set(codec.POLICY_CHOICES)
+    assert set(codec.POLICY_PORTS) | set(codec.POLICY_FLAGS) | choices | {"step"} == set(codec.POLICY_DEFAULTS)
+    for name, allowed in codec.POLICY_CHOICES.items():
+        assert allowed == get_args(PortPolicy.model_fields[name].annotation)
     assert tuple(Pool.model_fields) == codec.POOL_FIELDS
     assert Pool(model="m", first=0, last=0).model_dump() == {"model": "m", "first": 0, "last": 0, **codec.POOL_DEFAULTS}
     assert get_args(Pool.model_fields["overflow"].annotation) == codec.POOL_OVERFLOWS
@@ -58,9 +61,48 @@ def test_a_policy_field_the_fast_reader_does_not_check_defers_it(monkeypatch: py
     """A field another change adds to the policy (and the codec's defaults) is checked by the models until the
     fast reader learns it: a file that spells it takes the full path, one that leaves it out the fast one."""
     plain = dump_ledger(three_apps()).decode()
-    monkeypatch.setattr(codec, "POLICY_DEFAULTS", {**codec.POLICY_DEFAULTS, "worktrees": "shared"})
-    assert read_checked(plain.replace('"skip_bad_ports": true', '"skip_bad_ports": true, "worktrees": 7')) is None
+    monkeypatch.setattr(codec, "POLICY_DEFAULTS", {**codec.POLICY_DEFAULTS, "future": "x"})
+    assert read_checked(plain.replace('"skip_bad_ports": true', '"skip_bad_ports": true, "future": 7')) is None
     assert read_checked(plain) is not None
+
+
+# --- worktrees: separate, the one policy that needs a newer ledger version ---------------------
+
+
+def test_a_shared_ledger_keeps_its_bytes_and_a_separate_one_says_version_2() -> None:
+    shared = three_apps()
+    assert b'"version": 1,' in dump_ledger(shared) and b"worktrees" not in dump_ledger(shared)
+    separate = shared.model_copy(update={"policy": PortPolicy(worktrees="separate")})
+    data = dump_ledger(separate)
+    assert data.startswith(b'{\n  "version": 2,\n')
+    assert b'"probe": true, "worktrees": "separate"}' not in data  # probe keeps its default, so it is not written
+    assert b'"skip_bad_ports": true, "worktrees": "separate"},' in data
+    again = parse_ledger(data, "x")
+    assert again.policy.separate_worktrees and again.allocations == shared.allocations
+    assert dump_ledger(again) == data
+    # Back to shared: back to the old bytes, readable by a portalloc that predates version 2.
+    assert dump_ledger(again.model_copy(update={"policy": PortPolicy()})) == dump_ledger(shared)
+
+
+def test_the_fast_lookup_leaves_a_separate_ledger_to_the_service(tmp_path: Path) -> None:
+    separate = three_apps().model_copy(update={"policy": PortPolicy(worktrees="separate")})
+    path = tmp_path / "ledger.json"
+    path.write_bytes(dump_ledger(separate))
+    assert read_checked(path.read_text()) is not None  # readable (completion lists its names) ...
+    assert find_pair(path, "model_a", 1) is None  # ... but a linked worktree's pair is not the ledger's
+    path.write_bytes(dump_ledger(three_apps()))
+    assert find_pair(path, "model_a", 1) == (5005, 8005, True)
+
+
+def test_a_newer_version_and_a_version_too_old_for_its_policy_are_refused_clearly(tmp_path: Path) -> None:
+    data = dump_ledger(three_apps()).replace(b'"version": 1', b'"version": 3')
+    with pytest.raises(LedgerCorrupt, match=r"version 3 was written by a newer portalloc .*versions 1 to 2.*upgrade"):
+        parse_ledger(data, "ledger.json")
+    separate = dump_ledger(three_apps().model_copy(update={"policy": PortPolicy(worktrees="separate")}))
+    with pytest.raises(LedgerCorrupt, match="worktrees: separate needs ledger version 2, and this one says 1"):
+        parse_ledger(separate.replace(b'"version": 2', b'"version": 1'), "ledger.json")
+    with pytest.raises(LedgerCorrupt, match="worktrees"):
+        parse_ledger(separate.replace(b'"separate"', b'"apart"'), "ledger.json")
 
 
 def test_a_policy_field_the_codec_does_not_know_defers_the_fast_reader() -> None:
@@ -216,6 +258,7 @@ def _policies(draw: st.DrawFn) -> _Obj:
         "probe": ([True, False], [0, "no"]),
         "reserved": ([[], *_RESERVED], _BAD_RESERVED),
         "pools": ([[], draw(_pools())], [None, {}, [[]]]),
+        "worktrees": (["shared", "separate"], ["apart", True, None]),
     }
     chosen = draw(st.lists(st.sampled_from(sorted(values)), unique=True))
     pairs: Pairs = [(name, draw(_mostly(*values[name], odds=5))) for name in chosen]
@@ -228,7 +271,7 @@ def _policies(draw: st.DrawFn) -> _Obj:
 def _documents(draw: st.DrawFn) -> bytes:
     rows = draw(st.lists(_rows(), max_size=4))
     top: Pairs = [
-        ("version", draw(_mostly([1], [2, True, 1.0, "1"], odds=8))),
+        ("version", draw(_mostly([1, 2], [3, 0, True, 1.0, "1"], odds=8))),
         ("policy", draw(_policies() | _mostly([_Obj([])], [None, []]))),
         ("allocations", draw(_mostly([rows], [_Obj([]), None, "[]"]))),
     ]
@@ -308,7 +351,7 @@ def _canonical_text(top: Pairs, rows: list[_Obj]) -> str:
 def _canonical_documents(draw: st.DrawFn) -> bytes:
     rows = draw(st.lists(_rows(), max_size=4))
     top: Pairs = [
-        ("version", draw(_mostly([1], [2, True, 1.0, "1", 10**12], odds=8))),
+        ("version", draw(_mostly([1, 2], [3, True, 1.0, "1", 10**12], odds=8))),
         ("policy", draw(_policies() | _mostly([_Obj([])], [None, []]))),
     ]
     text = _canonical_text(draw(_mutated(top, st.tuples(st.sampled_from(["version", "policy"]), _any_scalar))), rows)
@@ -334,6 +377,9 @@ def test_the_canonical_reading_agrees_with_the_full_parser(data: bytes) -> None:
         full = ledger.find(model, app_num) if ledger is not None else None
         if full is None:
             assert hit is None
+        elif ledger.policy.separate_worktrees:  # type: ignore[union-attr]
+            # The fast path leaves separate worktrees' pairs to the service: it may defer, never answer otherwise.
+            assert hit in (None, (full.backend, full.frontend, ledger.policy.probe))  # type: ignore[union-attr]
         else:
             assert hit == (full.backend, full.frontend, ledger.policy.probe)  # type: ignore[union-attr]
     # What the line-by-line reading accepts, it reads exactly as the duplicate-refusing parser does.

@@ -34,7 +34,7 @@ def three_apps() -> Ledger:
         (b"\xff\xfe", "not UTF-8"),
         (b"[]", "expected a JSON object, found list"),
         (b'{"version": 1, "allocations": {}}', "allocations: Input should be a valid list"),
-        (b'{"version": 7}', "ledger version 7 is not supported"),
+        (b'{"version": 7}', "ledger version 7 was written by a newer portalloc"),
         (b'{"version": 1, "version": 1}', "'version' appears twice"),
         (
             b'{"version": 1, "allocations": [{"model": "m", "app_num": 1, "backend": 70000, "frontend": 8001}]}',

@@ -70,7 +70,8 @@ def compose_check(
         # Like check: a mistyped ledger path must not pass a CI gate as "checked against the ledger".
         raise PortallocError(f"there is no ledger at {settings.ledger_path}")
     project = compose.load_project(files, project_directory=project_directory, env_files=env_files)
-    entries = [(a.model, a.app_num, a.backend, a.frontend) for a in settings.service().get_all_allocations()]
+    # The pairs this work tree uses: in a linked worktree under worktrees: separate, its own where it has them.
+    entries = [(a.model, a.app_num, a.backend, a.frontend) for a in settings.service().pairs_in_use()]
     first = project.files[0]
     app = (model, app_num) if model is not None and app_num is not None else composecheck.app_from_path(first, entries)
     findings = project.invalid + composecheck.check_ports(project.bindings, entries, app)

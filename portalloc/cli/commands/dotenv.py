@@ -54,7 +54,7 @@ def dotenv(
             f"{path} holds the portalloc block of {current}; one file holds one app's block "
             f"(pass --replace to give it to {label})"
         )
-    backend, frontend = settings.pair_for(model, app_num)
+    backend, frontend, _worktree = settings.pair_for(model, app_num)
     variables = port_variables(backend, frontend, prefix)
     new = update_block(data, label, variables, where=str(path))
     _warn_outside_the_block(path, new, variables)

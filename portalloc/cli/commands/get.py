@@ -5,7 +5,7 @@ from __future__ import annotations
 import click
 
 from portalloc.cli.context import Settings, pass_settings
-from portalloc.cli.output import echo_json, pair_json
+from portalloc.cli.output import echo_json, used_pair_json
 from portalloc.cli.params import json_option, key_arguments
 
 
@@ -22,6 +22,9 @@ from portalloc.cli.params import json_option, key_arguments
 def get(settings: Settings, model: str, app_num: int, as_json: bool, field: str | None) -> int:
     """Print the port pair of MODEL's app APP_NUM, allocating the lowest free pair if it has none.
 
+    In a linked git worktree whose ledger says worktrees: separate, the pair is the
+    worktree's own (leased on this machine, never committed), and says so.
+
     \b
     Examples:
       portalloc get model_a 1                        # model_a/1: backend 5001, frontend 8001
@@ -30,11 +33,12 @@ def get(settings: Settings, model: str, app_num: int, as_json: bool, field: str 
     """
     if as_json and field is not None:
         raise click.UsageError("--json and --field cannot be used together")
-    backend, frontend = settings.pair_for(model, app_num)
+    backend, frontend, worktree = settings.pair_for(model, app_num, say_worktree=field is not None)
     if field is not None:
         click.echo(backend if field == "backend" else frontend)
     elif as_json:
-        echo_json(pair_json(model, app_num, backend, frontend))
+        echo_json(used_pair_json(model, app_num, backend, frontend, worktree))
     else:
-        click.echo(f"{model}/{app_num}: backend {backend}, frontend {frontend}")
+        where = "" if worktree is None else f" (worktree {worktree})"
+        click.echo(f"{model}/{app_num}: backend {backend}, frontend {frontend}{where}")
     return 0

@@ -5,7 +5,7 @@ from __future__ import annotations
 import click
 
 from portalloc.cli.context import Settings, pass_settings
-from portalloc.cli.output import echo_json, pair_json
+from portalloc.cli.output import echo_report
 from portalloc.cli.params import batch_arguments, json_option
 
 
@@ -26,13 +26,15 @@ def get_many(settings: Settings, source: str, fmt: str, as_json: bool) -> int:
       portalloc get-many keys.txt --json
     """
     from portalloc.cli.keylist import read_keys
+    from portalloc.reports import used_pair
 
     keys = read_keys(source, fmt)
     # An empty batch (a generator that made no apps today) is not an error, and takes no lock.
     pairs = settings.service().allocate_many(keys)
     if as_json:
-        echo_json([pair_json(p.model, p.app_num, p.backend, p.frontend) for p in pairs])
+        echo_report([used_pair(p) for p in pairs])
         return 0
-    for p in pairs:
-        click.echo(f"{p.model}/{p.app_num}: backend {p.backend}, frontend {p.frontend}")
+    for p in map(used_pair, pairs):
+        where = "" if p.worktree is None else f" (worktree {p.worktree})"
+        click.echo(f"{p.model}/{p.app_num}: backend {p.backend}, frontend {p.frontend}{where}")
     return 0

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -15,6 +15,7 @@ from portalloc.cli.params import json_option
 if TYPE_CHECKING:
     from portalloc.machine.leases import Instance, Lease, LeaseStore
     from portalloc.machine.leaseview import Clash
+    from portalloc.machine.worktreeleases import WorktreeLease
 
 
 def _open_store(create: bool = True) -> LeaseStore | None:
@@ -77,14 +78,20 @@ def host(ctx: click.Context, model: str | None, port: int | None, limit: int | N
     limit = (0 if as_json else TEXT_LIMIT) if limit is None else limit
     store = _open_store(create=False)
     if store is None:
-        listing = _Listing([], (0, []), (0, []), {})
+        listing = _Listing([], (0, []), (0, []), {}, [])
     else:
         ports = None if port is None else [port]
+        own = [
+            w
+            for w in store.worktrees.leases()
+            if (model is None or w.model == model) and (port is None or port in w.ports)
+        ]
         listing = _Listing(
             store.instances(),
             store.live_by_port(model=model, ports=ports, limit=limit or None),
             clashes(store, port, limit or None),
             ledger_labels(store),
+            own,
         )
     if as_json:
         echo_json(listing.json())
@@ -101,6 +108,8 @@ class _Listing:
     leases: tuple[int, list[Lease]]
     clashes: tuple[int, list[Clash]]
     labels: dict[str, str]
+    #: Linked worktrees' own pairs (worktrees: separate), shown by ledger (its repository) and worktree.
+    worktree_pairs: list[WorktreeLease]
 
     def __post_init__(self) -> None:
         # By what a person reads (identities are random ids): ledgers by name, leases by port.
@@ -128,6 +137,19 @@ class _Listing:
                 for clash in self.clashes[1]
             ],
             "clashes_total": self.clashes[0],
+            "worktree_pairs": [
+                {
+                    "model": w.model,
+                    "app_num": w.app_num,
+                    "backend": w.backend,
+                    "frontend": w.frontend,
+                    "ledger": self.labels.get(w.identity, w.identity),
+                    "identity": w.identity,
+                    "worktree": str(w.worktree),
+                    "present": w.worktree.is_dir(),
+                }
+                for w in self.worktree_pairs
+            ],
         }
 
     def echo(self) -> None:
@@ -155,6 +177,16 @@ class _Listing:
         lines.append(_left_out(self.clashes[0] - len(self.clashes[1]), "clash"))
         if any(lines):
             click.echo("\n".join(line for line in lines if line))
+        by_ledger: dict[str, list[WorktreeLease]] = {}
+        for w in self.worktree_pairs:
+            by_ledger.setdefault(self.labels.get(w.identity, w.identity), []).append(w)
+        for where, pairs in sorted(by_ledger.items()):
+            click.echo(f"{len(pairs)} worktree pair{'' if len(pairs) == 1 else 's'} of {where}")
+            table = [["model", "app", "backend", "frontend", "worktree"]]
+            for w in pairs:
+                tree = str(w.worktree) + ("" if w.worktree.is_dir() else " (gone)")
+                table.append([w.model, str(w.app_num), str(w.backend), str(w.frontend), tree])
+            echo_table(table, "<>>><")
 
 
 def _left_out(count: int, what: str) -> str:
@@ -183,6 +215,8 @@ def sync(settings: Settings, paths: tuple[Path, ...]) -> int:
         changed, ended = sync_ledger(store, path)
         note = "".join(f"; {m}/{n} was released by a commit, its lease ended" for m, n in ended)
         click.echo(f"Synced {path}: {changed} lease{'' if changed == 1 else 's'} added or moved{note}")
+        # A linked worktree's own pairs (worktrees: separate) that a pulled row now holds move, and say so.
+        replace(settings, ledger_path=path).service().recheck_worktree_pairs()
     return 0
 
 
@@ -210,13 +244,18 @@ def prune(dry_run: bool) -> int:
 
     Those of ledgers whose work tree is gone (a removed clone, 'git worktree remove'),
     and of keys that nothing of their repository still holds: no branch,
-    remote-tracking branch, tag, stash entry, worktree file or index.
+    remote-tracking branch, tag, stash entry, worktree file or index. And the own pairs
+    of linked worktrees (worktrees: separate) that 'git worktree list' no longer has,
+    or marks prunable and not locked.
     """
     from portalloc.machine.leaseview import ledger_labels
     from portalloc.service.host_admin import prune as prune_leases
+    from portalloc.service.host_admin import prune_worktrees
 
     store = _open_store(create=False)
     labels = ledger_labels(store) if store else {}  # before pruning, which forgets gone copies
+    # Worktrees first: they ask git through a copy of their ledger, which pruning leases may forget.
+    worktrees = prune_worktrees(store, dry_run=dry_run) if store else []
     pruned = prune_leases(store, dry_run=dry_run) if store else []
     pruned.sort(key=lambda item: (labels.get(item.lease.identity, ""), item.lease.key))
     verb = "Would end" if dry_run else "Ended"
@@ -226,6 +265,9 @@ def prune(dry_run: bool) -> int:
             f"{verb} the lease of {lease.model}/{lease.app_num} ({lease.backend}/{lease.frontend}) "
             f"of {labels.get(lease.identity, lease.identity)}: {item.why}."
         )
-    if not pruned:
+    for gone in worktrees:
+        pairs = ", ".join(f"{w.model}/{w.app_num} ({w.backend}/{w.frontend})" for w in gone.leases)
+        click.echo(f"{verb} the own pairs of worktree {gone.worktree}: {pairs}: {gone.why}.")
+    if not (pruned or worktrees):
         click.echo("Nothing to prune.")
     return 0

@@ -39,6 +39,12 @@ def policy_options(function: F) -> F:
                 default=None,
                 help="Let new allocations skip ports this machine holds (off: the ledger alone decides).",
             ),
+            click.option(
+                "--worktrees",
+                type=click.Choice(["shared", "separate"]),
+                help="What a linked git worktree uses: the ledger's pairs (shared), or pairs of its own "
+                "leased on this machine and never committed (separate).",
+            ),
         ]
     ):
         function = option(function)
@@ -68,6 +74,7 @@ def echo_policy(policy: PortPolicy, unusable: frozenset[int], as_json: bool) -> 
         ("Pairs", f"{report.pairs:,} in range, {report.usable_pairs:,} usable{report.usable_here_note()}"),
         ("Bad ports", "skipped" if policy.skip_bad_ports else "not skipped"),
         ("Probe", "on" if policy.probe else "off"),
+        ("Worktrees", policy.worktrees),
         ("Reserved", describe_ranges(policy.reserved)),
         ("Pools", pools),
     ]

@@ -33,6 +33,6 @@ def run(settings: Settings, model: str, app_num: int, command: tuple[str, ...], 
     from portalloc.machine.launch import exec_program, find_program
 
     program = find_program(command[0], os.environ.get("PATH"))  # before allocating: a typo writes nothing
-    backend, frontend = settings.pair_for(model, app_num)
+    backend, frontend, _worktree = settings.pair_for(model, app_num)
     environment = {**os.environ, **port_variables(backend, frontend, prefix, port_var=not no_port_var)}
     exec_program(program, command, environment)

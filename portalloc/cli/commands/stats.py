@@ -47,7 +47,7 @@ def stats(settings: Settings, output: str) -> int:
 
         click.echo(prometheus_text(ledger, unusable), nl=False)
         return 0
-    report = stats_report(settings.ledger_path, ledger, unusable)
+    report = stats_report(settings.ledger_path, ledger, unusable, service.worktree(), len(service.worktree_pairs()))
     if output == "json":
         echo_report(report)
         return 0
@@ -75,6 +75,11 @@ def _echo_text(report: StatsReport, ledger: Ledger, unusable: frozenset[int]) ->
     last_backend, last_frontend = policy.pair(policy.pair_count - 1)
     lines = [
         ("Ledger", report.ledger),
+        *(
+            [("Worktree", f"{report.worktree} ({report.worktree_pairs:,} pairs of its own, worktrees: separate)")]
+            if report.worktree is not None
+            else []
+        ),
         ("Allocations", f"{report.allocations:,} ({report.models:,} model{'' if report.models == 1 else 's'})"),
         ("Free pairs", _free_pairs(report)),
         (

@@ -36,9 +36,12 @@ def status(settings: Settings, model: str | None, as_json: bool) -> int:
     service = settings.service()
     pairs = service.live_status(model)
     shared = service.shared_here(model)
+    worktree = service.worktree()
     if as_json:
-        echo_report(status_report(settings.ledger_path, pairs, shared))
+        echo_report(status_report(settings.ledger_path, pairs, shared, worktree))
         return 0
+    if worktree is not None:
+        click.echo(f"Worktree {worktree}: its own pairs where it has them (worktrees: separate)")
     if not pairs:
         click.echo(f"No allocations in {settings.ledger_path}.")
         return 0

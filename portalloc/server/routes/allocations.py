@@ -21,6 +21,7 @@ from starlette.exceptions import HTTPException
 from portalloc.core.keys import check_key, check_model_name, parse_app_num
 from portalloc.core.limits import MAX_APP_NUM
 from portalloc.core.models import Allocation
+from portalloc.reports import UsedPair, used_pair
 from portalloc.server import conditional
 from portalloc.server.problems import Problem
 from portalloc.server.schemas import BatchRequest, describe_model_name
@@ -71,23 +72,25 @@ def _no_allocation(state: State, model: str, app_num: int) -> HTTPException:
     return HTTPException(404, f"{model}/{app_num} has no allocation in {state.service.ledger_path}")
 
 
-@router.get("", responses=_NOT_MODIFIED, response_model=list[Allocation])
+@router.get("", responses=_NOT_MODIFIED, response_model=list[UsedPair])
 def list_allocations(
     state: State,
     response: Response,
     model: Annotated[str | None, Query(description="Only this model's.", json_schema_extra=describe_model_name)] = None,
+    committed: Annotated[bool, Query(description="The ledger's pairs, not a linked worktree's own.")] = False,
     if_none_match: IfNoneMatch = None,
 ) -> Any:
-    """Every allocation sorted by ``(model, app_num)``, or only ``model``'s; ``ETag`` names the list."""
+    """Every allocation sorted by ``(model, app_num)``, or only ``model``'s, as this work tree uses it
+    (``list``: a linked worktree's own pair under ``worktrees: separate``); ``ETag`` names the list."""
     if model is not None:
         model = check_model_name(model)
-    allocations = state.read(lambda service: service.get_all_allocations())
+    allocations = state.read(lambda service: service.get_all_allocations() if committed else service.pairs_in_use())
     chosen = [a for a in allocations if model is None or a.model == model]
     etag = conditional.list_etag(chosen)
     if conditional.not_modified(if_none_match, etag):
         return Response(status_code=304, headers={"ETag": etag})
     response.headers["ETag"] = etag
-    return chosen
+    return [used_pair(a) for a in chosen]
 
 
 async def _no_repeated_names(request: Request) -> None:
@@ -99,13 +102,13 @@ async def _no_repeated_names(request: Request) -> None:
 
 
 @router.post("/batch", dependencies=[Depends(_no_repeated_names)])
-def allocate_batch(state: State, batch: BatchRequest) -> list[Allocation]:
+def allocate_batch(state: State, batch: BatchRequest) -> list[UsedPair]:
     """Get-or-allocate every key under one lock and one write; the pairs in the order asked."""
     keys = [(key.model, key.app_num) for key in batch.keys]
-    return state.write(lambda service: service.allocate_many(keys))
+    return [used_pair(pair) for pair in state.write(lambda service: service.allocate_many(keys))]
 
 
-@router.get(_KEY_PATH, responses={**_NOT_FOUND, **_NOT_MODIFIED}, response_model=Allocation)
+@router.get(_KEY_PATH, responses={**_NOT_FOUND, **_NOT_MODIFIED}, response_model=UsedPair)
 def get_allocation(
     state: State, model: ModelSegment, app_num: AppNumSegment, response: Response, if_none_match: IfNoneMatch = None
 ) -> Any:
@@ -118,13 +121,13 @@ def get_allocation(
     if conditional.not_modified(if_none_match, etag):
         return Response(status_code=304, headers={"ETag": etag})
     response.headers["ETag"] = etag
-    return found
+    return used_pair(found)
 
 
 @router.put(
     _KEY_PATH,
     status_code=201,
-    responses={200: {"model": Allocation, "description": "The key's pair"}, **_PRECONDITION},
+    responses={200: {"model": UsedPair, "description": "The key's pair"}, **_PRECONDITION},
 )
 def put_allocation(
     state: State,
@@ -133,7 +136,7 @@ def put_allocation(
     response: Response,
     if_match: IfMatch = None,
     if_none_match: IfNoneMatch = None,
-) -> Allocation:
+) -> UsedPair:
     """Get-or-allocate: 200 with the pair the key already had, 201 with a newly allocated one.
 
     ``If-None-Match: *`` allocates only a new key (412 if it has a pair, checked under
@@ -158,7 +161,7 @@ def put_allocation(
     if not created:
         response.status_code = 200
     response.headers["ETag"] = conditional.etag_of(pair)
-    return pair
+    return used_pair(pair)
 
 
 @router.delete(_KEY_PATH, status_code=204, responses={**_NOT_FOUND, **_PRECONDITION})

@@ -54,8 +54,10 @@ def check(state: State, live: Annotated[bool, Query()] = False) -> Any:
 @router.get("/v1/stats")
 def stats(state: State) -> StatsReport:
     """How full the ledger is: ``portalloc stats --json``."""
-    ledger, unusable = state.read(lambda service: (service.ledger(), service.unusable_here()))
-    return stats_report(state.service.ledger_path, ledger, unusable)
+    ledger, unusable, worktree, own = state.read(
+        lambda service: (service.ledger(), service.unusable_here(), service.worktree(), service.worktree_pairs())
+    )
+    return stats_report(state.service.ledger_path, ledger, unusable, worktree, len(own))
 
 
 @router.get("/v1/status")
@@ -66,8 +68,10 @@ def status(
     """Each allocation's ports as this machine sees them now: ``portalloc status --json``."""
     if model is not None:
         model = check_model_name(model)  # NFC, as the ledger stores it
-    pairs, shared = state.read(lambda service: (service.live_status(model), service.shared_here(model)))
-    return status_report(state.service.ledger_path, pairs, shared)
+    pairs, shared, worktree = state.read(
+        lambda service: (service.live_status(model), service.shared_here(model), service.worktree())
+    )
+    return status_report(state.service.ledger_path, pairs, shared, worktree)
 
 
 @router.get("/v1/policy")
