@@ -171,18 +171,28 @@ def test_check_live_is_the_http_check_live(both_faces: ServerProcess, run_cli: R
 
 
 def test_status_names_a_port_another_ledger_leases_here_in_both_faces(
-    tmp_path: Path, both_faces: ServerProcess, run_cli: RunCli, monkeypatch: pytest.MonkeyPatch
+    tmp_path: Path, ledger_path: Path, run_cli: RunCli, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    monkeypatch.setenv("PORTALLOC_STATE_DIR", str(tmp_path / "state"))  # the server's host lease store
+    # A server of its own, over a copy of the module's ledger: this test leases a port in the store the
+    # server reads, which the module's shared server must not see.
+    mine = tmp_path / "mine" / "portalloc.json"
+    mine.parent.mkdir()
+    mine.write_bytes(ledger_path.read_bytes())
+    monkeypatch.setenv("PORTALLOC_STATE_DIR", str(mine.parent / "state"))  # the server's host lease store
     other = tmp_path / "other" / "portalloc.json"
     other.parent.mkdir()
     other.write_bytes(
         dump_ledger(Ledger().with_allocations([Allocation(model="m", app_num=1, backend=BASE + 2, frontend=5001)]))
     )
     assert run_cli("--ledger", str(other), "host", "sync").exit_code == 0  # its pair is leased here
-    with both_faces.client() as client:
-        response = client.get("/v1/status")
-    result = run_cli("status", "--json")
+    server = start_server(mine.parent, ledger=mine)
+    try:
+        with server.client() as client:
+            response = client.get("/v1/status")
+    finally:
+        server.stop()
+        kill_group(server)
+    result = run_cli("--ledger", str(mine), "status", "--json")
     assert (result.exit_code, response.status_code) == (0, 200), result.stderr
     assert json.loads(result.stdout) == response.json()
     shared = [f for f in response.json()["findings"] if "leased" in f["message"]]

@@ -22,7 +22,8 @@ from pydantic import (
 from portalloc.core.keys import check_app_num, check_model_name
 from portalloc.core.limits import LATEST_LEDGER_VERSION, LEDGER_VERSION, MAX_PORT, MIN_PORT, SEPARATE_WORKTREES_VERSION
 from portalloc.core.pairs import merge_ranges, pair_count
-from portalloc.errors import InvalidValue, PolicyRefused
+from portalloc.core.validation import ApiErrors, describe_validation_error
+from portalloc.errors import PolicyRefused
 
 Port = Annotated[int, Field(ge=MIN_PORT, le=MAX_PORT)]
 ModelName = Annotated[str, AfterValidator(check_model_name)]
@@ -34,29 +35,12 @@ _FROZEN_STRICT = ConfigDict(strict=True, frozen=True, extra="forbid", defer_buil
 PortRange = Annotated[list[Port], Field(min_length=2, max_length=2)]
 
 
-class _ApiErrors(type(BaseModel)):  # type: ignore[misc]  # pydantic's metaclass, reached without its private module
-    """Building a model by calling it (the API's way in) raises ``InvalidValue``, one line, not pydantic's error.
-
-    Only the call: the ledger's reader validates with ``model_validate``, nested models
-    are built by pydantic-core without it, and both keep pydantic's error (the reader
-    names the file and the field itself). A metaclass rather than an ``__init__``,
-    because a model with its own ``__init__`` is built through it even when nested.
-    """
-
-    def __call__(cls, *args: Any, **kwargs: Any) -> Any:
-        try:
-            return super().__call__(*args, **kwargs)
-        except ValidationError as error:
-            name = "PortPair" if cls.__name__ == "Allocation" else cls.__name__  # the name users meet
-            raise InvalidValue(f"invalid {name}: {describe_validation_error(error)}") from None
-
-
 def describe_ranges(ranges: Iterable[Sequence[int]]) -> str:
     """``5173, 6379, 9229-9240``: ranges the way a user types them."""
     return ", ".join(str(low) if low == high else f"{low}-{high}" for low, high in ranges) or "none"
 
 
-class Pool(BaseModel, metaclass=_ApiErrors):
+class Pool(BaseModel, metaclass=ApiErrors):
     """Pairs ``first``..``last`` (indices into the sequence, both included) that only ``model`` takes.
 
     When they are all held, ``overflow`` says what the model's next app gets: a pair of
@@ -86,7 +70,7 @@ class Pool(BaseModel, metaclass=_ApiErrors):
         return f"{self.model}: pairs {self.first}-{self.last} (overflow {self.overflow})"
 
 
-class PortPolicy(BaseModel, metaclass=_ApiErrors):
+class PortPolicy(BaseModel, metaclass=ApiErrors):
     """Where pairs come from: pair ``k`` is ``(backend_start + k*step, frontend_start + k*step)``.
 
     Backends stay below ``frontend_start`` and frontends at most ``max_port``, so a port
@@ -200,7 +184,7 @@ class PortPolicy(BaseModel, metaclass=_ApiErrors):
         return text
 
 
-class Allocation(BaseModel, metaclass=_ApiErrors):
+class Allocation(BaseModel, metaclass=ApiErrors):
     """One ledger row: the pair of ports held by ``(model, app_num)``.
 
     It unpacks as its ports, ``backend, frontend = pair`` (the fields are
@@ -398,13 +382,3 @@ def build_policy(fields: Mapping[str, object]) -> PortPolicy:
         return PortPolicy.model_validate(dict(fields))
     except ValidationError as error:
         raise PolicyRefused(f"invalid policy: {describe_validation_error(error)}") from None
-
-
-def describe_validation_error(error: ValidationError) -> str:
-    """The first problem pydantic found, as ``where: what`` on one line."""
-    first = error.errors()[0]
-    where = ".".join(str(part) for part in first["loc"])
-    message = first["msg"].removeprefix("Value error, ")
-    more = error.error_count() - 1
-    suffix = f" (and {more} more problem{'s' if more > 1 else ''})" if more else ""
-    return f"{where}: {message}{suffix}" if where else f"{message}{suffix}"

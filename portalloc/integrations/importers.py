@@ -19,8 +19,9 @@ from pydantic import ValidationError
 from portalloc.core.allocator import pair_refusal
 from portalloc.core.keys import check_key
 from portalloc.core.limits import MAX_IMPORT_BYTES, MAX_PORT, MIN_PORT
-from portalloc.core.models import Allocation, Ledger, describe_validation_error
+from portalloc.core.models import Allocation, Ledger
 from portalloc.core.names import KnownModels
+from portalloc.core.validation import describe_validation_error
 from portalloc.errors import ConfusableName, ImportSourceError, InvalidKey
 from portalloc.integrations.sqlitesource import ReadLimits, ReleasedWhen, read_table
 from portalloc.storage.files import read_regular_file

@@ -229,7 +229,8 @@ def validate_ledger(data: bytes, path: Path | str) -> Ledger:
     # Imported here, not at the top: the fast reader below shares this module and must stay free of pydantic.
     from pydantic import ValidationError
 
-    from portalloc.core.models import Ledger, describe_validation_error
+    from portalloc.core.models import Ledger
+    from portalloc.core.validation import describe_validation_error
 
     try:
         text = data.decode("utf-8")
@@ -268,7 +269,7 @@ def _built(checked: CheckedLedger) -> Ledger:
         row(model=model, app_num=app_num, backend=backend, frontend=frontend)
         for model, app_num, backend, frontend in checked.rows
     ]
-    return Ledger.model_construct(version=LEDGER_VERSION, policy=policy, allocations=allocations)
+    return Ledger.model_construct(version=checked.version, policy=policy, allocations=allocations)
 
 
 def _row_lines(body: str) -> list[str] | None:
@@ -337,10 +338,12 @@ class Document(NamedTuple):
 
 
 class CheckedLedger(NamedTuple):
-    """A ledger the models would accept: its policy (``PortPolicy.model_dump()``) and its rows (models in NFC)."""
+    """A ledger the models would accept: its policy (``PortPolicy.model_dump()``), its rows (models in NFC)
+    and the version the file says (at least its policy's)."""
 
     policy: Mapping[str, Any]
     rows: list[tuple[str, int, int, int]]
+    version: int
 
 
 #: A row as the writer spells it, and nothing else: a model without escapes or control
@@ -422,7 +425,7 @@ def read_checked(text: str) -> CheckedLedger | None:
         if valid is None:
             return None
         rows.append(valid)
-    return CheckedLedger(policy, rows)
+    return CheckedLedger(policy, rows, cast("int", document.version))
 
 
 def _checked_policy(policy: object) -> dict[str, Any] | None:

@@ -14,7 +14,8 @@ from pydantic import BaseModel, ConfigDict, TypeAdapter, ValidationError
 
 from portalloc.core.keys import Key
 from portalloc.core.limits import MAX_CONFIG_BYTES
-from portalloc.core.models import AppNum, ModelName, Port, describe_validation_error
+from portalloc.core.models import AppNum, ModelName, Port
+from portalloc.core.validation import describe_validation_error
 from portalloc.errors import ConfigError
 from portalloc.storage.files import read_regular_file
 from portalloc.storage.strictjson import parse_json

@@ -70,19 +70,19 @@ def test_a_generated_client_allocates_reads_lists_and_releases(server: ServerPro
         list_allocations,
         put_allocation,
     )
-    from portalloc_generated.models import Allocation, Problem  # type: ignore[import-not-found]
+    from portalloc_generated.models import Problem, UsedPair  # type: ignore[import-not-found]
 
     client = generated.AuthenticatedClient(base_url=server.base_url, token=server.token)
     created = put_allocation.sync_detailed("openai/gpt-4o", 1, client=client)
     assert created.status_code == 201, created.content
-    assert isinstance(created.parsed, Allocation)
+    assert isinstance(created.parsed, UsedPair) and created.parsed.worktree is None  # the main work tree's pair
     pair = (created.parsed.backend, created.parsed.frontend)
     again = put_allocation.sync_detailed("openai/gpt-4o", 1, client=client, if_none_match="*")
     assert again.status_code == 412 and isinstance(again.parsed, Problem)
     assert again.parsed.code == "precondition_failed"
 
     read = get_allocation.sync("openai/gpt-4o", 1, client=client)
-    assert isinstance(read, Allocation) and (read.backend, read.frontend) == pair
+    assert isinstance(read, UsedPair) and (read.backend, read.frontend) == pair
     listed = list_allocations.sync(client=client, model="openai/gpt-4o")
     assert [(a.model, a.app_num, a.backend, a.frontend) for a in listed] == [("openai/gpt-4o", 1, *pair)]
 
