@@ -300,10 +300,19 @@ class LeaseStore:
             where.append("l.ledger_id = ?")
             args.append(ledger_id)
         if live is not None:
-            where.append("l.live = ?")
-            args.append(int(live))
-        if port is not None:
-            where.append("(l.backend = ? OR l.frontend = ?)")
+            # Spelled out, not ``live = ?``: SQLite uses the partial port indexes (``WHERE live``) only
+            # for a condition it can see implies theirs (a bound parameter made each port a full scan).
+            where.append("l.live" if live else "NOT l.live")
+        if port is not None and live:
+            # One search in each live port index (an OR of the two columns made SQLite scan one index
+            # whole: 0.6 ms a port, 12 s for an import of 10,000 rows that asks about each of its ports).
+            where.append(
+                "l.rowid IN (SELECT rowid FROM leases WHERE live AND backend = ? "
+                "UNION ALL SELECT rowid FROM leases WHERE live AND frontend = ?)"
+            )
+            args += [port, port]
+        elif port is not None:
+            where.append("(l.backend = ? OR l.frontend = ?)")  # ended leases have no port index: a scan
             args += [port, port]
         query = _LEASE_SELECT + " WHERE " + " AND ".join(where) + " ORDER BY d.identity, l.model, l.app_num"
         return [_lease(row) for row in self.connection.execute(query, args)]

@@ -62,6 +62,34 @@ def test_a_new_store_is_private_and_carries_its_schema_version(tmp_path: Path) -
         assert db.execute("PRAGMA journal_mode").fetchone()[0] == "wal"
 
 
+def test_the_live_leases_on_a_port_are_found_through_the_port_indexes_not_a_scan(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """``leases(port=…)`` answers from the two live port indexes: scanning one whole made an import of
+    10,000 rows, which asks about each of its ports, take 12 s (the benchmark's ``import`` row)."""
+    store = open_store(tmp_path)
+    with store.transaction():
+        ledger = store.ledger_id("a", None, None)
+        for n in range(1, 50):
+            store.lease(ledger, ("m", n), (5001 + 2 * n, 8001 + 2 * n))
+        store.release(ledger, [("m", 2)], "released")
+    plans: list[str] = []
+    execute = store.connection.execute
+
+    def explained(query: str, args: object = ()) -> object:
+        if query.startswith("SELECT"):
+            plans.extend(row[3] for row in execute("EXPLAIN QUERY PLAN " + query, args))  # type: ignore[arg-type]
+        return execute(query, args)  # type: ignore[arg-type]
+
+    monkeypatch.setattr(store, "connection", type("Traced", (), {"execute": staticmethod(explained)})())
+    assert [lease.key for lease in store.leases(port=5011)] == [("m", 5)]  # as a backend
+    assert [lease.key for lease in store.leases(port=8011)] == [("m", 5)]  # as a frontend
+    assert store.leases(port=5005) == []  # m/2's lease ended
+    assert any("leases_live_backend (backend=?)" in plan for plan in plans), plans
+    assert any("leases_live_frontend (frontend=?)" in plan for plan in plans), plans
+    assert not [plan for plan in plans if plan.startswith("SCAN")], plans
+
+
 def test_a_schema_1_store_gains_worktree_leases_and_stays_readable_until_it_holds_one(tmp_path: Path) -> None:
     # A store as the first schema made it: no worktree_leases table.
     with sqlite3.connect(tmp_path / STORE_NAME) as db:
