@@ -3,7 +3,7 @@
 Before: ports were computed from the app number alone, so every model's app1 got
 5001/8001. After: every (model, app) asks portalloc and gets its own pair.
 
-    python examples/seed_story.py            # uses a temporary ledger
+    python examples/seed_story.py            # uses a temporary ledger (and host lease store)
     python examples/seed_story.py --ledger portalloc.json
 """
 
@@ -48,7 +48,9 @@ def main() -> int:
         ledger = args.ledger or Path(scratch) / "portalloc.json"
         report("Before (ports from app_num alone):", {model: old_ports(1) for model in MODELS})
         print()
-        service = PortAllocationService(ledger)
+        # A temporary ledger's leases go in a temporary store too: in this user's own store they would
+        # outlive the ledger, and the next run would (rightly) skip the ports they hold.
+        service = PortAllocationService(ledger, state_dir=None if args.ledger else Path(scratch) / "state")
         after = {model: service.get_or_allocate_ports(model, 1).ports for model in MODELS}
         clean = report(f"After (portalloc, ledger {ledger}):", after)
         conflicts = service.check_port_conflicts()

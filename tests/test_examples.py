@@ -17,22 +17,27 @@ from tests.conftest import portalloc_script, subprocess_env
 EXAMPLES = Path(__file__).parents[1] / "examples"
 
 
-def test_seed_story_prints_the_before_and_after() -> None:
-    result = subprocess.run(
-        [sys.executable, str(EXAMPLES / "seed_story.py")], capture_output=True, text=True, env=subprocess_env()
-    )
-    assert result.returncode == 0, result.stderr
-    after = result.stdout.split("After", 1)[1]
-    for line in (
-        "model_a/app1: backend 5001, frontend 8001",
-        "model_b/app1: backend 5003, frontend 8003",
-        "model_c/app1: backend 5005, frontend 8005",
-        "All backend ports are unique",
-        "All frontend ports are unique",
-        "No conflicts found",
-    ):
-        assert line in after
-    assert "Duplicate backend ports: [5001]" in result.stdout.split("After", 1)[0]
+def test_seed_story_prints_the_before_and_after_again_and_again(tmp_path: Path) -> None:
+    # Twice with one user's store: the temporary ledger's leases must not outlive it (they did: each run
+    # of the README's first command left three in ~/.local/state/portalloc, and the next printed 5007).
+    env = subprocess_env(PORTALLOC_STATE_DIR=str(tmp_path / "state"))
+    for _ in range(2):
+        result = subprocess.run(
+            [sys.executable, str(EXAMPLES / "seed_story.py")], capture_output=True, text=True, env=env
+        )
+        assert result.returncode == 0, result.stderr
+        after = result.stdout.split("After", 1)[1]
+        for line in (
+            "model_a/app1: backend 5001, frontend 8001",
+            "model_b/app1: backend 5003, frontend 8003",
+            "model_c/app1: backend 5005, frontend 8005",
+            "All backend ports are unique",
+            "All frontend ports are unique",
+            "No conflicts found",
+        ):
+            assert line in after
+        assert "Duplicate backend ports: [5001]" in result.stdout.split("After", 1)[0]
+    assert not (tmp_path / "state").exists()  # the user's store was never touched
 
 
 def test_scaffold_fills_the_compose_template(tmp_path: Path) -> None:
