@@ -691,10 +691,15 @@ def targets(rows: list[Row], imports: dict[str, list[str]]) -> list[tuple[str, s
     return results
 
 
-def heavy_imports(argv: list[str]) -> list[str]:
-    """Top-level packages among {pydantic, filelock} that ``python -X importtime`` shows ``argv`` importing."""
+def heavy_imports(argv: list[str], ledger: Path | None = None) -> list[str]:
+    """Top-level packages among {pydantic, filelock} that ``python -X importtime`` shows ``argv`` importing.
+
+    ``ledger``: the scenario's ledger ``argv`` reads, whose own host lease store the timed rows used (another
+    store has not leased its rows yet, and the first read there leases them: the full path, once).
+    """
     # The environment variable, not -X: the console script runs under its own install's interpreter.
-    done = subprocess.run(argv, capture_output=True, text=True, env=environment(PYTHONPROFILEIMPORTTIME="1"))
+    extra = {} if ledger is None else {"PORTALLOC_STATE_DIR": str(state_dir(ledger))}
+    done = subprocess.run(argv, capture_output=True, text=True, env=environment(PYTHONPROFILEIMPORTTIME="1", **extra))
     found = set()
     for line in done.stderr.splitlines():
         if line.startswith("import time:") and "|" in line:
@@ -784,10 +789,10 @@ def main(argv: Sequence[str] | None = None) -> int:
         imports = {
             "portalloc --help": heavy_imports([console_script("portalloc"), "--help"]),
             "portalloc get (existing key)": heavy_imports(
-                [console_script("portalloc"), "--ledger", str(ledger), "get", "model_3", "42"]
+                [console_script("portalloc"), "--ledger", str(ledger), "get", "model_3", "42"], ledger
             ),
             "portalloc get (existing key, reserved ports and a pool)": heavy_imports(
-                [console_script("portalloc"), "--ledger", str(reserved), "get", "model_3", "42"]
+                [console_script("portalloc"), "--ledger", str(reserved), "get", "model_3", "42"], reserved
             ),
         }
     finally:
