@@ -1,12 +1,21 @@
 """Every command of ``portalloc``: where it lives, its one-line summary, and the section of ``--help`` it is listed in.
 
 A table rather than imports: ``portalloc get`` imports its own module and no other, and
-``portalloc --help`` lists every command from here without importing any (``cli.lazy``).
+``portalloc --help`` lists every command from here without importing any (``cli.lazy``, and
+``cli.roothelp`` without click).
 """
 
 from __future__ import annotations
 
-from portalloc.cli.lazy import LazyCommand
+from typing import NamedTuple
+
+
+class LazyCommand(NamedTuple):
+    """Where a command lives (``"module:attribute"``) and its one-line summary, as ``--help`` lists it."""
+
+    path: str
+    summary: str
+
 
 #: ``portalloc --help`` lists the commands in these sections, in this order; a command in
 #: none of them is listed under "Other commands". Names of commands that are not
