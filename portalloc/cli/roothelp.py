@@ -78,8 +78,8 @@ def terminal_width() -> int:
         columns = 0
     if columns <= 0:
         try:
-            columns = os.get_terminal_size(sys.__stdout__.fileno()).columns or 80
-        except (AttributeError, ValueError, OSError):  # no stdout, closed, or not a terminal
+            columns = os.get_terminal_size(sys.__stdout__.fileno()).columns or 80  # type: ignore[union-attr]
+        except (AttributeError, ValueError, OSError):  # no stdout (None), closed, or not a terminal
             columns = 80
     return max(min(columns, 80) - 2, 50)
 
