@@ -106,11 +106,20 @@ class _Group(LazyGroup):
     # --- Help: the commands by job, each summary whole, and bare `portalloc` asking for help. ---
 
     def parse_args(self, ctx: click.Context, args: list[str]) -> list[str]:
-        """Bare ``portalloc`` prints the help and exits 0: asking for nothing is not an error."""
-        if not args and not ctx.resilient_parsing:  # completing the first word parses no args too
-            click.echo(ctx.get_help())
-            ctx.exit(0)
-        return super().parse_args(ctx, args)
+        """Bare ``portalloc`` prints the help and exits 0: asking for nothing is not an error.
+
+        The help and the version are printed while the arguments are parsed: EPIPE there
+        leaves as ``_ReaderGone`` too (141, as for every command's output; click would exit 1).
+        """
+        try:
+            if not args and not ctx.resilient_parsing:  # completing the first word parses no args too
+                click.echo(ctx.get_help())
+                ctx.exit(0)
+            return super().parse_args(ctx, args)
+        except OSError as error:
+            if error.errno == errno.EPIPE:
+                raise _ReaderGone from None
+            raise
 
     def get_command(self, ctx: click.Context, cmd_name: str) -> click.Command | None:
         """The command, with the note on global options as its help's epilog (one place for every command)."""

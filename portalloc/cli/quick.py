@@ -23,7 +23,6 @@ command lines.
 
 from __future__ import annotations
 
-import codecs
 import errno
 import os
 import sys
@@ -196,15 +195,15 @@ def _print(warnings: list[str], text: str) -> int:
 def _showable(stream: TextIO | None, text: str) -> bool:
     """Whether ``click.echo`` would write ``text`` to ``stream`` byte for byte as ``stream.write`` does.
 
-    It does for a UTF-8 stream that can encode the text strictly, and for ASCII text on an
-    ASCII stream (click writes UTF-8 there). Not for a text with an escape character: off
-    a terminal click strips ANSI codes.
+    It does where the stream's encoding takes the text as it is (click rewraps only an
+    ASCII stream, as UTF-8, which spells ASCII text the same) and writes no byte-order
+    mark (click's guarded stdout is a second wrapper, which would write another). Not for
+    a text with an escape character: off a terminal click strips ANSI codes.
     """
     if stream is None or "\x1b" in text:
         return False
     try:
-        name = codecs.lookup(stream.encoding).name
-        text.encode(name)
+        text.encode(stream.encoding)
+        return "\n".encode(stream.encoding) == b"\n"
     except (AttributeError, TypeError, LookupError, UnicodeEncodeError):
         return False
-    return name in ("utf-8", "ascii")
