@@ -7,14 +7,18 @@ A table rather than imports: ``portalloc get`` imports its own module and no oth
 
 from __future__ import annotations
 
-from typing import NamedTuple
 
+class LazyCommand:
+    """Where a command lives (``"module:attribute"``) and its one-line summary, as ``--help`` lists it.
 
-class LazyCommand(NamedTuple):
-    """Where a command lives (``"module:attribute"``) and its one-line summary, as ``--help`` lists it."""
+    A plain class, not a ``NamedTuple``: ``portalloc --help`` reads this table without importing ``typing``.
+    """
 
-    path: str
-    summary: str
+    __slots__ = ("path", "summary")
+
+    def __init__(self, path: str, summary: str) -> None:
+        self.path = path
+        self.summary = summary
 
 
 #: ``portalloc --help`` lists the commands in these sections, in this order; a command in

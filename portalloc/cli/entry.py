@@ -13,13 +13,13 @@ import sys
 
 def main() -> None:
     """Console-script entry point: the quick answer where there is one, else the click command line."""
-    from portalloc.cli.stdout import interrupted
-
     try:
         from portalloc.cli.quick import answer
 
         status = answer(sys.argv[1:])
     except KeyboardInterrupt:  # Ctrl-C ends a quick answer as it ends the click path's
+        from portalloc.cli.stdout import interrupted
+
         interrupted()
     if status is not None:
         sys.exit(status)

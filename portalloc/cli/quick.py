@@ -23,13 +23,14 @@ command lines.
 
 from __future__ import annotations
 
-import errno
 import os
 import sys
-from pathlib import Path
-from typing import NamedTuple, NoReturn, TextIO
 
-from portalloc.cli.stdout import SIGPIPE_STATUS, quiet_exit, quiet_stdout, unwritable
+from portalloc import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    from pathlib import Path
+    from typing import NoReturn, TextIO
 
 #: What click reads from the environment for ``portalloc get``, besides ``PORTALLOC_LEDGER``:
 #: the quick door answers only while these are unset or empty (click ignores an empty one).
@@ -41,14 +42,16 @@ COMPLETION_VARIABLE = "_PORTALLOC_COMPLETE"
 _HELP_ARGS: tuple[list[str], ...] = ([], ["--help"], ["-h"])
 
 
-class GetRequest(NamedTuple):
-    """``portalloc get`` as typed: the ledger named (``None``: not named), the key as typed, and how to print."""
+class GetRequest:
+    """``portalloc get`` as typed: the ledger named (``None``: not named), the key as typed, and how to print.
 
-    ledger: str | None
-    model: str
-    app_num: str
-    as_json: bool
-    field: str | None
+    Nothing here imports ``typing`` or ``pathlib`` at run time: ``portalloc --help`` uses neither.
+    """
+
+    __slots__ = ("app_num", "as_json", "field", "ledger", "model")
+
+    def __init__(self, ledger: str | None, model: str, app_num: str, as_json: bool, field: str | None) -> None:
+        self.ledger, self.model, self.app_num, self.as_json, self.field = ledger, model, app_num, as_json, field
 
 
 class _Declined(Exception):
@@ -153,6 +156,8 @@ def _switch(name: str) -> bool:
 
 def _ledger_path(named: str | None) -> Path:
     """The ledger the root group resolves, where it would say nothing on stderr (else ``_Declined``)."""
+    from pathlib import Path
+
     from portalloc.storage.paths import find_config, find_ledger, ledger_creatable
 
     named = named or os.environ.get("PORTALLOC_LEDGER") or None
@@ -184,6 +189,10 @@ def _print(warnings: list[str], text: str) -> int:
         sys.stdout.write(text + "\n")
         sys.stdout.flush()
     except OSError as error:
+        import errno
+
+        from portalloc.cli.stdout import SIGPIPE_STATUS, quiet_exit, quiet_stdout, unwritable
+
         if error.errno == errno.EPIPE:
             quiet_exit(SIGPIPE_STATUS)
         quiet_stdout()

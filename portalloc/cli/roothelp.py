@@ -15,8 +15,7 @@ from __future__ import annotations
 import os
 import sys
 import textwrap
-from collections.abc import Iterator, Sequence
-from contextlib import contextmanager
+from collections.abc import Sequence
 
 from portalloc.cli.catalog import COMMAND_SECTIONS, COMMANDS
 from portalloc.core.limits import DEFAULT_LOCK_TIMEOUT
@@ -89,13 +88,11 @@ def render(width: int) -> str:
     layout = _Layout(width)
     layout.usage("portalloc", USAGE_ARGS)
     layout.paragraph()
-    with layout.indentation():
-        layout.text(ROOT_HELP)
-    with layout.section("Options"):
-        layout.definitions(OPTION_ROWS)
-    for title, rows in command_sections():
-        with layout.section(title):
-            layout.definitions(rows)
+    layout.indent += 2
+    layout.text(ROOT_HELP)
+    layout.indent -= 2
+    for title, rows in (("Options", OPTION_ROWS), *command_sections()):
+        layout.section(title, rows)
     return "".join(layout.buffer).rstrip("\n")
 
 
@@ -161,7 +158,10 @@ def _wrap(text: str, width: int, initial: str = "", subsequent: str = "", paragr
 
 
 class _Layout:
-    """click's ``HelpFormatter``, the parts the root help uses: a buffer, an indent, and ``width``."""
+    """click's ``HelpFormatter``, the parts the root help uses: a buffer, an indent, and ``width``.
+
+    A section is one call rather than click's context manager: ``contextlib`` is not needed otherwise.
+    """
 
     def __init__(self, width: int) -> None:
         self.width = width
@@ -204,17 +204,9 @@ class _Layout:
             self.buffer.append(f"{lines[0]}\n")
             self.buffer += [f"{'':>{first_col + self.indent}}{line}\n" for line in lines[1:]]
 
-    @contextmanager
-    def indentation(self) -> Iterator[None]:
-        self.indent += 2
-        try:
-            yield
-        finally:
-            self.indent -= 2
-
-    @contextmanager
-    def section(self, name: str) -> Iterator[None]:
+    def section(self, name: str, rows: Sequence[tuple[str, str]]) -> None:
         self.paragraph()
         self.buffer.append(f"{'':>{self.indent}}{name}:\n")
-        with self.indentation():
-            yield
+        self.indent += 2
+        self.definitions(rows)
+        self.indent -= 2

@@ -18,9 +18,12 @@ import os
 import sys
 from collections.abc import Iterator
 from contextlib import contextmanager, suppress
-from typing import TYPE_CHECKING, NoReturn
+
+from portalloc import TYPE_CHECKING
 
 if TYPE_CHECKING:
+    from typing import NoReturn
+
     from _typeshed import ReadableBuffer
 
 

@@ -2,7 +2,10 @@
 
 Each check runs the command in a fresh interpreter and reads ``sys.modules`` at exit
 (``run``'s ``exec`` is stopped just before it happens), against a budget per command:
-``--help`` imports no command module; a read (``get``/``env``/``run`` of a key the
+through the installed entry point, ``--help`` and ``get`` of a key the ledger holds
+import neither click nor pydantic nor filelock nor sqlite3 (the quick front door,
+``cli.quick``), and what it declines still runs; through click, ``--help`` imports no
+command module; a read (``get``/``env``/``run`` of a key the
 ledger holds, with or without reserved ports and pools in its policy) imports neither
 pydantic nor filelock nor sqlite3; a ``list`` imports no lock and no lease store; a new
 allocation imports pydantic, filelock and sqlite3 but builds no pydantic validator and
@@ -42,12 +45,33 @@ built = [] if models is None else [
 sys.stderr.write("\\nMODULES " + json.dumps(sorted(sys.modules) + [f"validator:{name}" for name in built]) + "\\n")
 """
 
+#: The installed entry point (the console script's ``main``): the quick front door, else click.
+ENTRY_MODULES = """
+import sys
+from portalloc.cli.entry import main
+try:
+    main()
+except SystemExit:
+    pass
+names = sorted(sys.modules)
+import json
+sys.stderr.write("\\nMODULES " + json.dumps(names) + "\\n")
+"""
+
+#: What the interpreter itself imports as it starts, listed the same way.
+STARTUP_MODULES = """
+import sys
+names = sorted(sys.modules)
+import json
+sys.stderr.write("\\nMODULES " + json.dumps(names) + "\\n")
+"""
+
 HEAVY = ("pydantic", "pydantic_core", "filelock")
 
 
-def modules_after(*args: str) -> set[str]:
+def modules_after(*args: str, script: str = RUN_AND_LIST_MODULES, **env: str) -> set[str]:
     done = subprocess.run(
-        [sys.executable, "-c", RUN_AND_LIST_MODULES, *args], capture_output=True, text=True, env=subprocess_env()
+        [sys.executable, "-c", script, *args], capture_output=True, text=True, env=subprocess_env(**env)
     )
     marker = done.stderr.rsplit("\nMODULES ", 1)
     assert len(marker) == 2, done.stderr
@@ -168,3 +192,41 @@ def test_help_lists_the_commands(name: str) -> None:
     assert done.returncode == 0
     commands = done.stdout.split("Daily use:", 1)[1].split()
     assert name in commands
+
+
+#: What the quick front door never imports: the click command line, the models, the lock, the lease store.
+_QUICK_FORBIDS = ("click", *_READ_FORBIDS)
+
+
+@pytest.mark.parametrize("args", [[], ["--help"], ["-h"]])
+def test_the_entry_points_help_imports_no_click(args: list[str]) -> None:
+    modules = modules_after(*args, script=ENTRY_MODULES)
+    # Nor typing, nor pathlib: the help needs neither (a get needs both, for the ledger's reader). An
+    # editable install's path finder imports pathlib as the interpreter starts: what the start imports is not ours.
+    started = modules_after(script=STARTUP_MODULES)
+    assert forbidden(modules - started, (*_QUICK_FORBIDS, "typing", "pathlib")) == []
+    assert not [name for name in modules if name.startswith("portalloc.cli.commands")]
+
+
+@pytest.mark.parametrize("policy", sorted(_POLICIES))
+@pytest.mark.parametrize("options", [[], ["--json"], ["--field", "frontend"]])
+@pytest.mark.parametrize("probe", ["0", "1"])
+def test_the_entry_points_get_of_a_held_key_imports_no_click(
+    ledger_path: Path, policy: str, options: list[str], probe: str
+) -> None:
+    _ledger(ledger_path, _POLICIES[policy])
+    args = ["--ledger", str(ledger_path), "get", "m", "1", *options]
+    modules = modules_after(*args, script=ENTRY_MODULES, PORTALLOC_PROBE=probe)
+    assert forbidden(modules, _QUICK_FORBIDS) == []
+    assert not [name for name in modules if name.startswith("portalloc.cli.commands")]
+
+
+@pytest.mark.parametrize(
+    "args", [["get", "m", "2"], ["get", "m", "1", "--no-such-option"], ["list"], ["get", "m", "-1"]]
+)
+def test_what_the_quick_door_declines_runs_on_click(ledger_path: Path, args: list[str]) -> None:
+    _ledger(ledger_path, _POLICIES["plain"])
+    modules = modules_after("--ledger", str(ledger_path), *args, script=ENTRY_MODULES)
+    assert "click" in modules and f"portalloc.cli.commands.{args[0]}" in modules
+    if args == ["get", "m", "2"]:
+        assert ledger_path.read_text().count('"model": "m"') == 2  # and the new key was allocated
