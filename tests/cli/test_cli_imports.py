@@ -26,9 +26,10 @@ from portalloc import PortAllocationService
 from portalloc.cli.catalog import COMMANDS
 from portalloc.cli.lazy import SUMMARY_LIMIT
 from portalloc.cli.main import cli
-from portalloc.core.models import Allocation, Ledger, Pool, PortPolicy
+from portalloc.core.models import Allocation, Ledger, PortPolicy
 from portalloc.storage.codec import dump_ledger
 from tests.conftest import subprocess_env
+from tests.testing.cli import READ_POLICIES
 
 RUN_AND_LIST_MODULES = """
 import json, os, sys
@@ -97,16 +98,6 @@ def test_each_summary_in_the_table_is_its_commands_own() -> None:
         assert entry.summary == command.get_short_help_str(limit=SUMMARY_LIMIT), name
 
 
-#: A ledger's policy with reserved ports and a pool (ports nothing on a test machine holds).
-_POLICIES = {
-    "plain": PortPolicy(backend_start=29001, frontend_start=29501),
-    "reserved ports and a pool": PortPolicy(
-        backend_start=29001,
-        frontend_start=29501,
-        reserved=[[29101, 29101], [29601, 29610]],
-        pools=[Pool(model="pooled", first=100, last=119)],
-    ),
-}
 #: What a read may never import: the models, the lock, the host lease store, the warnings' logging.
 _READ_FORBIDS = ("pydantic", "pydantic_core", "filelock", "sqlite3", "logging")
 
@@ -126,12 +117,12 @@ def forbidden(modules: set[str], names: tuple[str, ...]) -> list[str]:
     return sorted(name for name in modules if name.split(".")[0] in names)
 
 
-@pytest.mark.parametrize("policy", sorted(_POLICIES))
+@pytest.mark.parametrize("policy", sorted(READ_POLICIES))
 @pytest.mark.parametrize("command", ["get", "env", "run"])
 def test_a_read_of_a_key_the_ledger_holds_imports_no_model_no_lock_no_lease_store(
     ledger_path: Path, policy: str, command: str
 ) -> None:
-    _ledger(ledger_path, _POLICIES[policy])
+    _ledger(ledger_path, READ_POLICIES[policy])
     args = ["--ledger", str(ledger_path), command, "m", "1"] + (["--", "true"] if command == "run" else [])
     modules = modules_after(*args)
     assert forbidden(modules, _READ_FORBIDS) == []
@@ -141,7 +132,7 @@ def test_a_read_of_a_key_the_ledger_holds_imports_no_model_no_lock_no_lease_stor
 
 @pytest.mark.parametrize("command", ["get", "env"])
 def test_a_new_allocation_builds_no_validator_and_loads_no_plugin(ledger_path: Path, command: str) -> None:
-    _ledger(ledger_path, _POLICIES["reserved ports and a pool"])
+    _ledger(ledger_path, READ_POLICIES["reserved ports and a pool"])
     modules = modules_after("--ledger", str(ledger_path), command, "m", "2")
     # It allocates (the models, the lock, the lease store), which shows the read budget can fail.
     assert {"pydantic", "filelock", "sqlite3"} <= {name.split(".")[0] for name in modules}
@@ -152,7 +143,7 @@ def test_a_new_allocation_builds_no_validator_and_loads_no_plugin(ledger_path: P
 
 
 def test_list_takes_no_lock_and_opens_no_lease_store(ledger_path: Path) -> None:
-    _ledger(ledger_path, _POLICIES["plain"])
+    _ledger(ledger_path, READ_POLICIES["plain"])
     modules = modules_after("--ledger", str(ledger_path), "list")
     assert forbidden(modules, ("filelock", "sqlite3")) == []
     assert own_command_only(modules, "list")
@@ -208,13 +199,13 @@ def test_the_entry_points_help_imports_no_click(args: list[str]) -> None:
     assert not [name for name in modules if name.startswith("portalloc.cli.commands")]
 
 
-@pytest.mark.parametrize("policy", sorted(_POLICIES))
+@pytest.mark.parametrize("policy", sorted(READ_POLICIES))
 @pytest.mark.parametrize("options", [[], ["--json"], ["--field", "frontend"]])
 @pytest.mark.parametrize("probe", ["0", "1"])
 def test_the_entry_points_get_of_a_held_key_imports_no_click(
     ledger_path: Path, policy: str, options: list[str], probe: str
 ) -> None:
-    _ledger(ledger_path, _POLICIES[policy])
+    _ledger(ledger_path, READ_POLICIES[policy])
     args = ["--ledger", str(ledger_path), "get", "m", "1", *options]
     modules = modules_after(*args, script=ENTRY_MODULES, PORTALLOC_PROBE=probe)
     assert forbidden(modules, _QUICK_FORBIDS) == []
@@ -225,7 +216,7 @@ def test_the_entry_points_get_of_a_held_key_imports_no_click(
     "args", [["get", "m", "2"], ["get", "m", "1", "--no-such-option"], ["list"], ["get", "m", "-1"]]
 )
 def test_what_the_quick_door_declines_runs_on_click(ledger_path: Path, args: list[str]) -> None:
-    _ledger(ledger_path, _POLICIES["plain"])
+    _ledger(ledger_path, READ_POLICIES["plain"])
     modules = modules_after("--ledger", str(ledger_path), *args, script=ENTRY_MODULES)
     assert "click" in modules and f"portalloc.cli.commands.{args[0]}" in modules
     if args == ["get", "m", "2"]:

@@ -32,9 +32,10 @@ from portalloc import PortAllocationService
 from portalloc.cli import quick
 from portalloc.cli.main import cli
 from portalloc.cli.roothelp import render, terminal_width
-from portalloc.core.models import Allocation, Ledger, Pool, PortPolicy
+from portalloc.core.models import Allocation, Ledger, PortPolicy
 from portalloc.storage.codec import dump_ledger
 from tests.conftest import subprocess_env
+from tests.testing.cli import READ_POLICIES
 
 Outcome = tuple[str, str, int]
 Run = subprocess.CompletedProcess[bytes]
@@ -132,15 +133,6 @@ def test_the_variables_click_reads_are_the_ones_the_quick_door_knows() -> None:
 # --- get: the property ----------------------------------------------------------------------
 
 
-_POLICIES = {
-    "plain": PortPolicy(backend_start=29001, frontend_start=29501),
-    "reserved ports and a pool": PortPolicy(
-        backend_start=29001,
-        frontend_start=29501,
-        reserved=[[29101, 29101], [29601, 29610]],
-        pools=[Pool(model="pooled", first=100, last=119)],
-    ),
-}
 _HELD = [("m", 1), ("model_a", 1), ("é", 1), ("モデル", 2), ("-x", 1), ("pooled", 3), ("m", 10)]
 
 
@@ -159,9 +151,9 @@ def place(tmp_path_factory: pytest.TempPathFactory) -> Path:
     """A directory with a default ``portalloc.json``, a ledger with reserved ports and a pool, a ledger whose
     default pre-configuration is a directory (click warns), a directory, and no ``missing.json``."""
     top = tmp_path_factory.mktemp("quick")
-    _write_ledger(top / "portalloc.json", _POLICIES["plain"])
-    _write_ledger(top / "pools.json", _POLICIES["reserved ports and a pool"])
-    _write_ledger(top / "odd" / "portalloc.json", _POLICIES["plain"])
+    _write_ledger(top / "portalloc.json", READ_POLICIES["plain"])
+    _write_ledger(top / "pools.json", READ_POLICIES["reserved ports and a pool"])
+    _write_ledger(top / "odd" / "portalloc.json", READ_POLICIES["plain"])
     (top / "odd" / "port_config.json").mkdir()
     (top / "a-dir").mkdir()
     return top
@@ -229,7 +221,7 @@ def test_the_quick_door_declines_or_answers_exactly_as_click(
         os.chdir(cwd)
 
 
-@pytest.mark.parametrize("policy", sorted(_POLICIES))
+@pytest.mark.parametrize("policy", sorted(READ_POLICIES))
 @pytest.mark.parametrize(
     "args",
     [
@@ -241,7 +233,7 @@ def test_the_quick_door_declines_or_answers_exactly_as_click(
 )
 def test_the_quick_door_answers_a_held_key(tmp_path: Path, policy: str, args: list[str]) -> None:
     """The common cases do get a quick answer (the property above would also hold if it declined everything)."""
-    ledger = _write_ledger(tmp_path / "portalloc.json", _POLICIES[policy])
+    ledger = _write_ledger(tmp_path / "portalloc.json", READ_POLICIES[policy])
     argv = ["--ledger", str(ledger), *args]
     answered = quick_outcome(argv, {})
     assert answered is not None and answered[2] == 0 and answered[0]
@@ -252,7 +244,7 @@ def test_a_ledger_that_changed_since_it_was_leased_goes_to_the_click_path_which_
     PortAllocationService(
         tmp_path / "other.json", policy=PortPolicy(backend_start=30001, frontend_start=31001), probe=False
     ).allocate_many([("e", 1)])  # this machine has a host lease store now
-    ledger = _write_ledger(tmp_path / "portalloc.json", _POLICIES["plain"])  # as git brings it: never leased here
+    ledger = _write_ledger(tmp_path / "portalloc.json", READ_POLICIES["plain"])  # as git brings it: never leased here
     argv = ["--ledger", str(ledger), "get", "m", "1"]
     assert quick_outcome(argv, {}) is None
     assert click_outcome(argv, {})[2] == 0  # the read leases its rows
@@ -260,7 +252,7 @@ def test_a_ledger_that_changed_since_it_was_leased_goes_to_the_click_path_which_
 
 
 def test_text_the_terminal_cannot_show_goes_to_the_click_path(tmp_path: Path) -> None:
-    ledger = _write_ledger(tmp_path / "portalloc.json", _POLICIES["plain"])
+    ledger = _write_ledger(tmp_path / "portalloc.json", READ_POLICIES["plain"])
     env = {**subprocess_env(), "PYTHONIOENCODING": "latin-1"}
     for model, answered in (("m", True), ("モデル", False)):
         argv = ["--ledger", str(ledger), "get", model, "1" if model == "m" else "2"]
@@ -298,7 +290,7 @@ def _same(runs: list[Run]) -> Run:
 
 
 def test_the_entry_point_answers_as_the_click_path(tmp_path: Path) -> None:
-    ledger = str(_write_ledger(tmp_path / "portalloc.json", _POLICIES["reserved ports and a pool"]))
+    ledger = str(_write_ledger(tmp_path / "portalloc.json", READ_POLICIES["reserved ports and a pool"]))
     assert _same(_both(["--help"], {**subprocess_env(), "COLUMNS": "64"})).stdout.startswith(b"Usage: portalloc")
     assert b'"backend": 29003' in _same(_both(["--ledger", ledger, "get", "m", "1", "--json"])).stdout
     assert _same(_both(["--ledger", ledger, "get", "m", "1", "--field", "frontend"])).stdout == b"29503\n"
@@ -307,7 +299,7 @@ def test_the_entry_point_answers_as_the_click_path(tmp_path: Path) -> None:
 
 
 def test_the_entry_point_hands_a_new_key_to_the_click_path_which_allocates_it(tmp_path: Path) -> None:
-    ledger = _write_ledger(tmp_path / "portalloc.json", _POLICIES["plain"])
+    ledger = _write_ledger(tmp_path / "portalloc.json", READ_POLICIES["plain"])
     done = subprocess.run(
         [sys.executable, "-m", "portalloc", "--ledger", str(ledger), "get", "fresh", "1"],
         capture_output=True,
@@ -320,7 +312,7 @@ def test_the_entry_point_hands_a_new_key_to_the_click_path_which_allocates_it(tm
 
 @pytest.mark.parametrize("argv", [["--help"], ["get", "m", "1"]])
 def test_a_reader_that_went_away_ends_the_quick_answer_with_status_141(tmp_path: Path, argv: list[str]) -> None:
-    ledger = _write_ledger(tmp_path / "portalloc.json", _POLICIES["plain"])
+    ledger = _write_ledger(tmp_path / "portalloc.json", READ_POLICIES["plain"])
     read_end, write_end = os.pipe()
     os.close(read_end)
     try:
@@ -331,7 +323,7 @@ def test_a_reader_that_went_away_ends_the_quick_answer_with_status_141(tmp_path:
 
 
 def test_a_port_something_else_holds_is_warned_about_the_same_way(tmp_path: Path) -> None:
-    ledger = _write_ledger(tmp_path / "portalloc.json", _POLICIES["plain"])
+    ledger = _write_ledger(tmp_path / "portalloc.json", READ_POLICIES["plain"])
     with socket.socket() as server:
         try:
             server.bind(("127.0.0.1", 29003))
