@@ -310,13 +310,13 @@ def test_the_entry_point_hands_a_new_key_to_the_click_path_which_allocates_it(tm
     assert b'"model": "fresh"' in ledger.read_bytes()
 
 
-@pytest.mark.parametrize("argv", [["--help"], ["get", "m", "1"]])
+@pytest.mark.parametrize("argv", [["--help"], [], ["-V"], ["get", "m", "1"]])
 def test_a_reader_that_went_away_ends_the_quick_answer_with_status_141(tmp_path: Path, argv: list[str]) -> None:
     ledger = _write_ledger(tmp_path / "portalloc.json", READ_POLICIES["plain"])
     read_end, write_end = os.pipe()
     os.close(read_end)
     try:
-        runs = _both(["--ledger", str(ledger), *argv] if argv[0] == "get" else argv, stdout=write_end)
+        runs = _both(["--ledger", str(ledger), *argv] if argv[:1] == ["get"] else argv, stdout=write_end)
     finally:
         os.close(write_end)
     assert [(run.returncode, run.stderr) for run in runs] == [(141, b"")] * 2
