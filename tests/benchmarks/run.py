@@ -457,12 +457,13 @@ class Benchmark:
             plan += self.http.plan(Row, rounds, few)
         return plan
 
-    def run(self, only: str | None = None) -> list[Row]:
+    def run(self, only: Sequence[str] = ()) -> list[Row]:
         plan = self.plan()
         if only:
-            # Iterating on one figure: keep the floor and the rows whose label mentions ``only``.
+            # Iterating on a few figures: keep the floors and the rows whose label mentions one of ``only``.
             floors = (self.floor, self.write_floor, self.lease_floor)
-            plan = [entry for entry in plan if entry[0] in floors or only.lower() in entry[0].label.lower()]
+            wanted = [text.lower() for text in only]
+            plan = [entry for entry in plan if entry[0] in floors or any(w in entry[0].label.lower() for w in wanted)]
         self.rows = [row for row, _, _ in plan]
         total = max(rounds for _, _, rounds in plan)
         for round_number in range(total):
@@ -752,7 +753,12 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument("--concurrent-rounds", type=int, help="rounds of the P-process runs (default 5, quick 1)")
     parser.add_argument("--png", type=Path, help="also draw time against ledger size here (needs matplotlib)")
     parser.add_argument("--keep", action="store_true", help="keep the temporary stores for inspection")
-    parser.add_argument("--only", metavar="TEXT", help="run only the rows whose label contains TEXT (no target check)")
+    parser.add_argument(
+        "--only",
+        metavar="TEXT",
+        action="append",
+        help="run only the rows whose label contains TEXT (no target check); give it again for more rows",
+    )
     parser.add_argument(
         "--editable",
         action="store_true",
@@ -789,7 +795,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     compile_scripts(workdir)  # after the install: compiled by the interpreter that runs them
     bench = Benchmark(workdir, args.quick, rounds, concurrent_rounds)
     try:
-        rows = bench.run(args.only)
+        rows = bench.run(args.only or ())
         ledger = store_file(workdir, "portalloc", "cli")
         reserved = store_file(workdir, "portalloc-reserved", "cli-reserved")
         imports = {
