@@ -693,12 +693,13 @@ def targets(rows: list[Row], imports: dict[str, list[str]]) -> list[tuple[str, s
     if any(row.label.startswith(http_api.PREFIX) for row in rows):
         results += http_api.targets(rows)
     for command, heavy in imports.items():
-        results.append((f"`{command}` imports neither pydantic nor filelock", ", ".join(heavy) or "none", not heavy))
+        what = f"`{command}` imports none of click, pydantic, filelock"
+        results.append((what, ", ".join(heavy) or "none", not heavy))
     return results
 
 
 def heavy_imports(argv: list[str], ledger: Path | None = None) -> list[str]:
-    """Top-level packages among {pydantic, filelock} that ``python -X importtime`` shows ``argv`` importing.
+    """Top-level packages among {click, pydantic, filelock} that ``python -X importtime`` shows ``argv`` importing.
 
     ``ledger``: the scenario's ledger ``argv`` reads, whose own host lease store the timed rows used (another
     store has not leased its rows yet, and the first read there leases them: the full path, once).
@@ -711,7 +712,7 @@ def heavy_imports(argv: list[str], ledger: Path | None = None) -> list[str]:
         if line.startswith("import time:") and "|" in line:
             module = line.rsplit("|", 1)[1].strip()
             top = module.split(".")[0]
-            if top in ("pydantic", "pydantic_core", "filelock"):
+            if top in ("click", "pydantic", "pydantic_core", "filelock"):
                 found.add(top)
     return sorted(found)
 
