@@ -182,10 +182,10 @@ def _print(warnings: list[str], text: str) -> int:
     """Write ``warnings`` on stderr and ``text`` on stdout, a line each, as ``click.echo`` would; the exit status."""
     if not (_showable(sys.stderr, "\n".join(warnings)) and _showable(sys.stdout, text)):
         raise _Declined
-    for line in warnings:
-        sys.stderr.write(line + "\n")
-        sys.stderr.flush()
     try:
+        for line in warnings:
+            sys.stderr.write(line + "\n")
+            sys.stderr.flush()
         sys.stdout.write(text + "\n")
         sys.stdout.flush()
     except OSError as error:
@@ -193,7 +193,7 @@ def _print(warnings: list[str], text: str) -> int:
 
         from portalloc.cli.stdout import SIGPIPE_STATUS, quiet_exit, quiet_stdout, unwritable
 
-        if error.errno == errno.EPIPE:
+        if error.errno == errno.EPIPE:  # stdout's reader, or stderr's, went away: as the click path ends
             quiet_exit(SIGPIPE_STATUS)
         quiet_stdout()
         sys.stderr.write(f"Error: {unwritable(error)}\n")
