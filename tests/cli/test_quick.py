@@ -171,18 +171,30 @@ _VALUES = [None, "", "0", "1", "true", " 1", "no", "2"]
 @st.composite
 def plausible_lines(draw: st.DrawFn) -> tuple[list[str], dict[str, str | None]]:
     """``portalloc [--ledger L] get MODEL APP_NUM [--json | --field F]`` of a held key, spelled every way the
-    quick door reads, in an environment it reads: calls it answers (most of them)."""
+    quick door reads, in an environment it reads: calls it answers (most of them), and the key now and then
+    spelled as click may refuse it (``+1``, ``1_0``, a trailing space)."""
     argv: list[str] = []
     if draw(st.booleans()):
-        ledger = draw(st.sampled_from(["portalloc.json", "pools.json"]))
+        ledger = draw(st.sampled_from(["portalloc.json", "pools.json", "odd/portalloc.json"]))
         argv += draw(st.sampled_from([["--ledger", ledger], [f"--ledger={ledger}"]]))
     model, number = draw(st.sampled_from([key for key in _HELD if not key[0].startswith("-")]))
     model = draw(st.sampled_from([model, unicodedata.normalize("NFD", model)]))
     args = [model, str(number)]
+    if draw(st.integers(0, 3)) == 0:  # the held key spelled another way, which click may or may not take
+        numbers = [f"0{number}", f"+{number}", f" {number}", f"{number}.0", f"{number}e0", f"{number}_0"]
+        numbers.append("".join(chr(0x660 + int(digit)) for digit in str(number)))  # Arabic-Indic digits
+        models = [f"{model} ", f" {model}", model.upper(), f"{model}\t", f"{model}\u200b"]
+        which = draw(st.integers(0, 1))
+        args[which] = draw(st.sampled_from(models if which == 0 else numbers))
     option = draw(st.sampled_from([[], ["--json"], ["--field", "backend"], ["--field=frontend"]]))
+    if draw(st.integers(0, 3)) == 0:  # options click refuses together, or takes twice
+        option = draw(st.sampled_from([["--json", "--field=backend"], ["--json", "--json"], ["--field=x"]]))
     at = draw(st.integers(0, 2))  # options go anywhere among get's arguments
     argv += ["get", *args[:at], *option, *args[at:]]
     env = {name: draw(st.sampled_from([None, "", "0", "1"])) for name in quick.SWITCH_VARIABLES}
+    if draw(st.integers(0, 3)) == 0:  # a value click reads otherwise, or refuses
+        name = draw(st.sampled_from([*quick.SWITCH_VARIABLES, *quick.DECLINED_VARIABLES]))
+        env[name] = draw(st.sampled_from(["true", " 1", "no", "2", "5", "x", "-1"]))
     env["PORTALLOC_LEDGER"] = draw(st.sampled_from([None, "", "pools.json"]))
     return argv, env
 
