@@ -169,14 +169,10 @@ class _Layout:
         self.buffer: list[str] = []
 
     def usage(self, prog: str, args: str) -> None:
-        prefix = f"{'Usage: ':>{self.indent}}{prog} "
-        text_width = self.width - self.indent
-        if text_width >= len(prefix) + 20:
-            self.buffer.append(_wrap(args, text_width, prefix, " " * len(prefix)))
-        else:
-            indent = " " * (max(self.indent, len("Usage: ")) + 4)
-            self.buffer += [prefix, "\n", _wrap(args, text_width, indent, indent)]
-        self.buffer.append("\n")
+        # click puts the arguments on a line of their own when fewer than 20 columns are left
+        # beside the prefix; at click's narrowest width (50) "Usage: portalloc " leaves 33.
+        prefix = f"Usage: {prog} "
+        self.buffer += [_wrap(args, self.width, prefix, " " * len(prefix)), "\n"]
 
     def paragraph(self) -> None:
         if self.buffer:
