@@ -50,9 +50,11 @@ paths) do not pay for pydantic or filelock until they are needed.
 # ruff: noqa: F401
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, Any
-
 __version__ = "0.1.0"
+
+#: ``typing.TYPE_CHECKING`` without importing ``typing`` (a few ms, which ``portalloc --help`` and
+#: ``get`` spend on nothing else of it): type checkers take any name ``TYPE_CHECKING`` as true.
+TYPE_CHECKING = False
 
 if TYPE_CHECKING:  # for type checkers only (the names come from _PUBLIC on first use): hence no F401
     from portalloc.core.audit import (
@@ -118,6 +120,9 @@ if TYPE_CHECKING:  # for type checkers only (the names come from _PUBLIC on firs
         PortAllocationService,
         get_or_allocate_ports,
     )
+
+if TYPE_CHECKING:
+    from typing import Any  # __getattr__'s annotation
 
 #: Every public name and the module it lives in: the one list. ``__all__``, ``dir()`` and the
 #: lazy import below derive from it; ``tests/cli/test_init.py`` pins the TYPE_CHECKING imports

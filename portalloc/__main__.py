@@ -1,6 +1,6 @@
 """``python -m portalloc`` runs the command line."""
 
-from portalloc.cli.main import main
+from portalloc.cli.entry import main
 
 if __name__ == "__main__":
     main()

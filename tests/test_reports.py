@@ -16,7 +16,7 @@ import pytest
 
 pytest.importorskip("fastapi", reason="the 'serve' extra is not installed (pip install -e '.[serve]')")
 
-from portalloc.cli.output import pair_json, used_pair_json
+from portalloc.cli.pairtext import pair_json, used_pair_json
 from portalloc.core.audit import Usage, usage
 from portalloc.core.models import Allocation, Ledger, Pool, PortPolicy
 from portalloc.core.worktreepair import WorktreePair, worktree_of

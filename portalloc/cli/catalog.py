@@ -1,12 +1,25 @@
 """Every command of ``portalloc``: where it lives, its one-line summary, and the section of ``--help`` it is listed in.
 
 A table rather than imports: ``portalloc get`` imports its own module and no other, and
-``portalloc --help`` lists every command from here without importing any (``cli.lazy``).
+``portalloc --help`` lists every command from here without importing any (``cli.lazy``, and
+``cli.roothelp`` without click).
 """
 
 from __future__ import annotations
 
-from portalloc.cli.lazy import LazyCommand
+
+class LazyCommand:
+    """Where a command lives (``"module:attribute"``) and its one-line summary, as ``--help`` lists it.
+
+    A plain class, not a ``NamedTuple``: ``portalloc --help`` reads this table without importing ``typing``.
+    """
+
+    __slots__ = ("path", "summary")
+
+    def __init__(self, path: str, summary: str) -> None:
+        self.path = path
+        self.summary = summary
+
 
 #: ``portalloc --help`` lists the commands in these sections, in this order; a command in
 #: none of them is listed under "Other commands". Names of commands that are not

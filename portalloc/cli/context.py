@@ -93,15 +93,18 @@ class Settings:
     def pair_for(self, model: str, app_num: int, *, say_worktree: bool = True) -> UsedPorts:
         """The pair the key uses here, allocated if new; an existing pair is looked up without pydantic.
 
-        For an existing pair the machine is looked at too (unless ``--no-probe`` or the
-        ledger's policy says ``"probe": false``): a port that something else holds now is
-        warned about on stderr (``machine.live.held_warnings``), and the pair is kept.
+        For an existing pair (``cli.knownpair``, which the quick front door shares) the
+        machine is looked at too (unless ``--no-probe`` or the ledger's policy says
+        ``"probe": false``): a port that something else holds now is warned about on
+        stderr, and the pair is kept.
         A linked worktree's own pair (``worktrees: separate``) is said on stderr unless
         not ``say_worktree`` (the caller prints it itself).
         """
-        from portalloc.storage.lookup import find_pair
+        from portalloc.cli.knownpair import known_pair
 
-        hit = find_pair(self.ledger_path, model, app_num)
+        hit = known_pair(
+            self.ledger_path, model, app_num, leases=self.leases, probe=self.probe, sync=lambda: self.service().ledger()
+        )
         if hit is None:
             from portalloc.core.worktreepair import worktree_of
 
@@ -112,17 +115,8 @@ class Settings:
                     f"{model}/{app_num} uses worktree {used.worktree}'s own pair (worktrees: separate)", err=True
                 )
             return used
-        if self.leases:
-            from portalloc.machine.syncstamp import signature, stale
-
-            seen = signature(self.ledger_path)
-            if seen is not None and stale(None, self.ledger_path, seen):
-                self.service().ledger()  # the ledger changed since its rows were leased here: the read leases them
-        if self.probe and hit.probe:
-            from portalloc.machine.live import held_warnings
-
-            for warning in held_warnings(model, app_num, hit.backend, hit.frontend):
-                click.echo(f"Warning: {warning}", err=True)
+        for warning in hit.warnings:
+            click.echo(f"Warning: {warning}", err=True)
         return UsedPorts(hit.backend, hit.frontend)
 
 

@@ -10,16 +10,12 @@ them (``tests/cli/test_cli_imports.py`` holds each summary to its command's own)
 from __future__ import annotations
 
 from collections.abc import Mapping
-from typing import Any, NamedTuple
+from typing import TYPE_CHECKING, Any
 
 import click
 
-
-class LazyCommand(NamedTuple):
-    """Where a command lives (``"module:attribute"``) and its one-line summary, as ``--help`` lists it."""
-
-    path: str
-    summary: str
+if TYPE_CHECKING:
+    from portalloc.cli.catalog import LazyCommand
 
 
 class LazyGroup(click.Group):

@@ -11,7 +11,6 @@ import os
 import re
 import sys
 from collections.abc import Sequence
-from contextlib import suppress
 from pathlib import Path
 from typing import Any
 
@@ -21,7 +20,24 @@ from portalloc import __version__
 from portalloc.cli.catalog import COMMAND_SECTIONS, COMMANDS
 from portalloc.cli.context import Settings
 from portalloc.cli.lazy import LazyGroup
-from portalloc.cli.stdout import StdoutFailed, guarded_stdout
+from portalloc.cli.roothelp import (
+    ALLOW_CONFUSABLE_HELP,
+    CONFIG_HELP,
+    LEASES_HELP,
+    LEDGER_HELP,
+    LOCK_TIMEOUT_HELP,
+    PROBE_HELP,
+    ROOT_HELP,
+)
+from portalloc.cli.stdout import (
+    SIGPIPE_STATUS,
+    StdoutFailed,
+    guarded_stdout,
+    interrupted,
+    quiet_exit,
+    quiet_stdout,
+    unwritable,
+)
 from portalloc.core.keys import bad_app_num
 from portalloc.core.limits import DEFAULT_LOCK_TIMEOUT
 from portalloc.errors import PortallocError
@@ -59,7 +75,7 @@ class _Group(LazyGroup):
                 code = super().main(args, prog_name, complete_var, standalone_mode=False, **extra)
                 sys.stdout.flush()  # a full disk or a closed pipe must be reported here, not at interpreter exit
             except _ReaderGone:
-                _quiet_exit(_SIGPIPE_STATUS)
+                quiet_exit(SIGPIPE_STATUS)
             except click.NoSuchOption as error:
                 _fail(_unknown_option(error, sys.argv[1:] if args is None else list(args)), error.exit_code)
             except click.UsageError as error:
@@ -68,21 +84,21 @@ class _Group(LazyGroup):
                 _fail(error.format_message(), error.exit_code)
             except click.Abort as error:
                 if isinstance(error.__cause__, KeyboardInterrupt):
-                    _interrupted()
+                    interrupted()
                 _fail("aborted", 1)
             except KeyboardInterrupt:
-                _interrupted()
+                interrupted()
             except PortallocError as error:
                 _fail(str(error), error.exit_code)
             except OSError as error:
                 if error.errno == errno.EPIPE:  # met by the final flush
-                    _quiet_exit(_SIGPIPE_STATUS)
+                    quiet_exit(SIGPIPE_STATUS)
                 if isinstance(error, StdoutFailed):
-                    _quiet_stdout()
-                    _fail(f"cannot write to standard output: {error.strerror or error}", 1)
+                    quiet_stdout()
+                    _fail(unwritable(error), 1)
                 _fail(f"{error.strerror or error}: {error.filename}" if error.filename else str(error), 1)
             except UnicodeEncodeError as error:
-                _quiet_stdout()
+                quiet_stdout()
                 bad = error.object[error.start : error.end]
                 _fail(f"cannot write to standard output: its encoding ({error.encoding}) cannot show {bad!r}", 1)
         sys.exit(code if isinstance(code, int) else 0)
@@ -90,11 +106,20 @@ class _Group(LazyGroup):
     # --- Help: the commands by job, each summary whole, and bare `portalloc` asking for help. ---
 
     def parse_args(self, ctx: click.Context, args: list[str]) -> list[str]:
-        """Bare ``portalloc`` prints the help and exits 0: asking for nothing is not an error."""
-        if not args and not ctx.resilient_parsing:  # completing the first word parses no args too
-            click.echo(ctx.get_help())
-            ctx.exit(0)
-        return super().parse_args(ctx, args)
+        """Bare ``portalloc`` prints the help and exits 0: asking for nothing is not an error.
+
+        The help and the version are printed while the arguments are parsed: EPIPE there
+        leaves as ``_ReaderGone`` too (141, as for every command's output; click would exit 1).
+        """
+        try:
+            if not args and not ctx.resilient_parsing:  # completing the first word parses no args too
+                click.echo(ctx.get_help())
+                ctx.exit(0)
+            return super().parse_args(ctx, args)
+        except OSError as error:
+            if error.errno == errno.EPIPE:
+                raise _ReaderGone from None
+            raise
 
     def get_command(self, ctx: click.Context, cmd_name: str) -> click.Command | None:
         """The command, with the note on global options as its help's epilog (one place for every command)."""
@@ -117,12 +142,6 @@ class _Group(LazyGroup):
             if rows:
                 with formatter.section(title):
                     formatter.write_dl(rows)
-
-
-#: What a shell reports for a process that SIGPIPE ended (128 + 13), as ``yes | head -1`` gives.
-_SIGPIPE_STATUS = 141
-#: What a shell reports for a process that Ctrl-C (SIGINT) ended (128 + 2).
-_SIGINT_STATUS = 130
 
 
 def _help_hint(error: click.UsageError) -> str:
@@ -148,24 +167,6 @@ def _option_names(command: click.Command) -> set[str]:
     return {name for param in command.params for name in (*param.opts, *param.secondary_opts)}
 
 
-def _quiet_stdout() -> None:
-    """Point stdout at /dev/null so that the interpreter's final flush cannot fail a second time."""
-    with suppress(OSError, ValueError, AttributeError):
-        devnull = os.open(os.devnull, os.O_WRONLY)
-        os.dup2(devnull, sys.stdout.fileno())
-        os.close(devnull)
-
-
-def _quiet_exit(code: int) -> None:
-    _quiet_stdout()
-    sys.exit(code)
-
-
-def _interrupted() -> None:
-    # Ctrl-C is the user's own choice, not an error: no message, the status a shell expects.
-    _quiet_exit(_SIGINT_STATUS)
-
-
 def _fail(message: str, code: int) -> None:
     click.echo(f"Error: {message}", err=True)
     sys.exit(code)
@@ -178,20 +179,21 @@ GLOBAL_OPTIONS_NOTE = (
 )
 
 
-@click.group(cls=_Group, lazy_commands=COMMANDS, context_settings={"help_option_names": ["-h", "--help"]})
+@click.group(
+    cls=_Group, lazy_commands=COMMANDS, help=ROOT_HELP, context_settings={"help_option_names": ["-h", "--help"]}
+)
 @click.version_option(__version__, "-V", "--version", prog_name="portalloc")
 @click.option(
     "--ledger",
     type=click.Path(readable=False, path_type=Path),  # checked by the storage layer, one way
     envvar="PORTALLOC_LEDGER",
-    help="Ledger file [env: PORTALLOC_LEDGER; default: the nearest portalloc.json up to the git root].",
+    help=LEDGER_HELP,
 )
 @click.option(
     "--config",
     type=click.Path(readable=False, path_type=Path),  # checked by the storage layer, one way
     envvar="PORTALLOC_CONFIG",
-    help="Pre-configured ports [env: PORTALLOC_CONFIG; default: port_config.json or misc/port_config.json "
-    "beside the ledger].",
+    help=CONFIG_HELP,
 )
 @click.option(
     "--lock-timeout",
@@ -200,29 +202,26 @@ GLOBAL_OPTIONS_NOTE = (
     envvar="PORTALLOC_LOCK_TIMEOUT",
     default=DEFAULT_LOCK_TIMEOUT,
     show_default=True,
-    help="Seconds to wait for the ledger lock [env: PORTALLOC_LOCK_TIMEOUT].",
+    help=LOCK_TIMEOUT_HELP,
 )
 @click.option(
     "--probe/--no-probe",
     envvar="PORTALLOC_PROBE",
     default=True,
     show_default=True,
-    help="Let new allocations skip ports this machine holds, and warn when an allocation's port is held "
-    "[env: PORTALLOC_PROBE=0 to turn off].",
+    help=PROBE_HELP,
 )
 @click.option(
     "--leases/--no-leases",
     envvar="PORTALLOC_LEASES",
     default=True,
     show_default=True,
-    help="Keep this machine's host leases, so that no port is handed out twice across checkouts "
-    "[env: PORTALLOC_LEASES=0 to turn off].",
+    help=LEASES_HELP,
 )
 @click.option(
     "--allow-confusable",
     is_flag=True,
-    help="Let a new model name look the same as an existing one (model_а with a Cyrillic а beside model_a); "
-    "by default it is refused.",
+    help=ALLOW_CONFUSABLE_HELP,
 )
 @click.pass_context
 def cli(
@@ -234,16 +233,7 @@ def cli(
     leases: bool,
     allow_confusable: bool,
 ) -> None:
-    """Give every (model, app) its own backend/frontend port pair, kept in a JSON ledger.
-
-    \b
-    Examples:
-      portalloc get model_a 1                  # model_a/1: backend 5001, frontend 8001
-      portalloc run model_a 1 -- npm run dev   # with BACKEND_PORT, FRONTEND_PORT and PORT set
-      portalloc --ledger ./portalloc.json list
-
-    Global options go before the command. Run 'portalloc COMMAND --help' for a command's options.
-    """
+    """The root group: the global options resolved into ``Settings`` (its help is ``roothelp.ROOT_HELP``)."""
     # The service's warnings become ``Warning:`` lines: set up by ``Settings.service()``,
     # so a lookup never imports logging.
     ledger_path = ledger if ledger is not None else find_ledger(Path.cwd())
@@ -266,4 +256,4 @@ def main() -> None:
     try:
         cli.main(prog_name="portalloc")
     except KeyboardInterrupt:  # between click's handlers, e.g. while an error line is printed
-        _interrupted()
+        interrupted()

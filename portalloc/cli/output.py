@@ -1,35 +1,22 @@
-"""How commands print: JSON (a report's dump, or the pydantic-free pair object), tables measured in terminal cells.
+"""How commands print: JSON (a report's dump, or any value), tables measured in terminal cells.
 
 A report's shape lives in ``portalloc/reports.py``; this module only writes it out.
 """
 
 from __future__ import annotations
 
-import json
 import unicodedata
 from collections.abc import Sequence
 from typing import TYPE_CHECKING, Any
 
 import click
 
+from portalloc.cli.pairtext import json_text
+
 if TYPE_CHECKING:
     from pydantic import BaseModel
 
     from portalloc.core.models import Allocation
-
-
-def pair_json(model: str, app_num: int, backend: int, frontend: int) -> dict[str, Any]:
-    """The JSON object of one ledger row, as ``reports.Allocation`` dumps it, built without pydantic."""
-    return {"model": model, "app_num": app_num, "backend": backend, "frontend": frontend}
-
-
-def used_pair_json(model: str, app_num: int, backend: int, frontend: int, worktree: str | None) -> dict[str, Any]:
-    """The JSON object of a pair in use, as ``reports.UsedPair`` dumps it, built without pydantic.
-
-    ``get`` of an existing key prints this on its fast path; ``tests/test_reports.py``
-    pins it to the schema's dump.
-    """
-    return {**pair_json(model, app_num, backend, frontend), "worktree": worktree}
 
 
 def echo_report(report: BaseModel | Sequence[BaseModel]) -> None:
@@ -41,7 +28,7 @@ def echo_report(report: BaseModel | Sequence[BaseModel]) -> None:
 
 def echo_json(value: Any) -> None:
     """Print ``value`` as JSON on stdout."""
-    click.echo(json.dumps(value, ensure_ascii=False, indent=2))
+    click.echo(json_text(value))
 
 
 def echo_released(released: Sequence[Allocation], as_json: bool) -> None:

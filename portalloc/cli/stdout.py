@@ -1,10 +1,14 @@
-"""Standard output that says when it fails: a write or flush error on it is a ``StdoutFailed``.
+"""Standard output that says when it fails (``StdoutFailed``), and how a command ends when it does.
 
 A full disk is ENOSPC for the ledger too, and a failed flush discards its buffer (so
 trying stdout again proves nothing): the error must carry where it came from. For the
 duration of a command ``sys.stdout`` writes through ``_Guard``, a raw stream over the
 same descriptor built from the ``io`` module's documented classes, and click's
 ``echo`` writes to it like to any text stream.
+
+Click-free, so that the quick front door (``cli.quick``) and the click command line
+end the same way: a reader gone (EPIPE) is the shell's SIGPIPE status, Ctrl-C is
+SIGINT's, a failing stdout is one ``Error:`` line.
 """
 
 from __future__ import annotations
@@ -13,11 +17,20 @@ import io
 import os
 import sys
 from collections.abc import Iterator
-from contextlib import contextmanager
-from typing import TYPE_CHECKING
+from contextlib import contextmanager, suppress
+
+from portalloc import TYPE_CHECKING
 
 if TYPE_CHECKING:
+    from typing import NoReturn
+
     from _typeshed import ReadableBuffer
+
+
+#: What a shell reports for a process that SIGPIPE ended (128 + 13), as ``yes | head -1`` gives.
+SIGPIPE_STATUS = 141
+#: What a shell reports for a process that Ctrl-C (SIGINT) ended (128 + 2).
+SIGINT_STATUS = 130
 
 
 class StdoutFailed(OSError):
@@ -70,3 +83,27 @@ def guarded_stdout() -> Iterator[None]:
         yield
     finally:
         sys.stdout = original
+
+
+def unwritable(error: OSError) -> str:
+    """What the ``Error:`` line says when standard output cannot be written (a full disk, say)."""
+    return f"cannot write to standard output: {error.strerror or error}"
+
+
+def quiet_stdout() -> None:
+    """Point stdout at /dev/null so that the interpreter's final flush cannot fail a second time."""
+    with suppress(OSError, ValueError, AttributeError):
+        devnull = os.open(os.devnull, os.O_WRONLY)
+        os.dup2(devnull, sys.stdout.fileno())
+        os.close(devnull)
+
+
+def quiet_exit(code: int) -> NoReturn:
+    """Exit with ``code``, stdout silenced first (``quiet_stdout``)."""
+    quiet_stdout()
+    sys.exit(code)
+
+
+def interrupted() -> NoReturn:
+    """Exit as Ctrl-C leaves a command: the user's own choice, not an error, so no message."""
+    quiet_exit(SIGINT_STATUS)

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import os
 import shutil
+import subprocess
 import sys
 from pathlib import Path
 
@@ -22,10 +23,10 @@ _PORTALLOC_ENV = (
 
 
 def console_script(name: str) -> str:
-    """An installed console script: ``portalloc`` from the regular install of ``install.py`` when there is one,
-    else the one beside this interpreter."""
+    """An installed console script (``portalloc``, ``port-for``): from the regular install of ``install.py``
+    when there is one, else the one beside this interpreter."""
     installed = os.environ.get(BIN_VARIABLE)
-    if name == "portalloc" and installed:
+    if installed:
         return str(Path(installed) / name)
     beside = Path(sys.executable).with_name(name)
     if beside.exists():
@@ -34,6 +35,39 @@ def console_script(name: str) -> str:
     if found is None:
         raise SystemExit(f"the {name!r} command is not installed: pip install --group bench")
     return found
+
+
+def python() -> str:
+    """The interpreter of the peers' scripts and of the floor: the regular install's when there is one, as
+    portalloc's (``install.py``), else this one."""
+    installed = os.environ.get(BIN_VARIABLE)
+    return str(Path(installed) / "python") if installed else sys.executable
+
+
+#: Where the peers' scripts are run from: ``compile_scripts`` points it at byte-compiled copies.
+SCRIPTS_VARIABLE = "PORTALLOC_BENCH_SCRIPTS"
+
+
+def scripts() -> Path:
+    """The directory of the peers' scripts (``sqlite_cli.py``, ``port_for_cli.py`` and what they import)."""
+    return Path(os.environ.get(SCRIPTS_VARIABLE) or HERE)
+
+
+def compile_scripts(workdir: Path) -> Path:
+    """Copy this directory's scripts into ``workdir`` and byte-compile them there, for the children to run.
+
+    Under ``PYTHONDONTWRITEBYTECODE=1`` (a developer's shell, CI) an imported module
+    without a ``.pyc`` is compiled from source on every start: ``sqlite_cli.py`` would
+    compile the 400-line ``stores.py`` on every call, while portalloc's modules come
+    compiled from their install. Copies, so that the work tree gets no ``__pycache__``.
+    """
+    target = workdir / "scripts"
+    target.mkdir()
+    for source in HERE.glob("*.py"):
+        shutil.copy2(source, target / source.name)
+    subprocess.run([python(), "-m", "compileall", "-q", str(target)], check=True)
+    os.environ[SCRIPTS_VARIABLE] = str(target)
+    return target
 
 
 def environment(**extra: str) -> dict[str, str]:
@@ -50,7 +84,7 @@ def environment(**extra: str) -> dict[str, str]:
 
 def floor_command() -> list[str]:
     """``python -c pass``: what starting any Python command costs at least."""
-    return [sys.executable, "-c", "pass"]
+    return [python(), "-c", "pass"]
 
 
 def help_command(store: str) -> list[str]:
@@ -59,7 +93,7 @@ def help_command(store: str) -> list[str]:
         return [console_script("portalloc"), "--help"]
     if store == "port-for":
         return [console_script("port-for"), "--help"]
-    return [sys.executable, str(HERE / "sqlite_cli.py"), "--help"]
+    return [python(), str(scripts() / "sqlite_cli.py"), "--help"]
 
 
 def get_command(store: str, path: Path, key: Key) -> tuple[list[str], dict[str, str]]:
@@ -68,16 +102,16 @@ def get_command(store: str, path: Path, key: Key) -> tuple[list[str], dict[str, 
         argv = [console_script("portalloc"), "--ledger", str(path), "get", "--json", key[0], str(key[1])]
         return argv, environment(PORTALLOC_STATE_DIR=str(state_dir(path)))
     if store == "port-for":
-        argv = [sys.executable, str(HERE / "port_for_cli.py"), port_for_name(key)]
+        argv = [python(), str(scripts() / "port_for_cli.py"), port_for_name(key)]
         return argv, environment(PORT_FOR_CONFIG=str(path))
-    return [sys.executable, str(HERE / "sqlite_cli.py"), str(path), key[0], str(key[1])], environment()
+    return [python(), str(scripts() / "sqlite_cli.py"), str(path), key[0], str(key[1])], environment()
 
 
 def get_many_command(store: str, path: Path, batch: Path) -> list[str]:
     """The one command that allocates every ``MODEL APP_NUM`` line of ``batch`` (portalloc or SQLite)."""
     if store == "portalloc":
         return [console_script("portalloc"), "--ledger", str(path), "get-many", "--json", str(batch)]
-    return [sys.executable, str(HERE / "sqlite_cli.py"), "--many", str(path), str(batch)]
+    return [python(), str(scripts() / "sqlite_cli.py"), "--many", str(path), str(batch)]
 
 
 def parse_output(store: str, output: str) -> tuple[int, ...]:

@@ -9,6 +9,12 @@ directory, and every ``portalloc`` command of the run (the workers' too, through
 ``PORTALLOC_BENCH_BIN``) is that one. ``run.py --editable`` skips this and times the
 ``portalloc`` beside the interpreter; ``run.py --checkout DIR`` installs another work
 tree's portalloc instead (an A/B against ``main``, say).
+
+port-for goes into the same virtual environment (the version this interpreter has), and
+the peers' scripts and the ``python -c pass`` floor run under that environment's
+interpreter too (``clis.python``): a development environment's editable install adds
+its path finder to every interpreter started there (about 12 ms here), which would
+weigh on the peers' figures and not on portalloc's.
 """
 
 from __future__ import annotations
@@ -20,7 +26,8 @@ import sys
 from pathlib import Path
 
 REPOSITORY = Path(__file__).resolve().parents[2]
-#: The directory of the installed ``portalloc`` console script; read by ``clis.console_script``.
+#: The directory of the installed ``portalloc`` and ``port-for`` console scripts and their interpreter;
+#: read by ``clis.console_script`` and ``clis.python``.
 BIN_VARIABLE = "PORTALLOC_BENCH_BIN"
 
 
@@ -42,7 +49,10 @@ def install_regular(workdir: Path, checkout: Path = REPOSITORY) -> Path:
     _run([sys.executable, "-m", "pip", "wheel", "-q", "--no-deps", "-w", str(wheels), str(source)])
     (wheel,) = wheels.glob("portalloc-*.whl")
     _run([sys.executable, "-m", "venv", str(venv)])
-    _run([str(venv / "bin" / "python"), "-m", "pip", "install", "-q", f"{wheel}[serve]"])
+    from importlib.metadata import version
+
+    peer = f"port-for=={version('port-for')}"
+    _run([str(venv / "bin" / "python"), "-m", "pip", "install", "-q", f"{wheel}[serve]", peer])
     return venv / "bin"
 
 

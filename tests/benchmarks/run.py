@@ -18,7 +18,11 @@ through the CLI: ``get-many`` of 1,000 new keys against the SQLite baseline inse
 them in one transaction (``sqlite_cli.py --many``), and ``import`` of the original
 10,000-row ``port_configurations`` table. After the table comes each target, met or not.
 The stores live in a temporary directory (``--keep`` keeps it); the contenders are in
-``stores.py`` and ``clis.py``.
+``stores.py`` and ``clis.py``. Every command-line contender starts the way a user's
+does: portalloc and port-for from one regular install, the peers' scripts under that
+install's interpreter and byte-compiled beforehand (``clis.compile_scripts``: under
+``PYTHONDONTWRITEBYTECODE=1`` they would otherwise compile ``stores.py`` on every call),
+so no contender pays a start-up cost the others do not.
 """
 
 from __future__ import annotations
@@ -47,6 +51,7 @@ sys.path.insert(0, str(HERE))
 
 import http_api  # noqa: E402
 from clis import (  # noqa: E402
+    compile_scripts,
     console_script,
     environment,
     floor_command,
@@ -452,12 +457,13 @@ class Benchmark:
             plan += self.http.plan(Row, rounds, few)
         return plan
 
-    def run(self, only: str | None = None) -> list[Row]:
+    def run(self, only: Sequence[str] = ()) -> list[Row]:
         plan = self.plan()
         if only:
-            # Iterating on one figure: keep the floor and the rows whose label mentions ``only``.
+            # Iterating on a few figures: keep the floors and the rows whose label mentions one of ``only``.
             floors = (self.floor, self.write_floor, self.lease_floor)
-            plan = [entry for entry in plan if entry[0] in floors or only.lower() in entry[0].label.lower()]
+            wanted = [text.lower() for text in only]
+            plan = [entry for entry in plan if entry[0] in floors or any(w in entry[0].label.lower() for w in wanted)]
         self.rows = [row for row, _, _ in plan]
         total = max(rounds for _, _, rounds in plan)
         for round_number in range(total):
@@ -687,12 +693,13 @@ def targets(rows: list[Row], imports: dict[str, list[str]]) -> list[tuple[str, s
     if any(row.label.startswith(http_api.PREFIX) for row in rows):
         results += http_api.targets(rows)
     for command, heavy in imports.items():
-        results.append((f"`{command}` imports neither pydantic nor filelock", ", ".join(heavy) or "none", not heavy))
+        what = f"`{command}` imports none of click, pydantic, filelock"
+        results.append((what, ", ".join(heavy) or "none", not heavy))
     return results
 
 
 def heavy_imports(argv: list[str], ledger: Path | None = None) -> list[str]:
-    """Top-level packages among {pydantic, filelock} that ``python -X importtime`` shows ``argv`` importing.
+    """Top-level packages among {click, pydantic, filelock} that ``python -X importtime`` shows ``argv`` importing.
 
     ``ledger``: the scenario's ledger ``argv`` reads, whose own host lease store the timed rows used (another
     store has not leased its rows yet, and the first read there leases them: the full path, once).
@@ -705,7 +712,7 @@ def heavy_imports(argv: list[str], ledger: Path | None = None) -> list[str]:
         if line.startswith("import time:") and "|" in line:
             module = line.rsplit("|", 1)[1].strip()
             top = module.split(".")[0]
-            if top in ("pydantic", "pydantic_core", "filelock"):
+            if top in ("click", "pydantic", "pydantic_core", "filelock"):
                 found.add(top)
     return sorted(found)
 
@@ -747,7 +754,12 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument("--concurrent-rounds", type=int, help="rounds of the P-process runs (default 5, quick 1)")
     parser.add_argument("--png", type=Path, help="also draw time against ledger size here (needs matplotlib)")
     parser.add_argument("--keep", action="store_true", help="keep the temporary stores for inspection")
-    parser.add_argument("--only", metavar="TEXT", help="run only the rows whose label contains TEXT (no target check)")
+    parser.add_argument(
+        "--only",
+        metavar="TEXT",
+        action="append",
+        help="run only the rows whose label contains TEXT (no target check); give it again for more rows",
+    )
     parser.add_argument(
         "--editable",
         action="store_true",
@@ -781,9 +793,10 @@ def main(argv: Sequence[str] | None = None) -> int:
             f"portalloc: a regular install of this checkout in {use_regular(workdir, args.checkout.resolve())}",
             file=sys.stderr,
         )
+    compile_scripts(workdir)  # after the install: compiled by the interpreter that runs them
     bench = Benchmark(workdir, args.quick, rounds, concurrent_rounds)
     try:
-        rows = bench.run(args.only)
+        rows = bench.run(args.only or ())
         ledger = store_file(workdir, "portalloc", "cli")
         reserved = store_file(workdir, "portalloc-reserved", "cli-reserved")
         imports = {

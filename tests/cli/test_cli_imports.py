@@ -2,7 +2,10 @@
 
 Each check runs the command in a fresh interpreter and reads ``sys.modules`` at exit
 (``run``'s ``exec`` is stopped just before it happens), against a budget per command:
-``--help`` imports no command module; a read (``get``/``env``/``run`` of a key the
+through the installed entry point, ``--help`` and ``get`` of a key the ledger holds
+import neither click nor pydantic nor filelock nor sqlite3 (the quick front door,
+``cli.quick``), and what it declines still runs; through click, ``--help`` imports no
+command module; a read (``get``/``env``/``run`` of a key the
 ledger holds, with or without reserved ports and pools in its policy) imports neither
 pydantic nor filelock nor sqlite3; a ``list`` imports no lock and no lease store; a new
 allocation imports pydantic, filelock and sqlite3 but builds no pydantic validator and
@@ -23,9 +26,10 @@ from portalloc import PortAllocationService
 from portalloc.cli.catalog import COMMANDS
 from portalloc.cli.lazy import SUMMARY_LIMIT
 from portalloc.cli.main import cli
-from portalloc.core.models import Allocation, Ledger, Pool, PortPolicy
+from portalloc.core.models import Allocation, Ledger, PortPolicy
 from portalloc.storage.codec import dump_ledger
 from tests.conftest import subprocess_env
+from tests.testing.cli import READ_POLICIES
 
 RUN_AND_LIST_MODULES = """
 import json, os, sys
@@ -42,12 +46,33 @@ built = [] if models is None else [
 sys.stderr.write("\\nMODULES " + json.dumps(sorted(sys.modules) + [f"validator:{name}" for name in built]) + "\\n")
 """
 
+#: The installed entry point (the console script's ``main``): the quick front door, else click.
+ENTRY_MODULES = """
+import sys
+from portalloc.cli.entry import main
+try:
+    main()
+except SystemExit:
+    pass
+names = sorted(sys.modules)
+import json
+sys.stderr.write("\\nMODULES " + json.dumps(names) + "\\n")
+"""
+
+#: What the interpreter itself imports as it starts, listed the same way.
+STARTUP_MODULES = """
+import sys
+names = sorted(sys.modules)
+import json
+sys.stderr.write("\\nMODULES " + json.dumps(names) + "\\n")
+"""
+
 HEAVY = ("pydantic", "pydantic_core", "filelock")
 
 
-def modules_after(*args: str) -> set[str]:
+def modules_after(*args: str, script: str = RUN_AND_LIST_MODULES, **env: str) -> set[str]:
     done = subprocess.run(
-        [sys.executable, "-c", RUN_AND_LIST_MODULES, *args], capture_output=True, text=True, env=subprocess_env()
+        [sys.executable, "-c", script, *args], capture_output=True, text=True, env=subprocess_env(**env)
     )
     marker = done.stderr.rsplit("\nMODULES ", 1)
     assert len(marker) == 2, done.stderr
@@ -73,16 +98,6 @@ def test_each_summary_in_the_table_is_its_commands_own() -> None:
         assert entry.summary == command.get_short_help_str(limit=SUMMARY_LIMIT), name
 
 
-#: A ledger's policy with reserved ports and a pool (ports nothing on a test machine holds).
-_POLICIES = {
-    "plain": PortPolicy(backend_start=29001, frontend_start=29501),
-    "reserved ports and a pool": PortPolicy(
-        backend_start=29001,
-        frontend_start=29501,
-        reserved=[[29101, 29101], [29601, 29610]],
-        pools=[Pool(model="pooled", first=100, last=119)],
-    ),
-}
 #: What a read may never import: the models, the lock, the host lease store, the warnings' logging.
 _READ_FORBIDS = ("pydantic", "pydantic_core", "filelock", "sqlite3", "logging")
 
@@ -102,12 +117,12 @@ def forbidden(modules: set[str], names: tuple[str, ...]) -> list[str]:
     return sorted(name for name in modules if name.split(".")[0] in names)
 
 
-@pytest.mark.parametrize("policy", sorted(_POLICIES))
+@pytest.mark.parametrize("policy", sorted(READ_POLICIES))
 @pytest.mark.parametrize("command", ["get", "env", "run"])
 def test_a_read_of_a_key_the_ledger_holds_imports_no_model_no_lock_no_lease_store(
     ledger_path: Path, policy: str, command: str
 ) -> None:
-    _ledger(ledger_path, _POLICIES[policy])
+    _ledger(ledger_path, READ_POLICIES[policy])
     args = ["--ledger", str(ledger_path), command, "m", "1"] + (["--", "true"] if command == "run" else [])
     modules = modules_after(*args)
     assert forbidden(modules, _READ_FORBIDS) == []
@@ -117,7 +132,7 @@ def test_a_read_of_a_key_the_ledger_holds_imports_no_model_no_lock_no_lease_stor
 
 @pytest.mark.parametrize("command", ["get", "env"])
 def test_a_new_allocation_builds_no_validator_and_loads_no_plugin(ledger_path: Path, command: str) -> None:
-    _ledger(ledger_path, _POLICIES["reserved ports and a pool"])
+    _ledger(ledger_path, READ_POLICIES["reserved ports and a pool"])
     modules = modules_after("--ledger", str(ledger_path), command, "m", "2")
     # It allocates (the models, the lock, the lease store), which shows the read budget can fail.
     assert {"pydantic", "filelock", "sqlite3"} <= {name.split(".")[0] for name in modules}
@@ -128,7 +143,7 @@ def test_a_new_allocation_builds_no_validator_and_loads_no_plugin(ledger_path: P
 
 
 def test_list_takes_no_lock_and_opens_no_lease_store(ledger_path: Path) -> None:
-    _ledger(ledger_path, _POLICIES["plain"])
+    _ledger(ledger_path, READ_POLICIES["plain"])
     modules = modules_after("--ledger", str(ledger_path), "list")
     assert forbidden(modules, ("filelock", "sqlite3")) == []
     assert own_command_only(modules, "list")
@@ -168,3 +183,41 @@ def test_help_lists_the_commands(name: str) -> None:
     assert done.returncode == 0
     commands = done.stdout.split("Daily use:", 1)[1].split()
     assert name in commands
+
+
+#: What the quick front door never imports: the click command line, the models, the lock, the lease store.
+_QUICK_FORBIDS = ("click", *_READ_FORBIDS)
+
+
+@pytest.mark.parametrize("args", [[], ["--help"], ["-h"]])
+def test_the_entry_points_help_imports_no_click(args: list[str]) -> None:
+    modules = modules_after(*args, script=ENTRY_MODULES)
+    # Nor typing, nor pathlib: the help needs neither (a get needs both, for the ledger's reader). An
+    # editable install's path finder imports pathlib as the interpreter starts: what the start imports is not ours.
+    started = modules_after(script=STARTUP_MODULES)
+    assert forbidden(modules - started, (*_QUICK_FORBIDS, "typing", "pathlib")) == []
+    assert not [name for name in modules if name.startswith("portalloc.cli.commands")]
+
+
+@pytest.mark.parametrize("policy", sorted(READ_POLICIES))
+@pytest.mark.parametrize("options", [[], ["--json"], ["--field", "frontend"]])
+@pytest.mark.parametrize("probe", ["0", "1"])
+def test_the_entry_points_get_of_a_held_key_imports_no_click(
+    ledger_path: Path, policy: str, options: list[str], probe: str
+) -> None:
+    _ledger(ledger_path, READ_POLICIES[policy])
+    args = ["--ledger", str(ledger_path), "get", "m", "1", *options]
+    modules = modules_after(*args, script=ENTRY_MODULES, PORTALLOC_PROBE=probe)
+    assert forbidden(modules, _QUICK_FORBIDS) == []
+    assert not [name for name in modules if name.startswith("portalloc.cli.commands")]
+
+
+@pytest.mark.parametrize(
+    "args", [["get", "m", "2"], ["get", "m", "1", "--no-such-option"], ["list"], ["get", "m", "-1"]]
+)
+def test_what_the_quick_door_declines_runs_on_click(ledger_path: Path, args: list[str]) -> None:
+    _ledger(ledger_path, READ_POLICIES["plain"])
+    modules = modules_after("--ledger", str(ledger_path), *args, script=ENTRY_MODULES)
+    assert "click" in modules and f"portalloc.cli.commands.{args[0]}" in modules
+    if args == ["get", "m", "2"]:
+        assert ledger_path.read_text().count('"model": "m"') == 2  # and the new key was allocated

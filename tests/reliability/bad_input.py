@@ -693,7 +693,7 @@ def run_case(case: Case, base: Path, index: int, *, runner: str = "script") -> O
     """Set the case up in a fresh directory under ``base``, run it, and judge it.
 
     ``runner`` is ``"script"`` (exec the installed ``portalloc``) or ``"fork"`` (call its
-    entry point, ``portalloc.cli.main.main``, in a forked child: the same code without
+    entry point, ``portalloc.cli.entry.main``, in a forked child: the same code without
     interpreter start-up, for the test suite). API cases always run forked.
     """
     with _case_directory(base, index) as directory:
@@ -764,7 +764,7 @@ def _run_entry_point(case: Case, directory: Path) -> tuple[int | None, str, str]
             sys.stdout = io.TextIOWrapper(io.FileIO(out_write, "w"), encoding="utf-8", line_buffering=True)
             sys.stderr = io.TextIOWrapper(io.FileIO(err_write, "w"), encoding="utf-8", line_buffering=True)
             sys.argv = ["portalloc", *case.argv]
-            from portalloc.cli.main import main
+            from portalloc.cli.entry import main
 
             try:
                 main()

@@ -536,7 +536,10 @@ def test_a_corrupt_ledger_stops_the_server_before_it_makes_anything(tmp_path: Pa
 
 
 def test_without_the_extra_help_works_and_serve_says_how_to_install(tmp_path: Path) -> None:
-    hide = "import sys; sys.modules['fastapi'] = sys.modules['uvicorn'] = None; from portalloc.cli import main; main()"
+    hide = (
+        "import sys; sys.modules['fastapi'] = sys.modules['uvicorn'] = None; "
+        "from portalloc.cli.entry import main; main()"
+    )
     runs = [
         subprocess.run(
             [sys.executable, "-c", hide, *argv], capture_output=True, text=True, cwd=tmp_path, env=subprocess_env()

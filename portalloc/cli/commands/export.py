@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import csv
 import io
-import json
 from collections.abc import Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING
@@ -12,7 +11,7 @@ from typing import TYPE_CHECKING
 import click
 
 from portalloc.cli.context import Settings, pass_settings
-from portalloc.cli.output import pair_json
+from portalloc.cli.pairtext import json_text, pair_json
 from portalloc.cli.params import MODEL, OutputFile, follow_symlinks_option, format_option
 
 if TYPE_CHECKING:  # `portalloc --help` imports every command module, and must not import pydantic
@@ -36,7 +35,7 @@ def render(allocations: Sequence[Allocation], fmt: str) -> str:
         ]
     else:
         rows = [pair_json(a.model, a.app_num, a.backend, a.frontend) for a in allocations]
-    return json.dumps(rows, ensure_ascii=False, indent=2) + "\n"
+    return json_text(rows) + "\n"
 
 
 @click.command()

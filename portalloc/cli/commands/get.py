@@ -5,7 +5,7 @@ from __future__ import annotations
 import click
 
 from portalloc.cli.context import Settings, pass_settings
-from portalloc.cli.output import echo_json, used_pair_json
+from portalloc.cli.pairtext import get_text
 from portalloc.cli.params import json_option, key_arguments
 
 
@@ -33,12 +33,6 @@ def get(settings: Settings, model: str, app_num: int, as_json: bool, field: str 
     """
     if as_json and field is not None:
         raise click.UsageError("--json and --field cannot be used together")
-    backend, frontend, worktree = settings.pair_for(model, app_num, say_worktree=field is not None)
-    if field is not None:
-        click.echo(backend if field == "backend" else frontend)
-    elif as_json:
-        echo_json(used_pair_json(model, app_num, backend, frontend, worktree))
-    else:
-        where = "" if worktree is None else f" (worktree {worktree})"
-        click.echo(f"{model}/{app_num}: backend {backend}, frontend {frontend}{where}")
+    used = settings.pair_for(model, app_num, say_worktree=field is not None)
+    click.echo(get_text(model, app_num, used, as_json=as_json, field=field))
     return 0

@@ -1,0 +1,348 @@
+"""The quick front door (``cli.quick``) answers only where the click command line answers the same.
+
+Its promise is the codec fast reader's: where it answers, stdout, stderr and the exit
+status are exactly click's; everywhere else it declines, having printed nothing. A
+hypothesis property draws command lines (global options, option orders and spellings,
+odd names and numbers) and environments, and compares the two paths in-process; the
+root help is compared with click's own rendering at every width click can choose; a
+few real processes run the installed entry point (``python -m portalloc``) against the
+click path (``cli.main.main``) for what only a process shows: a closed pipe, a held port.
+"""
+
+from __future__ import annotations
+
+import io
+import os
+import shutil
+import socket
+import subprocess
+import sys
+import unicodedata
+from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
+from unittest import mock
+
+import click
+import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+
+from portalloc import PortAllocationService
+from portalloc.cli import quick
+from portalloc.cli.main import cli
+from portalloc.cli.roothelp import render, terminal_width
+from portalloc.core.models import Allocation, Ledger, PortPolicy
+from portalloc.storage.codec import dump_ledger
+from tests.conftest import subprocess_env
+from tests.testing.cli import READ_POLICIES
+
+Outcome = tuple[str, str, int]
+Run = subprocess.CompletedProcess[bytes]
+
+
+@contextmanager
+def _captured() -> Iterator[tuple[io.BytesIO, io.BytesIO]]:
+    """``sys.stdout`` and ``sys.stderr`` into bytes, as UTF-8 text streams (a terminal's usual encoding)."""
+    out, err = io.BytesIO(), io.BytesIO()
+    saved = sys.stdout, sys.stderr
+    streams = (
+        io.TextIOWrapper(out, encoding="utf-8", write_through=True),
+        io.TextIOWrapper(err, encoding="utf-8", errors="backslashreplace", write_through=True),
+    )
+    sys.stdout, sys.stderr = streams
+    try:
+        yield out, err
+    finally:
+        sys.stdout, sys.stderr = saved
+        for stream in streams:
+            stream.detach()  # a wrapper closes its buffer when it goes
+
+
+@contextmanager
+def _environment(env: dict[str, str | None]) -> Iterator[None]:
+    """``os.environ`` with ``env`` applied (``None``: unset) for the duration."""
+    with mock.patch.dict(os.environ):
+        for name, value in env.items():
+            if value is None:
+                os.environ.pop(name, None)
+            else:
+                os.environ[name] = value
+        yield
+
+
+def quick_outcome(argv: list[str], env: dict[str, str | None]) -> Outcome | None:
+    """What the quick door does with ``argv`` under ``env``; ``None``: it declined."""
+    with _environment(env), _captured() as (out, err):
+        status = quick.answer(argv)
+    if status is None:
+        assert (out.getvalue(), err.getvalue()) == (b"", b""), "a declined call must print nothing"
+        return None
+    return out.getvalue().decode(), err.getvalue().decode(), status
+
+
+def click_outcome(argv: list[str], env: dict[str, str | None]) -> Outcome:
+    """What the click command line does with ``argv`` under ``env``: ``cli.main`` as the console script runs it.
+
+    Not click's ``CliRunner``: it forces its own help width, where the quick door must
+    match the terminal's.
+    """
+    with _environment(env), _captured() as (out, err), pytest.raises(SystemExit) as ended:
+        cli.main(args=argv, prog_name="portalloc")
+    status = ended.value.code
+    assert isinstance(status, int)
+    return out.getvalue().decode(), err.getvalue().decode(), status
+
+
+# --- the root help ------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("width", range(50, 79))  # click's width: min(columns, 80) - 2, at least 50
+def test_the_root_help_is_clicks_byte_for_byte_at_every_width(width: int) -> None:
+    ctx = click.Context(cli, info_name="portalloc", terminal_width=width, **cli.context_settings)
+    assert render(width) == cli.get_help(ctx)
+
+
+@pytest.mark.parametrize("columns", [None, "", "0", "-3", "40", "52", "79", "80", "81", "200", "x", "8_0", " 90"])
+def test_the_help_width_is_clicks(monkeypatch: pytest.MonkeyPatch, columns: str | None) -> None:
+    if columns is None:
+        monkeypatch.delenv("COLUMNS", raising=False)
+    else:
+        monkeypatch.setenv("COLUMNS", columns)
+    assert terminal_width() == max(min(shutil.get_terminal_size().columns, 80) - 2, 50)
+
+
+@pytest.mark.parametrize("argv", [[], ["--help"], ["-h"]])
+@pytest.mark.parametrize("columns", ["60", "200"])
+def test_help_and_a_bare_portalloc_answer_as_click(argv: list[str], columns: str) -> None:
+    env: dict[str, str | None] = {"COLUMNS": columns}
+    assert quick_outcome(argv, env) == click_outcome(argv, env)
+
+
+def test_the_variables_click_reads_are_the_ones_the_quick_door_knows() -> None:
+    """A variable added to the root group or to ``get`` must be taught to the quick door (or declined there)."""
+    ctx = click.Context(cli)
+    get = cli.get_command(ctx, "get")
+    assert get is not None
+    read = {param.envvar for param in (*cli.params, *get.params) if param.envvar}
+    assert read == {"PORTALLOC_LEDGER", *quick.DECLINED_VARIABLES, *quick.SWITCH_VARIABLES}
+    # ...and get's parameters are the ones the quick door parses.
+    assert [param.name for param in get.params] == ["model", "app_num", "as_json", "field"]
+
+
+# --- get: the property ----------------------------------------------------------------------
+
+
+_HELD = [("m", 1), ("model_a", 1), ("é", 1), ("モデル", 2), ("-x", 1), ("pooled", 3), ("m", 10)]
+
+
+def _write_ledger(path: Path, policy: PortPolicy) -> Path:
+    rows = [
+        Allocation(model=model, app_num=n, backend=29003 + 2 * i, frontend=29503 + 2 * i)
+        for i, (model, n) in enumerate(_HELD)
+    ]
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_bytes(dump_ledger(Ledger(policy=policy).with_allocations(rows)))
+    return path
+
+
+@pytest.fixture(scope="module")
+def place(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """A directory with a default ``portalloc.json``, a ledger with reserved ports and a pool, a ledger whose
+    default pre-configuration is a directory (click warns), a directory, and no ``missing.json``."""
+    top = tmp_path_factory.mktemp("quick")
+    _write_ledger(top / "portalloc.json", READ_POLICIES["plain"])
+    _write_ledger(top / "pools.json", READ_POLICIES["reserved ports and a pool"])
+    _write_ledger(top / "odd" / "portalloc.json", READ_POLICIES["plain"])
+    (top / "odd" / "port_config.json").mkdir()
+    (top / "a-dir").mkdir()
+    return top
+
+
+#: Names and numbers the ledgers hold, and odd ones; options of get, and tokens that are not.
+_MODELS = ["m", "model_a", "é", "e\u0301", "モデル", "-x", "pooled", "new", "M", " m", "", "a/../b", "\udcff"]
+_NUMBERS = ["1", "2", "3", "10", "01", "+1", "1_0", "1e3", "0", "-1", "99999999999", "١", " 1", "1000000"]
+_OPTIONS = ["--json", "--field", "backend", "frontend", "--field=backend", "--field=frontend", "--field=x"]
+_ODD = ["--json=1", "-h", "--help", "--", "--ledger", "-", "--fi", "--no-probe", "get"]
+_LEDGERS = ["portalloc.json", "pools.json", "odd/portalloc.json", "missing.json", "a-dir", "", "-x"]
+_VALUES = [None, "", "0", "1", "true", " 1", "no", "2"]
+
+
+@st.composite
+def plausible_lines(draw: st.DrawFn) -> tuple[list[str], dict[str, str | None]]:
+    """``portalloc [--ledger L] get MODEL APP_NUM [--json | --field F]`` of a held key, spelled every way the
+    quick door reads, in an environment it reads: calls it answers (most of them), and the key now and then
+    spelled as click may refuse it (``+1``, ``1_0``, a trailing space)."""
+    argv: list[str] = []
+    if draw(st.booleans()):
+        ledger = draw(st.sampled_from(["portalloc.json", "pools.json", "odd/portalloc.json"]))
+        argv += draw(st.sampled_from([["--ledger", ledger], [f"--ledger={ledger}"]]))
+    model, number = draw(st.sampled_from([key for key in _HELD if not key[0].startswith("-")]))
+    model = draw(st.sampled_from([model, unicodedata.normalize("NFD", model)]))
+    args = [model, str(number)]
+    if draw(st.integers(0, 3)) == 0:  # the held key spelled another way, which click may or may not take
+        numbers = [f"0{number}", f"+{number}", f" {number}", f"{number}.0", f"{number}e0", f"{number}_0"]
+        numbers.append("".join(chr(0x660 + int(digit)) for digit in str(number)))  # Arabic-Indic digits
+        models = [f"{model} ", f" {model}", model.upper(), f"{model}\t", f"{model}\u200b"]
+        which = draw(st.integers(0, 1))
+        args[which] = draw(st.sampled_from(models if which == 0 else numbers))
+    option = draw(st.sampled_from([[], ["--json"], ["--field", "backend"], ["--field=frontend"]]))
+    if draw(st.integers(0, 3)) == 0:  # options click refuses together, or takes twice
+        option = draw(st.sampled_from([["--json", "--field=backend"], ["--json", "--json"], ["--field=x"]]))
+    at = draw(st.integers(0, 2))  # options go anywhere among get's arguments
+    argv += ["get", *args[:at], *option, *args[at:]]
+    env = {name: draw(st.sampled_from([None, "", "0", "1"])) for name in quick.SWITCH_VARIABLES}
+    if draw(st.integers(0, 3)) == 0:  # a value click reads otherwise, or refuses
+        name = draw(st.sampled_from([*quick.SWITCH_VARIABLES, *quick.DECLINED_VARIABLES]))
+        env[name] = draw(st.sampled_from(["true", " 1", "no", "2", "5", "x", "-1"]))
+    env["PORTALLOC_LEDGER"] = draw(st.sampled_from([None, "", "pools.json"]))
+    return argv, env
+
+
+@st.composite
+def odd_lines(draw: st.DrawFn) -> tuple[list[str], dict[str, str | None]]:
+    """A command line near ``get`` with any of the odd tokens, and an environment with odd values."""
+    argv: list[str] = []
+    for _ in range(draw(st.integers(0, 2))):
+        ledger = draw(st.sampled_from(_LEDGERS))
+        argv += draw(st.sampled_from([["--ledger", ledger], [f"--ledger={ledger}"], ["--no-probe"], ["-V"]]))
+    argv.append(draw(st.sampled_from(["get", "get", "list", "gett", "GET"])))
+    tokens = [draw(st.sampled_from(_MODELS)), draw(st.sampled_from(_NUMBERS))]
+    tokens += draw(st.lists(st.sampled_from(_OPTIONS + _ODD), max_size=3))
+    argv += draw(st.permutations(tokens)) if draw(st.booleans()) else tokens
+    env = {name: draw(st.sampled_from(_VALUES)) for name in (*quick.SWITCH_VARIABLES, *quick.DECLINED_VARIABLES)}
+    env["PORTALLOC_LEDGER"] = draw(st.sampled_from([None, "", "pools.json", "missing.json", "odd/portalloc.json"]))
+    return argv, env
+
+
+@settings(max_examples=300, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@given(drawn=st.one_of(plausible_lines(), odd_lines()))
+def test_the_quick_door_declines_or_answers_exactly_as_click(
+    place: Path, drawn: tuple[list[str], dict[str, str | None]]
+) -> None:
+    argv, env = drawn
+    cwd = os.getcwd()
+    os.chdir(place)
+    try:
+        before = {path: path.read_bytes() for path in place.glob("*.json")}
+        answered = quick_outcome(argv, env)
+        if answered is not None:
+            assert answered == click_outcome(argv, env)
+            assert {path: path.read_bytes() for path in place.glob("*.json")} == before  # a read: nothing written
+    finally:
+        os.chdir(cwd)
+
+
+@pytest.mark.parametrize("policy", sorted(READ_POLICIES))
+@pytest.mark.parametrize(
+    "args",
+    [
+        ["get", "m", "1"],
+        ["get", "--json", "é", "1"],
+        ["get", "e\u0301", "1", "--field=frontend"],
+        ["get", "m", "10", "--field", "backend"],
+    ],
+)
+def test_the_quick_door_answers_a_held_key(tmp_path: Path, policy: str, args: list[str]) -> None:
+    """The common cases do get a quick answer (the property above would also hold if it declined everything)."""
+    ledger = _write_ledger(tmp_path / "portalloc.json", READ_POLICIES[policy])
+    argv = ["--ledger", str(ledger), *args]
+    answered = quick_outcome(argv, {})
+    assert answered is not None and answered[2] == 0 and answered[0]
+    assert answered == click_outcome(argv, {})
+
+
+def test_a_ledger_that_changed_since_it_was_leased_goes_to_the_click_path_which_leases_it(tmp_path: Path) -> None:
+    PortAllocationService(
+        tmp_path / "other.json", policy=PortPolicy(backend_start=30001, frontend_start=31001), probe=False
+    ).allocate_many([("e", 1)])  # this machine has a host lease store now
+    ledger = _write_ledger(tmp_path / "portalloc.json", READ_POLICIES["plain"])  # as git brings it: never leased here
+    argv = ["--ledger", str(ledger), "get", "m", "1"]
+    assert quick_outcome(argv, {}) is None
+    assert click_outcome(argv, {})[2] == 0  # the read leases its rows
+    assert quick_outcome(argv, {}) == click_outcome(argv, {})  # and from then on the quick door answers
+
+
+def test_text_the_terminal_cannot_show_goes_to_the_click_path(tmp_path: Path) -> None:
+    ledger = _write_ledger(tmp_path / "portalloc.json", READ_POLICIES["plain"])
+    env = {**subprocess_env(), "PYTHONIOENCODING": "latin-1"}
+    for model, answered in (("m", True), ("モデル", False)):
+        argv = ["--ledger", str(ledger), "get", model, "1" if model == "m" else "2"]
+        code = "import sys; from portalloc.cli.quick import answer; print(answer(sys.argv[1:]), file=sys.stderr)"
+        done = subprocess.run([sys.executable, "-c", code, *argv], capture_output=True, env=env)
+        assert done.stderr.decode().splitlines()[-1] == ("0" if answered else "None")
+    # ...and the click path says why, in one line.
+    done = subprocess.run([sys.executable, "-m", "portalloc", *argv], capture_output=True, env=env)
+    assert done.returncode == 1 and done.stderr.startswith(b"Error: cannot write to standard output: its encoding")
+
+
+# --- the installed entry point, in real processes ----------------------------------------
+
+
+def _both(argv: list[str], env: dict[str, str] | None = None, stdout: int = subprocess.PIPE) -> list[Run]:
+    """``argv`` run by the entry point (``python -m portalloc``) and by the click path alone."""
+    entries = (
+        [sys.executable, "-m", "portalloc"],
+        [sys.executable, "-c", "from portalloc.cli.main import main; main()"],
+    )
+    return [
+        subprocess.run([*entry, *argv], stdout=stdout, stderr=subprocess.PIPE, env=env or subprocess_env())
+        for entry in entries
+    ]
+
+
+def _same(runs: list[Run]) -> Run:
+    quick_run, click_run = runs
+    assert (quick_run.stdout, quick_run.stderr, quick_run.returncode) == (
+        click_run.stdout,
+        click_run.stderr,
+        click_run.returncode,
+    )
+    return quick_run
+
+
+def test_the_entry_point_answers_as_the_click_path(tmp_path: Path) -> None:
+    ledger = str(_write_ledger(tmp_path / "portalloc.json", READ_POLICIES["reserved ports and a pool"]))
+    assert _same(_both(["--help"], {**subprocess_env(), "COLUMNS": "64"})).stdout.startswith(b"Usage: portalloc")
+    assert b'"backend": 29003' in _same(_both(["--ledger", ledger, "get", "m", "1", "--json"])).stdout
+    assert _same(_both(["--ledger", ledger, "get", "m", "1", "--field", "frontend"])).stdout == b"29503\n"
+    missing = _same(_both(["--ledger", str(tmp_path / "nope.json"), "get", "m", "1"]))
+    assert missing.returncode == 1 and missing.stderr.startswith(b"Error: there is no ledger at")
+
+
+def test_the_entry_point_hands_a_new_key_to_the_click_path_which_allocates_it(tmp_path: Path) -> None:
+    ledger = _write_ledger(tmp_path / "portalloc.json", READ_POLICIES["plain"])
+    done = subprocess.run(
+        [sys.executable, "-m", "portalloc", "--ledger", str(ledger), "get", "fresh", "1"],
+        capture_output=True,
+        env=subprocess_env(),
+    )
+    assert (done.returncode, done.stderr) == (0, b"")
+    assert done.stdout == b"fresh/1: backend 29001, frontend 29501\n"
+    assert b'"model": "fresh"' in ledger.read_bytes()
+
+
+@pytest.mark.parametrize("argv", [["--help"], [], ["-V"], ["get", "m", "1"]])
+def test_a_reader_that_went_away_ends_the_quick_answer_with_status_141(tmp_path: Path, argv: list[str]) -> None:
+    ledger = _write_ledger(tmp_path / "portalloc.json", READ_POLICIES["plain"])
+    read_end, write_end = os.pipe()
+    os.close(read_end)
+    try:
+        runs = _both(["--ledger", str(ledger), *argv] if argv[:1] == ["get"] else argv, stdout=write_end)
+    finally:
+        os.close(write_end)
+    assert [(run.returncode, run.stderr) for run in runs] == [(141, b"")] * 2
+
+
+def test_a_port_something_else_holds_is_warned_about_the_same_way(tmp_path: Path) -> None:
+    ledger = _write_ledger(tmp_path / "portalloc.json", READ_POLICIES["plain"])
+    with socket.socket() as server:
+        try:
+            server.bind(("127.0.0.1", 29003))
+        except OSError:
+            pytest.skip("port 29003 is taken on this machine")
+        server.listen()
+        env = {**subprocess_env(), "PORTALLOC_PROBE": "1"}
+        quick_run = _same(_both(["--ledger", str(ledger), "get", "m", "1"], env))
+    assert quick_run.stderr.startswith(b"Warning: port 29003 (backend of m/1) is held by ")
+    assert quick_run.stdout == b"m/1: backend 29003, frontend 29503\n"
