@@ -90,6 +90,30 @@ class Settings:
         )
         return top / found[0]
 
+    def allocated(self, model: str, app_num: int) -> UsedPorts:
+        """``get_or_allocate_ports``'s pair for a key the fast lookup did not answer, without pydantic.
+
+        The write reads the ledger into plain classes where the codec's fast reader accepts
+        it (``LedgerTarget.plain``); the models are imported only for what needs them: a
+        file the fast reader refuses (they say what is wrong), a ``port_config.json``, a
+        ledger with conflicts, a linked worktree's own pair (``worktrees: separate``).
+        """
+        from portalloc.service.target import LedgerTarget
+        from portalloc.service.worktrees import pair_in_use
+
+        show_warnings()
+        target = LedgerTarget.plain(
+            self.moved_ledger() or self.ledger_path,
+            self.config_path,
+            lock_timeout=self.lock_timeout,
+            probe=self.probe,
+            create_ledger=self.create_ledger,
+            leases=self.leases,
+            allow_confusable=self.allow_confusable,
+        )
+        pair, worktree = pair_in_use(target, model, app_num)
+        return UsedPorts(pair.backend, pair.frontend, None if worktree is None else str(worktree))
+
     def pair_for(self, model: str, app_num: int, *, say_worktree: bool = True) -> UsedPorts:
         """The pair the key uses here, allocated if new; an existing pair is looked up without pydantic.
 
@@ -103,10 +127,7 @@ class Settings:
 
         hit = find_pair(self.ledger_path, model, app_num)
         if hit is None:
-            from portalloc.core.worktreepair import worktree_of
-
-            pair = self.service().get_or_allocate_ports(model, app_num)
-            used = UsedPorts(pair.backend, pair.frontend, worktree_of(pair))
+            used = self.allocated(model, app_num)
             if used.worktree is not None and say_worktree:
                 click.echo(
                     f"{model}/{app_num} uses worktree {used.worktree}'s own pair (worktrees: separate)", err=True

@@ -220,7 +220,9 @@ def pair_refusal(
     return None
 
 
-def _port_refusal(ledger: LedgerShape, key: Key, port: int, taken: Container[int], reserved: frozenset[int]) -> str | None:
+def _port_refusal(
+    ledger: LedgerShape, key: Key, port: int, taken: Container[int], reserved: frozenset[int]
+) -> str | None:
     """Why ``key`` may not hold ``port`` (one port of ``pair_refusal``'s rule), or ``None``."""
     policy = ledger.policy
     if policy.skip_bad_ports and port in BAD_PORTS:

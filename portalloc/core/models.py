@@ -17,7 +17,7 @@ from pydantic import (
 )
 
 from portalloc.core.keys import check_app_num, check_model_name
-from portalloc.core.limits import LATEST_LEDGER_VERSION, LEDGER_VERSION, MAX_PORT, MIN_PORT, SEPARATE_WORKTREES_VERSION
+from portalloc.core.limits import LATEST_LEDGER_VERSION, LEDGER_VERSION, MAX_PORT, MIN_PORT
 from portalloc.core.pairs import merge_ranges
 from portalloc.core.plain import (
     Derived,
@@ -31,7 +31,6 @@ from portalloc.core.plain import describe_ranges as describe_ranges  # where the
 from portalloc.core.validation import ApiErrors, describe_validation_error
 from portalloc.errors import PolicyRefused
 
-
 Port = Annotated[int, Field(ge=MIN_PORT, le=MAX_PORT)]
 ModelName = Annotated[str, AfterValidator(check_model_name)]
 AppNum = Annotated[int, AfterValidator(check_app_num)]
@@ -42,7 +41,7 @@ _FROZEN_STRICT = ConfigDict(strict=True, frozen=True, extra="forbid", defer_buil
 PortRange = Annotated[list[Port], Field(min_length=2, max_length=2)]
 
 
-class Pool(PoolMethods, BaseModel, metaclass=ApiErrors):
+class Pool(BaseModel, PoolMethods, metaclass=ApiErrors):
     """Pairs ``first``..``last`` (indices into the sequence, both included) that only ``model`` takes.
 
     When they are all held, ``overflow`` says what the model's next app gets: a pair of
@@ -63,7 +62,7 @@ class Pool(PoolMethods, BaseModel, metaclass=ApiErrors):
         return self
 
 
-class PortPolicy(PolicyMethods["Pool"], BaseModel, metaclass=ApiErrors):
+class PortPolicy(BaseModel, PolicyMethods["Pool"], metaclass=ApiErrors):
     """Where pairs come from: pair ``k`` is ``(backend_start + k*step, frontend_start + k*step)``.
 
     Backends stay below ``frontend_start`` and frontends at most ``max_port``, so a port
@@ -118,7 +117,7 @@ class PortPolicy(PolicyMethods["Pool"], BaseModel, metaclass=ApiErrors):
         return ports_of_ranges(self.reserved)
 
 
-class Allocation(RowMethods, BaseModel, metaclass=ApiErrors):
+class Allocation(BaseModel, RowMethods, metaclass=ApiErrors):
     """One ledger row: the pair of ports held by ``(model, app_num)``.
 
     It unpacks as its ports, ``backend, frontend = pair`` (the fields are
@@ -153,7 +152,7 @@ class Allocation(RowMethods, BaseModel, metaclass=ApiErrors):
 PortPair = Allocation
 
 
-class Ledger(LedgerMethods["Allocation"], BaseModel):
+class Ledger(BaseModel, LedgerMethods["Allocation"]):
     """The whole file: a version, the policy, and allocations sorted by ``(model, app_num)``.
 
     ``version`` is the one read; the codec writes the policy's ``ledger_version``, so the

@@ -310,7 +310,7 @@ class _Frozen:
 class PlainAllocation(RowMethods, _Frozen):
     """One ledger row (``Allocation``'s values), for a command-line write."""
 
-    __slots__ = ("model", "app_num", "backend", "frontend")
+    __slots__ = ("app_num", "backend", "frontend", "model")
 
     model: str
     app_num: int
@@ -327,7 +327,7 @@ class PlainAllocation(RowMethods, _Frozen):
 class PlainPool(PoolMethods, _Frozen):
     """A model's own pairs (``Pool``'s values)."""
 
-    __slots__ = ("model", "first", "last", "overflow")
+    __slots__ = ("first", "last", "model", "overflow")
 
     model: str
     first: int
@@ -342,16 +342,16 @@ class PlainPolicy(PolicyMethods[PlainPool], _Frozen):
     """A port policy (``PortPolicy``'s values); every field is given (the codec knows the defaults)."""
 
     __slots__ = (
+        "_reserved",
         "backend_start",
         "frontend_start",
-        "step",
         "max_port",
-        "skip_bad_ports",
-        "probe",
-        "worktrees",
-        "reserved",
         "pools",
-        "_reserved",
+        "probe",
+        "reserved",
+        "skip_bad_ports",
+        "step",
+        "worktrees",
     )
 
     backend_start: int
@@ -401,7 +401,7 @@ class PlainPolicy(PolicyMethods[PlainPool], _Frozen):
 class PlainLedger(LedgerMethods[PlainAllocation], _Frozen):
     """A ledger (``Ledger``'s values): what a command-line write reads, changes and writes."""
 
-    __slots__ = ("version", "policy", "allocations", "_cache")
+    __slots__ = ("_cache", "allocations", "policy", "version")
 
     version: int
     policy: PlainPolicy

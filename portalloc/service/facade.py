@@ -14,7 +14,7 @@ from __future__ import annotations
 
 from collections.abc import Callable, Iterable, Sequence
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, cast
 
 from portalloc.core import audit, policyrules
 from portalloc.core.audit import Conflict, Usage
@@ -29,7 +29,7 @@ from portalloc.service.cleanup import AppDirectories
 from portalloc.service.host import HostLeases, leases_enabled
 from portalloc.service.policy_admin import PolicyAdmin
 from portalloc.service.target import LedgerTarget
-from portalloc.service.worktrees import WorktreePairs
+from portalloc.service.worktrees import WorktreePairs, pair_in_use
 from portalloc.storage.ledger import LedgerFile
 from portalloc.storage.paths import find_ledger
 
@@ -194,13 +194,8 @@ class PortAllocationService:
         In a linked worktree under ``worktrees: separate``: the worktree's own pair
         (``WorktreePair``), chosen if new; a new key gets its ledger pair too.
         """
-        key = check_key(model_name, app_num)
-        existing = self._target.file.read().find(*key)
-        if existing is None:
-            return self.allocate_many([key])[0]  # a write, which leases every row of the ledger itself
-        # A read: rows that arrived without a write are leased now (service.readsync). No ledger lock for a
-        # key the ledger holds; a worktree's own pair is checked (and moved) in the store.
-        return self._worktrees.own_pairs(self.ledger(), [existing])[0]
+        pair, _worktree = pair_in_use(self._target, model_name, app_num)
+        return cast("PortPair", pair)  # the service's file reads models (LedgerTarget[Ledger]): its rows are PortPairs
 
     def allocate_many(self, keys: Iterable[tuple[str, int]], *, new_only: bool = False) -> list[PortPair]:
         """``get_or_allocate_ports`` for many keys under one lock and one write, in order.

@@ -50,8 +50,8 @@ from portalloc.errors import LedgerCorrupt, PortallocError
 from portalloc.storage.strictjson import parse_json, reject_duplicate_names
 
 if TYPE_CHECKING:
-    from portalloc.core.models import Ledger
     from portalloc.core import shapes
+    from portalloc.core.models import Ledger
     from portalloc.core.shapes import LedgerShape, PolicyShape
 
 # --- the layout -------------------------------------------------------------------------

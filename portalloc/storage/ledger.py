@@ -30,20 +30,24 @@ import errno
 import os
 import time
 from collections.abc import Callable
+from dataclasses import dataclass
 from pathlib import Path
-from typing import TYPE_CHECKING, NamedTuple, TypeVar
+from typing import TYPE_CHECKING, Generic, Literal, TypeVar, cast, overload
 
 from portalloc.core.limits import DEFAULT_LOCK_TIMEOUT, MAX_LEDGER_BYTES
-from portalloc.core.models import Ledger
 from portalloc.errors import LedgerCorrupt, LedgerExists, LedgerLocked, LedgerMissing, LedgerUnavailable
 from portalloc.storage.codec import LineCache, dump_ledger, parse_known_rows, parse_ledger
 from portalloc.storage.files import FileDirectory, RegularFile, same_file
 from portalloc.storage.paths import git_operation
 
-if TYPE_CHECKING:  # imported when a write takes the lock: a read never needs filelock
-    from portalloc.storage import locking
+if TYPE_CHECKING:
+    from portalloc.core.models import Ledger
+    from portalloc.core.shapes import LedgerShape
+    from portalloc.storage import locking  # imported when a write takes the lock: a read never needs filelock
 
 T = TypeVar("T")
+#: What a ``LedgerFile`` reads: ``Ledger`` (the models), or ``LedgerShape`` for a plain one (see ``LedgerFile``).
+L = TypeVar("L", bound="LedgerShape")
 
 
 # --- files ------------------------------------------------------------------------------
@@ -86,10 +90,11 @@ def read_bytes(path: Path, what: str = "ledger", limit: int = MAX_LEDGER_BYTES) 
     return None if found is None else found.data
 
 
-class _Snapshot(NamedTuple):
+@dataclass(frozen=True)
+class _Snapshot(Generic[L]):
     signature: tuple[int, ...]
     data: bytes | None
-    ledger: Ledger
+    ledger: L
 
 
 class _Changed(Exception):
@@ -105,28 +110,56 @@ _SETTLE_INTERVAL = 0.01
 _LINK_GRACE = 0.2
 
 
-class LedgerFile:
+class LedgerFile(Generic[L]):
     """One ledger on disk: cached lock-free reads and locked read-modify-write updates.
 
     A read re-parses the file only when it changed (by inode, size and mtime), so
     repeated lookups cost a ``stat``. ``update`` always re-reads the bytes under the lock.
     ``create_missing`` says whether ``update`` may start a new ledger where there is no
     file (the API's zero-configuration default); if not, it raises ``LedgerMissing``.
+
+    A ``plain`` file reads a ledger the codec's fast reader accepts into the plain
+    classes (``storage.plainread``: a command-line write that never imports pydantic)
+    and any other through the models, so it gives a ``LedgerShape``; else it gives a ``Ledger``.
     """
 
+    @overload
     def __init__(
-        self,
+        self: LedgerFile[Ledger],
         path: Path | str,
         lock_timeout: float = DEFAULT_LOCK_TIMEOUT,
         new_ledger: Ledger | None = None,
         *,
         create_missing: bool = True,
-    ):
+        plain: Literal[False] = False,
+    ) -> None: ...
+
+    @overload
+    def __init__(
+        self: LedgerFile[LedgerShape],
+        path: Path | str,
+        lock_timeout: float = DEFAULT_LOCK_TIMEOUT,
+        new_ledger: None = None,
+        *,
+        create_missing: bool = True,
+        plain: Literal[True],
+    ) -> None: ...
+
+    def __init__(
+        self,
+        path: Path | str,
+        lock_timeout: float = DEFAULT_LOCK_TIMEOUT,
+        new_ledger: LedgerShape | None = None,
+        *,
+        create_missing: bool = True,
+        plain: bool = False,
+    ) -> None:
         self.path = Path(path)
         self.lock_timeout = lock_timeout
-        self._new_ledger = new_ledger
+        self._new_ledger = cast("L | None", new_ledger)
         self.create_missing = create_missing
-        self._snapshot: _Snapshot | None = None
+        self.plain = plain
+        self._snapshot: _Snapshot[L] | None = None
         self._lines = LineCache()
         #: Once the ledger has been seen, its absence is never read as "a new ledger".
         self._seen = False
@@ -144,26 +177,38 @@ class LedgerFile:
         return _signature_of(st)
 
     @property
-    def new_ledger(self) -> Ledger:
+    def new_ledger(self) -> L:
         """What a missing file reads as (its policy is the one a new ledger gets)."""
         # Built when first asked for: validating even an empty Ledger builds the models'
         # validators, which a write to an existing file never needs (``codec._built``).
         if self._new_ledger is None:
-            self._new_ledger = Ledger()
+            self._new_ledger = cast("L", self._parsed(None))
         return self._new_ledger
 
-    def _load(self, data: bytes | None) -> Ledger:
-        snapshot = self._snapshot
-        if snapshot is not None and snapshot.data == data:
-            return snapshot.ledger
+    def _parsed(self, data: bytes | None) -> LedgerShape:
+        """``data`` (``None``: no file) read as this file reads: plain classes where it may, else models."""
+        if self.plain:
+            from portalloc.storage.plainread import new_plain_ledger, parse_plain
+
+            return new_plain_ledger() if data is None else parse_plain(data, self.path)
         if data is None:
-            return self.new_ledger
+            from portalloc.core.models import Ledger
+
+            return Ledger()
+        snapshot = self._snapshot
         if snapshot is not None:
             # Usually another writer added a row or two: validate just those.
-            ledger = parse_known_rows(data, snapshot.ledger, self._lines)
+            ledger = parse_known_rows(data, cast("Ledger", snapshot.ledger), self._lines)
             if ledger is not None:
                 return ledger
         return parse_ledger(data, self.path)
+
+    def _load(self, data: bytes | None) -> L:
+        snapshot = self._snapshot
+        if snapshot is not None and snapshot.data == data:
+            return snapshot.ledger
+        # The overloads of __init__ tie L to ``plain``: a plain file's L is LedgerShape, any other's Ledger.
+        return self.new_ledger if data is None else cast("L", self._parsed(data))
 
     def missing(self) -> LedgerMissing:
         """The error for a ledger that is not there where it must be: it names ``portalloc init``."""
@@ -172,7 +217,7 @@ class LedgerFile:
             "(a write starts one by itself only at the root of the git repository)"
         )
 
-    def read(self) -> Ledger:
+    def read(self) -> L:
         """The ledger as it is now (an empty one with the new-ledger policy if there is no file).
 
         Where this ``LedgerFile`` may not create a ledger (``create_missing`` is false), a
@@ -193,7 +238,7 @@ class LedgerFile:
         )
         return ledger
 
-    def create(self, ledger: Ledger) -> None:
+    def create(self, ledger: LedgerShape) -> None:
         """Write ``ledger`` as a new file; raise ``LedgerExists`` if there is a file at the path already.
 
         Atomic and exclusive: the complete file appears under its name by a hard link
@@ -210,7 +255,7 @@ class LedgerFile:
                 raise _unavailable("create", self.path, error) from None
         self._seen = True
 
-    def update(self, change: Callable[[Ledger], tuple[Ledger, T]]) -> T:
+    def update(self, change: Callable[[L], tuple[L, T]]) -> T:
         """Under the lock: re-read, apply ``change``, write the result if it differs.
 
         ``change`` returns ``(new_ledger, result)``; ``result`` is returned. If ``change``
@@ -308,7 +353,7 @@ class LedgerFile:
 
     def _settled(
         self, directory: FileDirectory, deadline: float, *, writing: bool = True
-    ) -> tuple[RegularFile | None, Ledger]:
+    ) -> tuple[RegularFile | None, L]:
         """The ledger file and what it holds, once it is there and valid; ``(None, new ledger)`` if there is none.
 
         The one place that waits while git rewrites the ledger: git replaces a work-tree
