@@ -16,10 +16,7 @@ from pydantic import (
     model_validator,
 )
 
-from portalloc.core.keys import check_app_num, check_model_name
-from portalloc.core.limits import LATEST_LEDGER_VERSION, LEDGER_VERSION, MAX_PORT, MIN_PORT
-from portalloc.core.pairs import merge_ranges
-from portalloc.core.plain import (
+from portalloc.core.derived import (
     Derived,
     LedgerMethods,
     PolicyMethods,
@@ -27,7 +24,10 @@ from portalloc.core.plain import (
     RowMethods,
     ports_of_ranges,
 )
-from portalloc.core.plain import describe_ranges as describe_ranges  # where the commands have always found it
+from portalloc.core.derived import describe_ranges as describe_ranges  # where the commands have always found it
+from portalloc.core.keys import check_app_num, check_model_name
+from portalloc.core.limits import LATEST_LEDGER_VERSION, LEDGER_VERSION, MAX_PORT, MIN_PORT
+from portalloc.core.pairs import merge_ranges
 from portalloc.core.validation import ApiErrors, describe_validation_error
 from portalloc.errors import PolicyRefused
 

@@ -21,14 +21,13 @@ from portalloc.core.audit import Conflict, Usage
 from portalloc.core.keys import check_key
 from portalloc.core.limits import DEFAULT_LOCK_TIMEOUT
 from portalloc.core.models import Allocation, Ledger, Pool, PortPair, PortPolicy
-from portalloc.errors import PortallocError
 from portalloc.machine import live
 from portalloc.service import hostcapacity, status
 from portalloc.service.allocation import Allocations
 from portalloc.service.cleanup import AppDirectories
 from portalloc.service.host import HostLeases, leases_enabled
 from portalloc.service.policy_admin import PolicyAdmin
-from portalloc.service.target import LedgerTarget
+from portalloc.service.target import LedgerTarget, check_lock_timeout
 from portalloc.service.worktrees import WorktreePairs, pair_in_use
 from portalloc.storage.ledger import LedgerFile
 from portalloc.storage.paths import find_ledger
@@ -72,7 +71,7 @@ class PortAllocationService:
         state_dir: str | Path | None = None,
         allow_confusable: bool = False,
     ) -> None:
-        _check_lock_timeout(lock_timeout)
+        check_lock_timeout(lock_timeout)
         path = Path(ledger_path) if ledger_path is not None else find_ledger(Path.cwd())
         file = LedgerFile(path, lock_timeout, Ledger(policy=policy) if policy else None, create_missing=create_ledger)
         on = leases_enabled() if leases is None else leases
@@ -342,12 +341,6 @@ class PortAllocationService:
         """``(allocation, port, message)`` for each port of the ledger (or ``model_name``'s) that another key
         has leased on this machine (host leases); empty with leases off, a warning if the store cannot be read."""
         return status.shared_here(self._target, model_name)
-
-
-def _check_lock_timeout(seconds: float) -> None:
-    # NaN slips through every comparison, and a negative timeout means nothing sensible.
-    if isinstance(seconds, bool) or not isinstance(seconds, (int, float)) or not seconds >= 0:
-        raise PortallocError(f"the lock timeout must be a number of seconds, 0 or more, not {seconds!r}")
 
 
 def get_or_allocate_ports(

@@ -61,6 +61,7 @@ class LedgerTarget(Generic[L]):
     ) -> LedgerTarget[LedgerShape]:
         """A target whose file reads plain classes where it can (``LedgerFile(plain=True)``), with no policy
         asked for and the default lease store: a command-line write that never imports pydantic."""
+        check_lock_timeout(lock_timeout)
         file = LedgerFile(path, lock_timeout, create_missing=create_ledger, plain=True)
         host = HostLeases(path) if leases else None
         return LedgerTarget(path, file, config_file, None, probe, host, allow_confusable)
@@ -93,3 +94,10 @@ class LedgerTarget(Generic[L]):
                 f"{self.path} already has the policy ({policy.describe()}), "
                 f"not the one asked for ({self.policy.describe()})"
             )
+
+
+def check_lock_timeout(seconds: float) -> None:
+    """Refuse a lock timeout that is not a number of seconds, 0 or more (``PortallocError``)."""
+    # NaN slips through every comparison, and a negative timeout means nothing sensible.
+    if isinstance(seconds, bool) or not isinstance(seconds, (int, float)) or not seconds >= 0:
+        raise PortallocError(f"the lock timeout must be a number of seconds, 0 or more, not {seconds!r}")

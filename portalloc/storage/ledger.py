@@ -39,6 +39,7 @@ from portalloc.errors import LedgerCorrupt, LedgerExists, LedgerLocked, LedgerMi
 from portalloc.storage.codec import LineCache, dump_ledger, parse_known_rows, parse_ledger
 from portalloc.storage.files import FileDirectory, RegularFile, same_file
 from portalloc.storage.paths import git_operation
+from portalloc.storage.plainread import read_plain
 
 if TYPE_CHECKING:
     from portalloc.core.models import Ledger
@@ -46,8 +47,7 @@ if TYPE_CHECKING:
     from portalloc.storage import locking  # imported when a write takes the lock: a read never needs filelock
 
 T = TypeVar("T")
-#: What a ``LedgerFile`` reads: ``Ledger`` (the models), or ``LedgerShape`` for a plain one (see ``LedgerFile``).
-L = TypeVar("L", bound="LedgerShape")
+L = TypeVar("L", bound="LedgerShape")  # what a LedgerFile reads: a Ledger, or (plain) a LedgerShape
 
 
 # --- files ------------------------------------------------------------------------------
@@ -117,10 +117,6 @@ class LedgerFile(Generic[L]):
     repeated lookups cost a ``stat``. ``update`` always re-reads the bytes under the lock.
     ``create_missing`` says whether ``update`` may start a new ledger where there is no
     file (the API's zero-configuration default); if not, it raises ``LedgerMissing``.
-
-    A ``plain`` file reads a ledger the codec's fast reader accepts into the plain
-    classes (``storage.plainread``: a command-line write that never imports pydantic)
-    and any other through the models, so it gives a ``LedgerShape``; else it gives a ``Ledger``.
     """
 
     @overload
@@ -131,17 +127,15 @@ class LedgerFile(Generic[L]):
         new_ledger: Ledger | None = None,
         *,
         create_missing: bool = True,
-        plain: Literal[False] = False,
     ) -> None: ...
 
     @overload
-    def __init__(
+    def __init__(  # plain: plain classes where it can (storage.plainread), else a Ledger; the default new ledger
         self: LedgerFile[LedgerShape],
         path: Path | str,
-        lock_timeout: float = DEFAULT_LOCK_TIMEOUT,
-        new_ledger: None = None,
+        lock_timeout: float,
         *,
-        create_missing: bool = True,
+        create_missing: bool,
         plain: Literal[True],
     ) -> None: ...
 
@@ -182,33 +176,28 @@ class LedgerFile(Generic[L]):
         # Built when first asked for: validating even an empty Ledger builds the models'
         # validators, which a write to an existing file never needs (``codec._built``).
         if self._new_ledger is None:
-            self._new_ledger = cast("L", self._parsed(None))
+            self._new_ledger = self._parsed(None)
         return self._new_ledger
 
-    def _parsed(self, data: bytes | None) -> LedgerShape:
-        """``data`` (``None``: no file) read as this file reads: plain classes where it may, else models."""
+    def _parsed(self, data: bytes | None) -> L:
+        """``data`` (``None``: no file) as this file reads it: plain classes where it may (``plain``), else models."""
         if self.plain:
-            from portalloc.storage.plainread import new_plain_ledger, parse_plain
-
-            return new_plain_ledger() if data is None else parse_plain(data, self.path)
-        if data is None:
+            ledger: LedgerShape | None = read_plain(data, self.path)
+        elif data is None:
             from portalloc.core.models import Ledger
 
-            return Ledger()
-        snapshot = self._snapshot
-        if snapshot is not None:
-            # Usually another writer added a row or two: validate just those.
-            ledger = parse_known_rows(data, cast("Ledger", snapshot.ledger), self._lines)
-            if ledger is not None:
-                return ledger
-        return parse_ledger(data, self.path)
+            ledger = Ledger()
+        else:  # usually another writer added a row or two: validate just those
+            known = self._snapshot
+            ledger = None if known is None else parse_known_rows(data, cast("Ledger", known.ledger), self._lines)
+            ledger = ledger or parse_ledger(data, self.path)
+        return cast("L", ledger)  # the overloads of __init__ tie L to ``plain``
 
     def _load(self, data: bytes | None) -> L:
         snapshot = self._snapshot
         if snapshot is not None and snapshot.data == data:
             return snapshot.ledger
-        # The overloads of __init__ tie L to ``plain``: a plain file's L is LedgerShape, any other's Ledger.
-        return self.new_ledger if data is None else cast("L", self._parsed(data))
+        return self.new_ledger if data is None else self._parsed(data)
 
     def missing(self) -> LedgerMissing:
         """The error for a ledger that is not there where it must be: it names ``portalloc init``."""

@@ -21,6 +21,11 @@ if TYPE_CHECKING:
     from portalloc.core.shapes import LedgerShape
 
 
+def read_plain(data: bytes | None, path: Path | str) -> LedgerShape:
+    """What ``storage.ledger.LedgerFile(plain=True)`` reads: ``parse_plain``, or the new ledger for no file."""
+    return new_plain_ledger() if data is None else parse_plain(data, path)
+
+
 def parse_plain(data: bytes, path: Path | str) -> LedgerShape:
     """``codec.parse_ledger(data, path)``'s values, as plain classes when the fast reader accepts the file.
 
