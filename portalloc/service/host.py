@@ -140,8 +140,6 @@ class HostLeases:
 
     def plan(self, ledger: LedgerShape, wanted: Iterable[Key]) -> Plan:
         """Which wanted keys missing from ``ledger`` come back with their leased pair, and which a commit released."""
-        from portalloc.integrations.leasegit import released_by  # only when a leased key is missing
-
         plan = Plan()
         missing = [key for key in wanted if ledger.find(*key) is None]
         if not missing:
@@ -157,6 +155,8 @@ class HostLeases:
             pair = (lease.backend, lease.frontend)
             commit = None
             if identity.top is not None and identity.relative is not None:
+                from portalloc.integrations.leasegit import released_by  # git: only for a leased key that is missing
+
                 commit = released_by(identity.top, identity.relative, *key)
             if commit is None:
                 plan.restore[key] = pair
