@@ -15,6 +15,7 @@ from portalloc.errors import PortallocError
 from portalloc.service import readsync
 from portalloc.service.host import HostLeases
 from portalloc.storage.ledger import LedgerFile
+from portalloc.storage.preconfig import load_preconfig
 
 if TYPE_CHECKING:
     from portalloc.core.models import PortPolicy
@@ -78,14 +79,8 @@ class LedgerTarget(Generic[L]):
     def preconfig(self) -> dict[tuple[str, int], tuple[int, int]]:
         """The pre-configured pairs (``port_config.json``), read once."""
         if self._preconfig is None:
-            self._preconfig = self._load_preconfig(self.config_file) if self.config_file else {}
+            self._preconfig = load_preconfig(self.config_file) if self.config_file else {}
         return self._preconfig
-
-    @staticmethod
-    def _load_preconfig(path: Path) -> dict[tuple[str, int], tuple[int, int]]:
-        from portalloc.storage.preconfig import load_preconfig  # pydantic: only with a pre-configuration
-
-        return load_preconfig(path)
 
     def check_policy(self, policy: PolicyShape) -> None:
         """Refuse a write when the ledger's policy is not the one this service was asked for."""
