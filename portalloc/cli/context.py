@@ -7,7 +7,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from pathlib import Path
-from typing import TYPE_CHECKING, NamedTuple
+from typing import TYPE_CHECKING, Any, NamedTuple
 
 import click
 
@@ -52,15 +52,17 @@ class Settings:
         from portalloc.service.facade import PortAllocationService
 
         show_warnings()
-        return PortAllocationService(
-            self.moved_ledger() or self.ledger_path,
-            self.config_path,
-            lock_timeout=self.lock_timeout,
-            probe=self.probe,
-            create_ledger=self.create_ledger,
-            leases=self.leases,
-            allow_confusable=self.allow_confusable,
-        )
+        return PortAllocationService(self.moved_ledger() or self.ledger_path, self.config_path, **self._options())
+
+    def _options(self) -> dict[str, Any]:
+        """The settings a ledger's service (or the plain write's target) is made with, beside its paths."""
+        return {
+            "lock_timeout": self.lock_timeout,
+            "probe": self.probe,
+            "create_ledger": self.create_ledger,
+            "leases": self.leases,
+            "allow_confusable": self.allow_confusable,
+        }
 
     def moved_ledger(self) -> Path | None:
         """The repository's ledger moved with ``git mv``, where a write would otherwise start a second one at the root.
@@ -102,15 +104,7 @@ class Settings:
         from portalloc.service.worktrees import pair_in_use
 
         show_warnings()
-        target = LedgerTarget.plain(
-            self.moved_ledger() or self.ledger_path,
-            self.config_path,
-            lock_timeout=self.lock_timeout,
-            probe=self.probe,
-            create_ledger=self.create_ledger,
-            leases=self.leases,
-            allow_confusable=self.allow_confusable,
-        )
+        target = LedgerTarget.plain(self.moved_ledger() or self.ledger_path, self.config_path, **self._options())
         pair, worktree = pair_in_use(target, model, app_num)
         return UsedPorts(pair.backend, pair.frontend, None if worktree is None else str(worktree))
 
