@@ -97,8 +97,9 @@ class Settings:
 
         The write reads the ledger into plain classes where the codec's fast reader accepts
         it (``LedgerTarget.plain``); the models are imported only for what needs them: a
-        file the fast reader refuses (they say what is wrong), a ``port_config.json``, a
-        ledger with conflicts, a linked worktree's own pair (``worktrees: separate``).
+        file the fast reader refuses (they say what is wrong, as for a bad
+        ``port_config.json``), a ledger with conflicts (``audit``), a linked worktree's
+        own pair (``worktrees: separate``).
         """
         from portalloc.service.target import LedgerTarget
         from portalloc.service.worktrees import pair_in_use
