@@ -7,7 +7,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from pathlib import Path
-from typing import TYPE_CHECKING, NamedTuple
+from typing import TYPE_CHECKING, Any, NamedTuple
 
 import click
 
@@ -52,15 +52,17 @@ class Settings:
         from portalloc.service.facade import PortAllocationService
 
         show_warnings()
-        return PortAllocationService(
-            self.moved_ledger() or self.ledger_path,
-            self.config_path,
-            lock_timeout=self.lock_timeout,
-            probe=self.probe,
-            create_ledger=self.create_ledger,
-            leases=self.leases,
-            allow_confusable=self.allow_confusable,
-        )
+        return PortAllocationService(self.moved_ledger() or self.ledger_path, self.config_path, **self._options())
+
+    def _options(self) -> dict[str, Any]:
+        """The settings a ledger's service (or the plain write's target) is made with, beside its paths."""
+        return {
+            "lock_timeout": self.lock_timeout,
+            "probe": self.probe,
+            "create_ledger": self.create_ledger,
+            "leases": self.leases,
+            "allow_confusable": self.allow_confusable,
+        }
 
     def moved_ledger(self) -> Path | None:
         """The repository's ledger moved with ``git mv``, where a write would otherwise start a second one at the root.
@@ -90,6 +92,23 @@ class Settings:
         )
         return top / found[0]
 
+    def allocated(self, model: str, app_num: int) -> UsedPorts:
+        """``get_or_allocate_ports``'s pair for a key the fast lookup did not answer, without pydantic.
+
+        The write reads the ledger into plain classes where the codec's fast reader accepts
+        it (``LedgerTarget.plain``); the models are imported only for what needs them: a
+        file the fast reader refuses (they say what is wrong, as for a bad
+        ``port_config.json``), a ledger with conflicts (``audit``), a linked worktree's
+        own pair (``worktrees: separate``).
+        """
+        from portalloc.service.target import LedgerTarget
+        from portalloc.service.worktrees import pair_in_use
+
+        show_warnings()
+        target = LedgerTarget.plain(self.moved_ledger() or self.ledger_path, self.config_path, **self._options())
+        pair, worktree = pair_in_use(target, model, app_num)
+        return UsedPorts(pair.backend, pair.frontend, None if worktree is None else str(worktree))
+
     def pair_for(self, model: str, app_num: int, *, say_worktree: bool = True) -> UsedPorts:
         """The pair the key uses here, allocated if new; an existing pair is looked up without pydantic.
 
@@ -106,10 +125,7 @@ class Settings:
             self.ledger_path, model, app_num, leases=self.leases, probe=self.probe, sync=lambda: self.service().ledger()
         )
         if hit is None:
-            from portalloc.core.worktreepair import worktree_of
-
-            pair = self.service().get_or_allocate_ports(model, app_num)
-            used = UsedPorts(pair.backend, pair.frontend, worktree_of(pair))
+            used = self.allocated(model, app_num)
             if used.worktree is not None and say_worktree:
                 click.echo(
                     f"{model}/{app_num} uses worktree {used.worktree}'s own pair (worktrees: separate)", err=True

@@ -1,4 +1,7 @@
-"""Where the next port pair comes from. Pure functions over a ``Ledger``: no I/O, clock or sockets.
+"""Where the next port pair comes from. Pure functions over a ledger: no I/O, clock or sockets.
+
+A ledger of either representation (``core.shapes``: the models or the plain classes)
+gives the same answers; new rows and ledgers are of the kind the ledger is.
 
 Anything impure a caller knows (ports the OS holds, ports pre-configured for other
 keys) comes in as ``taken``, so the same ledger and the same ``taken`` always give the
@@ -9,20 +12,26 @@ from __future__ import annotations
 
 from collections.abc import Container, Iterable, Mapping
 from itertools import filterfalse
-from typing import NamedTuple
+from typing import TYPE_CHECKING, NamedTuple, TypeVar
 
 from portalloc.core.keys import Key, check_key
 from portalloc.core.limits import MAX_PORT, MIN_PORT
-from portalloc.core.models import Allocation, Ledger
 from portalloc.core.names import KnownModels
 from portalloc.core.policyrules import BAD_PORTS, is_bad_pair, pool_holding, segments_for, usable_pairs
 from portalloc.errors import NoFreePair
+
+if TYPE_CHECKING:
+    from portalloc.core.models import Allocation, Ledger
+    from portalloc.core.shapes import LedgerShape, Row
+
+#: A ledger of either representation; what ``assign_many`` and ``release_many`` return is of its kind.
+L = TypeVar("L", bound="LedgerShape")
 
 
 class Assignment(NamedTuple):
     """What ``assign`` decided for one key."""
 
-    allocation: Allocation
+    allocation: Row
     created: bool
     #: Why a pre-configured pair was not used, or ``None``.
     note: str | None = None
@@ -37,7 +46,7 @@ class _PairFinder:
     """
 
     def __init__(
-        self, ledger: Ledger, taken: Iterable[int], kept: Iterable[int] = (), *, highest_first: bool = False
+        self, ledger: LedgerShape, taken: Iterable[int], kept: Iterable[int] = (), *, highest_first: bool = False
     ) -> None:
         self.policy = ledger.policy
         self.reserved = self.policy.reserved_ports()
@@ -97,7 +106,7 @@ class _PairFinder:
 
 
 def free_pairs(
-    ledger: Ledger, models: Iterable[str], taken: Iterable[int] = (), *, highest_first: bool = False
+    ledger: LedgerShape, models: Iterable[str], taken: Iterable[int] = (), *, highest_first: bool = False
 ) -> list[tuple[int, int]]:
     """A free pair for each of ``models`` (one pair per entry, all different), as ``assign_many`` would
     choose for new keys, without adding them to the ledger; ``highest_first`` searches from the top down.
@@ -111,13 +120,13 @@ def free_pairs(
 
 
 def assign_many(
-    ledger: Ledger,
+    ledger: L,
     keys: Iterable[Key],
     taken: Iterable[int] = (),
     preferred: Mapping[Key, tuple[int, int]] | None = None,
     *,
     allow_confusable: bool = False,
-) -> tuple[Ledger, list[Assignment]]:
+) -> tuple[L, list[Assignment]]:
     """Give every key a pair: its existing one, else its preferred one if free, else the lowest free.
 
     ``taken`` are ports that must not be handed out (held by the OS, say). ``preferred``
@@ -134,7 +143,7 @@ def assign_many(
     known = KnownModels(ledger, allow_confusable=allow_confusable)
     kept = (port for key, pair in preferred.items() if ledger.find(*key) is None for port in pair)
     finder = _PairFinder(ledger, taken, kept)
-    added: dict[Key, Allocation] = {}
+    added: dict[Key, Row] = {}
     assignments: list[Assignment] = []
     for key in keys:
         model, app_num = check_key(*key)  # NFC: an NFD spelling finds its model's row
@@ -159,7 +168,7 @@ def assign_many(
             backend, frontend = finder.next_pair(model)
             if note is not None:
                 note += f"; allocated {backend}/{frontend} instead"
-        allocation = Allocation.model_construct(model=model, app_num=app_num, backend=backend, frontend=frontend)
+        allocation = ledger.new_row(model, app_num, backend, frontend)  # of the ledger's kind
         added[(model, app_num)] = allocation
         assignments.append(Assignment(allocation, created=True, note=note))
     if not added:
@@ -168,7 +177,7 @@ def assign_many(
 
 
 def pair_refusal(
-    ledger: Ledger,
+    ledger: LedgerShape,
     key: Key,
     pair: tuple[int, int],
     *,
@@ -211,7 +220,9 @@ def pair_refusal(
     return None
 
 
-def _port_refusal(ledger: Ledger, key: Key, port: int, taken: Container[int], reserved: frozenset[int]) -> str | None:
+def _port_refusal(
+    ledger: LedgerShape, key: Key, port: int, taken: Container[int], reserved: frozenset[int]
+) -> str | None:
     """Why ``key`` may not hold ``port`` (one port of ``pair_refusal``'s rule), or ``None``."""
     policy = ledger.policy
     if policy.skip_bad_ports and port in BAD_PORTS:
@@ -231,7 +242,7 @@ def _port_refusal(ledger: Ledger, key: Key, port: int, taken: Container[int], re
     return None
 
 
-def _held_only_by(ledger: Ledger, key: Key, port: int) -> bool:
+def _held_only_by(ledger: LedgerShape, key: Key, port: int) -> bool:
     """Whether ``key`` holds ``port`` and nobody else can: its own, in a ledger where no port is held twice.
 
     Decided without a scan, so that checking every allocation against a new policy

@@ -6,13 +6,16 @@ Pure functions over allocations and a ``Ledger``: no I/O.
 from __future__ import annotations
 
 from collections.abc import Iterable
-from typing import NamedTuple
+from typing import TYPE_CHECKING, NamedTuple
 
 from pydantic import BaseModel, ConfigDict
 
 from portalloc.core.keys import Claim, Key
-from portalloc.core.models import Allocation, Ledger
+from portalloc.core.models import Ledger
 from portalloc.core.policyrules import is_bad_pair
+
+if TYPE_CHECKING:
+    from portalloc.core.shapes import Row
 
 
 class Conflict(NamedTuple):
@@ -49,7 +52,7 @@ class Usage(BaseModel):
     free_here: int
 
 
-def find_conflicts(allocations: Iterable[Allocation]) -> list[Conflict]:
+def find_conflicts(allocations: Iterable[Row]) -> list[Conflict]:
     """Every port held more than once (in any role) and every key that appears more than once."""
     holders: dict[int, list[Claim]] = {}
     seen: dict[Key, int] = {}

@@ -17,7 +17,7 @@ by ``settle``; only a release (in a merge) or a second row of the same key remov
 from __future__ import annotations
 
 from collections.abc import Iterable, Sequence
-from typing import NamedTuple
+from typing import NamedTuple, cast
 
 from portalloc.core.allocator import assign_many
 from portalloc.core.keys import Key
@@ -104,8 +104,9 @@ def settle(template: Ledger, ordered: Sequence[tuple[Allocation, str]]) -> Resol
         return Resolution(keepers, [])
     # Keepers are placed first so that a moved key can never take a keeper's port.
     ledger, assignments = assign_many(keepers, [allocation.key for allocation, _, _, _ in displaced])
+    # The rows a ``Ledger`` makes are ``Allocation``s (``Ledger.new_row``); the allocator types them by their shape.
     moves = [
-        Move(allocation, assignment.allocation, f"port {port} is held by {_named(*holder)}", side)
+        Move(allocation, cast("Allocation", assignment.allocation), f"port {port} is held by {_named(*holder)}", side)
         for (allocation, side, port, holder), assignment in zip(displaced, assignments, strict=True)
     ]
     return Resolution(ledger, moves)

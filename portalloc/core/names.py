@@ -27,7 +27,7 @@ from typing import TYPE_CHECKING
 from portalloc.errors import ConfusableName, InvalidKey
 
 if TYPE_CHECKING:
-    from portalloc.core.models import Ledger
+    from portalloc.core.shapes import LedgerShape
 
 #: Unicode's confusables.txt (UTS #39), trimmed to ``source;prototype`` lines; its header says which version.
 _DATA = Path(__file__).with_name("confusables.txt")
@@ -106,7 +106,7 @@ class KnownModels:
     A pool names its model before the model has apps: that name is known too.
     """
 
-    def __init__(self, ledger: Ledger, *, allow_confusable: bool = False) -> None:
+    def __init__(self, ledger: LedgerShape, *, allow_confusable: bool = False) -> None:
         self._ledger = ledger
         self._allow_confusable = allow_confusable
         self._models: set[str] | None = None

@@ -1,13 +1,18 @@
 """What a port policy allows, apart from any ledger's choices: which pairs may be handed out, and where.
 
-Pure functions over a ``PortPolicy`` (and, for the warnings ``check`` prints, a
-``Ledger``): the browsers' bad ports, reserved ports and pools decide which pairs of
-the sequence are usable and in which order a model's new apps look at them. No I/O.
+Pure functions over a policy of either representation (``core.shapes``) and, for the
+warnings ``check`` prints, a ``Ledger``: the browsers' bad ports, reserved ports and
+pools decide which pairs of the sequence are usable and in which order a model's new
+apps look at them. No I/O.
 """
 
 from __future__ import annotations
 
-from portalloc.core.models import Allocation, Ledger, Pool, PortPolicy
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    from portalloc.core.models import Allocation, Ledger
+    from portalloc.core.shapes import PolicyShape, PoolShape
 
 #: The WHATWG fetch standard's "bad ports": browsers refuse to connect to them.
 BAD_PORTS = frozenset(
@@ -21,17 +26,17 @@ BAD_PORTS = frozenset(
 )  # fmt: skip
 
 
-def policy_span(policy: PortPolicy) -> tuple[int, int]:
+def policy_span(policy: PolicyShape) -> tuple[int, int]:
     """The lowest and highest port of the policy's sequence (first backend, last frontend)."""
     return policy.backend_start, policy.pair(policy.pair_count - 1)[1]
 
 
-def is_bad_pair(policy: PortPolicy, backend: int, frontend: int) -> bool:
+def is_bad_pair(policy: PolicyShape, backend: int, frontend: int) -> bool:
     """Whether the pair touches a browsers' bad port and the policy skips those."""
     return policy.skip_bad_ports and (backend in BAD_PORTS or frontend in BAD_PORTS)
 
 
-def usable_pairs(policy: PortPolicy, unusable: frozenset[int] = frozenset()) -> int:
+def usable_pairs(policy: PolicyShape, unusable: frozenset[int] = frozenset()) -> int:
     """How many pairs the policy can hand out (in range, minus pairs touching a bad or reserved port).
 
     ``unusable``: ports this machine keeps from new allocations (see ``audit.usage``), for the count usable here.
@@ -40,13 +45,13 @@ def usable_pairs(policy: PortPolicy, unusable: frozenset[int] = frozenset()) -> 
     return sum(1 for k in range(policy.pair_count) if is_usable_pair(policy, blocked, k))
 
 
-def is_usable_pair(policy: PortPolicy, reserved: frozenset[int], k: int) -> bool:
+def is_usable_pair(policy: PolicyShape, reserved: frozenset[int], k: int) -> bool:
     """Whether pair ``k`` may be handed out at all: no browsers' bad port (if skipped), no ``reserved`` port."""
     backend, frontend = policy.pair(k)
     return not is_bad_pair(policy, backend, frontend) and backend not in reserved and frontend not in reserved
 
 
-def skipped_pairs(policy: PortPolicy) -> list[tuple[int, int, str]]:
+def skipped_pairs(policy: PolicyShape) -> list[tuple[int, int, str]]:
     """The pairs in range that are never handed out: ``(backend, frontend, why)``, in sequence order."""
     reserved = policy.reserved_ports()
     skipped = []
@@ -60,7 +65,7 @@ def skipped_pairs(policy: PortPolicy) -> list[tuple[int, int, str]]:
     return skipped
 
 
-def shared_segments(policy: PortPolicy) -> list[range]:
+def shared_segments(policy: PolicyShape) -> list[range]:
     """The pair indices outside every pool (the shared range), as runs of consecutive ``k``."""
     segments, start = [], 0
     for pool in policy.pools:  # sorted and apart: the model guarantees it
@@ -72,7 +77,7 @@ def shared_segments(policy: PortPolicy) -> list[range]:
     return segments
 
 
-def segments_for(policy: PortPolicy, model: str, highest_first: bool = False) -> list[range]:
+def segments_for(policy: PolicyShape, model: str, highest_first: bool = False) -> list[range]:
     """Where ``model``'s new apps look, in order: its pool, then (unless it must fail) the shared range
     (its last segment first when the search goes ``highest_first``)."""
     pool = policy.pool_of(model)
@@ -83,7 +88,7 @@ def segments_for(policy: PortPolicy, model: str, highest_first: bool = False) ->
     return own + shared if pool.overflow == "shared" else own
 
 
-def pool_holding(policy: PortPolicy, port: int) -> Pool | None:
+def pool_holding(policy: PolicyShape, port: int) -> PoolShape | None:
     """The pool one of whose pairs has ``port`` (as backend or frontend), or ``None``."""
     for start in (policy.backend_start, policy.frontend_start):
         k, rest = divmod(port - start, policy.step)

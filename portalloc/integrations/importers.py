@@ -322,7 +322,7 @@ def _whole_number(text: str) -> int | str:
 
 
 def _port_config_rows(entries: Sequence[Any]) -> list[ImportRow]:
-    from portalloc.storage.preconfig import PreconfiguredPorts
+    from portalloc.storage.preconfigentry import PreconfiguredPorts
 
     rows = []
     for number, entry in enumerate(entries, start=1):

@@ -12,11 +12,10 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Callable, Iterable, Mapping, Sequence
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, TypeVar, cast
 
-from portalloc.core import allocator, audit
+from portalloc.core import allocator
 from portalloc.core.keys import check_key, check_model_name
-from portalloc.core.models import Allocation, Ledger, PortPair, PortPolicy
 from portalloc.core.policyrules import policy_span
 from portalloc.errors import NoFreePair, PortallocError, PreconditionFailed
 from portalloc.machine import probe
@@ -25,33 +24,43 @@ from portalloc.service.host import Plan
 from portalloc.service.target import LedgerTarget
 
 if TYPE_CHECKING:
+    from portalloc.core.models import Allocation, Ledger, PortPair
+    from portalloc.core.shapes import LedgerShape, PolicyShape, Row
     from portalloc.integrations.importers import ImportReport, ImportRow
 
 logger = logging.getLogger("portalloc")
+
+#: The ledger representation a target reads (``service.target``): the write path serves both.
+L = TypeVar("L", bound="LedgerShape")
+
+
+def allocate(target: LedgerTarget[L], keys: Iterable[tuple[str, int]], *, new_only: bool = False) -> list[Row]:
+    """Each key's pair in the ledger of ``target``, allocating the lowest free one for a key that has none, in order.
+
+    No keys take no lock, but a ledger that is not valid is still refused (``LedgerCorrupt``).
+    ``new_only``: a key that already has a pair, as seen under the lock, refuses the
+    whole batch (``PreconditionFailed``) and nothing is written. The rows are of the kind
+    the target's file reads (``Allocations.allocate_many`` for the models).
+    """
+    wanted = [check_key(model, app_num) for model, app_num in keys]
+    if not wanted:
+        target.file.read()
+        return []
+    host = target.host
+    # Before the lock: keys git dropped come back with their leased pair (asking git takes a while).
+    plan = host.plan(target.file.read(), wanted) if host is not None else Plan()
+    return _allocate(target, wanted, plan, new_only=new_only)
 
 
 class Allocations:
     """Allocate and release pairs in the ledger of ``target``, each batch under one lock and one write."""
 
-    def __init__(self, target: LedgerTarget) -> None:
+    def __init__(self, target: LedgerTarget[Ledger]) -> None:
         self.target = target
 
     def allocate_many(self, keys: Iterable[tuple[str, int]], *, new_only: bool = False) -> list[PortPair]:
-        """Each key's pair, allocating the lowest free one for a key that has none, in order.
-
-        No keys take no lock, but a ledger that is not valid is still refused (``LedgerCorrupt``).
-        ``new_only``: a key that already has a pair, as seen under the lock, refuses the
-        whole batch (``PreconditionFailed``) and nothing is written.
-        """
-        target = self.target
-        wanted = [check_key(model, app_num) for model, app_num in keys]
-        if not wanted:
-            target.file.read()
-            return []
-        host = target.host
-        # Before the lock: keys git dropped come back with their leased pair (asking git takes a while).
-        plan = host.plan(target.file.read(), wanted) if host is not None else Plan()
-        return self._allocate(wanted, plan, new_only=new_only)
+        """``allocate`` in the ledger of ``target``: its rows are models."""
+        return _models(allocate(self.target, keys, new_only=new_only))
 
     def recover(self) -> tuple[list[Allocation], dict[tuple[str, int], tuple[tuple[int, int], str]]]:
         """Put back every key of this ledger that git dropped, on its leased pair; end the leases commits released.
@@ -64,7 +73,7 @@ class Allocations:
             raise PortallocError("host leases are off (PORTALLOC_LEASES=0 or --no-leases): nothing to recover from")
         ledger = self.target.file.read()
         plan = host.plan(ledger, host.dropped(ledger))
-        restored = self._allocate(list(plan.restore), plan, report=False) if plan.restore else []
+        restored = _models(_allocate(self.target, list(plan.restore), plan, report=False)) if plan.restore else []
         if plan.released and not plan.restore:
             host.end_released(plan)
         return restored, plan.released
@@ -91,7 +100,7 @@ class Allocations:
                 # Our own old ports stay taken too: the point is to leave them to the other ledger.
                 old = {port for key in moving for port in ledger.find(*key).ports}  # type: ignore[union-attr]
                 new_ledger, assignments = allocator.assign_many(kept, moving, taken | old)
-                moves = [(ledger.find(*a.allocation.key), a.allocation) for a in assignments]
+                moves = [(ledger.find(*after.key), after) for after in _models([a.allocation for a in assignments])]
                 return new_ledger, [(before, after) for before, after in moves if before is not None]
 
             if not moving:
@@ -106,64 +115,6 @@ class Allocations:
         if moves:
             self.target.written()
         return moves
-
-    def _allocate(
-        self, wanted: list[tuple[str, int]], plan: Plan, *, report: bool = True, new_only: bool = False
-    ) -> list[Allocation]:
-        """``allocate_many`` once the keys are checked and the plan for keys git dropped is made.
-
-        ``report``: warn about keys that came back or that a commit released (``recover`` says it itself).
-        """
-        target = self.target
-        host = target.host
-        preferred = {**target.preconfig(), **plan.restore}
-
-        shared_ports: list[int] = []
-        unprobed: list[PortPolicy] = []
-
-        def change(ledger: Ledger) -> tuple[Ledger, list[allocator.Assignment]]:
-            target.check_policy(ledger.policy)
-            if new_only:
-                _refuse_existing(ledger, wanted)
-            shared_ports[:] = _shared_ports(ledger)
-            probing = target.probe and ledger.policy.probe
-            unprobed[:] = [] if probing else [ledger.policy]
-
-            def assign(taken: set[int]) -> tuple[Ledger, list[allocator.Assignment]]:
-                if not probing:
-                    return allocator.assign_many(
-                        ledger, wanted, taken, preferred, allow_confusable=target.allow_confusable
-                    )
-                # A pair coming back is not bind-tested: its own app may be listening on it.
-                return _assign_free_on_this_machine(
-                    ledger, wanted, preferred, taken, set(plan.restore.values()), target.allow_confusable
-                )
-
-            if host is None or all(ledger.find(*key) is not None for key in wanted):
-                return assign(set())  # nothing to choose: a batch of existing keys is a read, and needs no store
-            return host.choose(ledger, wanted, plan, assign)
-
-        assignments = target.file.update(change)
-        if host is not None and any(assignment.created for assignment in assignments):
-            target.written()  # host.choose leased every row of what was written
-        if report:
-            _report_plan(plan, assignments)
-        if unprobed:
-            # After the lock: reading the OS range and warning need not hold up other writers,
-            # and a change that ran twice (see LedgerFile.update) warns once.
-            hostcapacity.warn_if_ephemeral(unprobed[0], probing=False)
-        for assignment in assignments:
-            if assignment.note and assignment.allocation.key not in plan.restore:  # those: _report_plan
-                logger.warning(assignment.note)
-        if shared_ports and any(assignment.created for assignment in assignments):
-            # Allocating stays safe (every port the ledger holds is avoided), and refusing would stop
-            # a whole team's scaffolding over one bad merge; but the conflict must not go unnoticed.
-            listed = ", ".join(map(str, shared_ports[:5])) + (", …" if len(shared_ports) > 5 else "")
-            logger.warning(
-                f"{target.path} has {len(shared_ports)} port{'s' if len(shared_ports) > 1 else ''} held "
-                f"twice ({listed}); new allocations avoid them, but run 'portalloc check' and 'portalloc repair'"
-            )
-        return [assignment.allocation for assignment in assignments]
 
     def release_many(
         self, keys: Iterable[tuple[str, int]], *, only_if: Callable[[PortPair], bool] | None = None
@@ -243,14 +194,70 @@ class Allocations:
         return report if host is None else _note_leased_elsewhere(report, target, planned[0])
 
 
+def _allocate(
+    target: LedgerTarget[L], wanted: list[tuple[str, int]], plan: Plan, *, report: bool = True, new_only: bool = False
+) -> list[Row]:
+    """``allocate`` once the keys are checked and the plan for keys git dropped is made.
+
+    ``report``: warn about keys that came back or that a commit released (``recover`` says it itself).
+    """
+    host = target.host
+    preferred = {**target.preconfig(), **plan.restore}
+
+    shared_ports: list[int] = []
+    unprobed: list[PolicyShape] = []
+
+    def change(ledger: L) -> tuple[L, list[allocator.Assignment]]:
+        target.check_policy(ledger.policy)
+        if new_only:
+            _refuse_existing(ledger, wanted)
+        shared_ports[:] = _shared_ports(ledger)
+        probing = target.probe and ledger.policy.probe
+        unprobed[:] = [] if probing else [ledger.policy]
+
+        def assign(taken: set[int]) -> tuple[L, list[allocator.Assignment]]:
+            if not probing:
+                return allocator.assign_many(ledger, wanted, taken, preferred, allow_confusable=target.allow_confusable)
+            # A pair coming back is not bind-tested: its own app may be listening on it.
+            return _assign_free_on_this_machine(
+                ledger, wanted, preferred, taken, set(plan.restore.values()), target.allow_confusable
+            )
+
+        if host is None or all(ledger.find(*key) is not None for key in wanted):
+            return assign(set())  # nothing to choose: a batch of existing keys is a read, and needs no store
+        return host.choose(ledger, wanted, plan, assign)
+
+    assignments = target.file.update(change)
+    if host is not None and any(assignment.created for assignment in assignments):
+        target.written()  # host.choose leased every row of what was written
+    if report:
+        _report_plan(plan, assignments)
+    if unprobed:
+        # After the lock: reading the OS range and warning need not hold up other writers,
+        # and a change that ran twice (see LedgerFile.update) warns once.
+        hostcapacity.warn_if_ephemeral(unprobed[0], probing=False)
+    for assignment in assignments:
+        if assignment.note and assignment.allocation.key not in plan.restore:  # those: _report_plan
+            logger.warning(assignment.note)
+    if shared_ports and any(assignment.created for assignment in assignments):
+        # Allocating stays safe (every port the ledger holds is avoided), and refusing would stop
+        # a whole team's scaffolding over one bad merge; but the conflict must not go unnoticed.
+        listed = ", ".join(map(str, shared_ports[:5])) + (", …" if len(shared_ports) > 5 else "")
+        logger.warning(
+            f"{target.path} has {len(shared_ports)} port{'s' if len(shared_ports) > 1 else ''} held "
+            f"twice ({listed}); new allocations avoid them, but run 'portalloc check' and 'portalloc repair'"
+        )
+    return [assignment.allocation for assignment in assignments]
+
+
 def _assign_free_on_this_machine(
-    ledger: Ledger,
+    ledger: L,
     keys: list[tuple[str, int]],
     preferred: Mapping[tuple[str, int], tuple[int, int]],
     leased: set[int],
     coming_back: set[tuple[int, int]],
     allow_confusable: bool,
-) -> tuple[Ledger, list[allocator.Assignment]]:
+) -> tuple[L, list[allocator.Assignment]]:
     """``allocator.assign_many`` with the ports this machine holds passed in as taken.
 
     Probing is lazy: only pairs the allocator actually proposes are bind-tested. A busy
@@ -284,7 +291,7 @@ def _assign_free_on_this_machine(
         busy |= newly_busy
 
 
-def _refuse_existing(ledger: Ledger, keys: Iterable[tuple[str, int]]) -> None:
+def _refuse_existing(ledger: LedgerShape, keys: Iterable[tuple[str, int]]) -> None:
     for model_name, app_num in keys:
         found = ledger.find(model_name, app_num)
         if found is not None:
@@ -294,10 +301,12 @@ def _refuse_existing(ledger: Ledger, keys: Iterable[tuple[str, int]]) -> None:
             )
 
 
-def _shared_ports(ledger: Ledger) -> list[int]:
+def _shared_ports(ledger: LedgerShape) -> list[int]:
     """Ports two allocations hold (a plain git merge can make them), sorted; cheap when there are none."""
     if len(ledger.used_ports) == 2 * len(ledger.allocations):
         return []  # the common case: every port is held once, decided by a set the allocator builds anyway
+    from portalloc.core import audit  # its report models import pydantic: only for a ledger with conflicts
+
     return [conflict.port for conflict in audit.find_conflicts(ledger.allocations) if conflict.port is not None]
 
 
@@ -327,7 +336,12 @@ def _report_plan(plan: Plan, assignments: list[allocator.Assignment]) -> None:
                 )
 
 
-def _note_leased_elsewhere(report: ImportReport, target: LedgerTarget, ledger: Ledger) -> ImportReport:
+def _models(rows: list[Row]) -> list[Allocation]:
+    """The rows of a ``Ledger``: ``Allocation``s (``Ledger.new_row``), which the write path types by their shape."""
+    return cast("list[Allocation]", rows)
+
+
+def _note_leased_elsewhere(report: ImportReport, target: LedgerTarget[Ledger], ledger: Ledger) -> ImportReport:
     """``report`` with a note on each row whose ports another key leases on this machine (kept, never dropped:
     the other ledger may be a stale clone, and dropping a live pair would hand its port out twice)."""
     from portalloc.integrations.importers import LEASED_HERE

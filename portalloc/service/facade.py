@@ -14,22 +14,21 @@ from __future__ import annotations
 
 from collections.abc import Callable, Iterable, Sequence
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, cast
 
 from portalloc.core import audit, policyrules
 from portalloc.core.audit import Conflict, Usage
 from portalloc.core.keys import check_key
 from portalloc.core.limits import DEFAULT_LOCK_TIMEOUT
 from portalloc.core.models import Allocation, Ledger, Pool, PortPair, PortPolicy
-from portalloc.errors import PortallocError
 from portalloc.machine import live
 from portalloc.service import hostcapacity, status
 from portalloc.service.allocation import Allocations
 from portalloc.service.cleanup import AppDirectories
 from portalloc.service.host import HostLeases, leases_enabled
 from portalloc.service.policy_admin import PolicyAdmin
-from portalloc.service.target import LedgerTarget
-from portalloc.service.worktrees import WorktreePairs
+from portalloc.service.target import LedgerTarget, check_lock_timeout
+from portalloc.service.worktrees import WorktreePairs, pair_in_use
 from portalloc.storage.ledger import LedgerFile
 from portalloc.storage.paths import find_ledger
 
@@ -72,7 +71,7 @@ class PortAllocationService:
         state_dir: str | Path | None = None,
         allow_confusable: bool = False,
     ) -> None:
-        _check_lock_timeout(lock_timeout)
+        check_lock_timeout(lock_timeout)
         path = Path(ledger_path) if ledger_path is not None else find_ledger(Path.cwd())
         file = LedgerFile(path, lock_timeout, Ledger(policy=policy) if policy else None, create_missing=create_ledger)
         on = leases_enabled() if leases is None else leases
@@ -194,13 +193,8 @@ class PortAllocationService:
         In a linked worktree under ``worktrees: separate``: the worktree's own pair
         (``WorktreePair``), chosen if new; a new key gets its ledger pair too.
         """
-        key = check_key(model_name, app_num)
-        existing = self._target.file.read().find(*key)
-        if existing is None:
-            return self.allocate_many([key])[0]  # a write, which leases every row of the ledger itself
-        # A read: rows that arrived without a write are leased now (service.readsync). No ledger lock for a
-        # key the ledger holds; a worktree's own pair is checked (and moved) in the store.
-        return self._worktrees.own_pairs(self.ledger(), [existing])[0]
+        pair, _worktree = pair_in_use(self._target, model_name, app_num)
+        return cast("PortPair", pair)  # the service's file reads models (LedgerTarget[Ledger]): its rows are PortPairs
 
     def allocate_many(self, keys: Iterable[tuple[str, int]], *, new_only: bool = False) -> list[PortPair]:
         """``get_or_allocate_ports`` for many keys under one lock and one write, in order.
@@ -347,12 +341,6 @@ class PortAllocationService:
         """``(allocation, port, message)`` for each port of the ledger (or ``model_name``'s) that another key
         has leased on this machine (host leases); empty with leases off, a warning if the store cannot be read."""
         return status.shared_here(self._target, model_name)
-
-
-def _check_lock_timeout(seconds: float) -> None:
-    # NaN slips through every comparison, and a negative timeout means nothing sensible.
-    if isinstance(seconds, bool) or not isinstance(seconds, (int, float)) or not seconds >= 0:
-        raise PortallocError(f"the lock timeout must be a number of seconds, 0 or more, not {seconds!r}")
 
 
 def get_or_allocate_ports(

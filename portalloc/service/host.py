@@ -30,17 +30,19 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, TypeVar
 
-from portalloc.core.models import Allocation, Ledger
 from portalloc.core.policyrules import policy_span
 from portalloc.errors import PortallocError
 from portalloc.machine.identity import LedgerIdentity, identify
 
-if TYPE_CHECKING:  # the store (and sqlite3) is opened when a pair is chosen or ended: reads never need it
-    from portalloc.machine.leases import LeaseStore
+if TYPE_CHECKING:
+    from portalloc.core.shapes import LedgerShape, Row
+    from portalloc.machine.leases import LeaseStore  # opened when a pair is chosen or ended: reads never need it
 
 Key = tuple[str, int]
 Pair = tuple[int, int]
 R = TypeVar("R")
+#: A ledger of either representation (``core.shapes``): ``choose`` gives back one of the same kind.
+L = TypeVar("L", bound="LedgerShape")
 
 #: Values of ``PORTALLOC_LEASES`` that turn host leases off.
 OFF = ("0", "false", "no", "off")
@@ -78,7 +80,7 @@ class HostLeases:
         self._given = store
         self._local = threading.local()
         #: The ledger ``choose`` last leased every row of (committed), to lease only what is new next time.
-        self._leased: Ledger | None = None
+        self._leased: LedgerShape | None = None
 
     def identity(self) -> LedgerIdentity:
         """This ledger's identity (worked out once)."""
@@ -114,7 +116,7 @@ class HostLeases:
         store.saw_checkout(ledger_id, identity.ledger, identity.top)
         return ledger_id
 
-    def dropped(self, ledger: Ledger) -> list[Key]:
+    def dropped(self, ledger: LedgerShape) -> list[Key]:
         """This ledger's keys that hold a live lease here but are in neither ``ledger`` (this copy) nor another
         work tree's copy: what git dropped (a key another worktree holds is that worktree's)."""
         store = self.store()
@@ -136,10 +138,8 @@ class HostLeases:
             if path != mine
         ]
 
-    def plan(self, ledger: Ledger, wanted: Iterable[Key]) -> Plan:
+    def plan(self, ledger: LedgerShape, wanted: Iterable[Key]) -> Plan:
         """Which wanted keys missing from ``ledger`` come back with their leased pair, and which a commit released."""
-        from portalloc.integrations.leasegit import released_by  # only when a leased key is missing
-
         plan = Plan()
         missing = [key for key in wanted if ledger.find(*key) is None]
         if not missing:
@@ -155,6 +155,8 @@ class HostLeases:
             pair = (lease.backend, lease.frontend)
             commit = None
             if identity.top is not None and identity.relative is not None:
+                from portalloc.integrations.leasegit import released_by  # git: only for a leased key that is missing
+
                 commit = released_by(identity.top, identity.relative, *key)
             if commit is None:
                 plan.restore[key] = pair
@@ -164,11 +166,11 @@ class HostLeases:
 
     def choose(
         self,
-        ledger: Ledger,
+        ledger: L,
         wanted: Iterable[Key],
         plan: Plan,
-        assign: Callable[[set[int]], tuple[Ledger, R]],
-    ) -> tuple[Ledger, R]:
+        assign: Callable[[set[int]], tuple[L, R]],
+    ) -> tuple[L, R]:
         """In one store transaction: end the leases a commit released, let ``assign`` choose with every port
         leased to another key taken, and lease every row of the ledger it returns.
 
@@ -191,7 +193,7 @@ class HostLeases:
         with store.transaction():
             _end_released(store, self.register(store), plan)
 
-    def sync(self, ledger: Ledger, *, wait_ms: int | None = None) -> int:
+    def sync(self, ledger: LedgerShape, *, wait_ms: int | None = None) -> int:
         """Lease every row of ``ledger`` (this copy, as read); how many leases were added or moved.
 
         ``wait_ms``: how long to wait for another process's store transaction (default: the store's own).
@@ -201,7 +203,7 @@ class HostLeases:
             return self._lease_rows(store, self.register(store), ledger)
 
     @staticmethod
-    def _lease_rows(store: LeaseStore, ledger_id: int, ledger: Ledger, known: Ledger | None = None) -> int:
+    def _lease_rows(store: LeaseStore, ledger_id: int, ledger: LedgerShape, known: LedgerShape | None = None) -> int:
         """Lease the ledger's rows that are not leased as they are; the ledger is the truth for its keys.
 
         ``known``: a ledger whose rows are leased already (only rows it lacks are looked at).
@@ -222,7 +224,7 @@ class HostLeases:
                 changed += 1
         return changed
 
-    def end(self, released: Iterable[Allocation], why: str = "released") -> list[Key]:
+    def end(self, released: Iterable[Row], why: str = "released") -> list[Key]:
         """After a release's rename: end the leases of ``released`` keys that no other copy of this ledger holds."""
         store = self.store()
         keys = [allocation.key for allocation in released]

@@ -15,18 +15,18 @@ import logging
 from collections.abc import Iterable
 from typing import TYPE_CHECKING
 
-from portalloc.core.models import PortPolicy
 from portalloc.core.policyrules import policy_span
 from portalloc.machine import hostports
 
 if TYPE_CHECKING:
+    from portalloc.core.shapes import PolicyShape
     from portalloc.service.host import HostLeases
 
 logger = logging.getLogger("portalloc")
 
 
 def unusable_here(
-    policy: PortPolicy,
+    policy: PolicyShape,
     *,
     probing: bool,
     warn: bool = False,
@@ -52,7 +52,7 @@ def unusable_here(
     return ports
 
 
-def leased_elsewhere(host: HostLeases, policy: PortPolicy, held: Iterable[tuple[str, int]]) -> frozenset[int]:
+def leased_elsewhere(host: HostLeases, policy: PolicyShape, held: Iterable[tuple[str, int]]) -> frozenset[int]:
     """The ports of ``policy``'s span that live host leases of keys other than ``held`` hold on this machine.
 
     A count never fails because of the store: one that cannot be opened or read is a
@@ -72,7 +72,7 @@ def leased_elsewhere(host: HostLeases, policy: PortPolicy, held: Iterable[tuple[
         return frozenset()
 
 
-def warn_if_ephemeral(policy: PortPolicy, host: hostports.HostPorts | None = None, *, probing: bool) -> None:
+def warn_if_ephemeral(policy: PolicyShape, host: hostports.HostPorts | None = None, *, probing: bool) -> None:
     """A warning on the ``portalloc`` logger, naming the range, when ``policy`` crosses the OS ephemeral range."""
     host = host or hostports.host_ports()
     overlap = host.ephemeral_overlap(*policy_span(policy))

@@ -27,7 +27,7 @@ logger = logging.getLogger("portalloc")
 class PolicyAdmin:
     """Create the ledger of ``target`` and change its policy (see ``PortAllocationService`` for each call)."""
 
-    def __init__(self, target: LedgerTarget) -> None:
+    def __init__(self, target: LedgerTarget[Ledger]) -> None:
         self.target = target
 
     def create_ledger(self, policy: PortPolicy) -> Ledger:

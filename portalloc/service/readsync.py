@@ -18,11 +18,16 @@ had is one warning; either way the stamp stays as it was and the next read tries
 from __future__ import annotations
 
 import logging
+from typing import TYPE_CHECKING, Any, TypeVar
 
-from portalloc.core.models import Ledger
 from portalloc.machine import syncstamp
 from portalloc.service.host import HostLeases
 from portalloc.storage.ledger import LedgerFile
+
+if TYPE_CHECKING:
+    from portalloc.core.shapes import LedgerShape
+
+L = TypeVar("L", bound="LedgerShape")
 
 logger = logging.getLogger("portalloc")
 
@@ -30,7 +35,7 @@ logger = logging.getLogger("portalloc")
 READ_WAIT_MS = 100
 
 
-def read(file: LedgerFile, host: HostLeases | None, synced: list[str]) -> Ledger:
+def read(file: LedgerFile[L], host: HostLeases | None, synced: list[str]) -> L:
     """``file``'s ledger, its rows leased here first if it changed since they last were (``host``: leases on).
 
     ``synced`` holds the signature this caller last saw taken in (kept between reads, so a
@@ -47,7 +52,7 @@ def read(file: LedgerFile, host: HostLeases | None, synced: list[str]) -> Ledger
     return ledger
 
 
-def _sync(host: HostLeases, file: LedgerFile, ledger: Ledger, seen: str) -> bool:
+def _sync(host: HostLeases, file: LedgerFile[Any], ledger: LedgerShape, seen: str) -> bool:
     from portalloc.machine.leases import STORE_ERRORS  # here: sqlite3 only once a store is in use
 
     try:
@@ -59,7 +64,7 @@ def _sync(host: HostLeases, file: LedgerFile, ledger: Ledger, seen: str) -> bool
     return True
 
 
-def written(file: LedgerFile, host: HostLeases | None, synced: list[str]) -> None:
+def written(file: LedgerFile[Any], host: HostLeases | None, synced: list[str]) -> None:
     """After a write whose store transaction leased every row of the ledger it wrote: record it as taken in.
 
     The signature is read just after the write; a file git replaced in that instant

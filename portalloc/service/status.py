@@ -24,7 +24,7 @@ def live_status(pairs: Iterable[Allocation], model_name: str | None = None) -> l
 
 
 def shared_here(
-    target: LedgerTarget, model_name: str | None = None, *, ledger: Ledger | None = None
+    target: LedgerTarget[Ledger], model_name: str | None = None, *, ledger: Ledger | None = None
 ) -> list[tuple[Allocation, int, str]]:
     """``(allocation, port, message)`` for each port of the ledger (or of ``model_name``'s apps) that a live
     host lease of another key claims on this machine (``service.host_admin.shared_ports``).

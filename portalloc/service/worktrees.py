@@ -27,28 +27,51 @@ from __future__ import annotations
 import logging
 from collections.abc import Iterable, Sequence
 from pathlib import Path
+from typing import TYPE_CHECKING, Any, TypeVar
 
 from portalloc.core import allocator
-from portalloc.core.models import Allocation, Ledger
+from portalloc.core.keys import check_key
 from portalloc.core.policyrules import policy_span
-from portalloc.core.worktreepair import WorktreePair
 from portalloc.errors import LeaseStoreUnavailable
 from portalloc.machine import probe
 from portalloc.service import hostcapacity
+from portalloc.service.allocation import allocate
 from portalloc.service.target import LedgerTarget
+
+if TYPE_CHECKING:
+    from portalloc.core.models import Allocation, Ledger
+    from portalloc.core.shapes import LedgerShape, Row
+    from portalloc.core.worktreepair import WorktreePair
 
 logger = logging.getLogger("portalloc")
 
 Key = tuple[str, int]
+#: Rows of either representation (``core.shapes``); a linked worktree's own pair is a ``WorktreePair``.
+R = TypeVar("R", bound="Row")
+L = TypeVar("L", bound="LedgerShape")
+
+
+def pair_in_use(target: LedgerTarget[L], model: str, app_num: int) -> tuple[Row, Path | None]:
+    """The pair this work tree uses for ``(model, app_num)``, allocated if new, and the linked worktree whose
+    own pair it is (``None``: the ledger's). ``PortAllocationService.get_or_allocate_ports``, for either
+    representation: the command line's write of a new key reads plain classes."""
+    key = check_key(model, app_num)
+    existing = target.file.read().find(*key)
+    # A new key is a write, which leases every row of the ledger itself. For a key the ledger holds, a read:
+    # rows that arrived without a write are leased now (service.readsync), and no ledger lock is taken.
+    committed = allocate(target, [key]) if existing is None else [existing]
+    ledger = target.read()
+    own = WorktreePairs(target)
+    return own.own_pairs(ledger, committed)[0], own.worktree(ledger)
 
 
 class WorktreePairs:
     """The own pairs of the linked worktree that holds the ledger of ``target`` (if it is one)."""
 
-    def __init__(self, target: LedgerTarget) -> None:
+    def __init__(self, target: LedgerTarget[Any]) -> None:  # either representation: it reads no ledger itself
         self.target = target
 
-    def worktree(self, ledger: Ledger) -> Path | None:
+    def worktree(self, ledger: LedgerShape) -> Path | None:
         """The linked worktree whose pairs are its own, or ``None`` (main worktree, ``shared``, leases off)."""
         host = self.target.host
         if host is None or not ledger.policy.separate_worktrees:
@@ -78,7 +101,7 @@ class WorktreePairs:
         own = self.held(ledger)
         return [own.get(row.key, row) for row in ledger.allocations]
 
-    def own_pairs(self, ledger: Ledger, committed: Sequence[Allocation]) -> list[Allocation]:
+    def own_pairs(self, ledger: LedgerShape, committed: Sequence[R]) -> list[R | WorktreePair]:
         """``committed`` (pairs the ledger holds) as this worktree uses them: each replaced by its own pair,
         chosen and leased now if it has none or if its pair is no longer free of the ledger and other leases."""
         worktree = self.worktree(ledger)
@@ -86,7 +109,7 @@ class WorktreePairs:
         if host is None and committed and ledger.policy.separate_worktrees:
             _warn_without_leases(self.target.path)
         if worktree is None or host is None or not committed:
-            return list(committed)
+            return list(committed)  # the ledger's pairs: no WorktreePair (nor pydantic) needed
         keys = list(dict.fromkeys(pair.key for pair in committed))
         store = host.store()
         with store.transaction():
@@ -124,7 +147,7 @@ class WorktreePairs:
         with store.transaction():
             store.worktrees.end(host.register(store), worktree, [pair.key for pair in released])
 
-    def _choose(self, ledger: Ledger, keys: list[Key], taken: set[int]) -> dict[Key, tuple[int, int]]:
+    def _choose(self, ledger: LedgerShape, keys: list[Key], taken: set[int]) -> dict[Key, tuple[int, int]]:
         """A new pair per key, from the top of the policy down, clear of ``taken`` and, when probing, of
         what this machine holds (only the pairs proposed are bind-tested, as for committed pairs)."""
         if not keys:
@@ -155,6 +178,8 @@ def _warn_without_leases(ledger_path: Path) -> None:
 
 
 def _pair(key: Key, ports: tuple[int, int], worktree: Path) -> WorktreePair:
+    from portalloc.core.worktreepair import WorktreePair  # a model: only a separate linked worktree needs it
+
     return WorktreePair.model_construct(
         model=key[0], app_num=key[1], backend=ports[0], frontend=ports[1], worktree=str(worktree)
     )

@@ -30,20 +30,24 @@ import errno
 import os
 import time
 from collections.abc import Callable
+from dataclasses import dataclass
 from pathlib import Path
-from typing import TYPE_CHECKING, NamedTuple, TypeVar
+from typing import TYPE_CHECKING, Generic, Literal, TypeVar, cast, overload
 
 from portalloc.core.limits import DEFAULT_LOCK_TIMEOUT, MAX_LEDGER_BYTES
-from portalloc.core.models import Ledger
 from portalloc.errors import LedgerCorrupt, LedgerExists, LedgerLocked, LedgerMissing, LedgerUnavailable
 from portalloc.storage.codec import LineCache, dump_ledger, parse_known_rows, parse_ledger
 from portalloc.storage.files import FileDirectory, RegularFile, same_file
 from portalloc.storage.paths import git_operation
+from portalloc.storage.plainread import read_plain
 
-if TYPE_CHECKING:  # imported when a write takes the lock: a read never needs filelock
-    from portalloc.storage import locking
+if TYPE_CHECKING:
+    from portalloc.core.models import Ledger
+    from portalloc.core.shapes import LedgerShape
+    from portalloc.storage import locking  # imported when a write takes the lock: a read never needs filelock
 
 T = TypeVar("T")
+L = TypeVar("L", bound="LedgerShape")  # what a LedgerFile reads: a Ledger, or (plain) a LedgerShape
 
 
 # --- files ------------------------------------------------------------------------------
@@ -86,10 +90,11 @@ def read_bytes(path: Path, what: str = "ledger", limit: int = MAX_LEDGER_BYTES) 
     return None if found is None else found.data
 
 
-class _Snapshot(NamedTuple):
+@dataclass(frozen=True)
+class _Snapshot(Generic[L]):
     signature: tuple[int, ...]
     data: bytes | None
-    ledger: Ledger
+    ledger: L
 
 
 class _Changed(Exception):
@@ -105,7 +110,7 @@ _SETTLE_INTERVAL = 0.01
 _LINK_GRACE = 0.2
 
 
-class LedgerFile:
+class LedgerFile(Generic[L]):
     """One ledger on disk: cached lock-free reads and locked read-modify-write updates.
 
     A read re-parses the file only when it changed (by inode, size and mtime), so
@@ -114,19 +119,41 @@ class LedgerFile:
     file (the API's zero-configuration default); if not, it raises ``LedgerMissing``.
     """
 
+    @overload
     def __init__(
-        self,
+        self: LedgerFile[Ledger],
         path: Path | str,
         lock_timeout: float = DEFAULT_LOCK_TIMEOUT,
         new_ledger: Ledger | None = None,
         *,
         create_missing: bool = True,
-    ):
+    ) -> None: ...
+
+    @overload
+    def __init__(  # plain: plain classes where it can (storage.plainread), else a Ledger; the default new ledger
+        self: LedgerFile[LedgerShape],
+        path: Path | str,
+        lock_timeout: float,
+        *,
+        create_missing: bool,
+        plain: Literal[True],
+    ) -> None: ...
+
+    def __init__(
+        self,
+        path: Path | str,
+        lock_timeout: float = DEFAULT_LOCK_TIMEOUT,
+        new_ledger: LedgerShape | None = None,
+        *,
+        create_missing: bool = True,
+        plain: bool = False,
+    ) -> None:
         self.path = Path(path)
         self.lock_timeout = lock_timeout
-        self._new_ledger = new_ledger
+        self._new_ledger = cast("L | None", new_ledger)
         self.create_missing = create_missing
-        self._snapshot: _Snapshot | None = None
+        self.plain = plain
+        self._snapshot: _Snapshot[L] | None = None
         self._lines = LineCache()
         #: Once the ledger has been seen, its absence is never read as "a new ledger".
         self._seen = False
@@ -144,26 +171,33 @@ class LedgerFile:
         return _signature_of(st)
 
     @property
-    def new_ledger(self) -> Ledger:
+    def new_ledger(self) -> L:
         """What a missing file reads as (its policy is the one a new ledger gets)."""
         # Built when first asked for: validating even an empty Ledger builds the models'
         # validators, which a write to an existing file never needs (``codec._built``).
         if self._new_ledger is None:
-            self._new_ledger = Ledger()
+            self._new_ledger = self._parsed(None)
         return self._new_ledger
 
-    def _load(self, data: bytes | None) -> Ledger:
+    def _parsed(self, data: bytes | None) -> L:
+        """``data`` (``None``: no file) as this file reads it: plain classes where it may (``plain``), else models."""
+        if self.plain:
+            ledger: LedgerShape | None = read_plain(data, self.path)
+        elif data is None:
+            from portalloc.core.models import Ledger
+
+            ledger = Ledger()
+        else:  # usually another writer added a row or two: validate just those
+            known = self._snapshot
+            ledger = None if known is None else parse_known_rows(data, cast("Ledger", known.ledger), self._lines)
+            ledger = ledger or parse_ledger(data, self.path)
+        return cast("L", ledger)  # the overloads of __init__ tie L to ``plain``
+
+    def _load(self, data: bytes | None) -> L:
         snapshot = self._snapshot
         if snapshot is not None and snapshot.data == data:
             return snapshot.ledger
-        if data is None:
-            return self.new_ledger
-        if snapshot is not None:
-            # Usually another writer added a row or two: validate just those.
-            ledger = parse_known_rows(data, snapshot.ledger, self._lines)
-            if ledger is not None:
-                return ledger
-        return parse_ledger(data, self.path)
+        return self.new_ledger if data is None else self._parsed(data)
 
     def missing(self) -> LedgerMissing:
         """The error for a ledger that is not there where it must be: it names ``portalloc init``."""
@@ -172,7 +206,7 @@ class LedgerFile:
             "(a write starts one by itself only at the root of the git repository)"
         )
 
-    def read(self) -> Ledger:
+    def read(self) -> L:
         """The ledger as it is now (an empty one with the new-ledger policy if there is no file).
 
         Where this ``LedgerFile`` may not create a ledger (``create_missing`` is false), a
@@ -193,7 +227,7 @@ class LedgerFile:
         )
         return ledger
 
-    def create(self, ledger: Ledger) -> None:
+    def create(self, ledger: LedgerShape) -> None:
         """Write ``ledger`` as a new file; raise ``LedgerExists`` if there is a file at the path already.
 
         Atomic and exclusive: the complete file appears under its name by a hard link
@@ -210,7 +244,7 @@ class LedgerFile:
                 raise _unavailable("create", self.path, error) from None
         self._seen = True
 
-    def update(self, change: Callable[[Ledger], tuple[Ledger, T]]) -> T:
+    def update(self, change: Callable[[L], tuple[L, T]]) -> T:
         """Under the lock: re-read, apply ``change``, write the result if it differs.
 
         ``change`` returns ``(new_ledger, result)``; ``result`` is returned. If ``change``
@@ -308,7 +342,7 @@ class LedgerFile:
 
     def _settled(
         self, directory: FileDirectory, deadline: float, *, writing: bool = True
-    ) -> tuple[RegularFile | None, Ledger]:
+    ) -> tuple[RegularFile | None, L]:
         """The ledger file and what it holds, once it is there and valid; ``(None, new ledger)`` if there is none.
 
         The one place that waits while git rewrites the ledger: git replaces a work-tree

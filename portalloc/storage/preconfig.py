@@ -7,36 +7,17 @@ ports are free; until its key is allocated, no other key is given those ports.
 
 from __future__ import annotations
 
-from functools import cache
 from pathlib import Path
 
-from pydantic import BaseModel, ConfigDict, TypeAdapter, ValidationError
-
-from portalloc.core.keys import Key
-from portalloc.core.limits import MAX_CONFIG_BYTES
-from portalloc.core.models import AppNum, ModelName, Port
-from portalloc.core.validation import describe_validation_error
-from portalloc.errors import ConfigError
+from portalloc.core.keys import Key, check_app_num, check_model_name
+from portalloc.core.limits import MAX_CONFIG_BYTES, MAX_PORT, MIN_PORT
+from portalloc.errors import ConfigError, PortallocError
 from portalloc.storage.files import read_regular_file
 from portalloc.storage.strictjson import parse_json
 
-
-class PreconfiguredPorts(BaseModel):
-    """One entry of ``port_config.json``."""
-
-    # Its validator is built when a file is first read: most ledgers have no pre-configuration.
-    model_config = ConfigDict(strict=True, frozen=True, extra="ignore", defer_build=True)
-
-    model: ModelName
-    app_number: AppNum
-    backend_port: Port
-    frontend_port: Port
-
-
-@cache
-def _entries() -> TypeAdapter[list[PreconfiguredPorts]]:
-    """The validator of the file's list, built on first use (building one at import costs every command)."""
-    return TypeAdapter(list[PreconfiguredPorts])
+#: An entry's fields, in the order they are read (``preconfigentry.PreconfiguredPorts``'s; others are ignored).
+ENTRY_FIELDS = ("model", "app_number", "backend_port", "frontend_port")
+Entry = tuple[str, int, int, int]
 
 
 def load_preconfig(path: Path) -> dict[Key, tuple[int, int]]:
@@ -58,22 +39,64 @@ def load_preconfig(path: Path) -> dict[Key, tuple[int, int]]:
         raw = parse_json(text)
     except ValueError as error:
         raise ConfigError(f"{path} is {error}") from None
-    try:
-        entries = _entries().validate_python(raw)
-    except ValidationError as error:
-        raise ConfigError(f"{path} is not a valid port configuration: {describe_validation_error(error)}") from None
+    entries = plain_entries(raw)
+    if entries is None:
+        entries = _validated(path, raw)
     pairs: dict[Key, tuple[int, int]] = {}
     owners: dict[int, str] = {}
-    for entry in entries:
-        key = (entry.model, entry.app_number)
-        label = f"{entry.model}/{entry.app_number}"
+    for model, app_number, backend_port, frontend_port in entries:
+        key = (model, app_number)
+        label = f"{model}/{app_number}"
         if key in pairs:
             raise ConfigError(f"{path}: {label} is configured twice")
-        if entry.backend_port == entry.frontend_port:
-            raise ConfigError(f"{path}: {label} has the same backend and frontend port {entry.backend_port}")
-        for port in (entry.backend_port, entry.frontend_port):
+        if backend_port == frontend_port:
+            raise ConfigError(f"{path}: {label} has the same backend and frontend port {backend_port}")
+        for port in (backend_port, frontend_port):
             if port in owners:
                 raise ConfigError(f"{path}: port {port} is configured for both {owners[port]} and {label}")
             owners[port] = label
-        pairs[key] = (entry.backend_port, entry.frontend_port)
+        pairs[key] = (backend_port, frontend_port)
     return pairs
+
+
+def plain_entries(raw: object) -> list[Entry] | None:
+    """The entries of a parsed file if ``PreconfiguredPorts`` accepts every one (models in NFC), else ``None``.
+
+    The model's rules written out without pydantic: a list of objects, each with a model
+    name, an app number and two ports, strictly typed (``true`` is not a number); other
+    fields are ignored.
+    """
+    if type(raw) is not list:
+        return None
+    entries = []
+    for entry in raw:
+        if type(entry) is not dict or not all(name in entry for name in ENTRY_FIELDS):
+            return None
+        model, app_number, backend_port, frontend_port = (entry[name] for name in ENTRY_FIELDS)
+        if type(model) is not str or type(app_number) is not int:
+            return None
+        if not all(type(port) is int and MIN_PORT <= port <= MAX_PORT for port in (backend_port, frontend_port)):
+            return None
+        try:
+            entries.append((check_model_name(model), check_app_num(app_number), backend_port, frontend_port))
+        except PortallocError:
+            return None
+    return entries
+
+
+def _validated(path: Path, raw: object) -> list[Entry]:
+    """The entries as ``PreconfiguredPorts`` reads them, or ``ConfigError`` saying what it finds wrong.
+
+    For a file the plain reader did not accept (the model then refuses it too, and says why:
+    ``tests/storage/test_preconfig.py`` pins that the two accept the same files, alike).
+    """
+    from pydantic import ValidationError
+
+    from portalloc.core.validation import describe_validation_error
+    from portalloc.storage.preconfigentry import entries_adapter
+
+    try:
+        entries = entries_adapter().validate_python(raw)
+    except ValidationError as error:
+        raise ConfigError(f"{path} is not a valid port configuration: {describe_validation_error(error)}") from None
+    return [(entry.model, entry.app_number, entry.backend_port, entry.frontend_port) for entry in entries]

@@ -8,8 +8,8 @@ import neither click nor pydantic nor filelock nor sqlite3 (the quick front door
 command module; a read (``get``/``env``/``run`` of a key the
 ledger holds, with or without reserved ports and pools in its policy) imports neither
 pydantic nor filelock nor sqlite3; a ``list`` imports no lock and no lease store; a new
-allocation imports pydantic, filelock and sqlite3 but builds no pydantic validator and
-never ``importlib.metadata`` (pydantic's plugin loader, when a validator is built).
+allocation imports filelock and sqlite3 but not pydantic (``Settings.allocated``: the
+ledger and a ``port_config.json`` are read into plain values).
 """
 
 from __future__ import annotations
@@ -130,16 +130,46 @@ def test_a_read_of_a_key_the_ledger_holds_imports_no_model_no_lock_no_lease_stor
     assert own_command_only(modules, command)
 
 
-@pytest.mark.parametrize("command", ["get", "env"])
-def test_a_new_allocation_builds_no_validator_and_loads_no_plugin(ledger_path: Path, command: str) -> None:
-    _ledger(ledger_path, READ_POLICIES["reserved ports and a pool"])
-    modules = modules_after("--ledger", str(ledger_path), command, "m", "2")
-    # It allocates (the models, the lock, the lease store), which shows the read budget can fail.
-    assert {"pydantic", "filelock", "sqlite3"} <= {name.split(".")[0] for name in modules}
-    assert [name for name in modules if name.startswith("validator:")] == []
-    assert "importlib.metadata" not in modules
+#: New keys a write may meet: an app of a model the ledger has, a model new to it (the look-alike check
+#: runs), and the pooled model of the policy with a pool (an app of its own pairs).
+_NEW_KEYS = {"an existing model": ("m", 2), "a new model": ("brand_new", 1), "a pooled model": ("pooled", 1)}
+
+
+def _allocated(path: Path, model: str, app_num: int) -> bool:
+    return f'"model": "{model}", "app_num": {app_num},' in path.read_text()
+
+
+@pytest.mark.parametrize("key", sorted(_NEW_KEYS))
+@pytest.mark.parametrize("policy", sorted(READ_POLICIES))
+def test_a_new_allocation_imports_no_pydantic(ledger_path: Path, policy: str, key: str) -> None:
+    _ledger(ledger_path, READ_POLICIES[policy])
+    model, app_num = _NEW_KEYS[key]
+    modules = modules_after("--ledger", str(ledger_path), "get", model, str(app_num))
+    assert _allocated(ledger_path, model, app_num)  # it did allocate: the lock and the lease store
+    assert {"filelock", "sqlite3"} <= {name.split(".")[0] for name in modules}
+    assert forbidden(modules, ("pydantic", "pydantic_core")) == []
+    assert "portalloc.core.models" not in modules and "importlib.metadata" not in modules
+    assert own_command_only(modules, "get")
+
+
+@pytest.mark.parametrize("command", ["env", "run"])
+def test_every_command_that_allocates_a_new_key_does_it_without_pydantic(ledger_path: Path, command: str) -> None:
+    _ledger(ledger_path, READ_POLICIES["plain"])
+    modules = modules_after(
+        "--ledger", str(ledger_path), command, "m", "2", *(["--", "true"] if command == "run" else [])
+    )
+    assert _allocated(ledger_path, "m", 2)
+    assert forbidden(modules, ("pydantic", "pydantic_core")) == []
     assert own_command_only(modules, command)
-    assert ledger_path.read_text().count('"model": "m"') == 2  # and it did allocate
+
+
+def test_a_new_allocation_with_a_port_config_imports_no_pydantic(ledger_path: Path) -> None:
+    _ledger(ledger_path, READ_POLICIES["plain"])
+    config = [{"model": "m", "app_number": 2, "backend_port": 29301, "frontend_port": 29801}]
+    ledger_path.with_name("port_config.json").write_text(json.dumps(config))
+    modules = modules_after("--ledger", str(ledger_path), "get", "m", "2")
+    assert '"model": "m", "app_num": 2, "backend": 29301, "frontend": 29801}' in ledger_path.read_text()
+    assert forbidden(modules, ("pydantic", "pydantic_core")) == []  # the platform's own case: it has one
 
 
 def test_list_takes_no_lock_and_opens_no_lease_store(ledger_path: Path) -> None:

@@ -176,3 +176,57 @@ def test_with_leases_off_a_linked_worktree_uses_the_ledgers_pair_and_says_why(
         pair = service(four[1], leases=False).get_or_allocate_ports("model_a", 1)
     assert type(pair) is Allocation and pair.ports == (5001, 8001)
     assert "need host leases, which are off" in caplog.text
+
+
+def _leased_pairs(state: Path, ledger: Path) -> dict[tuple[str, int], tuple[int, int]]:
+    from portalloc.machine.identity import identify
+    from portalloc.machine.leases import open_store
+
+    store = open_store(state)
+    ledger_id = store.known_ledger_id(identify(ledger).key)
+    assert ledger_id is not None
+    return store.live_pairs(ledger_id)
+
+
+@pytest.mark.parametrize("separate", [False, True])
+def test_a_plain_target_writes_leases_and_answers_what_the_service_does(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, separate: bool
+) -> None:
+    """The command line's write of a new key (``LedgerTarget.plain``, no pydantic) against the API's (models):
+    the same pairs, the same bytes and the same leases, with ports another ledger leases here to avoid;
+    in a linked worktree under ``worktrees: separate``, the same own pairs too."""
+    from portalloc.service.target import LedgerTarget
+    from portalloc.service.worktrees import pair_in_use
+
+    policy = PortPolicy(worktrees="separate" if separate else "shared", pools=[Pool(model="pooled", first=0, last=1)])
+    keys = [("m", 2), ("pooled", 1), ("new_model", 1), ("m", 1), ("pooled", 2), ("pooled", 3)]
+    answers, elsewhere = [], set()
+    for side in ("plain", "models"):
+        state = tmp_path / f"state-{side}"
+        monkeypatch.setenv("PORTALLOC_STATE_DIR", str(state))
+        repo = repo_with_ledger(tmp_path / side / "repo", policy, [("m", 1)])
+        tree = add_worktrees(repo, "agent")[0] if separate else repo
+        other = PortAllocationService(tmp_path / f"{side}-other.json", policy=policy, probe=False)
+        elsewhere = {port for pair in other.allocate_many([("x", 1), ("x", 2)]) for port in pair}  # leased here
+        if side == "plain":
+            target = LedgerTarget.plain(
+                tree / LEDGER,
+                None,
+                lock_timeout=5,
+                probe=False,
+                create_ledger=False,
+                leases=True,
+                allow_confusable=False,
+            )
+            found = [pair_in_use(target, *key) for key in keys]
+            pairs = [(pair.ports, None if where is None else str(where)) for pair, where in found]
+        else:
+            used = [service(tree).get_or_allocate_ports(*key) for key in keys]
+            pairs = [(pair.ports, worktree_of(pair)) for pair in used]
+        answers.append((pairs, (tree / LEDGER).read_bytes(), _leased_pairs(state, tree / LEDGER)))
+    (pairs, _, _), _ = answers
+    assert answers[0][1:] == answers[1][1:]
+    # The same pairs, but for the worktree's path (each side has its own repository).
+    assert [ports for ports, _ in pairs] == [ports for ports, _ in answers[1][0]]
+    assert [where is not None for _, where in pairs] == [separate] * len(keys)
+    assert not elsewhere & {port for ports, _ in pairs for port in ports}
