@@ -139,21 +139,17 @@ class HostLeases:
 
     def plan(self, ledger: Ledger, wanted: Iterable[Key]) -> Plan:
         """Which wanted keys missing from ``ledger`` come back with their leased pair, and which a commit released."""
-        from portalloc.integrations.leasegit import released_by  # only when a leased key is missing
-
         plan = Plan()
-        missing = [key for key in wanted if ledger.find(*key) is None]
+        missing = list(dict.fromkeys(key for key in wanted if ledger.find(*key) is None))
         if not missing:
             return plan
         store, identity = self.store(), self.identity()
         ledger_id = store.known_ledger_id(identity.key)
         if ledger_id is None:
             return plan
-        for key in missing:
-            lease = store.live_lease(ledger_id, key)
-            if lease is None or key in plan.restore:
-                continue
-            pair = (lease.backend, lease.frontend)
+        for key, pair in store.live_pairs(ledger_id, missing).items():
+            from portalloc.integrations.leasegit import released_by  # only when a leased key is missing
+
             commit = None
             if identity.top is not None and identity.relative is not None:
                 commit = released_by(identity.top, identity.relative, *key)
@@ -215,16 +211,11 @@ class HostLeases:
             head, tail = common_ends(old, rows)
             leased = {id(a) for a in old[head : len(old) - tail]}
             fresh = [a for a in rows[head : len(rows) - tail] if id(a) not in leased]
-            for allocation in fresh:
-                store.lease(ledger_id, allocation.key, allocation.ports)
-            return len(fresh)
-        held = store.live_pairs(ledger_id)
-        changed = 0
-        for allocation in ledger.allocations:
-            if held.get(allocation.key) != allocation.ports:
-                store.lease(ledger_id, allocation.key, allocation.ports)
-                changed += 1
-        return changed
+        else:
+            held = store.live_pairs(ledger_id)
+            fresh = [a for a in ledger.allocations if held.get(a.key) != a.ports]
+        store.lease_all(ledger_id, [(allocation.key, allocation.ports) for allocation in fresh])
+        return len(fresh)
 
     def end(self, released: Iterable[Allocation], why: str = "released") -> list[Key]:
         """After a release's rename: end the leases of ``released`` keys that no other copy of this ledger holds."""
