@@ -85,9 +85,13 @@ def record(directory: Path | None, ledger: Path | str, seen: str) -> None:
     data = _content(prefix, seen)
     if data is None:
         return
+    flags = os.O_WRONLY | os.O_CREAT | os.O_NOFOLLOW | getattr(os, "O_CLOEXEC", 0)
     with suppress(OSError):
-        path.parent.mkdir(mode=0o700, exist_ok=True)
-        fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_NOFOLLOW | getattr(os, "O_CLOEXEC", 0), 0o600)
+        try:
+            fd = os.open(path, flags, 0o600)
+        except FileNotFoundError:  # the first stamp of this state directory: make the stamps' directory
+            path.parent.mkdir(mode=0o700, exist_ok=True)
+            fd = os.open(path, flags, 0o600)
         try:
             os.pwrite(fd, data, 0)
             if os.fstat(fd).st_size > len(data):  # a longer stamp was there (another path with the same hash)
