@@ -27,23 +27,25 @@ class PortIndex:
         for ledger_id, model, app_num, backend, frontend in rows:
             self.put((ledger_id, model, app_num), (backend, frontend))
 
-    def _in_span(self, port: int) -> bool:
-        return self.span[0] <= port <= self.span[1]
-
     def put(self, key: LeaseKey, pair: tuple[int, int] | None) -> None:
         """Record that ``key`` is leased on ``pair`` now (``None``: its lease ended)."""
+        low, high = self.span  # compared inline: a batch of 1,000 new rows puts 1,000 pairs
         old = self.pairs.pop(key, None)
         if old is not None:
-            for port in filter(self._in_span, old):
-                owners = self.holders[port]
-                owners.discard(key)
-                if not owners:
-                    del self.holders[port]
+            for port in old:
+                if low <= port <= high:
+                    owners = self.holders[port]
+                    owners.discard(key)
+                    if not owners:
+                        del self.holders[port]
             self.by_ledger[key[0]].discard(key)
-        if pair is None or not any(map(self._in_span, pair)):
+        if pair is None:
+            return
+        inside = [port for port in pair if low <= port <= high]
+        if not inside:
             return
         self.pairs[key] = pair
-        for port in filter(self._in_span, pair):
+        for port in inside:
             self.holders.setdefault(port, set()).add(key)
         self.by_ledger.setdefault(key[0], set()).add(key)
 
@@ -56,8 +58,9 @@ class PortIndex:
         taken = set(self.holders)
         doubtful = [key for key in skip if key in self.pairs]
         doubtful += [key for ledger_id in gone for key in self.by_ledger.get(ledger_id, ())]
+        low, high = self.span
         for key in doubtful:
-            for port in filter(self._in_span, self.pairs[key]):
-                if all(owner in skip or owner[0] in gone for owner in self.holders[port]):
+            for port in self.pairs[key]:
+                if low <= port <= high and all(owner in skip or owner[0] in gone for owner in self.holders[port]):
                     taken.discard(port)
         return taken
