@@ -17,7 +17,7 @@ from pathlib import Path
 from portalloc.errors import GitError, PortallocError
 from portalloc.integrations.git import git_output, text
 from portalloc.storage.codec import key_text
-from portalloc.storage.ledger import read_bytes
+from portalloc.storage.ledgerdir import read_bytes
 
 #: Where a repository can still hold a key: its branches, remote-tracking branches, tags and stash.
 _REF_SPACES = ("refs/heads", "refs/remotes", "refs/tags", "refs/stash")

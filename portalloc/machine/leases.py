@@ -9,9 +9,7 @@ Why SQLite (the standard library's ``sqlite3``): embedded, no server, crash-safe
 transactions, many processes at once (``BEGIN IMMEDIATE`` serialises writers, which is
 what makes "choose a pair and lease it" one step across ledgers with different locks),
 and indexed by port, so a machine with 100,000 leases still answers in a millisecond.
-WAL is used where the file system allows it (it does not on some network file systems;
-then the rollback journal), with ``synchronous=NORMAL``: a power loss may lose the last
-transactions, and the ledger's own fsyncs cover those rows.
+The file's journal, durability setting and tables are ``machine.leaseschema``'s.
 
 Rows: ``ledgers`` (one per identity, see ``portalloc.machine.identity``), ``checkouts``
 (each ledger file seen for an identity: one per work tree), ``leases`` (identity,
@@ -26,7 +24,7 @@ The API (``open_store`` gives a ``LeaseStore``; every change inside ``transactio
 ``ledger_id``/``known_ledger_id`` and ``saw_checkout``/``forget_checkout`` name a ledger
 and its copies, ``instances()`` lists them; ``leased_ports(span, excluding)`` is what a
 new pair must avoid; ``lease(ledger_id, key, pair)`` records or moves a live lease and
-``release(ledger_id, keys, why)`` ends them; ``live_lease``, ``live_pairs`` and
+``release(ledger_id, keys, why)`` ends them (``lease_all`` records many at once); ``live_pairs`` and
 ``leases(ledger_id, live=, port=)`` read them. A lease is per ``(ledger, key)``: at most
 one live lease per key of a ledger (a unique partial index). A linked worktree's own
 pairs are ``store.worktrees`` (``machine.worktreeleases``); ``leased_ports`` counts them
@@ -39,7 +37,7 @@ import os
 import sqlite3
 import stat
 import time
-from collections.abc import Iterable, Iterator, Mapping
+from collections.abc import Collection, Iterable, Iterator, Mapping
 from contextlib import contextmanager, suppress
 from dataclasses import dataclass
 from pathlib import Path
@@ -48,54 +46,21 @@ from typing import Any
 from portalloc.errors import LeaseStoreUnavailable
 from portalloc.machine import statedir
 from portalloc.machine.leaseindex import PortIndex
-from portalloc.machine.worktreeleases import WORKTREE_SCHEMA, WORKTREE_TABLES, WorktreeKeys, WorktreeLeases
+from portalloc.machine.leaseschema import BUSY_TIMEOUT_MS, prepare
+from portalloc.machine.worktreeleases import WorktreeKeys, WorktreeLeases
 
 STORE_NAME = statedir.STORE_NAME
-#: The layout this code writes. A store whose ``readable_by`` is higher was made by a newer
-#: portalloc that changed it incompatibly, and is refused; additions keep ``readable_by``.
-SCHEMA_VERSION = WORKTREE_SCHEMA
-#: How long a writer waits for another process's store transaction.
-BUSY_TIMEOUT_MS = 10_000
 #: What every refusal suggests.
 #: What a read that uses the store catches to answer without it (a warning, never a failure).
 STORE_ERRORS = (LeaseStoreUnavailable, sqlite3.Error)
 FIXES = "set PORTALLOC_STATE_DIR to a directory of your own, or turn host leases off (PORTALLOC_LEASES=0)"
 
-_SCHEMA = """
-CREATE TABLE IF NOT EXISTS meta (name TEXT PRIMARY KEY, value INTEGER NOT NULL);
-CREATE TABLE IF NOT EXISTS ledgers (
-    id INTEGER PRIMARY KEY,
-    identity TEXT NOT NULL UNIQUE,
-    repository TEXT,
-    relative TEXT
-);
-CREATE TABLE IF NOT EXISTS checkouts (
-    ledger_id INTEGER NOT NULL REFERENCES ledgers(id),
-    path TEXT NOT NULL,
-    top TEXT,
-    seen_at REAL NOT NULL,
-    PRIMARY KEY (ledger_id, path)
-);
-CREATE TABLE IF NOT EXISTS leases (
-    id INTEGER PRIMARY KEY,
-    ledger_id INTEGER NOT NULL REFERENCES ledgers(id),
-    model TEXT NOT NULL,
-    app_num INTEGER NOT NULL,
-    backend INTEGER NOT NULL,
-    frontend INTEGER NOT NULL,
-    live INTEGER NOT NULL,
-    leased_at REAL NOT NULL,
-    ended_at REAL,
-    ended_why TEXT
-);
-CREATE UNIQUE INDEX IF NOT EXISTS leases_live_key ON leases (ledger_id, model, app_num) WHERE live;
-CREATE INDEX IF NOT EXISTS leases_live_backend ON leases (backend, frontend, ledger_id, model, app_num) WHERE live;
-CREATE INDEX IF NOT EXISTS leases_live_frontend ON leases (frontend, backend, ledger_id, model, app_num) WHERE live;
-"""
 
 Key = tuple[str, int]
 #: How long a ledger's copies count as present or gone without looking again (a long-lived API process).
 PRESENCE_SECONDS = 1.0
+#: Up to how many keys ``live_pairs`` searches the key index once per key rather than read the ledger's leases.
+_SEARCHES = 64
 
 
 @dataclass(frozen=True)
@@ -165,6 +130,8 @@ class LeaseStore:
         #: The live leases of one span by port, kept while no other process commits (``machine.leaseindex``).
         self._index: PortIndex | None = None
         self._presence: dict[int, tuple[float, bool]] = {}
+        #: Ledger ids by identity: a row of ``ledgers`` is never changed or deleted once committed.
+        self._ledger_ids: dict[str, int] = {}
         #: Linked worktrees' own pairs (``worktrees: separate``): ``machine.worktreeleases``.
         self.worktrees = WorktreeLeases(connection)
 
@@ -195,19 +162,28 @@ class LeaseStore:
         except BaseException:
             self.connection.rollback()
             self._index = None  # it may hold changes that were just rolled back
+            self._ledger_ids.clear()  # and ids of ledgers added in it
             raise
         try:
             self.connection.commit()
         except sqlite3.Error as error:
             self.connection.rollback()
+            self._index = None
+            self._ledger_ids.clear()
             raise LeaseStoreUnavailable(f"cannot write the host lease store {self.path}: {error}; {FIXES}") from None
 
     # --- ledgers and their copies -------------------------------------------------------
 
     def known_ledger_id(self, identity: str) -> int | None:
         """The row id of ``identity``, or ``None`` if this machine has not seen it."""
+        known = self._ledger_ids.get(identity)
+        if known is not None:
+            return known
         found = self.connection.execute("SELECT id FROM ledgers WHERE identity = ?", (identity,)).fetchone()
-        return None if found is None else int(found[0])
+        if found is None:
+            return None
+        self._ledger_ids[identity] = int(found[0])
+        return int(found[0])
 
     def ledger_id(self, identity: str, repository: str | None, relative: str | None) -> int:
         """The row id of ``identity``, added if new (inside a transaction)."""
@@ -217,7 +193,8 @@ class LeaseStore:
         cursor = self.connection.execute(
             "INSERT INTO ledgers (identity, repository, relative) VALUES (?, ?, ?)", (identity, repository, relative)
         )
-        return int(cursor.lastrowid or 0)
+        self._ledger_ids[identity] = ledger_id = int(cursor.lastrowid or 0)  # forgotten if rolled back
+        return ledger_id
 
     def saw_checkout(self, ledger_id: int, path: Path, top: Path | None) -> None:
         """Remember that a copy of ledger ``ledger_id`` lives at ``path`` (in the work tree ``top``)."""
@@ -255,7 +232,9 @@ class LeaseStore:
         """
         index = self._port_index(span)
         skip = {(ledger_id, *key) for ledger_id, keys in excluding.items() for key in keys}
-        return index.ports(skip, self._gone(index.ledgers() - set(excluding))) | self.worktrees.ports(span, worktree)
+        ports = index.ports(skip, self._gone(index.ledgers() - set(excluding)))  # a copy of the index's: ours
+        ports |= self.worktrees.ports(span, worktree)
+        return ports
 
     def _port_index(self, span: tuple[int, int]) -> PortIndex:
         """The live leases in ``span`` from the covering port indexes, or the one kept (``machine.leaseindex``)."""
@@ -286,12 +265,19 @@ class LeaseStore:
         self._presence.update((ledger_id, (now, here)) for ledger_id, here in present.items())
         return {ledger_id for ledger_id, here in {**known, **present}.items() if not here}
 
-    def live_pairs(self, ledger_id: int) -> dict[Key, tuple[int, int]]:
-        """The pair of every key of ledger ``ledger_id`` that holds a live lease."""
-        rows = self.connection.execute(
-            "SELECT model, app_num, backend, frontend FROM leases WHERE live AND ledger_id = ?", (ledger_id,)
-        )
-        return {(model, app_num): (backend, frontend) for model, app_num, backend, frontend in rows}
+    def live_pairs(self, ledger_id: int, keys: Collection[Key] | None = None) -> dict[Key, tuple[int, int]]:
+        """The pair of every key of ledger ``ledger_id`` (of ``keys``, if given) that holds a live lease."""
+        query = "SELECT model, app_num, backend, frontend FROM leases WHERE live AND ledger_id = ?"
+        if keys is None or len(keys) > _SEARCHES:
+            rows = self.connection.execute(query, (ledger_id,))
+            held = {(model, app_num): (backend, frontend) for model, app_num, backend, frontend in rows}
+            return held if keys is None else {key: held[key] for key in keys if key in held}
+        found = {}
+        for key in keys:  # a search of the live key index each: a few µs, where the scan costs ~1 µs a lease
+            row = self.connection.execute(query + " AND model = ? AND app_num = ?", (ledger_id, *key)).fetchone()
+            if row is not None:
+                found[key] = (row[2], row[3])
+        return found
 
     def leases(self, ledger_id: int | None = None, *, live: bool | None = True, port: int | None = None) -> list[Lease]:
         """Leases, by ledger and key: of one ledger or all, live or ended or both, on one port or any."""
@@ -345,23 +331,22 @@ class LeaseStore:
         )
         return [port for (port,) in rows]
 
-    def live_lease(self, ledger_id: int, key: Key) -> Lease | None:
-        """The live lease of ``key`` in ledger ``ledger_id``, if any."""
-        row = self.connection.execute(
-            _LEASE_SELECT + " WHERE l.live AND l.ledger_id = ? AND l.model = ? AND l.app_num = ?", (ledger_id, *key)
-        ).fetchone()
-        return None if row is None else _lease(row)
-
     def lease(self, ledger_id: int, key: Key, pair: tuple[int, int]) -> None:
         """Record (or move) the live lease of ``key`` in ledger ``ledger_id`` on ``pair``."""
-        self.connection.execute(
+        self.lease_all(ledger_id, [(key, pair)])
+
+    def lease_all(self, ledger_id: int, leases: Iterable[tuple[Key, tuple[int, int]]]) -> None:
+        """``lease`` of each ``(key, pair)``, in one statement run for all (a batch's rows)."""
+        now, given = time.time(), list(leases)
+        self.connection.executemany(
             "INSERT INTO leases (ledger_id, model, app_num, backend, frontend, live, leased_at) "
             "VALUES (?, ?, ?, ?, ?, 1, ?) ON CONFLICT (ledger_id, model, app_num) WHERE live DO UPDATE SET "
             "backend = excluded.backend, frontend = excluded.frontend",
-            (ledger_id, key[0], key[1], pair[0], pair[1], time.time()),
+            [(ledger_id, model, app_num, backend, frontend, now) for (model, app_num), (backend, frontend) in given],
         )
         if self._index is not None:
-            self._index.put((ledger_id, *key), pair)
+            for key, pair in given:
+                self._index.put((ledger_id, *key), pair)
 
     def release(self, ledger_id: int, keys: Iterable[Key], why: str) -> int:
         """End the live leases of ``keys`` in ledger ``ledger_id``, saying ``why``; how many ended."""
@@ -421,61 +406,8 @@ def open_store(directory: Path | None = None, *, create: bool = True) -> LeaseSt
         reason = error.strerror if isinstance(error, OSError) and error.strerror else str(error)
         raise LeaseStoreUnavailable(f"cannot open the host lease store in {directory}: {reason}; {FIXES}") from None
     try:
-        _prepare(connection)
+        prepare(connection)
     except (OSError, sqlite3.Error) as error:
         connection.close()
         raise LeaseStoreUnavailable(f"cannot use the host lease store {path}: {error}; {FIXES}") from None
     return LeaseStore(connection, path)
-
-
-def _prepare(connection: sqlite3.Connection) -> None:
-    """Set the journal and, on first use, the schema; refuse a store a newer, incompatible portalloc made."""
-    connection.execute(f"PRAGMA busy_timeout = {BUSY_TIMEOUT_MS}")
-    connection.execute("PRAGMA synchronous = NORMAL")
-    readable_by = _readable_by(connection)
-    if readable_by is not None and readable_by > SCHEMA_VERSION:
-        raise sqlite3.DatabaseError(
-            f"it was made by a newer portalloc (schema {readable_by}, this one knows {SCHEMA_VERSION}); "
-            "upgrade portalloc"
-        )
-    if readable_by is None and connection.execute("PRAGMA journal_mode").fetchone()[0] != "wal":
-        # Persistent in the file, so set once. A file system without shared memory (some
-        # network homes) refuses it, and the rollback journal stays.
-        with suppress(sqlite3.OperationalError):
-            connection.execute("PRAGMA journal_mode = WAL")
-    made_by = (
-        connection.execute("SELECT value FROM meta WHERE name = 'schema_version'").fetchone() if readable_by else None
-    )
-    if made_by is None or made_by[0] < SCHEMA_VERSION:
-        _create_schema(connection)  # new, or made by an older portalloc: its rows stay, missing tables are added
-
-
-def _create_schema(connection: sqlite3.Connection) -> None:
-    """Make the tables and indexes that are missing, and say this schema made them, in one transaction.
-
-    ``readable_by`` is set only when new: adding tables keeps a store readable by older portalloc.
-    """
-    connection.execute("BEGIN IMMEDIATE")
-    try:
-        for statement in (_SCHEMA + WORKTREE_TABLES).split(";"):
-            if statement.strip():
-                connection.execute(statement)
-        connection.execute("INSERT OR IGNORE INTO meta (name, value) VALUES ('readable_by', 1)")
-        connection.execute(
-            "INSERT INTO meta (name, value) VALUES ('schema_version', ?) "
-            "ON CONFLICT (name) DO UPDATE SET value = max(value, excluded.value)",
-            (SCHEMA_VERSION,),
-        )
-        connection.commit()
-    except BaseException:
-        connection.rollback()
-        raise
-
-
-def _readable_by(connection: sqlite3.Connection) -> int | None:
-    """The oldest schema that can use this store, or ``None`` before the schema exists."""
-    try:
-        row = connection.execute("SELECT value FROM meta WHERE name = 'readable_by'").fetchone()
-    except sqlite3.OperationalError:  # no such table: a new store
-        return None
-    return None if row is None else int(row[0])

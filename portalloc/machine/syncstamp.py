@@ -38,21 +38,22 @@ def signature(path: Path | str) -> str | None:
     return f"{st.st_dev}:{st.st_ino}:{st.st_size}:{st.st_mtime_ns}:{st.st_ctime_ns}"
 
 
-def _stamp(directory: Path | None, ledger: Path | str) -> tuple[Path, str] | None:
-    """Where the stamp of the ledger at ``ledger`` lives (in the state ``directory``, default this user's),
-    and what it says when current but for the ledger's signature; ``None`` when there is no store."""
+def _stamp(directory: Path | None, ledger: Path | str, real: str | None = None) -> tuple[str, str] | None:
+    """Where the stamp of the ledger at ``ledger`` (``real``: its real path, when known) lives, in the state
+    ``directory`` (default this user's), and what it says when current but for the ledger's signature;
+    ``None`` when there is no store."""
     if directory is None:
         if not statedir.placeable():
             return None
         directory = statedir.state_dir()
     try:
-        store = os.stat(directory / statedir.STORE_NAME)
+        store = os.stat(os.path.join(directory, statedir.STORE_NAME))
     except OSError:
         return None  # no store yet: nothing has been leased, so nothing is current
-    real = os.path.realpath(ledger)
+    real = os.path.realpath(ledger) if real is None else real
     data = real.encode("utf-8", "surrogateescape")
     name = f"{zlib.crc32(data):08x}{zlib.adler32(data):08x}"
-    return directory / STAMPS / name, f"{_FORMAT}\n{store.st_dev}:{store.st_ino}\n{real}\n"
+    return os.path.join(directory, STAMPS, name), f"{_FORMAT}\n{store.st_dev}:{store.st_ino}\n{real}\n"
 
 
 def stale(directory: Path | None, ledger: Path | str, seen: str) -> bool:
@@ -70,24 +71,30 @@ def stale(directory: Path | None, ledger: Path | str, seen: str) -> bool:
         return True
 
 
-def record(directory: Path | None, ledger: Path | str, seen: str) -> None:
+def record(directory: Path | None, ledger: Path | str, seen: str, *, real: Path | str | None = None) -> None:
     """Say that the store in the state ``directory`` (``None``: this user's) took in the ledger at ``ledger``
-    as it was when its signature was ``seen``.
+    as it was when its signature was ``seen``. ``real``: the ledger's real path, if the caller resolved it
+    (a writer has; a symlink changed since can only make the stamp miss, never match a file it was not for).
 
     Written in place, at a fixed length, without a rename: every write of the ledger
     records one, and a rename costs a hundred times more. A reader that meets a stamp
     half written sees a mismatch and syncs: a torn stamp can only cost work.
     """
-    where = _stamp(directory, ledger)
+    where = _stamp(directory, ledger, None if real is None else os.fspath(real))
     if where is None:
         return
     path, prefix = where
     data = _content(prefix, seen)
     if data is None:
         return
+    flags = os.O_WRONLY | os.O_CREAT | os.O_NOFOLLOW | getattr(os, "O_CLOEXEC", 0)
     with suppress(OSError):
-        path.parent.mkdir(mode=0o700, exist_ok=True)
-        fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_NOFOLLOW | getattr(os, "O_CLOEXEC", 0), 0o600)
+        try:
+            fd = os.open(path, flags, 0o600)
+        except FileNotFoundError:  # the first stamp of this state directory: make the stamps' directory
+            with suppress(FileExistsError):
+                os.mkdir(os.path.dirname(path), 0o700)
+            fd = os.open(path, flags, 0o600)
         try:
             os.pwrite(fd, data, 0)
             if os.fstat(fd).st_size > len(data):  # a longer stamp was there (another path with the same hash)

@@ -19,7 +19,8 @@ from portalloc.machine.leaseview import ledger_labels
 from portalloc.machine.worktreeleases import WorktreeLease
 from portalloc.service.host import HostLeases
 from portalloc.storage.codec import key_text
-from portalloc.storage.ledger import LedgerFile, read_bytes
+from portalloc.storage.ledger import LedgerFile
+from portalloc.storage.ledgerdir import read_bytes
 
 
 @dataclass(frozen=True)

@@ -19,7 +19,7 @@ from portalloc.core.policyrules import reserved_holders
 from portalloc.errors import PolicyRefused
 from portalloc.service import hostcapacity
 from portalloc.service.target import LedgerTarget
-from portalloc.storage.ledger import read_bytes
+from portalloc.storage.ledgerdir import read_bytes
 
 logger = logging.getLogger("portalloc")
 

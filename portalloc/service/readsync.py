@@ -75,5 +75,5 @@ def written(file: LedgerFile[Any], host: HostLeases | None, synced: list[str]) -
         return
     seen = syncstamp.signature(file.path)
     if seen is not None:
-        syncstamp.record(host.state_dir, file.path, seen)
+        syncstamp.record(host.state_dir, file.path, seen, real=file.written_through)
         synced[:] = [seen]

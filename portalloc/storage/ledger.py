@@ -26,7 +26,6 @@ its bytes are the codec's (``codec.py``).
 
 from __future__ import annotations
 
-import errno
 import os
 import time
 from collections.abc import Callable
@@ -34,10 +33,11 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Generic, Literal, TypeVar, cast, overload
 
-from portalloc.core.limits import DEFAULT_LOCK_TIMEOUT, MAX_LEDGER_BYTES
+from portalloc.core.limits import DEFAULT_LOCK_TIMEOUT
 from portalloc.errors import LedgerCorrupt, LedgerExists, LedgerLocked, LedgerMissing, LedgerUnavailable
 from portalloc.storage.codec import LineCache, dump_ledger, parse_known_rows, parse_ledger
 from portalloc.storage.files import FileDirectory, RegularFile, same_file
+from portalloc.storage.ledgerdir import open_directory, read_in, unavailable
 from portalloc.storage.paths import git_operation
 from portalloc.storage.plainread import read_plain
 
@@ -48,46 +48,6 @@ if TYPE_CHECKING:
 
 T = TypeVar("T")
 L = TypeVar("L", bound="LedgerShape")  # what a LedgerFile reads: a Ledger, or (plain) a LedgerShape
-
-
-# --- files ------------------------------------------------------------------------------
-
-
-def _unavailable(action: str, path: Path | str, error: OSError) -> LedgerUnavailable:
-    if error.errno == errno.ENOENT:
-        # Name the directory that is really missing: through a symlink it is the target's.
-        directory = Path(os.path.realpath(path)).parent
-        via = f" (a symlink to {os.path.realpath(path)})" if os.path.islink(path) else ""
-        return LedgerUnavailable(f"cannot {action} {path}{via}: the directory {directory} does not exist")
-    if error.errno == errno.ENOTDIR:
-        return LedgerUnavailable(f"cannot {action} {path}: {Path(os.path.realpath(path)).parent} is not a directory")
-    return LedgerUnavailable(f"cannot {action} {path}: {error.strerror or error}")
-
-
-def open_directory(path: Path | str, action: str) -> FileDirectory:
-    """The ledger's directory, opened once (``LedgerUnavailable`` naming ``action`` if it cannot be)."""
-    try:
-        return FileDirectory(path)
-    except OSError as error:
-        raise _unavailable(action, path, error) from None
-
-
-def _read(directory: FileDirectory, what: str = "ledger", limit: int = MAX_LEDGER_BYTES) -> RegularFile | None:
-    try:
-        return directory.read(what, limit)
-    except OSError as error:
-        raise _unavailable("read", directory.path, error) from None
-
-
-def read_bytes(path: Path, what: str = "ledger", limit: int = MAX_LEDGER_BYTES) -> bytes | None:
-    """The bytes of the ledger (or of another file portalloc rewrites, named ``what``), ``None`` if there is none.
-
-    Its directory must exist. Only a regular file of at most ``limit`` bytes is read
-    (``UnsafeFile`` otherwise).
-    """
-    with open_directory(path, "read") as directory:
-        found = _read(directory, what, limit)
-    return None if found is None else found.data
 
 
 @dataclass(frozen=True)
@@ -157,6 +117,8 @@ class LedgerFile(Generic[L]):
         self._lines = LineCache()
         #: Once the ledger has been seen, its absence is never read as "a new ledger".
         self._seen = False
+        #: The file's real path as the last write resolved it (``None`` before one): who records the write uses it.
+        self.written_through: Path | None = None
         #: Released locks whose ``FileLock`` the next update takes again (see ``locking.acquire``);
         #: one per thread that updates at once, at most.
         self._spare_locks: list[locking.HeldLock] = []
@@ -167,7 +129,7 @@ class LedgerFile(Generic[L]):
         except FileNotFoundError:
             return ()
         except OSError as error:
-            raise _unavailable("read", self.path, error) from None
+            raise unavailable("read", self.path, error) from None
         return _signature_of(st)
 
     @property
@@ -241,7 +203,7 @@ class LedgerFile(Generic[L]):
                     f"{self.path} already exists; it was left as it was ('portalloc policy set' changes its policy)"
                 ) from None
             except OSError as error:
-                raise _unavailable("create", self.path, error) from None
+                raise unavailable("create", self.path, error) from None
         self._seen = True
 
     def update(self, change: Callable[[L], tuple[L, T]]) -> T:
@@ -277,7 +239,7 @@ class LedgerFile(Generic[L]):
                         new_data = self._lines.dump(new)
                         if new_data != data:
                             self._write(directory, new_data, found, held)
-                            data, written = new_data, True
+                            data, written, self.written_through = new_data, True, directory.real
                     self._seen = self._seen or data is not None
                     self._snapshot = _Snapshot(self._signature(), data, new)
                 except _Changed:
@@ -338,7 +300,7 @@ class LedgerFile(Generic[L]):
         except FileExistsError:
             raise _Changed from None
         except OSError as error:
-            raise _unavailable("write", self.path, error) from None
+            raise unavailable("write", self.path, error) from None
 
     def _settled(
         self, directory: FileDirectory, deadline: float, *, writing: bool = True
@@ -356,7 +318,7 @@ class LedgerFile(Generic[L]):
         """
         linked_until = time.monotonic() + _LINK_GRACE
         while True:
-            found = _read(directory)
+            found = read_in(directory)
             if found is not None and writing and found.stat.st_nlink > 1:
                 # ``create`` links a complete temp file to the name, then unlinks the temp: for a
                 # moment a new ledger has two names. A second name that stays is a real hard link.

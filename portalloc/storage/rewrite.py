@@ -19,7 +19,8 @@ from portalloc.core.models import Ledger
 from portalloc.errors import LedgerUnavailable
 from portalloc.storage.codec import dump_ledger, is_canonical, parse_ledger
 from portalloc.storage.files import atomic_write
-from portalloc.storage.ledger import LedgerFile, read_bytes
+from portalloc.storage.ledger import LedgerFile
+from portalloc.storage.ledgerdir import read_bytes
 
 
 def _existing_bytes(path: Path) -> bytes:

@@ -192,6 +192,35 @@ def test_a_key_dropped_from_the_file_comes_back_with_its_leased_pair(tmp_path: P
     assert service(ledger).get_ports("m", 1) is not None
 
 
+@pytest.mark.parametrize("dropped", [2, 70])  # a search per key, and (past 64 keys) one read of the ledger's leases
+def test_many_keys_dropped_from_the_file_come_back_with_their_leased_pairs(tmp_path: Path, dropped: int) -> None:
+    ledger = tmp_path / "portalloc.json"
+    pairs = {a.key: a.ports for a in service(ledger).allocate_many([("m", n) for n in range(1, 101)])}
+    service(ledger).release_ports("m", 1)  # an ended lease: m/1 is not put back
+    text = ledger.read_text()
+    for n in range(2, dropped + 2):
+        text = "".join(line for line in text.splitlines(keepends=True) if f'"app_num": {n},' not in line)
+    ledger.write_text(text)  # dropped outside portalloc, as git stash does
+    wanted = [("m", n) for n in range(1, dropped + 2)]
+    back = service(ledger).allocate_many(wanted)
+    assert {a.key: a.ports for a in back[1:]} == {key: pairs[key] for key in wanted[1:]}
+    ports = [port for allocation in service(ledger).ledger().allocations for port in allocation.ports]
+    assert len(ports) == len(set(ports)) == 200  # m/1, released, got a free pair again
+
+
+def test_a_ledger_added_in_a_transaction_rolled_back_is_not_remembered(tmp_path: Path) -> None:
+    store = open_store(tmp_path)
+    with pytest.raises(RuntimeError), store.transaction():
+        assert store.ledger_id("gone", None, None) == store.known_ledger_id("gone")
+        raise RuntimeError("rolled back")
+    assert store.known_ledger_id("gone") is None
+    with store.transaction():
+        ledger_id = store.ledger_id("kept", None, None)
+        store.lease(ledger_id, ("m", 1), (5001, 8001))
+    assert [(lease.identity, lease.key) for lease in store.leases()] == [("kept", ("m", 1))]
+    assert store.live_pairs(ledger_id, [("m", 1), ("m", 2)]) == {("m", 1): (5001, 8001)}
+
+
 def test_a_write_that_cannot_have_the_store_writes_nothing_and_says_how_to_fix_it(tmp_path: Path) -> None:
     ledger = tmp_path / "portalloc.json"
     service(ledger).get_or_allocate_ports("m", 1)

@@ -110,6 +110,43 @@ def test_bound_but_not_listening_is_blocked_not_listening(base: int) -> None:
         assert probe.port_state(base) is PortState.BLOCKED
 
 
+def _hold_every_way(port: int) -> Iterator[tuple[str, socket.socket]]:
+    """Each way a server may hold ``port``, as a socket bound (and listening) that way, one after another."""
+    ways: list[tuple[str, int, str, dict[int, int]]] = [
+        ("127.0.0.1 with SO_REUSEADDR", socket.AF_INET, "127.0.0.1", {socket.SO_REUSEADDR: 1}),
+        ("0.0.0.0 with SO_REUSEPORT", socket.AF_INET, "0.0.0.0", {socket.SO_REUSEPORT: 1}),
+    ]
+    if IS_LINUX:
+        ways.append(("127.0.0.2 (Linux's loopback is all of 127/8)", socket.AF_INET, "127.0.0.2", {}))
+    if HAS_IPV6:
+        ways += [
+            ("::1 with SO_REUSEADDR", socket.AF_INET6, "::1", {socket.SO_REUSEADDR: 1}),
+            (":: dual-stack", socket.AF_INET6, "::", {}),
+            ("::ffff:127.0.0.1 (v4-mapped)", socket.AF_INET6, "::ffff:127.0.0.1", {}),
+        ]
+    for what, family, address, options in ways:
+        with socket.socket(family, socket.SOCK_STREAM) as sock:
+            if family == socket.AF_INET6:
+                sock.setsockopt(socket.IPPROTO_IPV6, socket.IPV6_V6ONLY, 0)  # dual-stack where it can be
+            for option, value in options.items():
+                sock.setsockopt(socket.SOL_SOCKET, option, value)
+            sock.bind((address, port))
+            sock.listen()
+            yield what, sock
+
+
+def test_a_port_held_any_way_a_server_holds_one_is_not_free(base: int) -> None:
+    """Whatever the bind tests are on this OS (on Linux the two wildcards, which the kernel refuses
+    whenever any address of their family holds the port), none of these may pass as free."""
+    seen = []
+    for what, _sock in _hold_every_way(base):
+        seen.append(what)
+        assert not probe.is_free(base), what
+        assert probe.port_state(base) is not PortState.FREE, what
+    assert probe.is_free(base)
+    assert len(seen) >= 2
+
+
 def _time_wait_ports() -> set[int]:
     ports = set()
     for table in ("/proc/net/tcp", "/proc/net/tcp6"):

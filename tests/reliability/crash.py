@@ -249,7 +249,7 @@ def fork_lock_holder(ledger: Path) -> int:
     pid = os.fork()
     if pid == 0:
         try:
-            from portalloc.storage.ledger import read_bytes
+            from portalloc.storage.ledgerdir import read_bytes
             from tests.testing.storage import locked
 
             with locked(ledger):

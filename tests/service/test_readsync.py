@@ -65,6 +65,20 @@ def test_an_unchanged_ledger_is_not_synced_again_and_a_changed_one_is(new_ledger
     assert rows == [("a", 5001), ("b", 5003)]
 
 
+def test_a_write_through_a_symlink_stamps_the_file_it_wrote(new_ledger: Path, tmp_path: Path) -> None:
+    """The writer records the real path it wrote through: a reader by the link or by the file finds that stamp."""
+    link = tmp_path / "link.json"
+    link.symlink_to(new_ledger)
+    PortAllocationService(link, probe=False).allocate_many([("a", 1)])
+    store = Path(os.environ["PORTALLOC_STATE_DIR"]) / STORE_NAME
+    with sqlite3.connect(store) as connection:  # end the lease behind portalloc's back: a read must not restore it
+        connection.execute("UPDATE leases SET live = 0")
+    for path in (link, new_ledger):
+        PortAllocationService(path, probe=False).get_all_allocations()
+        with sqlite3.connect(store) as connection:
+            assert connection.execute("SELECT count(*) FROM leases WHERE live").fetchone() == (0,), path
+
+
 def test_a_store_that_cannot_be_used_leaves_the_read_working_with_one_warning(
     run_cli: RunCli, new_ledger: Path
 ) -> None:

@@ -8,7 +8,7 @@ from pathlib import Path
 
 from portalloc.core.limits import DEFAULT_LOCK_TIMEOUT
 from portalloc.storage import locking
-from portalloc.storage.ledger import open_directory
+from portalloc.storage.ledgerdir import open_directory
 
 
 @contextmanager
