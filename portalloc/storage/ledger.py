@@ -331,14 +331,18 @@ class LedgerFile(Generic[L]):
                 try:
                     return found, self._load(found.data)
                 except LedgerCorrupt:
-                    if time.monotonic() >= deadline or not ((writing and self._seen) or _git_busy(directory)):
+                    if time.monotonic() >= deadline:
+                        raise
+                    if not ((writing and self._seen) or _git_busy(directory) or _changed_since(directory, found)):
                         raise
             else:
                 busy = _git_busy(directory) if writing or not self.create_missing else None
                 if busy is None and not (writing and self._seen):
-                    if not self.create_missing:
+                    if self.create_missing:  # created by an exclusive link: never over a file that appears
+                        return None, self.new_ledger
+                    if not _changed_since(directory, None):
                         raise self.missing()
-                    return None, self.new_ledger
+                    continue
                 if time.monotonic() >= deadline:
                     raise self._gone(busy) if writing else self.missing()
             time.sleep(_SETTLE_INTERVAL)
@@ -350,6 +354,13 @@ class LedgerFile(Generic[L]):
             f"{self.lock_timeout:g}s; nothing was written (portalloc never starts a new ledger "
             "where one existed)"
         )
+
+
+def _changed_since(directory: FileDirectory, found: RegularFile | None) -> bool:
+    """Whether the ledger is no longer what was read (``found``; ``None``: missing). A read that met it missing
+    or half there and then no git operation running looks again: git may have finished in between."""
+    now = read_in(directory)
+    return now is not None if found is None else now is None or now.data != found.data
 
 
 def _git_busy(directory: FileDirectory) -> str | None:

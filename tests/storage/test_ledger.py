@@ -336,6 +336,31 @@ def test_a_missing_ledger_while_git_runs_is_waited_for_by_a_read_that_may_not_cr
         LedgerFile(ledger, lock_timeout=5, create_missing=False).read()
 
 
+@pytest.mark.parametrize("meanwhile", ["missing", "half written"])
+def test_git_finishing_between_the_read_and_the_look_at_git_is_no_error(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, meanwhile: str
+) -> None:
+    """A read that finds the ledger missing (or half there) and then no git operation running looks again:
+    git may have finished in between, the ledger whole again (the race the timed tests above can meet)."""
+    import portalloc.storage.ledger as ledger_module
+
+    subprocess.run(["git", "init", "-q", str(tmp_path)], check=True)
+    ledger = tmp_path / "team.json"
+    LedgerFile(ledger).update(_add(("m", 1)))
+    data = ledger.read_bytes()
+    if meanwhile == "missing":
+        ledger.unlink()
+    else:
+        ledger.write_bytes(data[:10])
+
+    def git_finished(directory: object) -> None:
+        ledger.write_bytes(data)  # by the time anyone looks at git, it has finished and the ledger is back
+        return None
+
+    monkeypatch.setattr(ledger_module, "_git_busy", git_finished)
+    assert LedgerFile(ledger, lock_timeout=5, create_missing=False).read().find("m", 1) is not None
+
+
 def test_the_directory_fsync_runs_after_the_lock_is_released_and_before_update_returns(
     ledger_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
