@@ -1,6 +1,8 @@
 """What a command runs in: the global options resolved (``Settings``), the service over the ledger, its warnings.
 
-Pydantic-free until a command asks for the service, so ``get`` of an existing key stays light.
+Click-free, so that the quick front door (``cli.quick``) runs ``get`` through the very
+``Settings`` the click command line does; pydantic-free until a command asks for the
+service, so ``get`` stays light.
 """
 
 from __future__ import annotations
@@ -9,10 +11,17 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, NamedTuple
 
-import click
-
 if TYPE_CHECKING:
+    from collections.abc import Callable
+
     from portalloc.service.facade import PortAllocationService
+
+
+def click_say(line: str) -> None:
+    """Write ``line`` on stderr with ``click.echo``: how the click command line says a ``Warning:`` and the like."""
+    import click
+
+    click.echo(line, err=True)
 
 
 class UsedPorts(NamedTuple):
@@ -43,6 +52,28 @@ class Settings:
     leases: bool = True
     #: ``--allow-confusable``: a new model may look like an existing one (``portalloc.core.names``).
     allow_confusable: bool = False
+    #: Writes one line on stderr (a ``Warning: …``): ``click.echo`` on the click command line, the quick
+    #: front door's own writer there (the same bytes).
+    say: Callable[[str], object] = click_say
+
+    @classmethod
+    def resolve(
+        cls, ledger: Path | None, config: Path | None, say: Callable[[str], object], **options: Any
+    ) -> Settings:
+        """The settings of the root group's options: ``ledger`` (``None``: not given) found, ``config`` (``None``:
+        not given) looked for beside it, a default pre-configuration passed over said (``say``), and whether
+        a write may create the ledger (``storage.paths.ledger_creatable``)."""
+        from portalloc.storage.paths import find_config, find_ledger, ledger_creatable
+
+        ledger_path = ledger if ledger is not None else find_ledger(Path.cwd())
+        config_path = config
+        if config is None:
+            found = find_config(ledger_path)
+            config_path = found.path
+            for skipped in found.skipped:
+                say(f"Warning: {skipped}")
+        creatable = ledger_creatable(ledger_path, ledger is not None)
+        return cls(ledger_path, config_path, create_ledger=creatable, say=say, **options)
 
     def service(self) -> PortAllocationService:
         """A service over this ledger (imports pydantic on first use).
@@ -51,7 +82,7 @@ class Settings:
         """
         from portalloc.service.facade import PortAllocationService
 
-        show_warnings()
+        show_warnings(self.say)
         return PortAllocationService(self.moved_ledger() or self.ledger_path, self.config_path, **self._options())
 
     def _options(self) -> dict[str, Any]:
@@ -85,10 +116,9 @@ class Settings:
                 f"there is no ledger at {self.ledger_path}, and this repository tracks {len(found)}: "
                 f"{', '.join(found)}; say which with --ledger"
             )
-        click.echo(
+        self.say(
             f"Warning: using {found[0]}, this repository's ledger (moved there from {self.ledger_path.name}); "
-            "--ledger chooses another",
-            err=True,
+            "--ledger chooses another"
         )
         return top / found[0]
 
@@ -104,7 +134,7 @@ class Settings:
         from portalloc.service.target import LedgerTarget
         from portalloc.service.worktrees import pair_in_use
 
-        show_warnings()
+        show_warnings(self.say)
         target = LedgerTarget.plain(self.moved_ledger() or self.ledger_path, self.config_path, **self._options())
         pair, worktree = pair_in_use(target, model, app_num)
         return UsedPorts(pair.backend, pair.frontend, None if worktree is None else str(worktree))
@@ -127,30 +157,26 @@ class Settings:
         if hit is None:
             used = self.allocated(model, app_num)
             if used.worktree is not None and say_worktree:
-                click.echo(
-                    f"{model}/{app_num} uses worktree {used.worktree}'s own pair (worktrees: separate)", err=True
-                )
+                self.say(f"{model}/{app_num} uses worktree {used.worktree}'s own pair (worktrees: separate)")
             return used
         for warning in hit.warnings:
-            click.echo(f"Warning: {warning}", err=True)
+            self.say(f"Warning: {warning}")
         return UsedPorts(hit.backend, hit.frontend)
 
 
-pass_settings = click.make_pass_decorator(Settings)
-
-
-def show_warnings() -> None:
-    """Show what the ``portalloc`` logger warns about as ``Warning: …`` lines on the current stderr."""
+def show_warnings(say: Callable[[str], object]) -> None:
+    """From now on, show what the ``portalloc`` logger warns about as ``Warning: …`` lines, written by ``say``."""
     import logging  # here, not at the top: a lookup never needs it
 
     class WarningLines(logging.Handler):
         portalloc_cli = True
 
         def emit(self, record: logging.LogRecord) -> None:
-            click.echo(f"Warning: {record.getMessage()}", err=True)
+            say(f"Warning: {record.getMessage()}")
 
     logger = logging.getLogger("portalloc")
-    if not any(getattr(handler, "portalloc_cli", False) for handler in logger.handlers):
-        logger.addHandler(WarningLines())
-        logger.setLevel(logging.WARNING)
-        logger.propagate = False
+    for handler in [handler for handler in logger.handlers if getattr(handler, "portalloc_cli", False)]:
+        logger.removeHandler(handler)  # one writer: the last command's (tests run many in one process)
+    logger.addHandler(WarningLines())
+    logger.setLevel(logging.WARNING)
+    logger.propagate = False

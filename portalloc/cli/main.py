@@ -18,7 +18,7 @@ import click
 
 from portalloc import __version__
 from portalloc.cli.catalog import COMMAND_SECTIONS, COMMANDS
-from portalloc.cli.context import Settings
+from portalloc.cli.context import Settings, click_say
 from portalloc.cli.lazy import LazyGroup
 from portalloc.cli.roothelp import (
     ALLOW_CONFUSABLE_HELP,
@@ -32,16 +32,17 @@ from portalloc.cli.roothelp import (
 from portalloc.cli.stdout import (
     SIGPIPE_STATUS,
     StdoutFailed,
+    error_text,
     guarded_stdout,
     interrupted,
     quiet_exit,
     quiet_stdout,
+    unshowable,
     unwritable,
 )
 from portalloc.core.keys import bad_app_num
 from portalloc.core.limits import DEFAULT_LOCK_TIMEOUT
 from portalloc.errors import PortallocError
-from portalloc.storage.paths import find_config, find_ledger, ledger_creatable
 
 
 class _ReaderGone(Exception):
@@ -96,11 +97,10 @@ class _Group(LazyGroup):
                 if isinstance(error, StdoutFailed):
                     quiet_stdout()
                     _fail(unwritable(error), 1)
-                _fail(f"{error.strerror or error}: {error.filename}" if error.filename else str(error), 1)
+                _fail(error_text(error), 1)
             except UnicodeEncodeError as error:
                 quiet_stdout()
-                bad = error.object[error.start : error.end]
-                _fail(f"cannot write to standard output: its encoding ({error.encoding}) cannot show {bad!r}", 1)
+                _fail(unshowable(error), 1)
         sys.exit(code if isinstance(code, int) else 0)
 
     # --- Help: the commands by job, each summary whole, and bare `portalloc` asking for help. ---
@@ -236,15 +236,15 @@ def cli(
     """The root group: the global options resolved into ``Settings`` (its help is ``roothelp.ROOT_HELP``)."""
     # The service's warnings become ``Warning:`` lines: set up by ``Settings.service()``,
     # so a lookup never imports logging.
-    ledger_path = ledger if ledger is not None else find_ledger(Path.cwd())
-    config_path = config
-    if config is None:
-        found = find_config(ledger_path)
-        config_path = found.path
-        for skipped in found.skipped:
-            click.echo(f"Warning: {skipped}", err=True)
-    creatable = ledger_creatable(ledger_path, ledger is not None)
-    ctx.obj = Settings(ledger_path, config_path, lock_timeout, probe, creatable, leases, allow_confusable)
+    ctx.obj = Settings.resolve(
+        ledger,
+        config,
+        click_say,
+        lock_timeout=lock_timeout,
+        probe=probe,
+        leases=leases,
+        allow_confusable=allow_confusable,
+    )
 
 
 def main() -> None:

@@ -23,6 +23,9 @@ if TYPE_CHECKING:
 
 F = TypeVar("F", bound=Callable[..., Any])
 
+#: Passes the root group's ``Settings`` to a command.
+pass_settings = click.make_pass_decorator(Settings)
+
 
 class OutputFile(click.Path):
     """A file a command writes (``export -o``, ``dotenv PATH``, ``history --png``): never the ledger or its lock.

@@ -1,4 +1,4 @@
-"""The quick front door: ``portalloc --help`` and ``portalloc get`` of a key the ledger holds, without click.
+"""The quick front door: ``portalloc --help`` and ``portalloc get``, without click.
 
 These are the hottest calls there are (scaffolding asks ``get`` once per app), and
 importing click costs as much as port-for's whole call. ``answer`` recognises exactly
@@ -8,29 +8,30 @@ these shapes of the command line::
     portalloc [--ledger PATH | --ledger=PATH] get MODEL APP_NUM [--json | --field backend|frontend]
 
 (``get``'s options anywhere among its arguments, each at most once) and answers them
-where the click command line would print exactly the same bytes on stdout and stderr
-and exit with the same status: the root help from ``cli.roothelp``, a held key's pair
-from ``cli.knownpair`` printed by ``cli.pairtext``, the very code the click path runs.
-Anything else is declined (``None``) and ``cli.main`` answers it, untouched: another
-option or token shape, a name or number that click would refuse, a key the ledger does
-not hold (a new allocation), an environment variable click would read (other than an
-empty one, ``PORTALLOC_LEDGER``, and ``0``/``1`` for ``PORTALLOC_PROBE`` and
-``PORTALLOC_LEASES``), shell completion, a pre-configuration warning, a ledger the host
-lease store must take in first, text the terminal's encoding cannot show, or any error.
-``tests/cli/test_quick.py`` holds the two paths to the same output with generated
-command lines.
+as the click command line would, the same bytes on stdout and stderr and the same exit
+status: the root help from ``cli.roothelp``; ``get`` by the very code the ``get``
+command runs (``cli.context.Settings``, resolved as the root group resolves it, whose
+``pair_for`` looks a held key up or allocates a new one, printed by ``cli.pairtext``),
+its errors as the same ``Error:`` line. The quick door writes those bytes itself where
+the terminal's encoding spells them as click would, else through ``click.echo``.
+Anything else is declined (``None``), before anything is said, and ``cli.main``
+answers it, untouched: another option or token shape, a name or number that click
+would refuse (its usage error), an environment variable click would read (other than
+an empty one, ``PORTALLOC_LEDGER``, and ``0``/``1`` for ``PORTALLOC_PROBE`` and
+``PORTALLOC_LEASES``), or shell completion. ``tests/cli/test_quick.py`` holds the two
+paths to the same output and the same ledger with generated command lines.
 """
 
 from __future__ import annotations
 
+import errno
 import os
 import sys
 
 from portalloc import TYPE_CHECKING
 
 if TYPE_CHECKING:
-    from pathlib import Path
-    from typing import NoReturn, TextIO
+    from typing import TextIO
 
 #: What click reads from the environment for ``portalloc get``, besides ``PORTALLOC_LEDGER``:
 #: the quick door answers only while these are unset or empty (click ignores an empty one).
@@ -66,7 +67,7 @@ def answer(argv: list[str]) -> int | None:
         if argv in _HELP_ARGS:
             from portalloc.cli.roothelp import render, terminal_width
 
-            return _print([], render(terminal_width()))
+            return _print(render(terminal_width()))
         request = parse_get(argv)
         return None if request is None else _answer_get(request)
     except _Declined:
@@ -121,9 +122,10 @@ def _get_arguments(args: list[str]) -> tuple[tuple[str, str], bool, str | None] 
 
 
 def _answer_get(request: GetRequest) -> int | None:
-    from portalloc.cli.knownpair import known_pair
+    from portalloc.cli.context import Settings
     from portalloc.cli.pairtext import get_text
     from portalloc.core.keys import check_model_name, parse_app_num
+    from portalloc.core.limits import DEFAULT_LOCK_TIMEOUT
     from portalloc.errors import InvalidKey, PortallocError
 
     probe, leases = (_switch(name) for name in SWITCH_VARIABLES)
@@ -133,15 +135,29 @@ def _answer_get(request: GetRequest) -> int | None:
         model, app_num = check_model_name(request.model), parse_app_num(request.app_num)
     except InvalidKey:  # click's usage error says it
         return None
-    ledger_path = _ledger_path(request.ledger)
+    # From here on the quick door answers: what the click path would do next is exactly this.
+    named = request.ledger or os.environ.get("PORTALLOC_LEDGER") or None
     try:
-        known = known_pair(ledger_path, model, app_num, leases=leases, probe=probe, sync=_decline)
-    except (OSError, PortallocError):  # the click path reports it, in its words
-        return None
-    if known is None:  # a new key, or a ledger the fast reader leaves to the models
-        return None
-    text = get_text(model, app_num, (known.backend, known.frontend, None), as_json=request.as_json, field=request.field)
-    return _print([f"Warning: {warning}" for warning in known.warnings], text)
+        from pathlib import Path
+
+        settings = Settings.resolve(
+            None if named is None else Path(named),
+            None,
+            _say,
+            lock_timeout=DEFAULT_LOCK_TIMEOUT,
+            probe=probe,
+            leases=leases,
+        )
+        used = settings.pair_for(model, app_num, say_worktree=request.field is not None)
+    except PortallocError as error:
+        return _fail(str(error), error.exit_code)
+    except OSError as error:
+        from portalloc.cli.stdout import SIGPIPE_STATUS, error_text, quiet_exit
+
+        if error.errno == errno.EPIPE:  # stderr's reader went away while a warning was said
+            quiet_exit(SIGPIPE_STATUS)
+        return _fail(error_text(error), 1)
+    return _print(get_text(model, app_num, used, as_json=request.as_json, field=request.field))
 
 
 def _switch(name: str) -> bool:
@@ -154,50 +170,49 @@ def _switch(name: str) -> bool:
     return value == "1"
 
 
-def _ledger_path(named: str | None) -> Path:
-    """The ledger the root group resolves, where it would say nothing on stderr (else ``_Declined``)."""
-    from pathlib import Path
+def _say(line: str) -> None:
+    """``line`` on stderr, as ``click.echo(line, err=True)`` writes it (``Settings.say``)."""
+    _echo(line, err=True)
 
-    from portalloc.storage.paths import find_config, find_ledger, ledger_creatable
 
-    named = named or os.environ.get("PORTALLOC_LEDGER") or None
+def _fail(message: str, status: int) -> int:
+    """The ``Error:`` line the click path ends with, and its exit status."""
+    _say(f"Error: {message}")
+    return status
+
+
+def _echo(text: str, *, err: bool = False) -> None:
+    """``text`` and a newline on stdout (stderr: ``err``), the bytes ``click.echo`` writes.
+
+    Written directly where they are the stream's own (``_showable``), else by ``click.echo``
+    itself: click is imported only for a terminal whose encoding it handles its own way.
+    """
+    stream = sys.stderr if err else sys.stdout
+    if _showable(stream, text):
+        stream.write(text + "\n")
+        stream.flush()
+    else:
+        import click
+
+        click.echo(text, err=err)
+
+
+def _print(text: str) -> int:
+    """Write ``text`` on stdout as the click command line does, and end as it ends; the exit status."""
     try:
-        path = Path(named) if named is not None else find_ledger(Path.cwd())
-        skipped = find_config(path).skipped
-        ledger_creatable(path, named is not None)  # may fail (EACCES on a parent): the click path reports it
-    except OSError:
-        raise _Declined from None
-    if skipped:  # the click path warns about a default pre-configuration it passes over
-        raise _Declined
-    return path
-
-
-def _decline() -> NoReturn:
-    # The ledger changed since the host lease store took it in: the service (pydantic,
-    # SQLite) leases its rows, which is the click path's work.
-    raise _Declined
-
-
-def _print(warnings: list[str], text: str) -> int:
-    """Write ``warnings`` on stderr and ``text`` on stdout, a line each, as ``click.echo`` would; the exit status."""
-    if not (_showable(sys.stderr, "\n".join(warnings)) and _showable(sys.stdout, text)):
-        raise _Declined
-    try:
-        for line in warnings:
-            sys.stderr.write(line + "\n")
-            sys.stderr.flush()
-        sys.stdout.write(text + "\n")
-        sys.stdout.flush()
+        _echo(text)
     except OSError as error:
-        import errno
-
         from portalloc.cli.stdout import SIGPIPE_STATUS, quiet_exit, quiet_stdout, unwritable
 
-        if error.errno == errno.EPIPE:  # stdout's reader, or stderr's, went away: as the click path ends
+        if error.errno == errno.EPIPE:  # stdout's reader went away: as the click path ends
             quiet_exit(SIGPIPE_STATUS)
         quiet_stdout()
-        sys.stderr.write(f"Error: {unwritable(error)}\n")
-        return 1
+        return _fail(unwritable(error), 1)
+    except UnicodeEncodeError as error:
+        from portalloc.cli.stdout import quiet_stdout, unshowable
+
+        quiet_stdout()
+        return _fail(unshowable(error), 1)
     return 0
 
 

@@ -90,6 +90,17 @@ def unwritable(error: OSError) -> str:
     return f"cannot write to standard output: {error.strerror or error}"
 
 
+def unshowable(error: UnicodeEncodeError) -> str:
+    """What the ``Error:`` line says when the terminal's encoding cannot show the text to print."""
+    bad = error.object[error.start : error.end]
+    return f"cannot write to standard output: its encoding ({error.encoding}) cannot show {bad!r}"
+
+
+def error_text(error: OSError) -> str:
+    """What the ``Error:`` line says for an OS error that is not standard output's (a file's, named if known)."""
+    return f"{error.strerror or error}: {error.filename}" if error.filename else str(error)
+
+
 def quiet_stdout() -> None:
     """Point stdout at /dev/null so that the interpreter's final flush cannot fail a second time."""
     with suppress(OSError, ValueError, AttributeError):

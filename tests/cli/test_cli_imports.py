@@ -4,7 +4,8 @@ Each check runs the command in a fresh interpreter and reads ``sys.modules`` at 
 (``run``'s ``exec`` is stopped just before it happens), against a budget per command:
 through the installed entry point, ``--help`` and ``get`` of a key the ledger holds
 import neither click nor pydantic nor filelock nor sqlite3 (the quick front door,
-``cli.quick``), and what it declines still runs; through click, ``--help`` imports no
+``cli.quick``), a ``get`` of a new key neither click nor pydantic, and what the door
+declines still runs; through click, ``--help`` imports no
 command module; a read (``get``/``env``/``run`` of a key the
 ledger holds, with or without reserved ports and pools in its policy) imports neither
 pydantic nor filelock nor sqlite3; a ``list`` imports no lock and no lease store; a new
@@ -242,12 +243,20 @@ def test_the_entry_points_get_of_a_held_key_imports_no_click(
     assert not [name for name in modules if name.startswith("portalloc.cli.commands")]
 
 
-@pytest.mark.parametrize(
-    "args", [["get", "m", "2"], ["get", "m", "1", "--no-such-option"], ["list"], ["get", "m", "-1"]]
-)
+@pytest.mark.parametrize("policy", sorted(READ_POLICIES))
+@pytest.mark.parametrize("key", sorted(_NEW_KEYS))
+def test_the_entry_points_get_of_a_new_key_imports_no_click(ledger_path: Path, policy: str, key: str) -> None:
+    _ledger(ledger_path, READ_POLICIES[policy])
+    model, app_num = _NEW_KEYS[key]
+    modules = modules_after("--ledger", str(ledger_path), "get", model, str(app_num), script=ENTRY_MODULES)
+    assert _allocated(ledger_path, model, app_num)  # it did allocate: the lock and the lease store
+    assert {"filelock", "sqlite3"} <= {name.split(".")[0] for name in modules}
+    assert forbidden(modules, ("click", "pydantic", "pydantic_core")) == []
+    assert not [name for name in modules if name.startswith("portalloc.cli.commands")]
+
+
+@pytest.mark.parametrize("args", [["get", "m", "1", "--no-such-option"], ["list"], ["get", "m", "-1"]])
 def test_what_the_quick_door_declines_runs_on_click(ledger_path: Path, args: list[str]) -> None:
     _ledger(ledger_path, READ_POLICIES["plain"])
     modules = modules_after("--ledger", str(ledger_path), *args, script=ENTRY_MODULES)
     assert "click" in modules and f"portalloc.cli.commands.{args[0]}" in modules
-    if args == ["get", "m", "2"]:
-        assert ledger_path.read_text().count('"model": "m"') == 2  # and the new key was allocated

@@ -8,9 +8,9 @@ from typing import TYPE_CHECKING
 
 import click
 
-from portalloc.cli.context import Settings, pass_settings
+from portalloc.cli.context import Settings
 from portalloc.cli.output import echo_report
-from portalloc.cli.params import json_option
+from portalloc.cli.params import json_option, pass_settings
 from portalloc.errors import PortallocError
 
 if TYPE_CHECKING:

@@ -6,10 +6,10 @@ from pathlib import Path
 
 import click
 
-from portalloc.cli.context import Settings, pass_settings
+from portalloc.cli.context import Settings
 from portalloc.cli.output import echo_json
 from portalloc.cli.pairtext import pair_json
-from portalloc.cli.params import MODEL, json_option
+from portalloc.cli.params import MODEL, json_option, pass_settings
 
 
 @click.command()

@@ -7,9 +7,9 @@ from typing import TYPE_CHECKING, Any
 
 import click
 
-from portalloc.cli.context import Settings, pass_settings
+from portalloc.cli.context import Settings
 from portalloc.cli.output import echo_json
-from portalloc.cli.params import APP_NUM, MODEL, json_option
+from portalloc.cli.params import APP_NUM, MODEL, json_option, pass_settings
 
 if TYPE_CHECKING:
     from portalloc.integrations.compose import Binding, Finding, Project

@@ -6,10 +6,10 @@ from typing import TYPE_CHECKING, Any
 
 import click
 
-from portalloc.cli.context import Settings, pass_settings
+from portalloc.cli.context import Settings
 from portalloc.cli.output import echo_json
 from portalloc.cli.pairtext import pair_json
-from portalloc.cli.params import format_option
+from portalloc.cli.params import format_option, pass_settings
 
 if TYPE_CHECKING:  # `portalloc --help` imports every command module, and must not import pydantic
     from portalloc.core.models import Allocation

@@ -7,8 +7,8 @@ from pathlib import Path
 
 import click
 
-from portalloc.cli.context import Settings, pass_settings
-from portalloc.cli.params import OutputFile, follow_symlinks_option, key_arguments, prefix_option
+from portalloc.cli.context import Settings
+from portalloc.cli.params import OutputFile, follow_symlinks_option, key_arguments, pass_settings, prefix_option
 
 
 @click.command()

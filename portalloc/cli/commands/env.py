@@ -6,8 +6,8 @@ from pathlib import Path
 
 import click
 
-from portalloc.cli.context import Settings, pass_settings
-from portalloc.cli.params import APP_NUM, MODEL, format_option, prefix_option
+from portalloc.cli.context import Settings
+from portalloc.cli.params import APP_NUM, MODEL, format_option, pass_settings, prefix_option
 from portalloc.integrations.envvars import (
     COMPOSE_PROJECT_VAR,
     FORMATS,

@@ -10,9 +10,9 @@ from typing import TYPE_CHECKING
 
 import click
 
-from portalloc.cli.context import Settings, pass_settings
+from portalloc.cli.context import Settings
 from portalloc.cli.pairtext import json_text, pair_json
-from portalloc.cli.params import MODEL, OutputFile, follow_symlinks_option, format_option
+from portalloc.cli.params import MODEL, OutputFile, follow_symlinks_option, format_option, pass_settings
 
 if TYPE_CHECKING:  # `portalloc --help` imports every command module, and must not import pydantic
     from portalloc.core.models import Allocation

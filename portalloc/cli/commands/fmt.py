@@ -7,9 +7,9 @@ from typing import Any
 
 import click
 
-from portalloc.cli.context import Settings, pass_settings
+from portalloc.cli.context import Settings
 from portalloc.cli.output import echo_json
-from portalloc.cli.params import json_option
+from portalloc.cli.params import json_option, pass_settings
 from portalloc.errors import PortallocError
 
 

@@ -4,9 +4,9 @@ from __future__ import annotations
 
 import click
 
-from portalloc.cli.context import Settings, pass_settings
+from portalloc.cli.context import Settings
 from portalloc.cli.pairtext import get_text
-from portalloc.cli.params import json_option, key_arguments
+from portalloc.cli.params import json_option, key_arguments, pass_settings
 
 
 @click.command()

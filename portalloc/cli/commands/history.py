@@ -8,9 +8,9 @@ from typing import TYPE_CHECKING, Any
 
 import click
 
-from portalloc.cli.context import Settings, pass_settings
+from portalloc.cli.context import Settings
 from portalloc.cli.output import echo_json, echo_table
-from portalloc.cli.params import MODEL, OutputFile, follow_symlinks_option, json_option
+from portalloc.cli.params import MODEL, OutputFile, follow_symlinks_option, json_option, pass_settings
 
 if TYPE_CHECKING:
     from portalloc.integrations.history import HistoryReport

@@ -9,9 +9,9 @@ from typing import TYPE_CHECKING, Any
 import click
 
 from portalloc.cli.commands.policy import policy_changes, policy_options
-from portalloc.cli.context import Settings, pass_settings
+from portalloc.cli.context import Settings
 from portalloc.cli.output import echo_json
-from portalloc.cli.params import json_option
+from portalloc.cli.params import json_option, pass_settings
 
 if TYPE_CHECKING:
     from portalloc.core.models import PortPolicy

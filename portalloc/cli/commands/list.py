@@ -4,9 +4,9 @@ from __future__ import annotations
 
 import click
 
-from portalloc.cli.context import Settings, pass_settings
+from portalloc.cli.context import Settings
 from portalloc.cli.output import echo_report, echo_table
-from portalloc.cli.params import MODEL, json_option
+from portalloc.cli.params import MODEL, json_option, pass_settings
 
 
 @click.command(name="list")

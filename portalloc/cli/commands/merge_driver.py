@@ -6,7 +6,8 @@ from pathlib import Path
 
 import click
 
-from portalloc.cli.context import Settings, pass_settings
+from portalloc.cli.context import Settings
+from portalloc.cli.params import pass_settings
 
 _LEDGER_FILE = click.Path(dir_okay=False, path_type=Path)
 

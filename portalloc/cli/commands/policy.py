@@ -7,9 +7,9 @@ from typing import TYPE_CHECKING, Any, TypeVar
 
 import click
 
-from portalloc.cli.context import Settings, pass_settings
+from portalloc.cli.context import Settings
 from portalloc.cli.output import echo_report
-from portalloc.cli.params import json_option
+from portalloc.cli.params import json_option, pass_settings
 from portalloc.core.limits import MAX_PORT, MIN_PORT
 
 if TYPE_CHECKING:

@@ -4,10 +4,10 @@ from __future__ import annotations
 
 import click
 
-from portalloc.cli.context import Settings, pass_settings
+from portalloc.cli.context import Settings
 from portalloc.cli.output import echo_json, echo_released
 from portalloc.cli.pairtext import pair_json
-from portalloc.cli.params import APP_NUM, MODEL, json_option
+from portalloc.cli.params import APP_NUM, MODEL, json_option, pass_settings
 from portalloc.errors import PortallocError
 
 

@@ -4,9 +4,9 @@ from __future__ import annotations
 
 import click
 
-from portalloc.cli.context import Settings, pass_settings
+from portalloc.cli.context import Settings
 from portalloc.cli.output import echo_released
-from portalloc.cli.params import batch_arguments, json_option
+from portalloc.cli.params import batch_arguments, json_option, pass_settings
 from portalloc.errors import PortallocError
 
 

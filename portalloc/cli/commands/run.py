@@ -6,8 +6,8 @@ import os
 
 import click
 
-from portalloc.cli.context import Settings, pass_settings
-from portalloc.cli.params import key_arguments, prefix_option
+from portalloc.cli.context import Settings
+from portalloc.cli.params import key_arguments, pass_settings, prefix_option
 
 
 @click.command(context_settings={"ignore_unknown_options": True})

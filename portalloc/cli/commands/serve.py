@@ -7,7 +7,8 @@ from typing import TYPE_CHECKING
 
 import click
 
-from portalloc.cli.context import Settings, pass_settings
+from portalloc.cli.context import Settings
+from portalloc.cli.params import pass_settings
 from portalloc.errors import PortallocError
 from portalloc.server.limits import ServerLimits
 

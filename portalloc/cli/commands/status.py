@@ -6,9 +6,9 @@ from typing import TYPE_CHECKING
 
 import click
 
-from portalloc.cli.context import Settings, pass_settings
+from portalloc.cli.context import Settings
 from portalloc.cli.output import echo_report, echo_table
-from portalloc.cli.params import MODEL, json_option
+from portalloc.cli.params import MODEL, json_option, pass_settings
 
 if TYPE_CHECKING:
     from portalloc.machine.live import PortReport
