@@ -7,7 +7,6 @@ service, so ``get`` stays light.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, NamedTuple
 
@@ -32,8 +31,7 @@ class UsedPorts(NamedTuple):
     worktree: str | None = None
 
 
-@dataclass(frozen=True)
-class Settings:
+class Settings(NamedTuple):
     """The global options, resolved: which ledger, which pre-configuration, how long to wait for the lock.
 
     ``probe`` is ``False`` under ``--no-probe``: new allocations ignore what the OS holds
@@ -41,6 +39,9 @@ class Settings:
     write may create a missing ledger: only at the default discovered location, the
     root of the git repository (``ledger_creatable``); anywhere else a typo in
     ``--ledger`` or ``PORTALLOC_LEDGER`` would silently start a second ledger.
+
+    A ``NamedTuple``, not a dataclass: ``dataclasses`` imports ``inspect``, which alone
+    costs a quarter of port-for's whole ``get`` (``get`` runs through here).
     """
 
     ledger_path: Path

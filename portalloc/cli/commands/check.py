@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import dataclasses
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -99,7 +98,7 @@ def _check_one(settings: Settings, path: Path, live: bool, on_host: bool) -> tup
     if not path.exists():
         # A mistyped path must not pass a CI gate as "0 allocations, no conflicts".
         raise PortallocError(f"there is no ledger at {path}")
-    service = dataclasses.replace(settings, ledger_path=path).service()
+    service = settings._replace(ledger_path=path).service()
     conflicts = service.check_port_conflicts()
     for warning in service.policy_warnings():
         click.echo(f"Warning: {warning} ({path})", err=True)

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass, replace
+from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -216,7 +216,7 @@ def sync(settings: Settings, paths: tuple[Path, ...]) -> int:
         note = "".join(f"; {m}/{n} was released by a commit, its lease ended" for m, n in ended)
         click.echo(f"Synced {path}: {changed} lease{'' if changed == 1 else 's'} added or moved{note}")
         # A linked worktree's own pairs (worktrees: separate) that a pulled row now holds move, and say so.
-        replace(settings, ledger_path=path).service().recheck_worktree_pairs()
+        settings._replace(ledger_path=path).service().recheck_worktree_pairs()
     return 0
 
 

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import dataclasses
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -41,7 +40,7 @@ def init(settings: Settings, /, path: Path | None, as_json: bool, **options: Any
 
     policy = build_policy(policy_changes(options))
     if path is not None:
-        settings = dataclasses.replace(settings, ledger_path=path)
+        settings = settings._replace(ledger_path=path)
     service = settings.service()
     service.create_ledger(policy)
     _offer_a_free_range(settings, policy)
