@@ -16,7 +16,6 @@ the git directory's ``commondir`` file names the common directory. ``GIT_DIR``,
 from __future__ import annotations
 
 import os
-import secrets
 from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path, PurePosixPath
@@ -131,9 +130,9 @@ def repository_id(common_dir: Path) -> str:
     known = _read_id(path)
     if known is not None:
         return known
-    temp = common_dir / f".{ID_FILE}.{os.getpid()}.{secrets.token_hex(4)}"
+    temp = common_dir / f".{ID_FILE}.{os.getpid()}.{os.urandom(4).hex()}"
     try:
-        temp.write_text(secrets.token_hex(16) + "\n", encoding="ascii")
+        temp.write_text(os.urandom(16).hex() + "\n", encoding="ascii")
         try:
             os.link(temp, path)
         except FileExistsError:
