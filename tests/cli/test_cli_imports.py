@@ -49,7 +49,8 @@ sys.stderr.write("\\nMODULES " + json.dumps(sorted(sys.modules) + [f"validator:{
 
 #: The installed entry point (the console script's ``main``): the quick front door, else click.
 ENTRY_MODULES = """
-import sys
+import os, sys
+os._exit = sys.exit  # a quick answer ends here (``entry.leave``): its imports are all made by then
 from portalloc.cli.entry import main
 try:
     main()

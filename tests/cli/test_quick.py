@@ -14,9 +14,11 @@ click path (``cli.main.main``) for what only a process shows: a closed pipe, a h
 from __future__ import annotations
 
 import io
+import json
 import os
 import shutil
 import socket
+import sqlite3
 import subprocess
 import sys
 import unicodedata
@@ -376,6 +378,31 @@ def test_text_the_terminal_cannot_show_ends_as_on_the_click_path(tmp_path: Path)
     assert unshowable.returncode == 1 and unshowable.stderr.startswith(
         b"Error: cannot write to standard output: its encoding"
     )
+
+
+def test_what_a_quick_write_leases_holds_once_its_process_has_ended(tmp_path: Path) -> None:
+    """The quick door ends with ``os._exit`` (``entry.leave``): the lease store's commit is in its write-ahead
+    log, which the next process reads, so a second ledger on this machine never gets the first one's ports."""
+    env = {**subprocess_env(), "PORTALLOC_STATE_DIR": str(tmp_path / "state")}
+    first = _write_ledger(tmp_path / "a" / "portalloc.json", READ_POLICIES["plain"])
+    second = tmp_path / "b" / "portalloc.json"
+    second.parent.mkdir()
+    second.write_bytes(dump_ledger(Ledger(policy=READ_POLICIES["plain"])))  # the same range, nothing in it
+    answers = [
+        subprocess.run(
+            [sys.executable, "-m", "portalloc", "--ledger", str(ledger), "get", "fresh", "1", "--json"],
+            capture_output=True,
+            env=env,
+            check=True,
+        ).stdout
+        for ledger in (first, second)
+    ]
+    pairs = [(row["backend"], row["frontend"]) for row in map(json.loads, answers)]
+    assert pairs[0] == (29001, 29501)  # the lowest pair its own ledger does not hold
+    held = {(29003 + 2 * i, 29503 + 2 * i) for i in range(len(_HELD))} | {pairs[0]}
+    assert pairs[1] not in held  # every row of the first ledger was leased, and the lease outlived the process
+    with sqlite3.connect(tmp_path / "state" / "leases.sqlite3") as store:
+        assert store.execute("PRAGMA integrity_check").fetchone() == ("ok",)
 
 
 @pytest.mark.parametrize("argv", [["--help"], [], ["-V"], ["get", "m", "1"]])
