@@ -17,15 +17,14 @@ from __future__ import annotations
 
 import os
 from collections.abc import Mapping
-from dataclasses import dataclass
 from pathlib import Path, PurePosixPath
+from typing import NamedTuple
 
 #: The file in a repository's common git directory that names it for portalloc.
 ID_FILE = "portalloc-id"
 
 
-@dataclass(frozen=True)
-class LedgerIdentity:
+class LedgerIdentity(NamedTuple):
     """A ledger as this machine's lease store knows it.
 
     ``key`` is the identity itself: ``git:<repository id>:<path in the work tree>`` or

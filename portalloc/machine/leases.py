@@ -39,9 +39,8 @@ import stat
 import time
 from collections.abc import Collection, Iterable, Iterator, Mapping
 from contextlib import contextmanager, suppress
-from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, NamedTuple
 
 from portalloc.errors import LeaseStoreUnavailable
 from portalloc.machine import statedir
@@ -63,8 +62,7 @@ PRESENCE_SECONDS = 1.0
 _SEARCHES = 64
 
 
-@dataclass(frozen=True)
-class Lease:
+class Lease(NamedTuple):
     """One lease: which ledger (``ledger_id``, ``identity``), which key, which pair, live or ended."""
 
     ledger_id: int
@@ -84,8 +82,7 @@ class Lease:
         return self.model, self.app_num
 
 
-@dataclass(frozen=True)
-class Instance:
+class Instance(NamedTuple):
     """A ledger this machine knows: its identity and every copy of it seen (one per work tree)."""
 
     ledger_id: int

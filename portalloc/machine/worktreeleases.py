@@ -13,8 +13,8 @@ import os
 import sqlite3
 import time
 from collections.abc import Iterable
-from dataclasses import dataclass
 from pathlib import Path
+from typing import NamedTuple
 
 Key = tuple[str, int]
 #: What ``ports`` leaves out of a worktree's own leases: ``(ledger_id, worktree, keys)``.
@@ -39,8 +39,7 @@ CREATE INDEX IF NOT EXISTS worktree_leases_frontend ON worktree_leases (frontend
 """
 
 
-@dataclass(frozen=True)
-class WorktreeLease:
+class WorktreeLease(NamedTuple):
     """A linked worktree's own pair for one key of a ledger."""
 
     ledger_id: int

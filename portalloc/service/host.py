@@ -26,7 +26,6 @@ from __future__ import annotations
 import os
 import threading
 from collections.abc import Callable, Iterable, Mapping
-from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, TypeVar
 
@@ -55,14 +54,16 @@ def leases_enabled(env: Mapping[str, str] | None = None) -> bool:
     return env.get("PORTALLOC_LEASES", "1").strip().lower() not in OFF
 
 
-@dataclass
 class Plan:
     """What to do with wanted keys that have a live lease but are missing from the ledger."""
 
-    #: Keys that come back with their leased pair.
-    restore: dict[Key, Pair] = field(default_factory=dict)
-    #: Keys a commit released: ``key -> (leased pair, "abc1234 subject")``; their leases end.
-    released: dict[Key, tuple[Pair, str]] = field(default_factory=dict)
+    __slots__ = ("released", "restore")
+
+    def __init__(self) -> None:
+        #: Keys that come back with their leased pair.
+        self.restore: dict[Key, Pair] = {}
+        #: Keys a commit released: ``key -> (leased pair, "abc1234 subject")``; their leases end.
+        self.released: dict[Key, tuple[Pair, str]] = {}
 
 
 class HostLeases:
