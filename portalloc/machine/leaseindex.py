@@ -26,8 +26,22 @@ class PortIndex:
         #: The ports of ``holders``, kept as a set: copying a set costs a quarter of building one from a dict.
         self.leased: set[int] = set()
         self.by_ledger: dict[int, set[LeaseKey]] = {}
+        # ``put`` inlined for the first reading (each live lease once): a command-line write reads every lease
+        # of the machine in its span once, 1,000 of them for a ledger of 1,000 rows.
+        low, high = span
+        pairs, holders, by_ledger = self.pairs, self.holders, self.by_ledger
         for ledger_id, model, app_num, backend, frontend in rows:
-            self.put((ledger_id, model, app_num), (backend, frontend))
+            key = (ledger_id, model, app_num)
+            inside = low <= backend <= high
+            if inside:
+                holders.setdefault(backend, set()).add(key)
+            if low <= frontend <= high:
+                holders.setdefault(frontend, set()).add(key)
+            elif not inside:
+                continue
+            pairs[key] = (backend, frontend)
+            by_ledger.setdefault(ledger_id, set()).add(key)
+        self.leased.update(holders)
 
     def put(self, key: LeaseKey, pair: tuple[int, int] | None) -> None:
         """Record that ``key`` is leased on ``pair`` now (``None``: its lease ended)."""
