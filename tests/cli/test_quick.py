@@ -381,8 +381,8 @@ def test_text_the_terminal_cannot_show_ends_as_on_the_click_path(tmp_path: Path)
 
 
 def test_what_a_quick_write_leases_holds_once_its_process_has_ended(tmp_path: Path) -> None:
-    """The quick door ends with ``os._exit`` (``entry.leave``): the lease store's commit is in its write-ahead
-    log, which the next process reads, so a second ledger on this machine never gets the first one's ports."""
+    """The quick door ends with ``os._exit`` (``entry.leave``), having closed the host lease store: what the
+    first process leased holds for the second, which never gets the first ledger's ports."""
     env = {**subprocess_env(), "PORTALLOC_STATE_DIR": str(tmp_path / "state")}
     first = _write_ledger(tmp_path / "a" / "portalloc.json", READ_POLICIES["plain"])
     second = tmp_path / "b" / "portalloc.json"
@@ -401,6 +401,8 @@ def test_what_a_quick_write_leases_holds_once_its_process_has_ended(tmp_path: Pa
     assert pairs[0] == (29001, 29501)  # the lowest pair its own ledger does not hold
     held = {(29003 + 2 * i, 29503 + 2 * i) for i in range(len(_HELD))} | {pairs[0]}
     assert pairs[1] not in held  # every row of the first ledger was leased, and the lease outlived the process
+    # Each process closed the store before it ended: the write-ahead log went into it, not on to the next process.
+    assert not (tmp_path / "state" / "leases.sqlite3-wal").exists()
     with sqlite3.connect(tmp_path / "state" / "leases.sqlite3") as store:
         assert store.execute("PRAGMA integrity_check").fetchone() == ("ok",)
 
