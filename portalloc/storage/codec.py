@@ -419,8 +419,24 @@ def read_document(text: str) -> Document | None:
         return None
 
 
+#: The last text ``read_checked`` read, and its reading: a command-line write of a new key reads its ledger
+#: twice, the lookup that finds the key missing and then the write, most often the very same text. Its
+#: users never change a reading (they build their own values of it).
+_last_checked: tuple[str, CheckedLedger | None] | None = None
+
+
 def read_checked(text: str) -> CheckedLedger | None:
     """The policy and rows of ``text`` if ``parse_ledger`` would accept it, else ``None`` (let it say why)."""
+    global _last_checked
+    last = _last_checked
+    if last is not None and last[0] == text:
+        return last[1]
+    checked = _read_checked(text)
+    _last_checked = (text, checked)
+    return checked
+
+
+def _read_checked(text: str) -> CheckedLedger | None:
     document = read_document(text)
     if document is None or not _is_int(document.version, LEDGER_VERSION, LATEST_LEDGER_VERSION):
         return None
