@@ -123,6 +123,12 @@ def _check_owned(path: Path, what: str) -> None:
 _OPEN: weakref.WeakSet[LeaseStore] = weakref.WeakSet()
 
 
+def _close_dropped(connection: sqlite3.Connection) -> None:
+    """Close the connection of a store nobody holds any more (``LeaseStore``'s finalizer)."""
+    with suppress(sqlite3.ProgrammingError):  # dropped by another thread than its own: the collector closes it
+        connection.close()
+
+
 class LeaseStore:
     """This user's host lease store, open. Use ``open_store``; every change runs in ``transaction``."""
 
@@ -130,7 +136,7 @@ class LeaseStore:
         _OPEN.add(self)
         # sqlite3 keeps a connection in a reference cycle (its statement cache), so it would outlive a
         # store nobody holds until the cyclic garbage collector runs: closed when the store goes.
-        self._closer = weakref.finalize(self, connection.close)
+        self._closer = weakref.finalize(self, _close_dropped, connection)
         self.connection = connection
         self.path = path
         #: The live leases of one span by port, kept while no other process commits (``machine.leaseindex``).
@@ -144,7 +150,8 @@ class LeaseStore:
     def close(self) -> None:
         """Close the connection (a transaction left open is rolled back)."""
         _OPEN.discard(self)
-        self._closer()
+        self._closer.detach()
+        self.connection.close()
 
     @contextmanager
     def transaction(self, wait_ms: int = BUSY_TIMEOUT_MS) -> Iterator[LeaseStore]:
