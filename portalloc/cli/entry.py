@@ -24,9 +24,12 @@ def main() -> None:
         from portalloc.cli.quick import answer
 
         status = answer(sys.argv[1:])
-    except KeyboardInterrupt:  # Ctrl-C ends a quick answer as it ends the click path's
+    except KeyboardInterrupt:  # Ctrl-C ends a quick answer as it ends the click path's: a new line, status 130
         from portalloc.cli.stdout import interrupted
 
+        with suppress(OSError, ValueError, AttributeError):  # click says it so: the shell's prompt starts afresh
+            sys.stderr.write("\n")
+            sys.stderr.flush()
         interrupted()
     if status is not None:
         leave(status)

@@ -31,6 +31,7 @@ from portalloc.cli.roothelp import (
 )
 from portalloc.cli.stdout import (
     SIGPIPE_STATUS,
+    STDOUT_CLOSED,
     StdoutFailed,
     error_text,
     guarded_stdout,
@@ -74,6 +75,8 @@ class _Group(LazyGroup):
         with guarded_stdout():  # tells a failing stdout from a failing ledger (StdoutFailed)
             try:
                 code = super().main(args, prog_name, complete_var, standalone_mode=False, **extra)
+                if sys.stdout is None:  # ``>&-``: click.echo wrote nothing, and said nothing of it
+                    _fail(STDOUT_CLOSED, 1)
                 sys.stdout.flush()  # a full disk or a closed pipe must be reported here, not at interpreter exit
             except _ReaderGone:
                 quiet_exit(SIGPIPE_STATUS)

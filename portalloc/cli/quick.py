@@ -157,6 +157,11 @@ def _answer_get(request: GetRequest) -> int | None:
         if error.errno == errno.EPIPE:  # stderr's reader went away while a warning was said
             quiet_exit(SIGPIPE_STATUS)
         return _fail(error_text(error), 1)
+    except UnicodeEncodeError as error:  # as the click path reports it
+        from portalloc.cli.stdout import quiet_stdout, unshowable
+
+        quiet_stdout()
+        return _fail(unshowable(error), 1)
     return _print(get_text(model, app_num, used, as_json=request.as_json, field=request.field))
 
 
@@ -191,14 +196,24 @@ def _echo(text: str, *, err: bool = False) -> None:
     if _showable(stream, text):
         stream.write(text + "\n")
         stream.flush()
-    else:
-        import click
+        return
+    import click
 
-        click.echo(text, err=err)
+    if err:
+        click.echo(text, err=True)
+        return
+    from portalloc.cli.stdout import guarded_stdout
+
+    with guarded_stdout():  # the stream the click path writes through (no byte-order mark at a file's start)
+        click.echo(text)
 
 
 def _print(text: str) -> int:
     """Write ``text`` on stdout as the click command line does, and end as it ends; the exit status."""
+    if sys.stdout is None:  # ``>&-``
+        from portalloc.cli.stdout import STDOUT_CLOSED
+
+        return _fail(STDOUT_CLOSED, 1)
     try:
         _echo(text)
     except OSError as error:

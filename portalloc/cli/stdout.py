@@ -85,6 +85,10 @@ def guarded_stdout() -> Iterator[None]:
         sys.stdout = original
 
 
+#: What the ``Error:`` line says when there is no standard output at all (``>&-``: ``sys.stdout`` is ``None``).
+STDOUT_CLOSED = "cannot write to standard output: it is closed"
+
+
 def unwritable(error: OSError) -> str:
     """What the ``Error:`` line says when standard output cannot be written (a full disk, say)."""
     return f"cannot write to standard output: {error.strerror or error}"

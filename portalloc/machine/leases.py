@@ -173,10 +173,15 @@ class LeaseStore:
             raise LeaseStoreUnavailable(f"cannot write the host lease store {self.path}: {error}; {FIXES}") from None
         try:
             yield self
-        except BaseException:
+        except BaseException as error:
             self.connection.rollback()
             self._index = None  # it may hold changes that were just rolled back
             self._ledger_ids.clear()  # and ids of ledgers added in it
+            if isinstance(error, UnicodeEncodeError):  # a path that is not UTF-8 (its undecodable bytes)
+                raise LeaseStoreUnavailable(
+                    f"cannot write the host lease store {self.path}: {error.object!r} is not UTF-8 text, "
+                    f"which SQLite stores; {FIXES}"
+                ) from None
             raise
         try:
             self.connection.commit()

@@ -346,7 +346,8 @@ class LedgerFile(Generic[L]):
                         return None, self.new_ledger
                     if not _changed_since(directory, None):
                         raise self.missing()
-                    continue
+                    # It appeared meanwhile: read again after the pause (within the deadline: a file that
+                    # keeps coming and going must not keep this loop spinning).
                 if time.monotonic() >= deadline:
                     raise self._gone(busy) if writing else self.missing()
             time.sleep(_SETTLE_INTERVAL)

@@ -21,6 +21,7 @@ import socket
 import sqlite3
 import subprocess
 import sys
+import time
 import unicodedata
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -431,3 +432,70 @@ def test_a_port_something_else_holds_is_warned_about_the_same_way(tmp_path: Path
         quick_run = _same(_both(["--ledger", str(ledger), "get", "m", "1"], env))
     assert quick_run.stderr.startswith(b"Warning: port 29003 (backend of m/1) is held by ")
     assert quick_run.stdout == b"m/1: backend 29003, frontend 29503\n"
+
+
+# --- what the review of the quick door's new-key answers found ----------------------------
+
+
+def test_a_repository_at_a_path_that_is_not_utf8_gets_one_error_line(tmp_path: Path) -> None:
+    """The host lease store keeps paths as SQLite text, which must be UTF-8: one line says so, on both paths."""
+    top = tmp_path / os.fsdecode(b"r\xff")
+    top.mkdir()
+    subprocess.run(["git", "init", "-q", str(top)], check=True)
+    env = {**subprocess_env(), "PORTALLOC_STATE_DIR": str(tmp_path / "state")}  # nothing is written to it
+    done = _same(
+        [subprocess.run([*entry, "get", "m", "1"], cwd=top, capture_output=True, env=env) for entry in _ENTRIES]
+    )
+    assert done.returncode == 1 and done.stdout == b""
+    assert done.stderr.startswith(b"Error: cannot write the host lease store ") and done.stderr.count(b"\n") == 1
+    assert b"PORTALLOC_LEASES=0" in done.stderr
+
+
+def test_ctrl_c_while_waiting_for_the_lock_ends_as_on_the_click_path(tmp_path: Path) -> None:
+    import fcntl
+    import signal
+
+    ledger = _write_ledger(tmp_path / "portalloc.json", READ_POLICIES["plain"])
+    ended = []
+    with open(ledger.with_name("portalloc.json.lock"), "w") as lock:
+        fcntl.flock(lock, fcntl.LOCK_EX)  # another writer holds the ledger: the new key's get waits
+        for entry in _ENTRIES:
+            process = subprocess.Popen(
+                [*entry, "--ledger", str(ledger), "get", "fresh", "1"],
+                stdout=subprocess.PIPE,
+                stderr=subprocess.PIPE,
+                env=subprocess_env(),
+            )
+            time.sleep(1.5)
+            process.send_signal(signal.SIGINT)
+            out, err = process.communicate(timeout=30)
+            ended.append((process.returncode, out, err))
+    assert ended == [(130, b"", b"\n")] * 2  # click's new line after ^C, the shell's status for SIGINT
+    assert b"fresh" not in ledger.read_bytes()
+
+
+@pytest.mark.parametrize("argv", [["get", "m", "1"], ["get", "fresh", "1"], ["--help"]])
+def test_a_closed_stdout_is_one_error_line(tmp_path: Path, argv: list[str]) -> None:
+    ledger = _write_ledger(tmp_path / "portalloc.json", READ_POLICIES["plain"])
+    closed = ["sh", "-c", 'exec "$@" >&-', "sh"]
+    runs = [
+        subprocess.run([*closed, *entry, "--ledger", str(ledger), *argv], capture_output=True, env=subprocess_env())
+        for entry in _ENTRIES
+    ]
+    done = _same(runs)
+    assert (done.returncode, done.stderr) == (1, b"Error: cannot write to standard output: it is closed\n")
+
+
+def test_an_encoding_with_a_byte_order_mark_writes_as_the_click_path_does(tmp_path: Path) -> None:
+    ledger = _write_ledger(tmp_path / "portalloc.json", READ_POLICIES["plain"])
+    outputs = []
+    for side, entry in enumerate(_ENTRIES):
+        with open(tmp_path / f"out-{side}", "wb") as out:
+            subprocess.run(
+                [*entry, "--ledger", str(ledger), "get", "m", "1"],
+                stdout=out,
+                env={**subprocess_env(), "PYTHONIOENCODING": "utf-16"},
+                check=True,
+            )
+        outputs.append((tmp_path / f"out-{side}").read_bytes())
+    assert outputs[0] == outputs[1] == "m/1: backend 29003, frontend 29503\n".encode("utf-16-le")
