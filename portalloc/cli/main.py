@@ -29,18 +29,7 @@ from portalloc.cli.roothelp import (
     PROBE_HELP,
     ROOT_HELP,
 )
-from portalloc.cli.stdout import (
-    SIGPIPE_STATUS,
-    STDOUT_CLOSED,
-    StdoutFailed,
-    error_text,
-    guarded_stdout,
-    interrupted,
-    quiet_exit,
-    quiet_stdout,
-    unshowable,
-    unwritable,
-)
+from portalloc.cli.stdout import SIGPIPE_STATUS, STDOUT_CLOSED, ending, guarded_stdout, interrupted, quiet_exit
 from portalloc.core.keys import bad_app_num
 from portalloc.core.limits import DEFAULT_LOCK_TIMEOUT
 from portalloc.errors import PortallocError
@@ -92,18 +81,8 @@ class _Group(LazyGroup):
                 _fail("aborted", 1)
             except KeyboardInterrupt:
                 interrupted()
-            except PortallocError as error:
-                _fail(str(error), error.exit_code)
-            except OSError as error:
-                if error.errno == errno.EPIPE:  # met by the final flush
-                    quiet_exit(SIGPIPE_STATUS)
-                if isinstance(error, StdoutFailed):
-                    quiet_stdout()
-                    _fail(unwritable(error), 1)
-                _fail(error_text(error), 1)
-            except UnicodeEncodeError as error:
-                quiet_stdout()
-                _fail(unshowable(error), 1)
+            except (PortallocError, OSError, UnicodeEncodeError) as error:  # EPIPE too: met by the final flush
+                _fail(*ending(error))
         sys.exit(code if isinstance(code, int) else 0)
 
     # --- Help: the commands by job, each summary whole, and bare `portalloc` asking for help. ---

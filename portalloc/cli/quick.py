@@ -24,7 +24,6 @@ paths to the same output and the same ledger with generated command lines.
 
 from __future__ import annotations
 
-import errno
 import os
 import sys
 
@@ -56,7 +55,7 @@ class GetRequest:
 
 
 class _Declined(Exception):
-    """The click command line must answer (raised where a decline is found deep in a call)."""
+    """The click command line must answer (``_switch`` finds it inside an expression)."""
 
 
 def answer(argv: list[str]) -> int | None:
@@ -136,10 +135,10 @@ def _answer_get(request: GetRequest) -> int | None:
     except InvalidKey:  # click's usage error says it
         return None
     # From here on the quick door answers: what the click path would do next is exactly this.
+    from pathlib import Path
+
     named = request.ledger or os.environ.get("PORTALLOC_LEDGER") or None
     try:
-        from pathlib import Path
-
         settings = Settings.resolve(
             None if named is None else Path(named),
             None,
@@ -149,19 +148,10 @@ def _answer_get(request: GetRequest) -> int | None:
             leases=leases,
         )
         used = settings.pair_for(model, app_num, say_worktree=request.field is not None)
-    except PortallocError as error:
-        return _fail(str(error), error.exit_code)
-    except OSError as error:
-        from portalloc.cli.stdout import SIGPIPE_STATUS, error_text, quiet_exit
+    except (PortallocError, OSError, UnicodeEncodeError) as error:  # as the click path ends on them
+        from portalloc.cli.stdout import ending
 
-        if error.errno == errno.EPIPE:  # stderr's reader went away while a warning was said
-            quiet_exit(SIGPIPE_STATUS)
-        return _fail(error_text(error), 1)
-    except UnicodeEncodeError as error:  # as the click path reports it
-        from portalloc.cli.stdout import quiet_stdout, unshowable
-
-        quiet_stdout()
-        return _fail(unshowable(error), 1)
+        return _fail(*ending(error))
     return _print(get_text(model, app_num, used, as_json=request.as_json, field=request.field))
 
 
@@ -216,18 +206,10 @@ def _print(text: str) -> int:
         return _fail(STDOUT_CLOSED, 1)
     try:
         _echo(text)
-    except OSError as error:
-        from portalloc.cli.stdout import SIGPIPE_STATUS, quiet_exit, quiet_stdout, unwritable
+    except (OSError, UnicodeEncodeError) as error:  # standard output's own failure, as the click path ends on it
+        from portalloc.cli.stdout import ending
 
-        if error.errno == errno.EPIPE:  # stdout's reader went away: as the click path ends
-            quiet_exit(SIGPIPE_STATUS)
-        quiet_stdout()
-        return _fail(unwritable(error), 1)
-    except UnicodeEncodeError as error:
-        from portalloc.cli.stdout import quiet_stdout, unshowable
-
-        quiet_stdout()
-        return _fail(unshowable(error), 1)
+        return _fail(*ending(error, on_stdout=True))
     return 0
 
 

@@ -7,12 +7,13 @@ same descriptor built from the ``io`` module's documented classes, and click's
 ``echo`` writes to it like to any text stream.
 
 Click-free, so that the quick front door (``cli.quick``) and the click command line
-end the same way: a reader gone (EPIPE) is the shell's SIGPIPE status, Ctrl-C is
-SIGINT's, a failing stdout is one ``Error:`` line.
+end the same way (``ending``): a reader gone (EPIPE) is the shell's SIGPIPE status,
+Ctrl-C is SIGINT's, an error is one ``Error:`` line.
 """
 
 from __future__ import annotations
 
+import errno
 import io
 import os
 import sys
@@ -25,6 +26,8 @@ if TYPE_CHECKING:
     from typing import NoReturn
 
     from _typeshed import ReadableBuffer
+
+    from portalloc.errors import PortallocError
 
 
 #: What a shell reports for a process that SIGPIPE ended (128 + 13), as ``yes | head -1`` gives.
@@ -89,20 +92,26 @@ def guarded_stdout() -> Iterator[None]:
 STDOUT_CLOSED = "cannot write to standard output: it is closed"
 
 
-def unwritable(error: OSError) -> str:
-    """What the ``Error:`` line says when standard output cannot be written (a full disk, say)."""
-    return f"cannot write to standard output: {error.strerror or error}"
+def ending(error: PortallocError | OSError | UnicodeEncodeError, *, on_stdout: bool = False) -> tuple[str, int]:
+    """How a command ends on ``error``: what its ``Error:`` line says, and the exit status.
 
-
-def unshowable(error: UnicodeEncodeError) -> str:
-    """What the ``Error:`` line says when the terminal's encoding cannot show the text to print."""
-    bad = error.object[error.start : error.end]
-    return f"cannot write to standard output: its encoding ({error.encoding}) cannot show {bad!r}"
-
-
-def error_text(error: OSError) -> str:
-    """What the ``Error:`` line says for an OS error that is not standard output's (a file's, named if known)."""
-    return f"{error.strerror or error}: {error.filename}" if error.filename else str(error)
+    A reader gone (EPIPE) ends the process here, quietly, with the SIGPIPE status.
+    Standard output failing (its own ``StdoutFailed``, or any OS error where ``on_stdout``
+    says the error came from writing it) or unable to show the text is silenced first, so
+    that the interpreter's final flush cannot fail a second time.
+    """
+    if isinstance(error, UnicodeEncodeError):
+        quiet_stdout()
+        bad = error.object[error.start : error.end]
+        return f"cannot write to standard output: its encoding ({error.encoding}) cannot show {bad!r}", 1
+    if isinstance(error, OSError):
+        if error.errno == errno.EPIPE:
+            quiet_exit(SIGPIPE_STATUS)
+        if on_stdout or isinstance(error, StdoutFailed):
+            quiet_stdout()
+            return f"cannot write to standard output: {error.strerror or error}", 1
+        return f"{error.strerror or error}: {error.filename}" if error.filename else str(error), 1
+    return str(error), error.exit_code
 
 
 def quiet_stdout() -> None:
