@@ -261,11 +261,10 @@ class LedgerMethods(Generic[R]):
         """The allocation of ``(model, app_num)``, or ``None``."""
         derived = self._derived()
         if derived.index is None:
-            # First occurrence wins, matching the order a reader of the file sees.
-            index: dict[tuple[str, int], R] = {}
-            for allocation in self.allocations:
-                index.setdefault(allocation.key, allocation)
-            derived.index = index
+            # First occurrence wins, matching the order a reader of the file sees: built from the last row
+            # back, each earlier row replaces a later one of its key (at C speed: no Python call per row).
+            rows = self.allocations
+            derived.index = dict(zip(map(_KEY, reversed(rows)), reversed(rows), strict=True))
         return derived.index.get((model, app_num))
 
     @property

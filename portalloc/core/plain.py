@@ -17,6 +17,10 @@ if TYPE_CHECKING:
     from typing_extensions import Self
 
 
+#: How a plain value's fields are set, past ``_Frozen.__setattr__``.
+_set_field = object.__setattr__
+
+
 class _Frozen:
     """Fields set once, by ``__init__``; the one attribute a plain ledger may change is its cache."""
 
@@ -29,7 +33,7 @@ class _Frozen:
 
     def _set(self, **fields: Any) -> None:
         for name, value in fields.items():
-            object.__setattr__(self, name, value)
+            _set_field(self, name, value)
 
     def __repr__(self) -> str:
         names: tuple[str, ...] = self.__slots__
@@ -48,7 +52,11 @@ class PlainAllocation(RowMethods, _Frozen):
     frontend: int
 
     def __init__(self, model: str, app_num: int, backend: int, frontend: int) -> None:
-        self._set(model=model, app_num=app_num, backend=backend, frontend=frontend)
+        # Set one by one, not through ``_set``: a command-line write reads every row of the ledger into one.
+        _set_field(self, "model", model)
+        _set_field(self, "app_num", app_num)
+        _set_field(self, "backend", backend)
+        _set_field(self, "frontend", frontend)
 
     def __iter__(self) -> Iterator[int]:
         return iter((self.backend, self.frontend))

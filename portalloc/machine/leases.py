@@ -41,13 +41,19 @@ import weakref
 from collections.abc import Collection, Iterable, Iterator, Mapping
 from contextlib import contextmanager, suppress
 from pathlib import Path
-from typing import Any, NamedTuple
+from typing import TYPE_CHECKING, Any, NamedTuple, TypeVar
 
 from portalloc.errors import LeaseStoreUnavailable
 from portalloc.machine import statedir
 from portalloc.machine.leaseindex import PortIndex
 from portalloc.machine.leaseschema import BUSY_TIMEOUT_MS, prepare
 from portalloc.machine.worktreeleases import WorktreeKeys, WorktreeLeases
+
+if TYPE_CHECKING:
+    from portalloc.core.shapes import Row
+
+#: A ledger row of either representation (``key`` and ``ports`` are what the store looks at).
+R = TypeVar("R", bound="Row")
 
 STORE_NAME = statedir.STORE_NAME
 #: What every refusal suggests.
@@ -257,16 +263,26 @@ class LeaseStore:
 
     def _port_index(self, span: tuple[int, int]) -> PortIndex:
         """The live leases in ``span`` from the covering port indexes, or the one kept (``machine.leaseindex``)."""
-        version = self.connection.execute("PRAGMA data_version").fetchone()[0]
-        index = self._index
-        if index is not None and index.span == span and index.version == version:
+        index = self._current_index()
+        if index is not None and index.span == span:
             return index
+        version = self.connection.execute("PRAGMA data_version").fetchone()[0]
         columns = "SELECT ledger_id, model, app_num, backend, frontend FROM leases WHERE live AND"
+        # Each lease once, from the two port indexes, without the sort a UNION needs to drop doubles.
         rows = self.connection.execute(
-            f"{columns} backend BETWEEN ? AND ? UNION {columns} frontend BETWEEN ? AND ?", (*span, *span)
+            f"{columns} backend BETWEEN ? AND ? UNION ALL {columns} frontend BETWEEN ? AND ? "
+            "AND backend NOT BETWEEN ? AND ?",
+            (*span, *span, *span),
         )
         self._index = PortIndex(span, version, rows)
         return self._index
+
+    def _current_index(self) -> PortIndex | None:
+        """The index kept, if no other process has committed since it was read."""
+        index = self._index
+        if index is None or index.version != self.connection.execute("PRAGMA data_version").fetchone()[0]:
+            return None
+        return index
 
     def _gone(self, ledger_ids: set[int]) -> set[int]:
         """The ledgers among ``ledger_ids`` that have copies, none of which still exists."""
@@ -297,6 +313,31 @@ class LeaseStore:
             if row is not None:
                 found[key] = (row[2], row[3])
         return found
+
+    def unleased(self, ledger_id: int, rows: Iterable[R]) -> list[R]:
+        """The rows of ledger ``ledger_id`` whose key holds no live lease on exactly the row's pair.
+
+        A write asks right after ``leased_ports`` has read the leases of its span: the rows
+        with a port in it are looked up in that index (the ledger's leases are not read a
+        second time), the others in the store; with no current index, all in the store.
+        """
+        index = self._current_index()
+        if index is None:
+            held = self.live_pairs(ledger_id)
+            return [row for row in rows if held.get(row.key) != row.ports]
+        (low, high), pairs = index.span, index.pairs
+        unleased, outside = [], []
+        for row in rows:
+            pair = row.ports
+            if low <= pair[0] <= high or low <= pair[1] <= high:
+                if pairs.get((ledger_id, *row.key)) != pair:
+                    unleased.append(row)
+            else:
+                outside.append(row)
+        if outside:
+            held = self.live_pairs(ledger_id, [row.key for row in outside])
+            unleased += [row for row in outside if held.get(row.key) != row.ports]
+        return unleased
 
     def leases(self, ledger_id: int | None = None, *, live: bool | None = True, port: int | None = None) -> list[Lease]:
         """Leases, by ledger and key: of one ledger or all, live or ended or both, on one port or any."""

@@ -217,8 +217,7 @@ class HostLeases:
             leased = {id(a) for a in old[head : len(old) - tail]}
             fresh = [a for a in rows[head : len(rows) - tail] if id(a) not in leased]
         else:
-            held = store.live_pairs(ledger_id)
-            fresh = [a for a in ledger.allocations if held.get(a.key) != a.ports]
+            fresh = store.unleased(ledger_id, ledger.allocations)
         store.lease_all(ledger_id, [(allocation.key, allocation.ports) for allocation in fresh])
         return len(fresh)
 

@@ -212,6 +212,12 @@ class LineCache:
         self._state = (held, known, rows, lines)
         return lines
 
+    def seed(self, rows: Sequence[shapes.Row], lines: Sequence[str]) -> None:
+        """Take ``lines`` as the canonical lines of ``rows``, one each: the lines a reader of a canonical file
+        read them from (``CheckedLedger.lines``), so the write that follows formats only the rows it adds."""
+        rows, lines = list(rows), list(lines)
+        self._state = (rows, dict(zip(map(id, rows), lines, strict=True)), list(rows), lines)
+
     def dump(self, ledger: LedgerShape) -> bytes:
         """``dump_ledger(ledger)``, formatting only the rows this cache has not seen."""
         return _canonical(ledger, self.lines_of(ledger.in_key_order()))
@@ -345,6 +351,8 @@ class Document(NamedTuple):
     version: object
     policy: object
     rows: list[Row]
+    #: The line each row was read from, when the text is in the canonical layout (else ``None``).
+    lines: list[str] | None = None
 
 
 class CheckedLedger(NamedTuple):
@@ -354,6 +362,9 @@ class CheckedLedger(NamedTuple):
     policy: Mapping[str, Any]
     rows: list[tuple[str, int, int, int]]
     version: int
+    #: Each row's canonical line (``allocation_line``), when the file spells every row as the writer does
+    #: (``LineCache.seed``); ``None`` when it is not in the canonical layout or a model was not in NFC.
+    lines: list[str] | None = None
 
 
 #: A row as the writer spells it, and nothing else: a model without escapes or control
@@ -390,7 +401,7 @@ def canonical_document(text: str) -> Document | None:
             return None
         name, number, backend, frontend = match.groups()
         rows.append((name, int(number), int(backend), int(frontend)))
-    return Document(int(head[1]), policy, rows)
+    return Document(int(head[1]), policy, rows, lines)
 
 
 def parsed_document(raw: object) -> Document | None:
@@ -445,13 +456,15 @@ def _read_checked(text: str) -> CheckedLedger | None:
         return None
     rows = []
     names: dict[str, str | None] = {}  # each distinct model name is checked once
+    as_written = document.lines is not None  # and so far every row reads as it is spelled
     for row in document.rows:
         # Every row is checked: one bad row makes the file invalid.
         valid = _checked_row(row, names)
         if valid is None:
             return None
+        as_written = as_written and valid == row
         rows.append(valid)
-    return CheckedLedger(policy, rows, cast("int", document.version))
+    return CheckedLedger(policy, rows, cast("int", document.version), document.lines if as_written else None)
 
 
 def _checked_policy(policy: object) -> dict[str, Any] | None:

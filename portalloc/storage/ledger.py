@@ -148,7 +148,7 @@ class LedgerFile(Generic[L]):
     def _parsed(self, data: bytes | None) -> L:
         """``data`` (``None``: no file) as this file reads it: plain classes where it may (``plain``), else models."""
         if self.plain:
-            ledger: LedgerShape | None = read_plain(data, self.path)
+            ledger: LedgerShape | None = read_plain(data, self.path, self._lines)
         elif data is None:
             from portalloc.core.models import Ledger
 

@@ -15,27 +15,40 @@ from typing import TYPE_CHECKING
 
 from portalloc.core.limits import LEDGER_VERSION
 from portalloc.core.plain import PlainAllocation, PlainLedger, PlainPolicy, PlainPool
-from portalloc.storage.codec import POLICY_DEFAULTS, POLICY_LISTS, CheckedLedger, parse_ledger, read_checked
+from portalloc.storage.codec import (
+    POLICY_DEFAULTS,
+    POLICY_LISTS,
+    CheckedLedger,
+    LineCache,
+    parse_ledger,
+    read_checked,
+)
 
 if TYPE_CHECKING:
     from portalloc.core.shapes import LedgerShape
 
 
-def read_plain(data: bytes | None, path: Path | str) -> LedgerShape:
+def read_plain(data: bytes | None, path: Path | str, lines: LineCache | None = None) -> LedgerShape:
     """What ``storage.ledger.LedgerFile(plain=True)`` reads: ``parse_plain``, or the new ledger for no file."""
-    return new_plain_ledger() if data is None else parse_plain(data, path)
+    return new_plain_ledger() if data is None else parse_plain(data, path, lines)
 
 
-def parse_plain(data: bytes, path: Path | str) -> LedgerShape:
+def parse_plain(data: bytes, path: Path | str, lines: LineCache | None = None) -> LedgerShape:
     """``codec.parse_ledger(data, path)``'s values, as plain classes when the fast reader accepts the file.
 
     Any other file is parsed by the models (a ``Ledger``, or ``LedgerCorrupt`` saying what is wrong).
+    ``lines``: the file's line cache, given the lines of a canonical file's rows (``LineCache.seed``).
     """
     try:
         checked = read_checked(data.decode("utf-8"))
     except UnicodeDecodeError:
         checked = None
-    return parse_ledger(data, path) if checked is None else plain_ledger(checked)
+    if checked is None:
+        return parse_ledger(data, path)
+    ledger = plain_ledger(checked)
+    if lines is not None and checked.lines is not None:
+        lines.seed(ledger.allocations, checked.lines)
+    return ledger
 
 
 def plain_ledger(checked: CheckedLedger) -> PlainLedger:

@@ -73,6 +73,15 @@ def test_ledger_find_and_used_ports() -> None:
     assert ledger.used_ports == {5001, 8001, 5003, 8003}
 
 
+def test_a_key_held_twice_is_found_where_a_reader_of_the_file_meets_it_first() -> None:
+    """A hand-merged ledger may hold a key twice (``check`` reports it); ``find`` answers with its first row."""
+    first, second = (Allocation(model="a", app_num=1, backend=port, frontend=port + 3000) for port in (5003, 5001))
+    other = Allocation(model="b", app_num=1, backend=5005, frontend=8005)
+    ledger = Ledger.model_construct(policy=PortPolicy(), allocations=[first, other, second])
+    assert ledger.find("a", 1) is first
+    assert ledger.find("b", 1) is other
+
+
 # --- reserved ports and pools -----------------------------------------------------------
 
 

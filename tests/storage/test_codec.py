@@ -422,7 +422,8 @@ def test_the_canonical_reading_agrees_with_the_full_parser(data: bytes) -> None:
         return
     by_lines = canonical_document(text)
     if by_lines is not None:
-        assert by_lines == parsed_document(parse_json(text))
+        assert by_lines._replace(lines=None) == parsed_document(parse_json(text))
+        assert by_lines.lines is not None and len(by_lines.lines) == len(by_lines.rows)
 
 
 def test_a_written_ledger_takes_the_canonical_reading(ledger_path: Path) -> None:
@@ -430,7 +431,7 @@ def test_a_written_ledger_takes_the_canonical_reading(ledger_path: Path) -> None
     service.allocate_many([("a", 1), ("caf\u00e9", 2), ("openai/gpt-4o", 3)])
     text = ledger_path.read_text()
     document = canonical_document(text)
-    assert document is not None and document == parsed_document(parse_json(text))
+    assert document is not None and document._replace(lines=None) == parsed_document(parse_json(text))
     assert [row[:2] for row in document[2]] == [("a", 1), ("caf\u00e9", 2), ("openai/gpt-4o", 3)]
     hit = find_pair(ledger_path, "caf\u00e9", 2)
     found = service.get_ports("caf\u00e9", 2)

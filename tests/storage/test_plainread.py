@@ -10,12 +10,14 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from portalloc.core.allocator import assign_many
+from portalloc.core.keys import check_model_name
 from portalloc.core.models import Allocation, Ledger, Pool, PortPolicy
 from portalloc.core.pairs import merge_ranges
 from portalloc.core.plain import PlainLedger
-from portalloc.core.shapes import LedgerShape
+from portalloc.core.shapes import LedgerShape, Row
 from portalloc.errors import LedgerCorrupt, PortallocError
-from portalloc.storage.codec import dump_ledger, parse_ledger
+from portalloc.storage import codec
+from portalloc.storage.codec import LineCache, dump_ledger, parse_ledger
 from portalloc.storage.plainread import new_plain_ledger, parse_plain
 from tests.storage.test_codec import _documents
 
@@ -130,3 +132,40 @@ def test_a_plain_ledger_is_immutable(tmp_path: Path) -> None:
         ledger.version = 2  # type: ignore[misc]
     with pytest.raises(AttributeError, match="immutable"):
         ledger.policy.step = 3  # type: ignore[misc]
+
+
+@settings(max_examples=300, deadline=None)
+@given(_documents(), st.sampled_from(["m_a", "cafe\u0301", "z"]))
+def test_the_lines_a_plain_read_gives_the_line_cache_are_the_canonical_ones(data: bytes, model: str) -> None:
+    """A read of a canonical file seeds its ``LineCache`` with the lines it read: what the cache then writes is
+    ``dump_ledger``'s, with a row added too, whatever the file (models not in NFC, other layouts)."""
+    cache = LineCache()
+    try:
+        ledger = parse_plain(data, "l.json", cache)
+    except LedgerCorrupt:
+        return
+    assert cache.dump(ledger) == dump_ledger(ledger)
+    new_row = ledger.new_row(check_model_name(model), 999, 65000, 65001)
+    if ledger.find(*new_row.key) is None:
+        grown = ledger.with_added([new_row])
+        assert cache.dump(grown) == dump_ledger(grown)
+
+
+def test_a_write_after_a_plain_read_of_a_canonical_file_formats_only_the_row_it_adds(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    ledger, _ = assign_many(Ledger(), [(f"m{i % 7}", i + 1) for i in range(200)])
+    cache = LineCache()
+    read = parse_plain(dump_ledger(ledger), "l.json", cache)
+    formatted: list[str] = []
+    real = codec.allocation_line
+
+    def counted(row: Row) -> str:
+        formatted.append(row.model)
+        return real(row)
+
+    monkeypatch.setattr(codec, "allocation_line", counted)
+    grown, _ = assign_many(read, [("new", 1)])
+    written = cache.dump(grown)
+    assert formatted == ["new"]
+    assert written == dump_ledger(grown)
