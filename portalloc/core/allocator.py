@@ -50,8 +50,10 @@ class _PairFinder:
     ) -> None:
         self.policy = ledger.policy
         self.reserved = self.policy.reserved_ports()
-        self.used = set(ledger.used_ports)
-        self.used.update(taken)
+        #: The ledger's ports (not copied: a long-lived ledger's set is shared by every search over it).
+        self.held = ledger.used_ports
+        #: Ports taken besides the ledger's: ``taken``, then each pair this finder hands out.
+        self.used = set(taken)
         #: Ports kept for pre-configured keys: ``next_pair`` skips them; their own key may take them.
         self.kept = frozenset(kept)
         self.blocked = self.kept | self.reserved
@@ -72,18 +74,20 @@ class _PairFinder:
         return range(start + first * step, start + segment.stop * step, step)
 
     def next_pair(self, model: str) -> tuple[int, int]:
-        policy, used = self.policy, self.used
+        policy, held, used = self.policy, self.held, self.used
         start, step = policy.backend_start, policy.step
         blocked = self.blocked
         after = -1 if self.highest_first else 1
         for segment in segments_for(policy, model, self.highest_first):
             # filterfalse skips pairs whose backend is taken at C speed: a full ledger of
             # 10,000 pairs is passed in well under a millisecond, not one Python step each.
-            for backend in filterfalse(used.__contains__, self._candidates(segment)):
+            free = filterfalse(used.__contains__, filterfalse(held.__contains__, self._candidates(segment)))
+            for backend in free:
                 k = (backend - start) // step
                 frontend = policy.frontend_start + k * step
                 if (
-                    frontend not in used
+                    frontend not in held
+                    and frontend not in used
                     and backend not in blocked
                     and frontend not in blocked
                     and not is_bad_pair(policy, backend, frontend)

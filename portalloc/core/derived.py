@@ -164,6 +164,7 @@ class PolicyMethods(Generic[P]):
 
 
 _KEY = operator.attrgetter("model", "app_num")
+_MODEL = operator.attrgetter("model")
 _BACKEND = operator.attrgetter("backend")
 _FRONTEND = operator.attrgetter("frontend")
 #: Up to this many new rows are inserted one by one (O(n) each); more are merged by one sort.
@@ -177,13 +178,14 @@ class Derived(Generic[R]):
     compares their fields alone.
     """
 
-    __slots__ = ("allocations", "index", "is_sorted", "used_ports")
+    __slots__ = ("allocations", "index", "is_sorted", "model_names", "used_ports")
 
     def __init__(self, allocations: Sequence[R] | None = None) -> None:
         self.allocations = allocations
         self.is_sorted: bool | None = None
         self.index: dict[tuple[str, int], R] | None = None
         self.used_ports: frozenset[int] | None = None
+        self.model_names: frozenset[str] | None = None
 
     def __eq__(self, other: object) -> bool:
         return isinstance(other, Derived)
@@ -239,6 +241,8 @@ class LedgerMethods(Generic[R]):
             derived.index = index
         if built.used_ports is not None:
             derived.used_ports = built.used_ports.union(*(allocation.ports for allocation in added))
+        if built.model_names is not None:
+            derived.model_names = built.model_names.union(map(_MODEL, added))
         return ledger
 
     def _derived(self) -> Derived[R]:
@@ -266,6 +270,14 @@ class LedgerMethods(Generic[R]):
             rows = self.allocations
             derived.index = dict(zip(map(_KEY, reversed(rows)), reversed(rows), strict=True))
         return derived.index.get((model, app_num))
+
+    @property
+    def model_names(self) -> frozenset[str]:
+        """The models the allocations are for (built once per ledger)."""
+        derived = self._derived()
+        if derived.model_names is None:
+            derived.model_names = frozenset(map(_MODEL, self.allocations))
+        return derived.model_names
 
     @property
     def used_ports(self) -> frozenset[int]:

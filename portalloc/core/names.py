@@ -115,7 +115,7 @@ class KnownModels:
         """Return if ``model`` is known or may enter (it is then known); raise as ``check_new_model`` does."""
         if self._models is None:
             ledger = self._ledger
-            self._models = {a.model for a in ledger.allocations} | {pool.model for pool in ledger.policy.pools}
+            self._models = {*ledger.model_names, *(pool.model for pool in ledger.policy.pools)}
         if model in self._models:
             return
         check_new_model(model, sorted(self._models), allow_confusable=self._allow_confusable)

@@ -101,11 +101,11 @@ class PortallocStore:
         # Through the service, so that the host leases end too: a lease left live keeps its
         # ports from every later allocation, and a run of batches would use the range up.
         self.service.release_many(list(keys))
-        # Untimed: re-read and build the lookup index and used-port set, as a process that
-        # has been allocating has them, so the next timed call starts warm.
+        # Untimed: re-read and build the lookup index, used-port set and model names, as a
+        # process that has been allocating has them, so the next timed call starts warm.
         ledger = self.service.ledger()
         ledger.find("", 0)
-        _ = ledger.used_ports
+        _ = ledger.used_ports, ledger.model_names
 
     def snapshot(self) -> dict[Key, object]:
         from portalloc.storage.ledger import LedgerFile

@@ -4,7 +4,7 @@
   ``dump_ledger``'s, byte for byte.
 * Re-reading a file another writer changed validates only the rows it does not know:
   the ledger (or the error) is ``parse_ledger``'s.
-* ``Ledger.with_added`` carries the lookup index and used ports over: they are what
+* ``Ledger.with_added`` carries the lookup index, used ports and model names over: they are what
   a fresh ledger computes.
 * The allocator's C-speed scan hands out the pair a plain scan from pair 0 would.
 """
@@ -139,7 +139,7 @@ def test_with_added_equals_with_allocations(first: list, added_keys: list, warm:
     ledger = build(first)
     if warm:
         ledger.find("", 1)
-        _ = ledger.used_ports
+        _ = ledger.used_ports, ledger.model_names
     added = [
         Allocation(model=model, app_num=app_num, backend=20001 + i, frontend=40001 + i)
         for i, (model, app_num) in enumerate(added_keys)
@@ -148,6 +148,7 @@ def test_with_added_equals_with_allocations(first: list, added_keys: list, warm:
     slow = ledger.with_allocations([*ledger.allocations, *added])
     assert fast.allocations == slow.allocations
     assert fast.used_ports == frozenset(p for a in slow.allocations for p in a.ports)
+    assert fast.model_names == {a.model for a in slow.allocations}
     for allocation in slow.allocations:
         assert fast.find(*allocation.key) is allocation
     assert fast.find("missing", 1) is None
