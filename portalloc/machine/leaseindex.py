@@ -14,7 +14,9 @@ in doubt), then kept up to date.
 
 from __future__ import annotations
 
+from collections import Counter
 from collections.abc import Iterable
+from operator import itemgetter
 
 #: A live lease's ``(ledger_id, model, app_num)``.
 LeaseKey = tuple[int, str, int]
@@ -36,9 +38,7 @@ class PortIndex:
         #: The ports of the pairs in the span, kept as a set: copying a set costs a quarter of building one.
         self.leased: set[int] = {port for pair in self.pairs.values() for port in pair if low <= port <= high}
         #: How many of the pairs each ledger holds.
-        self.counts: dict[int, int] = {}
-        for ledger_id, _model, _app_num in self.pairs:
-            self.counts[ledger_id] = self.counts.get(ledger_id, 0) + 1
+        self.counts: Counter[int] = Counter(map(itemgetter(0), self.pairs))
         self._holders: dict[int, set[LeaseKey]] | None = None
 
     @property
@@ -79,7 +79,7 @@ class PortIndex:
             if self._holders is not None:
                 self._holders.setdefault(port, set()).add(key)
             self.leased.add(port)
-        self.counts[key[0]] = self.counts.get(key[0], 0) + 1
+        self.counts[key[0]] += 1
 
     def ledgers(self) -> set[int]:
         """The ledgers that hold a live lease here."""
