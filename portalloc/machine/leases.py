@@ -146,6 +146,8 @@ class LeaseStore:
         self.connection = connection
         self.path = path
         #: The live leases of one span by port, kept while no other process commits (``machine.leaseindex``).
+        #: ``leased_ports`` and ``unleased`` trust it: every statement that changes ``leases`` (only
+        #: ``lease_all`` and ``release``) must ``put`` its change into it, and a rollback drops it.
         self._index: PortIndex | None = None
         self._presence: dict[int, tuple[float, bool]] = {}
         #: Ledger ids by identity: a row of ``ledgers`` is never changed or deleted once committed.
