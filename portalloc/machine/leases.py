@@ -265,10 +265,10 @@ class LeaseStore:
 
     def _port_index(self, span: tuple[int, int]) -> PortIndex:
         """The live leases in ``span`` from the covering port indexes, or the one kept (``machine.leaseindex``)."""
-        index = self._current_index()
-        if index is not None and index.span == span:
+        version = self._data_version()
+        index = self._index
+        if index is not None and index.span == span and index.version == version:
             return index
-        version = self.connection.execute("PRAGMA data_version").fetchone()[0]
         columns = "SELECT ledger_id, model, app_num, backend, frontend FROM leases WHERE live AND"
         # Each lease once, from the two port indexes, without the sort a UNION needs to drop doubles.
         rows = self.connection.execute(
@@ -282,9 +282,11 @@ class LeaseStore:
     def _current_index(self) -> PortIndex | None:
         """The index kept, if no other process has committed since it was read."""
         index = self._index
-        if index is None or index.version != self.connection.execute("PRAGMA data_version").fetchone()[0]:
-            return None
-        return index
+        return index if index is not None and index.version == self._data_version() else None
+
+    def _data_version(self) -> int:
+        """SQLite's ``PRAGMA data_version``: it changes when another connection commits."""
+        return int(self.connection.execute("PRAGMA data_version").fetchone()[0])
 
     def _gone(self, ledger_ids: set[int]) -> set[int]:
         """The ledgers among ``ledger_ids`` that have copies, none of which still exists."""
