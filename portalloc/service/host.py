@@ -151,8 +151,6 @@ class HostLeases:
         if ledger_id is None:
             return plan
         for key, pair in store.live_pairs(ledger_id, missing).items():
-            from portalloc.integrations.leasegit import released_by  # only when a leased key is missing
-
             commit = None
             if identity.top is not None and identity.relative is not None:
                 from portalloc.integrations.leasegit import released_by  # git: only for a leased key that is missing
