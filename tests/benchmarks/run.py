@@ -14,9 +14,9 @@ bytes, timed among the allocation rows; every write row is also given per durabl
 write as a ratio to it, in the last column. Beside it, the lease floor (the host lease
 store's commit of one lease) and the lock floor (the ledger's lock taken and released,
 as a write takes it): an API allocation's target is a multiple of the two disk floors,
-and the lock is the first thing it pays for out of what that leaves. Rows marked "probe off" repeat a
-portalloc figure with ``probe=False`` (the OS bind tests off, as SQLite never probes)
-and take their ratios from the peers of the row above. Two rows time whole batches
+and the lock is the first thing it pays for out of what that leaves. Rows marked
+"probe off" repeat a portalloc figure with ``probe=False`` (the OS bind tests off, as
+SQLite never probes) and take their ratios from the peers of the row above. Two rows time whole batches
 through the CLI: ``get-many`` of 1,000 new keys against the SQLite baseline inserting
 them in one transaction (``sqlite_cli.py --many``), and ``import`` of the original
 10,000-row ``port_configurations`` table. After the table comes each target, met or not.
