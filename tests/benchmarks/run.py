@@ -4,19 +4,19 @@
     python tests/benchmarks/run.py       # the full run, a few minutes
     python tests/benchmarks/run.py --quick
 
-Every operation is measured on every contender once per round, and the rounds repeat,
-so the contenders take turns (interleaved) and a burst of load from elsewhere on the
-machine lands on all of them. The table shows the median and the min–max of the
-rounds, and ratios of medians from this same run. ``python -c pass`` is the floor of
-any command-line figure: starting an interpreter. The write floor is the bare atomic
-replace (temp file, write, fsync, rename, directory fsync) of the n=1,000 ledger's
-bytes, timed among the allocation rows; every write row is also given per durable
-write as a ratio to it, in the last column. Beside it, the lease floor (the host lease
-store's commit of one lease) and the lock floor (the ledger's lock taken and released,
-as a write takes it): an API allocation's target is a multiple of the two disk floors,
-and the lock is the first thing it pays for out of what that leaves. Rows marked
-"probe off" repeat a portalloc figure with ``probe=False`` (the OS bind tests off, as
-SQLite never probes) and take their ratios from the peers of the row above. Two rows time whole batches
+Every operation is measured on every contender once per round, and the rounds repeat, so
+the contenders take turns (interleaved) and a burst of load from elsewhere on the
+machine lands on all of them. The table shows the median and the min–max of the rounds,
+and ratios of medians from this same run. ``python -c pass`` is the floor of any
+command-line figure: starting an interpreter. The write floor is the bare atomic replace
+(temp file, write, fsync, rename, directory fsync) of the n=1,000 ledger's bytes, timed
+among the allocation rows; every write row is also given per durable write as a ratio to
+it, in the last column. Beside it, the lease floor (the host lease store's commit of one
+lease) and the lock floor (the ledger's lock taken and released, as a write takes it):
+an API allocation's target is a multiple of the two disk floors, and the lock is the
+first thing it pays for out of what that leaves. Rows marked "probe off" repeat a
+portalloc figure with ``probe=False`` (the OS bind tests off, as SQLite never probes)
+and take their ratios from the peers of the row above. Two rows time whole batches
 through the CLI: ``get-many`` of 1,000 new keys against the SQLite baseline inserting
 them in one transaction (``sqlite_cli.py --many``), and ``import`` of the original
 10,000-row ``port_configurations`` table. After the table comes each target, met or not.
@@ -79,6 +79,8 @@ LEASE_FLOOR_LABEL = "the lease store's commit of one lease (lease floor)"
 #: The ledger's lock, alone: taken and released as a write takes it (filelock and the inode checks).
 LOCK_FLOOR = "lock-cycle"
 LOCK_FLOOR_LABEL = "the ledger lock taken and released (lock floor)"
+#: The floors' contenders: rows of one figure each, shown without ratios and kept by ``--only``.
+FLOORS = ("floor", WRITE_FLOOR, LEASE_FLOOR, LOCK_FLOOR)
 #: The API allocation's target: at most this many times the two disk floors together.
 API_DISK_LIMIT = 1.6
 
@@ -496,9 +498,12 @@ class Benchmark:
         plan = self.plan()
         if only:
             # Iterating on a few figures: keep the floors and the rows whose label mentions one of ``only``.
-            floors = (self.floor, self.write_floor, self.lease_floor, self.lock_floor)
             wanted = [text.lower() for text in only]
-            plan = [entry for entry in plan if entry[0] in floors or any(w in entry[0].label.lower() for w in wanted)]
+            plan = [
+                entry
+                for entry in plan
+                if entry[0].contenders[0] in FLOORS or any(w in entry[0].label.lower() for w in wanted)
+            ]
         self.rows = [row for row, _, _ in plan]
         total = max(rounds for _, _, rounds in plan)
         for round_number in range(total):
@@ -586,7 +591,7 @@ def table(rows: list[Row], floor: Row, write_floor: Row) -> str:
     ]
     lines = [header]
     for row in rows:
-        if row.contenders[0] in ("floor", WRITE_FLOOR, LEASE_FLOOR, LOCK_FLOOR):
+        if row.contenders[0] in FLOORS:
             lines.append([row.label, fmt_cell(row, row.stand_in or "floor"), "", "", "", "", ""])
             continue
         ours = row.median(row.stand_in or "portalloc")
